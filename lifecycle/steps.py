@@ -93,18 +93,21 @@ class Trainings:
     answered: dict[str, str] = field(default_factory=dict)  # :func:`answered_elsewhere`
 
     def lines(self) -> list[str]:
-        from serving.one_event import trained_for_nothing
+        from serving.one_event import own_verdicts, trained_for_nothing
 
         lines = [
             line
             for r in self.results
             for line in r.lines(
-                trained_for_nothing(
-                    r.task,
-                    self.answered[r.task],
-                    kept_version(r),
-                    made_champion=r.champion is not None,
-                )
+                [
+                    *own_verdicts(r),
+                    trained_for_nothing(
+                        r.task,
+                        self.answered[r.task],
+                        kept_version(r),
+                        made_champion=r.champion is not None,
+                    ),
+                ]
                 if r.task in self.answered
                 else None
             )

@@ -6,6 +6,8 @@ list's units line.
 
 from __future__ import annotations
 
+from typing import Any
+
 WHY = "one event on a log of purchases"
 
 
@@ -26,14 +28,26 @@ def answers_nothing(task: str, by: str) -> str:
 
 
 def trained_for_nothing(task: str, by: str, version: str, made_champion: bool = True) -> str:
-    """`train`'s one line for such a task, in place of its model's verdict and baseline
-    lines: "promoted to champion" read as what is served. Not ``made_champion``: the version
+    """`train`'s line for such a task, after :func:`own_verdicts`, in place of its model's
+    verdict and baseline lines: "promoted to champion" read as what is served. Not ``made_champion``: the version
     the gate kept back, said so (its champion stays)."""
     kept = "is kept" if made_champion else "is kept as challenger (its champion stays)"
     return (
         f"{task}: served as {by} on this log of purchases (one event: a {task} is a purchase "
         f"in the horizon, churn none); its model v{version} {kept} and answers nothing"
     )
+
+
+def own_verdicts(result: Any) -> list[str]:
+    """The gate's verdicts on such a task's new version and on the baseline registered in its
+    place (a ``training.pipeline.TrainResult``), each as `lifecycle models` lists it under the
+    version: why its own champion is the kind it is, which training otherwise kept to
+    `models`; never "promoted to champion", read as what is served."""
+    lines = [f"  v{result.version}: {result.gate}"]
+    if result.baseline is not None:
+        baseline = result.baseline
+        lines.append(f"  baseline {baseline.kind} v{baseline.version}: {baseline.gate}")
+    return lines
 
 
 def no_served_change(task: str, by: str) -> str:

@@ -53,7 +53,10 @@ def champion_evaluations(
     from lifecycle import registry
     from lifecycle.bridge import LEARNED_TAG
     from lifecycle.lineage import DEFINITION_TAG
-    from serving.scoring import CHURN_COMPLEMENT
+    from serving.one_event import answers_nothing
+    from serving.scoring import answered_by
+
+    answered = answered_by(versions, kinds or {})  # conversion as 1 - churn (one event)
 
     client = registry.client(settings, fluent=False)  # the report may be drawn in a thread
     found = []
@@ -82,10 +85,10 @@ def champion_evaluations(
                 _read_plots(client.tracking_uri, model_version.run_id, evaluation)
             elif not evaluation.metrics:  # a baseline rule has its test metrics, no plots
                 evaluation.problem = f"{name} v{version} recorded no test evaluation"
-            if (kinds or {}).get(task) == CHURN_COMPLEMENT:
-                evaluation.problem = (
-                    f"{name} v{version} is not what serves: on a log of one event a user's "
-                    "conversion is their next purchase, served as 1 - churn"
+            if task in answered:  # its verdict and what serves, as `lifecycle models` says
+                verdict = tags.get("promotion") or tags.get(registry.GATE_TAG)
+                evaluation.problem = "; ".join(
+                    filter(None, (verdict, answers_nothing(task, answered[task])))
                 )
         except Exception as error:  # the report still renders, and says what is missing
             logger.warning("evaluation of %s v%s unreadable: %s", name, version, error)

@@ -206,7 +206,7 @@ class TrainResult:
             "blend": self.blend.to_dict() if self.blend else None,
         }
 
-    def lines(self, served: str | None = None) -> list[str]:
+    def lines(self, served: list[str] | None = None) -> list[str]:
         """What training said; ``served``: said in place of the gate's verdict and the
         baseline lines, of a task another model answers (``lifecycle.steps.Trainings``)."""
         primary = self.gate_metric or tasks.get(self.task).gate_metric
@@ -218,19 +218,19 @@ class TrainResult:
         kept = "promoted to champion" if self.promoted else "kept as challenger"
         if self.baseline and not self.baseline.promoted:  # the rule took the alias
             kept = f"kept back (challenger is v{self.baseline.version}, the baseline below)"
-        verdict = served or f"  {kept}: {self.gate}"
+        verdicts = served or [f"  {kept}: {self.gate}"]
         head = f"{self.task}: {self.model_name} v{self.version} (run {self.run_id[:8]})"
         head += learned(self.report)  # a horizon bridged: learned at a shorter one
         if self.split is None:
             why = self.report.get("label_free", "")
-            return [f"{head}, label-free: too few outcomes to learn from ({why})", verdict]
+            return [f"{head}, label-free: too few outcomes to learn from ({why})", *verdicts]
         test = self.split.test  # every model and baseline on its rows: which window, how many
         rows = self.metrics.get("lightgbm", {}).get("n")
         window = tested_on(test)  # as the gate's verdict names it
         size = counted(len(test), CUTOFFS) + (f", {rows:,.0f} rows" if rows else "")
         size += datasets.sampled_users(self.report)  # training.max_rows kept a share
         blend = self.blend.lines() if self.blend else []
-        said = [f"{head}, test {window} ({size})", f"  {primary}: {table}", *blend, verdict]
+        said = [f"{head}, test {window} ({size})", f"  {primary}: {table}", *blend, *verdicts]
         return (
             said
             + constant_lines(self.task, self.report)
