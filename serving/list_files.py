@@ -15,6 +15,7 @@ from features import contract as c
 from features.spreadsheet_cells import spreadsheet_text
 from lifecycle.errors import UserError
 from lifecycle.words import word_for
+from serving.campaigns import score_columns
 from serving.list_export import CONTROL_SEED_COLUMN, LIST_FORMATS
 
 # a spreadsheet saves CSV with ';' where the decimal mark is a comma (Excel in de, fr, ...)
@@ -199,7 +200,63 @@ def read_list(path: Path) -> pd.DataFrame:
         out["as_of"] = frame["as_of"].astype(str).to_numpy()
     if CONTROL_SEED_COLUMN in frame.columns:
         out[CONTROL_SEED_COLUMN] = frame[CONTROL_SEED_COLUMN].to_numpy()
+    for column in score_columns(frame):  # the scores it was chosen by (list_own_scores)
+        out[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy()
     return out
+
+
+def list_own_scores(settings: Any, table: Any, members: pd.DataFrame) -> tuple[Any, str | None]:
+    """The scores table of ``table``'s date whose scores the list holds (its score columns:
+    the scores it was chosen by), the newest such; a date scored again since (after a
+    promotion) otherwise recorded the newest table's. None of them: ``table``, and a note of
+    the difference. A list without score columns, or of ids no table holds (pseudonyms), is
+    not compared."""
+    from serving.batch import read_scores
+    from serving.scores_history import dataset_tables
+
+    if table.path is None:  # scored in memory: no table of that date was kept
+        return table, None
+    dataset = table.metadata.get("dataset") or settings.dataset
+    paths = [p for _, of, p in dataset_tables(settings.workspace.scores_dir, dataset)]
+    paths = [p for p in paths if p != table.path and read_scores(p).as_of == table.as_of]
+    differing = _differing(members, table)
+    for path in reversed(paths):  # newest first; ``table`` is the newest of its date
+        if differing is None:
+            break
+        other = read_scores(path)
+        if _differing(members, other) is None:
+            return other, None
+    if differing is None:
+        return table, None
+    column, count, compared, gap = differing
+    return table, (
+        f"the list's {column} differs from the scores recorded (table {table.path.name}, "
+        f"scored as of {table.as_of} by {_versions(table)}) for {count:,} of its {compared:,} "
+        f"members (by up to {gap:.3f}): no scores table of {table.as_of} kept holds the "
+        "scores the list was chosen by (that date was scored again since, e.g. after a "
+        "promotion); the campaign records the table's"
+    )
+
+
+def _versions(table: Any) -> str:
+    versions = table.metadata.get("model_versions") or {}
+    return ", ".join(f"{task} v{version}" for task, version in versions.items()) or "unknown"
+
+
+def _differing(members: pd.DataFrame, table: Any) -> tuple[str, int, int, float] | None:
+    """The first score column in which the list's members differ from ``table``'s: (column,
+    members differing, members compared, largest difference); None when none differs."""
+    scores = table.frame.assign(**{c.USER_ID: table.frame[c.USER_ID].astype(str)})
+    both = members.merge(scores, on=c.USER_ID, suffixes=("", "_table"))
+    for column in score_columns(members):
+        if f"{column}_table" not in both:
+            continue
+        listed, held = both[column].to_numpy(float), both[f"{column}_table"].to_numpy(float)
+        same = np.isclose(listed, held, rtol=1e-6, atol=1e-9) | (np.isnan(listed) & np.isnan(held))
+        if not same.all():
+            gap = float(np.nanmax(np.abs(listed - held), initial=0.0))
+            return column, int((~same).sum()), len(both), gap
+    return None
 
 
 def list_seed(members: pd.DataFrame) -> int | None:

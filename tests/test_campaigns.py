@@ -906,6 +906,50 @@ def test_a_list_written_before_a_newer_scoring_starts_its_campaign_at_the_lists_
     )
 
 
+def test_a_list_of_a_date_scored_again_after_a_promotion_records_the_scores_it_was_chosen_by(
+    campaigns_copy: Path, tmp_path: Path
+) -> None:
+    """A list exported, then its date scored again after a promotion: `campaign start
+    --from-list` recorded the newest table of that date, the new champion's scores (the demo:
+    off by up to 0.14 in churn probability), not those the list was chosen by (review R L3).
+    It now records the table of that date whose scores the list holds; none kept: it says the
+    difference."""
+    home = campaigns_copy
+    settings = load_settings(home=home, environ={})
+    exported = tmp_path / "chosen.csv"
+    run_cli(home, "at-risk", "--top", "300", "--control-share", "0.3", "--out", str(exported))
+    chosen_from = read_scores(settings.workspace.latest_scores)
+    trained = NO_COMPILE | NO_PLOTS | few_rounds() | {"LIFECYCLE_TRAINING__SEED": "11"}
+    run_cli(home, "train", "churn", env=trained)
+    if "challenger" in run_cli(home, "models"):  # the gate kept it back: promoted by hand
+        run_cli(home, "promote", "churn", "challenger", "--force", "--reason", "a test's")
+    run_cli(home, "score-all", "--allow-partial")
+    rescored = read_scores(settings.workspace.latest_scores)
+    assert rescored.as_of == chosen_from.as_of and rescored.path != chosen_from.path
+    churn = rescored.metadata["model_versions"]["churn"]
+    assert churn != chosen_from.metadata["model_versions"]["churn"]
+    written = read_list_file(exported).assign(**{c.USER_ID: lambda f: f[c.USER_ID].astype(str)})
+    written = written.set_index(c.USER_ID)["churn_probability"]
+    newest = rescored.frame.astype({c.USER_ID: str}).set_index(c.USER_ID)["churn_probability"]
+    assert (newest.loc[written.index] - written).abs().max() > 0.01  # other scores now
+    said = json.loads(
+        run_cli(home, "--json", "campaign", "start", "chosen", "--from-list", str(exported))
+    )
+    assert "notes" not in said, said["notes"]
+    members = read_campaign(settings, "chosen").members.set_index(c.USER_ID)
+    assert members.loc[written.index, "churn_probability"].to_numpy() == pytest.approx(
+        written.to_numpy()
+    )
+    # the table it was chosen by no longer kept: recorded from the newest, and said
+    chosen_from.path.unlink()
+    said = json.loads(
+        run_cli(home, "--json", "campaign", "start", "unkept", "--from-list", str(exported))
+    )
+    [note] = [n for n in said["notes"] if n.startswith("the list's churn_probability differs")]
+    assert f"(table {rescored.path.name}, scored as of {rescored.as_of} by churn v" in note
+    assert "no scores table of" in note and "the campaign records the table's" in note
+
+
 def _started(home: Path, name: str, listed: Path, as_of: str) -> dict:
     """What `campaign start NAME --from-list LISTED --as-of AS_OF --json` answers."""
     return json.loads(

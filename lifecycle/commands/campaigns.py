@@ -71,7 +71,7 @@ def start(
         scores_at,
         start_campaign,
     )
-    from serving.list_files import campaign_dates, list_seed, read_list
+    from serving.list_files import campaign_dates, list_own_scores, list_seed, read_list
     from serving.lists import (
         Filters,
         at_risk_filters,
@@ -85,6 +85,7 @@ def start(
     left_out = None  # users the filters keep that the ranking leaves out (no such score)
     measured_from = None  # the sending day, when later than the list's scores
     drawn = False  # the control seed drawn from the campaign's name (no --seed)
+    differs = None  # how a list's own scores differ from those recorded
     scored_at = None  # the date a --from-list list was scored at (its as_of column)
     horizon = horizon_days or obj.settings.labels.churn_horizon_days
     if list_path is not None:
@@ -110,6 +111,8 @@ def start(
         table = _list_scores(obj, scored_at, dataset) if scored_at != as_of else None
         measured_from = as_of if table is not None else None
         table = table or scores_at(obj.settings, as_of, dataset, "campaign start")
+        # of a date scored again (a promotion), the table whose scores the list holds
+        table, differs = list_own_scores(obj.settings, table, members)
         source = str(list_path.resolve())
         request = replace(request, seed=list_seed(members))  # None: a list without one
     else:
@@ -176,7 +179,7 @@ def start(
         + f", as of {info['as_of']}; report after {info['horizon_end']} -> {recorded.path}"
     ]
     newest = _newest_scores(obj, dataset)
-    notes = [left_out] if left_out else []
+    notes = [note for note in (left_out, differs) if note]
     if scored_at is not None and scored_at != str(info["as_of"]):
         info["list_as_of"] = scored_at
         kept = (  # the list's scores table, else (no longer kept) scored at --as-of as before
