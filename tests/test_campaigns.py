@@ -950,6 +950,31 @@ def test_a_list_of_a_date_scored_again_after_a_promotion_records_the_scores_it_w
     assert "no scores table of" in note and "the campaign records the table's" in note
 
 
+def test_a_list_sent_past_its_scores_churn_window_is_said_to_be_stale(
+    campaigns_copy: Path, tmp_path: Path
+) -> None:
+    """A list started 341 days after it was scored was recorded with the usual two-dates
+    note alone (review R L2), its scores long past what they forecast. Past the scores' churn
+    window it now says so; within it, nothing more."""
+    home = campaigns_copy
+    settings = load_settings(home=home, environ={})
+    listed = tmp_path / "old.csv"
+    run_cli(home, "at-risk", "--top", "300", "--control-share", "0.3", "--out", str(listed))
+    scored = read_scores(settings.workspace.latest_scores)
+    window = scored.metadata["labels"]["churn"]["horizon_days"]
+    day = pd.Timestamp(scored.as_of)
+    near = _started(home, "near", listed, f"{day + pd.Timedelta(days=window):%Y-%m-%d}")
+    assert not any("churn window" in note for note in near["notes"]), near["notes"]
+    late = day + pd.Timedelta(days=window + 1)
+    said = _started(home, "late", listed, f"{late:%Y-%m-%d}")
+    [note] = [n for n in said["notes"] if "churn window" in n]
+    assert note.startswith(
+        f"the list was sent {window + 1} days after it was scored, past its scores' "
+        f"{window}-day churn window: they forecast {scored.as_of} to "
+        f"{day + pd.Timedelta(days=window):%Y-%m-%d} and no longer say who is at risk"
+    ), note
+
+
 def _started(home: Path, name: str, listed: Path, as_of: str) -> dict:
     """What `campaign start NAME --from-list LISTED --as-of AS_OF --json` answers."""
     return json.loads(

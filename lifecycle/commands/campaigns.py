@@ -192,6 +192,8 @@ def start(
             f"{info['as_of']} (--as-of): its members' scores are recorded {kept} and its "
             f"report reads ({info['as_of']}, {info['horizon_end']}]"
         )
+        late = _past_the_scores_window(table.metadata, scored_at, str(info["as_of"]), horizon)
+        notes += [late] if late else []
     if newest is not None and newest > str(info["as_of"]):
         notes.append(
             f"this campaign's date {info['as_of']} is before the latest scores ({newest}): it "
@@ -251,6 +253,27 @@ def list_(obj: Context) -> None:
         for s in found
     ] + unreadable or [f"no campaigns in {obj.settings.workspace.campaigns_dir}"]
     obj.console.result({"campaigns": found, "unreadable": unreadable}, lines)
+
+
+def _past_the_scores_window(
+    metadata: dict[str, Any], scored_at: str, sent: str, horizon: int
+) -> str | None:
+    """A note when a list is sent after its scores' churn window has passed (341 days after
+    it was scored got only the two dates): what they forecast is over; None within it."""
+    import pandas as pd
+
+    labels = (metadata.get("labels") or {}).get("churn") or {}
+    window = int(labels.get("horizon_days") or horizon)
+    days = (pd.Timestamp(sent) - pd.Timestamp(scored_at)).days
+    if days <= window:
+        return None
+    return (
+        f"the list was sent {days:,} days after it was scored, past its scores' {window}-day "
+        f"churn window: they forecast {scored_at} to "
+        f"{pd.Timestamp(scored_at) + pd.Timedelta(days=window):%Y-%m-%d} and no longer say who "
+        "is at risk, what the list was chosen for; if it is not sent yet, export a list of the "
+        "latest scores (`lifecycle at-risk --out FILE`) and start that"
+    )
 
 
 def _list_scores(obj: Context, scored_at: str | None, dataset: str | None) -> Any:
