@@ -921,7 +921,8 @@ def test_a_list_of_a_date_scored_again_after_a_promotion_records_the_scores_it_w
     chosen_from = read_scores(settings.workspace.latest_scores)
     trained = NO_COMPILE | NO_PLOTS | few_rounds() | {"LIFECYCLE_TRAINING__SEED": "11"}
     run_cli(home, "train", "churn", env=trained)
-    if "challenger" in run_cli(home, "models"):  # the gate kept it back: promoted by hand
+    listed = json.loads(run_cli(home, "--json", "models"))["models"]
+    if any(r["task"] == "churn" and "challenger" in r["aliases"] for r in listed):
         run_cli(home, "promote", "churn", "challenger", "--force", "--reason", "a test's")
     run_cli(home, "score-all", "--allow-partial")
     rescored = read_scores(settings.workspace.latest_scores)

@@ -111,8 +111,8 @@ def start(
         table = _list_scores(obj, scored_at, dataset) if scored_at != as_of else None
         measured_from = as_of if table is not None else None
         table = table or scores_at(obj.settings, as_of, dataset, "campaign start")
-        # of a date scored again (a promotion), the table whose scores the list holds
-        table, differs = list_own_scores(obj.settings, table, members)
+        if table.as_of == (scored_at or as_of):  # of the list's date, scored again since
+            table, differs = list_own_scores(obj.settings, table, members)
         source = str(list_path.resolve())
         request = replace(request, seed=list_seed(members))  # None: a list without one
     else:
@@ -179,7 +179,7 @@ def start(
         + f", as of {info['as_of']}; report after {info['horizon_end']} -> {recorded.path}"
     ]
     newest = _newest_scores(obj, dataset)
-    notes = [note for note in (left_out, differs) if note]
+    notes = [left_out] if left_out else []
     if scored_at is not None and scored_at != str(info["as_of"]):
         info["list_as_of"] = scored_at
         kept = (  # the list's scores table, else (no longer kept) scored at --as-of as before
@@ -194,6 +194,7 @@ def start(
         )
         late = _past_the_scores_window(table.metadata, scored_at, str(info["as_of"]), horizon)
         notes += [late] if late else []
+    notes += [differs] if differs else []  # after the dates it is of
     if newest is not None and newest > str(info["as_of"]):
         notes.append(
             f"this campaign's date {info['as_of']} is before the latest scores ({newest}): it "
