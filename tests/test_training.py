@@ -100,6 +100,10 @@ def test_registered_model_is_one_bundle_with_metadata(
     features = pd.DataFrame(pyfunc.input_example)
     scored = pyfunc.predict(features)
     np.testing.assert_allclose(scored["score"].to_numpy(), bundle.predict(features))
+    # and the same example as a request to MLflow's scoring server, beside input_example.json
+    model_dir = mlflow.artifacts.download_artifacts("models:/demo-ltv@champion", dst_path=tmp_path)
+    request = json.loads((Path(model_dir) / "serving_input_example.json").read_text())
+    assert request["dataframe_split"]["columns"] == list(features.columns)
     # Nobody's row: MLflow keeps the example where `forget` cannot reach it.
     table = pd.read_parquet(store_paths(settings).feature_table, columns=list(features.columns))
     assert len(features) == 1 and features.merge(table.astype(features.dtypes)).empty
