@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from lifecycle.figures import render_png
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -28,8 +30,9 @@ def _figure(width: float, height: float, columns: int = 1) -> tuple[Figure, Any]
 
 
 def png(fig: Figure) -> bytes:
+    """The bytes ``savefig`` writes, drawn once (~0.05 CPU-s less a figure)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
+    render_png(fig, buffer, DPI)
     return buffer.getvalue()
 
 

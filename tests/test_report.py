@@ -265,6 +265,17 @@ def test_ltv_deciles_share_adds_up() -> None:
     assert set(EVALUATION_PLOTS) == {"gain.png", "calibration.png", "deciles.png"}
 
 
+def test_a_report_figure_is_drawn_once_into_the_bytes_savefig_writes(tmp_path: Path) -> None:
+    """png() lays out and renders in one draw (savefig draws a laid-out figure twice)."""
+    from serving.report_figures import DPI, deciles_figure, distributions_figure
+
+    frame = synthetic_scores(users=500).frame
+    for draw in (distributions_figure, lambda f: deciles_figure(ltv_deciles(f))):
+        # a new figure for savefig: a laid-out figure laid out again can shift a pixel
+        draw(frame).savefig(tmp_path / "savefig.png", format="png", dpi=DPI)
+        assert png(draw(frame)) == (tmp_path / "savefig.png").read_bytes()
+
+
 def test_report_on_purchase_only_data_without_channels_or_churn() -> None:
     table = synthetic_scores(500)
     table.frame["channel"] = None

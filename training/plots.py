@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from lifecycle.figures import render_png
 from training import evaluation
 
 DPI = 120
@@ -174,27 +175,8 @@ def save(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
         fig.savefig(path, format="png", dpi=dpi)
         plt.close(fig)
     else:
-        _render_png(fig, path, dpi)
+        render_png(fig, path, dpi)
     return path
-
-
-def _render_png(fig: Figure, path: Path, dpi: int) -> None:
-    """The file ``savefig`` writes, drawn once: with a layout engine ``savefig`` draws the
-    figure twice (to lay it out, then to render it), while a canvas lays out and renders in
-    one draw: the same pixels and bytes, ~15% less CPU (three figures per training)."""
-    import matplotlib.image
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    shown_canvas, shown_dpi = fig.canvas, fig.dpi
-    fig.set_dpi(dpi)
-    try:
-        canvas = FigureCanvasAgg(fig)
-        canvas.draw()
-        # What FigureCanvasAgg.print_png writes after its own draw.
-        matplotlib.image.imsave(path, canvas.buffer_rgba(), format="png", origin="upper", dpi=dpi)
-    finally:  # the figure as it was, without the drawing's pixel buffer (as savefig leaves it)
-        fig.set_canvas(shown_canvas)
-        fig.set_dpi(shown_dpi)
 
 
 def save_run_plots(
