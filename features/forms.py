@@ -81,12 +81,12 @@ def column_forms(
             ids = {col: [False, False] for col in dict.fromkeys(id_columns) if col in chunk}
             amounts = _AmountEvidence() if amount_column in chunk.columns else None
         for col in list(ids):
-            # a header repeated inside the file, a totals line: quarantined, no id of a user
             filled = _filled(chunk[col])
-            filled = filled[(filled != col) & ~filled.str.fullmatch(TOTALS_LABEL).astype(bool)]
             point_zero = filled.str.fullmatch(WHOLE_FLOAT_ID).astype(bool)
             plain = filled.str.fullmatch(r"-?[0-9]+").astype(bool)
-            if not (point_zero | plain).all():
+            # a header repeated inside the file, a totals line: quarantined, no id of a user
+            other = filled[~(point_zero | plain)]
+            if not ((other == col) | other.str.fullmatch(TOTALS_LABEL).astype(bool)).all():
                 del ids[col]
                 continue
             ids[col][0] |= bool(point_zero.any())

@@ -978,6 +978,23 @@ def test_a_totals_line_under_the_rows_is_quarantined_as_such(tmp_path: Path) -> 
     assert sorted(loaded.frame[c.USER_ID]) == ["Total", "a"]
 
 
+def test_customers_named_total_or_sum_with_a_date_and_a_blank_cell_are_loaded(
+    tmp_path: Path,
+) -> None:
+    # a purchase log with a country left blank: 'Total' and 'Sum' (a surname) beside a date
+    # and an amount were quarantined as totals lines (a totals line has no date)
+    text = (
+        "customer,date,amount,country\nTotal,2024-01-02 10:00,4.50,\nSum,13.01.2024,9,\n"
+        "b,2024-01-03,3,UK\nTOTAL,,,16.50\n"
+    )
+    mapping = c.ColumnMapping.parse(
+        ["user_id=customer", "event_time=date"], default_event_type=c.PURCHASE
+    )
+    loaded = load(write(tmp_path, text), mapping)
+    assert reasons(loaded) == {4: "totals_row"}
+    assert sorted(loaded.frame[c.USER_ID]) == ["Sum", "Total", "b"]
+
+
 def test_a_repeated_header_or_totals_line_leaves_ids_written_both_ways_one_user(
     tmp_path: Path,
 ) -> None:
