@@ -80,17 +80,21 @@ def answering_user_id(user_id: str, known: Container[str]) -> str:
     return integer
 
 
+# names of an events' currency column but for case and separators, the first found read
+CURRENCY_NAMES = ("currency", "currencycode", "ordercurrency")  # WooCommerce: Order Currency
+
+
 def currency_column(names: Iterable[str]) -> str | None:
-    """The column holding the events' currency: the contract's, else one named so but for case
-    and separators ('Currency', 'currency_code'), left unmapped, or a nested field named so (a
-    JSON lines export's ``properties.currency``: a dotted name's last part); the first of
-    those, a column before a nested field."""
+    """The column holding the events' currency: the contract's, else one of
+    ``CURRENCY_NAMES`` but for case and separators ('Currency', 'currency_code'), left
+    unmapped, or a nested field named so (a JSON lines export's ``properties.currency``: a
+    dotted name's last part); the first of those, a column before a nested field."""
     names = [str(name) for name in names]
     if CURRENCY in names:
         return CURRENCY
     for part in (lambda name: name, lambda name: name.rsplit(".", 1)[-1]):
         folded = {re.sub(r"[\s_-]", "", part(n)).casefold(): n for n in reversed(names)}
-        if found := folded.get("currency", folded.get("currencycode")):
+        if found := next(filter(None, map(folded.get, CURRENCY_NAMES)), None):
             return found
     return None
 

@@ -652,6 +652,27 @@ def test_a_json_exports_nested_currency_field_is_its_currency_column(tmp_path: P
     ), done.output
 
 
+def test_a_woocommerce_order_currency_column_is_its_currency(tmp_path: Path) -> None:
+    """Session 48 B: WooCommerce's orders export names its currency `Order Currency`, which
+    was not read unmapped: the dataset recorded no currency (report.json null) and nothing
+    said so. It is read as `Currency` is, and named in the summary."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "Customer ID,Order Date,Order Status,Order Total Amount,Order Currency\n"
+        "17850,2011-01-04 10:00,Completed,12.50,EUR\n"
+        "12583,2011-01-05 10:00,Completed,7.50,EUR\n"
+        "17850,2011-01-06 10:00,Refunded,12.50,EUR\n"
+    )
+    args = ["--home", str(tmp_path / "ws"), "--json", "ingest", str(orders)]
+    args += ["--map", "user_id=Customer ID", "--map", "event_time=Order Date"]
+    args += ["--map", "event_type=Order Status", "--map", "amount=Order Total Amount"]
+    args += ["--map-type", "purchase=Completed", "--map-type", "refund=Refunded"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    notes = json.loads(done.stdout)["tables"]["events"]["notes"]
+    assert notes["currency_column"] == {"column": "Order Currency", "currency": "EUR"}
+
+
 def test_an_append_to_a_currency_column_dataset_by_map_or_by_sign(tmp_path: Path) -> None:
     """Session 41 D #6: a dataset whose currency is an unmapped `Currency` column refused an
     append giving its currency with `--map currency=cur` ('the file adds currency'), and a
