@@ -133,12 +133,12 @@ def champions_of_replaced_data(
     longer holds (:func:`replaced`): the gate judges no new model against it, but one the
     new data cannot train (too few users) left it serving, unsaid. A task ``answered`` by
     another's champion (conversion served as 1 - churn on a log of purchases) is not warned
-    of: its own champion serves nothing, and promoting or training it changes no score. ``built``: task -> the
-    lineage of its champion (a server's, from the aliases mirror; a task left out is not
-    judged); None reads the registry's tags. A version of this data to promote instead is
-    named only where one exists: among ``known`` (task -> version -> lineage, the versions a
-    server's mirror records), or, with ``built`` None, among all the registry's (through
-    ``client``, the caller's registry client, else one opened here)."""
+    of: its own champion serves nothing, and promoting or training it changes no score.
+    ``built``: task -> the lineage of its champion (a server's, from the aliases mirror; a
+    task left out is not judged); None reads the registry's tags. A version of this data to
+    promote instead is named only where one exists: among ``known`` (task -> version ->
+    lineage, the versions a server's mirror records), or, with ``built`` None, among all the
+    registry's (through ``client``, the caller's registry client, else one opened here)."""
     from lifecycle import registry
 
     versions = {task: v for task, v in versions.items() if task not in answered}

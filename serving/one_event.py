@@ -29,8 +29,8 @@ def answers_nothing(task: str, by: str) -> str:
 
 def trained_for_nothing(task: str, by: str, version: str, made_champion: bool = True) -> str:
     """`train`'s line for such a task, after :func:`own_verdicts`, in place of its model's
-    verdict and baseline lines: "promoted to champion" read as what is served. Not ``made_champion``: the version
-    the gate kept back, said so (its champion stays)."""
+    verdict and baseline lines: "promoted to champion" read as what is served. Not
+    ``made_champion``: the version the gate kept back, said so (its champion stays)."""
     kept = "is kept" if made_champion else "is kept as challenger (its champion stays)"
     return (
         f"{task}: served as {by} on this log of purchases (one event: a {task} is a purchase "

@@ -80,8 +80,9 @@ GROSS_OF = {net: gross for gross, net in NET_VALUES.items()}  # net_order_value 
 
 TENURE = "tenure_days"  # how long the user is known: a window at least as long holds it all
 # ("split_orders", None, None): orders under a day apart on average, or ("split_orders",
-# "orders", days) with no order in those days since; ("empty", kind, days), ("orders", at most, exactly), ("total", kind, value), ("fell",
-# kind, (window, said against the user's pace, not a trend's ratio)), ("emptied",
+# "orders", days) with no order in those days since; ("empty", kind, days), ("orders", at
+# most, exactly), ("total", kind, value), ("fell", kind, (window, said against the user's
+# pace, not a trend's ratio)), ("emptied",
 # kind, days): some of a kind in the longest window, none in these days of it, ("first_seen",
 # None, whole days) or ("first_day", days idle, whole days known): nothing past the first day
 Fact = tuple[str, Any, Any]
