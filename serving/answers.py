@@ -455,8 +455,8 @@ def as_reason(raw: dict[str, Any]) -> Reason:
     )
 
 
-def _reasons_of(raw: Any) -> list[Reason]:
+def _reasons_of(raw: Any) -> list[Reason] | None:
     """Reasons as batch scoring stores them: JSON text, null when not computed."""
     if raw is None or (isinstance(raw, float) and math.isnan(raw)) or not str(raw).strip():
-        return []
+        return None
     return [as_reason(r) for r in json.loads(raw)]

@@ -458,8 +458,10 @@ class _AtRiskUser(_Model):
         description="in the control group: hold this user out of the campaign. A stable draw "
         "from (seed, user id) alone, so it does not depend on the filters or the page"
     )
-    reasons: list[Reason] = Field(
-        default_factory=list, description="what pushed churn up most, as structured items"
+    reasons: list[Reason] | None = Field(
+        None,
+        description="what pushed churn up most, as structured items ([]: computed, no "
+        "feature raised it); null when not computed, as /score (notes say why)",
     )
 
 

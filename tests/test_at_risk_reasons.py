@@ -183,3 +183,26 @@ def test_a_defect_explaining_a_page_is_not_turned_into_a_note(
     monkeypatch.setattr(serving.hotpath, "online_matrix", defective)
     with pytest.raises(TypeError, match="a defect in the online read"):
         scorer.at_risk(min_churn=0, limit=5)
+
+
+def test_a_pages_reasons_not_computed_are_null_none_to_give_empty(trained_copy: Path) -> None:
+    """/at_risk answered `reasons: []` both for a user whose reasons were not computed (a
+    stale table: its notes counted them) and for one with none to give, where /score
+    answers null and [] (session 48). Now null and [], as /score. In process."""
+    from serving.scorer import Scorer
+
+    def page(frame: pd.DataFrame, metadata: dict[str, Any]) -> list[Any]:
+        write_scores(trained_copy / "scores", frame, metadata)
+        scorer = Scorer(load_settings(home=trained_copy, environ=NO_COMPILE))
+        scorer.load()
+        return scorer.at_risk(min_churn=0, limit=5).users
+
+    table = read_scores(trained_copy / "scores" / LATEST_SCORES)
+    first = [u.user_id for u in page(table.frame, table.metadata)]
+    none = table.frame["reasons"].mask(table.frame["user_id"].isin(first[:2]), "[]")
+    users = page(table.frame.assign(reasons=none), table.metadata)
+    assert [u.user_id for u in users] == first
+    assert [u.reasons for u in users[:2]] == [[], []] and all(u.reasons for u in users[2:])
+    versions = {**table.metadata["model_versions"], "churn": "99"}  # stale: none computed
+    stale = page(table.frame.assign(reasons=None), {**table.metadata, "model_versions": versions})
+    assert [u.reasons for u in stale] == [None] * 5
