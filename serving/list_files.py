@@ -217,8 +217,11 @@ def list_own_scores(settings: Any, table: Any, members: pd.DataFrame) -> tuple[A
     if table.path is None:  # scored in memory: no table of that date was kept
         return table, None
     dataset = table.metadata.get("dataset") or settings.dataset
-    paths = [p for _, of, p in dataset_tables(settings.workspace.scores_dir, dataset)]
-    paths = [p for p in paths if p != table.path and read_scores(p).as_of == table.as_of]
+    paths = [  # of that date by their metadata alone: each table is read only if compared
+        p
+        for _, of, p in dataset_tables(settings.workspace.scores_dir, dataset)
+        if p != table.path and of == table.as_of[:10]
+    ]
     differing = _differing(members, table)
     for path in reversed(paths):  # newest first; ``table`` is the newest of its date
         if differing is None:
