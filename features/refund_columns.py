@@ -24,7 +24,10 @@ def unread_refunds(events: Path) -> dict[str, Any]:
         table = f"read_parquet({literal(events)})"
         names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
         for name in names:
-            if name in (*c.EVENT_REQUIRED, *c.EVENT_OPTIONAL) or "refund" not in c.snake_case(name):
+            words = c.snake_case(name)  # 'Refundable', 'non_refundable': a policy, no refund
+            if name in (*c.EVENT_REQUIRED, *c.EVENT_OPTIONAL) or "refund" not in words:
+                continue
+            if "refundable" in words:
                 continue
             text = f"trim(CAST({identifier(name)} AS VARCHAR))"
             refunded = (
@@ -45,7 +48,8 @@ def unread_refunds(events: Path) -> dict[str, Any]:
 def unread_refunds_line(note: dict[str, Any]) -> str:
     """The summary line of :func:`unread_refunds`' note."""
     return (
-        f"    column '{note['column']}' holds a refund on {note['purchases']:,} purchases "
+        f"    column '{note['column']}' holds a refund on {note['purchases']:,} "
+        f"purchase{'' if note['purchases'] == 1 else 's'} "
         f"(e.g. '{note['example']}') and is not read: those purchases count in full and the "
         "money going back nowhere (revenue, LTV, reasons); write each refund as a row of its "
         "own, of type refund with its amount (as a refunds export writes them)"

@@ -1054,11 +1054,11 @@ def test_a_refund_written_as_a_column_of_the_charge_is_named_never_unsaid(
     # in full, and nothing said that 'amount_refunded' was not read
     charges = tmp_path / "charges.csv"
     charges.write_text(
-        "id,customer,created,amount,amount_refunded,refunded,status\n"
-        "ch_1,cus_1,2024-01-01T10:00:00Z,12.50,0,false,succeeded\n"
-        "ch_2,cus_2,2024-01-02T10:00:00Z,40.00,40.00,true,succeeded\n"
-        "ch_3,cus_2,2024-01-03T10:00:00Z,9.00,3.00,true,failed\n"
-    )
+        "id,customer,created,amount,Refundable,amount_refunded,refunded,status\n"
+        "ch_1,cus_1,2024-01-01T10:00:00Z,12.50,yes,0,false,succeeded\n"
+        "ch_2,cus_2,2024-01-02T10:00:00Z,40.00,yes,40.00,true,succeeded\n"
+        "ch_3,cus_2,2024-01-03T10:00:00Z,9.00,no,3.00,true,failed\n"
+    )  # 'Refundable' (a policy, no refund) was named first: 2 purchases of 'yes'; '1 purchases'
     mapping = c.ColumnMapping.parse(
         ["user_id=customer", "event_time=created", "event_type=status"],
         event_types=c.parse_event_types(["purchase=succeeded"]),
@@ -1071,7 +1071,7 @@ def test_a_refund_written_as_a_column_of_the_charge_is_named_never_unsaid(
         "example": "40.00",
     }
     assert (
-        "column 'amount_refunded' holds a refund on 1 purchases (e.g. '40.00') and is not read"
+        "column 'amount_refunded' holds a refund on 1 purchase (e.g. '40.00') and is not read"
         in "\n".join(summary.lines())
     )
     # no refund in it on a purchase: nothing said
