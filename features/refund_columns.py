@@ -10,6 +10,7 @@ from typing import Any
 
 from features import contract as c
 from lifecycle.sql import identifier, literal
+from lifecycle.words import counted
 
 UNREAD_REFUNDS = "refunds_in_a_column"  # report note: {"column", "purchases", "example"}
 
@@ -25,9 +26,8 @@ def unread_refunds(events: Path) -> dict[str, Any]:
         names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
         for name in names:
             words = c.snake_case(name)  # 'Refundable', 'non_refundable': a policy, no refund
-            if name in (*c.EVENT_REQUIRED, *c.EVENT_OPTIONAL) or "refund" not in words:
-                continue
-            if "refundable" in words:
+            contract = name in (*c.EVENT_REQUIRED, *c.EVENT_OPTIONAL)
+            if contract or "refund" not in words or "refundable" in words:
                 continue
             text = f"trim(CAST({identifier(name)} AS VARCHAR))"
             refunded = (
@@ -48,9 +48,9 @@ def unread_refunds(events: Path) -> dict[str, Any]:
 def unread_refunds_line(note: dict[str, Any]) -> str:
     """The summary line of :func:`unread_refunds`' note."""
     return (
-        f"    column '{note['column']}' holds a refund on {note['purchases']:,} "
-        f"purchase{'' if note['purchases'] == 1 else 's'} "
-        f"(e.g. '{note['example']}') and is not read: those purchases count in full and the "
-        "money going back nowhere (revenue, LTV, reasons); write each refund as a row of its "
-        "own, of type refund with its amount (as a refunds export writes them)"
+        f"    column '{note['column']}' holds a refund on "
+        f"{counted(note['purchases'], ('purchase', 'purchases'))} (e.g. '{note['example']}') "
+        "and is not read: those purchases count in full and the money going back nowhere "
+        "(revenue, LTV, reasons); write each refund as a row of its own, of type refund with "
+        "its amount (as a refunds export writes them)"
     )

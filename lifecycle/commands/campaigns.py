@@ -263,8 +263,9 @@ def _past_the_scores_window(
     it was scored got only the two dates): what they forecast is over; None within it."""
     import pandas as pd
 
-    labels = (metadata.get("labels") or {}).get("churn") or {}
-    window = int(labels.get("horizon_days") or horizon)
+    from serving.units import label_windows
+
+    window = label_windows(metadata.get("labels") or {}).get("churn") or horizon
     days = (pd.Timestamp(sent) - pd.Timestamp(scored_at)).days
     if days <= window:
         return None
