@@ -294,8 +294,8 @@ class ListAnswers:
         """One page of the list ``lifecycle at-risk`` prints, made by the same functions
         (``serving.lists.at_risk_page`` and ``list_rows``) from the latest batch scores."""
         from serving.list_reasons import explain_page
+        from serving.list_seeds import list_drawn_from, seed_of
         from serving.lists import (
-            CONTROL_SEED,
             CONTROL_SHARE,
             Filters,
             ListError,
@@ -316,7 +316,6 @@ class ListAnswers:
         if empty:
             raise field_errors("at_risk", empty)
         control_share = CONTROL_SHARE if control_share is None else control_share
-        seed = CONTROL_SEED if seed is None else seed
         mtime, table = self.table()
         stale = self.stale(state, table.metadata)
         if stale is not None and self.settings.serving.stale_scores == "refuse":
@@ -331,6 +330,19 @@ class ListAnswers:
         asked = Filters(segment, lifecycle_stage, channel, min_ltv, min_churn, pairs)
         # the CLI's list: the low risk band left out unless min_churn says
         filters = at_risk_filters(asked, frame, self.settings.serving.medium_risk, rank_by)
+        drawn_from = None  # a seed given is kept; else drawn from the list, as the CLI draws it
+        if seed is None:  # `limit` is the CLI's --top: the pages of one page size agree
+            dataset = table.metadata.get("dataset") or self.dataset
+            drawn_from = list_drawn_from(
+                "at-risk",
+                dataset,
+                table.as_of,
+                filters,
+                top=limit,
+                control_share=control_share,
+                rank_by=rank_by,
+            )
+            seed = seed_of(drawn_from)
         try:
             page = at_risk_page(
                 frame,
@@ -361,6 +373,7 @@ class ListAnswers:
             rank_by=rank_by,
             control_share=control_share,
             seed=seed,
+            seed_drawn_from=drawn_from,
             as_of=table.as_of or None,
             scored_at=datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds"),
             definitions=labels,

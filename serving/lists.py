@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 CONTROL_SHARE = 0.1
-CONTROL_SEED = 0  # a printed list's, unless --seed
+CONTROL_SEED = 0  # of at_risk() called without one; lists drawn: serving.list_seeds
 
 
 def drawn_seed(identity: str) -> int:

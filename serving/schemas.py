@@ -487,6 +487,12 @@ class AtRiskResponse(_Model):
     rank_by: RankBy = Field(description="the score the list is ranked by, highest first")
     control_share: float = Field(description="share of all scored users in the control group")
     seed: int = Field(description="the control group's seed: same seed, same group")
+    seed_drawn_from: dict[str, Any] | None = Field(
+        None,
+        description="what a seed not given was drawn from, as `lifecycle at-risk` draws it: "
+        "the list (dataset, as_of, rank_by, top: the limit, filters with the churn floor, "
+        "control_share; not offset); the same list holds out the same users; null: given",
+    )
     as_of: str | None = Field(None, description=AS_OF_DOC + " (the batch scores' as-of)")
     scored_at: str = Field(description="when the batch scores file was written")
     definitions: dict[str, dict[str, Any]] = Field(

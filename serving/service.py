@@ -323,7 +323,10 @@ class LifecycleScoring:
         seed: Annotated[
             int | None,
             Strict(),
-            Field(description="control-group seed, same seed same group; null: the CLI's"),
+            Field(
+                description="control-group seed, same seed same group; null: drawn from "
+                "the list asked for, as the CLI draws it (seed_drawn_from says from what)"
+            ),
         ] = None,
         limit: Annotated[
             int, Strict(), Field(ge=1, le=1000, description="most users on the page, 1-1000")

@@ -30,6 +30,7 @@ from serving.batch import (
     write_scores,
 )
 from serving.funnel import channel_funnel
+from serving.list_files import read_list_file
 from serving.reason_words import redacted
 
 # -- the scores table on disk (no models needed) ------------------------------------------
@@ -588,6 +589,13 @@ def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
     listing = json.loads(run_cli(home, "--json", "movers", "--top", "10"))
     rows = listing["rows"]
     assert rows and listing["previous"] == str(earlier.path.resolve())
+    # written, the list printed: its seed is drawn from what it is (its two dates too), not
+    # from the file (printed: seed 0; written: a seed of the file name)
+    out = home / "movers.csv"
+    written = json.loads(run_cli(home, "--json", "movers", "--top", "10", "--out", str(out)))
+    assert written["control"] == listing["control"]
+    assert listing["control"]["drawn_from"]["since"] == f"{month_before:%Y-%m-%d}"
+    assert read_list_file(out)["control"].tolist() == [r["control"] for r in rows]
     changes = [r["value_at_risk_change"] for r in rows]
     assert all(c > 0 for c in changes) and changes == sorted(changes, reverse=True)
     before = earlier.scores.set_index("user_id")

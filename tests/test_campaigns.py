@@ -32,6 +32,7 @@ from serving.campaigns import (
 )
 from serving.campaigns import measure as measured_effects
 from serving.list_files import campaign_dates, list_date, read_list, read_list_file
+from serving.list_seeds import seed_of
 from serving.lists import control_flags
 from tests.services import run_cli
 from tests.workspaces import NO_COMPILE, NO_PLOTS, copy_workspace
@@ -718,7 +719,7 @@ def test_a_pseudonymized_list_starts_its_campaign_with_the_key(home: Path, tmp_p
     no campaign: "49 of 49 user ids are not users scored"."""
     keyed = {"LIFECYCLE_PRIVACY__PSEUDONYM_KEY": "campaign-key-0123456789"}
     options = ["--top", "200", "--control-share", "0.3"]
-    # of one file name: the seed drawn from it, the dataset and the date is the same
+    # one list (the seed is drawn from what it is), written twice
     hidden, plain = tmp_path / "hidden" / "list.csv", tmp_path / "plain" / "list.csv"
     run_cli(home, "at-risk", *options, "--pseudonymize", "--out", str(hidden), env=keyed)
     run_cli(home, "at-risk", *options, "--out", str(plain))
@@ -803,39 +804,66 @@ def test_campaigns_started_without_a_seed_hold_out_other_users_reproducibly(
     assert zero.members["control"].tolist() == list(control_flags(zero.members[c.USER_ID], 0, 0.3))
 
 
-def test_lists_written_without_a_seed_hold_out_other_users_and_their_campaigns_record_it(
+def test_a_lists_seed_is_drawn_from_what_the_list_is_not_where_it_is_written(
     home: Path, tmp_path: Path
 ) -> None:
-    """`at-risk --out` held out with seed 0 unless --seed, so every list sent as a campaign
-    (`campaign start --from-list`) held out the same users (top 400 at share 0.3 on this demo:
-    the same 121 in two lists), while `campaign start` from options drew per name. A written
-    list's seed is now drawn from its file name, dataset and date, said in its title, written
-    in its control_seed column and recorded by the campaign started from it; a printed list and
-    an explicit --seed are as before, and a list without the column starts as before."""
+    """A printed list held out with seed 0 and a written one with a seed of its file name
+    (session 48): previewed on screen, then written with --out, one list flagged other users
+    (on this demo, top 300 at share 0.3: 93 held out printed, 89 written, 30 in both);
+    june/winback.csv and july/winback.csv held out the same users as one list, while two
+    different lists printed held out the same ones (seed 0). The seed is now drawn from what
+    the list is: the preview and the file agree row for row, one list written to two folders
+    is one list, another selection of the date holds out other users. It is said in the title,
+    in --json (and from what), written in the control_seed column and recorded by the campaign
+    started from the list; an explicit --seed and a list without the column are as before."""
     options = ["--top", "400", "--control-share", "0.3"]
     settings = load_settings(home=home, environ={})
-    held, seeds = [], []
-    for name in ("june.csv", "july.csv"):
-        said = json.loads(
-            run_cli(home, "--json", "at-risk", *options, "--out", str(tmp_path / name))
-        )
-        seeds.append(said["control"]["seed"])
-        listed = read_list_file(tmp_path / name)
-        assert set(listed["control_seed"].astype(int)) == {seeds[-1]}
-        held.append(set(listed.loc[listed["control"], c.USER_ID]))
-    assert min(map(len, held)) >= MIN_GROUP
-    assert len(held[0] & held[1]) < 0.6 * min(map(len, held)), "the same users held out"
-    text = run_cli(home, "at-risk", *options, "--out", str(tmp_path / "june.csv"))
-    assert f"seed {seeds[0]}, drawn from the list's file name, dataset and date" in text
-    assert read_list_file(tmp_path / "june.csv")["control"].sum() == len(held[0])  # again: same
-    started = run_cli(
-        home, "campaign", "start", "list-june", "--from-list", str(tmp_path / "june.csv")
-    )
-    assert f"held out (control seed {seeds[0]}, the list's)" in started
-    assert read_campaign(settings, "list-june").summary()["control_seed"] == seeds[0]
-    # a printed list and an explicit --seed: as before
     printed = json.loads(run_cli(home, "--json", "at-risk", *options))
-    assert printed["control"]["seed"] == 0
+    seed = printed["control"]["seed"]
+    drawn_from = {
+        "list": "at-risk",
+        "dataset": "demo",
+        "as_of": printed["as_of"],
+        "rank_by": "value_at_risk",
+        "top": 400,
+        "filters": {"min_churn": 0.2},  # the churn floor the list applied
+        "control_share": 0.3,
+    }
+    assert printed["control"] == {"share": 0.3, "seed": seed, "drawn_from": drawn_from}
+    assert seed == seed_of(drawn_from)
+    preview = pd.DataFrame(printed["rows"])
+    written = []
+    for folder in ("june", "july"):
+        out = tmp_path / folder / "winback.csv"
+        said = json.loads(run_cli(home, "--json", "at-risk", *options, "--out", str(out)))
+        assert said["control"] == printed["control"]
+        listed = read_list_file(out)
+        assert set(listed["control_seed"].astype(int)) == {seed}
+        assert listed[c.USER_ID].astype(str).tolist() == preview[c.USER_ID].astype(str).tolist()
+        assert listed["control"].tolist() == preview["control"].tolist()  # row for row
+        written.append(listed)
+    text = run_cli(home, "at-risk", *options, "--out", str(tmp_path / "june" / "winback.csv"))
+    assert f"seed {seed}, drawn from what the list is (its kind, dataset, scores date" in text
+    # another list of the same date (the win-back list): other users held out
+    winback = ["--stage", "churned", "--rank-by", "return_probability", "--min-churn", "0"]
+    other = json.loads(run_cli(home, "--json", "at-risk", *options, *winback))
+    assert other["control"]["seed"] != seed
+    assert other["control"]["drawn_from"]["filters"] == {"stage": "churned", "min_churn": 0.0}
+    held = [
+        {r[c.USER_ID] for r in rows if r["control"]} for rows in (printed["rows"], other["rows"])
+    ]
+    assert min(map(len, held)) >= MIN_GROUP
+    both = {r[c.USER_ID] for r in printed["rows"]} & {r[c.USER_ID] for r in other["rows"]}
+    shared = [h & both for h in held]
+    assert len(shared[0] & shared[1]) < 0.6 * min(map(len, shared)), "the same users held out"
+    started = run_cli(
+        home, "campaign", "start", "list-june", "--from-list", str(tmp_path / "june/winback.csv")
+    )
+    assert f"held out (control seed {seed}, the list's)" in started
+    assert read_campaign(settings, "list-june").summary()["control_seed"] == seed
+    # an explicit --seed: as before, and said as given
+    given = json.loads(run_cli(home, "--json", "at-risk", *options, "--seed", "0"))
+    assert given["control"] == {"share": 0.3, "seed": 0, "drawn_from": None}
     run_cli(home, "at-risk", *options, "--seed", "0", "--out", str(tmp_path / "zero.csv"))
     zero = read_list_file(tmp_path / "zero.csv")
     assert set(zero["control_seed"]) == {0}

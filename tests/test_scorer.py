@@ -359,14 +359,17 @@ def test_at_risk_filters_ranks_and_pages(scorer: Any, home: Path) -> None:
 
 
 def test_at_risk_flags_the_cli_control_group(scorer: Any, home: Path) -> None:
-    from serving.lists import CONTROL_SEED, CONTROL_SHARE, control_flags
+    from serving.list_seeds import seed_of
+    from serving.lists import CONTROL_SHARE, control_flags
 
     write_batch_scores(home)
     ids = ["b", "c", "d", "a"]
-    default = scorer.at_risk()
-    assert (default.control_share, default.seed) == (CONTROL_SHARE, CONTROL_SEED)
+    default = scorer.at_risk()  # no seed: drawn from the list, as `lifecycle at-risk` draws it
+    assert default.control_share == CONTROL_SHARE
+    assert default.seed_drawn_from is not None and default.seed_drawn_from["top"] == 100
+    assert default.seed == seed_of(default.seed_drawn_from)
     assert [u.control for u in default.users] == control_flags(
-        ids, CONTROL_SEED, CONTROL_SHARE
+        ids, default.seed, CONTROL_SHARE
     ).tolist()
     for seed in range(20):  # some seed puts some but not all of the four in the group
         flags = control_flags(ids, seed, 0.5).tolist()

@@ -25,7 +25,9 @@ from services import (
 )
 from workspaces import NO_COMPILE
 
+from features import contract as c
 from lifecycle.settings import load_settings
+from serving.list_files import read_list_file
 
 REPO = Path(__file__).resolve().parents[1]
 ENDPOINTS = ("/score", "/score_features", "/at_risk", "/models", "/monitor", "/reload", "/promote")
@@ -255,6 +257,39 @@ def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path, http: httpx
     assert [u["user_id"] for u in default["users"]] == [r["user_id"] for r in cli["rows"]]
     (left_out,) = [n for n in default["notes"] if n.startswith("left out:")]
     assert left_out == cli["notes"][0].replace("`--min-churn 0`", '`"min_churn": 0`')
+
+
+def test_http_at_risk_draws_the_seed_the_cli_list_draws(
+    ready_server: str, home: Path, http: httpx.Client, tmp_path: Path
+) -> None:
+    """Without a seed, /at_risk held out with seed 0 while the same list written by
+    `lifecycle at-risk --out` drew one from its file name: one list, other control users.
+    Both now draw it from what the list is (limit is --top; offset is not the list's), and
+    /at_risk says it and from what (seed_drawn_from, null when a seed is given)."""
+    workspace_batch_scores(home)
+    out = tmp_path / "at_risk.csv"
+    # the CLI's repeated --where in one order, the API's list in another: the same list
+    options = ["--top", "60", "--control-share", "0.3", "--where", "country=US", "--where"]
+    options.append("country=GB")
+    said = run_cli(home, "--json", "at-risk", *options, "--out", str(out), env=SERVER_SETTINGS)
+    control = json.loads(said)["control"]
+    written = read_list_file(out)
+    body = {"limit": 60, "control_share": 0.3, "where": {"country": ["GB", "US"]}}
+    response = http.post(f"{ready_server}/at_risk", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    served = response.json()
+    assert served["seed"] == control["seed"] == int(written["control_seed"].iloc[0])
+    assert served["seed_drawn_from"] == control["drawn_from"]
+    assert [u["user_id"] for u in served["users"]] == written[c.USER_ID].astype(str).tolist()
+    assert [u["control"] for u in served["users"]] == written["control"].tolist()
+    assert any(written["control"]) and not all(written["control"])
+    # the next page of the same list: the same seed, each user's flag as in the whole list
+    paged = http.post(f"{ready_server}/at_risk", json={**body, "offset": 30}, timeout=60).json()
+    assert paged["seed"] == served["seed"]
+    page = [(u["user_id"], u["control"]) for u in paged["users"][:30]]  # rows 31-60 of 90
+    assert page == list(zip(written[c.USER_ID].astype(str), written["control"], strict=True))[30:]
+    given = http.post(f"{ready_server}/at_risk", json={**body, "seed": 7}, timeout=60).json()
+    assert (given["seed"], given["seed_drawn_from"]) == (7, None)
 
 
 def objects(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

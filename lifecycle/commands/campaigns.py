@@ -117,7 +117,7 @@ def start(
         request = replace(request, seed=list_seed(members))  # None: a list without one
     else:
         if drawn := request.seed is None:  # seed 0 for all: the same users held out of each
-            request = replace(request, seed=campaign_seed(name))
+            request = replace(request, seed=campaign_seed(name), drawn_from={"campaign": name})
         table = scores_at(obj.settings, as_of, dataset, "campaign start")
         # the list `lifecycle at-risk` gives: the low risk band left out unless --min-churn
         floored = at_risk_filters(

@@ -27,8 +27,8 @@ def list_privacy(obj: Context, pseudonymize: bool, allow_columns: tuple[str, ...
 def list_options(function: Any = None, *, seed_from_name: bool = False) -> Any:
     """Options shared by `at-risk`, `movers` and `campaign start`: filters, output, control
     group, privacy. --seed defaults to None: ``seed_from_name``, the caller draws it from the
-    campaign's name; else :func:`drawn_seed` (with seed 0, every campaign and every written
-    list held out the same users)."""
+    campaign's name; else :meth:`ListRequest.drawn_seed` (with seed 0, every campaign and
+    every list held out the same users)."""
     if function is None:
         return functools.partial(list_options, seed_from_name=seed_from_name)
     options = [
@@ -83,13 +83,14 @@ def list_options(function: Any = None, *, seed_from_name: bool = False) -> Any:
             default=None,
             show_default="drawn from the campaign's name"
             if seed_from_name
-            else "0; with --out, drawn from the list's file name, dataset and date",
+            else "drawn from what the list is: kind, dataset, scores date, ranking, top, filters",
             help="Control-group seed: same seed, same group"
             + (
                 " (each campaign holds out other users; the seed is recorded with it)."
                 if seed_from_name
-                else " (each written list holds out other users; its control_seed column "
-                "says the seed, and a campaign started from it records it)."
+                else " (the same list holds out the same users, printed or written anywhere; "
+                "another list, other users; a written list's control_seed column says the "
+                "seed, and a campaign started from it records it)."
             ),
         ),
         click.option(
@@ -174,23 +175,32 @@ class ListRequest:
     seed: int | None  # None: drawn (`campaign start`: from its name; :func:`drawn_seed`)
     pseudonymize: bool
     allow_columns: tuple[str, ...]
-    seed_from: str = ""  # what a drawn seed was drawn from, said with it
+    # what a drawn seed was drawn from (serving.list_seeds.list_drawn_from; a campaign's:
+    # {"campaign": name}); None: given with --seed
+    drawn_from: dict[str, Any] | None = None
 
-    def drawn_seed(self, dataset: str, as_of: Any) -> ListRequest:
-        """The request with its seed: as given; else, for a list written to --out, drawn
-        from the list's file name, dataset and date, so each written list holds out other
-        users (with seed 0 for all, every list sent as a campaign held out the same ones);
-        else (a printed list) 0."""
+    def drawn_seed(self, kind: str, dataset: str, as_of: Any, **ranking: Any) -> ListRequest:
+        """The request with its seed: as given; else drawn from what the list is (``kind``,
+        dataset, scores date, ``ranking``, top, filters and control share), never from where
+        it goes: with seed 0 on screen and one drawn from the file name, a list previewed
+        and then written with --out flagged other users, and june/winback.csv and
+        july/winback.csv of one date held out the same ones."""
         from dataclasses import replace
 
-        from serving.lists import CONTROL_SEED, drawn_seed
+        from serving.list_seeds import list_drawn_from, seed_of
 
         if self.seed is not None:
             return self
-        if self.out is None:
-            return replace(self, seed=CONTROL_SEED)
-        seed = drawn_seed(f"list:{dataset}:{as_of}:{self.out.name}")
-        return replace(self, seed=seed, seed_from="the list's file name, dataset and date")
+        drawn_from = list_drawn_from(
+            kind,
+            dataset,
+            as_of,
+            self.filters,
+            top=self.top,
+            control_share=self.control_share,
+            **ranking,
+        )
+        return replace(self, seed=seed_of(drawn_from), drawn_from=drawn_from)
 
     def privacy(self, obj: Context) -> Any:
         return list_privacy(obj, self.pseudonymize, self.allow_columns)
@@ -202,13 +212,21 @@ class ListRequest:
         from dataclasses import asdict
 
         only = self.filters.text()
+        from serving.list_seeds import DRAWN_WORDS
+
+        drawn = self.drawn_from or {}
         text = (f"; only {only}" if only else "") + (
             f"; control group: share {self.control_share:g} of all scored users, seed {self.seed}"
-            + (f", drawn from {self.seed_from}" if self.seed_from else "")
+            + (", drawn from the campaign's name" if "campaign" in drawn else "")
+            + (f", {DRAWN_WORDS}" if "list" in drawn else "")
         )
         data = {
             "filters": {k: v for k, v in asdict(self.filters).items() if v not in (None, ())},
-            "control": {"share": self.control_share, "seed": self.seed},
+            "control": {
+                "share": self.control_share,
+                "seed": self.seed,
+                "drawn_from": self.drawn_from,  # null: given with --seed
+            },
         }
         return text, data
 

@@ -154,7 +154,8 @@ def at_risk_list(
         floored = at_risk_filters(asked, frame, obj.settings.serving.medium_risk, rank_by)
         request = dataclasses.replace(request, filters=floored)
         notes += tuple(filter(None, [below_floor_note(frame, floored, asked)]))
-    request = request.drawn_seed(_dataset_of(obj, table, dataset), table.as_of)
+    name = _dataset_of(obj, table, dataset)  # the seed: of what the list is, not where it goes
+    request = request.drawn_seed("at-risk", name, table.as_of, rank_by=rank_by)
     page = at_risk_page(
         frame,
         request.filters,
@@ -291,7 +292,7 @@ def movers(
             "the latest date, then `lifecycle movers` compares the two in time order"
         )
     changes = model_changes(previous, latest)
-    request = request.drawn_seed(name, latest.as_of)
+    request = request.drawn_seed("movers", name, latest.as_of, by=by, since=previous.as_of)
     ranked = find_movers(
         latest.frame,
         previous.frame,
