@@ -331,15 +331,13 @@ class ListAnswers:
         # the CLI's list: the low risk band left out unless min_churn says
         filters = at_risk_filters(asked, frame, self.settings.serving.medium_risk, rank_by)
         drawn_from = None  # a seed given is kept; else drawn from the list, as the CLI draws it
-        if seed is None:  # `limit` is the CLI's --top: the pages of one page size agree
+        if seed is None:  # not of limit nor offset: every page of one list agrees
             dataset = table.metadata.get("dataset") or self.dataset
             drawn_from = list_drawn_from(
                 "at-risk",
                 dataset,
                 table.as_of,
                 filters,
-                top=limit,
-                control_share=control_share,
                 rank_by=rank_by,
             )
             seed = seed_of(drawn_from)

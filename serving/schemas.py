@@ -490,8 +490,8 @@ class AtRiskResponse(_Model):
     seed_drawn_from: dict[str, Any] | None = Field(
         None,
         description="what a seed not given was drawn from, as `lifecycle at-risk` draws it: "
-        "the list (dataset, as_of, rank_by, top: the limit, filters with the churn floor, "
-        "control_share; not offset); the same list holds out the same users; null: given",
+        "the list (dataset, as_of, rank_by, filters with the churn floor; not limit, offset "
+        "nor control_share); the same list holds out the same users; null: given",
     )
     as_of: str | None = Field(None, description=AS_OF_DOC + " (the batch scores' as-of)")
     scored_at: str = Field(description="when the batch scores file was written")

@@ -31,6 +31,7 @@ from serving.batch import (
 )
 from serving.funnel import channel_funnel
 from serving.list_files import read_list_file
+from serving.list_seeds import seed_of
 from serving.reason_words import redacted
 
 # -- the scores table on disk (no models needed) ------------------------------------------
@@ -406,7 +407,9 @@ def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
     # whom a filtered list holds and how its control group was drawn, said in it
     asked = json.loads(channel)
     assert asked["filters"] == {"channel": "email", "min_churn": 0.3}
-    assert asked["control"] == {"share": 0.1, "seed": 0}
+    drawn_from = asked["control"]["drawn_from"]  # printed: drawn from the list, as written
+    assert drawn_from["filters"] == {"channel": "email", "min_churn": 0.3}
+    assert asked["control"] == {"share": 0.1, "seed": seed_of(drawn_from), "drawn_from": drawn_from}
     assert not [n for n in asked["notes"] if n.startswith("no scored user matches")]
     nobody = json.loads(
         run_cli(home, "--json", "at-risk", "--channel", "email", "--min-ltv", "1e12")

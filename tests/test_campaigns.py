@@ -825,9 +825,7 @@ def test_a_lists_seed_is_drawn_from_what_the_list_is_not_where_it_is_written(
         "dataset": "demo",
         "as_of": printed["as_of"],
         "rank_by": "value_at_risk",
-        "top": 400,
         "filters": {"min_churn": 0.2},  # the churn floor the list applied
-        "control_share": 0.3,
     }
     assert printed["control"] == {"share": 0.3, "seed": seed, "drawn_from": drawn_from}
     assert seed == seed_of(drawn_from)
@@ -844,11 +842,24 @@ def test_a_lists_seed_is_drawn_from_what_the_list_is_not_where_it_is_written(
         written.append(listed)
     text = run_cli(home, "at-risk", *options, "--out", str(tmp_path / "june" / "winback.csv"))
     assert f"seed {seed}, drawn from what the list is (its kind, dataset, scores date" in text
+    # a preview of its first rows, a larger control share: the same list, the same draw
+    first = json.loads(run_cli(home, "--json", "at-risk", "--top", "40", "--control-share", "0.3"))
+    assert first["control"] == printed["control"]
+    assert [r["control"] for r in first["rows"]] == preview["control"].tolist()[:40]
+    larger = json.loads(
+        run_cli(home, "--json", "at-risk", "--top", "400", "--control-share", "0.5")
+    )
+    assert larger["control"]["seed"] == seed
+    flags = {r[c.USER_ID]: r["control"] for r in larger["rows"]}
+    assert all(
+        flags[u] for u, held in zip(preview[c.USER_ID], preview["control"], strict=True) if held
+    )
+    assert sum(flags.values()) > preview["control"].sum()  # those of 0.3 and more
     # another list of the same date (the win-back list): other users held out
     winback = ["--stage", "churned", "--rank-by", "return_probability", "--min-churn", "0"]
     other = json.loads(run_cli(home, "--json", "at-risk", *options, *winback))
     assert other["control"]["seed"] != seed
-    assert other["control"]["drawn_from"]["filters"] == {"stage": "churned", "min_churn": 0.0}
+    assert other["control"]["drawn_from"]["filters"] == {"stage": "churned"}
     held = [
         {r[c.USER_ID] for r in rows if r["control"]} for rows in (printed["rows"], other["rows"])
     ]

@@ -301,33 +301,33 @@ def test_control_group_size_and_determinism() -> None:
 
 
 def test_a_lists_seed_is_drawn_from_what_the_list_is() -> None:
-    """The seed of a list asked for without one: of its kind, dataset, scores date, ranking,
-    top, filters and control share (written or printed, CLI or /at_risk), each one counting;
+    """The seed of a list asked for without one: of its kind, dataset, scores date, ranking
+    and filters (written or printed, CLI or /at_risk), each one counting; not of its top or
+    control share (a preview of a list's first rows, a page of /at_risk, flag them alike);
     the same filters in another order (the CLI's repeated --where, the API's list) are the same
     list; a stable hash (Python's hash() is salted per process)."""
     from serving.list_seeds import list_drawn_from, seed_of
 
     def seed(kind: str = "at-risk", filters: Filters | None = None, **changed: object) -> int:
-        asked: dict = {"dataset": "demo", "as_of": "2025-12-31", "top": 100}
-        asked |= {"control_share": 0.1, "rank_by": "value_at_risk"} | changed
+        asked: dict = {"dataset": "demo", "as_of": "2025-12-31", "rank_by": "value_at_risk"}
+        asked |= changed
         dataset, as_of = asked.pop("dataset"), asked.pop("as_of")
         return seed_of(list_drawn_from(kind, dataset, as_of, filters or Filters(), **asked))
 
     spain_first = Filters(min_ltv=100, where=(("country", "Spain"), ("country", "France")))
     france_first = Filters(min_ltv=100.0, where=(("country", "France"), ("country", "Spain")))
     assert seed(filters=spain_first) == seed(filters=france_first)
-    assert list_drawn_from("at-risk", "demo", "2025-12-31", france_first, top=5, control_share=0.1)[
-        "filters"
-    ] == {"min_ltv": 100.0, "where": {"country": ["France", "Spain"]}}
+    assert list_drawn_from("at-risk", "demo", "2025-12-31", france_first)["filters"] == {
+        "min_ltv": 100.0,
+        "where": {"country": ["France", "Spain"]},
+    }
     base = seed()
-    assert base == 2280690384  # the same in every process and release
+    assert base == 4215314351  # the same in every process and release
     others = [
         seed("movers"),
         seed(dataset="other"),
         seed(as_of="2025-12-24"),
         seed(rank_by="return_probability"),
-        seed(top=101),
-        seed(control_share=0.2),
         seed(filters=Filters(segment="champions")),
         seed(filters=Filters(stage="churned")),
         seed(filters=Filters(channel="email")),

@@ -366,7 +366,7 @@ def test_at_risk_flags_the_cli_control_group(scorer: Any, home: Path) -> None:
     ids = ["b", "c", "d", "a"]
     default = scorer.at_risk()  # no seed: drawn from the list, as `lifecycle at-risk` draws it
     assert default.control_share == CONTROL_SHARE
-    assert default.seed_drawn_from is not None and default.seed_drawn_from["top"] == 100
+    assert default.seed_drawn_from is not None and default.seed_drawn_from["list"] == "at-risk"
     assert default.seed == seed_of(default.seed_drawn_from)
     assert [u.control for u in default.users] == control_flags(
         ids, default.seed, CONTROL_SHARE

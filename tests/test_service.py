@@ -264,7 +264,7 @@ def test_http_at_risk_draws_the_seed_the_cli_list_draws(
 ) -> None:
     """Without a seed, /at_risk held out with seed 0 while the same list written by
     `lifecycle at-risk --out` drew one from its file name: one list, other control users.
-    Both now draw it from what the list is (limit is --top; offset is not the list's), and
+    Both now draw it from what the list is (not of limit nor offset), and
     /at_risk says it and from what (seed_drawn_from, null when a seed is given)."""
     workspace_batch_scores(home)
     out = tmp_path / "at_risk.csv"
@@ -288,6 +288,10 @@ def test_http_at_risk_draws_the_seed_the_cli_list_draws(
     assert paged["seed"] == served["seed"]
     page = [(u["user_id"], u["control"]) for u in paged["users"][:30]]  # rows 31-60 of 90
     assert page == list(zip(written[c.USER_ID].astype(str), written["control"], strict=True))[30:]
+    # a page of another size is the same list: its users flagged as in the whole list
+    short = http.post(f"{ready_server}/at_risk", json={**body, "limit": 10}, timeout=60).json()
+    assert short["seed"] == served["seed"]
+    assert [u["control"] for u in short["users"]] == written["control"].tolist()[:10]
     given = http.post(f"{ready_server}/at_risk", json={**body, "seed": 7}, timeout=60).json()
     assert (given["seed"], given["seed_drawn_from"]) == (7, None)
 

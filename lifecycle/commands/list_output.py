@@ -83,7 +83,7 @@ def list_options(function: Any = None, *, seed_from_name: bool = False) -> Any:
             default=None,
             show_default="drawn from the campaign's name"
             if seed_from_name
-            else "drawn from what the list is: kind, dataset, scores date, ranking, top, filters",
+            else "drawn from what the list is: kind, dataset, scores date, ranking, filters",
             help="Control-group seed: same seed, same group"
             + (
                 " (each campaign holds out other users; the seed is recorded with it)."
@@ -196,8 +196,6 @@ class ListRequest:
             dataset,
             as_of,
             self.filters,
-            top=self.top,
-            control_share=self.control_share,
             **ranking,
         )
         return replace(self, seed=seed_of(drawn_from), drawn_from=drawn_from)
