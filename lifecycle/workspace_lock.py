@@ -46,10 +46,7 @@ def changing(home: Path, command: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(
-                f"the workspace {key} is being changed by another lifecycle command "
-                f"({holder(key)}); nothing was done: run this one again when it has finished"
-            ) from None
+            raise WorkspaceBusy(key) from None
         _held[key] = command
         try:
             yield
@@ -59,8 +56,60 @@ def changing(home: Path, command: str) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+class WorkspaceBusy(UserError):
+    """Another process holds the workspace's lock. The message, for the person at the
+    machine, names the folder and the holder's pid and command line; ``command`` is the
+    holder's lifecycle command alone (`train`; None when it is no lifecycle command), what
+    a remote caller is told."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.holder = holder(home)
+        self.command = holding_command(home)
+        super().__init__(
+            f"the workspace {home} is being changed by another lifecycle command "
+            f"({self.holder}); nothing was done: run this one again when it has finished"
+        )
+
+
 def holder(folder: Path) -> str:
     """The process holding ``folder``'s lock, as ``/proc/locks`` and its command line say."""
+    found = _holding_process(folder)
+    if isinstance(found, str):
+        return found
+    pid, words = found
+    if not words:
+        return f"pid {pid}"
+    # python .../bin/lifecycle ARGS: from the program's own name on
+    start = next((i for i, w in enumerate(words) if Path(w).name == "lifecycle"), 0)
+    said = " ".join(" ".join([Path(words[start]).name, *words[start + 1 :]]).split())
+    return f"pid {pid}: {said[:200]}{'...' if len(said) > 200 else ''}"
+
+
+def holding_command(folder: Path) -> str | None:
+    """The lifecycle command (``train``, ``datasets restore``) holding ``folder``'s lock;
+    None for a holder that runs no lifecycle command, or one ending now."""
+    found = _holding_process(folder)
+    words = [] if isinstance(found, str) else found[1]
+    start = next((i for i, w in enumerate(words) if Path(w).name == "lifecycle"), None)
+    if start is None:
+        return None
+    from lifecycle.cli import main  # the commands' names, only when a holder is one
+
+    names, group = [], main
+    for word in words[start + 1 :]:
+        command = getattr(group, "commands", {}).get(word)
+        if command is not None:
+            names.append(word)
+            group = command
+            if not hasattr(command, "commands"):  # a command, not a group: its arguments follow
+                break
+    return " ".join(names) or None
+
+
+def _holding_process(folder: Path) -> tuple[str, list[str]] | str:
+    """(pid, command line words) of the process holding ``folder``'s lock (no words when its
+    command line cannot be read), or what to call a holder that cannot be found."""
     found = folder.stat()
     device = f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}:{found.st_ino}"
     try:
@@ -74,10 +123,6 @@ def holder(folder: Path) -> str:
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
             except OSError:
-                return f"pid {pid}"
-            # python .../bin/lifecycle ARGS: from the program's own name on
-            words = [os.fsdecode(a) for a in argv]
-            start = next((i for i, w in enumerate(words) if Path(w).name == "lifecycle"), 0)
-            said = " ".join(" ".join([Path(words[start]).name, *words[start + 1 :]]).split())
-            return f"pid {pid}: {said[:200]}{'...' if len(said) > 200 else ''}"
+                return pid, []
+            return pid, [os.fsdecode(a) for a in argv]
     return "a process ending now"

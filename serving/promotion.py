@@ -40,7 +40,7 @@ def promote(
     from lifecycle.errors import UserError
     from lifecycle.registry import UnknownVersion, challenger_version
     from lifecycle.registry import promote as promote_version
-    from lifecycle.workspace_lock import changing
+    from lifecycle.workspace_lock import WorkspaceBusy, changing
     from serving.one_event import no_served_change
 
     settings, recorded = scorer.settings, f"{reason} (POST /promote)"
@@ -64,6 +64,9 @@ def promote(
             )
     except UnknownVersion as error:
         raise ApiError(404, str(error)) from None
+    except WorkspaceBusy as busy:  # its folder and pid are the server's, kept in its log
+        logger.warning("POST /promote refused: %s", busy)
+        raise ApiError(409, busy_answer(busy.command)) from None
     except UserError as error:
         raise ApiError(409, str(error)) from None
     logger.info(
@@ -97,6 +100,16 @@ def promote(
         gate_overridden=done["gate_overridden"],
         note="; ".join(notes) or None,
         reload=reloaded,
+    )
+
+
+def busy_answer(command: str | None) -> str:
+    """The 409 of a promotion while another command changes the server's workspace: what is
+    in progress and when to retry, without the server's paths and process ids."""
+    running = f"`lifecycle {command}`" if command else "another lifecycle command"
+    return (
+        f"{running} is changing the models and data on the server; nothing was done: retry "
+        "POST /promote when it has finished (a training or refresh takes minutes)"
     )
 
 

@@ -31,9 +31,14 @@ with changing(Path(sys.argv[1]), "refresh"):
 
 
 @contextlib.contextmanager
-def holding(home: Path, marker: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Another process changing the workspace ``home`` (as a `refresh` would) until killed."""
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(home), str(marker)])
+def holding(
+    home: Path, marker: Path, command: tuple[str, ...] = ()
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process changing the workspace ``home`` (as a `refresh` would) until killed;
+    with ``command``, its command line reads as `lifecycle ... COMMAND`."""
+    program = ["lifecycle"] if command else [sys.executable]  # argv[0], as a script shows
+    argv = [*program, "-c", HOLD, str(home), str(marker), *command]
+    process = subprocess.Popen(argv, executable=sys.executable)
     try:
         deadline = time.monotonic() + 30
         while not marker.exists():
@@ -114,11 +119,13 @@ def test_one_process_takes_its_own_lock_again_and_writes_nothing(home: Path) -> 
 
 
 def test_http_promote_is_refused_while_another_command_changes_the_workspace(
-    trained_copy: Path, tmp_path: Path
+    trained_copy: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`POST /promote` took only the registry's alias lock: a promotion over HTTP moved the
     champion under a running `train` or `forget`. It now holds the workspace lock as
-    `lifecycle promote` does, and is refused (409) naming the holder."""
+    `lifecycle promote` does, and is refused (409) naming the command running and saying
+    when to retry. The 409 gave the client the server's workspace path and the holder's pid
+    (`the workspace /srv/... (pid 123: python -c ...)`): those now stay in the server's log."""
     from lifecycle import registry
     from lifecycle.settings import load_settings
     from serving.errors import ApiError
@@ -131,11 +138,15 @@ def test_http_promote_is_refused_while_another_command_changes_the_workspace(
     added = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
     client.set_registered_model_alias(name, registry.CHALLENGER, added.version)
     scorer = Scorer(settings)
-    with holding(trained_copy, tmp_path / "held") as other, pytest.raises(ApiError) as refused:
+    held = holding(trained_copy, tmp_path / "held", ("train", "all"))
+    with held as other, pytest.raises(ApiError) as refused, caplog.at_level("WARNING"):
         scorer.promote("churn", "canary looked good", force=True)
     assert refused.value.status == 409
     message = refused.value.message
-    assert "being changed by another lifecycle command" in message, message
-    assert f"(pid {other.pid}: python -c " in message and "nothing was done" in message
+    assert message.startswith("`lifecycle train` is changing the models"), message
+    assert "nothing was done: retry POST /promote when it has finished" in message
+    assert str(trained_copy) not in message and str(other.pid) not in message, message
+    logged = [r.getMessage() for r in caplog.records if r.name == "lifecycle.serving"]
+    assert any(f"{trained_copy} is being changed" in m and f"pid {other.pid}" in m for m in logged)
     kept = registry.alias_version(client, name, registry.CHAMPION)
     assert str(kept.version) == str(champion.version)  # the champion did not move
