@@ -1,4 +1,5 @@
-"""The request size limit: a body over ``serving.max_request_bytes`` is refused unread."""
+"""What a request body must be before it is parsed: under ``serving.max_request_bytes``
+(refused unread), JSON, and there at all where the route has required fields."""
 
 from __future__ import annotations
 
@@ -44,17 +45,7 @@ class BodyLimit:
                 return await self._too_large(send, f"more than {size}")
             if not message.get("more_body"):
                 break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(b"".join(chunks), receive), send)
 
     async def _too_large(self, send: Any, size: str) -> None:
         message = f"request body of {size} bytes is over the limit of {self.limit} (serving.max_request_bytes)"
@@ -95,3 +86,66 @@ class JsonOnly:
             message = f"Content-Type {shown!r} is not accepted: send the body as application/json"
             return await send_response(send, error_response(415, message, ("body",)))
         await self.app(scope, receive, send)
+
+
+class EmptyBody:
+    """ASGI middleware: a POST with no body (or only spaces) to a route with required fields
+    gets 400 naming the body and the fields. BentoML read it as ``{}`` and answered
+    ``user_ids: Field required``, as if the client had sent an object without the field;
+    spaces alone were ``body: Invalid JSON: EOF while parsing a value``. A route without
+    required fields (``/at_risk``, ``/reload``) takes no body, as its document says. Runs
+    after :class:`BodyLimit`, so what it reads is within the limit."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._required: dict[str, list[str]] | None = None
+
+    @property
+    def required(self) -> dict[str, list[str]]:
+        """Route path -> the fields its body must hold (routes with some only)."""
+        if self._required is None:
+            from serving.service import LifecycleScoring
+
+            self._required = {}
+            for api in LifecycleScoring.apis.values():
+                fields = api.input_spec.model_fields.items()
+                if needed := [name for name, field in fields if field.is_required()]:
+                    self._required[api.route] = needed
+        return self._required
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        needed = self.required.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if scope["type"] != "http" or scope["method"] != "POST" or not needed:
+            return await self.app(scope, receive, send)
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        if not body.strip():
+            fields = " and ".join(needed)
+            message = (
+                f"the request body is empty: POST {scope['path']} takes a JSON object with "
+                f"{fields} (/docs.json shows each field)"
+            )
+            return await send_response(send, error_response(400, message, ("body",)))
+        await self.app(scope, replaying(body, receive), send)
+
+
+def replaying(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that gives ``body``, already read from ``receive``, then what
+    ``receive`` gives (a disconnect)."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

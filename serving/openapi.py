@@ -80,9 +80,9 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
 
 def state_request_body(body: dict[str, Any]) -> None:
     """Say what the service accepts, as OpenAPI 3.0 says it: BentoML leaves out that a body
-    with required fields is required (an empty body is read as ``{}``: fine only without
-    them), and writes ``lt``/``gt`` as numbers (OpenAPI 3.1), which 3.0 readers take as no
-    bound at all (its ``X | None`` fields: ``openapi_3_0_nulls``)."""
+    with required fields is required (an empty body is refused there,
+    ``serving.limits.EmptyBody``), and writes ``lt``/``gt`` as numbers (OpenAPI 3.1), which
+    3.0 readers take as no bound at all (its ``X | None`` fields: ``openapi_3_0_nulls``)."""
     for media in body.get("content", {}).values():
         schema = media.get("schema", {})
         body["required"] = bool(schema.get("required"))

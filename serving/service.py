@@ -36,7 +36,7 @@ from serving.auth import TokenAuth, auth_config
 from serving.errors import ApiError, PlainErrors
 from serving.field_errors import FieldErrors
 from serving.follow import AliasPoll, MirrorFollower, poll_seconds
-from serving.limits import BodyLimit, JsonOnly
+from serving.limits import BodyLimit, EmptyBody, JsonOnly
 from serving.logs import quiet_bad_input
 from serving.openapi import OpenApiErrors
 from serving.replaced_data import ReplacedData
@@ -447,6 +447,7 @@ class LifecycleScoring:
 LifecycleScoring.add_asgi_middleware(TokenAuth)
 LifecycleScoring.add_asgi_middleware(JsonOnly)
 LifecycleScoring.add_asgi_middleware(BodyLimit)
+LifecycleScoring.add_asgi_middleware(EmptyBody)  # within the limit: BodyLimit runs first
 LifecycleScoring.add_asgi_middleware(OpenApiErrors)
 LifecycleScoring.add_asgi_middleware(ReadyReason)
 LifecycleScoring.add_asgi_middleware(FieldErrors)  # a 400's error names its fields

@@ -129,6 +129,36 @@ def test_every_route_refuses_fields_it_does_not_take(home: Path) -> None:
         assert client.post("/models", json={}).status_code != 400
 
 
+def test_an_empty_body_is_a_400_naming_the_body_where_the_route_needs_fields(home: Path) -> None:
+    """An empty body was read as {}: /score answered 'user_ids: Field required' as if the
+    client had sent an object without it, and a body of spaces 'body: Invalid JSON: EOF
+    while parsing a value'. Each is now a 400 at the body naming the fields; a route that
+    needs none still takes no body (its document says the body is not required)."""
+    from services import service_asgi_app
+    from starlette.testclient import TestClient
+
+    needs = {"/score": "user_ids", "/score_features": "users", "/promote": "task and reason"}
+    json_type = {"Content-Type": "application/json"}
+    with TestClient(service_asgi_app(), raise_server_exceptions=False) as client:
+        for route, fields in needs.items():
+            for sent in ({}, {"content": b""}, {"content": b" \n ", "headers": json_type}):
+                response = client.post(route, **sent)  # type: ignore[arg-type]
+                said = (
+                    f"the request body is empty: POST {route} takes a JSON object with "
+                    f"{fields} (/docs.json shows each field)"
+                )
+                assert response.status_code == 400, (route, sent, response.text)
+                assert response.json() == {
+                    "error": said,
+                    "detail": [{"loc": ["body"], "msg": said}],
+                }
+            # an object without the fields still names each (the body is there)
+            missing = client.post(route, json={})
+            assert missing.status_code == 400 and "Field required" in missing.text, missing.text
+        for route in ("/at_risk", "/models", "/monitor", "/reload"):
+            assert client.post(route).status_code not in (400, 415, 500), route
+
+
 def test_a_user_id_with_a_control_character_is_refused_as_ingest_refuses_it(home: Path) -> None:
     """'7\\x00' is no user ingest loads (invalid_user_id): /score answered it as an unknown
     user with the cold-start scores; it is a 400 naming the id's place."""
