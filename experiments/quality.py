@@ -3,8 +3,9 @@
 Every model is compared with its baselines on the same rows, and on the demo with an
 ORACLE built from the generator's ground truth:
 
-- demo, test cutoff: the normal pipeline (demo-data, features build/apply, ``train_task``)
-  tested on its latest matured cutoff. The oracle is a LightGBM of the same kind fitted
+- demo, test window: the normal pipeline (demo-data, features build/apply, ``train_task``)
+  tested on its test cutoffs (the latest matured ones), named as `lifecycle models` and the
+  report name them (``training.promotion.tested_window``: ``test first..last``). The oracle is a LightGBM of the same kind fitted
   on the same train/valid rows with the user's latent traits added to the features
   (engagement rate, purchase propensity, mean order value, base churn hazard,
   reactivation propensity, activation, channel): the ceiling with perfect knowledge of
@@ -14,7 +15,7 @@ ORACLE built from the generator's ground truth:
   but never wrote as events (no activity in 90 days; a first purchase in 90 days;
   revenue minus refunds in the LTV horizon): a true out-of-time test.
 - online_retail (``lifecycle import online-retail``): churn (90 days), conversion as
-  one-time -> repeat buyer, 90-day LTV; test on the latest matured cutoff.
+  one-time -> repeat buyer, 90-day LTV; tested on the latest matured cutoffs (its test window).
 - telco_churn (``lifecycle import telco-churn``): churn from the snapshot table,
   stratified k-fold CV (``training/snapshot.py``), mean over folds.
 
@@ -230,7 +231,7 @@ def run_demo(home: Path, sizes: Sizes, seed: int, log: Callable[[str], None]) ->
         try:
             result = train_task(settings, task, dataset="demo")
         except Exception as error:  # a tiny demo may be untrainable: the table says so
-            rows.append(Row("demo", task, "test cutoff", 0, error=str(error).splitlines()[0]))
+            rows.append(Row("demo", task, "test window", 0, error=str(error).splitlines()[0]))
             continue
         log(f"demo: {task} oracle and observed-end check")
         oracle_bundle, test_row = latent_oracle(settings, task, truth, result)
@@ -275,8 +276,16 @@ def latent_oracle(settings: Any, task: str, truth: pd.DataFrame, result: Any) ->
     y = test[LABEL].to_numpy(dtype=float)
     metrics = dict(result.metrics)
     metrics[ORACLE] = metric_dict(task, y, {ORACLE: bundle.predict(test)})[ORACLE]
-    row = Row("demo", task, f"test cutoff {split.test_cutoff:%Y-%m-%d}", len(test), metrics)
+    row = Row("demo", task, tested(split), len(test), metrics)
     return bundle, row
+
+
+def tested(split: Any) -> str:
+    """A split's test window in the words of `lifecycle models` and the report
+    (``test 2025-09-10..2025-10-01``); "test cutoff" named its last day alone."""
+    from training.promotion import tested_window
+
+    return tested_window(f"{split.test_cutoff:%Y-%m-%d}", split.test)
 
 
 def observed_end(
@@ -376,7 +385,7 @@ def run_online_retail(
             result = train_task(settings, task, dataset="online_retail")
         except Exception as error:
             rows.append(
-                Row("online_retail", task, "test cutoff", 0, error=str(error).splitlines()[0])
+                Row("online_retail", task, "test window", 0, error=str(error).splitlines()[0])
             )
             continue
         n = int(result.metrics[MODEL]["n"])
@@ -389,7 +398,7 @@ def run_online_retail(
             Row(
                 "online_retail",
                 task,
-                f"{label[task]}, test cutoff {result.split.test_cutoff:%Y-%m-%d}",
+                f"{label[task]}, {tested(result.split)}",
                 n,
                 dict(result.metrics),
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,11 @@ def test_quality_quick_produces_a_row_per_dataset_and_task(
         "test",
         "observed",
     }
+    # the test window as `lifecycle models` and the report say it, not "test cutoff LAST"
+    window = re.compile(r"(^|, )test \d{4}-\d\d-\d\d(\.\.\d{4}-\d\d-\d\d)?$")
+    tested = [r["evaluation"] for r in records if not r["evaluation"].startswith("observed")]
+    tested = [e for e in tested if "fold" not in e]  # telco: k-fold CV, no cutoff
+    assert tested and all(window.search(e) for e in tested), tested
     # The doc's block (--doc) renders the same table from the recorded rows.
     sys.path.insert(0, str(REPO / "experiments"))
     from quality import render_doc
