@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lifecycle import aliases_mirror, registry
+from lifecycle.tracking_http import went_silent
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -123,6 +124,7 @@ def moved_together(
         yield staged
     except BaseException as error:
         _STAGED.reset(token)
+        went_silent(error)  # a tracking server down: withholding tries once
         if staged.moves:
             won, them = staged.won()
             said = (

@@ -20,6 +20,7 @@ HTTP_VARIABLES = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOU
 # What lifecycle set them to (JSON), so that its child processes tell them from the user's.
 SET_BY_LIFECYCLE = "_LIFECYCLE_MLFLOW_HTTP"
 _writing = 0  # open :func:`writing` blocks: a client made inside one keeps their retries
+_silent = False  # a training's request got no answer: its later requests try once
 
 
 def http_requests(settings: Settings) -> None:
@@ -29,12 +30,9 @@ def http_requests(settings: Settings) -> None:
     import json
     import os
 
-    try:
-        ours = dict(json.loads(os.environ.get(SET_BY_LIFECYCLE, "{}")))
-    except (ValueError, TypeError):
-        ours = {}
+    ours = _set_by_lifecycle()
     tracking = settings.tracking
-    retries = tracking.write_retries if _writing else tracking.request_retries
+    retries = 0 if _silent else tracking.write_retries if _writing else tracking.request_retries
     for variable, value in zip(
         HTTP_VARIABLES, (retries, tracking.request_timeout_seconds), strict=True
     ):
@@ -43,13 +41,24 @@ def http_requests(settings: Settings) -> None:
     os.environ[SET_BY_LIFECYCLE] = json.dumps(ours)
 
 
+def _set_by_lifecycle() -> dict[str, str]:
+    """The MLflow variables lifecycle set, and to what (``SET_BY_LIFECYCLE``)."""
+    import json
+    import os
+
+    try:
+        return dict(json.loads(os.environ.get(SET_BY_LIFECYCLE, "{}")))
+    except (ValueError, TypeError):
+        return {}
+
+
 @contextmanager
 def writing(settings: Settings) -> Iterator[None]:
     """A training's runs, models, tags and aliases written with ``tracking.write_retries``;
     the variables are then exactly as before (the process's: one training at a time)."""
     import os
 
-    global _writing
+    global _writing, _silent
     before = {v: os.environ.get(v) for v in (*HTTP_VARIABLES, SET_BY_LIFECYCLE)}
     _writing += 1
     try:
@@ -57,11 +66,32 @@ def writing(settings: Settings) -> Iterator[None]:
         yield
     finally:
         _writing -= 1
+        _silent = _silent and _writing > 0
         for variable, value in before.items():
             if value is None:
                 os.environ.pop(variable, None)
             else:
                 os.environ[variable] = value
+
+
+def went_silent(error: BaseException) -> None:
+    """Called where a training meets an error before it cleans up: when it is a request
+    the tracking server never answered (its retries spent), the training's later requests
+    (MLflow ending the run as failed, the staged champions withheld) try once. Each retried
+    as long again: a train whose server stopped mid-fit failed after 3 min 5 s, three
+    requests of ~62 s. A retry count the user set (MLFLOW_HTTP_REQUEST_MAX_RETRIES) is kept."""
+    import json
+    import os
+
+    global _silent
+    if not _writing or not isinstance(error, Exception) or not no_answer(error):
+        return
+    _silent = True
+    ours = _set_by_lifecycle()
+    variable = HTTP_VARIABLES[0]
+    if variable in ours and os.environ.get(variable) == ours[variable]:
+        os.environ[variable] = ours[variable] = "0"
+        os.environ[SET_BY_LIFECYCLE] = json.dumps(ours)
 
 
 def training_writes(
@@ -86,6 +116,18 @@ def failed_request(error: Exception) -> bool:
     return "API request to" in text and " failed with " in text
 
 
+def _status(text: str) -> str | None:
+    """The HTTP status a failed request's message names (None: no answer came)."""
+    found = re.search(r"failed with error code (\d{3})|too many (\d{3}) error responses", text)
+    return (found.group(1) or found.group(2)) if found else None
+
+
+def no_answer(error: Exception) -> bool:
+    """Whether ``error`` is MLflow's request the tracking server never answered: refused,
+    timed out, retries spent (not an HTTP error status, a proxy's 502)."""
+    return failed_request(error) and _status(str(error)) is None
+
+
 def unreachable(settings: Settings, error: Exception) -> RegistryError | None:
     """A one-line error naming the tracking server when ``error`` is MLflow's failed HTTP
     request to it: no answer (refused, timed out, retries spent) or an HTTP error status;
@@ -96,13 +138,13 @@ def unreachable(settings: Settings, error: Exception) -> RegistryError | None:
         return None
     text = str(error)
     where = f"the tracking server at {tracking_uri(settings)} (tracking.uri)"
-    status = re.search(r"failed with error code (\d{3})|too many (\d{3}) error responses", text)
+    status = _status(text)
     if status is not None:
         body = text.split("Response body: ", 1)[1] if "Response body: " in text else ""
         body = " ".join(re.sub(r"<[^>]*>", " ", body).strip(" '").split())  # a proxy's page
         said = f" ({body[:120]})" if body else ""
         named = RegistryError(
-            f"{where} answered HTTP {status.group(1) or status.group(2)}{said}; check its "
+            f"{where} answered HTTP {status}{said}; check its "
             "address, its credentials (MLFLOW_TRACKING_TOKEN, or "
             "MLFLOW_TRACKING_USERNAME and _PASSWORD) and any proxy in front of it, then run the command again"
         )

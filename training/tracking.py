@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,15 +83,27 @@ def code_version(where: Path | None = None) -> dict[str, str]:
     return tags
 
 
-def start_training_run(experiment_id: str, task: str, dataset: str, kind: str | None = None) -> Any:
-    """The MLflow run of one training: named by :func:`run_name`, tagged by :func:`code_version`."""
+@contextmanager
+def start_training_run(
+    experiment_id: str, task: str, dataset: str, kind: str | None = None
+) -> Iterator[Any]:
+    """The MLflow run of one training: named by :func:`run_name`, tagged by :func:`code_version`.
+    A request inside it that the tracking server never answered makes the end of the run
+    (marked failed) and the rest of the training try once (``tracking_http.went_silent``)."""
     import mlflow
 
-    return mlflow.start_run(
+    from lifecycle.tracking_http import went_silent
+
+    with mlflow.start_run(
         experiment_id=experiment_id,
         run_name=run_name(task, dataset, kind),
         tags=code_version(),
-    )
+    ) as run:
+        try:
+            yield run
+        except BaseException as error:
+            went_silent(error)
+            raise
 
 
 def hyperparameters(bundle: ModelBundle, specs: Mapping[str, ModelSpec]) -> dict[str, str]:
