@@ -16,7 +16,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 from experiment_runs import few_rounds
-from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, clear_lifecycle_environ
+from workspaces import (
+    NO_COMPILE,
+    NO_PLOTS,
+    PURCHASE_LOG_MAPS,
+    TrainedWorkspace,
+    clear_lifecycle_environ,
+    demo_purchase_log,
+)
 
 from features import contract as c
 from features.asof import AS_OF
@@ -48,22 +55,11 @@ def _cli(settings: Settings, *args: str, **env: str) -> Result:
 def young(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, pd.DataFrame]]:
     """The demo product's purchases (customer, time, amount) as a young shop's log, ingested
     and published as a user would; yields the settings and the log."""
-    from features.demo import generate_demo
-
     root = tmp_path_factory.mktemp("young")
     home = root / "workspace"
     with pytest.MonkeyPatch.context() as patch:
         clear_lifecycle_environ(patch)
-        generate_demo(users=USERS, seed=SEED, out_dir=root / "demo", days=DAYS, future_days=0)
-        events = pd.read_parquet(root / "demo" / "events.parquet")
-        bought = events[events[c.EVENT_TYPE] == c.PURCHASE]
-        log = pd.DataFrame(
-            {
-                "Customer": bought[c.USER_ID],
-                "Time": bought[c.EVENT_TIME].dt.strftime("%Y-%m-%d %H:%M:%S"),
-                "Total": bought[c.AMOUNT].round(2),
-            }
-        )
+        log = demo_purchase_log(root / "demo", users=USERS, seed=SEED, days=DAYS)
         log.to_csv(root / "orders.csv", index=False)
         settings = load_settings(home=home, environ=_environ(home))
         steps = [
@@ -72,9 +68,8 @@ def young(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
             ("features", "apply"),
             ("features", "materialize"),
         ]
-        maps = ("--map", "user_id=Customer", "--map", "event_time=Time", "--map", "amount=Total")
         for i, step in enumerate(steps):
-            done = _cli(settings, *step, *(maps if i == 0 else ()))
+            done = _cli(settings, *step, *(PURCHASE_LOG_MAPS if i == 0 else ()))
             assert done.exit_code == 0, done.output
         yield settings, log
 

@@ -12,7 +12,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 from experiment_runs import few_rounds
-from workspaces import NO_COMPILE, NO_PLOTS, clear_lifecycle_environ
+from workspaces import (
+    NO_COMPILE,
+    NO_PLOTS,
+    PURCHASE_LOG_MAPS,
+    clear_lifecycle_environ,
+    demo_purchase_log,
+)
 
 from features import contract as c
 from lifecycle.cli import main
@@ -22,16 +28,7 @@ DATASET = "shop"
 # The demo's purchases (165 buyers of 600 users over 600 days): enough for a churn model
 # judged on outcomes; conversion is then 1 - churn and LTV label-free.
 USERS, SEED, DAYS, FIRST_DAYS = 600, 3, 600, 500
-MAPS = (
-    "--dataset",
-    DATASET,
-    "--map",
-    "user_id=Customer",
-    "--map",
-    "event_time=Time",
-    "--map",
-    "amount=Total",
-)
+MAPS = ("--dataset", DATASET, "--event-type", "purchase", *PURCHASE_LOG_MAPS)
 
 
 def _cli(home: Path, *args: str) -> Result:
@@ -49,27 +46,17 @@ def _ok(home: Path, *args: str) -> Result:
 def appended(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     """A shop's first 500 days of purchases ingested, its last 100 appended, then refreshed
     (trained and scored on all 600); yields the workspace and the first file's rows."""
-    from features.demo import generate_demo
-
     root = tmp_path_factory.mktemp("restore")
     with pytest.MonkeyPatch.context() as patch:
         clear_lifecycle_environ(patch)
-        generate_demo(users=USERS, seed=SEED, out_dir=root / "demo", days=DAYS, future_days=0)
-        events = pd.read_parquet(root / "demo" / "events.parquet")
-        bought = events[events[c.EVENT_TYPE] == c.PURCHASE]
-        log = pd.DataFrame(
-            {
-                "Customer": bought[c.USER_ID],
-                "Time": bought[c.EVENT_TIME].dt.strftime("%Y-%m-%d %H:%M:%S"),
-                "Total": bought[c.AMOUNT].round(2),
-            }
-        )
-        first = bought[c.EVENT_TIME] < bought[c.EVENT_TIME].min() + pd.Timedelta(days=FIRST_DAYS)
+        log = demo_purchase_log(root / "demo", users=USERS, seed=SEED, days=DAYS)
+        times = pd.to_datetime(log["Time"])
+        first = times < times.min() + pd.Timedelta(days=FIRST_DAYS)
         log[first].to_csv(root / "first.csv", index=False)
         log[~first].to_csv(root / "later.csv", index=False)
         home = root / "workspace"
-        _ok(home, "ingest", str(root / "first.csv"), "--event-type", "purchase", *MAPS)
-        _ok(home, "ingest", str(root / "later.csv"), "--append", "--event-type", "purchase", *MAPS)
+        _ok(home, "ingest", str(root / "first.csv"), *MAPS)
+        _ok(home, "ingest", str(root / "later.csv"), "--append", *MAPS)
         _ok(home, "refresh")
         yield home, log[first]
 

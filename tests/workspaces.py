@@ -52,6 +52,37 @@ NO_COMPILE = {"LIFECYCLE_SERVING__COMPILE_TREES": "false"}
 NO_PLOTS = {"LIFECYCLE_TRAINING__PLOTS": "false"}
 
 
+# How a shop's log of :func:`demo_purchase_log` is ingested: its columns named to the contract.
+PURCHASE_LOG_MAPS = (
+    "--map",
+    "user_id=Customer",
+    "--map",
+    "event_time=Time",
+    "--map",
+    "amount=Total",
+)
+
+
+def demo_purchase_log(out_dir: Path, *, users: int, seed: int, days: int) -> Any:
+    """The demo product's purchases (``Customer``, ``Time``, ``Total``) as a shop's export
+    writes them, its demo generated into ``out_dir``: a log of purchases only."""
+    import pandas as pd
+
+    from features import contract as c
+    from features.demo import generate_demo
+
+    generate_demo(users=users, seed=seed, out_dir=out_dir, days=days, future_days=0)
+    events = pd.read_parquet(out_dir / "events.parquet")
+    bought = events[events[c.EVENT_TYPE] == c.PURCHASE]
+    return pd.DataFrame(
+        {
+            "Customer": bought[c.USER_ID],
+            "Time": bought[c.EVENT_TIME].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "Total": bought[c.AMOUNT].round(2),
+        }
+    )
+
+
 def clear_lifecycle_environ(patch: Any, keep: tuple[str, ...] = ()) -> None:
     """Unset every LIFECYCLE_* variable but LIFECYCLE_DATA_ROOT and ``keep`` (``patch``: a
     pytest MonkeyPatch), so a workspace sees only the settings its test gives it."""
