@@ -4,9 +4,8 @@ Every model is compared with its baselines on the same rows, and on the demo wit
 ORACLE built from the generator's ground truth:
 
 - demo, test window: the normal pipeline (demo-data, features build/apply, ``train_task``)
-  tested on its test cutoffs (the latest matured ones), named as `lifecycle models` and the
-  report name them (``training.promotion.tested_window``: ``test first..last``). The oracle is a LightGBM of the same kind fitted
-  on the same train/valid rows with the user's latent traits added to the features
+  tested on its latest matured cutoffs (:func:`tested`). The oracle, a LightGBM of the
+  same kind, is fitted on the same train/valid rows with the user's latent traits added to the features
   (engagement rate, purchase propensity, mean order value, base churn hazard,
   reactivation propensity, activation, channel): the ceiling with perfect knowledge of
   who the user is, short of knowing the future's randomness.
@@ -281,8 +280,7 @@ def latent_oracle(settings: Any, task: str, truth: pd.DataFrame, result: Any) ->
 
 
 def tested(split: Any) -> str:
-    """A split's test window in the words of `lifecycle models` and the report
-    (``test 2025-09-10..2025-10-01``); "test cutoff" named its last day alone."""
+    """``test FIRST..LAST``: a split's test window, as `lifecycle models` and the report say."""
     from training.promotion import tested_window
 
     return tested_window(f"{split.test_cutoff:%Y-%m-%d}", split.test)
@@ -388,7 +386,6 @@ def run_online_retail(
                 Row("online_retail", task, "test window", 0, error=str(error).splitlines()[0])
             )
             continue
-        n = int(result.metrics[MODEL]["n"])
         label = {
             "churn": "90-day churn",
             "conversion": "one-time -> repeat buyer in 90 days",
@@ -399,7 +396,7 @@ def run_online_retail(
                 "online_retail",
                 task,
                 f"{label[task]}, {tested(result.split)}",
-                n,
+                int(result.metrics[MODEL]["n"]),
                 dict(result.metrics),
             )
         )
