@@ -16,6 +16,7 @@ from lifecycle import registry
 from lifecycle.bundle import ModelBundle
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
+from serving.list_seeds import seed_of
 from serving.lists import control_flags
 from serving.snapshot_list import WITHHELD_NOTE
 from training.snapshot import (
@@ -218,7 +219,12 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
         assert row["Contract"] == by_id.at[row["user_id"], "Contract"]
         contract = [r for r in text.split("; ") if r.startswith("Contract: ")]
         assert [r for r in row["top_reasons"].split("; ") if r.startswith("Contract")] == contract
-    assert rows["control"].tolist() == list(control_flags(rows["user_id"], 0, 0.1))
+    control = shown["control"]  # the seed drawn from what the list is (serving.list_seeds)
+    assert control["seed"] == seed_of(control["drawn_from"])
+    assert (
+        control["drawn_from"]["list"] == "at-risk" and control["drawn_from"]["dataset"] == "synth"
+    )
+    assert rows["control"].tolist() == list(control_flags(rows["user_id"], control["seed"], 0.1))
     one = ["--json", "at-risk", "--dataset", "synth", "--where", "Contract=Two year"]
     contract = pd.DataFrame(json.loads(_invoke(home, *one).stdout)["rows"])
     assert set(by_id.loc[contract["user_id"], "Contract"]) == {"Two year"}
