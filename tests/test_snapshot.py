@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from workspaces import NO_PLOTS
 
 from features.labels import LABEL
 from lifecycle import registry
@@ -128,8 +129,11 @@ def test_fold_count_is_checked() -> None:
         )
 
 
-def _invoke(home: Path, *args: str):
-    return CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
+def _invoke(home: Path, *args: str, plots: bool = False):
+    """``lifecycle --home HOME --quiet ARGS``; a training draws its plots only when asked
+    (``training.plots``: their matplotlib import and drawing, ~1.5 CPU-s of each run)."""
+    env = None if plots else NO_PLOTS
+    return CliRunner().invoke(main, ["--home", str(home), "--quiet", *args], env=env)
 
 
 def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> None:
@@ -139,7 +143,8 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
     folder.mkdir(parents=True)
     frame = synthetic_snapshot()
     frame.to_parquet(folder / "snapshot.parquet", index=False)
-    first = _invoke(home, "--json", "train-snapshot", "--dataset", "synth", "--folds", "3")
+    args = ["--json", "train-snapshot", "--dataset", "synth", "--folds", "3"]
+    first = _invoke(home, *args, plots=True)
     assert first.exit_code == 0, first.output
     assert '"promoted": true' in first.stdout and "first model: CV auc" in first.stdout
 
@@ -149,6 +154,8 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
     assert str(champion.version) == "1" and float(champion.tags["test.auc"]) > 0.8
     run = client.get_run(champion.run_id)  # named, and its booster's parameters logged
     assert run.info.run_name.startswith("churn-synth-") and "churn.learning_rate" in run.data.params
+    drawn = {Path(a.path).name for a in client.list_artifacts(champion.run_id, "evaluation")}
+    assert {"importance.png", "calibration_oof.png", "gain_oof.png"} <= drawn, drawn
     model = mlflow.pyfunc.load_model("models:/synth-churn@champion")
     scored = model.predict(frame.drop(columns=["user_id", LABEL]).head(200))
     assert scored["score"].between(0, 1).all() and scored["score"].nunique() > 5
