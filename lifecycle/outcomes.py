@@ -187,6 +187,8 @@ class Outcomes:
                 f"{row['grade']:<9} n={int(row['n']):,} {shown}"
                 + (f" ({row['in_sample']}: not a forecast)" if row.get("in_sample") else "")
             )
+            if against := _against_test(row, HEADLINE[kind]):
+                out.append(f"    {against}")
         for row in self.pending:
             out.append(
                 f"  {row['as_of']} {row['task']:<11} {_model(row):<5} "
@@ -348,8 +350,44 @@ def compute_outcomes(
                 continue
             say(f"labelling {task_name} as of {entry.as_of:%Y-%m-%d}")
             result.matured.append(_entry_outcome(entry, task_name, events, users, con))
+    _beside_their_tests(settings, dataset, result.matured)
     store_outcomes(workspace.outcomes(dataset), result)
     return result
+
+
+def _beside_their_tests(settings: Settings, dataset: str, matured: list[dict[str, Any]]) -> None:
+    """Each forecast row gets its version's test metrics (``tested``) and window (``tested_on``),
+    as `lifecycle models` lists them: what the test promised beside what happened. Not for
+    conversion answered by churn (churn's test measured churn) nor an in-sample row."""
+    forecasts = [r for r in matured if not r.get("answered_by") and not r.get("in_sample")]
+    if not forecasts:
+        return
+    from training.promotion import tested_window
+    from training.tracking import list_models
+
+    versions = {(v["task"], str(v["version"])): v for v in list_models(settings, dataset)}
+    for row in forecasts:
+        version = versions.get((row["task"], row["model_version"]))
+        if version is None or not version["metrics"] or not version["test_cutoff"]:
+            continue  # a label-free model, or a version the registry no longer holds
+        row["tested"] = dict(version["metrics"])
+        row["tested_on"] = tested_window(version["test_cutoff"], version["test_cutoffs"])
+
+
+def _against_test(row: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    """`against its test 2011-05-12..2011-06-02 (tested -> realized): auc 0.727 -> 0.739
+    (+0.012), ...`."""
+    tested = row.get("tested") or {}
+    pairs = [
+        f"{name} {tested[name]:.3f} -> {row[name]:.3f} ({row[name] - tested[name]:+.3f})"
+        for name in names
+        if name in tested and isinstance(row.get(name), float) and math.isfinite(row[name])
+    ]
+    return (
+        f"against its {row['tested_on']} (tested -> realized): {', '.join(pairs)}"
+        if pairs
+        else None
+    )
 
 
 def store_outcomes(path: Path, outcomes: Outcomes) -> None:

@@ -383,6 +383,31 @@ def test_outcomes_equal_metrics_computed_by_hand_and_the_latest_is_pending(
     )
 
 
+def test_outcomes_set_each_forecast_beside_what_its_versions_test_promised(
+    ws: tuple[Path, str, str],
+) -> None:
+    """`outcomes` printed "churn v2 good auc 0.739" and nothing of the 0.727 its test had
+    measured (session 49, online_retail by month): the engineer could not tell whether the
+    model kept its promise. Each forecast row now carries its version's test metrics, as
+    the registry recorded them, and a line setting them beside the realized ones."""
+    home, old, _latest = ws
+    result = CliRunner().invoke(main, ["--home", str(home), "--json", "outcomes"])
+    assert result.exit_code == 0, result.output
+    rows = {(r["as_of"], r["task"]): r for r in json.loads(result.stdout)["matured"]}
+    row = rows[(old, "churn")]
+    settings = load_settings(home=home, environ={})
+    version = registry.client(settings).get_model_version(
+        registry.model_name("demo", "churn"), row["model_version"]
+    )
+    recorded = float(version.tags["test.auc"])
+    assert row["tested"]["auc"] == pytest.approx(recorded)
+    assert row["tested_on"].startswith("test ") and version.tags["test_cutoff"] in row["tested_on"]
+    text = CliRunner().invoke(main, ["--home", str(home), "outcomes"])
+    assert text.exit_code == 0, text.output
+    said = f"against its {row['tested_on']} (tested -> realized): auc {recorded:.3f} -> "
+    assert f"{said}{row['auc']:.3f} ({row['auc'] - recorded:+.3f})" in text.output
+
+
 def test_an_entry_whose_outcomes_the_model_learned_is_in_sample_and_not_graded(
     ws: tuple[Path, str, str],
 ) -> None:
