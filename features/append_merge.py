@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from features import adapters, appending
 from features.amount_units import counted_by
+from features.append_gap import silence_opened
 from features.append_identity import (
     ALREADY_INGESTED,
     DUPLICATES_NEW,
@@ -70,6 +71,8 @@ def merge_append(
         hours = {hours_text(m): n for m, n in sorted(shifted.items(), key=lambda item: -item[1])}
         reports["events"].notes[HOURS_APART] = {"hours": hours, "timezone": timezone}
     reports["events"].notes["late_events"] = merged["late_events"]
+    if silence := silence_opened(appending_to / EVENTS_FILE, staging / EVENTS_FILE):
+        reports["events"].notes["silence_before_file"] = silence
     if merged["duplicates_new"] is not None:  # said with the duplicate_row rows
         reports["events"].notes[DUPLICATES_NEW] = merged["duplicates_new"]
     for said in ("columns_absent", "columns_added"):

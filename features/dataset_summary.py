@@ -111,6 +111,10 @@ class DatasetSummary:
                     f"    late events accepted (older than the dataset's newest): "
                     f"{notes['late_events']:,}"
                 )
+            if silence := notes.get("silence_before_file"):
+                from features.append_gap import silence_line
+
+                out.append(silence_line(silence))
         return out
 
 

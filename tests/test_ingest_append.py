@@ -1632,3 +1632,31 @@ def test_the_shops_export_appended_to_its_import_books_cancellations_as_refunds(
         k: said[k] for k in guests
     }
     assert said["refunds"] == 3.0
+
+
+def test_an_append_after_a_skipped_export_names_the_silence_it_opens(
+    home: Path, tmp_path: Path
+) -> None:
+    """November appended after September with October's export missing was taken in silence
+    (session 49, online_retail by month): a month without one event, every customer silent
+    in it, and the models trained on that. The summary now names the hole; an append that
+    continues the days (or brings late ones) says nothing of it."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    following = _ingest(runner, str(_write(tmp_path, "second.csv", SECOND)), "--append")
+    assert "silence_before_file" not in following["tables"]["events"]["notes"]
+    later = HEADER + "u3,2025-01-22 10:00:00,purchase,7\nu1,2025-01-23 10:00:00,purchase,4\n"
+    data = _ingest(runner, str(_write(tmp_path, "later.csv", later)), "--append")
+    silence = data["tables"]["events"]["notes"]["silence_before_file"]
+    # the dataset's last event 2025-01-07 10:00, the file's first 2025-01-22 10:00; its
+    # longest silence before, 2025-01-02 10:00 to 2025-01-04 09:00, is 1 whole day
+    assert silence == {"days": 15, "from": "2025-01-07", "to": "2025-01-22", "longest_before": 1}
+    again = HEADER + "u2,2025-02-10 10:00:00,purchase,3\n"
+    said = runner.invoke(
+        main, ["ingest", str(_write(tmp_path, "again.csv", again)), "--dataset", "shop", "--append"]
+    )
+    assert said.exit_code == 0, said.output
+    assert (
+        "no event from 2025-01-23 to 2025-02-10 (18 days), longer than any silence the dataset "
+        "had before (15 days)" in said.output
+    )
