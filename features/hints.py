@@ -105,15 +105,18 @@ def purchase_log(
     if not offered("--event-type"):
         return f"; a log of purchases only ({what}) needs an event_type column", ()
     option = f"--event-type {c.PURCHASE}"
-    if amount in columns or not others:
+    # a column that may hold types is the other way, said, not given: the options a refusal
+    # returns are given together (`refresh` printed `--event-type purchase --map
+    # event_type=Email`), and a date or an e-mail column holds no types
+    typed = [] if amount in columns else _type_columns(raw, others)
+    if not typed:
         return f"; a log of purchases only ({what}) takes {option}", (option,)
-    others = _type_columns(raw, others) or others
-    named = " or ".join(f"'{n}'" for n in others[:3])
-    first = f"--map event_type={shlex.quote(others[0])}"
+    named = " or ".join(f"'{n}'" for n in typed[:3])
+    first = f"--map event_type={shlex.quote(typed[0])}"
     return (
         f"; a log of purchases only ({what}) takes {option}; if {named} holds each row's "
         f"event type, {first} reads it",
-        (option, first),
+        (option,),
     )
 
 

@@ -48,6 +48,28 @@ def test_a_refusal_no_ingest_option_helps_is_not_sent_to_ingest(home: Path, tmp_
     assert appended in _error(["refresh", str(commas)])
 
 
+def test_a_shops_export_refreshed_is_sent_to_ingest_with_one_way_to_read_its_types(
+    home: Path, tmp_path: Path
+) -> None:
+    """`refresh` of a Shopify export (Email, Created at, Total, Name) into a dataset gave the
+    command `ingest ... --append --event-type purchase --map event_type=Email` (session 49):
+    the two ways its refusal offers joined into one, and an e-mail column named as one
+    holding event types ('Email' or 'Created at' or 'Name'). Now the command gives the
+    purchase log's option alone, and no column that holds no types is named."""
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
+    shop = tmp_path / "orders_export.csv"
+    rows = [
+        f"c{i % 60}@x.com,2024-03-{1 + i % 9:02d} 10:{i % 60:02d},{5 + i % 80}.50,#{1000 + i}"
+        for i in range(300)
+    ]  # 60 customers, one order each line: no column of types
+    shop.write_text("Email,Created at,Total,Name\n" + "\n".join(rows) + "\n")
+    error = _error(["refresh", str(shop)])
+    assert f"`lifecycle ingest {shop} --dataset demo --append --event-type purchase`, then" in error
+    assert "holds each row's event type" not in error and "event_type=Email" not in error
+
+
 def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path, tmp_path: Path) -> None:
     """`lifecycle segments --as-of 99999-01-01` (or 'nope') was a DateParseError traceback;
     score-all and features build said it in one line. 0000-01-01 (and backtest --cutoff
