@@ -415,16 +415,20 @@ def latest_outcomes(
     settings: Settings, dataset: str | None = None
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Task -> model version -> its newest matured outcome (metrics, grade, as_of), from the
-    stored outcomes; empty when none are stored. For the HTTP ``/models`` and gauges."""
+    stored outcomes; empty when none are stored. For the HTTP ``/models`` and gauges. A
+    task answered by churn is keyed by what answered (``1 - churn v2``), not by its own
+    version: /models gave conversion v1 the realized quality of 1 - churn v2 while
+    1 - churn v8 answered."""
     stored = stored_outcomes(settings, dataset)
     latest: dict[str, dict[str, dict[str, Any]]] = {}
     for row in stored.matured if stored else []:
         if row.get("in_sample"):
             continue  # what it learned, not how it forecasts
         by_version = latest.setdefault(row["task"], {})
-        current = by_version.get(row["model_version"])
+        made_by = row.get("answered_by") or row["model_version"]
+        current = by_version.get(made_by)
         if current is None or row["as_of"] > current["as_of"]:
-            by_version[row["model_version"]] = row
+            by_version[made_by] = row
     return latest
 
 

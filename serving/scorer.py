@@ -189,10 +189,14 @@ class Scorer:
         from lifecycle.uplift_model import UPLIFT_TASK
         from serving.campaign_reports import saved_reports
         from serving.drift_results import drift_staleness, last_result
+        from serving.scoring import answered_by
         from serving.uplift import uplift_champion_or_none
 
         realized = latest_outcomes(self.settings, self.dataset)
-        gauges.publish_realized(realized, champions.versions)
+        answering = answered_by(champions.versions, champions.kinds)  # conversion by churn
+        gauges.publish_realized(
+            realized, {t: answering.get(t, v) for t, v in champions.versions.items()}
+        )
         drift = last_result(self.settings, self.dataset)
         served = (served_versions(champions), self.lists.online.as_of())
         gauges.publish_drift(drift, stale=bool(drift_staleness(drift, *served)))
@@ -562,7 +566,7 @@ class Scorer:
                     learned_from=lineage.learned_from(bundle.data_window),
                     answered_by=answered.get(task),
                     metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
-                    realized=state.realized.get(task, {}).get(version) or {},
+                    realized=state.realized.get(task, {}).get(answered.get(task, version)) or {},
                 )
             )
         return ModelsResponse(

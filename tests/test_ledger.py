@@ -199,6 +199,28 @@ def test_an_entry_without_label_definitions_is_refused_naming_the_file(tmp_path:
         read_entry(path)
 
 
+def test_realized_quality_of_a_task_answered_by_churn_is_that_of_what_answered(
+    tmp_path: Path,
+) -> None:
+    """/models gave conversion v1 (served as 1 - churn v8 on online_retail) the realized
+    quality of the answers 1 - churn v2 had given (session 49): the realized quality is now
+    keyed by what answered, so a champion answered by another churn version has none yet."""
+    from lifecycle.outcomes import Outcomes, store_outcomes
+
+    settings = load_settings(home=tmp_path, environ={})
+    by_churn = {"task": "conversion", "model_version": "1", "answered_by": "1 - churn v2"}
+    by_itself = {"task": "churn", "model_version": "2"}
+    rows = [
+        {**by_churn, "as_of": "2011-09-01", "auc": 0.56, "grade": "poor"},
+        {**by_itself, "as_of": "2011-09-01", "auc": 0.74, "grade": "good"},
+    ]
+    store_outcomes(settings.workspace.outcomes("shop"), Outcomes("shop", "2011-12-09", "now", rows))
+    latest = latest_outcomes(settings, "shop")
+    assert set(latest["conversion"]) == {"1 - churn v2"}  # not conversion's own v1
+    assert latest["conversion"]["1 - churn v2"]["auc"] == 0.56
+    assert latest["churn"]["2"]["auc"] == 0.74
+
+
 @pytest.mark.parametrize(
     ("lift", "perfect", "expected"),
     [
