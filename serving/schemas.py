@@ -361,8 +361,10 @@ class ModelInfo(_Model):
     )
     realized: dict[str, Any] = Field(
         default_factory=dict,
-        description="the newest matured realized quality of this version (lifecycle outcomes): "
-        "metrics on what really happened, n, as_of and a grade (excellent, good, fair, poor); "
+        description="the newest matured realized quality of this version (lifecycle outcomes; "
+        "of a task answered by churn, that of the answers of the churn version answering "
+        "now): metrics on what really happened, n, as_of and a grade (excellent, good, fair, "
+        "poor); "
         "empty until one of its predictions has matured and `lifecycle outcomes` has run",
     )
 

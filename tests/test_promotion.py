@@ -303,7 +303,7 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
     assert f"champion is now v{unjudged}" in forced
     assert f"promoted over the gate (--force): the promotion gate kept v{unjudged} back" in forced
     back = run_cli(trained_copy, "promote", "ltv", scored, "--reason", "rollback to the gate's")
-    assert f"champion is now v{scored} (was {unjudged})" in back and "over the gate" not in back
+    assert f"champion is now v{scored} (was v{unjudged})" in back and "over the gate" not in back
     rows = list_models(settings)
     champions = {r["task"]: r["version"] for r in rows if "champion" in r["aliases"]}
     assert set(champions) == {"churn", "conversion", "ltv"}

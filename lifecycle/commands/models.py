@@ -140,11 +140,11 @@ def promote(
         gated_only=not force,
         moot=no_served_change(task, before) if before else None,
     )
-    lines = [  # the champion promoted again: "champion is now v2 (was 2)" read as a change
+    was = "none" if done["previous"] == "none" else f"v{done['previous']}"
+    lines = [  # the champion promoted again: "champion is now v2 (was v2)" read as a change
         f"{done['model']}: {already_champion(done['champion'])}: {reason}"
         if done["previous"] == done["champion"]
-        else f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): "
-        f"{reason}"
+        else f"{done['model']}: champion is now v{done['champion']} (was {was}): {reason}"
     ]
     if done["gate_overridden"]:
         by = "--force" if force else "--accept-definition-change"  # its definition alone held it
