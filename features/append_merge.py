@@ -22,6 +22,7 @@ from features.append_identity import (
     hours_text,
 )
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options
+from features.batches import LATE_SPAN
 from features.currency import AMOUNT_CURRENCY
 from features.validation import ContractError, LoadReport
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
@@ -71,6 +72,11 @@ def merge_append(
         hours = {hours_text(m): n for m, n in sorted(shifted.items(), key=lambda item: -item[1])}
         reports["events"].notes[HOURS_APART] = {"hours": hours, "timezone": timezone}
     reports["events"].notes["late_events"] = merged["late_events"]
+    if merged["late_first"]:  # recorded with the batch (lifecycle.lineage.late_since)
+        reports["events"].notes[LATE_SPAN] = {
+            "rows": merged["late_events"],
+            "first": merged["late_first"],
+        }
     if silence := silence_opened(appending_to / EVENTS_FILE, staging / EVENTS_FILE):
         reports["events"].notes["silence_before_file"] = silence
     if merged["duplicates_new"] is not None:  # said with the duplicate_row rows

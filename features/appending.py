@@ -266,8 +266,9 @@ def merge_events(
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
         added = "new_row NOT IN (SELECT new_row FROM held)"
         ((adding,),) = con.execute(f"SELECT count(*) FROM new WHERE {added}").fetchall()
-        ((late,),) = con.execute(
-            f"SELECT count(*) FROM new WHERE {added} AND {c.EVENT_TIME} < ?", [latest]
+        ((late, late_first),) = con.execute(
+            f"SELECT count(*), min({c.EVENT_TIME}) FROM new WHERE {added} AND {c.EVENT_TIME} < ?",
+            [latest],
         ).fetchall()
         # the dataset's currency and the file's: one money, or the sums mean nothing
         both = (
@@ -309,6 +310,8 @@ def merge_events(
     return {
         "held": held,
         "late_events": int(late),
+        # the earliest of them: a champion whose test outcomes reach it was judged on others
+        "late_first": late_first.isoformat() if late else None,
         "events_total": int(total),
         "notes": notes,
         "duplicates_new": duplicates,

@@ -23,6 +23,11 @@ Report = dict[str, Any] | None  # a dataset folder's report.json as read_report 
 # is read as the first file was: repeats kept, a count-only log's amount, negative amounts.
 READ_OPTIONS = ("keep_repeats", "amount_default", "negative_is_refund")
 
+# An append's late events (older than the dataset's newest), recorded with its batch: how
+# many and the earliest ({"rows": n, "first": ISO time}); a model judged on outcomes they
+# reach was judged on others (lifecycle.lineage.late_since)
+LATE_SPAN = "late_events_span"
+
 
 def batches(report: Report) -> list[dict[str, Any]]:
     """The batches ``report`` records; one ingest, for a report from before batches were or

@@ -519,11 +519,11 @@ def _finish_events(
             # file's event types, batches.READ_OPTIONS): an append reads its file so too
             **{key: value for key, value in (read_as or {}).items() if value not in (None, {})},
             # its guest orders, which no user's numbers hold: `segments` and the report say
-            # them; the maybe-cents note, said once
+            # them; the maybe-cents note, said once; its late events (batches.LATE_SPAN)
             **{
                 k: v
                 for k, v in reports["events"].notes.items()
-                if k in (NO_USER_NOTE, MAYBE_MINOR, MAYBE_COUNTS)
+                if k in (NO_USER_NOTE, MAYBE_MINOR, MAYBE_COUNTS, batches.LATE_SPAN)
             },
         },
     ]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UserError
 from lifecycle.storage import VERSIONS
-from lifecycle.words import BATCHES, counted
+from lifecycle.words import BATCHES, LATE_EVENTS, counted
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -117,6 +117,37 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
         f"dataset version {built.get('dataset_version')} was restored to the earlier "
         f"{now.get('dataset_version')}: {counted(gone, BATCHES)} it was built from "
         f"{'is' if gone == 1 else 'are'} no longer in the data"
+    )
+
+
+def late_since(
+    settings: Settings, built: dict[str, Any], now: dict[str, Any], before: Any
+) -> str | None:
+    """How appends since an artefact was ``built`` brought late events dated before
+    ``before`` (the end of the outcomes it was tested on): a test recorded then was of other
+    outcomes. None where ``now`` is no append of ``built``'s data, where no such event came,
+    or where either version is no longer kept (or recorded no late events: appended before
+    ``features.batches.LATE_SPAN`` was)."""
+    import pandas as pd
+
+    from features.batches import LATE_SPAN
+
+    theirs, ours = (
+        _batches(f) if (f := _kept_version(settings, x)) else None for x in (built, now)
+    )
+    if theirs is None or ours is None or len(ours) <= len(theirs) or ours[: len(theirs)] != theirs:
+        return None
+    end = pd.Timestamp(before)
+    end = end.tz_localize("UTC") if end.tzinfo is None else end
+    spans = [b[LATE_SPAN] for b in ours[len(theirs) :] if LATE_SPAN in b]
+    late = [s for s in spans if pd.Timestamp(s["first"]) < end]
+    if not late:
+        return None
+    first = min(pd.Timestamp(s["first"]) for s in late)
+    return (
+        f"{counted(sum(int(s['rows']) for s in late), LATE_EVENTS)} appended since "
+        f"(from {first:%Y-%m-%d}) fall before {end:%Y-%m-%d}, the end of the outcomes it was "
+        "tested on"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 CUTOFFS = ("cutoff", "cutoffs")
 BATCHES = ("batch", "batches")
+LATE_EVENTS = ("late event", "late events")
 
 
 def word_for(n: int, noun: tuple[str, str]) -> str:

@@ -214,6 +214,57 @@ def test_a_champion_of_replaced_data_is_no_rival_the_challenger_is_judged_as_a_f
     assert champion.tags["lineage.dataset_version"] == now
 
 
+def test_a_champion_tested_on_outcomes_late_events_changed_is_no_rival(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """Helper W, session 49, online_retail by month: November appended before October, churn
+    v5 (trained with October silent) was promoted; October then came as 49,928 late events,
+    and v6, on complete data and the same test window, was "kept as challenger: ... not more
+    than champion v5 was against rfm_score on its test (+0.0056)": v5's lead was recorded on
+    outcomes the late events changed. Such a champion is now no rival (judged as a first
+    model), while one whose test outcomes no append reached is weighed as before."""
+    from experiment_runs import few_rounds
+
+    from features import contract as c
+    from lifecycle import steps
+
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS | few_rounds())
+    client = registry.client(settings)
+    events = pd.read_parquet(trained_copy / "datasets" / "demo" / "events.parquet")
+    last = events[c.EVENT_TIME].max()
+
+    def append_and_train(rows: pd.DataFrame, name: str) -> Any:
+        rows.to_parquet(tmp_path / name, index=False)
+        run_cli(trained_copy, "ingest", str(tmp_path / name), "--dataset", "demo", "--append")
+        steps.build_features(settings)
+        steps.publish_features(settings)
+        return train_task(settings, "churn")
+
+    # a week after the data's end: no outcome the champion was tested on changes
+    week = events[events[c.EVENT_TIME] > last - pd.Timedelta(days=7)].copy()
+    week[c.EVENT_TIME] += pd.Timedelta(days=7)
+    weighed = append_and_train(week, "next_week.parquet")
+    assert "since changed" not in weighed.gate and " champion v" in weighed.gate, weighed.gate
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    evaluated = ModelBundle.load(
+        registry.bundle_path(client, "demo-churn", champion.version, tmp_path / "b")
+    ).data_window["evaluated_on"]["test_cutoffs"]
+    first, end = pd.Timestamp(min(evaluated), tz="UTC"), pd.Timestamp(max(evaluated), tz="UTC")
+    end += pd.Timedelta(days=settings.labels.churn_horizon_days)
+    # purchases that came late, dated inside the champion's test: its outcomes changed
+    buyers = events[events[c.EVENT_TYPE] == "purchase"].drop_duplicates(c.USER_ID).head(300)
+    late = buyers.assign(**{c.EVENT_TIME: first + pd.Timedelta(days=2, minutes=7)})
+    append_and_train(late.assign(**{c.AMOUNT: 12.34}), "late.parquet")
+    # the version that won the gate (LightGBM or the best baseline registered in its place)
+    now = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    assert now.version != champion.version
+    assert now.tags[registry.GATE_TAG].startswith(
+        f"champion v{champion.version}'s recorded test is of outcomes since changed: 300 late "
+        f"events appended since (from {first + pd.Timedelta(days=2):%Y-%m-%d}) fall before "
+        f"{end:%Y-%m-%d}, the end of the outcomes it was tested on; judged as a first model; "
+    ), now.tags[registry.GATE_TAG]
+
+
 def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> None:
     settings = load_settings(home=trained_copy, environ={})
     done = promote(settings, "ltv", trained["ltv"].version, reason="rollback drill")

@@ -347,6 +347,24 @@ def gate_on_test(
         registry.record_gate(mlflow_client, name, version, refused)
         return False, refused
 
+    def late_since_tested(champion: Any, evaluated_on: dict, horizon: pd.Timedelta) -> str | None:
+        """Why the champion's recorded test no longer holds: late events appended since
+        fall within the outcomes it was tested on (November appended before October: its
+        test read October as silent); None when none do."""
+        tested = evaluated_on.get("test_cutoffs") or [evaluated_on.get("test_cutoff")]
+        if not any(tested):
+            return None
+        ours = mlflow_client.get_model_version(name, version).tags or {}
+        built = lineage.of_tags(champion.tags or {})
+        end = pd.Timestamp(max(t for t in tested if t), tz="UTC") + horizon
+        late = lineage.late_since(settings, built, lineage.of_tags(ours), end)
+        return (
+            f"champion v{champion.version}'s recorded test is of outcomes since changed: "
+            f"{late}; judged as a first model"
+            if late
+            else None
+        )
+
     def champion_score(champion: Any, metric: str) -> float | Recorded | Unscored:
         if replaced is not None:  # its test was of other customers: judged as a first model
             return Unscored(replaced, True)
@@ -398,6 +416,9 @@ def gate_on_test(
         older = bool(ends and trained_through) and max(ends) < pd.Timestamp(
             trained_through, tz="UTC"
         )
+        evaluated_on = current.data_window.get("evaluated_on", {})
+        if saw_outcomes and (late := late_since_tested(champion, evaluated_on, horizon)):
+            return Unscored(late, True)  # its recorded test was of outcomes since changed
         if saw_outcomes:
             if metric not in current.metrics:
                 return Unscored(
@@ -405,7 +426,6 @@ def gate_on_test(
                     f"horizon and recorded no {metric}",
                     False,
                 )
-            evaluated_on = current.data_window.get("evaluated_on", {})
             on = evaluated_on.get("test_cutoff", "cutoff")  # a version of before the list
             on = tested_on(evaluated_on["test_cutoffs"]) if "test_cutoffs" in evaluated_on else on
             level = recorded_baseline(mlflow_client, champion, metric, baselines)
