@@ -417,7 +417,11 @@ def gate_on_test(
             trained_through, tz="UTC"
         )
         evaluated_on = current.data_window.get("evaluated_on", {})
-        if saw_outcomes and (late := late_since_tested(champion, evaluated_on, horizon)):
+        # its test's outcomes end a horizon after its last test cutoff: the one it learned at
+        # (a bridged model's shorter one: lifecycle.bridge), not the one it serves
+        learned = (current.bridge or {}).get("learned_days") or current.label.get("horizon_days")
+        tested = pd.Timedelta(days=int(learned or 0))
+        if saw_outcomes and (late := late_since_tested(champion, evaluated_on, tested)):
             return Unscored(late, True)  # its recorded test was of outcomes since changed
         if saw_outcomes:
             if metric not in current.metrics:
