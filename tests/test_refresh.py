@@ -144,7 +144,7 @@ def test_refresh_seconds_are_its_wall_time_checks_included(trained_copy: Path) -
     took = {s["step"]: s["seconds"] for s in current["steps"]}
     # every step's seconds within the run's (each rounded to 0.01 s), the run's within the call's
     assert sum(took.values()) <= current["seconds"] + 0.005 * len(took), (took, current)
-    assert 0 < current["seconds"] <= wall, (current["seconds"], wall)
+    assert 0 < current["seconds"] <= wall + 0.005, (current["seconds"], wall)  # rounded
     # the checks (the registry read that found every model current) are most of the run: in
     # its steps' seconds, not lost to rounding as one quick step's would be (review 3 #4)
     assert sum(took.values()) >= current["seconds"] / 2, (took, current)
