@@ -4,7 +4,6 @@ over those days, so churn labels and recency read the hole as real; the summary 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from features import contract as c
@@ -13,34 +12,29 @@ from features import contract as c
 LEAST_DAYS = 7
 
 
-def silence_opened(old_events: Path, merged_events: Path) -> dict[str, Any] | None:
-    """The days without events between the dataset's last event and the first one the
-    append added after it, when longer than ``LEAST_DAYS`` and than any silence the
-    dataset had before; None otherwise (late events, a gap the dataset knew already)."""
-    import duckdb
-
+def silence_opened(con: Any, latest: Any, added: str) -> dict[str, Any] | None:
+    """The days without events between the dataset's last event (``latest``) and the first
+    one the append adds after it, when at least ``LEAST_DAYS`` and longer than any silence
+    the dataset had before; None otherwise (late events, a gap the dataset knew already).
+    ``con``: :func:`features.appending.merge_events`' connection, its views ``old`` (the
+    dataset's events) and ``new`` (the file's, those added where ``added``)."""
     time = c.EVENT_TIME
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        ((last, longest),) = con.execute(
-            f"SELECT max({time}), max(gap) FROM (SELECT {time}, "
-            f"{time} - lag({time}) OVER (ORDER BY {time}) AS gap FROM read_parquet(?))",
-            [str(old_events)],
-        ).fetchall()
-        if last is None:
-            return None
-        ((first,),) = con.execute(
-            f"SELECT min({time}) FROM read_parquet(?) WHERE {time} > ?",
-            [str(merged_events), last],
-        ).fetchall()
-    if first is None:
+    if latest is None:
         return None
-    days, before = (first - last).days, longest.days if longest is not None else 0
-    if days < LEAST_DAYS or days <= before:
+    ((first,),) = con.execute(
+        f"SELECT min({time}) FROM new WHERE {added} AND {time} > ?", [latest]
+    ).fetchall()
+    if first is None or (first - latest).days < LEAST_DAYS:
+        return None
+    ((longest,),) = con.execute(  # the dataset's own silences: only for a gap worth saying
+        f"SELECT max(gap) FROM (SELECT {time} - lag({time}) OVER (ORDER BY {time}) AS gap FROM old)"
+    ).fetchall()
+    days, before = (first - latest).days, longest.days if longest is not None else 0
+    if days <= before:
         return None
     return {
         "days": days,
-        "from": f"{last:%Y-%m-%d}",
+        "from": f"{latest:%Y-%m-%d}",
         "to": f"{first:%Y-%m-%d}",
         "longest_before": before,
     }

@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 
 from features import adapters, appending
 from features.amount_units import counted_by
-from features.append_gap import silence_opened
 from features.append_identity import (
     ALREADY_INGESTED,
     DUPLICATES_NEW,
@@ -77,8 +76,8 @@ def merge_append(
             "rows": merged["late_events"],
             "first": merged["late_first"],
         }
-    if silence := silence_opened(appending_to / EVENTS_FILE, staging / EVENTS_FILE):
-        reports["events"].notes["silence_before_file"] = silence
+    if merged["silence"]:
+        reports["events"].notes["silence_before_file"] = merged["silence"]
     if merged["duplicates_new"] is not None:  # said with the duplicate_row rows
         reports["events"].notes[DUPLICATES_NEW] = merged["duplicates_new"]
     for said in ("columns_absent", "columns_added"):

@@ -23,6 +23,7 @@ from typing import Any
 
 from features import contract as c
 from features.append_columns import not_addable, other_columns, schema_with
+from features.append_gap import silence_opened
 from features.append_identity import duplicates_new, hold
 from features.batches import batches
 from features.spreadsheet_cells import spreadsheet_safe
@@ -270,6 +271,7 @@ def merge_events(
             f"SELECT count(*), min({c.EVENT_TIME}) FROM new WHERE {added} AND {c.EVENT_TIME} < ?",
             [latest],
         ).fetchall()
+        silence = silence_opened(con, latest, added)  # a month's export skipped, said
         # the dataset's currency and the file's: one money, or the sums mean nothing
         both = (
             f"(SELECT {kept}, 0 AS new_row FROM old UNION ALL "
@@ -312,6 +314,7 @@ def merge_events(
         "late_events": int(late),
         # the earliest of them: a champion whose test outcomes reach it was judged on others
         "late_first": late_first.isoformat() if late else None,
+        "silence": silence,
         "events_total": int(total),
         "notes": notes,
         "duplicates_new": duplicates,

@@ -104,12 +104,7 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
     """How a restore to an earlier version took away batches an artefact was built from (a
     bad append undone: a champion of it kept serving what the data no longer holds); None
     where ``now`` holds all of them, or where either version is no longer kept."""
-
-    def batches(lineage: dict[str, Any]) -> list[dict[str, Any]] | None:
-        folder = _kept_version(settings, lineage)
-        return None if folder is None else _batches(folder)
-
-    theirs, ours = batches(built), batches(now)
+    theirs, ours = _version_batches(settings, built), _version_batches(settings, now)
     if theirs is None or ours is None or len(ours) >= len(theirs) or theirs[: len(ours)] != ours:
         return None
     gone = len(theirs) - len(ours)
@@ -120,11 +115,17 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
     )
 
 
+def _version_batches(settings: Settings, lineage: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The batches of the dataset version a lineage names; None when it is no longer kept."""
+    folder = _kept_version(settings, lineage)
+    return None if folder is None else _batches(folder)
+
+
 def late_since(
     settings: Settings, built: dict[str, Any], now: dict[str, Any], before: Any
 ) -> str | None:
     """How appends since an artefact was ``built`` brought late events dated before
-    ``before`` (the end of the outcomes it was tested on): a test recorded then was of other
+    ``before`` (a UTC time: the end of the outcomes it was tested on): a test recorded then was of other
     outcomes. None where ``now`` is no append of ``built``'s data, where no such event came,
     or where either version is no longer kept (or recorded no late events: appended before
     ``features.batches.LATE_SPAN`` was)."""
@@ -132,13 +133,10 @@ def late_since(
 
     from features.batches import LATE_SPAN
 
-    theirs, ours = (
-        _batches(f) if (f := _kept_version(settings, x)) else None for x in (built, now)
-    )
+    theirs, ours = _version_batches(settings, built), _version_batches(settings, now)
     if theirs is None or ours is None or len(ours) <= len(theirs) or ours[: len(theirs)] != theirs:
         return None
     end = pd.Timestamp(before)
-    end = end.tz_localize("UTC") if end.tzinfo is None else end
     spans = [b[LATE_SPAN] for b in ours[len(theirs) :] if LATE_SPAN in b]
     late = [s for s in spans if pd.Timestamp(s["first"]) < end]
     if not late:

@@ -64,8 +64,9 @@ class WorkspaceBusy(UserError):
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.holder = holder(home)
-        self.command = holding_command(home)
+        found = _holding_process(home)  # /proc read once: both from the same holder
+        self.holder = _described(found)
+        self.command = _lifecycle_command(found)
         super().__init__(
             f"the workspace {home} is being changed by another lifecycle command "
             f"({self.holder}); nothing was done: run this one again when it has finished"
@@ -74,7 +75,11 @@ class WorkspaceBusy(UserError):
 
 def holder(folder: Path) -> str:
     """The process holding ``folder``'s lock, as ``/proc/locks`` and its command line say."""
-    found = _holding_process(folder)
+    return _described(_holding_process(folder))
+
+
+def _described(found: tuple[str, list[str]] | str) -> str:
+    """:func:`holder`'s words for what :func:`_holding_process` found."""
     if isinstance(found, str):
         return found
     pid, words = found
@@ -86,10 +91,10 @@ def holder(folder: Path) -> str:
     return f"pid {pid}: {said[:200]}{'...' if len(said) > 200 else ''}"
 
 
-def holding_command(folder: Path) -> str | None:
-    """The lifecycle command (``train``, ``datasets restore``) holding ``folder``'s lock;
-    None for a holder that runs no lifecycle command, or one ending now."""
-    found = _holding_process(folder)
+def _lifecycle_command(found: tuple[str, list[str]] | str) -> str | None:
+    """The lifecycle command (``train``, ``datasets restore``) of the lock's holder
+    :func:`_holding_process` found; None for one that runs no lifecycle command, or one
+    ending now."""
     words = [] if isinstance(found, str) else found[1]
     start = next((i for i, w in enumerate(words) if Path(w).name == "lifecycle"), None)
     if start is None:

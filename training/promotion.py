@@ -351,12 +351,12 @@ def gate_on_test(
         """Why the champion's recorded test no longer holds: late events appended since
         fall within the outcomes it was tested on (November appended before October: its
         test read October as silent); None when none do."""
-        tested = evaluated_on.get("test_cutoffs") or [evaluated_on.get("test_cutoff")]
-        if not any(tested):
+        cutoffs = evaluated_on.get("test_cutoffs") or [evaluated_on.get("test_cutoff")]
+        if not any(cutoffs):
             return None
         ours = mlflow_client.get_model_version(name, version).tags or {}
         built = lineage.of_tags(champion.tags or {})
-        end = pd.Timestamp(max(t for t in tested if t), tz="UTC") + horizon
+        end = pd.Timestamp(max(t for t in cutoffs if t), tz="UTC") + horizon
         late = lineage.late_since(settings, built, lineage.of_tags(ours), end)
         return (
             f"champion v{champion.version}'s recorded test is of outcomes since changed: "
@@ -420,8 +420,8 @@ def gate_on_test(
         # its test's outcomes end a horizon after its last test cutoff: the one it learned at
         # (a bridged model's shorter one: lifecycle.bridge), not the one it serves
         learned = (current.bridge or {}).get("learned_days") or current.label.get("horizon_days")
-        tested = pd.Timedelta(days=int(learned or 0))
-        if saw_outcomes and (late := late_since_tested(champion, evaluated_on, tested)):
+        learned_at = pd.Timedelta(days=int(learned or 0))
+        if saw_outcomes and (late := late_since_tested(champion, evaluated_on, learned_at)):
             return Unscored(late, True)  # its recorded test was of outcomes since changed
         if saw_outcomes:
             if metric not in current.metrics:

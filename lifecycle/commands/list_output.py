@@ -172,7 +172,7 @@ class ListRequest:
     fmt: str | None
     out: Path | None
     control_share: float
-    seed: int | None  # None: drawn (`campaign start`: from its name; :func:`drawn_seed`)
+    seed: int | None  # None: drawn (`campaign start`: from its name; else :meth:`drawn_seed`)
     pseudonymize: bool
     allow_columns: tuple[str, ...]
     # what a drawn seed was drawn from (serving.list_seeds.list_drawn_from; a campaign's:
@@ -181,8 +181,8 @@ class ListRequest:
 
     def drawn_seed(self, kind: str, dataset: str, as_of: Any, **ranking: Any) -> ListRequest:
         """The request with its seed: as given; else drawn from what the list is (``kind``,
-        dataset, scores date, ``ranking``, top, filters and control share), never from where
-        it goes: with seed 0 on screen and one drawn from the file name, a list previewed
+        dataset, scores date, ``ranking`` and filters: serving.list_seeds), never from where
+        it goes nor its top or control share: with seed 0 on screen and one drawn from the file name, a list previewed
         and then written with --out flagged other users, and june/winback.csv and
         july/winback.csv of one date held out the same ones."""
         from dataclasses import replace
