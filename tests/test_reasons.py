@@ -63,6 +63,15 @@ def test_a_missing_value_never_reads_as_the_feature_name(purchase_counts: Counte
     assert reason_text("ipt_std_days", math.nan) == "fewer than 3 orders so far"
 
 
+def test_a_refund_count_says_lines_where_orders_are_counted_whole() -> None:
+    # refunds_<w>d counts the log's refund rows, where orders count an invoice's lines as one:
+    # online_retail's 13069 returned one credit note of 23 lines in the 30 days before
+    # 2011-12-10 and read "23 refunds in the last 30 days" (22 such customers, trial U)
+    assert reason_text("refunds_30d", 23.0) == "23 refund lines in the last 30 days"
+    assert reason_text("refunds_7d", 1.0) == "1 refund line in the last 7 days"
+    assert reason_text("refunds_90d", 0.0) == "no refunds in the last 90 days"
+
+
 def test_refunds_beyond_spend_read_as_such_never_as_negative_spend() -> None:
     # Refunds of purchases made before the log: the at-risk list of a real purchase log said
     # "spent -153 net of refunds" (and "-0 purchases kept after refunds" in a count-only log).
