@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UserError
-from lifecycle.tracking_http import failed_request, http_requests
+from lifecycle.tracking_http import check_answers, failed_request, http_requests
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -136,6 +136,7 @@ def client(settings: Settings, *, fluent: bool = True) -> Any:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = tracking_uri(settings)
+    check_answers(settings)  # a hung server: refused in seconds, not 20 s a try
     if uri.startswith(("http://", "https://")):
         # Feast registers an MLflow request-header provider, which MLflow imports at its first
         # request to a server: Feast came in there with its type checks (4.5 CPU-s, not 1.5)

@@ -193,6 +193,11 @@ class TrackingSettings(Section):
     request_timeout_seconds: int = Field(
         20, ge=1, description="seconds a tracking server may take to answer one request"
     )
+    # A server that takes connections and never answers cost a training 92 s (4 tries of
+    # 20 s and the backoff); asked first, it fails in these seconds, naming tracking.uri.
+    answer_timeout_seconds: int = Field(
+        5, ge=1, description="seconds a tracking server may take to answer GET /health first"
+    )
 
 
 class HyperParameters(Section):

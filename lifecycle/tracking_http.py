@@ -164,3 +164,53 @@ def registry_error(settings: Settings, error: Exception) -> Exception:
     """``error``, or when it is a tracking server's silence or HTTP error, :func:`unreachable`'s
     line."""
     return unreachable(settings, error) or error
+
+
+_answered: dict[str, float] = {}  # tracking server -> when it last answered a probe (monotonic)
+ANSWERED_LATELY_SECONDS = 60.0  # a server that answered this recently is not asked again
+
+
+def check_answers(settings: Settings) -> None:
+    """Refuse at once a tracking server that takes connections and never answers (a hung
+    server): MLflow's first request waited ``request_timeout_seconds`` a try (`train churn`
+    and `models` failed after 46 s, a training's writes up to 92 s). GET /health (MLflow servers answer it) within ``answer_timeout_seconds``;
+    any answer, an HTTP error too, or a failure other than a timeout (refused: MLflow's
+    retries carry a restart) leaves the request to MLflow and its retries. A request timeout
+    the user set (``MLFLOW_HTTP_REQUEST_TIMEOUT=300`` for a slow proxy) is the probe's too."""
+    import contextlib
+    import os
+    import time
+
+    import requests
+
+    from lifecycle.registry import RegistryError, tracking_uri
+
+    uri = tracking_uri(settings)
+    now = time.monotonic()
+    if not uri.startswith(("http://", "https://")) or now - _answered.get(uri, -1e9) < (
+        ANSWERED_LATELY_SECONDS
+    ):
+        return
+    tracking, variable = settings.tracking, HTTP_VARIABLES[1]
+    seconds: float = min(tracking.answer_timeout_seconds, tracking.request_timeout_seconds)
+    users = os.environ.get(variable)
+    if users is not None and users != _set_by_lifecycle().get(variable):
+        with contextlib.suppress(ValueError):  # MLflow's own requests say what is wrong
+            seconds = float(users)
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=seconds).close()
+    except requests.Timeout as error:
+        how = (
+            "no connection"
+            if isinstance(error, requests.ConnectTimeout)
+            else "it took the connection and sent nothing back"
+        )
+        raise RegistryError(
+            f"the tracking server at {uri} (tracking.uri) did not answer within {seconds:g} s "
+            f"({how}: GET /health timed out); check that the server is running and not stuck "
+            "(restart it) or fix tracking.uri, then run the command again; for a server that "
+            "answers slower, raise tracking.answer_timeout_seconds"
+        ) from None
+    except requests.RequestException:
+        return
+    _answered[uri] = time.monotonic()

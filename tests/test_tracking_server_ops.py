@@ -241,6 +241,61 @@ def test_a_second_serving_machine_is_told_what_it_lacks(server: str, tmp_path: P
     ) in " ".join(refused.output.split())
 
 
+@pytest.fixture
+def hung_server() -> Iterator[str]:
+    """A hung tracking server: a socket that takes connections and never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(16)  # the kernel takes connections; nothing ever reads them
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}"
+
+
+def test_a_tracking_server_that_never_answers_fails_a_training_in_seconds_naming_it(
+    trained_workspace: TrainedWorkspace, tmp_path: Path, hung_server: str
+) -> None:
+    # each try of the first request waited request_timeout_seconds: train failed after 46 s
+    home = _home(trained_workspace, tmp_path, hung_server)
+    started = time.monotonic()
+    result = CliRunner(env=NO_COMPILE | NO_PLOTS | few_rounds()).invoke(
+        main, ["--home", str(home), "--json", "train", "churn"]
+    )
+    assert time.monotonic() - started < 20
+    assert result.exit_code == 1, result.output
+    said = json.loads(result.stdout)["error"]
+    assert said.startswith(
+        f"the tracking server at {hung_server} (tracking.uri) did not answer within 5 s "
+        "(it took the connection and sent nothing back"
+    )
+    assert "tracking.answer_timeout_seconds" in said
+
+
+def test_the_tracking_servers_first_answer_waits_a_request_timeout_the_user_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hung_server: str
+) -> None:
+    """A slow proxy's MLFLOW_HTTP_REQUEST_TIMEOUT, the user's own, is waited for; else
+    tracking.answer_timeout_seconds."""
+    from lifecycle.registry import RegistryError
+    from lifecycle.tracking_http import SET_BY_LIFECYCLE, check_answers
+
+    settings = load_settings(
+        home=tmp_path,
+        environ={
+            "LIFECYCLE_TRACKING__URI": hung_server,
+            "LIFECYCLE_TRACKING__ANSWER_TIMEOUT_SECONDS": "1",
+        },
+    )
+    monkeypatch.delenv(SET_BY_LIFECYCLE, raising=False)
+    for users, waited in ((None, 1), ("3", 3)):
+        if users is None:
+            monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
+        else:
+            monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", users)
+        started = time.monotonic()
+        with pytest.raises(RegistryError, match=f"did not answer within {waited} s"):
+            check_answers(settings)
+        assert waited <= time.monotonic() - started < waited + 2
+
+
 def test_an_http_error_is_not_silence_and_the_errors_notes_are_kept(
     server: str, tmp_path: Path
 ) -> None:
