@@ -186,12 +186,7 @@ def campaign_members(
     the ``erased`` users (the erasure log's) hold is refused as erased, not as unknown."""
     scores = table.frame
     known = pd.Index(scores[c.USER_ID].astype(str))
-    if key is not None and not members[c.USER_ID].astype(str).isin(known).any():
-        from lifecycle.pseudonyms import pseudonym
-
-        real = {pseudonym(key, user): user for user in known}
-        if members[c.USER_ID].astype(str).isin(real).all():
-            members = members.assign(**{c.USER_ID: members[c.USER_ID].astype(str).map(real)})
+    members = under_real_ids(members, known, key)
     # an id written 18074.0 (a list saved through a float column) is the user ingest loaded
     # as 18074, as /score reads it (and C1@X.COM as c1@x.com: ``case_insensitive`` ids)
     listed = members[c.USER_ID]
@@ -230,6 +225,19 @@ def campaign_members(
     columns = [c.USER_ID, *score_columns(scores)]
     kept = scores[columns].assign(**{c.USER_ID: scores[c.USER_ID].astype(str)})
     return members[[c.USER_ID, CONTROL]].merge(kept, on=c.USER_ID, how="left")
+
+
+def under_real_ids(members: pd.DataFrame, known: pd.Index, key: bytes | None) -> pd.DataFrame:
+    """``members`` under the ``known`` ids their pseudonyms stand for (made with ``key``), when
+    none of their ids is known and every one is such a pseudonym; else as they are."""
+    if key is None or members[c.USER_ID].astype(str).isin(known).any():
+        return members
+    from lifecycle.pseudonyms import pseudonym
+
+    real = {pseudonym(key, user): user for user in known}
+    if not members[c.USER_ID].astype(str).isin(real).all():
+        return members
+    return members.assign(**{c.USER_ID: members[c.USER_ID].astype(str).map(real)})
 
 
 def _refuse_erased(

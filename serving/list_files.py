@@ -209,9 +209,11 @@ def list_own_scores(settings: Any, table: Any, members: pd.DataFrame) -> tuple[A
     """The scores table of ``table``'s date whose scores the list holds (its score columns:
     the scores it was chosen by), the newest such; a date scored again since (after a
     promotion) otherwise recorded the newest table's. None of them: ``table``, and a note of
-    the difference. A list without score columns, or of ids no table holds (pseudonyms), is
-    not compared."""
+    the difference. A list of pseudonyms is compared under the ids they stand for (with the
+    key); one without score columns cannot tell its table: ``table``, and a note saying so
+    when another table of that date was scored by other models."""
     from serving.batch import read_scores
+    from serving.campaigns import under_real_ids
     from serving.scores_history import dataset_tables
 
     if table.path is None:  # scored in memory: no table of that date was kept
@@ -222,6 +224,11 @@ def list_own_scores(settings: Any, table: Any, members: pd.DataFrame) -> tuple[A
         for _, of, p in dataset_tables(settings.workspace.scores_dir, dataset)
         if p != table.path and of == table.as_of[:10]
     ]
+    if not score_columns(members):
+        return table, _untold(table, paths)
+    key = settings.privacy.key()
+    known = pd.Index(table.frame[c.USER_ID].astype(str))
+    members = under_real_ids(members, known, key[0] if key else None)
     differing = _differing(members, table)
     for path in reversed(paths):  # newest first; ``table`` is the newest of its date
         if differing is None:
@@ -244,6 +251,24 @@ def list_own_scores(settings: Any, table: Any, members: pd.DataFrame) -> tuple[A
 def _versions(table: Any) -> str:
     versions = table.metadata.get("model_versions") or {}
     return ", ".join(f"{task} v{version}" for task, version in versions.items()) or "unknown"
+
+
+def _untold(table: Any, others: list[Path]) -> str | None:
+    """A note for a list without score columns when another kept table of its date was
+    scored by other models: which of them the list was drawn from cannot be told."""
+    from serving.answers import scores_metadata
+
+    versions = table.metadata.get("model_versions") or {}
+    other = [p for p in others if (scores_metadata(p) or {}).get("model_versions") != versions]
+    if not other:
+        return None
+    return (
+        f"the list has no score columns (churn_probability, ltv, ...), so which of the "
+        f"{len(other) + 1} scores tables of {table.as_of} scored by different models it was "
+        f"drawn from cannot be told from the file; the campaign records the newest (table "
+        f"{table.path.name}, by {_versions(table)}); if the list came from another, start it "
+        "from the file `lifecycle at-risk --out` wrote, whose score columns tell its table"
+    )
 
 
 def _differing(members: pd.DataFrame, table: Any) -> tuple[str, int, int, float] | None:

@@ -952,11 +952,18 @@ def test_a_list_of_a_date_scored_again_after_a_promotion_records_the_scores_it_w
     --from-list` recorded the newest table of that date, the new champion's scores (the demo:
     off by up to 0.14 in churn probability), not those the list was chosen by (review R L3).
     It now records the table of that date whose scores the list holds; none kept: it says the
-    difference."""
+    difference. A list written with --pseudonymize recorded the newest table's too (its ids
+    matched no table's); one without score columns cannot tell its table: it says so."""
     home = campaigns_copy
     settings = load_settings(home=home, environ={})
     exported = tmp_path / "chosen.csv"
     run_cli(home, "at-risk", "--top", "300", "--control-share", "0.3", "--out", str(exported))
+    keyed = {"LIFECYCLE_PRIVACY__PSEUDONYM_KEY": "campaign-key-0123456789"}
+    hidden = tmp_path / "pseudonyms.csv"
+    options = ("--top", "300", "--control-share", "0.3", "--pseudonymize", "--out", str(hidden))
+    run_cli(home, "at-risk", *options, env=keyed)
+    trimmed = tmp_path / "trimmed.csv"
+    read_list_file(exported)[[c.USER_ID, "control", "as_of"]].to_csv(trimmed, index=False)
     chosen_from = read_scores(settings.workspace.latest_scores)
     trained = NO_COMPILE | NO_PLOTS | few_rounds() | {"LIFECYCLE_TRAINING__SEED": "11"}
     run_cli(home, "train", "churn", env=trained)
@@ -980,6 +987,22 @@ def test_a_list_of_a_date_scored_again_after_a_promotion_records_the_scores_it_w
     assert members.loc[written.index, "churn_probability"].to_numpy() == pytest.approx(
         written.to_numpy()
     )
+    said = json.loads(
+        run_cli(
+            home, "--json", "campaign", "start", "hidden", "--from-list", str(hidden), env=keyed
+        )
+    )
+    assert "notes" not in said, said["notes"]
+    members = read_campaign(settings, "hidden").members.set_index(c.USER_ID)
+    assert members.loc[written.index, "churn_probability"].to_numpy() == pytest.approx(
+        written.to_numpy()
+    )
+    said = json.loads(
+        run_cli(home, "--json", "campaign", "start", "trimmed", "--from-list", str(trimmed))
+    )
+    [note] = [n for n in said["notes"] if n.startswith("the list has no score columns")]
+    assert f"scores tables of {rescored.as_of} scored by different models" in note
+    assert f"the campaign records the newest (table {rescored.path.name}, by churn v" in note
     # the table it was chosen by no longer kept: recorded from the newest, and said
     chosen_from.path.unlink()
     said = json.loads(
