@@ -1036,6 +1036,16 @@ def test_a_list_sent_past_its_scores_churn_window_is_said_to_be_stale(
         f"{window}-day churn window: they forecast {scored.as_of} to "
         f"{day + pd.Timedelta(days=window):%Y-%m-%d} and no longer say who is at risk"
     ), note
+    # a mistyped sending day (no scores table needed: a list is sent after it is scored) is
+    # recorded; the note says how to undo it, and the remedy works
+    recorded = settings.workspace.campaign("late")
+    assert note.endswith(
+        f"if --as-of {late:%Y-%m-%d} is mistyped, delete {recorded} and start it again with "
+        "the day it was sent"
+    ), note
+    recorded.unlink()
+    meant = f"{day + pd.Timedelta(days=1):%Y-%m-%d}"
+    assert _started(home, "late", listed, meant)["as_of"] == meant
 
 
 def _started(home: Path, name: str, listed: Path, as_of: str) -> dict:

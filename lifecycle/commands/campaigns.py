@@ -192,7 +192,9 @@ def start(
             f"{info['as_of']} (--as-of): its members' scores are recorded {kept} and its "
             f"report reads ({info['as_of']}, {info['horizon_end']}]"
         )
-        late = _past_the_scores_window(table.metadata, scored_at, str(info["as_of"]), horizon)
+        late = _past_the_scores_window(
+            table.metadata, scored_at, str(info["as_of"]), horizon, recorded.path
+        )
         notes += [late] if late else []
     notes += [differs] if differs else []  # after the dates it is of
     if newest is not None and newest > str(info["as_of"]):
@@ -257,10 +259,12 @@ def list_(obj: Context) -> None:
 
 
 def _past_the_scores_window(
-    metadata: dict[str, Any], scored_at: str, sent: str, horizon: int
+    metadata: dict[str, Any], scored_at: str, sent: str, horizon: int, recorded: Path
 ) -> str | None:
     """A note when a list is sent after its scores' churn window has passed (341 days after
-    it was scored got only the two dates): what they forecast is over; None within it."""
+    it was scored got only the two dates): what they forecast is over; None within it. A
+    sending day needs no scores table of its own, so a mistyped one is recorded: the note
+    says how to undo it (the record left would count its members in other campaigns)."""
     import pandas as pd
 
     from serving.units import label_windows
@@ -274,7 +278,8 @@ def _past_the_scores_window(
         f"churn window: they forecast {scored_at} to "
         f"{pd.Timestamp(scored_at) + pd.Timedelta(days=window):%Y-%m-%d} and no longer say who "
         "is at risk, what the list was chosen for; if it is not sent yet, export a list of the "
-        "latest scores (`lifecycle at-risk --out FILE`) and start that"
+        "latest scores (`lifecycle at-risk --out FILE`) and start that; if --as-of "
+        f"{sent} is mistyped, delete {recorded} and start it again with the day it was sent"
     )
 
 
