@@ -71,7 +71,7 @@ def merge_append(
         hours = {hours_text(m): n for m, n in sorted(shifted.items(), key=lambda item: -item[1])}
         reports["events"].notes[HOURS_APART] = {"hours": hours, "timezone": timezone}
     reports["events"].notes["late_events"] = merged["late_events"]
-    if merged["late_first"]:  # recorded with the batch (lifecycle.lineage.late_since)
+    if merged["late_first"]:  # recorded with the batch (lifecycle.late_events.late_since)
         reports["events"].notes[LATE_SPAN] = {
             "rows": merged["late_events"],
             "first": merged["late_first"],

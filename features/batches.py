@@ -25,8 +25,36 @@ READ_OPTIONS = ("keep_repeats", "amount_default", "negative_is_refund")
 
 # An append's late events (older than the dataset's newest), recorded with its batch: how
 # many and the earliest ({"rows": n, "first": ISO time}); a model judged on outcomes they
-# reach was judged on others (lifecycle.lineage.late_since)
+# reach was judged on others (lifecycle.late_events.late_since)
 LATE_SPAN = "late_events_span"
+
+
+def late_span_between(before: Path, after: Path) -> dict[str, Any]:
+    """The late events an append added (``LATE_SPAN``; {} for none), derived from the events
+    file ``before`` it and the one it made (``after``) where its batch recorded none
+    (appended before it was): per time older than ``before``'s newest, the rows ``after``
+    holds more. One column of each read."""
+    import duckdb
+
+    from lifecycle.sql import identifier, literal
+
+    time = identifier(c.EVENT_TIME)
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        ((latest,),) = con.execute(
+            f"SELECT max({time}) FROM read_parquet({literal(before)})"
+        ).fetchall()
+        if latest is None:
+            return {}
+        per_time = f"SELECT {time} AS moment, count(*) AS n FROM read_parquet({{}}) WHERE {time} < ? GROUP BY 1"
+        ((rows, first),) = con.execute(
+            f"WITH a AS ({per_time.format(literal(after))}), "
+            f"b AS ({per_time.format(literal(before))}) "
+            "SELECT coalesce(sum(a.n - coalesce(b.n, 0)), 0), min(a.moment) "
+            "FROM a LEFT JOIN b USING (moment) WHERE a.n > coalesce(b.n, 0)",
+            [latest, latest],
+        ).fetchall()
+    return {"rows": int(rows), "first": first.isoformat()} if rows else {}
 
 
 def batches(report: Report) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UserError
 from lifecycle.storage import VERSIONS
-from lifecycle.words import BATCHES, LATE_EVENTS, counted
+from lifecycle.words import BATCHES, counted
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -61,11 +61,11 @@ def data_generation(dataset_dir: Path) -> str:
     """A digest of the ingest, import or demo data that began a dataset version's data: its
     appends and erasures carry that batch on, a new one replaces it ('' with no report). Not
     of its source's path, which a copied workspace's report names anew."""
-    batches = _batches(dataset_dir)
+    batches = batches_of(dataset_dir)
     return digest(batches[0]) if batches else ""
 
 
-def _batches(dataset_dir: Path) -> list[dict[str, Any]] | None:
+def batches_of(dataset_dir: Path) -> list[dict[str, Any]] | None:
     """The ingest batches of a dataset version, without their source's path (a copied
     workspace's report names it anew); None where its report is damaged."""
     from features.batches import previous_batches
@@ -96,7 +96,7 @@ def _generation(settings: Settings, lineage: dict[str, Any]) -> str:
     """A lineage's data generation: recorded, or read from its dataset version while kept."""
     if lineage.get("dataset_generation"):
         return str(lineage["dataset_generation"])
-    folder = _kept_version(settings, lineage)
+    folder = kept_version(settings, lineage)
     return data_generation(folder) if folder is not None else ""
 
 
@@ -104,7 +104,7 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
     """How a restore to an earlier version took away batches an artefact was built from (a
     bad append undone: a champion of it kept serving what the data no longer holds); None
     where ``now`` holds all of them, or where either version is no longer kept."""
-    theirs, ours = _version_batches(settings, built), _version_batches(settings, now)
+    theirs, ours = version_batches(settings, built), version_batches(settings, now)
     if theirs is None or ours is None or len(ours) >= len(theirs) or theirs[: len(ours)] != ours:
         return None
     gone = len(theirs) - len(ours)
@@ -115,38 +115,10 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
     )
 
 
-def _version_batches(settings: Settings, lineage: dict[str, Any]) -> list[dict[str, Any]] | None:
+def version_batches(settings: Settings, lineage: dict[str, Any]) -> list[dict[str, Any]] | None:
     """The batches of the dataset version a lineage names; None when it is no longer kept."""
-    folder = _kept_version(settings, lineage)
-    return None if folder is None else _batches(folder)
-
-
-def late_since(
-    settings: Settings, built: dict[str, Any], now: dict[str, Any], before: Any
-) -> str | None:
-    """How appends since an artefact was ``built`` brought late events dated before
-    ``before`` (a UTC time: the end of the outcomes it was tested on): a test recorded then was of other
-    outcomes. None where ``now`` is no append of ``built``'s data, where no such event came,
-    or where either version is no longer kept (or recorded no late events: appended before
-    ``features.batches.LATE_SPAN`` was)."""
-    import pandas as pd
-
-    from features.batches import LATE_SPAN
-
-    theirs, ours = _version_batches(settings, built), _version_batches(settings, now)
-    if theirs is None or ours is None or len(ours) <= len(theirs) or ours[: len(theirs)] != theirs:
-        return None
-    end = pd.Timestamp(before)
-    spans = [b[LATE_SPAN] for b in ours[len(theirs) :] if LATE_SPAN in b]
-    late = [s for s in spans if pd.Timestamp(s["first"]) < end]
-    if not late:
-        return None
-    first = min(pd.Timestamp(s["first"]) for s in late)
-    return (
-        f"{counted(sum(int(s['rows']) for s in late), LATE_EVENTS)} appended since "
-        f"(from {first:%Y-%m-%d}) fall before {end:%Y-%m-%d}, the end of the outcomes it was "
-        "tested on"
-    )
+    folder = kept_version(settings, lineage)
+    return None if folder is None else batches_of(folder)
 
 
 def champions_of_replaced_data(
@@ -216,7 +188,7 @@ def of_data(settings: Settings, built: dict[str, Any], now: dict[str, Any]) -> b
     return bool(before) and before == after and _restored_away(settings, built, now) is None
 
 
-def _kept_version(settings: Settings, lineage: dict[str, Any]) -> Path | None:
+def kept_version(settings: Settings, lineage: dict[str, Any]) -> Path | None:
     """The folder of the dataset version a lineage names, while the dataset keeps it."""
     version = str(lineage.get("dataset_version") or "")
     if "@" not in version:

@@ -5,6 +5,7 @@ from __future__ import annotations
 CUTOFFS = ("cutoff", "cutoffs")
 BATCHES = ("batch", "batches")
 LATE_EVENTS = ("late event", "late events")
+APPENDS = ("append", "appends")
 
 
 def word_for(n: int, noun: tuple[str, str]) -> str:

@@ -265,6 +265,79 @@ def test_a_champion_tested_on_outcomes_late_events_changed_is_no_rival(
     ), now.tags[registry.GATE_TAG]
 
 
+def test_late_events_of_appends_that_recorded_none_are_derived_or_said_unknown(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """Appends made before b7e798d recorded no late events with their batch
+    (``late_events_span``): on a workspace made then, the champion was weighed by its recorded
+    lead though late events had changed its test's outcomes. They are now derived from the
+    dataset versions before and after each such append, and said so; where those versions
+    are no longer kept, the verdict says it cannot be known."""
+    from experiment_runs import few_rounds
+
+    from features import contract as c
+    from features.batches import LATE_SPAN
+    from lifecycle import steps
+    from lifecycle.storage import VERSIONS
+
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS | few_rounds())
+    client = registry.client(settings)
+    dataset = trained_copy / "datasets" / "demo"
+    events = pd.read_parquet(dataset / "events.parquet")
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    evaluated = ModelBundle.load(
+        registry.bundle_path(client, "demo-churn", champion.version, tmp_path / "b")
+    ).data_window["evaluated_on"]["test_cutoffs"]
+    first = pd.Timestamp(min(evaluated), tz="UTC")
+    end = pd.Timestamp(max(evaluated), tz="UTC")
+    end += pd.Timedelta(days=settings.labels.churn_horizon_days)
+
+    def append(rows: pd.DataFrame, file: str) -> Path:
+        rows.to_parquet(tmp_path / file, index=False)
+        run_cli(trained_copy, "ingest", str(tmp_path / file), "--dataset", "demo", "--append")
+        return dataset.resolve()
+
+    # a week after the data's end, then purchases that came late, dated inside its test
+    week = events[events[c.EVENT_TIME] > events[c.EVENT_TIME].max() - pd.Timedelta(days=7)]
+    week = week.assign(**{c.EVENT_TIME: week[c.EVENT_TIME] + pd.Timedelta(days=7)})
+    between = append(week, "next_week.parquet")
+    buyers = events[events[c.EVENT_TYPE] == "purchase"].drop_duplicates(c.USER_ID).head(300)
+    late = buyers.assign(**{c.EVENT_TIME: first + pd.Timedelta(days=2, minutes=7)})
+    append(late.assign(**{c.AMOUNT: 12.34}), "late.parquet")
+    for version in (dataset.parent / VERSIONS).glob("demo@*"):  # as an old version wrote them
+        report = json.loads((version / "report.json").read_text())
+        recorded = [b for b in report.get("batches", []) if b.pop(LATE_SPAN, None)]
+        (version / "report.json").write_text(json.dumps(report))
+        assert not recorded or version == dataset.resolve()
+    steps.build_features(settings)
+    steps.publish_features(settings)
+
+    # the version between the two appends gone (as a restore and pruning leave it): unknown
+    between.rename(tmp_path / between.name)
+    weighed = train_task(settings, "churn")
+    assert "since changed" not in weighed.gate and f" champion v{champion.version}" in (
+        weighed.gate
+    ), weighed.gate
+    assert (
+        "whether 2 appends since, made before late events were recorded with their batch, "
+        "brought any dated within the outcomes it was tested on is unknown: the dataset "
+        "versions that would tell are no longer kept"
+    ) in weighed.gate, weighed.gate
+
+    # kept: the 300 late events are derived, and the champion is no rival
+    (tmp_path / between.name).rename(between)
+    if registry.alias_version(client, "demo-churn", registry.CHAMPION).version != champion.version:
+        promote(settings, "churn", str(champion.version), reason="test: judged again")
+    judged = train_task(settings, "churn")
+    assert judged.gate.startswith(
+        f"champion v{champion.version}'s recorded test is of outcomes since changed: 300 late "
+        f"events appended since (from {first + pd.Timedelta(days=2):%Y-%m-%d}) fall before "
+        f"{end:%Y-%m-%d}, the end of the outcomes it was tested on (derived from the dataset "
+        "versions kept: appended before late events were recorded with their batch); judged as "
+        "a first model; "
+    ), judged.gate
+
+
 def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> None:
     settings = load_settings(home=trained_copy, environ={})
     done = promote(settings, "ltv", trained["ltv"].version, reason="rollback drill")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from features.asof import AS_OF
 from features.labels import LABEL
-from lifecycle import lineage, registry, tasks
+from lifecycle import late_events, lineage, registry, tasks
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
 from training.errors import TrainingError
@@ -57,6 +57,7 @@ class Recorded(float):
     on: str
     baseline: tuple[str, float] | None
     older = False  # learned from data that ends before the challenger's (set by the gate)
+    unknown = ""  # why appends since cannot tell whether its test's outcomes changed
 
     def __new__(cls, value: float, on: str, baseline: tuple[str, float] | None = None) -> Recorded:
         recorded = super().__new__(cls, value)
@@ -210,7 +211,7 @@ def gate(
         )
         against = (
             f"champion v{champion.version} was against {rival} on its test {theirs.on} "
-            f"({their_lead}; it recorded {theirs:.4f}){required}"
+            f"({their_lead}; it recorded {theirs:.4f}{theirs.unknown}){required}"
         )
         better, worse = ", more than ", ", not more than "
         # only where it counts; the rule itself leads its own baseline by exactly 0, unresampled
@@ -222,7 +223,11 @@ def gate(
         weighed = (ours, theirs)
         mine, _, their = compared(ours, theirs + margin, theirs)
         # a recorded metric was measured on the champion's own test cutoff, not on this evidence
-        own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
+        own = (
+            f" (recorded on its test {theirs.on}{theirs.unknown})"
+            if isinstance(theirs, Recorded)
+            else ""
+        )
         said, better, worse = f"{kind}{metric} {mine}", " > ", " does not beat "
         decimals = len(their.partition(".")[2])
         against = f"champion v{champion.version} {their}{own}{required}{evidence}"
@@ -347,23 +352,24 @@ def gate_on_test(
         registry.record_gate(mlflow_client, name, version, refused)
         return False, refused
 
-    def late_since_tested(champion: Any, evaluated_on: dict, horizon: pd.Timedelta) -> str | None:
-        """Why the champion's recorded test no longer holds: late events appended since
-        fall within the outcomes it was tested on (November appended before October: its
-        test read October as silent); None when none do."""
+    def late_since_tested(
+        champion: Any, evaluated_on: dict, horizon: pd.Timedelta
+    ) -> late_events.LateSince:
+        """Whether the champion's recorded test still holds: late events appended since
+        that fall within the outcomes it was tested on (November appended before October:
+        its test read October as silent) make it a first model's ``changed``."""
         cutoffs = evaluated_on.get("test_cutoffs") or [evaluated_on.get("test_cutoff")]
         if not any(cutoffs):
-            return None
+            return late_events.LateSince()
         ours = mlflow_client.get_model_version(name, version).tags or {}
         built = lineage.of_tags(champion.tags or {})
         end = pd.Timestamp(max(t for t in cutoffs if t), tz="UTC") + horizon
-        late = lineage.late_since(settings, built, lineage.of_tags(ours), end)
-        return (
+        late = late_events.late_since(settings, built, lineage.of_tags(ours), end)
+        changed = late.changed and (
             f"champion v{champion.version}'s recorded test is of outcomes since changed: "
-            f"{late}; judged as a first model"
-            if late
-            else None
+            f"{late.changed}; judged as a first model"
         )
+        return late._replace(changed=changed or None)
 
     def champion_score(champion: Any, metric: str) -> float | Recorded | Unscored:
         if replaced is not None:  # its test was of other customers: judged as a first model
@@ -421,8 +427,9 @@ def gate_on_test(
         # (a bridged model's shorter one: lifecycle.bridge), not the one it serves
         learned = (current.bridge or {}).get("learned_days") or current.label.get("horizon_days")
         learned_at = pd.Timedelta(days=int(learned or 0))
-        if saw_outcomes and (late := late_since_tested(champion, evaluated_on, learned_at)):
-            return Unscored(late, True)  # its recorded test was of outcomes since changed
+        late = late_since_tested(champion, evaluated_on, learned_at) if saw_outcomes else None
+        if late and late.changed:
+            return Unscored(late.changed, True)  # its recorded test was of outcomes since changed
         if saw_outcomes:
             if metric not in current.metrics:
                 return Unscored(
@@ -434,6 +441,7 @@ def gate_on_test(
             on = tested_on(evaluated_on["test_cutoffs"]) if "test_cutoffs" in evaluated_on else on
             level = recorded_baseline(mlflow_client, champion, metric, baselines)
             found: Recorded | Rescored = Recorded(float(current.metrics[metric]), on, level)
+            found.unknown = f"; {late.unknown}" if late and late.unknown else ""
         else:
             predicted = current.predict(test)
             value = metrics_of(task, y, {"lightgbm": predicted})["lightgbm"][metric]
