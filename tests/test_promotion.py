@@ -338,6 +338,64 @@ def test_late_events_of_appends_that_recorded_none_are_derived_or_said_unknown(
     ), judged.gate
 
 
+def test_a_bridged_champions_test_outcomes_end_at_the_horizon_it_learned_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bridged champion (learned at 28 days, served on 70: ``lifecycle.bridge``) was tested
+    on outcomes that end 28 days after its last test cutoff. Late events after that are
+    weighed as before (7fb3454: online_retail's LTV v3, served on 365 days, was 'no rival' for
+    October's events, months after its test's outcomes ended); late events before it make it
+    no rival. ``test_label_free``'s young shop, 70-day churn."""
+    from workspaces import PURCHASE_LOG_MAPS, clear_lifecycle_environ, demo_purchase_log
+
+    clear_lifecycle_environ(monkeypatch)
+    home = tmp_path / "workspace"
+    env = {"LIFECYCLE_DATASET": "bridged", "LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "70"}
+    env |= {"LIFECYCLE_TRAINING__MIN_ROWS": "10", "LIFECYCLE_TRAINING__MIN_POSITIVES": "5"}
+    env |= NO_COMPILE | NO_PLOTS
+    log = demo_purchase_log(tmp_path / "demo", users=700, seed=3, days=150)
+    log.to_csv(tmp_path / "orders.csv", index=False)
+    ingest = ("ingest", "--dataset", "bridged", "--event-type", "purchase", *PURCHASE_LOG_MAPS)
+    run_cli(home, *ingest[:1], str(tmp_path / "orders.csv"), *ingest[1:], env=env)
+    run_cli(home, "features", "build", env=env)
+    run_cli(home, "features", "apply", env=env)
+    settings = load_settings(home=home, environ=env)
+    client = registry.client(settings)
+
+    def append_late(at: pd.Timestamp, name: str) -> str:
+        """50 purchases dated ``at`` appended late, and churn trained again: its verdict."""
+        promote(settings, "churn", model.version, reason="test: the bridged model judged again")
+        late = log.drop_duplicates("Customer").head(50).assign(Time=f"{at:%Y-%m-%d %H:%M:%S}")
+        late.to_csv(tmp_path / name, index=False)
+        run_cli(home, *ingest[:1], str(tmp_path / name), *ingest[1:], "--append", env=env)
+        run_cli(home, "features", "build", env=env)
+        run_cli(home, "features", "apply", env=env)
+        done = train_task(settings, "churn")  # LightGBM's, or the rule registered in its place
+        return done.baseline.gate if done.baseline else done.gate
+
+    # the bridged LightGBM model as champion (by hand where the recency rule beat it: a rule
+    # that ranks by recency alone is re-scored on the challenger's rows, not weighed so)
+    model = train_task(settings, "churn")
+    bundle = ModelBundle.load(
+        registry.bundle_path(client, "bridged-churn", model.version, tmp_path / "b")
+    )
+    assert bundle.bridge is not None and bundle.bridge["learned_days"] == 28
+    cutoffs = pd.to_datetime(bundle.data_window["evaluated_on"]["test_cutoffs"], utc=True)
+    first, learned_end = cutoffs.min(), cutoffs.max() + pd.Timedelta(days=28)
+    assert learned_end + pd.Timedelta(days=2) < pd.Timestamp(log["Time"].max(), tz="UTC")
+    # after the outcomes it was tested on (within 70 days of its last test cutoff): weighed
+    after = append_late(learned_end + pd.Timedelta(days=1), "after_its_test.csv")
+    assert "since changed" not in after and f" champion v{model.version} " in after, after
+    # within them: no rival
+    within = append_late(first + pd.Timedelta(days=2), "within_its_test.csv")
+    assert within.startswith(
+        f"champion v{model.version}'s recorded test is of outcomes since changed: 50 late "
+        f"events appended since (from {first + pd.Timedelta(days=2):%Y-%m-%d}) fall before "
+        f"{learned_end:%Y-%m-%d}, the end of the outcomes it was tested on; judged as a first "
+        "model; "
+    ), within
+
+
 def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> None:
     settings = load_settings(home=trained_copy, environ={})
     done = promote(settings, "ltv", trained["ltv"].version, reason="rollback drill")
