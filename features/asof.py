@@ -69,7 +69,7 @@ COUNTED_WINDOW_FEATURES = ("active_days", "sessions", "orders", "refunds")
 CANCELLED_WINDOW_FEATURES = {
     "orders": ("1", "order_time"),
     "revenue": ("k.value", "order_time"),
-    "refunds": ("k.lines", "refund_time"),
+    "refunds": ("1", "refund_time"),
     "refund_amount": ("k.value", "refund_time"),
 }
 COUNTED_TOTALS = ("orders_total", "sessions_total", "activated")
@@ -467,7 +467,6 @@ def _feature_sql(
                max({t}) FILTER (WHERE {active}) AS last_active_time,
                bool_or({active}) AS active,
                count(*) FILTER (WHERE {ty} = '{c.SESSION}') AS sessions,
-               count(*) FILTER (WHERE {ty} = '{c.REFUND}') AS refunds,
                coalesce(sum({money(amt)}) FILTER (WHERE {ty} = '{c.REFUND}'), 0) AS refund_amount,
                min({t}) FILTER (WHERE {ty} = '{c.ACTIVATION}') AS activation_time,
                min({t}) AS first_time,
@@ -479,9 +478,15 @@ def _feature_sql(
                max(order_time) AS last_order_time
         FROM orders GROUP BY ALL
     ),
+    day_refunds AS (  -- a credit note (refund_notes: as an order, one id and day) is one refund
+        SELECT {u}, {_day_end("refund_time")} AS day_end, count(*) AS refunds
+        FROM refund_notes GROUP BY ALL
+    ),
     daily AS (
-        SELECT d.*, coalesce(o.orders, 0) AS orders, coalesce(o.revenue, 0) AS revenue, o.last_order_time
+        SELECT d.*, coalesce(o.orders, 0) AS orders, coalesce(o.revenue, 0) AS revenue,
+               o.last_order_time, coalesce(r.refunds, 0) AS refunds
         FROM days d LEFT JOIN day_orders o USING ({u}, day_end)
+        LEFT JOIN day_refunds r USING ({u}, day_end)
     ),
     population AS (
         SELECT usr.{u}, a.as_of FROM users usr CROSS JOIN cutoffs a

@@ -34,8 +34,9 @@ def orders_sql(has_order_id: bool) -> str:
 
 
 def cancelled_sql(has_order_id: bool) -> str:
-    """``cancelled`` (of the CTE ``orders``): orders wholly refunded, and when. A credit note
-    (the refund lines of one order id and day) cancels an order of exactly its value before
+    """``cancelled`` (of the CTE ``orders``): orders wholly refunded, and when; and
+    ``refund_notes``, the credit notes (the refund lines of one order id and day, as an order:
+    one refund in the features' ``refunds_<w>d``). A credit note cancels an order of exactly its value before
     it (at the same moment or earlier), the earliest not yet cancelled; a note with none
     before it stays a refund (online_retail writes notes of an order's value minutes before
     it as well as after). From then on the pair is neither purchase nor refund (an order of
@@ -48,19 +49,19 @@ def cancelled_sql(has_order_id: bool) -> str:
     that finds one cancels the j-th order."""
     u, t = c.USER_ID, c.EVENT_TIME
     return f"""refund_notes AS (
-        SELECT {u}, min({t}) AS refund_time, sum({money(c.AMOUNT)}) AS value, count(*) AS lines
+        SELECT {u}, min({t}) AS refund_time, sum({money(c.AMOUNT)}) AS value
         FROM events WHERE {c.EVENT_TYPE} = '{c.REFUND}' GROUP BY {u}, {_moment(has_order_id)}
     ),
     value_moves AS (
         SELECT *, sum(CASE WHEN note THEN 1 ELSE -1 END) OVER (
                 PARTITION BY {u}, value ORDER BY moved_at, note ROWS UNBOUNDED PRECEDING) AS owed
-        FROM (SELECT {u}, value, order_time AS moved_at, false AS note, NULL::BIGINT AS lines
+        FROM (SELECT {u}, value, order_time AS moved_at, false AS note
               FROM orders WHERE value > 0
               UNION ALL
-              SELECT {u}, value, refund_time, true, lines FROM refund_notes WHERE value > 0)
+              SELECT {u}, value, refund_time, true FROM refund_notes WHERE value > 0)
     ),
     matched_notes AS (
-        SELECT {u}, value, moved_at AS refund_time, lines,
+        SELECT {u}, value, moved_at AS refund_time,
                row_number() OVER (PARTITION BY {u}, value ORDER BY moved_at) AS nth
         FROM (SELECT *, greatest(0, coalesce(max(owed) OVER (PARTITION BY {u}, value ORDER BY moved_at, note
                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)) AS most_owed
@@ -68,7 +69,7 @@ def cancelled_sql(has_order_id: bool) -> str:
         WHERE note AND owed <= most_owed
     ),
     cancelled AS (
-        SELECT {u}, o.order_time, value, nth, n.refund_time, n.lines
+        SELECT {u}, o.order_time, value, nth, n.refund_time
         FROM orders o JOIN matched_notes n USING ({u}, value, nth)
     )"""
 

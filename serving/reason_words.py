@@ -121,9 +121,6 @@ WINDOW_NOUNS = {
     "active_days": ("active days", "active day"),
     "refunds": ("refunds", "refund"),
 }
-# A refund count is of the log's refund rows, one per invoice line, where orders count an
-# invoice's lines once (features.orders): said as lines (a credit note of 23 lines read "23 refunds")
-LINE_COUNTS = {"refunds": ("refund lines", "refund line")}
 WINDOW_AMOUNTS = {  # name -> (an amount, none), each before "in the last N days"
     "revenue": ("spent {amount}", "spent nothing"),
     "refund_amount": ("refunded {amount}", "nothing refunded"),
@@ -283,7 +280,6 @@ def _window_text(feature: str, value: float) -> str | None:
     nouns, noun = WINDOW_NOUNS[name]
     if _is_none(value):
         return f"no {nouns} {last}"
-    nouns, noun = LINE_COUNTS.get(name, (nouns, noun))
     return f"{amount} {noun if amount == '1' else nouns} {last}"
 
 

@@ -217,6 +217,34 @@ def test_an_order_written_over_two_minutes_is_one_order_and_a_note_cancels_an_ea
     assert noted["refunds_90d"] == 1
 
 
+def test_a_credit_note_is_one_refund_as_an_invoice_is_one_order() -> None:
+    """``refunds_<w>d`` counted refund rows: online_retail's 13069, one credit note of 23
+    lines, had ``refunds_30d`` 23 while its orders counted an invoice once. A note (the refund
+    lines of one order id and UTC day) is one refund; one id on two days is two; a note
+    cancelling an order counts none; without an order id, the rows of one moment, as an order."""
+    rows = [ev("v", "2024-02-10 11:37", c.REFUND, 1.25, "C575000") for _ in range(23)]
+    rows += [
+        ev("v", "2024-02-12 09:00", c.REFUND, 2.0, "C575100"),
+        ev("v", "2024-02-12 09:01", c.REFUND, 3.0, "C575101"),  # another note
+        ev("v", "2024-02-20 23:59", c.REFUND, 1.0, "C575200"),
+        ev("v", "2024-02-21 00:01", c.REFUND, 1.0, "C575200"),  # the next day: another
+        ev("v", "2024-02-25 10:00", c.PURCHASE, 4.0, "575300"),
+        ev("v", "2024-02-25 10:00", c.PURCHASE, 6.0, "575300"),
+        ev("v", "2024-02-26 10:00", c.REFUND, 4.0, "C575300"),  # cancels 575300: no refund
+        ev("v", "2024-02-26 10:00", c.REFUND, 6.0, "C575300"),
+    ]
+    features = compute_features(frame(rows), [T], windows=(7, 30)).set_index(c.USER_ID)
+    assert features.loc["v", ["refunds_7d", "refunds_30d"]].tolist() == [0, 5]
+    assert features.loc["v", "refund_amount_30d"] == pytest.approx(23 * 1.25 + 7.0)
+    assert features.loc["v", "orders_30d"] == 0
+    no_ids = frame(rows).drop(columns=c.ORDER_ID)  # the lines of one moment are one, as orders
+    v = compute_features(no_ids, [T], windows=(30,)).set_index(c.USER_ID).loc["v"]
+    assert (v["refunds_30d"], v["orders_30d"]) == (5, 0)
+    no_ids[c.EVENT_TIME] += pd.to_timedelta(range(len(rows)), unit="s")  # each its own moment
+    v = compute_features(no_ids, [T], windows=(30,)).set_index(c.USER_ID).loc["v"]
+    assert (v["refunds_30d"], v["orders_30d"]) == (27, 0)  # the two of 4 and 6 cancel two
+
+
 def test_an_order_cancelled_within_the_horizon_converts_nobody() -> None:
     """The conversion label counts orders as the features do: a one-time buyer whose second
     order is wholly refunded within the horizon is still a one-time buyer at its end (label 0);

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from workspaces import TrainedWorkspace
 
-from features.asof import feature_names
+from features import contract as c
+from features.asof import compute_features, feature_names
 from serving.churn_reasons import worded_reasons
 from serving.reason_words import reason_text
 from serving.segments import first_day_only_columns, lifecycle_stage
@@ -63,12 +64,34 @@ def test_a_missing_value_never_reads_as_the_feature_name(purchase_counts: Counte
     assert reason_text("ipt_std_days", math.nan) == "fewer than 3 orders so far"
 
 
-def test_a_refund_count_says_lines_where_orders_are_counted_whole() -> None:
-    # refunds_<w>d counts the log's refund rows, where orders count an invoice's lines as one:
+def test_a_refund_count_counts_credit_notes_as_orders_count_invoices() -> None:
     # online_retail's 13069 returned one credit note of 23 lines in the 30 days before
-    # 2011-12-10 and read "23 refunds in the last 30 days" (22 such customers, trial U)
-    assert reason_text("refunds_30d", 23.0) == "23 refund lines in the last 30 days"
-    assert reason_text("refunds_7d", 1.0) == "1 refund line in the last 7 days"
+    # 2011-12-10 and read "23 refunds in the last 30 days" (22 such customers, trial U): the
+    # feature counted refund rows; it counts a note (one order id and day) once, as an order
+    rows = [
+        {
+            c.USER_ID: "13069",
+            c.EVENT_TIME: pd.Timestamp("2011-11-02 10:00", tz="UTC"),
+            c.EVENT_TYPE: c.PURCHASE,
+            c.AMOUNT: 500.0,
+            c.ORDER_ID: "570000",
+        },
+    ]
+    rows += [
+        {
+            c.USER_ID: "13069",
+            c.EVENT_TIME: pd.Timestamp("2011-11-20 11:37", tz="UTC"),
+            c.EVENT_TYPE: c.REFUND,
+            c.AMOUNT: 1.25,
+            c.ORDER_ID: "C575000",
+        }
+        for _ in range(23)
+    ]
+    features = compute_features(pd.DataFrame(rows), ["2011-12-10"], windows=(30,))
+    assert reason_text("refunds_30d", features["refunds_30d"].item()) == (
+        "1 refund in the last 30 days"
+    )
+    assert reason_text("refunds_90d", 4.0) == "4 refunds in the last 90 days"
     assert reason_text("refunds_90d", 0.0) == "no refunds in the last 90 days"
 
 
