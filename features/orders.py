@@ -16,10 +16,11 @@ def money(column: str) -> str:
 def _moment(has_order_id: bool) -> str:
     """What groups one order's (or credit note's) lines: its id and UTC day, so lines written a
     minute apart are one order and lines after a cutoff (a midnight) never join it; lines
-    without an id, the moment they share."""
+    without an id, the moment they share. A line at exactly midnight is of the day that
+    midnight ends (a cutoff sees it, as it sees every event at or before its midnight)."""
     if not has_order_id:
         return c.EVENT_TIME
-    day = f"date_trunc('day', {c.EVENT_TIME})"
+    day = f"date_trunc('day', {c.EVENT_TIME} - INTERVAL 1 MICROSECOND)"
     return f"{c.ORDER_ID}, CASE WHEN {c.ORDER_ID} IS NULL THEN {c.EVENT_TIME} ELSE {day} END"
 
 

@@ -217,6 +217,24 @@ def test_an_order_written_over_two_minutes_is_one_order_and_a_note_cancels_an_ea
     assert noted["refunds_90d"] == 1
 
 
+def test_an_order_line_at_midnight_is_the_cutoffs_and_no_later_line_joins_it() -> None:
+    """An order id's lines were grouped by calendar day: a line at exactly 00:00, which the
+    cutoff of that midnight sees, was one order with the lines written later that day, so the
+    cutoff's order (at its first line's time) held their value, and the label of its horizon
+    missed them. The line at midnight is of the day it ends; the later ones are another order."""
+    rows = [
+        ev("m", "2024-03-01 00:00", c.PURCHASE, 10.0, "o1"),  # seen by the cutoff T
+        ev("m", "2024-03-01 00:05", c.PURCHASE, 500.0, "o1"),  # after it
+        ev("m", "2024-05-01 10:00", c.SESSION),  # the labels' horizon has matured
+    ]
+    events = frame(rows)
+    m = compute_features(events, [T], windows=(30,)).set_index(c.USER_ID).loc["m"]
+    assert (m["orders_total"], m["revenue_total"], m["max_order_value"]) == (1, 10.0, 10.0)
+    spec = LabelSpec("conversion", 30, target="repeat_purchase")
+    labels = compute_labels(events, [T], spec).set_index(c.USER_ID)[LABEL]
+    assert labels.to_dict() == {"m": 1}  # a second order within the horizon
+
+
 def test_a_credit_note_is_one_refund_as_an_invoice_is_one_order() -> None:
     """``refunds_<w>d`` counted refund rows: online_retail's 13069, one credit note of 23
     lines, had ``refunds_30d`` 23 while its orders counted an invoice once. A note (the refund
