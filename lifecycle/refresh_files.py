@@ -61,18 +61,21 @@ def append_files(
         # were read with: as `ingest --append` reads a file given no options
         reading = file_reading(held, settings.dataset, settings.ingest)
         if source is not None:  # the adapter's checks and the append of `import --append`
-            summary = import_source(
-                source,
-                Path(path),
-                dataset_dir,
-                max_bad_fraction=settings.ingest.max_bad_fraction,
-                chunk_rows=settings.ingest.chunk_rows,
-                erased=erased,
-                append=True,
-                # as the dataset's files were read (`import --keep-repeats`)
-                keep_repeats=reading.keep_repeats,
-            )
-            kept(path, summary)
+            # its summary says what `import --append`'s does (the duplicate_row rows'
+            # --keep-repeats, which refresh's options left unsaid)
+            with command_options(None):
+                summary = import_source(
+                    source,
+                    Path(path),
+                    dataset_dir,
+                    max_bad_fraction=settings.ingest.max_bad_fraction,
+                    chunk_rows=settings.ingest.chunk_rows,
+                    erased=erased,
+                    append=True,
+                    # as the dataset's files were read (`import --keep-repeats`)
+                    keep_repeats=reading.keep_repeats,
+                )
+                kept(path, summary)  # its lines are said here
             continue
         try:
             # its refusals name ingest's options: the one below says to append with ingest

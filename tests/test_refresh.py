@@ -846,3 +846,50 @@ def test_a_refresh_refused_at_its_second_file_says_the_first_stays_appended(
         f"{version}; given again, its rows are already_ingested); `lifecycle refresh` runs "
         "what is left"
     )
+
+
+def test_a_refresh_of_an_online_retail_month_offers_keep_repeats_as_import_append_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`refresh --source online-retail` of a month with repeated invoice lines counted its
+    duplicate_row rows without the `--keep-repeats` hint `import online-retail --append` of
+    the same file gives (online_retail September: "363 duplicate_row rows: the same in every
+    column as another row of this file" and nothing more). The two say it alike now."""
+    from lifecycle import steps
+
+    month = tmp_path / "month.csv"
+    month.write_text(RETAIL_HEADER + "536365,85123A,HEART,6,2010-12-01 08:26,2.55,17850,UK\n")
+    line = "536400,22423,CAKE STAND,1,2010-12-08 09:02,12.75,17850,UK\n"
+    later = tmp_path / "later.csv"
+    later.write_text(RETAIL_HEADER + line + line)
+    said = {}
+    for command in ("import", "refresh"):
+        home = tmp_path / command
+        imported = CliRunner().invoke(
+            main, ["--home", str(home), "import", "online-retail", str(month)]
+        )
+        assert imported.exit_code == 0, imported.output
+        if command == "import":
+            appended = CliRunner().invoke(
+                main,
+                ["--home", str(home), "import", "online-retail", str(later), "--append"],
+            )
+            assert appended.exit_code == 0, appended.output
+            said[command] = appended.stdout
+            continue
+
+        def reached(_settings: object) -> None:  # the features step began: stop there
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(steps, "build_features", reached)
+        code, document = _refresh(
+            home, str(later), "--dataset", "online_retail", "--source", "online-retail"
+        )
+        assert code == 130 and document["step"] == "features", document
+        said[command] = "\n".join(document["steps"][0]["detail"]["lines"])
+    hint = (
+        "1 duplicate_row rows: the same in every column as another row of this file; if they "
+        "are separate events (two purchases at one moment, invoice lines exported without "
+        "their product), --keep-repeats loads every copy"
+    )
+    assert hint in said["import"] and hint in said["refresh"], said
