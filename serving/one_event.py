@@ -43,11 +43,21 @@ def own_verdicts(result: Any) -> list[str]:
     place (a ``training.pipeline.TrainResult``), each as `lifecycle models` lists it under the
     version: why its own champion is the kind it is, which training otherwise kept to
     `models`; never "promoted to champion", read as what is served."""
-    lines = [f"  v{result.version}: {result.gate}"]
-    if result.baseline is not None:
-        baseline = result.baseline
-        lines.append(f"  baseline {baseline.kind} v{baseline.version}: {baseline.gate}")
+    baseline = result.baseline
+    # as churn's lines say a verdict the gate kept back (conversion's said the verdict alone)
+    kept = "kept as challenger"
+    if baseline is not None and not baseline.promoted:  # the rule took the alias
+        kept = f"kept back (challenger is v{baseline.version}, the baseline below)"
+    lines = [f"  v{result.version}: {_said(result.promoted, result.gate, kept)}"]
+    if baseline is not None:
+        said = _said(baseline.promoted, baseline.gate, "kept as challenger")
+        lines.append(f"  baseline {baseline.kind} v{baseline.version}: {said}")
     return lines
+
+
+def _said(promoted: bool, verdict: str, kept: str) -> str:
+    """A promotion's verdict says itself; one kept back starts with how it was kept."""
+    return verdict if promoted else f"{kept}: {verdict}"
 
 
 def no_served_change(task: str, by: str) -> str:

@@ -138,11 +138,13 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     )
     assert "label-free: too few outcomes to learn from" in said[0]
     verdicts = again.stdout.replace(again.stdout.splitlines()[-1], "")  # beside the one line
-    assert "kept as challenger" not in verdicts and "baseline" not in again.stdout
-    # its own verdict, as `lifecycle models` lists it under the version (it showed only there)
+    assert verdicts.count("kept as challenger") == 1 and "baseline" not in again.stdout
+    # its own verdict, as `lifecycle models` lists it under the version (it showed only there),
+    # kept back as churn's lines say it (conversion's said the verdict alone)
     listed = json.loads(_cli(settings, "--json", "models").stdout)["models"]
     [own] = [r for r in listed if r["task"] == "conversion" and r["version"] == str(refit)]
-    assert own["gate"] and f"  v{refit}: {own['gate']}" in again.stdout.splitlines(), again.stdout
+    own_line = f"  v{refit}: kept as challenger: {own['gate']}"
+    assert own["gate"] and own_line in again.stdout.splitlines(), again.stdout
     # what a refresh's reload says was served before it: as /score names it, so that a
     # conversion promotion is no change (trial 112: "conversion": "2", "changed" listed it)
     from lifecycle.refresh_reload import served_now

@@ -837,3 +837,30 @@ def test_a_conversion_served_as_1_minus_churn_says_when_its_new_version_stays_ch
     )
     rule.promoted = True  # the gate made the rule conversion's champion: said as before
     assert done.lines()[-1].endswith("its model v7 is kept and answers nothing")
+
+
+def test_a_conversion_served_as_1_minus_churn_says_its_verdicts_kept_back_as_churn_does() -> None:
+    """online_retail: churn said "baseline rfm_score registered as v4: kept as challenger: auc
+    ..." and conversion "baseline recency_rule v7: auc 0.5686 ... behind by 0.0097", the
+    verdict alone. A verdict kept back starts as churn's now; a promotion's says itself."""
+    from lifecycle.steps import Trainings
+    from training.baseline_versions import BaselineVersion
+    from training.pipeline import TimeSplit, TrainResult
+
+    day = [pd.Timestamp("2011-09-01", tz="UTC")]
+    behind = "auc 0.5686 ... behind by 0.0097"
+    rule = BaselineVersion("recency_rule", "7", "abcdef0123", {"auc": 0.5686}, False, behind)
+    lost = "auc 0.5500 loses to the baseline recency_rule 0.5686 by 0.0186"
+    result = TrainResult(
+        "conversion", "m-conversion", "6", "0123456789",
+        {"lightgbm": {"auc": 0.55, "n": 5447.0}, "recency_rule": {"auc": 0.5686, "n": 5447.0}},
+        False, lost, TimeSplit(day, day, day), baseline=rule,
+    )  # fmt: skip
+    done = Trainings([result], answered={"conversion": "1 - churn v8"})
+    lines = done.lines()
+    assert f"  baseline recency_rule v7: kept as challenger: {behind}" in lines, lines
+    assert f"  v6: kept back (challenger is v7, the baseline below): {lost}" in lines, lines
+    rule.promoted, rule.gate = True, "first model: auc 0.5686"
+    lines = done.lines()
+    assert "  baseline recency_rule v7: first model: auc 0.5686" in lines, lines
+    assert f"  v6: kept as challenger: {lost}" in lines, lines
