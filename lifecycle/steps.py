@@ -222,11 +222,16 @@ def _train_each(
     """:func:`train_tasks`' loop: each task trained and gated, a refusal reported."""
     from features.asof import FeatureError
     from lifecycle import train_refusals
+    from serving.scoring import churn_answers
     from training.errors import TrainingError
     from training.pipeline import train_task
+    from training.promotion import ANSWERED_ELSEWHERE
 
     for name in chosen:
         started = time.perf_counter()
+        # its champion answers nothing served (conversion as 1 - churn, the champions staged
+        # by this training's gates included): no rival at its gate; loads only for conversion
+        answered = ANSWERED_ELSEWHERE.set(churn_answers(settings, dataset, [name]))
         try:
             done.results.append(
                 train_task(
@@ -247,6 +252,8 @@ def _train_each(
                 raise
             done.refused[name] = str(error)
             progress(f"not trained: {refusals({name: str(error)})}")
+        finally:
+            ANSWERED_ELSEWHERE.reset(answered)
         done.seconds[name] = round(time.perf_counter() - started, 2)
 
 

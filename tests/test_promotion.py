@@ -1012,3 +1012,40 @@ def test_a_promotion_on_a_misspelt_dataset_names_the_datasets_the_workspace_know
     held = promote_v1("shop")  # a dataset it holds, without models: the registry's answer
     assert held.exit_code == 1, held.output
     assert "model shop-churn has no version 1 (it has none)" in held.stderr, held.stderr
+
+
+def test_a_conversion_champion_that_answers_nothing_is_no_rival_at_the_gate(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """online_retail: conversion v1 (May's LightGBM, +0.0097 over rfm_score on its test)
+    stayed champion for good while 1 - churn answered conversion, and every later candidate
+    was "kept as challenger: ... not more than champion v1 was against rfm_score ... (+0.0097)".
+    A champion that answers nothing served protects no answer: the challenger is judged
+    against the baselines alone, as after replaced data, and the verdict says why."""
+    from experiment_runs import few_rounds
+
+    from lifecycle.steps import train_tasks
+    from serving import scoring
+
+    # The demo logs sessions too: its churn and conversion taken as a purchase log's (one
+    # event; tests/test_rowpath.py checks what makes them so), as test_one_answer does.
+    one_event = property(lambda champions: {"churn", "conversion"} <= set(champions.bundles))
+    monkeypatch.setattr(scoring.Champions, "one_event", one_event)
+    # a lead of 1 asked over the champion: no challenger could show it beside a rival
+    asked = {"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1", **few_rounds()}
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS | asked)
+    client = registry.client(settings)
+    before = registry.alias_version(client, "demo-conversion", registry.CHAMPION).version
+    churn = registry.alias_version(client, "demo-churn", registry.CHAMPION).version
+    done = train_tasks(settings, ["conversion"])
+    (result,) = done.results
+    assert result.promoted, result.gate
+    assert result.gate.startswith(
+        f"champion v{before} answers nothing served (conversion is served as 1 - churn "
+        f"v{churn}); judged as a first model; auc "
+    ), result.gate
+    assert " > best baseline " in result.gate  # judged against the baselines all the same
+    now = registry.alias_version(client, "demo-conversion", registry.CHAMPION).version
+    assert str(now) == result.version
+    # training says the task is answered by churn, its new champion answering nothing
+    assert done.answered == {"conversion": f"1 - churn v{churn}"}

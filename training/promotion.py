@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,12 @@ from training.evaluation import metrics_of
 
 if TYPE_CHECKING:
     pass
+
+# Task -> what answers it in its own champion's place (``1 - churn vN``: conversion on a log
+# of purchases, ``serving.scoring.answered_by``), set by the training's caller
+# (``lifecycle.steps``): training reads no served champions. Such a champion serves nothing
+# its lead could protect, and a challenger is judged against the baselines alone.
+ANSWERED_ELSEWHERE: ContextVar[Mapping[str, str]] = ContextVar("answered_elsewhere", default={})  # noqa: B039
 
 
 def gate_metric_of(settings: Settings, task: str) -> str:
@@ -328,7 +335,8 @@ def gate_on_test(
     champion's is never promoted by its metric (the two predict different things); only
     with ``accept_definition_change``, a reason recorded on the version. A champion whose
     data was replaced since (:func:`registry.replaced_data`) is no rival either way: its test
-    was of other customers, and the challenger is judged as a first model.
+    was of other customers, and the challenger is judged as a first model; so is one whose
+    task another model answers (:data:`ANSWERED_ELSEWHERE`), as its lead protects no answer.
     """
     replaced = registry.replaced_data(settings, mlflow_client, name, version)
     refused = (
@@ -376,6 +384,13 @@ def gate_on_test(
             return Unscored(replaced, True)
         if registry.is_label_free(champion):  # nothing to weigh: the challenger was judged
             return Unscored(f"champion v{champion.version} learned from no outcome", True)
+        if by := ANSWERED_ELSEWHERE.get().get(task):  # online_retail's conversion v1 kept its
+            # May lead over every later candidate while 1 - churn answered
+            return Unscored(
+                f"champion v{champion.version} answers nothing served ({task} is served as "
+                f"{by}); judged as a first model",
+                True,
+            )
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 current = ModelBundle.load(
