@@ -1049,3 +1049,41 @@ def test_a_conversion_champion_that_answers_nothing_is_no_rival_at_the_gate(
     assert str(now) == result.version
     # training says the task is answered by churn, its new champion answering nothing
     assert done.answered == {"conversion": f"1 - churn v{churn}"}
+
+
+def test_a_promotion_says_how_far_the_latest_scores_move_and_a_rollback_back(
+    rule_won: tuple[Path, TrainResult], tmp_path: Path
+) -> None:
+    """A rollback named the tasks whose answers change and the `score-all` to run, not by
+    how much (online_retail: churn v4 back to v2). `promote` now scores the latest scores
+    table's users with the new champion through the batch scoring and sets the two side by
+    side: means, rank correlation, how many of the top 100 change."""
+    home, weak = rule_won
+    home = copy_workspace(home, tmp_path / "workspace")
+    settings = load_settings(home=home, environ={})
+    table = pd.read_parquet(settings.workspace.latest_scores)
+    held = table["churn_probability"].dropna()
+    before = str(
+        registry.alias_version(registry.client(settings), "demo-churn", "champion").version
+    )
+    assert weak.baseline is not None
+
+    said = run_cli(home, "promote", "churn", weak.baseline.version, "--reason", "rule", "--force")
+    [line] = [s for s in said.splitlines() if "on the latest scores'" in s]  # a LightGBM table
+    again = run_cli(home, "--json", "promote", "churn", weak.baseline.version, "--reason", "r")
+    assert "score_shift" not in json.loads(again)  # the champion did not move: nothing measured
+    document = json.loads(
+        run_cli(home, "--json", "promote", "churn", before, "--reason", "rollback", "--force")
+    )
+    back = document["score_shift"]["churn"]
+    # the champion the table was scored with, on the same users: the same numbers
+    assert back["users"] == len(held) and back["mean_before"] == pytest.approx(held.mean())
+    assert back["mean_after"] == pytest.approx(held.mean(), abs=1e-9)
+    assert back["rank_correlation"] == pytest.approx(1.0) and back["top_changed"] == 0
+    # the rule's line: another ranking of the same users, said in numbers
+    mean, rule = f"{held.mean():.3f}", line.split("mean churn_probability ")[1]
+    assert line.startswith(f"  churn on the latest scores' {len(held):,} users (as of "), line
+    assert rule.startswith(f"{mean} -> "), line
+    correlation = float(rule.split("rank correlation ")[1].split(",")[0])
+    changed = int(rule.split(", ")[-1].split(" of the top 100 change")[0])
+    assert 0 < correlation < 1 and 0 < changed <= 100, line

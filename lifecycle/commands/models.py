@@ -164,7 +164,22 @@ def promote(
             f"{_version_text(stale['version'])}: `lifecycle at-risk`, movers, segments and the "
             f"report follow {_version_text(by or done['champion'])} after `lifecycle score-all`"
         )
+    if done["previous"] != done["champion"] and not before:  # before: it answers nothing
+        lines += _score_shift(obj.settings, named, done, [task, *answered])
     obj.console.result(done, lines)
+
+
+def _score_shift(settings: Settings, dataset: str, done: dict, moved: list[str]) -> list[str]:
+    """How far the served scores of ``moved`` tasks change, on the latest scores' users (a
+    rollback named the `score-all` to run, not by how much its numbers would move)."""
+    from serving.score_shift import score_shift, shift_line
+
+    try:
+        shift = score_shift(settings, dataset, list(dict.fromkeys(moved)))
+    except Exception as error:  # the promotion is done: the shift is said when measurable
+        return [f"  how far the scores move was not measured: {error}"]
+    done["score_shift"] = shift
+    return [f"  {shift_line(t, s)}" for t, s in shift.items()]
 
 
 def _version_text(answerer: str) -> str:
