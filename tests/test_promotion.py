@@ -184,6 +184,16 @@ def test_a_champion_level_within_noise_gives_way_to_the_model_of_fresher_data(
     assert recorded == verdict  # `lifecycle models` shows why
 
 
+def _judged_as_a_first_model(client: Any, result: TrainResult, why: str) -> None:
+    """The challenger was promoted against the baselines alone, its verdict saying ``why``
+    its champion was no rival, and serves."""
+    assert result.promoted, result.gate
+    assert result.gate.startswith(f"{why}; judged as a first model; auc "), result.gate
+    assert " > best baseline " in result.gate  # judged against the baselines all the same
+    champion = registry.alias_version(client, result.model_name, registry.CHAMPION)
+    assert str(champion.version) == result.version
+
+
 def test_a_champion_of_replaced_data_is_no_rival_the_challenger_is_judged_as_a_first_model(
     trained_copy: Path, tmp_path: Path
 ) -> None:
@@ -203,14 +213,13 @@ def test_a_champion_of_replaced_data_is_no_rival_the_challenger_is_judged_as_a_f
     steps.publish_features(settings)
     now = settings.workspace.dataset_dir("demo").resolve().name
     result = train_task(settings, "churn")
-    assert result.promoted, result.gate
-    assert result.gate.startswith(
+    _judged_as_a_first_model(
+        client,
+        result,
         f"champion v{before.version}'s data was replaced: dataset version {old} was replaced "
-        f"by {now} (a new ingest, not an append); judged as a first model; auc "
-    ), result.gate
-    assert " > best baseline " in result.gate  # judged against the baselines all the same
+        f"by {now} (a new ingest, not an append)",
+    )
     champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
-    assert str(champion.version) == result.version
     assert champion.tags["lineage.dataset_version"] == now
 
 
@@ -1039,14 +1048,11 @@ def test_a_conversion_champion_that_answers_nothing_is_no_rival_at_the_gate(
     churn = registry.alias_version(client, "demo-churn", registry.CHAMPION).version
     done = train_tasks(settings, ["conversion"])
     (result,) = done.results
-    assert result.promoted, result.gate
-    assert result.gate.startswith(
-        f"champion v{before} answers nothing served (conversion is served as 1 - churn "
-        f"v{churn}); judged as a first model; auc "
-    ), result.gate
-    assert " > best baseline " in result.gate  # judged against the baselines all the same
-    now = registry.alias_version(client, "demo-conversion", registry.CHAMPION).version
-    assert str(now) == result.version
+    _judged_as_a_first_model(
+        client,
+        result,
+        f"champion v{before} answers nothing served (conversion is served as 1 - churn v{churn})",
+    )
     # training says the task is answered by churn, its new champion answering nothing
     assert done.answered == {"conversion": f"1 - churn v{churn}"}
 
