@@ -27,6 +27,12 @@ def answers_nothing(task: str, by: str) -> str:
     return f"answers nothing served: {served_as(task, by)}"
 
 
+def none_answers(task: str, by: str) -> str:
+    """Said above such a task's versions in `lifecycle models`: its challengers, LightGBM's
+    among them, were read as what would serve once promoted."""
+    return f"{served_as(task, by)}: none of the {task} versions below answers"
+
+
 def trained_for_nothing(task: str, by: str, version: str, made_champion: bool = True) -> str:
     """`train`'s line for such a task, after :func:`own_verdicts`, in place of its model's
     verdict and baseline lines: "promoted to champion" read as what is served. Not

@@ -286,8 +286,13 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     assert models["conversion"].answered_by == f"1 - churn v{churn}"
     assert models["conversion"].metrics == {}  # its AUC is not of the answers
     assert models["churn"].answered_by is None and models["churn"].metrics
-    # `lifecycle models` says it in the same words
-    assert f"  answers nothing served: {said}" in run_cli(trained_copy, "models").splitlines()
+    # `lifecycle models` says it in the same words, and above the task's versions that none
+    # of them answers (a LightGBM challenger was read as what would serve once promoted)
+    listed = run_cli(trained_copy, "models").splitlines()
+    assert f"  answers nothing served: {said}" in listed
+    first = next(i for i, line in enumerate(listed) if line.startswith(f"{name} v"))
+    assert listed[first - 1] == f"{said}: none of the conversion versions below answers", listed
+    assert sum("none of the" in line for line in listed) == 1, listed
     # so does `lifecycle promote`, which no longer calls the batch scores outdated for it
     back = run_cli(trained_copy, "promote", "conversion", str(champion.version), "--reason", "b")
     assert f"  v{champion.version} answers nothing served: {said}, while that holds" in back

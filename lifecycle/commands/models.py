@@ -225,7 +225,7 @@ def _scored_by_another(
 @pass_context
 def models(obj: Context, dataset: str | None, history: bool) -> None:
     """List registered model versions with aliases and headline test metrics."""
-    from serving.one_event import answers_nothing
+    from serving.one_event import answers_nothing, none_answers
     from training.promotion import tested_window
     from training.tracking import list_models
 
@@ -238,7 +238,7 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         _require_known(obj, dataset or obj.settings.dataset)
     answered = _answered_by_churn(obj, dataset, rows)
     lines = []
-    for r in rows:
+    for index, r in enumerate(rows):
         headline = ", ".join(
             f"{k} {v:.4f}"
             for k, v in r["metrics"].items()
@@ -264,6 +264,8 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         if r["label_free"]:
             days = f", {r['horizon_days']}-day {r['task']}" if r.get("horizon_days") else ""
             kind, tested = f"label-free {r['kind']}{days}", "no outcome to test on"
+        if r["task"] in answered and not any(x["task"] == r["task"] for x in rows[:index]):
+            lines.append(none_answers(r["task"], answered[r["task"]]))  # above its versions
         lines.append(f"{r['model']} v{r['version']} ({kind}){aliases} {tested}")
         why = r["promotion"] or r["gate"]  # a promotion by hand says its own reason
         if not why and "learner" not in r:  # every trained version is gated once registered
