@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle import lineage, tasks
 from lifecycle.errors import STOP_EXIT_BASE, UserError, interrupted, stop_signal, stop_words
-from lifecycle.refresh_files import append_files
+from lifecycle.refresh_files import append_files, appended_words
 from lifecycle.refresh_reload import reload_service, served_now
 
 if TYPE_CHECKING:
@@ -257,6 +257,7 @@ def refresh(
     *,
     users: Path | None = None,
     source: str | None = None,
+    keep_repeats: bool | None = None,
     reload_url: str | None = None,
     accept_definition_change: str | None = None,
     progress: Progress = lambda message: None,
@@ -347,11 +348,12 @@ def refresh(
                 timed,
                 dataset_named=dataset_named,
                 progress=progress,
+                keep_repeats=keep_repeats,
             )
         except RefreshFailed as failed:
             result.error, result.exit_code = str(failed), EXIT_FAILED
             if appended := result.steps[-1].detail.get("appended"):  # the dataset moved: said
-                result.error += f"; {_appended(appended)}"
+                result.error += f"; {appended_words(appended)}"
             return result
         except RefreshStopped as stop:
             done = [s.step for s in result.steps if s.status == "ran"]
@@ -359,7 +361,7 @@ def refresh(
             step = stopped.step
             left = f"the {step} step left what it writes as it was"
             if appended := stopped.detail.get("appended"):
-                left = _appended(appended)
+                left = appended_words(appended)
             said, result.exit_code = stop_words(stop.signum)
             result.error = (
                 f"{said} during the {step} step: "
@@ -372,17 +374,6 @@ def refresh(
         return result
     finally:
         result.seconds = round(time.perf_counter() - started, 2)
-
-
-def _appended(appended: dict[str, Any]) -> str:
-    """The files an ingest step appended before it failed or was stopped, and the dataset
-    version they made."""
-    files = appended["files"]
-    return (
-        f"{', '.join(files)} stay{'s' * (len(files) == 1)} appended (dataset version "
-        f"{appended['dataset_version']}; given again, {'its' if len(files) == 1 else 'their'} "
-        "rows are already_ingested)"
-    )
 
 
 def not_promoted(trained: dict[str, Any], champions: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -417,6 +408,7 @@ def _refresh_steps(
     *,
     dataset_named: bool,
     progress: Progress,
+    keep_repeats: bool | None,
 ) -> None:
     from lifecycle import registry, steps, train_refusals
     from lifecycle.dataset_kind import require_events
@@ -432,8 +424,13 @@ def _refresh_steps(
             result.steps.append(StepOutcome("ingest", "failed", why, took))
             raise RefreshFailed(str(error)) from error
     if files:
-        appended: dict[str, Any] = {}  # of the files before one refused, said in its detail
-        run("ingest", why, lambda: append_files(settings, files, users, source, appended), appended)
+        kept: dict[str, Any] = {}  # of the files before one refused, said in its detail
+        run(
+            "ingest",
+            why,
+            lambda: append_files(settings, files, users, source, kept, keep_repeats),
+            kept,
+        )
     else:
         skip("ingest", why)
 

@@ -23,10 +23,12 @@ def append_files(
     users: Path | None,
     source: str | None,
     done: dict[str, Any] | None = None,
+    keep_repeats: bool | None = None,
 ) -> dict[str, Any]:
     """Append ``files`` one by one, each a dataset version of its own; ``done`` (returned)
     holds each file's summary (``files``, ``lines``) and, once one changed the dataset,
-    ``appended``: those files and the dataset version, kept when a later file is refused."""
+    ``appended``: those files and the dataset version, kept when a later file is refused.
+    ``keep_repeats``: refresh's --keep-repeats (None: as the dataset's files were read)."""
     from features import adapters
     from features.appending import NotAppendable
     from features.batches import file_reading
@@ -59,7 +61,7 @@ def append_files(
         held = read_report(dataset_dir)  # read once: how this dataset's files were read
         # the column maps, event type, zone, forms of times and amounts, repeats its files
         # were read with: as `ingest --append` reads a file given no options
-        reading = file_reading(held, settings.dataset, settings.ingest)
+        reading = file_reading(held, settings.dataset, settings.ingest, keep_repeats=keep_repeats)
         if source is not None:  # the adapter's checks and the append of `import --append`
             # its summary says what `import --append`'s does (the duplicate_row rows'
             # --keep-repeats, which refresh's options left unsaid)
@@ -124,3 +126,14 @@ def append_files(
             ) from None
         kept(path, summary)
     return done
+
+
+def appended_words(appended: dict[str, Any]) -> str:
+    """The files an ingest step appended before it failed or was stopped, and the dataset
+    version they made."""
+    files = appended["files"]
+    return (
+        f"{', '.join(files)} stay{'s' * (len(files) == 1)} appended (dataset version "
+        f"{appended['dataset_version']}; given again, {'its' if len(files) == 1 else 'their'} "
+        "rows are already_ingested)"
+    )

@@ -854,7 +854,8 @@ def test_a_refresh_of_an_online_retail_month_offers_keep_repeats_as_import_appen
     """`refresh --source online-retail` of a month with repeated invoice lines counted its
     duplicate_row rows without the `--keep-repeats` hint `import online-retail --append` of
     the same file gives (online_retail September: "363 duplicate_row rows: the same in every
-    column as another row of this file" and nothing more). The two say it alike now."""
+    column as another row of this file" and nothing more). The two say it alike now, and
+    refresh takes the --keep-repeats it names (it had no such option)."""
     from lifecycle import steps
 
     month = tmp_path / "month.csv"
@@ -893,3 +894,17 @@ def test_a_refresh_of_an_online_retail_month_offers_keep_repeats_as_import_appen
         "their product), --keep-repeats loads every copy"
     )
     assert hint in said["import"] and hint in said["refresh"], said
+    home = tmp_path / "kept"  # and refresh takes --keep-repeats, as the hint says
+    assert CliRunner().invoke(main, ["--home", str(home), "import", "online-retail", str(month)])
+    code, document = _refresh(
+        home,
+        str(later),
+        "--dataset",
+        "online_retail",
+        "--source",
+        "online-retail",
+        "--keep-repeats",
+    )
+    assert code == 130 and document["step"] == "features", document
+    events = document["steps"][0]["detail"]["files"][0]["tables"]["events"]
+    assert (events["rows_loaded"], events["notes"]["repeats_kept"]) == (2, 1), events

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from lifecycle.cli import Context, changes_workspace, main, pass_context
+from lifecycle.commands.data import KEEP_REPEATS
 
 
 @main.command()
@@ -24,6 +25,7 @@ from lifecycle.cli import Context, changes_workspace, main, pass_context
     help="The files are in this public data set's own format (e.g. a later month of "
     "online-retail's invoice lines): read them with its adapter, as `import --append` does.",
 )
+@KEEP_REPEATS
 @click.option(
     "--reload-url",
     envvar="LIFECYCLE_RELOAD_URL",  # settings.RELOAD_URL_ENV (not imported: --help stays fast)
@@ -45,6 +47,7 @@ def refresh(
     dataset: str | None,
     users_file: Path | None,
     source: str | None,
+    keep_repeats: bool | None,
     reload_url: str | None,
     accept_definition_change: str | None,
 ) -> None:
@@ -72,6 +75,7 @@ def refresh(
             files,
             users=users_file,
             source=source,
+            keep_repeats=keep_repeats,
             reload_url=reload_url,
             accept_definition_change=accept_definition_change,
             progress=obj.console.step,
