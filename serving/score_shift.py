@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 TOP = 100  # the head of a ranking an operator pulls: how many of it another version changes
+# Users scored again at most (a seeded sample beyond): a promote of 1M users' table stays
+# seconds, not the minute of a score-all
+SAMPLE_USERS = 100_000
 
 
 def score_shift(settings: Settings, dataset: str, moved: list[str]) -> dict[str, dict[str, Any]]:
@@ -31,7 +34,9 @@ def score_shift(settings: Settings, dataset: str, moved: list[str]) -> dict[str,
     if (scores_metadata(path) or {}).get("dataset") != dataset:
         return {}
     table = read_scores(path)
-    frame = table.frame
+    frame, of = table.frame, len(table.frame)
+    if of > SAMPLE_USERS:
+        frame = frame.sample(n=SAMPLE_USERS, random_state=0).sort_index()
     # a one-event conversion is 1 - churn: scored with churn's champion beside it
     wanted = {*moved, tasks.CHURN.name} if tasks.CONVERSION.name in moved else set(moved)
     champions = load_champions(settings, dataset, only=tuple(wanted))
@@ -51,7 +56,7 @@ def score_shift(settings: Settings, dataset: str, moved: list[str]) -> dict[str,
             continue
         before = frame[column].to_numpy(dtype=float)
         after = now[column].to_numpy(dtype=float)
-        shift[task] = compared(column, before, after) | {"as_of": table.as_of}
+        shift[task] = compared(column, before, after) | {"as_of": table.as_of, "of": of}
     return shift
 
 
@@ -77,9 +82,15 @@ def compared(column: str, before: np.ndarray, after: np.ndarray) -> dict[str, An
 
 def shift_line(task: str, shift: dict[str, Any]) -> str:
     """``churn on the latest scores' 3,360 users (as of 2011-09-01): mean churn_probability
-    0.412 -> 0.455, rank correlation 0.93, 14 of the top 100 change``."""
+    0.412 -> 0.455, rank correlation 0.93, 14 of the top 100 change``; of a larger table, on
+    ``a sample of 100,000 of its 1,000,000 users``."""
+    users = f"{shift['users']:,} users"
+    if shift.get("of", 0) > SAMPLE_USERS:
+        users = (
+            f"users (a sample of {SAMPLE_USERS:,} of {shift['of']:,}, {shift['users']:,} scored)"
+        )
     return (
-        f"{task} on the latest scores' {shift['users']:,} users (as of {shift['as_of']}): mean "
+        f"{task} on the latest scores' {users} (as of {shift['as_of']}): mean "
         f"{shift['score']} {shift['mean_before']:.3f} -> {shift['mean_after']:.3f}, rank "
         f"correlation {shift['rank_correlation']:.2f}, {shift['top_changed']} of the top "
         f"{shift['top']} change"

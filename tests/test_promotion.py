@@ -1058,7 +1058,7 @@ def test_a_conversion_champion_that_answers_nothing_is_no_rival_at_the_gate(
 
 
 def test_a_promotion_says_how_far_the_latest_scores_move_and_a_rollback_back(
-    rule_won: tuple[Path, TrainResult], tmp_path: Path
+    rule_won: tuple[Path, TrainResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rollback named the tasks whose answers change and the `score-all` to run, not by
     how much (online_retail: churn v4 back to v2). `promote` now scores the latest scores
@@ -1093,3 +1093,15 @@ def test_a_promotion_says_how_far_the_latest_scores_move_and_a_rollback_back(
     correlation = float(rule.split("rank correlation ")[1].split(",")[0])
     changed = int(rule.split(", ")[-1].split(" of the top 100 change")[0])
     assert 0 < correlation < 1 and 0 < changed <= 100, line
+    # a table larger than the users scored again: a seeded sample of them, said so
+    from serving import score_shift
+
+    monkeypatch.setattr(score_shift, "SAMPLE_USERS", 50)
+    said = run_cli(home, "promote", "churn", weak.baseline.version, "--reason", "rule", "--force")
+    [line] = [s for s in said.splitlines() if "on the latest scores'" in s]
+    assert f"users (a sample of 50 of {len(table):,}, " in line, line
+    sample = json.loads(
+        run_cli(home, "--json", "promote", "churn", before, "--reason", "rollback", "--force")
+    )["score_shift"]["churn"]
+    assert sample["of"] == len(table) and 0 < sample["users"] <= 50, sample
+    assert sample["rank_correlation"] == pytest.approx(1.0) and sample["top"] <= 50, sample
