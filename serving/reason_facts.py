@@ -188,6 +188,8 @@ def fact_of(
         # no usual gap: fewer than 2 orders, unless the gap is 0 (orders of one moment)
         if name == "overdue_ratio" and is_missing(value_of(USUAL_GAP)):
             return ("orders", 1, False)
+        if name == "overdue_ratio" and under_a_day(value_of(USUAL_GAP)):
+            return ("split_orders", None, None)  # said as the gap itself is
         return None
     if not isinstance(value, int | float | np.number):  # a category, NA
         return None

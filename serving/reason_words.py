@@ -328,6 +328,10 @@ def reason_text(
     ``usual_gap_days``: the user's mean gap between orders, for the overdue ratio;
     ``first_day_only``: the user did nothing past their first day (the days since it);
     ``trends``: the windows each trend compares (:func:`trend_days`)."""
+    if feature == "overdue_ratio" and is_missing(value) and under_a_day(usual_gap_days):
+        # a usual gap of 0 (orders of one moment) makes no ratio: "no usual gap between
+        # purchases yet" read as fewer than two orders (online_retail 16268, session 50)
+        return NONE_TEXT[USUAL_GAP]
     if is_missing(value):
         return _missing_text(feature, purchase_counts, trends)
     if feature == "recency_days" and first_day_only:

@@ -194,13 +194,13 @@ def test_reasons_that_say_one_fact_are_one_reason() -> None:
         "no usual gap between purchases yet",
         "no activity for 45 days",
     ]
-    # Orders of one moment: a usual gap of 0 makes no ratio, yet there were two orders.
+    # Orders of one moment: a usual gap of 0 makes no ratio, yet there were two orders; the
+    # missing ratio says the gap (test_orders_of_one_moment_never_read_as_no_gap_yet).
     moment = one | {"orders_total": 2.0, "ipt_mean_days": 0.0}
     names = ["orders_total", "overdue_ratio", "ipt_mean_days"]
     picked = worded_reasons(names, np.array([0.5, 0.2, 0.1]), np.arange(3), moment.get)
     assert [r["text"] for r in picked] == [
         "2 orders so far",
-        "no usual gap between purchases yet",
         "orders so far came on average less than a day apart",
     ]
     # Refunds: none so far says none in any window, counted or summed; 0% refunded says none.
@@ -414,6 +414,29 @@ def test_orders_minutes_apart_say_how_long_since_the_last() -> None:
     assert (
         reason_text("ipt_mean_days", 0.8) == "orders so far came on average less than a day apart"
     )
+
+
+def test_orders_of_one_moment_never_read_as_no_gap_yet() -> None:
+    """online_retail at 2011-12-10 (session 50, over HTTP): 16268's two orders (invoices
+    569005 and 569006) came at 2011-09-29 18:30, a usual gap of 0 and so no overdue ratio;
+    /score said "2 orders so far; no usual gap between purchases yet", which reads as fewer
+    than two orders. The missing ratio of such a gap says the gap, once with the gap's own."""
+    served = {"orders_total": 2.0, "overdue_ratio": None, "active_days_90d": 1.0}
+    served |= {"ipt_mean_days": 0.0}
+    names = ["orders_total", "overdue_ratio", "active_days_90d", "ipt_mean_days"]
+    # the contributions 16268 was served with (ipt_mean_days' own is made up: the smallest)
+    raised = np.array([0.229, 0.201, 0.070, 0.02])
+    picked = worded_reasons(names, raised, np.arange(4), served.get)
+    assert [r["text"] for r in picked] == [
+        "2 orders so far",
+        "orders so far came on average less than a day apart",
+        "1 active day in the last 90 days",
+    ]
+    assert picked[1]["feature"] == "overdue_ratio" and picked[1]["value"] is None
+    assert picked[1]["contribution"] == pytest.approx(0.201 + 0.02)
+    # a model without the usual gap among its inputs knows no more than a missing ratio
+    alone = worded_reasons(names[:3], raised[:3], np.arange(3), served.get)
+    assert [r["text"] for r in alone][1] == "no usual gap between purchases yet"
 
 
 def test_scored_reasons_agree_with_their_values(trained_workspace: TrainedWorkspace) -> None:
