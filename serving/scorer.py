@@ -378,7 +378,9 @@ class Scorer:
                     errors.append(
                         (
                             loc,
-                            f"{value!r} is not a known {name}; expected one of {categories[name]}",
+                            f"{value!r} is not a {name} the models learned from: send null "
+                            f"to score it as unknown, as /score scores a stored user's, or one "
+                            f"of {categories[name]}",
                         )
                     )
                 elif name in numeric and isinstance(value, str | bool):

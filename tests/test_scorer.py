@@ -207,6 +207,22 @@ def _refused_fields(scorer: Any, rows: list[Any]) -> dict[tuple[Any, ...], str]:
     return {e["loc"]: e["msg"] for e in error.value.errors()}
 
 
+def test_an_unseen_category_is_refused_with_the_way_to_score_it_as_unknown(
+    scorer: Any, known_users: list[str]
+) -> None:
+    """online_retail (session 50): /score scored 12446, whose stored country 'RSA' no churn
+    model learned from, as a country unknown, while /score_features refused that stored row
+    with "'RSA' is not a known country; expected one of [...]" and no word of what /score
+    did. The refusal says to send null (what /score scores such a value as)."""
+    from serving.schemas import FeatureRow
+
+    row = FeatureRow(user_id="a", features={"channel": "carrier-pigeon"})
+    message = _refused_fields(scorer, [row])[("users", 0, "features", "channel")]
+    assert message.startswith("'carrier-pigeon' is not a channel the models learned from")
+    assert "send null to score it as unknown, as /score scores a stored user's" in message
+    assert "'organic'" in message  # the channels they did learn from
+
+
 def test_score_features_takes_counts_as_whole_numbers(scorer: Any) -> None:
     """Half an order is no user's history (the API document says counts are multiples of 1);
     the value kept after refunds may be below 0 (refunds of purchases before the log)."""
