@@ -854,6 +854,22 @@ def test_a_baseline_that_wins_is_registered_and_served(
             weak.metrics[weak.baseline.kind][metric], abs=1e-12
         )
     assert 0 <= weak.baseline.metrics["ece"] < 0.1  # calibrated out of time, on valid
+    # its calibration table and metrics under evaluation/, as a LightGBM run's: the table's
+    # count-weighted gaps are the ECE it logged (the rule's run had no evaluation/ at all)
+    client = registry.client(settings)
+    table = pd.read_csv(
+        client.download_artifacts(weak.baseline.run_id, "evaluation/calibration.csv", tmp_path)
+    )
+    gaps = (table["mean_predicted"] - table["observed_rate"]).abs() * table["count"]
+    assert gaps.sum() / table["count"].sum() == pytest.approx(logged["test.ece"], abs=1e-12)
+    assert table["count"].sum() == logged["test.n"]
+    saved = json.loads(
+        Path(
+            client.download_artifacts(weak.baseline.run_id, "evaluation/metrics.json", tmp_path)
+        ).read_text()
+    )
+    assert saved["test"]["auc"] == logged["test.auc"]
+    assert saved["rfm_score"]["auc"] == logged["rfm_score.auc"]
     rows = {str(r["version"]): r for r in list_models(settings) if r["task"] == "churn"}
     assert rows[weak.baseline.version]["kind"] == weak.baseline.kind
     before = registry.alias_version(registry.client(settings), "demo-churn", registry.CHAMPION)

@@ -21,7 +21,12 @@ from lifecycle.settings import Settings
 from training.evaluation import metrics_of
 from training.models import fit_calibrator
 from training.promotion import gate_on_test
-from training.tracking import experiment_for, log_bundle, start_training_run
+from training.tracking import (
+    experiment_for,
+    log_bundle,
+    save_evaluation_tables,
+    start_training_run,
+)
 
 if TYPE_CHECKING:
     from training.pipeline import TimeSplit
@@ -136,7 +141,8 @@ def serve_baseline(
         return bundle
 
     measured = bundle_of(evaluated_rule, valid, {})
-    full = metrics_of(task, y, {"lightgbm": measured.predict(test)})["lightgbm"]
+    predicted = measured.predict(test)
+    full = metrics_of(task, y, {"lightgbm": predicted})["lightgbm"]
     served = window | {"kind": deployed_rule.kind}
     if "rule_fitted_on" in window:  # trained_on is kept for the gate and the drift reference
         served[TRAINED_ON_IS] = REFIT_JUDGED_BESIDE
@@ -177,6 +183,11 @@ def serve_baseline(
                 if np.isfinite(v)
             }
         )
+        # its calibration table and metrics, as a LightGBM run logs them (no plots)
+        tables = Path(tmp) / "evaluation"
+        tables.mkdir()
+        save_evaluation_tables(tables, task, y, predicted, {"test": full, **(baselines or {})})
+        mlflow.log_artifacts(str(tables), artifact_path="evaluation")
         version = log_bundle(
             mlflow_client,
             name,

@@ -56,7 +56,13 @@ from training.models import (
     refit_bundle,
 )
 from training.promotion import gate_metric_of, gate_on_test, tested_on, winning_baseline
-from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
+from training.tracking import (
+    experiment_for,
+    hyperparameters,
+    log_bundle,
+    save_evaluation_tables,
+    start_training_run,
+)
 
 POOL_DAYS = 28  # test and validation pool the cutoffs of this many days (a month of weekly ones)
 SHORTER = "use a shorter horizon (labels.{task}_horizon_days) or a longer history"
@@ -568,17 +574,12 @@ def _log(
         mlflow.log_metrics(
             {f"test.{k}": float(v) for k, v in metrics["lightgbm"].items() if np.isfinite(v)}
         )
-        if tasks.get(task).is_probability:
-            table = evaluation.calibration_table(y, scores["lightgbm"])
-            table.to_csv(out / "calibration.csv", index=False)
-        else:
-            evaluation.decile_table(y, scores["lightgbm"]).to_csv(out / "deciles.csv", index=False)
+        save_evaluation_tables(out, task, y, scores["lightgbm"], metrics)
         if settings.training.plots:
             from training.plots import save_run_plots  # matplotlib: only for a run that draws
 
             save_run_plots(out, task, bundle, y, scores)
         (out / "training_set.json").write_text(json.dumps(training.report, indent=2, default=str))
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
         mlflow.log_artifacts(str(out), artifact_path="evaluation")
 
         version = log_bundle(

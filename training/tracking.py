@@ -163,6 +163,20 @@ def log_bundle(
     )
 
 
+def save_evaluation_tables(
+    out: Path, task: str, y: np.ndarray, predicted: Any, metrics: Mapping[str, Any]
+) -> None:
+    """What a run logs under ``evaluation/`` besides plots: the calibration table of its test
+    predictions (a probability) or their deciles (a value), and the metrics it logged."""
+    from training import evaluation
+
+    if tasks.get(task).is_probability:
+        evaluation.calibration_table(y, predicted).to_csv(out / "calibration.csv", index=False)
+    else:
+        evaluation.decile_table(y, predicted).to_csv(out / "deciles.csv", index=False)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+
+
 def nobodys_row(rows: pd.DataFrame) -> pd.DataFrame:
     """MLflow's input example: one row of each column's mean (numbers; rounded where every
     value is whole, as counts are) or most frequent value, in the columns' types. Real rows
