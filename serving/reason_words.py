@@ -184,7 +184,10 @@ def is_missing(value: Any) -> bool:
 
 def _times(ratio: float) -> str:
     """A ratio with the decimals that keep it on its side of 1 (0.96 does not print 1.0)
-    and above 0 (0.016 does not print 0.0, which read as a glitch: trial 107)."""
+    and above 0 (0.016 does not print 0.0, which read as a glitch: trial 107); from 10 on,
+    whole (CDNOW's "461.0x" is 461x)."""
+    if ratio >= 10:
+        return f"{ratio:,.0f}"
     text = f"{ratio:.1f}"
     for decimals in (2, 3):
         if ratio == 1 or float(text) != 1:

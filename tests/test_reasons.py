@@ -33,6 +33,7 @@ SNAKE = [name for name in FEATURES if "_" in name]
         ("overdue_ratio", 0.96, "next purchase not yet due (0.96x their usual gap)"),
         ("overdue_ratio", 1.0, "next purchase due now (1.0x their usual gap)"),
         ("overdue_ratio", 2.3, "next purchase overdue (2.3x their usual gap)"),
+        ("overdue_ratio", 461.04, "next purchase overdue (461x their usual gap)"),  # not 461.0x
         ("trend_orders_90_365", 2.4, "orders rising (last 90 days at 2.4x the yearly pace)"),
         ("trend_orders_90_365", 0.5, "orders falling (last 90 days at 0.5x the yearly pace)"),
         ("trend_orders_90_365", 0.0, "no orders in the last 90 days, some in the year"),
