@@ -93,8 +93,9 @@ class EmptyBody:
     gets 400 naming the body and the fields. BentoML read it as ``{}`` and answered
     ``user_ids: Field required``, as if the client had sent an object without the field;
     spaces alone were ``body: Invalid JSON: EOF while parsing a value``. A route without
-    required fields (``/at_risk``, ``/reload``) takes no body, as its document says. Runs
-    after :class:`BodyLimit`, so what it reads is within the limit."""
+    required fields (``/at_risk``, ``/reload``) takes no body, as its document says. A body
+    that is no UTF-8 text (Latin-1, UTF-16) gets 400 saying so, where BentoML said only
+    ``Invalid JSON``. Runs after :class:`BodyLimit`, so what it reads is within the limit."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -114,9 +115,9 @@ class EmptyBody:
         return self._required
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        needed = self.required.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if scope["type"] != "http" or scope["method"] != "POST" or not needed:
+        if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
+        needed = self.required.get(scope.get("path", ""))
         chunks: list[bytes] = []
         while True:
             message = await receive()
@@ -126,7 +127,15 @@ class EmptyBody:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
-        if not body.strip():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            message = (
+                f"the request body is not UTF-8 text (byte {error.start}: "
+                f"{body[error.start : error.start + 1]!r}): send the JSON as UTF-8"
+            )
+            return await send_response(send, error_response(400, message, ("body",)))
+        if needed and not body.strip():
             fields = " and ".join(needed)
             message = (
                 f"the request body is empty: POST {scope['path']} takes a JSON object with "

@@ -159,6 +159,26 @@ def test_an_empty_body_is_a_400_naming_the_body_where_the_route_needs_fields(hom
             assert client.post(route).status_code not in (400, 415, 500), route
 
 
+def test_a_body_that_is_no_utf8_text_is_a_400_saying_so(home: Path) -> None:
+    """A Latin-1 or UTF-16 body was a 400 'Invalid JSON' (helper H, session 50): right code,
+    no word of what is wrong with it. It says the body is not UTF-8, on every POST route."""
+    from services import service_asgi_app
+    from starlette.testclient import TestClient
+
+    json_type = {"Content-Type": "application/json"}
+    with TestClient(service_asgi_app(), raise_server_exceptions=False) as client:
+        for route, body in (
+            ("/score", '{"user_ids": ["Zoë"]}'.encode("latin-1")),
+            ("/at_risk", '{"where": {"country": "España"}}'.encode("utf-16")),
+        ):
+            response = client.post(route, content=body, headers=json_type)
+            assert response.status_code == 400, (route, response.text)
+            said = response.json()["detail"]
+            assert said[0]["loc"] == ["body"], said
+            assert said[0]["msg"].startswith("the request body is not UTF-8 text (byte "), said
+            assert said[0]["msg"].endswith("send the JSON as UTF-8"), said
+
+
 def test_a_user_id_with_a_control_character_is_refused_as_ingest_refuses_it(home: Path) -> None:
     """'7\\x00' is no user ingest loads (invalid_user_id): /score answered it as an unknown
     user with the cold-start scores; it is a 400 naming the id's place."""
