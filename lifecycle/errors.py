@@ -46,12 +46,16 @@ class Stopped(KeyboardInterrupt):
 STOP_EXIT_BASE = 128
 
 
+# SIGTERM's number once received within :func:`sigterm_stops` (cleared as a block starts)
+_STOP_ASKED: list[int] = []
+
+
 def stop_signal(error: BaseException) -> int:
     """The signal a stop asked for (:func:`interrupted`): SIGTERM's :class:`Stopped`,
     else Ctrl-C's SIGINT."""
     import signal
 
-    return int(getattr(error, "signum", signal.SIGINT))
+    return int(getattr(error, "signum", _STOP_ASKED[-1] if _STOP_ASKED else signal.SIGINT))
 
 
 def stop_words(signum: int) -> tuple[str, int]:
@@ -70,6 +74,13 @@ def interrupted(error: BaseException) -> bool:
     return isinstance(error, KeyboardInterrupt) or mid_query
 
 
+def stop_asked() -> bool:
+    """Whether SIGTERM came within :func:`sigterm_stops`: an error raised since is the stop's
+    even when a library made it its own (pydantic-core, building a schema as MLflow was
+    imported, raised SchemaError '... Stopped: 15': refresh ended in a traceback, no JSON)."""
+    return bool(_STOP_ASKED)
+
+
 @contextmanager
 def sigterm_stops() -> Iterator[None]:
     """Within the block, SIGTERM (a scheduler's stop) raises :class:`Stopped` as Ctrl-C raises
@@ -83,8 +94,10 @@ def sigterm_stops() -> Iterator[None]:
         return
 
     def stop(signum: int, _frame: object) -> None:
+        _STOP_ASKED.append(signum)
         raise Stopped(signum)
 
+    _STOP_ASKED.clear()
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield

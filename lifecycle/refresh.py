@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle import lineage, tasks
-from lifecycle.errors import STOP_EXIT_BASE, UserError, interrupted, stop_signal, stop_words
+from lifecycle.errors import (
+    STOP_EXIT_BASE,
+    UserError,
+    interrupted,
+    stop_asked,
+    stop_signal,
+    stop_words,
+)
 from lifecycle.refresh_files import append_files, appended_words
 from lifecycle.refresh_reload import reload_service, served_now
 
@@ -318,7 +325,7 @@ def refresh(
             record(StepOutcome(step, "failed", why, took, left(error)))
             raise RefreshFailed(str(error)) from error
         except BaseException as error:  # a stop asked for: recorded too, as far as it got
-            if not interrupted(error):
+            if not (interrupted(error) or stop_asked()):
                 raise
             took = time.perf_counter() - started
             record(StepOutcome(step, "interrupted", why, took, left(error)))

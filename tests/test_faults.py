@@ -325,3 +325,35 @@ def test_a_command_that_never_reaches_its_fault_point_fails_the_test(tmp_path: P
     which never does either, first built an empty MLflow database, 3 CPU-s of a subprocess)."""
     with pytest.raises(pytest.fail.Exception, match=r"ended \(0\) before register"):
         kill_at(tmp_path / "workspace", "register", "--help")
+
+
+def test_sigterm_turned_into_a_librarys_own_error_is_still_a_stop() -> None:
+    """A refresh sent SIGTERM while MLflow was being imported ended in a traceback and no
+    JSON (full suite, session 50): pydantic-core, building a schema when the signal came,
+    raised its own SchemaError '... Stopped: 15'. Once SIGTERM came within sigterm_stops,
+    the stop is known asked (a refresh step's error is then the stop's, SIGTERM's number);
+    a new block starts with none asked."""
+    script = """
+import json, os, signal, time
+from lifecycle.errors import Stopped, sigterm_stops, stop_asked, stop_signal
+
+class SchemaError(Exception):
+    pass
+
+try:
+    with sigterm_stops():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except Stopped as stop:
+            raise SchemaError(f"Stopped: {stop.signum}") from None
+except SchemaError as error:
+    said = [stop_asked(), stop_signal(error)]
+with sigterm_stops():
+    said.append(stop_asked())
+print(json.dumps(said))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(done.stdout) == [True, int(signal.SIGTERM), False], done.stderr
