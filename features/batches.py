@@ -46,10 +46,15 @@ def late_span_between(before: Path, after: Path) -> dict[str, Any]:
         ).fetchall()
         if latest is None:
             return {}
-        per_time = f"SELECT {time} AS moment, count(*) AS n FROM read_parquet({{}}) WHERE {time} < ? GROUP BY 1"
+
+        def per_time(events: Path) -> str:  # rows per moment before ``before``'s newest
+            return (
+                f"SELECT {time} AS moment, count(*) AS n FROM read_parquet({literal(events)}) "
+                f"WHERE {time} < ? GROUP BY 1"
+            )
+
         ((rows, first),) = con.execute(
-            f"WITH a AS ({per_time.format(literal(after))}), "
-            f"b AS ({per_time.format(literal(before))}) "
+            f"WITH a AS ({per_time(after)}), b AS ({per_time(before)}) "
             "SELECT coalesce(sum(a.n - coalesce(b.n, 0)), 0), min(a.moment) "
             "FROM a LEFT JOIN b USING (moment) WHERE a.n > coalesce(b.n, 0)",
             [latest, latest],

@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 # of purchases, ``serving.scoring.answered_by``), set by the training's caller
 # (``lifecycle.steps``): training reads no served champions. Such a champion serves nothing
 # its lead could protect, and a challenger is judged against the baselines alone.
-ANSWERED_ELSEWHERE: ContextVar[Mapping[str, str]] = ContextVar("answered_elsewhere", default={})  # noqa: B039
+ANSWERED_ELSEWHERE: ContextVar[Mapping[str, str]] = ContextVar(
+    "answered_elsewhere",
+    default={},  # noqa: B039 (never mutated: set whole, then reset)
+)
 
 
 def gate_metric_of(settings: Settings, task: str) -> str:

@@ -182,8 +182,8 @@ class ListRequest:
     def drawn_seed(self, kind: str, dataset: str, as_of: Any, **ranking: Any) -> ListRequest:
         """The request with its seed: as given; else drawn from what the list is (``kind``,
         dataset, scores date, ``ranking`` and filters: serving.list_seeds), never from where
-        it goes nor its top or control share: with seed 0 on screen and one drawn from the file name, a list previewed
-        and then written with --out flagged other users, and june/winback.csv and
+        it goes nor its top or control share: with seed 0 on screen and one drawn from the
+        file name, a list previewed and then written with --out flagged other users, and june/winback.csv and
         july/winback.csv of one date held out the same ones."""
         from dataclasses import replace
 
