@@ -12,7 +12,15 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from lifecycle.lineage import batches_of, digest, kept_version, version_batches
+from lifecycle.lineage import (
+    BATCHES_TAG,
+    TAG_PREFIX,
+    batches_of,
+    digest,
+    kept_version,
+    of_data,
+    version_batches,
+)
 from lifecycle.words import APPENDS, LATE_EVENTS, counted
 
 if TYPE_CHECKING:
@@ -33,19 +41,29 @@ def late_since(
 ) -> LateSince:
     """How appends since an artefact was ``built`` brought late events dated before
     ``before`` (a UTC time: the end of the outcomes it was tested on): a test recorded then
-    was of other outcomes. Nothing where ``now`` is no append of ``built``'s data, where no
-    such event came, or where either version is no longer kept. An append made before its
-    batch recorded them (``features.batches.LATE_SPAN``) has them derived from the dataset
-    versions before and after it, or is said ``unknown`` where those are not kept."""
+    was of other outcomes. Nothing where ``now`` is no append of ``built``'s data or where no
+    such event came. ``built``'s version pruned since, its place among ``now``'s batches is
+    found by their digest (``lineage.BATCHES_TAG``), else said ``unknown``. An append made
+    before its batch recorded them (``features.batches.LATE_SPAN``) has them derived from the
+    dataset versions before and after it, or is said ``unknown`` where those are not kept."""
     import pandas as pd
 
     from features.batches import LATE_SPAN
 
-    theirs, ours = version_batches(settings, built), version_batches(settings, now)
-    if theirs is None or ours is None or len(ours) <= len(theirs) or ours[: len(theirs)] != theirs:
+    ours = version_batches(settings, now)
+    if ours is None:
+        return LateSince()
+    theirs = version_batches(settings, built)
+    if theirs is not None:
+        at = len(theirs) if ours[: len(theirs)] == theirs else None
+    else:  # pruned since (five versions are kept): found among ours by its batches' digest
+        at = next((i for i in range(len(ours)) if digest(ours[:i]) == built.get(BATCHES_TAG)), None)
+        if at is None and _descends(settings, built, now):
+            return LateSince(None, _unknown_since(built))
+    if at is None or len(ours) <= at:
         return LateSince()
     end = pd.Timestamp(before)
-    since = range(len(theirs), len(ours))
+    since = range(at, len(ours))
     unrecorded = [i for i in since if LATE_SPAN not in ours[i] and ours[i].get("mode") == "append"]
     kept = _kept_versions(settings, now) if unrecorded else {}
     spans, unknown = [], 0  # spans: (span, derived)
@@ -78,6 +96,28 @@ def late_since(
         f"(from {first:%Y-%m-%d}) fall before {end:%Y-%m-%d}, the end of the outcomes it was "
         f"tested on{derived}",
         unsaid,
+    )
+
+
+def _descends(settings: Settings, built: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether ``now`` is another version of the data ``built`` names (appends or erasures
+    since, not a new ingest), as far as their recorded generations tell."""
+    theirs = str(built.get("dataset_version") or "")
+    return bool(theirs) and theirs != now.get("dataset_version") and of_data(settings, built, now)
+
+
+def _unknown_since(built: dict[str, Any]) -> str:
+    """Why late events since a pruned version cannot be told: the model predates the record of
+    its batches, or they are not among today's (an erasure since rewrote their record)."""
+    why = (
+        f"its batches ({TAG_PREFIX}{BATCHES_TAG}) are not among today's version's"
+        if built.get(BATCHES_TAG)
+        else f"the model predates the record of its batches ({TAG_PREFIX}{BATCHES_TAG})"
+    )
+    return (
+        f"whether appends since its dataset version {built.get('dataset_version')} brought "
+        "late events dated within the outcomes it was tested on is unknown: that version is no "
+        f"longer kept and {why}"
     )
 
 

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 LINEAGE_PREFIX, LINEAGE_SUFFIX = "_", ".lineage.json"
 TAG_PREFIX = "lineage."  # MLflow model version tags: lineage.dataset_version, ...
 DEFINITION_TAG = "label_definition"  # a model version's label definition (JSON)
+# The digest of its dataset version's batches (:func:`batches_of`): where that version is
+# pruned, where it sits among a later version's (lifecycle.late_events)
+BATCHES_TAG = "dataset_batches"
 
 
 class StaleInput(UserError):
@@ -467,11 +470,19 @@ def model_tags(
     return {
         f"{TAG_PREFIX}dataset_version": str(table.get("dataset_version", "")),
         f"{TAG_PREFIX}dataset_generation": str(table.get("dataset_generation", "")),
+        f"{TAG_PREFIX}{BATCHES_TAG}": _batches_digest(settings, table),
         f"{TAG_PREFIX}feature_table": str(table.get("id", "")),
         f"{TAG_PREFIX}settings_hash": settings_hash(settings),
         **made_with(settings, feature_service, str(label.get("task"))),
         DEFINITION_TAG: json.dumps(label, sort_keys=True, default=str),
     }
+
+
+def _batches_digest(settings: Settings, table: dict[str, Any]) -> str:
+    """:data:`BATCHES_TAG` of the dataset version a feature table was built from ('' where
+    it is not kept or its report is damaged)."""
+    batches = version_batches(settings, table)
+    return "" if batches is None else digest(batches)
 
 
 def made_with(settings: Settings, feature_service: str, task: str) -> dict[str, str]:

@@ -347,6 +347,63 @@ def test_late_events_of_appends_that_recorded_none_are_derived_or_said_unknown(
     ), judged.gate
 
 
+def test_late_events_since_a_champions_pruned_dataset_version_are_found_by_its_batches(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """Five dataset versions are kept: after a season of monthly appends the champion's own
+    version is pruned, and late events appended since, dated within the outcomes it was
+    tested on, went unsaid: it was weighed by its recorded lead. A model version now records
+    the digest of its version's batches (``lineage.dataset_batches``), found among a later
+    version's; one that predates the record says the question is open."""
+    from experiment_runs import few_rounds
+
+    from features import contract as c
+    from lifecycle import steps
+
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS | few_rounds())
+    client = registry.client(settings)
+    dataset = trained_copy / "datasets" / "demo"
+    events = pd.read_parquet(dataset / "events.parquet")
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    evaluated = ModelBundle.load(
+        registry.bundle_path(client, "demo-churn", champion.version, tmp_path / "b")
+    ).data_window["evaluated_on"]["test_cutoffs"]
+    first = pd.Timestamp(min(evaluated), tz="UTC")
+    end = pd.Timestamp(max(evaluated), tz="UTC")
+    end += pd.Timedelta(days=settings.labels.churn_horizon_days)
+
+    built_from = dataset.resolve()
+    buyers = events[events[c.EVENT_TYPE] == "purchase"].drop_duplicates(c.USER_ID).head(300)
+    late = buyers.assign(**{c.EVENT_TIME: first + pd.Timedelta(days=2, minutes=7)})
+    late.assign(**{c.AMOUNT: 12.34}).to_parquet(tmp_path / "late.parquet", index=False)
+    run_cli(trained_copy, "ingest", str(tmp_path / "late.parquet"), "--dataset", "demo", "--append")
+    steps.build_features(settings)
+    steps.publish_features(settings)
+    built_from.rename(tmp_path / built_from.name)  # pruned, as five appends later
+
+    def verdicts(result: Any) -> str:  # the model's, and the baseline's registered beside it
+        return " | ".join([result.gate] + ([result.baseline.gate] if result.baseline else []))
+
+    judged = verdicts(train_task(settings, "churn"))
+    assert (
+        f"champion v{champion.version}'s recorded test is of outcomes since changed: 300 late "
+        f"events appended since (from {first + pd.Timedelta(days=2):%Y-%m-%d}) fall before "
+        f"{end:%Y-%m-%d}, the end of the outcomes it was tested on; judged as a first model; "
+    ) in judged, judged
+
+    # a champion from before the record: its question is open, said
+    if registry.alias_version(client, "demo-churn", registry.CHAMPION).version != champion.version:
+        promote(settings, "churn", str(champion.version), reason="test: judged again")
+    client.delete_model_version_tag("demo-churn", champion.version, "lineage.dataset_batches")
+    weighed = verdicts(train_task(settings, "churn"))
+    assert "since changed" not in weighed, weighed
+    assert (
+        f"whether appends since its dataset version {built_from.name} brought late events dated "
+        "within the outcomes it was tested on is unknown: that version is no longer kept and the "
+        "model predates the record of its batches (lineage.dataset_batches)"
+    ) in weighed, weighed
+
+
 def test_a_bridged_champions_test_outcomes_end_at_the_horizon_it_learned_at(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
