@@ -27,10 +27,11 @@ def answers_nothing(task: str, by: str) -> str:
     return f"answers nothing served: {served_as(task, by)}"
 
 
-def none_answers(task: str, by: str) -> str:
-    """Said above such a task's versions in `lifecycle models`: its challengers, LightGBM's
-    among them, were read as what would serve once promoted."""
-    return f"{served_as(task, by)}: none of the {task} versions below answers"
+def none_answers(task: str, by: str, where: str = "") -> str:
+    """Said of such a task by `lifecycle models` (above its versions, ``where`` " below"), the
+    report and /models: its challengers, LightGBM's among them, were read as what would serve
+    once promoted (the report and /models said only that the champion answers nothing)."""
+    return f"{served_as(task, by)}: none of the {task} versions{where} answers"
 
 
 def trained_for_nothing(task: str, by: str, version: str, made_champion: bool = True) -> str:

@@ -262,6 +262,8 @@ def render_report(
         parts = [f"<h3>{html.escape(ev.task)}: {html.escape(ev.model)} v{html.escape(ev.version)}"]
         note = ", ".join(filter(None, (ev.kind, ev.tested())))
         parts[0] += f" <span class=note>{html.escape(note)}</span></h3>"
+        if ev.unserved:  # first: its metrics below are of no served answer
+            parts.append(f'<p class="note warn">{html.escape(ev.unserved)}</p>')
         if metrics:
             parts.append(_table(pd.DataFrame([metrics]), {k: "{:.3f}" for k in metrics}))
         for filename, caption in EVALUATION_PLOTS.items():

@@ -34,6 +34,7 @@ class ModelEvaluation:
     problem: str | None = None
     kind: str = ""  # "lightgbm", "baseline <rule>" or "label-free <kind>", as `models` says
     test_cutoffs: tuple[str, ...] = ()
+    unserved: str = ""  # another model answers the task: none of its versions does
 
     def tested(self) -> str:
         """Its test window as `lifecycle models` says it (``test 2011-03-25..2011-04-15``);
@@ -53,7 +54,7 @@ def champion_evaluations(
     from lifecycle import registry
     from lifecycle.bridge import LEARNED_TAG
     from lifecycle.lineage import DEFINITION_TAG
-    from serving.one_event import answers_nothing
+    from serving.one_event import answers_nothing, none_answers
     from serving.scoring import answered_by
 
     answered = answered_by(versions, kinds or {})  # conversion as 1 - churn (one event)
@@ -63,6 +64,8 @@ def champion_evaluations(
     for task, version in versions.items():
         name = registry.model_name(dataset, task)
         evaluation = ModelEvaluation(task, name, str(version))
+        if task in answered:  # said even when the registry cannot be read
+            evaluation.unserved = none_answers(task, answered[task])
         try:
             model_version = client.get_model_version(name, str(version))
             tags = model_version.tags

@@ -341,6 +341,13 @@ class ModelInfo(_Model):
         "conversion on a log of purchases (one event); this version answers nothing served "
         "meanwhile. null: this version answers",
     )
+    unserved: str | None = Field(
+        None,
+        description="with answered_by, that none of the task's versions answers, in the words "
+        "`lifecycle models` prints above them ('conversion is served as 1 - churn v3 (one "
+        "event on a log of purchases): none of the conversion versions answers'): promoting "
+        "another changes no served answer. null: this version answers",
+    )
     feature_service: str = Field(description="the Feast feature service it reads")
     features: int = Field(description="number of model inputs")
     label: dict[str, Any] = Field(description="its label definition (horizon_days, ...)")

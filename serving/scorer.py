@@ -540,6 +540,7 @@ class Scorer:
 
     def models(self) -> ModelsResponse:
         from lifecycle import lineage, registry
+        from serving.one_event import none_answers
         from serving.scoring import answered_by
         from serving.uplift import uplift_info
 
@@ -567,6 +568,7 @@ class Scorer:
                     training_window=bundle.data_window,
                     learned_from=lineage.learned_from(bundle.data_window),
                     answered_by=answered.get(task),
+                    unserved=none_answers(task, answered[task]) if task in answered else None,
                     metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
                     realized=state.realized.get(task, {}).get(answered.get(task, version)) or {},
                 )

@@ -372,3 +372,35 @@ def test_what_churn_answers_loads_the_churn_and_conversion_champions_only(
         "conversion": f"1 - churn v{churn}"
     }
     assert sorted(loaded) == [names["churn"], names["conversion"]]
+
+
+def test_the_report_and_models_say_no_version_of_a_task_churn_answers_answers(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a log of purchases `lifecycle models` says above conversion's versions that none of
+    them answers (conversion is served as 1 - churn), while the report and /models said only
+    that its champion answers nothing: a challenger read as what would serve once promoted.
+    Both now say it in the words `models` prints (serving.one_event.none_answers)."""
+    from services import run_cli
+
+    from serving import scoring
+    from serving.batch import score_all
+    from serving.report import build_report
+    from serving.scorer import Scorer
+
+    one_event = property(lambda champions: {"churn", "conversion"} <= set(champions.bundles))
+    monkeypatch.setattr(scoring.Champions, "one_event", one_event)
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+    listed = [line for line in run_cli(trained_copy, "models").splitlines() if "none of" in line]
+    assert len(listed) == 1 and listed[0].endswith(" versions below answers"), listed
+    said = listed[0].replace(" versions below answers", " versions answers")
+    assert said.startswith("conversion is served as 1 - churn v")
+    scorer = Scorer(settings)
+    scorer.load()
+    models = {m.task: m for m in scorer.models().models}
+    assert models["conversion"].unserved == said
+    assert models["churn"].unserved is None and models["ltv"].unserved is None
+    score_all(settings, reasons_top=3, ledger=False)  # the table of a log of purchases
+    document = build_report(settings).path.read_text()
+    assert document.count(f'<p class="note warn">{said}</p>') == 1
+    assert document.count("none of the") == 1  # conversion's alone

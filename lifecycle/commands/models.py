@@ -265,7 +265,7 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
             days = f", {r['horizon_days']}-day {r['task']}" if r.get("horizon_days") else ""
             kind, tested = f"label-free {r['kind']}{days}", "no outcome to test on"
         if r["task"] in answered and not any(x["task"] == r["task"] for x in rows[:index]):
-            lines.append(none_answers(r["task"], answered[r["task"]]))  # above its versions
+            lines.append(none_answers(r["task"], answered[r["task"]], " below"))  # above them
         lines.append(f"{r['model']} v{r['version']} ({kind}){aliases} {tested}")
         why = r["promotion"] or r["gate"]  # a promotion by hand says its own reason
         if not why and "learner" not in r:  # every trained version is gated once registered
