@@ -46,13 +46,17 @@ def movers(
     By value at risk (churn probability x LTV), only users whose churn probability rose too:
     a purchase raises a user's LTV, so risers by value alone were mostly customers who had
     just bought (35 of online_retail's top 50, 15 with their churn probability down). How
-    many were left out so is ``attrs["value_only"]`` of the result."""
+    many were left out so is ``attrs["value_only"]`` of the result; ``attrs["not_before"]``:
+    the users the filters keep that only the latest table scored (new since), who have no
+    change to rank by."""
     if by not in MOVER_BY:
         raise ListError(f"--by {by}: expected one of {', '.join(MOVER_BY)}", "by")
     before = previous[[c.USER_ID, *(col for col in MOVER_BY if col in previous)]]
     before = before.rename(columns={col: f"{col}_before" for col in MOVER_BY})
     control_flags([], seed, control_share)
-    both = filter_scores(latest, filters or Filters()).merge(before, on=c.USER_ID, how="inner")
+    kept = filter_scores(latest, filters or Filters())
+    not_before = int((~kept[c.USER_ID].isin(before[c.USER_ID])).sum())
+    both = kept.merge(before, on=c.USER_ID, how="inner")
     for col in MOVER_BY:
         if col in both and f"{col}_before" in both:
             both[f"{col}_change"] = both[col] - both[f"{col}_before"]
@@ -70,6 +74,7 @@ def movers(
     page["control"] = control_flags(page[c.USER_ID], seed, control_share)
     page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]
     page.attrs["value_only"] = value_only
+    page.attrs["not_before"] = not_before
     return page
 
 
@@ -98,12 +103,13 @@ def mover_notes(
     nobody: bool,
     value_only: int = 0,
     earlier: str | None = None,
+    not_before: int = 0,
 ) -> tuple:
     """A movers list's notes: each task whose model changed (``changes``, :func:`model_changes`),
     two tables of one day (rescored: "from D to D" read as time passing; with the ``earlier``
     date a table of which ``--since`` compares with), that ``nobody`` rose ("(no users match)"
-    alone read as a filter that matched nobody), and the ``value_only`` users left out
-    (:func:`movers`)."""
+    alone read as a filter that matched nobody), and the ``value_only`` and ``not_before``
+    users left out (:func:`movers`)."""
     notes = [
         f"{task}: the model differs between the two tables ({_named(before)} -> "
         f"{_named(after)}); "
@@ -122,6 +128,12 @@ def mover_notes(
             f"left out: {value_only:,} user{'s' * (value_only != 1)} whose value at risk rose "
             "with their churn probability flat or down (their LTV rose, as a purchase raises "
             "it); `--by churn_probability` ranks the risk alone"
+        )
+    if not_before:  # online_retail 2011-11-01 -> 12-10: 362 new customers, unsaid
+        notes.append(
+            f"not compared: {not_before:,} user{'s' * (not_before != 1)} scored on {day} whom "
+            f"the table of {previous.as_of} did not score (new since): no change to rank them "
+            "by; `lifecycle at-risk` ranks them with everyone"
         )
     return (*notes, *([f"nobody's {by.replace('_', ' ')} rose {span}"] if nobody else []))
 

@@ -957,3 +957,20 @@ def test_the_units_line_says_conversion_is_any_purchase_when_served_as_1_minus_c
     # conversion's own model: its own words
     own = metadata | {"model_kinds": {"churn": "lightgbm", "conversion": "lightgbm"}}
     assert units_for(settings, own).windows["conversion"].endswith("in the next 90 days")
+
+
+def test_movers_count_the_users_the_filters_keep_that_only_the_latest_table_scored() -> None:
+    """Users new since the previous table have no change to rank by: counted (a note says
+    them), after the filters, and no note without them."""
+    latest = scores_table()
+    previous = latest[~latest["user_id"].isin(["u2", "u5"])]  # both social
+    found = movers(latest, previous, by="churn_probability", limit=None)
+    assert found.attrs["not_before"] == 2 and not {"u2", "u5"} & set(found["user_id"])
+    assert movers(latest, previous, filters=Filters(channel="email")).attrs["not_before"] == 0
+    assert movers(latest, previous, filters=Filters(channel="social")).attrs["not_before"] == 2
+    earlier = ScoresTable(previous, {"as_of": "2024-01-01"})
+    later = ScoresTable(latest, {"as_of": "2024-02-01"})
+    assert mover_notes({}, earlier, later, "churn_probability", nobody=False) == ()
+    (note,) = mover_notes({}, earlier, later, "churn_probability", nobody=False, not_before=2)
+    assert note.startswith("not compared: 2 users scored on 2024-02-01 whom the table of ")
+    assert "2024-01-01 did not score (new since)" in note

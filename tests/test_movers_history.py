@@ -145,3 +145,20 @@ def test_files_score_all_did_not_write_are_named_never_pruned_nor_compared(home:
         f"{export}: not named scores-<as-of>-<written>.parquet as `score-all` names its "
         f"tables; {where}if it is not needed",
     ]
+
+
+def test_movers_say_how_many_users_only_the_latest_table_scored(home: Path) -> None:
+    """online_retail's movers from 2011-11-01 to 2011-12-10 ranked the 4,010 customers of both
+    tables and said nothing of the 362 new since (16000, first of the at-risk list, among
+    them): a reader took the list for every riser. A note now counts them."""
+    _score(home, "shop", "2025-10-01", [0.2, 0.5])
+    scores = pd.DataFrame({c.USER_ID: ["u1", "u2", "u3"], "churn_probability": [0.6, 0.4, 0.9]})
+    metadata = {"as_of": "2025-11-01", "dataset": "shop", "labels": {"churn": LABEL}}
+    write_scores(home / "scores", scores, metadata)
+    moved = _movers()
+    assert [r["user_id"] for r in moved["rows"]] == ["u1"]  # u3 has no change to rank by
+    assert moved["notes"] == [
+        "not compared: 1 user scored on 2025-11-01 whom the table of 2025-10-01 did not "
+        "score (new since): no change to rank them by; `lifecycle at-risk` ranks them with "
+        "everyone"
+    ]

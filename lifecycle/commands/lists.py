@@ -325,6 +325,7 @@ def movers(
             by,
             nobody=len(rows) == 0 and not request.filters.text(),
             value_only=ranked.attrs.get("value_only", 0),
+            not_before=ranked.attrs.get("not_before", 0),
             earlier=None if since else earlier_date(latest, name),
         )
         + unexplained,
