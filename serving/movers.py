@@ -75,6 +75,7 @@ def movers(
     page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]
     page.attrs["value_only"] = value_only
     page.attrs["not_before"] = not_before
+    page.attrs["matched"] = len(kept)  # the filters kept users, whether or not any rose
     return page
 
 

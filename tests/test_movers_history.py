@@ -162,3 +162,20 @@ def test_movers_say_how_many_users_only_the_latest_table_scored(home: Path) -> N
         "score (new since): no change to rank them by; `lifecycle at-risk` ranks them with "
         "everyone"
     ]
+
+
+def test_a_filtered_movers_list_where_nobody_rose_says_so_not_that_nobody_matches(
+    home: Path,
+) -> None:
+    """`movers --stage new` on online_retail (250 new customers, none in the earlier table)
+    said 'no scored user matches all of: stage new': the filters kept users, none of whom
+    rose. That note is now for filters that keep nobody."""
+    _score(home, "shop", "2025-10-01", [0.7, 0.5])
+    _score(home, "shop", "2025-11-01", [0.6, 0.4])
+    kept = _movers("--min-churn", "0.5")
+    assert kept["rows"] == [] and kept["notes"] == [
+        "nobody's churn probability rose from 2025-10-01 to 2025-11-01"
+    ]
+    assert _movers("--min-churn", "0.9")["notes"] == [
+        "no scored user matches all of: churn probability >= 0.9"
+    ]

@@ -238,10 +238,13 @@ def emit_list(
     metadata: dict[str, Any],
     notes: tuple[str, ...] = (),
     units: Any = None,
+    matched: int | None = None,
 ) -> None:
     """Print the list, or write it to --out; either way with its currency and windows (and
     ``notes``: what the reader must know about it, one line each); ``units`` (a
-    ``serving.units.Units``): the scores table's, from its metadata, when not given."""
+    ``serving.units.Units``): the scores table's, from its metadata, when not given;
+    ``matched``: the users the filters kept, where a list leaves some of them out (movers:
+    those whose risk did not rise), so that an empty list is not said to match nobody."""
     from lifecycle.storage import created_path, created_words, refuse_unwritable, written_at
     from serving.list_export import export, list_format
     from serving.list_text import format_rows
@@ -254,7 +257,7 @@ def emit_list(
     units = units or units_for(obj.settings, metadata)
     said = (_behind_the_dataset(obj, metadata), by_former_champions(obj, metadata))
     notes = (*notes, *filter(None, said))
-    if len(rows) == 0 and request.filters.text():  # "top 0 users" alone read as a failure
+    if len(rows) == 0 and request.filters.text() and not matched:  # "top 0" read as a failure
         notes = (*notes, f"no scored user matches all of: {request.filters.text()}")
     described, asked = request.described()
     title += described

@@ -323,12 +323,13 @@ def movers(
             previous,
             latest,
             by,
-            nobody=len(rows) == 0 and not request.filters.text(),
+            nobody=len(rows) == 0 and ranked.attrs.get("matched", 0) > 0,
             value_only=ranked.attrs.get("value_only", 0),
             not_before=ranked.attrs.get("not_before", 0),
             earlier=None if since else earlier_date(latest, name),
         )
         + unexplained,
+        matched=ranked.attrs.get("matched"),
     )
 
 
