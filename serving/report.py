@@ -309,7 +309,7 @@ def render_report(
         if table is not None
         for c in table.columns
         if c.endswith("_share")
-    }
+    } | {"users": "{:,}"}  # 1,152 as the cards and the super users' table write counts
     guest_orders = dataset_guest_orders(dataset_dir) if dataset_dir else None
     uncounted = guest_rows_uncounted(dataset_dir) if dataset_dir else 0
     totals = revenue_totals(
@@ -382,7 +382,7 @@ def render_report(
                 funnel[["channel", *STEPS, *step_rates, "mean_ltv", "ltv_share"]].rename(
                     columns=headers
                 ),
-                {headers.get(c, c): f for c, f in rates.items()},
+                {headers.get(c, c): f for c, f in rates.items()} | dict.fromkeys(STEPS, "{:,}"),
             )
             + "".join(f'<p class="note">{html.escape(t)}</p>' for t in [funnel_note] if t),
         )

@@ -820,3 +820,18 @@ def test_the_header_names_what_made_each_tasks_numbers() -> None:
     }
     document, _, _ = render_report(table, [])
     assert "models churn v2, conversion 1 - churn v2, ltv v1 ·" in document
+
+
+def test_the_segments_and_funnel_tables_write_counts_as_the_cards_do() -> None:
+    """online_retail's report wrote 'champions 1152' and the funnel's '4372 4328 4327 2834'
+    beside the cards' '4,372 users scored' and the super users' table's '1,437'."""
+    table = synthetic_scores(3000)
+    frame = table.frame.assign(channel="organic", segment="champions", lifecycle_stage="active")
+    document, _, _ = render_report(ScoresTable(frame, table.metadata), [])
+    segments = document.split("<h2>Segments")[1].split("</section>")[0]
+    assert "<td>champions</td><td class=num>3,000</td>" in segments
+    assert "<td>active</td><td class=num>3,000</td>" in segments
+    funnel = document.split("Funnel and value by acquisition channel")[1].split("</table>")[0]
+    converted = int((frame["orders"] >= 1).sum())
+    assert "<td>organic</td><td class=num>3,000</td>" in funnel
+    assert f"<td class=num>{converted:,}</td>" in funnel and converted >= 1000
