@@ -1070,6 +1070,30 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
     ) in verdict, verdict
 
 
+def test_a_winning_rules_run_says_what_it_was_fitted_on_as_a_lightgbm_run_does(
+    rule_won: tuple[Path, TrainResult],
+) -> None:
+    """An engineer comparing runs in MLflow reads a rule's label, split rows and latest cutoff
+    learned from under the names LightGBM's run uses (the rule's run had no label, no rows_*
+    and its version no trained_through). Only what means nothing for a rule is LightGBM's own."""
+    home, weak = rule_won
+    assert weak.baseline is not None
+    client = registry.client(load_settings(home=home, environ={}))
+    rule_run = client.get_run(weak.baseline.run_id).data.params
+    model_run = client.get_run(weak.run_id).data.params
+    for key in ("label", "rows_train", "rows_valid", "rows_test", "calibrated", "test_cutoff"):
+        assert rule_run[key] == model_run[key], key
+    # LightGBM's own: its seed, trees, blend with a rule and each booster's <model>.<name>
+    lightgbm_only = {k for k in set(model_run) - set(rule_run) if "." not in k}
+    assert lightgbm_only == {"seed", "best_iteration", "blend_weight"}
+    rule_tags = client.get_model_version("demo-churn", weak.baseline.version).tags
+    model_tags = client.get_model_version("demo-churn", weak.version).tags
+    assert model_tags["trained_through"] == model_tags["test_cutoff"] == rule_tags["test_cutoff"]
+    # the served rule learned from the users of now, a horizon after the test cutoff
+    assert rule_tags["trained_through"] == rule_run["rule_fitted_on"]
+    assert rule_tags["trained_through"] > model_tags["trained_through"]
+
+
 def test_a_promotion_on_a_misspelt_dataset_names_the_datasets_the_workspace_knows(
     tmp_path: Path,
 ) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from features.labels import LABEL
+from features.labels import LABEL, LabelSpec
 from lifecycle import lineage
 from lifecycle.bridge import served_label
 from lifecycle.bridge import tags_of as bridge_tags
@@ -151,6 +151,7 @@ def serve_baseline(
     if bridge is not None:
         deployed.bridge, deployed.label = bridge, served_label(deployed.label, bridge)
     experiment_id = experiment_for(settings, mlflow_client, name)
+    through = _trained_through(window)
     with (
         start_training_run(
             experiment_id, task, window["dataset"], kind=f"baseline_{deployed_rule.kind}"
@@ -163,6 +164,12 @@ def serve_baseline(
                 "dataset": window["dataset"],
                 "kind": deployed_rule.kind,
                 "feature_service": deployed.service,
+                # the label it was judged on, as LightGBM's run says it (no seed: a rule draws
+                # nothing at random); rows_*: the rows its measured twin was fitted on (train),
+                # calibrated on (valid) and measured on (test), LightGBM's own
+                "label": LabelSpec.from_dict(evaluated.label).describe(),
+                "calibrated": deployed.calibrator is not None,
+                **{f"rows_{k}": len(v) for k, v in parts.items()},
                 # named as LightGBM's run names them; what the served rule learned from: the
                 # users of now where it is refitted on them, else the refit's matured rows
                 **_rule_trained_on(window),
@@ -197,6 +204,7 @@ def serve_baseline(
             tags={
                 "test_cutoff": split.to_dict()["test_cutoff"],
                 "kind": deployed_rule.kind,
+                **({"trained_through": through} if through else {}),
                 **bridge_tags(bridge),
                 **lineage.model_tags(settings, window["dataset"], deployed.service, deployed.label),
             },
@@ -214,6 +222,6 @@ def serve_baseline(
         accept_definition_change=accept_definition_change,
         baselines=baselines,
         itself=deployed_rule.kind,
-        trained_through=_trained_through(window),
+        trained_through=through,
     )
     return BaselineVersion(deployed_rule.kind, version, run.info.run_id, full, promoted, verdict)
