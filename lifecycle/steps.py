@@ -292,8 +292,9 @@ def foresee_refusals(settings: Settings, dataset: str | None = None) -> None:
 def train_stops(settings: Settings, dataset: str, asked: str) -> Iterator[dict[str, Any]]:
     """Within the block SIGTERM stops a training as Ctrl-C does (``errors.sigterm_stops``,
     as `refresh`'s); a stop raises :class:`TrainStopped` naming the champions kept, which a
-    stopped train said nothing of (SIGTERM: exit 143, no line; Ctrl-C: 'Aborted!')."""
-    from lifecycle.errors import interrupted, sigterm_stops, stop_signal, stop_words
+    stopped train said nothing of (SIGTERM: exit 143, no line; Ctrl-C: 'Aborted!'). An error
+    after SIGTERM is the stop's, a library's own included (``errors.stop_asked``)."""
+    from lifecycle.errors import interrupted, sigterm_stops, stop_asked, stop_signal, stop_words
 
     def champions() -> dict[str, str]:  # the aliases mirror: creates no tracking store
         return registry.champion_versions(registry.reader(settings, mirrored=True), dataset)
@@ -303,7 +304,7 @@ def train_stops(settings: Settings, dataset: str, asked: str) -> Iterator[dict[s
         with sigterm_stops():
             yield before
     except BaseException as error:
-        if not interrupted(error):
+        if not (interrupted(error) or stop_asked()):
             raise
         said, exit_code = stop_words(stop_signal(error))
         now = champions()

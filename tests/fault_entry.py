@@ -50,6 +50,21 @@ def install(point: str, marker: str) -> None:
         from mlflow import MlflowClient
 
         MlflowClient.set_registered_model_alias = lambda *_, **__: hang(marker)  # type: ignore[method-assign]
+    elif point == "register_own_error":  # as register, the stop made a library's own error
+        from mlflow import MlflowClient
+
+        from lifecycle.errors import Stopped
+
+        class SchemaError(Exception):  # pydantic-core's, raised as MLflow was imported
+            pass
+
+        def hang_as_a_library(*_: Any, **__: Any) -> None:
+            try:
+                hang(marker)
+            except Stopped as stop:
+                raise SchemaError(f"Invalid Schema: ... Stopped: {stop.signum}") from None
+
+        MlflowClient.set_registered_model_alias = hang_as_a_library  # type: ignore[method-assign]
     elif point == "registering":  # each registry write waits for a probe of the test's
         import mlflow
         from mlflow import MlflowClient

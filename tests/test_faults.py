@@ -170,6 +170,27 @@ def test_a_train_stopped_by_sigterm_or_ctrl_c_says_in_one_line_what_it_kept(
     assert champion_versions(home) == before
 
 
+def test_a_train_whose_sigterm_a_library_made_its_own_error_is_still_a_stop(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train` sent SIGTERM while a library turned the stop into its own error (pydantic-core's
+    SchemaError '... Stopped: 15' as MLflow is imported) ended in that error's traceback,
+    exit 1; refresh took it for the stop. Now train's stop too: one line, exit 143."""
+    for name, value in few_rounds().items():
+        monkeypatch.setenv(name, value)
+    before = champion_versions(home)
+    kept = ", ".join(f"{task} v{version}" for task, version in before.items())
+    marker = home.parent / f"reached-register-{uuid.uuid4().hex}"
+    args = ("--home", str(home), "--quiet", "train", "churn")
+    returncode, out, err = stopped_at("register_own_error", marker, signal.SIGTERM, *args)
+    said = (
+        "stopped (SIGTERM) during `lifecycle train churn`: the champions are unchanged: "
+        f"{kept}; `lifecycle train churn` trains again"
+    )
+    assert (returncode, err.splitlines(), out) == (143, [f"Error: {said}"], ""), err
+    assert champion_versions(home) == before
+
+
 def test_kill_during_score_all_keeps_the_latest_table_and_lists(home: Path) -> None:
     from lifecycle.workspace import LATEST_SCORES
     from serving.batch import read_scores
