@@ -11,10 +11,9 @@ data and seed give the same model.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -469,27 +468,6 @@ def local_trainer(
         )
 
     return booster_for
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def one_blas_thread(fit: Callable[P, R]) -> Callable[P, R]:
-    """``fit`` with numpy's and scipy's BLAS on one thread. A training's linear algebra is
-    small (a calibrator's two coefficients, the purchase process's four parameters): a team of
-    BLAS threads spun for it on a busy 2-core machine, costing more CPU than the work
-    (:func:`fit_calibrator` of 40,000 rows: 0.25-1 s of CPU on two threads, 0.06 s on one),
-    and its sums, hence their last bits, followed the machine's core count."""
-
-    @functools.wraps(fit)
-    def on_one_thread(*args: P.args, **kwargs: P.kwargs) -> R:
-        from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
-
-        with threadpool_limits(limits=1, user_api="blas"):
-            return fit(*args, **kwargs)
-
-    return on_one_thread
 
 
 # What one isotonic step's rate is pulled toward the overall rate by, in rows: a step of

@@ -26,6 +26,7 @@ import pandas as pd
 from features.asof import AS_OF
 from features.labels import ACTIVITY, LABEL
 from lifecycle import lineage, registry, tasks
+from lifecycle.blas import one_blas_thread
 from lifecycle.bridge import served_label
 from lifecycle.bridge import tags_of as bridge_tags
 from lifecycle.btyd import BGNBD, MBGNBD
@@ -52,7 +53,6 @@ from training.models import (
     calibration_transfers,
     fit_bundle,
     model_specs,
-    one_blas_thread,
     refit_bundle,
 )
 from training.promotion import gate_metric_of, gate_on_test, tested_on, winning_baseline

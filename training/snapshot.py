@@ -30,6 +30,7 @@ from features import contract as c
 from features.identifiers import left_out_line, not_features
 from features.labels import LABEL
 from lifecycle import registry
+from lifecycle.blas import one_blas_thread
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
 from lifecycle.tracking_http import training_writes
@@ -37,7 +38,7 @@ from lifecycle.workspace import EVENTS_FILE
 from training import evaluation
 from training.errors import TrainingError
 from training.evaluation import metrics_of
-from training.models import ModelSpec, categories_of, fit_bundle, fit_calibrator, one_blas_thread
+from training.models import ModelSpec, categories_of, fit_bundle, fit_calibrator
 from training.promotion import Unscored, gate
 from training.snapshot_baselines import (
     BEST_SINGLE,
