@@ -18,8 +18,19 @@ from features import contract as c
 from features.asof import AS_OF
 from features.orders import money
 from lifecycle.btyd import BGNBD, BTYDError, GammaGamma, expected_value, rfm_summary
+from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleModel, feature_matrix, fit_rule
 from lifecycle.sql import literal
+
+
+def score_models(
+    bundle: ModelBundle, rules: dict[str, RuleModel], test: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Predictions of the model and its baseline rules on the test rows."""
+    matrix = bundle.matrix(test).to_numpy(dtype="float64")
+    return {"lightgbm": bundle.predict(test)} | {
+        kind: rule.predict(matrix) for kind, rule in rules.items()
+    }
 
 
 def _score(rule: RuleModel, rows: pd.DataFrame) -> np.ndarray:

@@ -34,12 +34,13 @@ from lifecycle.btyd_features import FLAT_P_ALIVE, fit_purchase_process, flat_p_a
 from lifecycle.bundle import ModelBundle, blend_values
 from lifecycle.compiled import compile_registered
 from lifecycle.offsets import with_start_columns
-from lifecycle.rules import RuleModel, fit_rule, fitted_rules
+from lifecycle.rules import fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from lifecycle.tracking_http import training_writes
 from lifecycle.words import CUTOFFS, counted
 from training import datasets, evaluation
 from training.baseline_versions import BaselineVersion, serve_baseline
+from training.baselines import score_models
 from training.bridge import BridgeTried, bridge_for, check_bridgeable, learned, train_bridged
 from training.combination import BLEND_RULE, Blend, choose_blend, shares_tried
 from training.constant import constant_lines, constant_model
@@ -266,16 +267,6 @@ def with_starts(
             )
         starts[model] = {"boost_start": {"process": fits[cutoff], "horizon_days": horizon}}
     return frame, starts
-
-
-def score_models(
-    bundle: ModelBundle, rules: dict[str, RuleModel], test: pd.DataFrame
-) -> dict[str, np.ndarray]:
-    """Predictions of the model and its baseline rules on the test rows."""
-    matrix = bundle.matrix(test).to_numpy(dtype="float64")
-    return {"lightgbm": bundle.predict(test)} | {
-        kind: rule.predict(matrix) for kind, rule in rules.items()
-    }
 
 
 @training_writes  # a tracking server's short outage carried through
