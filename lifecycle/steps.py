@@ -225,13 +225,12 @@ def _train_each(
     from serving.scoring import churn_answers
     from training.errors import TrainingError
     from training.pipeline import train_task
-    from training.promotion import ANSWERED_ELSEWHERE
 
     for name in chosen:
         started = time.perf_counter()
         # its champion answers nothing served (conversion as 1 - churn, the champions staged
         # by this training's gates included): no rival at its gate; loads only for conversion
-        answered = ANSWERED_ELSEWHERE.set(churn_answers(settings, dataset, [name]))
+        answered = churn_answers(settings, dataset, [name]).get(name)
         try:
             done.results.append(
                 train_task(
@@ -240,6 +239,7 @@ def _train_each(
                     dataset=dataset,
                     progress=progress,
                     accept_definition_change=accept_definition_change,
+                    answered_by=answered,
                 )
             )
             train_refusals.record(settings, dataset, {}, [name])
@@ -252,8 +252,6 @@ def _train_each(
                 raise
             done.refused[name] = str(error)
             progress(f"not trained: {refusals({name: str(error)})}")
-        finally:
-            ANSWERED_ELSEWHERE.reset(answered)
         done.seconds[name] = round(time.perf_counter() - started, 2)
 
 

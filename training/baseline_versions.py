@@ -105,6 +105,7 @@ def serve_baseline(
     accept_definition_change: str | None = None,
     bridge: dict[str, Any] | None = None,
     baselines: dict[str, dict[str, float]] | None = None,
+    answered_by: str | None = None,
 ) -> BaselineVersion:
     """Register the winning baseline rule as a model version and gate it like any model
     (served through ``bridge`` on a longer horizon, as LightGBM's would have been).
@@ -116,6 +117,7 @@ def serve_baseline(
     deployed rule shares, so a later gate knows it has seen the test cutoffs. ``baselines``:
     every baseline's test metrics, the rule's own among them, so that a champion judged by
     its recorded test is compared by its lead over the baselines, as LightGBM's is.
+    ``answered_by``: as for :func:`training.promotion.gate_on_test`.
     """
     import mlflow
 
@@ -223,5 +225,6 @@ def serve_baseline(
         baselines=baselines,
         itself=deployed_rule.kind,
         trained_through=through,
+        answered_by=answered_by,
     )
     return BaselineVersion(deployed_rule.kind, version, run.info.run_id, full, promoted, verdict)

@@ -66,6 +66,7 @@ def train_bridged(
     *,
     progress: Callable[[str], None],
     accept_definition_change: str | None,
+    answered_by: str | None = None,
 ) -> TrainResult:
     """Train ``task`` at the longest horizon that splits, to be served on the asked one;
     raises ``few`` where there is none (the caller then serves a label-free model), a
@@ -93,6 +94,7 @@ def train_bridged(
                 progress=progress,
                 accept_definition_change=accept_definition_change,
                 served_days=asked,
+                answered_by=answered_by,
             )
         except TooFewOutcomes as shorter:
             why = str(shorter).removeprefix(f"{task}: ")

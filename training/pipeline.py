@@ -279,12 +279,15 @@ def train_task(
     progress: Callable[[str], None] = lambda message: None,
     accept_definition_change: str | None = None,
     served_days: int | None = None,
+    answered_by: str | None = None,
 ) -> TrainResult:
     """The whole training of one task: data, split, fit, evaluate, track, register, gate.
 
     ``accept_definition_change``: the reason a changed label definition may replace the
     champion's (without it such a challenger is not promoted). ``served_days``: learned at
-    the settings' (shorter) horizon, served on this one (``training.bridge``)."""
+    the settings' (shorter) horizon, served on this one (``training.bridge``). ``answered_by``:
+    what serves the task in its champion's place (``1 - churn vN``, from the caller: training
+    reads no served champions); that champion is then no rival at the gate."""
     dataset = dataset or settings.dataset
     specs = model_specs(settings)  # before the slow part: a wrong model name fails at once
     # A feature table older than the dataset would train (and gate) on stale rows.
@@ -307,7 +310,7 @@ def train_task(
         fallback = (settings, task, dataset, few)
         options = {"progress": progress, "accept_definition_change": accept_definition_change}
         try:  # a shorter horizon that splits
-            return train_bridged(*fallback, **options)
+            return train_bridged(*fallback, **options, answered_by=answered_by)
         except BridgeTried:  # its progress said why: the label-free line need not again
             return train_label_free(*fallback, **options, cause_said=True)
         except TooFewOutcomes:
@@ -446,6 +449,7 @@ def train_task(
         accept_definition_change=accept_definition_change,
         scores=scores,
         trained_through=max(bundle.data_window["trained_on"]["cutoffs"]),
+        answered_by=answered_by,
     )
     if promoted and settings.serving.compile_trees:  # said: seconds to a minute of its own
         progress(f"{task}: compiling v{version}'s trees for serving (serving.compile_trees)")
@@ -505,6 +509,7 @@ def train_task(
             accept_definition_change,
             bridge=bundle.bridge,
             baselines=rivals,
+            answered_by=answered_by,
         )
         if result.baseline.promoted:  # the challenger is what the gate kept back, not the champion
             registry.set_challenger(mlflow_client, name, version)

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,15 +25,6 @@ from training.evaluation import metrics_of
 
 if TYPE_CHECKING:
     pass
-
-# Task -> what answers it in its own champion's place (``1 - churn vN``: conversion on a log
-# of purchases, ``serving.scoring.answered_by``), set by the training's caller
-# (``lifecycle.steps``): training reads no served champions. Such a champion serves nothing
-# its lead could protect, and a challenger is judged against the baselines alone.
-ANSWERED_ELSEWHERE: ContextVar[Mapping[str, str]] = ContextVar(
-    "answered_elsewhere",
-    default={},  # noqa: B039 (never mutated: set whole, then reset)
-)
 
 
 def gate_metric_of(settings: Settings, task: str) -> str:
@@ -323,6 +313,7 @@ def gate_on_test(
     scores: dict[str, np.ndarray] | None = None,
     trained_through: str | None = None,
     itself: str | None = None,
+    answered_by: str | None = None,
 ) -> tuple[bool, str]:
     """Promote the challenger only if it beats the best of ``baselines`` (unless it is that
     baseline, ``itself``: :func:`gate`) and the champion
@@ -339,7 +330,8 @@ def gate_on_test(
     with ``accept_definition_change``, a reason recorded on the version. A champion whose
     data was replaced since (:func:`registry.replaced_data`) is no rival either way: its test
     was of other customers, and the challenger is judged as a first model; so is one whose
-    task another model answers (:data:`ANSWERED_ELSEWHERE`), as its lead protects no answer.
+    task another model answers (``answered_by``: ``1 - churn vN``, conversion on a log of
+    purchases, ``serving.scoring.churn_answers``), as its lead protects no answer.
     """
     replaced = registry.replaced_data(settings, mlflow_client, name, version)
     refused = (
@@ -387,7 +379,7 @@ def gate_on_test(
             return Unscored(replaced, True)
         if registry.is_label_free(champion):  # nothing to weigh: the challenger was judged
             return Unscored(f"champion v{champion.version} learned from no outcome", True)
-        if by := ANSWERED_ELSEWHERE.get().get(task):  # online_retail's conversion v1 kept its
+        if by := answered_by:  # online_retail's conversion v1 kept its
             # May lead over every later candidate while 1 - churn answered
             return Unscored(
                 f"champion v{champion.version} answers nothing served ({task} is served as "
