@@ -291,11 +291,16 @@ class LifecycleScoring:
         channel: Annotated[
             str | None, Field(description="only users acquired through this channel; null: all")
         ] = None,
-        # Strict: a number, as documented (false or "0.5" would be read as 0 and 0.5)
+        # Strict: a number, as documented (false or "0.5" would be read as 0 and 0.5); finite:
+        # NaN (Python's json writes it) was refused as not ">= 0", Infinity as "got inf"
         min_ltv: Annotated[
             float | None,
             Strict(),
-            Field(ge=0, description="only users with ltv at least this, in currency; null: all"),
+            Field(
+                ge=0,
+                allow_inf_nan=False,
+                description="only users with ltv at least this, in currency; null: all",
+            ),
         ] = None,
         min_churn: Annotated[
             float | None,
@@ -303,6 +308,7 @@ class LifecycleScoring:
             Field(
                 ge=0,
                 le=1,
+                allow_inf_nan=False,
                 description="only users with churn probability (0-1) at least this; null: "
                 "serving.medium_risk (the medium risk band and above), 0: every user",
             ),
@@ -317,6 +323,7 @@ class LifecycleScoring:
             Field(
                 ge=0,
                 lt=1,
+                allow_inf_nan=False,
                 description="share of all scored users held out, in [0, 1); null: the CLI's",
             ),
         ] = None,

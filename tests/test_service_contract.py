@@ -65,6 +65,19 @@ def test_at_risk_refuses_unknown_fields_naming_the_ones_it_takes(home: Path) -> 
             response = client.post("/at_risk", json=body)
             assert response.status_code == 400, response.text
             assert response.json()["error"].startswith(error), response.text
+        # Python's json writes NaN and Infinity: NaN was refused as not ">= 0" (it is no
+        # number at all), Infinity as "expected a number, e.g. 0.5, got inf" (session 51)
+        for field, value in (("min_ltv", "NaN"), ("min_ltv", "Infinity"), ("min_churn", "NaN")):
+            for more in ("", ', "control_share": -Infinity'):
+                response = client.post(
+                    "/at_risk",
+                    content=f'{{"{field}": {value}{more}}}',
+                    headers={"Content-Type": "application/json"},
+                )
+                assert response.status_code == 400, response.text
+                error = response.json()["error"]
+                assert error.startswith(f"{field}: Input should be a finite number"), error
+                assert "greater than" not in error and "less than" not in error, error
 
 
 def test_a_400_says_in_its_error_which_fields_and_what_is_wrong(home: Path) -> None:
