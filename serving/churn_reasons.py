@@ -7,7 +7,7 @@ for batch scoring and lists (a frame or matrix of users) and the row path (/scor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,7 +16,7 @@ import pandas as pd
 from lifecycle.bundle import ModelBundle
 from serving.feature_matrix import FeatureMatrix, layout_of
 from serving.reason_facts import Picked, fact_of, fact_values, merged, said_as
-from serving.reason_words import USUAL_GAP, Trends, pace_of, pace_text, reason_text
+from serving.reason_words import USUAL_GAP, Trends, is_missing, pace_of, pace_text, reason_text
 from serving.segments import first_day_only_columns
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ def top_reasons_matrix(
             purchase_counts,
             first_day_only=bool(first_day[row]),
             trends=trends,
+            categories=bundle.categories,
         )
         result[row] = picked
     return result
@@ -140,6 +141,7 @@ def worded_reasons(
     *,
     first_day_only: bool = False,
     trends: Trends | None = None,
+    categories: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """One user's top reasons: the features in ``ranked`` order (largest contribution first)
     that pushed the score up, each in words; a text an earlier reason already says (two
@@ -147,7 +149,8 @@ def worded_reasons(
     one, or any reason with one that says the same fact, is one reason carrying both
     contributions (:func:`serving.reason_facts.merged`). A value after
     refunds equal to the one before (nothing refunded) is said as that one: "average order
-    145" once, not again as "145 per order net of refunds"."""
+    145" once, not again as "145 per order net of refunds". A category not among the model's
+    ``categories`` (the ones it learned) says so: the model read it as unknown."""
     picked: Picked = []
     facts_value_of = fact_values(value_of, names)
     shares = np.asarray(contributions).tolist()  # Python numbers: no NumPy scalar a candidate
@@ -172,6 +175,9 @@ def worded_reasons(
             first_day_only=first_day_only,
             trends=trends,
         )
+        if _unseen(names[j], value, categories):
+            # "country: RSA" read as what RSA raised; the model took it as an unknown country
+            text = f"{text} (not seen in training)"
         reason = {
             "feature": names[j],
             "value": value,
@@ -191,3 +197,10 @@ def worded_reasons(
         if not merged(picked, reason, fact) and not full:
             picked.append((reason, fact))
     return [reason for reason, _ in picked]
+
+
+def _unseen(feature: str, value: Any, categories: Mapping[str, Sequence[str]] | None) -> bool:
+    """A categorical feature's value the model did not learn (it reads it as missing)."""
+    if not categories or feature not in categories or is_missing(value):
+        return False
+    return str(value) not in categories[feature]

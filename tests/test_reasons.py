@@ -716,3 +716,25 @@ def test_trend_words_name_the_configured_windows() -> None:
         names, np.array([0.5, 0.3, -0.1]), np.arange(3), idle.get, trends=trends
     )
     assert [r["text"] for r in picked] == ["no activity for 70 days"]
+
+
+def test_a_category_the_model_never_learned_says_so() -> None:
+    """online_retail at 2011-12-10 (session 50, over HTTP): 12446's stored country RSA is
+    none the churn model learned from, so it read the country as unknown; /score's reason
+    said "country: RSA", as if RSA itself had raised the risk. It says what the model read."""
+    names = ["orders_total", "country", "channel"]
+    served = {"orders_total": 1.0, "country": "RSA", "channel": "email"}
+    learned = {"country": ["France", "Germany", "United Kingdom"], "channel": ["email", "ads"]}
+    raised = np.array([0.3, 0.2, 0.1])
+    picked = worded_reasons(names, raised, np.arange(3), served.get, categories=learned)
+    assert [r["text"] for r in picked] == [
+        "1 order so far",
+        "country: RSA (not seen in training)",
+        "acquired through email",
+    ]
+    assert picked[1]["value"] == "RSA"  # the stored fact stays the reason's value
+    # a learned country is said as it is, and so is any category without the model's list
+    learned_rsa = {**learned, "country": [*learned["country"], "RSA"]}
+    for categories in (learned_rsa, None):
+        again = worded_reasons(names, raised, np.arange(3), served.get, categories=categories)
+        assert again[1]["text"] == "country: RSA"
