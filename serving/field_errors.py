@@ -21,6 +21,21 @@ SHOWN = 3  # problems the sentence names; ``detail`` holds every one
 UNION_MEMBERS = {"float", "int", "bool", "str", "none", "list[str]"}
 ID_FIELDS = {"user_ids", "user_id"}
 VALID = "Input should be a valid "
+# A reason with a visible character. Not r"\S": regex dialects disagree on what is space
+# (U+0085 is in Python's and Rust's, not ECMAScript's; U+FEFF in ECMAScript's only), so
+# a client reading the schema took "\u0085" for a reason the server refused: any dialect's
+# space, named
+NOT_ONLY_SPACE = (
+    r"[^ \t\n\r\f\v\x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+    r"\u3000\ufeff]"
+)
+VERSION_NUMBER = r"^[vV]?[0-9]{1,9}$"  # a registry version as `lifecycle models` shows it
+MATCH = "String should match pattern "
+# A pattern's meaning in words: a "reason" of spaces was told "should match pattern '[^ \t...'"
+PATTERN_WORDS = {
+    NOT_ONLY_SPACE: "Input should hold a visible character, not only spaces",
+    VERSION_NUMBER: "Input should be a version number as `lifecycle models` shows it: 2 or v2",
+}
 
 
 def place(loc: list[Any]) -> str:
@@ -49,6 +64,7 @@ def problems(detail: list[dict[str, Any]]) -> list[str]:
         if kinds:
             listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
             msgs = [*msgs, f"{VALID}{listed}"]
+        msgs = [PATTERN_WORDS.get(m.removeprefix(MATCH)[1:-1], m) for m in msgs]
         msg = "; ".join(msgs)
         if msg == f"{VALID}string" and ID_FIELDS & set(re.split(r"[.\[]", where)):
             msg += " (ids are text: send them in quotes)"

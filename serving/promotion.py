@@ -63,7 +63,7 @@ def promote(
                 moot=no_served_change(task, before) if before else None,
             )
     except UnknownVersion as error:
-        raise ApiError(404, str(error)) from None
+        raise ApiError(404, str(error), ("version",)) from None
     except WorkspaceBusy as busy:  # its folder and pid are the server's, kept in its log
         logger.warning("POST /promote refused: %s", busy)
         raise ApiError(409, busy_answer(busy.command)) from None

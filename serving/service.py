@@ -34,7 +34,7 @@ from lifecycle.tracking_http import registry_error
 from serving.answers import stale_text
 from serving.auth import TokenAuth, auth_config
 from serving.errors import ApiError, PlainErrors
-from serving.field_errors import FieldErrors
+from serving.field_errors import NOT_ONLY_SPACE, VERSION_NUMBER, FieldErrors
 from serving.follow import AliasPoll, MirrorFollower, poll_seconds
 from serving.limits import BodyLimit, EmptyBody, JsonOnly
 from serving.logs import quiet_bad_input
@@ -59,14 +59,6 @@ logger = logging.getLogger("lifecycle.serving")
 Answer = TypeVar("Answer")
 TASKS = list(task_names())  # the default of ``tasks``: every task
 TASKS_DOC = "the tasks to answer (default: every task); the others' fields stay null"
-# A reason with a visible character. Not r"\S": regex dialects disagree on what is space
-# (U+0085 is in Python's and Rust's, not ECMAScript's; U+FEFF in ECMAScript's only), so
-# a client reading the schema took "\u0085" for a reason the server refused: any dialect's
-# space, named
-NOT_ONLY_SPACE = (
-    r"[^ \t\n\r\f\v\x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
-    r"\u3000\ufeff]"
-)
 
 
 def quiet_bentoml_deprecation() -> None:
@@ -423,7 +415,7 @@ class LifecycleScoring:
             ),
         ] = False,
         version: Annotated[
-            Annotated[str, StringConstraints(pattern=r"^[vV]?[0-9]{1,9}$")] | None,
+            Annotated[str, StringConstraints(pattern=VERSION_NUMBER)] | None,
             Field(
                 description="the registered version of the task's model to make champion, as "
                 "`lifecycle models` shows it (3 or v3): a former champion rolls back with no "

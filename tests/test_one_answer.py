@@ -301,6 +301,10 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     assert scorer.promote("churn", "again", version=churn).note == (
         f"v{churn} is already the champion; the reason is recorded on it"
     )
+    # a version the model lacks is a 404 at the field `version` (its detail named none)
+    with pytest.raises(ApiError) as missing:
+        scorer.promote("churn", "no such", version="999")
+    assert (missing.value.status, missing.value.loc) == (404, ("version",))
     # a churn promotion changes the conversion numbers served as 1 - churn: both changed
     churn_name = registry.model_name("demo", "churn")
     serving_churn = client.get_model_version(churn_name, churn)

@@ -94,6 +94,18 @@ def test_a_400_says_in_its_error_which_fields_and_what_is_wrong(home: Path) -> N
                 "user_ids[1]: Input should be a valid string (ids are text: send them in quotes)",
             ),
             ("score", {}, "user_ids: Field required"),
+            # a pattern's words, not the pattern: a reason of spaces was told "reason: String
+            # should match pattern '[^ \\t\\n...]'" (session 51)
+            (
+                "promote",
+                {"task": "churn", "reason": "   "},
+                "reason: Input should hold a visible character, not only spaces",
+            ),
+            (
+                "promote",
+                {"task": "churn", "reason": "x", "version": "abc"},
+                "version: Input should be a version number as `lifecycle models` shows it: 2 or v2",
+            ),
             (
                 "score_features",
                 {"users": [{"user_id": "a", "features": {"x": [1]}}]},
