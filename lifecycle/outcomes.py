@@ -256,7 +256,7 @@ def _entry_outcome(
 
 
 def _identity(entry: LedgerEntry, task_name: str) -> dict[str, Any]:
-    from serving.scoring import CHURN_COMPLEMENT
+    from serving.scoring import CHURN_COMPLEMENT, answered_in_part
 
     label = entry.labels[task_name]
     kind = str(entry.metadata.get("model_kinds", {}).get(task_name, ""))
@@ -269,6 +269,8 @@ def _identity(entry: LedgerEntry, task_name: str) -> dict[str, Any]:
     }
     if kind == CHURN_COMPLEMENT:  # conversion as 1 - churn: churn's version made the answers
         row["answered_by"] = f"1 - churn v{entry.model_versions.get('churn', '?')}"
+    elif both := answered_in_part(entry.model_versions, {task_name: kind}).get(task_name):
+        row["answered_by"] = both  # and its own where churn scores no one (a churn lookback)
     return row
 
 

@@ -23,23 +23,30 @@ if TYPE_CHECKING:
 def learned_until(champions: Champions) -> dict[str, str | None]:
     """Task -> up to when the model answering it learned: conversion answered as 1 - churn
     (``CHURN_COMPLEMENT``) is churn's, not its own unused model's."""
-    from serving.scoring import CHURN_COMPLEMENT
-
     until = {t: b.outcomes_learned_until for t, b in champions.bundles.items()}
     kinds = champions.kinds
-    return {
-        t: until.get(CHURN.name) if kinds.get(t) == CHURN_COMPLEMENT else d
-        for t, d in until.items()
-    }
+    return {t: _answering(until, kinds.get(t), t) for t in until}
 
 
 def task_learned_until(metadata: dict[str, Any], task: str) -> str | None:
     """The task's ``learned_until`` in a scores table's or ledger entry's metadata: churn's
     where churn answered it (an entry from before recorded the unused model's)."""
-    from serving.scoring import CHURN_COMPLEMENT
+    kind = (metadata.get("model_kinds") or {}).get(task)
+    return _answering(metadata.get("learned_until") or {}, kind, task)
 
-    answered = (metadata.get("model_kinds") or {}).get(task) == CHURN_COMPLEMENT
-    return (metadata.get("learned_until") or {}).get(CHURN.name if answered else task)
+
+def _answering(until: dict[str, str | None], kind: str | None, task: str) -> str | None:
+    """``task``'s date of ``until`` as its ``kind`` answers it: churn's for 1 - churn; the
+    later of churn's and its own where each answers some users (``scoring.in_part``), as
+    either model's answers past the as-of are no forecast."""
+    from serving.scoring import CHURN_COMPLEMENT, in_part
+
+    if kind == CHURN_COMPLEMENT:
+        return until.get(CHURN.name)
+    if in_part(kind):
+        dates = [d for d in (until.get(CHURN.name), until.get(task)) if d]
+        return max(dates, key=pd.Timestamp) if dates else None
+    return until.get(task)
 
 
 def learned_after(metadata: dict[str, Any]) -> dict[str, str]:

@@ -225,7 +225,9 @@ class ScoreResponse(_Model):
         "beat LightGBM (recency_rule, rfm_score, last_period_value, bgnbd_gamma_gamma), or the "
         "model of data with too few outcomes to learn from (purchase_process, "
         "activity_process, bgnbd_gamma_gamma); conversion on a log of purchases only: "
-        "churn_complement (a one-time buyer's conversion is 1 - their churn probability)",
+        "churn_complement (a one-time buyer's conversion is 1 - their churn probability), or "
+        "with labels.churn_lookback_days churn_complement_else_<kind> (its own champion "
+        "answers the one-time buyers churn does not score)",
     )
     unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
     cold_start: str = Field(COLD_START, description="how unknown users are answered")

@@ -189,14 +189,12 @@ class Scorer:
         from lifecycle.uplift_model import UPLIFT_TASK
         from serving.campaign_reports import saved_reports
         from serving.drift_results import drift_staleness, last_result
-        from serving.scoring import answered_by
+        from serving.scoring import answering_versions
         from serving.uplift import uplift_champion_or_none
 
         realized = latest_outcomes(self.settings, self.dataset)
-        answering = answered_by(champions.versions, champions.kinds)  # conversion by churn
-        gauges.publish_realized(
-            realized, {t: answering.get(t, v) for t, v in champions.versions.items()}
-        )
+        # conversion by churn, alone or where churn scores: keyed as its outcomes are
+        gauges.publish_realized(realized, answering_versions(champions.versions, champions.kinds))
         drift = last_result(self.settings, self.dataset)
         served = (served_versions(champions), self.lists.online.as_of())
         gauges.publish_drift(drift, stale=bool(drift_staleness(drift, *served)))
@@ -541,13 +539,14 @@ class Scorer:
     def models(self) -> ModelsResponse:
         from lifecycle import lineage, registry
         from serving.one_event import none_answers
-        from serving.scoring import answered_by
+        from serving.scoring import answered_by, answering_versions
         from serving.uplift import uplift_info
 
         state = self.ready()
         infos = []
         kinds = state.champions.kinds
         answered = answered_by(state.champions.versions, kinds)
+        answering = answering_versions(state.champions.versions, kinds)  # as outcomes key it
         for task, bundle in state.champions.bundles.items():
             version = state.champions.versions[task]
             # another model's answers: this one's test metrics are not theirs
@@ -570,7 +569,7 @@ class Scorer:
                     answered_by=answered.get(task),
                     unserved=none_answers(task, answered[task]) if task in answered else None,
                     metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
-                    realized=state.realized.get(task, {}).get(answered.get(task, version)) or {},
+                    realized=state.realized.get(task, {}).get(answering[task]) or {},
                 )
             )
         return ModelsResponse(

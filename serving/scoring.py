@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from serving.units import Counted
 
 CHURN_COMPLEMENT = "churn_complement"  # a one-time buyer's conversion: 1 - their churn
+# ... where churn scores them; its own model's elsewhere (a churn lookback): + its own kind
+CHURN_COMPLEMENT_ELSE = f"{CHURN_COMPLEMENT}_else_"
 
 
 @dataclass
@@ -105,6 +107,14 @@ class Champions:
             and churn.label.get("horizon_days") == conversion.label.get("horizon_days")
         )
 
+    @property
+    def churn_answers_all(self) -> bool:
+        """Whether 1 - churn answers every conversion user (``one_event``, churn scoring every
+        known user): with ``labels.churn_lookback_days`` churn leaves the lapsed one-time
+        buyers out and conversion's own champion answers them (``kinds``)."""
+        churn = self.bundles.get(CHURN.name)
+        return self.one_event and churn is not None and LabelSpec.from_dict(churn.label).everyone
+
     def subset(self, asked: list[str], *, staged: bool = False) -> Champions:
         """The champions of the asked tasks, with their partners: where churn and conversion
         forecast one event (``one_event``), asking for conversion scores churn too; so does
@@ -134,10 +144,14 @@ class Champions:
     @property
     def kinds(self) -> dict[str, str]:
         """Task -> what serves it: ``lightgbm`` or the baseline rule that beat it; conversion
-        of one event with churn (``one_event``): ``CHURN_COMPLEMENT``."""
+        of one event with churn (``one_event``): ``CHURN_COMPLEMENT``, or where churn leaves
+        users out (``churn_answers_all``) ``churn_complement_else_<its own kind>``."""
         kinds = {t: self.bundles[t].kind for t in self.answered}
         if self.one_event and CONVERSION.name in kinds:
-            kinds[CONVERSION.name] = CHURN_COMPLEMENT
+            own = kinds[CONVERSION.name]
+            kinds[CONVERSION.name] = (
+                CHURN_COMPLEMENT if self.churn_answers_all else CHURN_COMPLEMENT_ELSE + own
+            )
         return kinds
 
     @property
@@ -265,10 +279,29 @@ def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) ->
 
 
 def answered_by(versions: dict[str, str], kinds: dict[str, str]) -> dict[str, str]:
-    """Task -> ``1 - churn vN`` for each task the churn champion answers (``CHURN_COMPLEMENT``:
-    conversion on a log of purchases), whatever the task's own champion."""
+    """Task -> ``1 - churn vN`` for each task the churn champion answers for every user
+    (``CHURN_COMPLEMENT``: conversion on a log of purchases), whatever the task's own
+    champion, which answers nothing. Not where churn leaves users to it (``in_part``)."""
     churn = versions.get(CHURN.name)
     return {t: f"1 - churn v{churn}" for t, k in kinds.items() if k == CHURN_COMPLEMENT and churn}
+
+
+def in_part(kind: str | None) -> bool:
+    """Whether a kind is 1 - churn where churn scores, the task's own champion elsewhere."""
+    return bool(kind) and str(kind).startswith(CHURN_COMPLEMENT_ELSE)
+
+
+def answered_in_part(
+    versions: dict[str, str], kinds: dict[str, str], own: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Task -> ``1 - churn vN where churn scores, else vM`` for each task 1 - churn answers
+    where churn scores and its own champion (vM, or as ``own`` names it) elsewhere."""
+    churn = versions.get(CHURN.name)
+    return {
+        t: f"1 - churn v{churn} where churn scores, else {(own or {}).get(t, f'v{versions[t]}')}"
+        for t, k in kinds.items()
+        if in_part(k) and churn and t in versions
+    }
 
 
 def churn_answers(
@@ -286,8 +319,9 @@ def churn_answers(
 def answering_versions(versions: dict[str, str], kinds: dict[str, str]) -> dict[str, str]:
     """Task -> what made its numbers: its champion's version, or ``1 - churn vN`` where the
     churn champion answers it (``answered_by``): what ``model_versions`` of an answer says,
-    and what staleness compares (promoting such a task's model changes no number)."""
-    answered = answered_by(versions, kinds)
+    and what staleness compares (promoting such a task's model changes no number); both
+    where each answers some users (``answered_in_part``)."""
+    answered = answered_by(versions, kinds) | answered_in_part(versions, kinds)
     return {t: answered.get(t, v) for t, v in versions.items()}
 
 
@@ -300,8 +334,8 @@ def served_versions(champions: Champions) -> dict[str, str]:
 def versions_text(versions: dict[str, str], kinds: dict[str, str]) -> str:
     """``churn v1, conversion 1 - churn v1, ltv v1``: what scored each task, conversion
     where the churn champion answers it (a log of one event)."""
-    answered = answered_by(versions, kinds)
-    return ", ".join(f"{t} {answered.get(t, f'v{v}')}" for t, v in versions.items())
+    answering = answering_versions(versions, kinds)
+    return ", ".join(f"{t} {a if ' ' in a else f'v{a}'}" for t, a in answering.items())
 
 
 def refuse_unread(champions: Champions, dataset: str, feature_table: Path) -> None:
@@ -359,7 +393,8 @@ def _probabilities(
 ) -> np.ndarray:
     """A probability task's column: NaN where the user is not eligible. Where churn and
     conversion forecast one event (``Champions.one_event``), a one-time buyer's conversion
-    is 1 - their churn, so the conversion model runs only on users without a churn score."""
+    is 1 - their churn, so the conversion model runs only on users without a churn score
+    (those a churn lookback leaves out: ``Champions.churn_answers_all``)."""
     churn = scored.get(CHURN.score) if task == CONVERSION.name and champions.one_event else None
     if churn is None:
         return np.where(eligible, bundle.predict_matrix(features.model(task)), np.nan)

@@ -366,6 +366,12 @@ def test_the_served_line_names_churns_version_for_conversion_answered_by_churn()
         "refused": {"error": "too few rows"},
     }
     assert served_text(models) == "churn rfm_score v4, conversion 1 - churn v4, ltv lightgbm v1"
+    # a churn lookback leaves one-time buyers to conversion's own champion: both named
+    models["conversion"]["served_kind"] = "churn_complement_else_lightgbm"
+    assert served_text(models) == (
+        "churn rfm_score v4, conversion 1 - churn v4 where churn scores, else lightgbm v2, "
+        "ltv lightgbm v1"
+    )
 
 
 def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dict, Path]) -> None:

@@ -566,6 +566,48 @@ def test_conversion_answered_by_churn_records_churns_learned_until() -> None:
     )
 
 
+def test_conversion_a_churn_lookback_leaves_to_its_own_champion_is_said_answered_by_both(
+    tmp_path: Path,
+) -> None:
+    """With labels.churn_lookback_days churn scores only the recently active, and conversion's
+    own champion answers the one-time buyers churn leaves out (54 of 69 on the demo's purchase
+    log with 60 days). Its kind was churn_complement all the same: the gate took that champion
+    for no rival, `models`, the report and /models said none of the conversion versions
+    answers, and staleness, learned_until and the outcomes followed churn's version alone."""
+    from features.labels import ACTIVITY, PURCHASES
+    from lifecycle.outcomes import _identity
+    from serving.learned import learned_until
+    from serving.ledger import LedgerEntry
+    from serving.scoring import Champions, answered_by, served_versions, versions_text
+
+    churn = _bundle("churn", {"trained_on": {"cutoffs": ["2011-05-02"]}, ACTIVITY: PURCHASES}, 90)
+    churn.label["lookback_days"] = 60
+    conversion = _bundle("conversion", {"trained_on": {"cutoffs": ["2011-06-06"]}}, 90)
+    champions = Champions(
+        {"churn": churn, "conversion": conversion}, {"churn": "1", "conversion": "4"}
+    )
+    assert champions.one_event and not champions.churn_answers_all  # 1 - churn where scored
+    kinds = champions.kinds
+    assert kinds["conversion"] == "churn_complement_else_lightgbm"
+    # its champion answers: a rival at the gate (steps.answered_elsewhere), said nothing of
+    assert answered_by(champions.versions, kinds) == {}
+    both = "1 - churn v1 where churn scores, else v4"
+    assert served_versions(champions) == {"churn": "1", "conversion": both}
+    assert versions_text(champions.versions, kinds) == f"churn v1, conversion {both}"
+    # either model's answers past the as-of are no forecast: the later of the two
+    learned = learned_until(champions)
+    assert learned == {"churn": "2011-07-31", "conversion": "2011-09-04"}
+    made_with = {"as_of": "2011-08-01", "model_versions": champions.versions}
+    labels = {t: b.label for t, b in champions.bundles.items()}
+    made_with |= {"model_kinds": kinds, "learned_until": learned, "labels": labels}
+    row = _identity(LedgerEntry(tmp_path / "ledger.parquet", made_with), "conversion")
+    assert row["answered_by"] == both
+    # without a lookback churn answers every conversion user, as before
+    churn.label["lookback_days"] = None
+    assert champions.churn_answers_all
+    assert answered_by(champions.versions, champions.kinds) == {"conversion": "1 - churn v1"}
+
+
 def test_users_who_came_back_without_a_purchase_make_activity_more_than_purchases() -> None:
     """A clickstream whose types the contract does not know (catalog, cart), with no purchase
     read as one: churn was the absence of purchases, none to fit, and no label-free churn served
