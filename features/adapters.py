@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -237,17 +238,31 @@ def online_retail_rules(
     rules = dataclasses.replace(rules, order_lines=True)  # invoice lines, never orders re-sent
     rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
     notes_of = [c.EVENT_TYPE, c.AMOUNT, "stock_code"]
-    return rules, Adapter(add_notes, notes_of, online_retail_users, [c.USER_ID, "country"])
+    return rules, Adapter(add_notes, notes_of, online_retail_users, RETAIL_USERS_OF)
 
 
 EMPTY_QUARANTINE = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
 
 
+# online_retail's users table: what it is derived from (its report's note), and the columns read
+RETAIL_USERS_DERIVED = "events (main country per customer)"
+RETAIL_USERS_OF = [c.USER_ID, "country"]
+
+
 def users_report(users: pd.DataFrame, source: str) -> LoadReport:
     """The report of a users table derived from the events (every row loads)."""
     report = LoadReport(source=source, table="users", rows_read=len(users), rows_loaded=len(users))
-    report.notes = {"derived_from": "events (main country per customer)"}
+    report.notes = {"derived_from": RETAIL_USERS_DERIVED}
     return report
+
+
+def derived_users(report: dict[str, Any] | None, events: Path) -> pd.DataFrame | None:
+    """The users table an adapter derives from ``events`` (a dataset's events file), where the
+    dataset's ``report`` says its users table was so derived; None for one read from a file."""
+    users = ((report or {}).get("tables") or {}).get("users") or {}
+    if (users.get("notes") or {}).get("derived_from") != RETAIL_USERS_DERIVED:
+        return None
+    return online_retail_users(pd.read_parquet(events, columns=RETAIL_USERS_OF))
 
 
 def online_retail_users(events: pd.DataFrame) -> pd.DataFrame:

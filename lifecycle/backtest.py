@@ -27,6 +27,7 @@ import pandas as pd
 from features import contract as c
 from lifecycle import backtest_purchases, lineage
 from lifecycle.backtest_attribute import fit_attribute_rule
+from lifecycle.backtest_copy import copy_dataset_until
 from lifecycle.backtest_inputs import (
     BacktestError,
     backtest_labels,
@@ -94,40 +95,6 @@ def scratch_settings(
 
 
 # -- the scratch workspace ----------------------------------------------------------------
-
-
-def copy_dataset_until(source: Path, target: Path, cutoff: pd.Timestamp) -> dict[str, Any]:
-    """Copy a dataset's events at or before ``cutoff`` and the users known by then.
-
-    Users signed up after the cutoff are dropped; users without a sign-up time stay only
-    with an event at or before the cutoff.
-    """
-    from features.asof import connect
-
-    target.mkdir(parents=True, exist_ok=True)
-    at = f"'{cutoff.isoformat()}'::TIMESTAMPTZ"
-    events = f"read_parquet({literal(source / 'events.parquet')})"
-    con = connect()
-    con.execute(
-        f"COPY (SELECT * FROM {events} WHERE {c.EVENT_TIME} <= {at}) "
-        f"TO {literal(target / 'events.parquet')} (FORMAT parquet)"
-    )
-    counted = con.execute(f"SELECT count(*) FROM {events} WHERE {c.EVENT_TIME} <= {at}")
-    copied = {"events": counted.fetchone()[0]}
-    users_path = source / USERS_FILE
-    if users_path.is_file():
-        users = f"read_parquet({literal(users_path)})"
-        columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {users}").fetchall()}
-        seen = f"u.{c.USER_ID} IN (SELECT {c.USER_ID} FROM {events} WHERE {c.EVENT_TIME} <= {at})"
-        keep = (
-            f"u.{c.SIGNUP_TIME} <= {at} OR (u.{c.SIGNUP_TIME} IS NULL AND {seen})"
-            if c.SIGNUP_TIME in columns
-            else seen
-        )
-        query = f"SELECT u.* FROM {users} u WHERE {keep}"
-        con.execute(f"COPY ({query}) TO {literal(target / 'users.parquet')} (FORMAT parquet)")
-        copied["users"] = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
-    return copied
 
 
 def cutoff_folder(base: Path, cutoff: pd.Timestamp) -> Path:

@@ -675,6 +675,38 @@ def test_copy_keeps_only_what_was_known_at_the_cutoff(tmp_path: Path) -> None:
     assert sorted(users[c.USER_ID]) == ["early", "seen"]  # signed up later, or silent: dropped
 
 
+def test_copy_derives_an_adapters_users_again_from_the_events_up_to_the_cutoff(
+    tmp_path: Path,
+) -> None:
+    """online_retail's users table is derived from its events (main country per customer):
+    the copy derives it from the events up to the cutoff, as an import of those lines did.
+    Before, the copy kept the whole log's: customer 12455 bought from Cyprus up to
+    2011-09-08 and from Spain after, and the backtest at 2011-09-09 read Spain at every
+    cutoff, so its refit churn model scored users up to 0.17 apart from the model served."""
+    from features.importing import import_source
+
+    lines = [
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country",
+        *(f"5000{n},A{n},MUG,2,2011-01-0{n + 1} 10:00:00,1.50,12455,Cyprus" for n in range(2)),
+        "50010,B1,PEN,1,2011-01-05 11:00:00,2.00,12600,France",
+        *(f"6000{n},C{n},JAR,1,2011-03-0{n + 1} 10:00:00,3.00,12455,Spain" for n in range(3)),
+    ]
+    csv = tmp_path / "invoices.csv"
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_source("online-retail", csv, tmp_path / "whole")
+    whole = pd.read_parquet(tmp_path / "whole" / "users.parquet").set_index(c.USER_ID)
+    assert whole.loc["12455", "country"] == "Spain"  # the whole log's main country
+    cutoff = pd.Timestamp("2011-02-01", tz="UTC")
+    copied = copy_dataset_until(tmp_path / "whole", tmp_path / "copy", cutoff)
+    csv.write_text("\n".join(lines[:4]) + "\n", encoding="utf-8")  # the lines up to it
+    import_source("online-retail", csv, tmp_path / "until")
+    users = pd.read_parquet(tmp_path / "copy" / "users.parquet")
+    expected = pd.read_parquet(tmp_path / "until" / "users.parquet")
+    assert copied == {"events": 3, "users": 2}
+    assert users.to_dict("records") == expected.to_dict("records")
+    assert users.set_index(c.USER_ID)["country"].to_dict() == {"12455": "Cyprus", "12600": "France"}
+
+
 def test_forget_finds_and_deletes_a_kept_scratch_workspace(
     home: Path, backtest: tuple[dict, Path], tmp_path: Path
 ) -> None:
