@@ -182,9 +182,15 @@ class Outcomes:
             shown = ", ".join(
                 f"{name} {_number(row.get(name))}" for name in HEADLINE[kind] if name in row
             )
+            # the days the outcomes were read from, (as_of, matured_on], as pending rows say theirs
+            days = (
+                f" over the {row['horizon_days']} days to {row['matured_on']}:"
+                if "matured_on" in row
+                else ""
+            )
             out.append(
                 f"  {row['as_of']} {row['task']:<11} {_model(row):<5} "
-                f"{row['grade']:<9} n={int(row['n']):,} {shown}"
+                f"{row['grade']:<9} n={int(row['n']):,}{days} {shown}"
                 + (f" ({row['in_sample']}: not a forecast)" if row.get("in_sample") else "")
             )
             if against := _against_test(row, HEADLINE[kind]):

@@ -513,6 +513,30 @@ def test_an_outcome_of_conversion_answered_by_churn_names_churns_version(tmp_pat
     assert lines[2] == "  2011-07-01 conversion  1 - churn v5 pending until 2011-09-29"
 
 
+def test_each_matured_line_names_the_days_its_outcomes_were_read_from() -> None:
+    """On online_retail scored as of 2011-09-09 (churn 90 days, LTV 365), `outcomes` printed
+    `2011-09-09 churn v1 good n=3,404 auc 0.741, ...`: the window the users were judged on
+    was only in the JSON. Each line now says it, as the pending ones say their date."""
+    from lifecycle.outcomes import Outcomes
+
+    row = {
+        "as_of": "2011-09-09",
+        "task": "churn",
+        "model_version": "1",
+        "horizon_days": 90,
+        "matured_on": "2011-12-08",
+        "grade": "good",
+        "n": 3404.0,
+        "auc": 0.7414,
+    }
+    pending = {**row, "task": "ltv", "horizon_days": 365, "matures_on": "2012-09-08"}
+    lines = Outcomes("online_retail", "2011-12-09", "now", [row], [pending]).lines()
+    assert lines[1] == (
+        "  2011-09-09 churn       v1    good      n=3,404 over the 90 days to 2011-12-08: auc 0.741"
+    )
+    assert lines[2] == "  2011-09-09 ltv         v1    pending until 2012-09-08"
+
+
 def test_a_rerun_at_the_same_as_of_does_not_duplicate_the_ledger(
     ws: tuple[Path, str, str],
 ) -> None:
