@@ -168,7 +168,7 @@ def online_retail_rules(
         quantity = parse_amounts(raw["Quantity"])
         unit_price = parse_amounts(raw["UnitPrice"])
         no_customer = is_blank(raw["CustomerID"])
-        bad.flag(no_customer, "missing_user_id")
+        bad.flag_last(no_customer, "missing_user_id")  # unless another rule holds it back
         bad.flag(quantity.isna(), "invalid_quantity")
         bad.flag(unit_price.isna(), "invalid_unit_price")
         # as text whatever the file's types (a Parquet copy: CustomerID floats, 17850.0)

@@ -275,7 +275,7 @@ class ErasedUsers:
             for reason, rows in ((ERASED_USER, exact), (ERASED_USER_SPELLING, alike)):
                 rows = rows.reindex(bad.raw.index, fill_value=False)
                 if rows.any():  # this reason wins: no other reason may keep their values
-                    bad.reason = bad.reason.mask(rows, reason)
+                    bad.overrule(rows, reason)
                     kept = bad.raw.astype(object)
                     kept.loc[rows.to_numpy()] = None
                     bad.raw = kept

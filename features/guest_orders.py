@@ -80,7 +80,7 @@ class RowsWithoutUser:
 
     def note(self) -> dict[str, Any]:
         """``{NO_USER_NOTE: {...}}``, or nothing when no row lacked a user id: ``rows``,
-        ``repeats`` (exact repeats among them), ``orders`` (distinct order ids, with an order
+        ``repeats`` (exact repeats among them), ``orders`` (distinct order ids of purchase rows, with an order
         id column), ``purchases`` and ``refunds`` (amounts of the rows once each), ``first`` and
         ``last``: the days of their first and last event."""
         if not self._rows:
@@ -242,7 +242,8 @@ def _counted(distinct: pd.DataFrame, rows: int) -> dict[str, Any]:
         "repeats": rows - len(distinct),
         "purchases": round(float(distinct.loc[priced & (sign > 0), "amount"].sum()), 2),
         "refunds": round(float(distinct.loc[priced & (sign < 0), "amount"].sum()), 2),
-        "orders": int(distinct["order"].nunique()),
+        # as a customer's: the order ids of purchase lines (a credit note is a refund)
+        "orders": int(distinct.loc[sign > 0, "order"].nunique()),
     }
 
 

@@ -28,12 +28,15 @@ def check_user_ids(
     """The user ids of ``column`` (:func:`parse_ids`), bad ones flagged with their reason; a
     column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole. An id
     written as a spreadsheet's text formula (="00123", what exports write to keep its zeros)
-    is the text inside, counted in the report. ``case_insensitive``: the ids folded
+    is the text inside, counted in the report. A row without an id is ``missing_user_id``
+    only when it breaks no other rule (:meth:`Quarantine.flag_last`). ``case_insensitive``: the ids folded
     (:func:`features.contract.fold_case`); a quarantined row keeps the file's spelling."""
     ids = inside_formulas(raw[column], column, checks, FORMULA_IDS)
     rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
     user_id, problem = parse_ids(ids, whole_floats, rounded)
-    bad.flag_each(problem)
+    missing = (problem == MISSING).fillna(False)  # a guest row, unless it breaks another rule
+    bad.flag_each(problem.mask(missing))
+    bad.flag_last(missing, MISSING)
     checks.add(raw, rounded, column, ROUNDED)
     if case_insensitive:
         import pyarrow as pa
@@ -61,6 +64,7 @@ def inside_formulas(values: pd.Series, column: str, checks: TableChecks, note: s
     return formula_text(text)
 
 
+MISSING = "missing_user_id"  # parse_ids' reason of a row without a user id
 FORMULA_IDS = "ids_written_as_formulas"  # report note: {"column", "rows"}
 IDS_FOLDED = "ids_lower_cased"  # report note: {"column", "rows"} (--case-insensitive-ids)
 FORMULA_AMOUNTS = "amounts_written_as_formulas"  # report note: {"column", "rows"}

@@ -25,7 +25,8 @@ TOTALS_LABEL = r"(?i)(?:grand[ _-]?)?totals?|sum|subtotal|summe|gesamt(?:summe)?
 
 class Quarantine:
     """Collects bad rows of one raw frame with the first reason found for each, and notes
-    on rows that load with a caveat the report counts (e.g. a defaulted amount)."""
+    on rows that load with a caveat the report counts (e.g. a defaulted amount). A reason
+    flagged last (:meth:`flag_last`) is a row's only when it breaks no other rule."""
 
     def __init__(
         self, raw: pd.DataFrame, user_column: str | None = None, codes: tuple[str, ...] = ()
@@ -36,7 +37,8 @@ class Quarantine:
         # columns of codes (an invoice number, a product code), which it leaves as they are
         self.user_column = user_column
         self.codes = codes
-        self.reason = pd.Series(pd.NA, index=raw.index, dtype="string")
+        self._first = pd.Series(pd.NA, index=raw.index, dtype="string")
+        self._last = pd.Series(pd.NA, index=raw.index, dtype="string")  # flag_last's
         self.noted: dict[str, pd.Series] = {}
         # rows out of line with the header (features.reading: no cell of theirs is trusted),
         # and files concatenated with their headers: a data row that is the header again
@@ -46,15 +48,34 @@ class Quarantine:
         self.flag(repeated_header(raw), "repeated_header")
         self.flag(totals_row(raw), TOTALS_ROW)
 
+    @property
+    def reason(self) -> pd.Series:
+        """Each row's reason (NA: a good row): the first it was flagged with, else the first
+        flagged last."""
+        return self._first.fillna(self._last)
+
     def flag(self, mask: pd.Series | np.ndarray, reason: str) -> None:
         """Mark rows as bad; a row keeps the first reason it was flagged with."""
         mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
-        self.reason = self.reason.mask(mask & self.reason.isna(), reason)
+        self._first = self._first.mask(mask & self._first.isna(), reason)
 
     def flag_each(self, reasons: pd.Series) -> None:
         """Mark rows as bad, each with its own reason (NA: not bad)."""
         reasons = reasons.reindex(self.raw.index).astype("string")
-        self.reason = self.reason.mask(reasons.notna() & self.reason.isna(), reasons)
+        self._first = self._first.mask(reasons.notna() & self._first.isna(), reasons)
+
+    def flag_last(self, mask: pd.Series | np.ndarray, reason: str) -> None:
+        """Mark rows as bad for a reason that is theirs only if they break no other rule,
+        flagged before or after: ``missing_user_id``, a guest order's row, which counts as
+        one only when a customer's row like it would load (a guest credit note is a refund,
+        a stock adjustment of quantity -5 is ``non_positive_quantity``, never an order)."""
+        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
+        self._last = self._last.mask(mask & self._last.isna(), reason)
+
+    def overrule(self, mask: pd.Series | np.ndarray, reason: str) -> None:
+        """Mark rows as bad for a reason that replaces any other (an erased user's)."""
+        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
+        self._first = self._first.mask(mask, reason)
 
     def note(self, mask: pd.Series | np.ndarray, name: str) -> None:
         """Mark rows the report counts under ``notes[name]`` if they load."""

@@ -186,13 +186,15 @@ def test_amount_default_fills_empty_cells_of_a_present_column_and_counts_them(
         "u1,2024-01-01,purchase,12.5\n"
         "u2,2024-01-02,purchase,\n"  # row 2: empty amount
         "u3,2024-01-03,session,\n"  # not monetary: stays without an amount
-        ",2024-01-04,purchase,\n"  # row 4: quarantined (no user), so not counted
+        # row 4: no user and no amount: missing_amount as a user's row would be; given the
+        # default, missing_user_id (a guest purchase), never counted as defaulted
+        ",2024-01-04,purchase,\n"
         "u5,2024-01-05,purchase,abc\n"  # row 5: a bad value is never defaulted
         "u2,2024-01-02,purchase,\n"  # row 6: repeats row 2, quarantined, not counted
         "u6,2024-01-06,session,\n"
     )
     without = ingest.ingest_events(path, tmp_path / "without", max_bad_fraction=0.9)
-    assert without.tables["events"]["reasons"]["missing_amount"] == 2
+    assert without.tables["events"]["reasons"]["missing_amount"] == 3  # rows 2, 4 and 6
     assert "amount_defaulted" not in without.tables["events"]["notes"]
     with_default = ingest.ingest_events(path, tmp_path / "with", amount_default=1)
     report = with_default.tables["events"]
