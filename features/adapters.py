@@ -118,7 +118,7 @@ def online_retail(
     date_order: str = "auto",
     keep_repeats: bool = False,
 ) -> tuple[Loaded, Loaded]:
-    """UCI Online Retail invoice lines -> (events, users). Users carry their main country;
+    """UCI Online Retail invoice lines -> (events, users). Users carry their first country;
     ``keep_repeats``: identical lines are separate events, as ingest's option."""
     source = str(path)
     rules, adapter = online_retail_rules(path, erased, date_order, keep_repeats)
@@ -245,8 +245,11 @@ EMPTY_QUARANTINE = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
 
 
 # online_retail's users table: what it is derived from (its report's note), and the columns read
-RETAIL_USERS_DERIVED = "events (main country per customer)"
-RETAIL_USERS_OF = [c.USER_ID, "country"]
+RETAIL_USERS_DERIVED = "events (country of each customer's first invoice)"
+# the note of a users table derived before: each customer's main country over every event, a
+# later invoice's country read at earlier cutoffs (derived again as above where it is read)
+MAIN_COUNTRY_DERIVED = "events (main country per customer)"
+RETAIL_USERS_OF = [c.USER_ID, c.EVENT_TIME, "country"]
 
 
 def users_report(users: pd.DataFrame, source: str) -> LoadReport:
@@ -260,16 +263,24 @@ def derived_users(report: dict[str, Any] | None, events: Path) -> pd.DataFrame |
     """The users table an adapter derives from ``events`` (a dataset's events file), where the
     dataset's ``report`` says its users table was so derived; None for one read from a file."""
     users = ((report or {}).get("tables") or {}).get("users") or {}
-    if (users.get("notes") or {}).get("derived_from") != RETAIL_USERS_DERIVED:
+    if (users.get("notes") or {}).get("derived_from") not in (
+        RETAIL_USERS_DERIVED,
+        MAIN_COUNTRY_DERIVED,
+    ):
         return None
     return online_retail_users(pd.read_parquet(events, columns=RETAIL_USERS_OF))
 
 
 def online_retail_users(events: pd.DataFrame) -> pd.DataFrame:
-    """One users row per customer: the country they bought from most, by invoice lines (no
-    sign-up time: left-censored). An append derives it again from all the events."""
+    """One users row per customer: the country of their first invoice (of their lines at
+    their first moment, the country most name, then by name; no sign-up time: left-censored).
+    Known from their first event on, so no cutoff reads a country of a later invoice (the
+    country they bought from most did: 12455, Cyprus until 2011-09-08, read Spain at every
+    cutoff). An append derives it again from all the events: a known customer's stays."""
+    first = events.groupby(c.USER_ID, observed=True)[c.EVENT_TIME].transform("min")
     country = (
-        events.groupby([c.USER_ID, "country"], observed=True)
+        events[events[c.EVENT_TIME] == first]
+        .groupby([c.USER_ID, "country"], observed=True)
         .size()
         .rename("lines")
         .reset_index()

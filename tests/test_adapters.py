@@ -71,6 +71,25 @@ def test_online_retail_contract_shape(online_retail_loaded) -> None:
     assert users.frame[c.USER_ID].is_unique
 
 
+@pytest.mark.parametrize("cutoff", ["2011-03-01", "2011-09-09"])
+def test_online_retails_users_read_at_a_cutoff_nothing_of_later_invoices(
+    online_retail_loaded, cutoff: str
+) -> None:
+    """A users table is read as it is at every cutoff, so what the adapter derives into it
+    must be known at a customer's first event: the country of their first invoice. Each
+    customer's main country over the whole log was not: 12455 bought from Cyprus until
+    2011-09-08 and from Spain after, and read Spain at every earlier cutoff."""
+    events, users = online_retail_loaded
+    frame = events.frame
+    until = adapters.online_retail_users(
+        frame[frame[c.EVENT_TIME] <= pd.Timestamp(cutoff, tz="UTC")]
+    )
+    whole = users.frame.set_index(c.USER_ID)["country"]
+    known = until.set_index(c.USER_ID)["country"]
+    assert len(known) > 1000 and known.to_dict() == whole.loc[known.index].to_dict()
+    assert whole["12455"] == "Cyprus"
+
+
 def test_online_retail_in_one_chunk_is_the_same(
     online_retail_loaded, shared_data: Path, tmp_path: Path
 ) -> None:

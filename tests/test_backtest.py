@@ -678,11 +678,13 @@ def test_copy_keeps_only_what_was_known_at_the_cutoff(tmp_path: Path) -> None:
 def test_copy_derives_an_adapters_users_again_from_the_events_up_to_the_cutoff(
     tmp_path: Path,
 ) -> None:
-    """online_retail's users table is derived from its events (main country per customer):
-    the copy derives it from the events up to the cutoff, as an import of those lines did.
-    Before, the copy kept the whole log's: customer 12455 bought from Cyprus up to
+    """online_retail's users table is derived from its events: the copy derives it from the
+    events up to the cutoff, as an import of those lines did. Before, the copy kept the whole
+    log's, then each customer's main country: customer 12455 bought from Cyprus up to
     2011-09-08 and from Spain after, and the backtest at 2011-09-09 read Spain at every
-    cutoff, so its refit churn model scored users up to 0.17 apart from the model served."""
+    cutoff, so its refit churn model scored users up to 0.17 apart from the model served. A
+    users table derived so (its note) is still derived again; today's first country is the
+    same at every cutoff after a customer's first invoice."""
     from features.importing import import_source
 
     lines = [
@@ -695,7 +697,14 @@ def test_copy_derives_an_adapters_users_again_from_the_events_up_to_the_cutoff(
     csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
     import_source("online-retail", csv, tmp_path / "whole")
     whole = pd.read_parquet(tmp_path / "whole" / "users.parquet").set_index(c.USER_ID)
-    assert whole.loc["12455", "country"] == "Spain"  # the whole log's main country
+    assert whole.loc["12455", "country"] == "Cyprus"  # the first invoice's, known since
+    report = tmp_path / "whole" / "report.json"  # as a users table derived before wrote it
+    written = json.loads(report.read_text())
+    written["tables"]["users"]["notes"]["derived_from"] = "events (main country per customer)"
+    report.write_text(json.dumps(written))
+    whole.assign(country=whole["country"].replace({"Cyprus": "Spain"})).reset_index().to_parquet(
+        tmp_path / "whole" / "users.parquet", index=False
+    )  # and its rows: 12455 read Spain, its main country
     cutoff = pd.Timestamp("2011-02-01", tz="UTC")
     copied = copy_dataset_until(tmp_path / "whole", tmp_path / "copy", cutoff)
     csv.write_text("\n".join(lines[:4]) + "\n", encoding="utf-8")  # the lines up to it

@@ -791,15 +791,16 @@ def test_an_adapters_users_table_says_it_was_derived_not_read_from_the_file() ->
         tables = {"users": report | {"source": "tiny.csv", "notes": notes}}
         return DatasetSummary("online_retail", Path("d"), "events", tables).lines()[1:]
 
-    derived = {"derived_from": "events (main country per customer)"}
+    derived = {"derived_from": "events (country of each customer's first invoice)"}
     assert users_lines(derived | {"users_updated": 0, "users_added": 0}) == [
         "  users: 3,657 rows loaded of 3,657, 0 quarantined",
-        "    derived from the dataset's events (main country per customer): the whole users "
+        "    derived from the dataset's events (country of each customer's first invoice): the "
+        "whole users "
         "table, not this file's customers",
         "    the users table updated: 0 users added, 0 changed (users the file lacks stay)",
     ]
     assert users_lines(derived)[1] == (  # an import: this file's events
-        "    derived from the file's events (main country per customer)"
+        "    derived from the file's events (country of each customer's first invoice)"
     )
     assert len(users_lines({})) == 1  # a users file read as such: no such line
 
@@ -825,18 +826,20 @@ def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
         "already_ingested": 1,
     }
     assert data["totals"] == {"events": 4, "users": 2}
-    # the users derived again from every event: 12583's row changed, none added (every old
+    # the users derived again from every event: none added, none changed (every old
     # user was counted as updated, then the count overwritten by the rows added)
     users_report = data["tables"]["users"]
-    assert users_report["notes"]["users_added"] == 0 and users_report["notes"]["users_updated"] == 1
+    assert users_report["notes"]["users_added"] == 0 and users_report["notes"]["users_updated"] == 0
     assert users_report["rows_loaded"] == 2  # the users table, not the file's customers
     dataset = home / "datasets" / "online_retail"
     events = pd.read_parquet(dataset / "events.parquet")
     assert events[c.ORDER_ID].tolist() == ["536365", "536366", "536370", "536370"]
     assert events[c.EVENT_TIME].is_monotonic_increasing and "13047" not in set(events[c.USER_ID])
-    # The users table is derived again from all months: 12583's main country is Germany now.
+    # The users table is derived again from all months: 12583, who bought from France in
+    # January and from Germany twice in February, keeps the country of the first invoice
+    # (their main country, Germany, would be read at January's cutoffs, before it was so).
     users = pd.read_parquet(dataset / "users.parquet").set_index(c.USER_ID)["country"]
-    assert users.to_dict() == {"12583": "Germany", "17850": "United Kingdom"}
+    assert users.to_dict() == {"12583": "France", "17850": "United Kingdom"}
     # Both quarantines are kept, each row with its reason.
     held = pd.read_csv(dataset / "quarantine" / "events-append-1.csv")
     assert sorted(held[c.REASON]) == ["erased_user", "missing_user_id"]
