@@ -12,13 +12,18 @@ A store can also lose part of its keys (evicted under ``maxmemory``, or deleted)
 key above stays: materialize also counts the users it wrote (a hash, :data:`USERS_KEY`, a
 field per dataset, lowered by ``forget``), and the check compares their sum with ``DBSIZE``
 in the same round trip.
+
+A store written view by view (Feast's ``materialize``) holds, while it writes or once
+stopped part way, users whose views carry different event times or are partly absent (a
+feature table's views share each user's event time): :func:`check_answer` refuses them,
+never answering from two tables. Users whose views agree need no extra round trip.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +119,36 @@ def write_held(store: FeatureStore, lineage: dict[str, Any], users: int) -> None
         writes.set(key, json.dumps(lineage, sort_keys=True, default=str))
         writes.hset(USERS_KEY, _dataset(store), users)
         writes.execute()
+
+
+def check_answer(
+    store: FeatureStore, user_ids: list[str], stamps: Sequence[Sequence[int]], found: list[bool]
+) -> None:
+    """Refuse (``FeatureStoreError``) an online answer that would be wrong: users not found in
+    an emptied store (:func:`held_problem`), or users whose views, by ``stamps`` (each
+    feature's event times in seconds, 0 when absent), are of two materializations."""
+    from features.store import FeatureStoreError
+
+    torn = [i for i, hit in enumerate(found) if hit and len({ts[i] for ts in stamps}) > 1]
+    if not torn and all(found):
+        return
+    problem = held_problem(store)  # not new users: an emptied server answers every one not-found
+    if problem is None and torn:
+        problem = _torn_problem(store, [user_ids[i] for i in torn])
+    if problem:
+        raise FeatureStoreError(problem)
+
+
+def _torn_problem(store: FeatureStore, users: list[str]) -> str:
+    """Why users whose views are part of one feature table, part of another, are refused."""
+    dataset = _dataset(store)
+    named = ", ".join(users[:3]) + (f" and {len(users) - 3:,} more" if len(users) > 3 else "")
+    return (
+        f"the online store Redis at {address(str(store.config.online_store.connection_string))} "
+        f"holds the features of user(s) {named} part from one feature table, part from another "
+        f"(written view by view, as Feast's own `feast materialize` does, and stopped part way "
+        f"or still writing): {materialize_hint(dataset)}"
+    )
 
 
 def erase(store: FeatureStore, keys: list[bytes]) -> int:

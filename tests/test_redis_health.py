@@ -11,6 +11,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -272,4 +273,48 @@ def test_a_user_materialize_has_written_in_part_is_never_scored(
     assert "holds no features" in scored.json()["error"]
     run_cli(home, "features", "materialize")
     assert client.get("/readyz").status_code == 200
+    assert statuses(client) == ["scored", "scored"]
+
+
+def _append_later_day(home: Path, folder: Path) -> None:
+    """A session a day after the data's end, and the feature table built again: every user's
+    latest cutoff moves, so every user's features change."""
+    import pandas as pd
+
+    last = pd.read_parquet(home / "datasets" / "demo" / "events.parquet")["event_time"].max()
+    later = folder / "later.csv"
+    later.write_text(
+        "user_id,event_time,event_type,amount,currency,order_id\n"
+        f"{KNOWN[0]},{(last + pd.Timedelta(days=1)):%Y-%m-%d %H:%M:%S},session,,,\n"
+    )
+    run_cli(home, "ingest", str(later), "--dataset", "demo", "--append")
+    run_cli(home, "features", "build")
+
+
+def test_a_store_written_view_by_view_and_stopped_part_way_is_refused(
+    served: tuple[Path, Redis, Any], tmp_path: Path
+) -> None:
+    """Feast's own materialize writes view after view: stopped after one view of a new table
+    (killed, or `feast materialize` of one view) a user's views are part old, part new, and
+    the lineage key (the old table's) passed the check: 200 with wrong scores. Now a 503
+    naming the users, the store and the command; a user of neither table is still cold."""
+    import pandas as pd
+
+    from features.asof import AS_OF
+    from features.store import latest_feature_rows, open_store, store_paths
+
+    home, redis, client = served
+    _append_later_day(home, tmp_path)
+    settings = load_settings(home=home, environ={})
+    as_of = pd.to_datetime(latest_feature_rows(store_paths(settings, "demo"))[AS_OF], utc=True)
+    start, end = as_of.min().to_pydatetime(), as_of.max().to_pydatetime() + timedelta(seconds=1)
+    open_store(settings, "demo").materialize(start, end, feature_views=["user_activity"])
+    scored = client.post("/score", json={"user_ids": KNOWN, "reasons": "none"})
+    assert scored.status_code == 503, scored.text
+    error = scored.json()["error"]
+    assert f"Redis at {redis.connection}" in error and KNOWN[0] in error, error
+    assert "part from one feature table, part from another" in error and MATERIALIZE in error
+    ghost = client.post("/score", json={"user_ids": ["ghost"], "reasons": "none"})
+    assert [u["status"] for u in ghost.json()["users"]] == ["unknown_user"], ghost.text
+    run_cli(home, "features", "materialize")
     assert statuses(client) == ["scored", "scored"]
