@@ -13,10 +13,12 @@ key above stays: materialize also counts the users it wrote (a hash, :data:`USER
 field per dataset, lowered by ``forget``), and the check compares their sum with ``DBSIZE``
 in the same round trip.
 
-A store written view by view (Feast's ``materialize``) holds, while it writes or once
-stopped part way, users whose views carry different event times or are partly absent (a
-feature table's views share each user's event time): :func:`check_answer` refuses them,
-never answering from two tables. Users whose views agree need no extra round trip.
+``features materialize`` writes all of a user's views in one command
+(:mod:`features.redis_writer`), so a user read while it writes is wholly of one feature
+table. A store written view by view (Feast's own ``feast materialize``) and stopped part way
+holds users whose views carry different event times or are partly absent (a feature table's
+views share each user's event time): :func:`check_answer` refuses them, never answering
+from two tables. Users whose views agree need no extra round trip.
 """
 
 from __future__ import annotations

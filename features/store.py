@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features import contract as c
-from features import redis_health
+from features import redis_health, redis_writer
 from features.asof import AS_OF
 from features.feast_loader import load_feast
 from features.registry_mirror import write_mirror
@@ -478,12 +478,15 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
             apply(settings, dataset)
             store = open_store(settings, dataset)
             online = _row_store(store)
-            if online is None:
+            if online is None and not redis:
                 with warnings_quiet():
                     store.materialize(start_date=start, end_date=end)
-            else:
+            else:  # every view of a user at once: a read finds the user of one table
                 views = store.list_feature_views()
-                online.write_frames(store.config, views, latest, AS_OF)
+                if redis:
+                    redis_writer.write_frame(store, views, latest)
+                else:
+                    online.write_frames(store.config, views, latest, AS_OF)
                 for view in views:
                     store.registry.apply_materialization(view, store.project, start, end)
         write_mirror(settings, paths, store)  # the registry file changed: so does its hash

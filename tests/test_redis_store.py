@@ -68,3 +68,38 @@ def test_features_show_reads_redis(redis_home: tuple[Path, str]) -> None:
     assert result.exit_code == 0, result.output
     assert "ghost  (not found in the online store)" in result.stdout
     assert "recency_days:" in result.stdout
+
+
+def test_a_table_rebuilt_at_the_same_cutoffs_replaces_what_redis_held(
+    redis_home: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Feast's Redis write skips a row whose event time is not newer than the stored one: a
+    late purchase appended (before the data's last event: the cutoffs stay) and the table
+    built again was not written, while the store said it held the new table (online_retail:
+    2 users' 24 features each still the old values, session 51). Every row now replaces it."""
+    import pandas as pd
+
+    from features.asof import AS_OF
+
+    home, _ = redis_home
+    settings = load_settings(home=home, environ={})
+    user = "u0000001"
+    before = online_features(open_store(settings), [user], "churn_v1").frame.iloc[0]
+    as_of = latest_feature_rows(store_paths(settings)).set_index(c.USER_ID)[AS_OF]
+    last = pd.read_parquet(home / "datasets" / "demo" / "events.parquet")["event_time"].max()
+    late = tmp_path / "late.csv"
+    late.write_text(
+        "user_id,event_time,event_type,amount,currency,order_id\n"
+        f"{user},{(last - pd.Timedelta(hours=1)):%Y-%m-%d %H:%M:%S},purchase,999.5,,late-1\n"
+    )
+    for args in (["ingest", str(late), "--dataset", "demo", "--append"], ["features", "build"]):
+        result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
+        assert result.exit_code == 0, result.output
+    latest = latest_feature_rows(store_paths(settings)).set_index(c.USER_ID)
+    assert latest[AS_OF].equals(as_of)  # the same cutoffs: no event time moved
+    assert latest.loc[user, "revenue_total"] == before["revenue_total"] + 999.5
+    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", "features", "materialize"])
+    assert result.exit_code == 0, result.output
+    after = online_features(open_store(settings), [user], "churn_v1").frame.iloc[0]
+    assert after["revenue_total"] == latest.loc[user, "revenue_total"]
+    assert_online_matches_offline(home, "demo")
