@@ -105,7 +105,10 @@ def render_doc(name: str, results: dict[str, Any]) -> str:
         "| store | materialize | 1 user p50 / p99 | 100 users p50 / p99 |",
         "|---|---:|---:|---:|",
     ]
-    for label, r in (("SQLite (our bulk path)", sqlite), ("Redis (Feast's path)", redis)):
+    for label, r in (
+        ("SQLite (our bulk path)", sqlite),
+        ("Redis (Feast's layout, a user per HSET)", redis),
+    ):
         lines.append(
             f"| {label} | {r['materialize_s']:.2f} s | {r['x1']['p50_ms']:.2f} / "
             f"{r['x1']['p99_ms']:.2f} ms | {r['x100']['p50_ms']:.1f} / {r['x100']['p99_ms']:.1f} ms |"

@@ -58,7 +58,10 @@ def test_online_stores_small_run_renders_both_stores(tmp_path: Path) -> None:
         assert 0 < measured["x100"]["p50_ms"] <= measured["x100"]["p99_ms"], store
     assert results["sqlite"]["users"] == results["redis"]["users"]
     table = bench_online_store.render_doc("bench_online_store", results)
-    assert "| SQLite (our bulk path) |" in table and "| Redis (Feast's path) |" in table
+    assert (
+        "| SQLite (our bulk path) |" in table
+        and "| Redis (Feast's layout, a user per HSET) |" in table
+    )
     assert "Redis against SQLite in this run" in table
 
 
