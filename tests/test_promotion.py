@@ -274,6 +274,28 @@ def test_a_champion_tested_on_outcomes_late_events_changed_is_no_rival(
     ), now.tags[registry.GATE_TAG]
 
 
+def _churn_champions_test(home: Path, tmp_path: Path) -> tuple[Any, Any, Any, Any, Any]:
+    """(settings, registry client, churn champion, its first test cutoff, the end of its
+    test's outcomes) of a trained demo workspace, as the late-events tests read them."""
+    from experiment_runs import few_rounds
+
+    settings = load_settings(home=home, environ=NO_COMPILE | NO_PLOTS | few_rounds())
+    client = registry.client(settings)
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    evaluated = ModelBundle.load(
+        registry.bundle_path(client, "demo-churn", champion.version, tmp_path / "b")
+    ).data_window["evaluated_on"]["test_cutoffs"]
+    first = pd.Timestamp(min(evaluated), tz="UTC")
+    end = pd.Timestamp(max(evaluated), tz="UTC")
+    return (
+        settings,
+        client,
+        champion,
+        first,
+        end + pd.Timedelta(days=settings.labels.churn_horizon_days),
+    )
+
+
 def test_late_events_of_appends_that_recorded_none_are_derived_or_said_unknown(
     trained_copy: Path, tmp_path: Path
 ) -> None:
@@ -282,24 +304,14 @@ def test_late_events_of_appends_that_recorded_none_are_derived_or_said_unknown(
     lead though late events had changed its test's outcomes. They are now derived from the
     dataset versions before and after each such append, and said so; where those versions
     are no longer kept, the verdict says it cannot be known."""
-    from experiment_runs import few_rounds
-
     from features import contract as c
     from features.batches import LATE_SPAN
     from lifecycle import steps
     from lifecycle.storage import VERSIONS
 
-    settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS | few_rounds())
-    client = registry.client(settings)
+    settings, client, champion, first, end = _churn_champions_test(trained_copy, tmp_path)
     dataset = trained_copy / "datasets" / "demo"
     events = pd.read_parquet(dataset / "events.parquet")
-    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
-    evaluated = ModelBundle.load(
-        registry.bundle_path(client, "demo-churn", champion.version, tmp_path / "b")
-    ).data_window["evaluated_on"]["test_cutoffs"]
-    first = pd.Timestamp(min(evaluated), tz="UTC")
-    end = pd.Timestamp(max(evaluated), tz="UTC")
-    end += pd.Timedelta(days=settings.labels.churn_horizon_days)
 
     def append(rows: pd.DataFrame, file: str) -> Path:
         rows.to_parquet(tmp_path / file, index=False)
@@ -355,22 +367,12 @@ def test_late_events_since_a_champions_pruned_dataset_version_are_found_by_its_b
     tested on, went unsaid: it was weighed by its recorded lead. A model version now records
     the digest of its version's batches (``lineage.dataset_batches``), found among a later
     version's; one that predates the record says the question is open."""
-    from experiment_runs import few_rounds
-
     from features import contract as c
     from lifecycle import steps
 
-    settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS | few_rounds())
-    client = registry.client(settings)
+    settings, client, champion, first, end = _churn_champions_test(trained_copy, tmp_path)
     dataset = trained_copy / "datasets" / "demo"
     events = pd.read_parquet(dataset / "events.parquet")
-    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
-    evaluated = ModelBundle.load(
-        registry.bundle_path(client, "demo-churn", champion.version, tmp_path / "b")
-    ).data_window["evaluated_on"]["test_cutoffs"]
-    first = pd.Timestamp(min(evaluated), tz="UTC")
-    end = pd.Timestamp(max(evaluated), tz="UTC")
-    end += pd.Timedelta(days=settings.labels.churn_horizon_days)
 
     built_from = dataset.resolve()
     buyers = events[events[c.EVENT_TYPE] == "purchase"].drop_duplicates(c.USER_ID).head(300)
