@@ -53,9 +53,12 @@ def sync_mirror(
     also bumps its ``reloads`` count, so that every serving worker reloads. ``known``: model
     name -> aliases just read from the registry; when the mirror holds the same, the
     registry is not read again. The file is written only when something changed. Returns
-    the ``reloads`` count; None without a mirror (a tracking server)."""
-    path = aliases_file(tracking_uri(settings))
-    if path is None:
+    the ``reloads`` count; None without a mirror (a tracking server) or without a registry
+    database (nothing registered, or deleted: MLflow would create an empty one, which a
+    serving worker's check after its start did while the registry was away)."""
+    uri = tracking_uri(settings)
+    path, database = aliases_file(uri), sqlite_database(uri)
+    if path is None or (database is not None and not database.is_file()):
         return None
     if known is not None:
         models = read_mirror(path) or {}

@@ -313,6 +313,25 @@ def test_a_deleted_mlflow_registry_is_503_not_a_stale_reload(
     assert http.get(f"{base}/readyz").status_code == 200
 
 
+def test_the_registry_check_after_a_start_creates_no_registry_where_it_is_away(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once loaded, each serving worker checks its champions against the registry in a child
+    process (``aliases_elsewhere``), which first mirrors the registry's aliases. With the
+    registry database away for a moment (deleted, restored), MLflow created an empty one
+    there: the full suite under load saw the test above find a new ``mlflow.db`` after its
+    /reload, /readyz and /score, from a worker's check that had not run yet. Now it is
+    refused as the routes refuse it, and nothing is created."""
+    from serving.service import aliases_elsewhere
+
+    monkeypatch.setenv("LIFECYCLE_HOME", str(trained_copy))
+    database = trained_copy / "mlflow" / "mlflow.db"
+    database.rename(database.with_name("kept.db"))
+    with pytest.raises(RuntimeError, match="no MLflow registry at"):
+        aliases_elsewhere("demo")
+    assert not database.exists()
+
+
 def test_feast_apply_in_a_copied_workspace_never_touches_the_original(
     trained_copy: Path, tmp_path: Path
 ) -> None:
