@@ -80,9 +80,9 @@ class RowsWithoutUser:
 
     def note(self) -> dict[str, Any]:
         """``{NO_USER_NOTE: {...}}``, or nothing when no row lacked a user id: ``rows``,
-        ``repeats`` (exact repeats among them), ``orders`` (distinct order ids of purchase rows, with an order
-        id column), ``purchases`` and ``refunds`` (amounts of the rows once each), ``first`` and
-        ``last``: the days of their first and last event."""
+        ``repeats`` (exact repeats among them), ``orders`` (distinct order ids of purchase
+        rows, with an order id column), ``purchases`` and ``refunds`` (amounts of the rows once
+        each), ``first`` and ``last``: the days of their first and last event."""
         if not self._rows:
             return {}
         rows = pd.concat(self._rows, ignore_index=True)

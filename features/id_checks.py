@@ -29,8 +29,9 @@ def check_user_ids(
     column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole. An id
     written as a spreadsheet's text formula (="00123", what exports write to keep its zeros)
     is the text inside, counted in the report. A row without an id is ``missing_user_id``
-    only when it breaks no other rule (:meth:`Quarantine.flag_last`). ``case_insensitive``: the ids folded
-    (:func:`features.contract.fold_case`); a quarantined row keeps the file's spelling."""
+    only when it breaks no other rule (:meth:`Quarantine.flag_last`). ``case_insensitive``:
+    the ids folded (:func:`features.contract.fold_case`); a quarantined row keeps the file's
+    spelling."""
     ids = inside_formulas(raw[column], column, checks, FORMULA_IDS)
     rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
     user_id, problem = parse_ids(ids, whole_floats, rounded)

@@ -38,12 +38,12 @@ def cancelled_sql(has_order_id: bool) -> str:
     """``cancelled`` (of the CTE ``orders``): orders wholly refunded, and when; and
     ``refund_notes``, the credit notes (the refund lines of one order id and day, as an order:
     one refund in the features' ``refunds_<w>d``). A credit note cancels an order of exactly
-    its value before it (at the same moment or earlier), the earliest not yet cancelled; a note with none
-    before it stays a refund (online_retail writes notes of an order's value minutes before
-    it as well as after). From then on the pair is neither purchase nor refund (an order of
-    168,470 cancelled the same day made a customer of 2.90 worth 6,000). The pairs depend on
-    no later event; a partial refund stays a refund; of two like orders of one moment, one is
-    cancelled, not both.
+    its value before it (at the same moment or earlier), the earliest not yet cancelled; a
+    note with none before it stays a refund (online_retail writes notes of an order's value
+    minutes before it as well as after). From then on the pair is neither purchase nor refund
+    (an order of 168,470 cancelled the same day made a customer of 2.90 worth 6,000). The
+    pairs depend on no later event; a partial refund stays a refund; of two like orders of
+    one moment, one is cancelled, not both.
 
     In time order per user and value, ``owed`` counts notes less orders so far: a note finds
     an order open unless it takes ``owed`` above every earlier value (and 0); the j-th note

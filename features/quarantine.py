@@ -54,9 +54,13 @@ class Quarantine:
         flagged last."""
         return self._first.fillna(self._last)
 
+    def _rows(self, mask: pd.Series | np.ndarray) -> pd.Series:
+        """A mask over the raw rows (NA: not flagged)."""
+        return pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
+
     def flag(self, mask: pd.Series | np.ndarray, reason: str) -> None:
         """Mark rows as bad; a row keeps the first reason it was flagged with."""
-        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
+        mask = self._rows(mask)
         self._first = self._first.mask(mask & self._first.isna(), reason)
 
     def flag_each(self, reasons: pd.Series) -> None:
@@ -69,17 +73,16 @@ class Quarantine:
         flagged before or after: ``missing_user_id``, a guest order's row, which counts as
         one only when a customer's row like it would load (a guest credit note is a refund,
         a stock adjustment of quantity -5 is ``non_positive_quantity``, never an order)."""
-        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
+        mask = self._rows(mask)
         self._last = self._last.mask(mask & self._last.isna(), reason)
 
     def overrule(self, mask: pd.Series | np.ndarray, reason: str) -> None:
         """Mark rows as bad for a reason that replaces any other (an erased user's)."""
-        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
-        self._first = self._first.mask(mask, reason)
+        self._first = self._first.mask(self._rows(mask), reason)
 
     def note(self, mask: pd.Series | np.ndarray, name: str) -> None:
         """Mark rows the report counts under ``notes[name]`` if they load."""
-        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
+        mask = self._rows(mask)
         self.noted[name] = self.noted.get(name, pd.Series(False, index=self.raw.index)) | mask
 
     def noted_rows(self, name: str) -> np.ndarray:

@@ -183,13 +183,13 @@ def served_text(models: dict[str, dict[str, Any]]) -> str:
     """``churn rfm_score v2, conversion 1 - churn v2, ltv lightgbm v1``: what scored each task,
     as `score-all` says it (conversion's own version answers nothing on a log of purchases;
     with a churn lookback ``1 - churn v2 where churn scores, else lightgbm v3``)."""
-    from serving.scoring import CHURN_COMPLEMENT_ELSE, answered_by, answered_in_part
+    from serving.scoring import CHURN_COMPLEMENT_ELSE, answering_texts
 
     scored = {t: i for t, i in models.items() if i.get("served_version")}
     versions = {t: str(i["served_version"]) for t, i in scored.items()}
     kinds = {t: str(i["served_kind"]) for t, i in scored.items()}
     own = {t: f"{k.removeprefix(CHURN_COMPLEMENT_ELSE)} v{versions[t]}" for t, k in kinds.items()}
-    answered = answered_by(versions, kinds) | answered_in_part(versions, kinds, own)
+    answered = answering_texts(versions, kinds, own)
     return ", ".join(f"{task} {answered.get(task, own[task])}" for task in scored)
 
 

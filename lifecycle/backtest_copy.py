@@ -19,7 +19,7 @@ def copy_dataset_until(source: Path, target: Path, cutoff: pd.Timestamp) -> dict
 
     Users signed up after the cutoff are dropped; users without a sign-up time stay only
     with an event at or before the cutoff. A users table an adapter derived from the events
-    (online_retail's main country per customer) is derived again from the copied events:
+    (online_retail's country per customer) is derived again from the copied events:
     the whole log's would tell the features where a customer bought after the cutoff.
     """
     from features.asof import connect
@@ -35,7 +35,11 @@ def copy_dataset_until(source: Path, target: Path, cutoff: pd.Timestamp) -> dict
     counted = con.execute(f"SELECT count(*) FROM {events} WHERE {c.EVENT_TIME} <= {at}")
     copied = {"events": counted.fetchone()[0]}
     users_path = source / USERS_FILE
-    if users_path.is_file():
+    derived = derived_users(read_report(source), target / EVENTS_FILE)
+    if derived is not None:  # of the events up to the cutoff, as their import derived it
+        derived.to_parquet(target / USERS_FILE, index=False)
+        copied["users"] = len(derived)
+    elif users_path.is_file():
         users = f"read_parquet({literal(users_path)})"
         columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {users}").fetchall()}
         seen = f"u.{c.USER_ID} IN (SELECT {c.USER_ID} FROM {events} WHERE {c.EVENT_TIME} <= {at})"
@@ -47,8 +51,4 @@ def copy_dataset_until(source: Path, target: Path, cutoff: pd.Timestamp) -> dict
         query = f"SELECT u.* FROM {users} u WHERE {keep}"
         con.execute(f"COPY ({query}) TO {literal(target / USERS_FILE)} (FORMAT parquet)")
         copied["users"] = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
-    derived = derived_users(read_report(source), target / EVENTS_FILE)
-    if derived is not None:  # of the events up to the cutoff, as their import derived it
-        derived.to_parquet(target / USERS_FILE, index=False)
-        copied["users"] = len(derived)
     return copied

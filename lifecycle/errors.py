@@ -74,6 +74,12 @@ def interrupted(error: BaseException) -> bool:
     return isinstance(error, KeyboardInterrupt) or mid_query
 
 
+def stopped_by(error: BaseException) -> bool:
+    """Whether ``error`` ends a command as its stop: an interrupt (:func:`interrupted`), or
+    any error raised after SIGTERM came within :func:`sigterm_stops` (:func:`stop_asked`)."""
+    return interrupted(error) or stop_asked()
+
+
 def stop_asked() -> bool:
     """Whether SIGTERM came within :func:`sigterm_stops`: an error raised since is the stop's
     even when a library made it its own (pydantic-core, building a schema as MLflow was

@@ -19,10 +19,9 @@ from lifecycle import lineage, tasks
 from lifecycle.errors import (
     STOP_EXIT_BASE,
     UserError,
-    interrupted,
-    stop_asked,
     stop_signal,
     stop_words,
+    stopped_by,
 )
 from lifecycle.refresh_files import append_files, appended_words
 from lifecycle.refresh_reload import reload_service, served_now
@@ -325,7 +324,7 @@ def refresh(
             record(StepOutcome(step, "failed", why, took, left(error)))
             raise RefreshFailed(str(error)) from error
         except BaseException as error:  # a stop asked for: recorded too, as far as it got
-            if not (interrupted(error) or stop_asked()):
+            if not stopped_by(error):
                 raise
             took = time.perf_counter() - started
             record(StepOutcome(step, "interrupted", why, took, left(error)))

@@ -292,7 +292,7 @@ def train_stops(settings: Settings, dataset: str, asked: str) -> Iterator[dict[s
     as `refresh`'s); a stop raises :class:`TrainStopped` naming the champions kept, which a
     stopped train said nothing of (SIGTERM: exit 143, no line; Ctrl-C: 'Aborted!'). An error
     after SIGTERM is the stop's, a library's own included (``errors.stop_asked``)."""
-    from lifecycle.errors import interrupted, sigterm_stops, stop_asked, stop_signal, stop_words
+    from lifecycle.errors import sigterm_stops, stop_signal, stop_words, stopped_by
 
     def champions() -> dict[str, str]:  # the aliases mirror: creates no tracking store
         return registry.champion_versions(registry.reader(settings, mirrored=True), dataset)
@@ -302,7 +302,7 @@ def train_stops(settings: Settings, dataset: str, asked: str) -> Iterator[dict[s
         with sigterm_stops():
             yield before
     except BaseException as error:
-        if not (interrupted(error) or stop_asked()):
+        if not stopped_by(error):
             raise
         said, exit_code = stop_words(stop_signal(error))
         now = champions()

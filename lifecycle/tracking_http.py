@@ -174,9 +174,9 @@ def check_answers(settings: Settings) -> None:
     """Refuse at once a tracking server that takes connections and never answers (a hung
     server): MLflow's first request waited ``request_timeout_seconds`` a try (`train churn`
     and `models` failed after 46 s, a training's writes up to 92 s). GET /health (MLflow
-    servers answer it) within ``answer_timeout_seconds``;
-    any answer, an HTTP error too, or a failure other than a timeout (refused: MLflow's
-    retries carry a restart) leaves the request to MLflow and its retries. A request timeout
+    servers answer it) within ``answer_timeout_seconds``; any answer, an HTTP error too, or
+    a failure other than a timeout (refused: MLflow's retries carry a restart) leaves the
+    request to MLflow and its retries. A request timeout
     the user set (``MLFLOW_HTTP_REQUEST_TIMEOUT=300`` for a slow proxy) is the probe's too."""
     import contextlib
     import os

@@ -304,6 +304,14 @@ def answered_in_part(
     }
 
 
+def answering_texts(
+    versions: dict[str, str], kinds: dict[str, str], own: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Task -> what answers it where that is not its champion alone: :func:`answered_by` and
+    :func:`answered_in_part` (``own``: as that function names the task's own champion)."""
+    return answered_by(versions, kinds) | answered_in_part(versions, kinds, own)
+
+
 def churn_answers(
     settings: Settings, dataset: str | None, asked: Collection[str]
 ) -> dict[str, str]:
@@ -321,7 +329,7 @@ def answering_versions(versions: dict[str, str], kinds: dict[str, str]) -> dict[
     churn champion answers it (``answered_by``): what ``model_versions`` of an answer says,
     and what staleness compares (promoting such a task's model changes no number); both
     where each answers some users (``answered_in_part``)."""
-    answered = answered_by(versions, kinds) | answered_in_part(versions, kinds)
+    answered = answering_texts(versions, kinds)
     return {t: answered.get(t, v) for t, v in versions.items()}
 
 
@@ -334,8 +342,8 @@ def served_versions(champions: Champions) -> dict[str, str]:
 def versions_text(versions: dict[str, str], kinds: dict[str, str]) -> str:
     """``churn v1, conversion 1 - churn v1, ltv v1``: what scored each task, conversion
     where the churn champion answers it (a log of one event)."""
-    answering = answering_versions(versions, kinds)
-    return ", ".join(f"{t} {a if ' ' in a else f'v{a}'}" for t, a in answering.items())
+    answered = answering_texts(versions, kinds)
+    return ", ".join(f"{t} {answered.get(t, f'v{v}')}" for t, v in versions.items())
 
 
 def refuse_unread(champions: Champions, dataset: str, feature_table: Path) -> None:

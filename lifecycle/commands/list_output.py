@@ -183,8 +183,8 @@ class ListRequest:
         """The request with its seed: as given; else drawn from what the list is (``kind``,
         dataset, scores date, ``ranking`` and filters: serving.list_seeds), never from where
         it goes nor its top or control share: with seed 0 on screen and one drawn from the
-        file name, a list previewed and then written with --out flagged other users, and june/winback.csv and
-        july/winback.csv of one date held out the same ones."""
+        file name, a list previewed and then written with --out flagged other users, and
+        june/winback.csv and july/winback.csv of one date held out the same ones."""
         from dataclasses import replace
 
         from serving.list_seeds import list_drawn_from, seed_of
