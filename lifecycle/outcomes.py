@@ -112,7 +112,9 @@ def realized_metrics(
     y = np.asarray(actual, dtype=float)
     lift = _safely(lambda: ev.lift_at(y, score))
     perfect = _safely(lambda: ev.lift_at(y, y))
-    metrics: dict[str, float] = {"n": float(y.size)}
+    # positives: users whose label is positive, as training counts them (a churned user; a
+    # conversion; any value), the count behind actual_rate as the backtest's `positives`
+    metrics: dict[str, float] = {"n": float(y.size), "positives": int((y > 0).sum())}
     if task.is_probability:
         metrics |= {
             "auc": _safely(lambda: ev.roc_auc(y, score)),
@@ -247,6 +249,8 @@ def _entry_outcome(
     row = {
         **_identity(entry, task_name),
         "status": "matured",
+        # the days the outcomes were read from: (window_start, matured_on], midnights UTC
+        "window_start": f"{entry.as_of:%Y-%m-%d}",
         "matured_on": f"{entry.matures_on(task_name):%Y-%m-%d}",
         "scored": len(scored),
         **{k: _json_safe(v) for k, v in metrics.items()},

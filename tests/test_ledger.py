@@ -345,6 +345,14 @@ def test_outcomes_equal_metrics_computed_by_hand_and_the_latest_is_pending(
     )
     assert row["mean_predicted"] == pytest.approx(churn["churn_probability"].mean())
     assert row["actual_rate"] == pytest.approx(churn[LABEL].mean())
+    # the users behind that rate and the window they were judged on, as the backtest's JSON
+    # names a count (`positives`): the JSON gave n and the end only
+    assert row["positives"] == churn[LABEL].sum() > 0 and row["window_start"] == old
+    after = pd.read_parquet(events)
+    after = after[(after[c.EVENT_TIME] > pd.Timestamp(old, tz="UTC"))]
+    after = after[after[c.EVENT_TIME] <= pd.Timestamp(row["matured_on"], tz="UTC")]
+    acted = churn[c.USER_ID].isin(after.loc[after[c.EVENT_TYPE] != c.REFUND, c.USER_ID])
+    assert row["positives"] == row["n"] - acted.sum()  # churned: no activity in the window
     top = churn.nlargest(len(churn) // 10, "churn_probability")
     assert row["lift_top_decile"] == pytest.approx(
         top[LABEL].mean() / churn[LABEL].mean(), rel=0.05
@@ -362,6 +370,8 @@ def test_outcomes_equal_metrics_computed_by_hand_and_the_latest_is_pending(
     assert row["n"] == len(ltv)
     assert row["spearman"] == pytest.approx(spearmanr(ltv[LABEL], ltv["ltv"]).statistic)
     assert row["total_error"] == pytest.approx(ltv["ltv"].sum() - ltv[LABEL].sum())
+    assert row["positives"] == (ltv[LABEL] > 0).sum() > 0  # users with any value
+    assert row["window_start"] == old
     # the interval counted as training and the backtest count it: a realized 0 where the
     # model gave it F0 = 1 - P(any value) > 0 by its randomized PIT, below with weight
     # min(F0, 0.1) / F0 and above with max(F0 - 0.9, 0) / F0
