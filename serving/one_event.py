@@ -1,11 +1,12 @@
 """What is said of a task the churn champion answers (``serving.scoring.answered_by``:
 conversion served as 1 - churn on a log of purchases, one event): by `lifecycle models` and
 /models, by training, by a promotion of either task (CLI and ``POST /promote``) and by a
-list's units line.
-``by`` is what answers, as ``answered_by`` names it: ``1 - churn vN``."""
+list's units line; and of one it answers in part, where churn scores (a churn lookback:
+:func:`served_in_part`). ``by`` is what answers, as ``answered_by`` names it: ``1 - churn vN``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 WHY = "one event on a log of purchases"
@@ -16,10 +17,39 @@ def served_as(task: str, by: str) -> str:
     return f"{task} is served as {by} ({WHY})"
 
 
-def in_window(task: str, by: str) -> str:
-    """What a list's units line says after such a task's window: "conversion 51%" of a
-    churned one-order customer did not say it meant any purchase (trial W)."""
-    return f"on this log any purchase: {served_as(task, by)}"
+def in_window(served: str) -> str:
+    """What a list's units line says after such a task's window (``served``:
+    :func:`served_as` or :func:`served_in_part`): "conversion 51%" of a churned one-order
+    customer did not say it meant any purchase (trial W)."""
+    return f"on this log any purchase: {served}"
+
+
+def served_in_part(task: str, by: str, own: str, lookback_days: int | None = None) -> str:
+    """Said of a task 1 - churn answers where churn scores and its own champion elsewhere
+    (``serving.scoring.in_part``: a churn lookback): where each answers, as `lifecycle
+    models` says it above the task's versions, the report and /models in the champion's
+    place and a list's units line. ``by``: ``1 - churn vN``; ``own``: ``vM``."""
+    who = f"the users active in the {lookback_days} days up to the as-of; " if lookback_days else ""
+    return (
+        f"{task} is served as {by} where churn scores ({who}{WHY}), else by {task} {own} "
+        "(the users churn's lookback leaves out)"
+    )
+
+
+def served_where(
+    versions: Mapping[str, str], kinds: Mapping[str, str], labels: Mapping[str, Any]
+) -> dict[str, str]:
+    """Task -> :func:`served_in_part` of each task answered so (``kinds``, as the champions
+    or a scores table name them; ``labels``: task -> label definition, churn's lookback)."""
+    from serving.scoring import in_part
+
+    churn = versions.get("churn")
+    lookback = (labels.get("churn") or {}).get("lookback_days")
+    return {
+        task: served_in_part(task, f"1 - churn v{churn}", f"v{versions[task]}", lookback)
+        for task, kind in kinds.items()
+        if in_part(kind) and churn and task in versions
+    }
 
 
 def answers_nothing(task: str, by: str) -> str:

@@ -264,6 +264,8 @@ def render_report(
         parts[0] += f" <span class=note>{html.escape(note)}</span></h3>"
         if ev.unserved:  # first: its metrics below are of no served answer
             parts.append(f'<p class="note warn">{html.escape(ev.unserved)}</p>')
+        if ev.served_where:  # first too: which of its answers are served
+            parts.append(f'<p class="note">{html.escape(ev.served_where)}</p>')
         if metrics:
             parts.append(_table(pd.DataFrame([metrics]), {k: "{:.3f}" for k in metrics}))
         for filename, caption in EVALUATION_PLOTS.items():
@@ -489,6 +491,7 @@ def build_report(
         dataset,
         table.metadata.get("model_versions", {}),
         table.metadata.get("model_kinds", {}),
+        table.metadata.get("labels", {}),
     )
     from lifecycle.outcomes import outcomes_section
     from serving.campaign_section import campaigns_section

@@ -8,7 +8,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -35,6 +35,7 @@ class ModelEvaluation:
     kind: str = ""  # "lightgbm", "baseline <rule>" or "label-free <kind>", as `models` says
     test_cutoffs: tuple[str, ...] = ()
     unserved: str = ""  # another model answers the task: none of its versions does
+    served_where: str = ""  # 1 - churn answers it where churn scores, this version elsewhere
 
     def tested(self) -> str:
         """Its test window as `lifecycle models` says it (``test 2011-03-25..2011-04-15``);
@@ -45,19 +46,25 @@ class ModelEvaluation:
 
 
 def champion_evaluations(
-    settings: Settings, dataset: str, versions: dict[str, str], kinds: dict[str, str] | None = None
+    settings: Settings,
+    dataset: str,
+    versions: dict[str, str],
+    kinds: dict[str, str] | None = None,
+    labels: dict[str, Any] | None = None,
 ) -> list[ModelEvaluation]:
     """Test metrics and evaluation plots of these model versions, from MLflow: a label-free
     version says it has no outcome to test on, a baseline rule shows its test metrics, a
     version learned at a shorter horizon says which, and one whose scores are not served
-    (``kinds``, the scores table's: conversion of one event is 1 - churn) says so."""
+    (``kinds``, the scores table's: conversion of one event is 1 - churn) says so, or where
+    they are (``labels``, the table's: with churn's lookback, where churn scores no one)."""
     from lifecycle import registry
     from lifecycle.bridge import LEARNED_TAG
     from lifecycle.lineage import DEFINITION_TAG
-    from serving.one_event import answers_nothing, none_answers
+    from serving.one_event import answers_nothing, none_answers, served_where
     from serving.scoring import answered_by
 
     answered = answered_by(versions, kinds or {})  # conversion as 1 - churn (one event)
+    in_part = served_where(versions, kinds or {}, labels or {})  # and with a churn lookback
 
     client = registry.client(settings, fluent=False)  # the report may be drawn in a thread
     found = []
@@ -66,6 +73,7 @@ def champion_evaluations(
         evaluation = ModelEvaluation(task, name, str(version))
         if task in answered:  # said even when the registry cannot be read
             evaluation.unserved = none_answers(task, answered[task])
+        evaluation.served_where = in_part.get(task, "")
         try:
             model_version = client.get_model_version(name, str(version))
             tags = model_version.tags

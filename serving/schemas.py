@@ -350,6 +350,13 @@ class ModelInfo(_Model):
         "event on a log of purchases): none of the conversion versions answers'): promoting "
         "another changes no served answer. null: this version answers",
     )
+    served_where: str | None = Field(
+        None,
+        description="with labels.churn_lookback_days on a log of purchases, where 1 - churn "
+        "answers the task and where this version does, in the words `lifecycle models` prints "
+        "above its versions ('conversion is served as 1 - churn v1 where churn scores (...), "
+        "else by conversion v4 (...)'). null: one model answers every user",
+    )
     feature_service: str = Field(description="the Feast feature service it reads")
     features: int = Field(description="number of model inputs")
     label: dict[str, Any] = Field(description="its label definition (horizon_days, ...)")

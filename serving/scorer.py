@@ -538,7 +538,7 @@ class Scorer:
 
     def models(self) -> ModelsResponse:
         from lifecycle import lineage, registry
-        from serving.one_event import none_answers
+        from serving.one_event import none_answers, served_where
         from serving.scoring import answered_by, answering_versions
         from serving.uplift import uplift_info
 
@@ -547,6 +547,8 @@ class Scorer:
         kinds = state.champions.kinds
         answered = answered_by(state.champions.versions, kinds)
         answering = answering_versions(state.champions.versions, kinds)  # as outcomes key it
+        labels = {t: b.label for t, b in state.champions.bundles.items()}
+        in_part = served_where(state.champions.versions, kinds, labels)  # a churn lookback
         for task, bundle in state.champions.bundles.items():
             version = state.champions.versions[task]
             # another model's answers: this one's test metrics are not theirs
@@ -568,6 +570,7 @@ class Scorer:
                     learned_from=lineage.learned_from(bundle.data_window),
                     answered_by=answered.get(task),
                     unserved=none_answers(task, answered[task]) if task in answered else None,
+                    served_where=in_part.get(task),
                     metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
                     realized=state.realized.get(task, {}).get(answering[task]) or {},
                 )

@@ -318,10 +318,18 @@ def churn_answers(
     """:func:`answered_by` of the registry's champions, for the ``asked`` tasks: only
     conversion can be answered by churn (``Champions.one_event``), so nothing is loaded
     unless it is asked, and then only the churn and conversion champions."""
+    champions = conversion_champions(settings, dataset, asked)
+    return {} if champions is None else answered_by(champions.versions, champions.kinds)
+
+
+def conversion_champions(
+    settings: Settings, dataset: str | None, asked: Collection[str]
+) -> Champions | None:
+    """The churn and conversion champions, what :func:`churn_answers` reads; None, with
+    nothing loaded, unless conversion is ``asked``."""
     if CONVERSION.name not in asked:
-        return {}
-    champions = load_champions(settings, dataset, only=(CHURN.name, CONVERSION.name))
-    return answered_by(champions.versions, champions.kinds)
+        return None
+    return load_champions(settings, dataset, only=(CHURN.name, CONVERSION.name))
 
 
 def answering_versions(versions: dict[str, str], kinds: dict[str, str]) -> dict[str, str]:

@@ -274,14 +274,16 @@ def units_for(
     known = {t.name: t for t in tasks.all_tasks()}
     chosen = [n for n in days if n in names and n in known]
     windows = {n: window_text(known[n], days[n]) for n in chosen}
-    if metadata.get("model_kinds"):  # conversion served as 1 - churn: says so (one_event)
-        from serving.one_event import in_window
+    if kinds := metadata.get("model_kinds"):  # conversion as 1 - churn: says so (one_event)
+        from serving.one_event import in_window, served_as, served_where
         from serving.scoring import answered_by
 
         versions = metadata.get("model_versions") or {}
-        for task, by in answered_by(versions, metadata["model_kinds"]).items():
+        served = {t: served_as(t, by) for t, by in answered_by(versions, kinds).items()}
+        served |= served_where(versions, kinds, metadata.get("labels") or {})  # in part
+        for task, said in served.items():
             if task in windows:
-                windows[task] += f", {in_window(task, by)}"
+                windows[task] += f", {in_window(said)}"
     return Units(
         currencies=currencies,
         windows=windows,

@@ -602,6 +602,23 @@ def test_conversion_a_churn_lookback_leaves_to_its_own_champion_is_said_answered
     made_with |= {"model_kinds": kinds, "learned_until": learned, "labels": labels}
     row = _identity(LedgerEntry(tmp_path / "ledger.parquet", made_with), "conversion")
     assert row["answered_by"] == both
+    # and where each answers, in one wording (`models`, the report, /models, the units line)
+    from lifecycle.settings import load_settings
+    from serving.one_event import served_in_part, served_where
+    from serving.units import units_for
+
+    said = served_where(champions.versions, kinds, labels)["conversion"]
+    assert (
+        said
+        == served_in_part("conversion", "1 - churn v1", "v4", 60)
+        == (
+            "conversion is served as 1 - churn v1 where churn scores (the users active in the 60 "
+            "days up to the as-of; one event on a log of purchases), else by conversion v4 (the "
+            "users churn's lookback leaves out)"
+        )
+    )
+    window = units_for(load_settings(home=tmp_path / "ws", environ={}), made_with).windows
+    assert window["conversion"].endswith(f"in the next 90 days, on this log any purchase: {said}")
     # without a lookback churn answers every conversion user, as before
     churn.label["lookback_days"] = None
     assert champions.churn_answers_all

@@ -408,3 +408,54 @@ def test_the_report_and_models_say_no_version_of_a_task_churn_answers_answers(
     document = build_report(settings).path.read_text()
     assert document.count(f'<p class="note warn">{said}</p>') == 1
     assert document.count("none of the") == 1  # conversion's alone
+
+
+def test_where_churn_leaves_conversion_to_its_champion_every_surface_says_where_each_answers(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With labels.churn_lookback_days on a log of purchases conversion is served as 1 - churn
+    where churn scores and by its own champion elsewhere (churn_complement_else_<kind>):
+    `models`, the report and /models no longer said its champion answers nothing, but none
+    said where it answers, and a list's units line no longer said conversion was 1 - churn.
+    Each says it in the words of serving.one_event.served_in_part."""
+    import html
+    import json
+
+    from services import run_cli
+
+    from lifecycle import registry
+    from serving import scoring
+    from serving.batch import latest_scores, score_all
+    from serving.one_event import served_in_part
+    from serving.report import build_report
+    from serving.scorer import Scorer
+    from serving.units import units_for
+
+    one_event = property(lambda champions: {"churn", "conversion"} <= set(champions.bundles))
+    monkeypatch.setattr(scoring.Champions, "one_event", one_event)
+    # churn leaves users to conversion's champion, as with a lookback
+    monkeypatch.setattr(scoring.Champions, "churn_answers_all", property(lambda _: False))
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+    client = registry.client(settings)
+    churn, conversion = (
+        registry.alias_version(client, registry.model_name("demo", task), registry.CHAMPION)
+        for task in ("churn", "conversion")
+    )
+    said = served_in_part("conversion", f"1 - churn v{churn.version}", f"v{conversion.version}")
+    listed = run_cli(trained_copy, "models").splitlines()
+    first = next(i for i, line in enumerate(listed) if line.startswith("demo-conversion v"))
+    assert listed[first - 1] == said and listed.count(said) == 1, listed  # above its versions
+    assert not any("answers nothing" in line or "none of" in line for line in listed), listed
+    rows = json.loads(run_cli(trained_copy, "--json", "models"))["models"]
+    assert [r.get("served_where") for r in rows if "champion" in r["aliases"]].count(said) == 1
+    scorer = Scorer(settings)
+    scorer.load()
+    models = {m.task: m for m in scorer.models().models}
+    assert models["conversion"].kind.startswith("churn_complement_else_")
+    assert models["conversion"].served_where == said and models["conversion"].unserved is None
+    assert models["churn"].served_where is None and models["ltv"].served_where is None
+    score_all(settings, reasons_top=3, ledger=False)
+    document = build_report(settings).path.read_text()
+    assert document.count(f'<p class="note">{html.escape(said)}</p>') == 1
+    units = units_for(settings, latest_scores(settings).metadata)
+    assert units.windows["conversion"].endswith(f", on this log any purchase: {said}")

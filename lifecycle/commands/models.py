@@ -236,7 +236,7 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
     rows = list_models(obj.settings, dataset)
     if not rows:
         _require_known(obj, dataset or obj.settings.dataset)
-    answered = _answered_by_churn(obj, dataset, rows)
+    answered, in_part = _answered_by_churn(obj, dataset, rows)
     lines = []
     for index, r in enumerate(rows):
         headline = ", ".join(
@@ -264,8 +264,11 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         if r["label_free"]:
             days = f", {r['horizon_days']}-day {r['task']}" if r.get("horizon_days") else ""
             kind, tested = f"label-free {r['kind']}{days}", "no outcome to test on"
-        if r["task"] in answered and not any(x["task"] == r["task"] for x in rows[:index]):
-            lines.append(none_answers(r["task"], answered[r["task"]], " below"))  # above them
+        if not any(x["task"] == r["task"] for x in rows[:index]):  # above the task's versions
+            if r["task"] in answered:
+                lines.append(none_answers(r["task"], answered[r["task"]], " below"))
+            elif r["task"] in in_part:
+                lines.append(in_part[r["task"]])
         lines.append(f"{r['model']} v{r['version']} ({kind}){aliases} {tested}")
         why = r["promotion"] or r["gate"]  # a promotion by hand says its own reason
         if not why and "learner" not in r:  # every trained version is gated once registered
@@ -281,6 +284,8 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         if "champion" in r["aliases"] and r["task"] in answered:
             r["answered_by"] = answered[r["task"]]
             lines.append(f"  {answers_nothing(r['task'], answered[r['task']])}")
+        elif "champion" in r["aliases"] and r["task"] in in_part:
+            r["served_where"] = in_part[r["task"]]  # as /models names it
     # said once: the champion's test ECE was read as the served refit's
     out_of_time = any(r["test_cutoff"] and "learner" not in r for r in rows)
     said = {"metrics_of": METRICS_OF} if out_of_time else {}
@@ -316,13 +321,20 @@ def _champion_history(obj: Context, dataset: str) -> None:
 
 def _answered_by_churn(
     obj: Context, dataset: str | None, rows: list[dict[str, Any]]
-) -> dict[str, str]:
-    """Task -> ``1 - churn vN`` for a task whose champion's answers churn's gives."""
-    from serving.scoring import churn_answers
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Task -> ``1 - churn vN`` for a task whose champion's answers churn's gives; and task ->
+    where each answers for one churn answers where it scores (``one_event.served_where``)."""
+    from serving.one_event import served_where
+    from serving.scoring import answered_by, conversion_champions
 
     served = {r["task"] for r in rows if "champion" in r["aliases"]}
     # without a churn champion nothing is answered by it: no champion to load
-    return churn_answers(obj.settings, dataset, served if tasks.CHURN.name in served else ())
+    asked = served if tasks.CHURN.name in served else ()
+    if (champions := conversion_champions(obj.settings, dataset, asked)) is None:
+        return {}, {}
+    versions, kinds = champions.versions, champions.kinds
+    labels = {task: bundle.label for task, bundle in champions.bundles.items()}
+    return answered_by(versions, kinds), served_where(versions, kinds, labels)
 
 
 def _require_known(obj: Context, dataset: str, step: str = "models") -> None:
