@@ -55,7 +55,14 @@ from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.words import CUTOFFS, counted
 from serving import drift_results
-from serving.drift import ColumnDrift, Thresholds, beyond_usual, column_drift, column_kind
+from serving.drift import (
+    BINNING,
+    ColumnDrift,
+    Thresholds,
+    beyond_usual,
+    column_drift,
+    column_kind,
+)
 from serving.monitor_result import VERDICT_ORDER, MonitorResult, drift_section_html
 
 if TYPE_CHECKING:
@@ -326,11 +333,11 @@ def _score_drift(
 
 def comparison_path(settings: Settings, dataset: str, key: list[Any]) -> Path:
     """Where the comparison made one gap earlier is kept: it reads past cutoffs' rows only,
-    so it is computed once per ``key`` (cutoffs or versions), samples and thresholds."""
+    so it is computed once per ``key`` (cutoffs or versions), samples, thresholds and bins."""
     import hashlib
 
     limits = thresholds_of(settings)
-    text = json.dumps([key, settings.monitor.max_rows, list(limits.__dict__.values())])
+    text = json.dumps([key, settings.monitor.max_rows, list(limits.__dict__.values()), BINNING])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return settings.workspace.drift_reference_features(dataset, f"usual-{digest}")
 

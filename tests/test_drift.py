@@ -75,6 +75,49 @@ def test_empty_bins_stay_finite_and_missing_values_are_a_bin() -> None:
     assert len(quantile_edges(np.repeat([0.0, 1.0], [900, 100]), 10)) == 2  # ties merged
 
 
+def test_a_value_held_by_a_bins_share_is_a_bin_of_its_own() -> None:
+    """online_retail, trained to 2011-09-09: one gap before the training window (2011-02-05
+    to 03-12, the log 66 to 101 days old) 91% of users had the 90/365-day order trend at its
+    cap. Every decile edge was the cap, so one bin held the cap and every value below it: PSI
+    read 0.024 for a move KS read as D 0.547, and the move since training (0.416) counted as
+    drift beyond it. The cap is a bin of its own now: PSI sees the move, as KS does."""
+
+    def capped(at_cap: int) -> pd.Series:  # of 1,000 users, the others spread below the cap
+        return pd.Series(np.r_[np.full(at_cap, 4.0), np.linspace(0, 3.9, 1000 - at_cap)])
+
+    earlier, last, latest = capped(950), capped(340), capped(170)
+    by_hand = (0.66 - 0.05) * np.log(0.66 / 0.05) + (0.34 - 0.95) * np.log(0.34 / 0.95)
+    assert numeric_psi(earlier, last) == pytest.approx(by_hand, rel=1e-9)  # was 0.0
+    limits = Thresholds()
+    before = column_drift("trend", earlier, last, kind="number", thresholds=limits)
+    now = column_drift("trend", last, latest, kind="number", thresholds=limits)
+    assert before.effect == pytest.approx(0.61) and before.psi > 2  # PSI and KS agree
+    assert now.effect < before.effect and now.verdict == "drift"
+    assert beyond_usual(now, before, limits).verdict == "usual"  # was watch: PSI 0.11 over 0
+    # counts: an edge held by a bin's share splits off nothing they have (no value between)
+    counts = np.repeat([0.0, 1.0, 2.0, 3.0, 7.0], [501, 200, 150, 100, 50])
+    moved = np.repeat([0.0, 1.0, 2.0, 3.0, 7.0], [301, 300, 200, 150, 50])
+    r, c = np.array([501, 200, 150, 100, 50]) / 1001, np.array([301, 300, 200, 150, 50]) / 1001
+    assert numeric_psi(counts, moved) == pytest.approx(np.sum((c - r) * np.log(c / r)))
+
+
+def test_a_comparison_kept_with_other_bins_is_not_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The comparison one gap earlier is kept by its cutoffs, samples and thresholds; its PSI
+    depends on the bins too, so one kept before the cap was a bin of its own (PSI 0.024 for
+    online_retail's order trend) is computed again, not read back."""
+    from lifecycle.settings import load_settings
+    from serving import monitor
+
+    settings = load_settings(home=tmp_path, environ={})
+    key = [["2011-02-05", "2011-03-12", "2011-06-11"], ["trend_orders_90_365"]]
+    now = monitor.comparison_path(settings, "online_retail", key)
+    assert monitor.comparison_path(settings, "online_retail", key) == now
+    monkeypatch.setattr(monitor, "BINNING", 1)  # the decile bins without a value of its own
+    assert monitor.comparison_path(settings, "online_retail", key) != now
+
+
 def test_ks_and_chi_square_detect_what_they_should() -> None:
     rng = np.random.default_rng(2)
     same = ks_test(rng.normal(size=3000), rng.normal(size=3000))
@@ -119,10 +162,16 @@ def straightforward_drift(
         ref_values, cur_values = reference.to_numpy(float), current.to_numpy(float)
         edges = np.unique(np.nanquantile(ref_values, np.linspace(0, 1, limits.bins + 1)[1:-1]))
         bounds = [-np.inf, *edges, np.inf]
+        present = ref_values[~np.isnan(ref_values)]
+        points = {e for e in edges if (present == e).sum() * limits.bins >= len(present)}
 
         def shares_of(values: np.ndarray) -> np.ndarray:
             bins = pd.cut(pd.Series(values), bounds, right=True).value_counts(sort=False)
-            return np.append(bins.to_numpy(), np.isnan(values).sum()) / len(values)
+            counts: list[int] = []
+            for edge, count in zip([*edges, np.inf], bins.to_numpy(), strict=True):
+                at = int((values == edge).sum()) if edge in points else 0
+                counts += [count - at, at] if edge in points else [count]  # its own bin
+            return np.append(counts, np.isnan(values).sum()) / len(values)
 
         shares = np.vstack([shares_of(ref_values), shares_of(cur_values)])
         result = ks_2samp(
@@ -159,6 +208,11 @@ def test_the_monitor_gives_the_numbers_of_the_straightforward_computation() -> N
                 )
                 if shift == 0
                 else rng.choice(["organic", "email", "affiliate", None], n),
+                # a ratio at its cap for 13% of the reference, 4% of the shifted rows: that
+                # value is a bin of its own (drawn apart: the other columns' draws as before)
+                "capped_ratio": np.minimum(
+                    np.random.default_rng(n + int(shift)).exponential(2 - 0.8 * shift, n), 4.0
+                ),
             }
         )
 
@@ -189,7 +243,8 @@ def test_the_monitor_gives_the_numbers_of_the_straightforward_computation() -> N
         )
         if c.verdict == "drift"
     }
-    assert flagged == {"revenue", "sessions", "tenure_days", "channel"}  # not the small shift
+    # not the small shift
+    assert flagged == {"revenue", "sessions", "tenure_days", "channel", "capped_ratio"}
 
 
 def test_samples_are_the_same_rows_every_run_and_about_the_limit(tmp_path: Path) -> None:
