@@ -43,6 +43,7 @@ from serving.lists import (
 )
 from serving.report_figures import (
     deciles_figure,
+    deciles_note,
     distributions_figure,
     funnel_figure,
     ltv_deciles,
@@ -293,7 +294,8 @@ def render_report(
                 + _table(
                     deciles,
                     {"ltv_share": "{:.1%}", "cumulative_share": "{:.1%}", "users": "{:,}"},
-                ),
+                )
+                + f'<p class="note">{html.escape(deciles_note(deciles))}</p>',
             )
         )
 

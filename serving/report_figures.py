@@ -70,6 +70,26 @@ def ltv_deciles(scores: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     return table.reset_index()
 
 
+def deciles_note(table: pd.DataFrame) -> str:
+    """How :func:`ltv_deciles` cut the users, said under its table (where the spare users went)."""
+    users = int(table["users"].sum())
+    fewest = int(table["users"].min())
+    larger = table.loc[table["users"] > fewest, "decile"].tolist()
+    spare = (
+        f"; the {len(larger)} spare users of {users:,} (not a multiple of {len(table)}) make "
+        f"decile{'s' if len(larger) > 1 else ''} {', '.join(map(str, larger))} one larger "
+        f"({fewest + 1:,} users, the others {fewest:,})"
+        if larger
+        else ""
+    )
+    return (
+        "Deciles of the users ranked by predicted LTV, 1 the highest (ties in the scores "
+        f"table's order): the k-th of n users (from 0) is in decile floor({len(table)} k / n) + 1"
+        f"{spare}. pandas.qcut cuts at the values' quantiles instead and puts spare users "
+        "elsewhere, so its decile means can differ slightly."
+    )
+
+
 def deciles_figure(table: pd.DataFrame) -> Figure:
     fig, (left, right) = _figure(12, 3.4, 2)
     left.bar(table["decile"], table["mean_ltv"], color=ORANGE)

@@ -17,7 +17,7 @@ import pytest
 from serving.batch import ScoresTable
 from serving.funnel import channel_funnel
 from serving.report import EVALUATION_PLOTS, ModelEvaluation, render_report
-from serving.report_figures import ltv_deciles, png
+from serving.report_figures import deciles_note, ltv_deciles, png
 from serving.report_models import kind_words
 from serving.segments import SuperUserDefinition, super_users
 from serving.units import Units
@@ -263,6 +263,18 @@ def test_ltv_deciles_share_adds_up() -> None:
     assert table["mean_ltv"].is_monotonic_decreasing
     assert table["cumulative_share"].iloc[-1] == pytest.approx(1.0)
     assert set(EVALUATION_PLOTS) == {"gain.png", "calibration.png", "deciles.png"}
+    assert "spare users of" not in deciles_note(table)  # 100 users: ten deciles of 10
+
+
+def test_the_decile_note_says_where_the_spare_users_went() -> None:
+    """online_retail scored at 2011-09-10: 3,412 users, 2 more than ten deciles of 341. The
+    report puts them in deciles 1 and 6 (pandas.qcut: 1 and 10, decile 6's mean 737.55 for
+    the report's 737.28); the note under the table says how the deciles are cut."""
+    table = ltv_deciles(pd.DataFrame({"ltv": np.random.default_rng(0).gamma(0.5, 2000, 3412)}))
+    assert table["users"].tolist() == [342, 341, 341, 341, 341, 342, 341, 341, 341, 341]
+    note = deciles_note(table)
+    assert "floor(10 k / n) + 1" in note and "the 2 spare users of 3,412" in note
+    assert "deciles 1, 6 one larger (342 users, the others 341)" in note
 
 
 def test_a_report_figure_is_drawn_once_into_the_bytes_savefig_writes(tmp_path: Path) -> None:
