@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,14 +262,19 @@ def stored_reasons(
         champions.purchase_counts,
         champions.trends,
     )
-    return [reasons_json(reasons, personal) for reasons in found]
+    return [reasons_json(reasons, personal, explained.categories) for reasons in found]
 
 
-def reasons_json(reasons: list[dict[str, Any]], personal: Collection[str]) -> str:
+def reasons_json(
+    reasons: list[dict[str, Any]],
+    personal: Collection[str],
+    categories: Mapping[str, Sequence[str]] | None = None,
+) -> str:
     """One user's reasons (``serving.churn_reasons.top_reasons_matrix``) as the scores table holds
-    them: JSON, a ``personal`` attribute's value withheld."""
+    them: JSON, a ``personal`` attribute's value withheld (one the explaining model's
+    ``categories`` lack marked so: :func:`serving.reason_words.redacted`)."""
     return json.dumps(
-        [redacted(r, personal) for r in reasons],
+        [redacted(r, personal, categories) for r in reasons],
         default=lambda v: v.item() if hasattr(v, "item") else str(v),  # numpy scalars
     )
 

@@ -16,7 +16,15 @@ import pandas as pd
 from lifecycle.bundle import ModelBundle
 from serving.feature_matrix import FeatureMatrix, layout_of
 from serving.reason_facts import Picked, fact_of, fact_values, merged, said_as
-from serving.reason_words import USUAL_GAP, Trends, is_missing, pace_of, pace_text, reason_text
+from serving.reason_words import (
+    USUAL_GAP,
+    Trends,
+    pace_of,
+    pace_text,
+    reason_text,
+    unseen,
+    unseen_text,
+)
 from serving.segments import first_day_only_columns
 
 if TYPE_CHECKING:
@@ -175,9 +183,8 @@ def worded_reasons(
             first_day_only=first_day_only,
             trends=trends,
         )
-        if _unseen(names[j], value, categories):
-            # "country: RSA" read as what RSA raised; the model took it as an unknown country
-            text = f"{text} (not seen in training)"
+        if unseen(names[j], value, categories):
+            text = unseen_text(text)
         reason = {
             "feature": names[j],
             "value": value,
@@ -197,10 +204,3 @@ def worded_reasons(
         if not merged(picked, reason, fact) and not full:
             picked.append((reason, fact))
     return [reason for reason, _ in picked]
-
-
-def _unseen(feature: str, value: Any, categories: Mapping[str, Sequence[str]] | None) -> bool:
-    """A categorical feature's value the model did not learn (it reads it as missing)."""
-    if not categories or feature not in categories or is_missing(value):
-        return False
-    return str(value) not in categories[feature]

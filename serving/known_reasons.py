@@ -22,7 +22,7 @@ from features import contract as c
 from lifecycle import tasks
 from serving.answers import as_reason
 from serving.feature_matrix import FeatureMatrix
-from serving.reason_words import reason_text
+from serving.reason_words import said_again
 
 if TYPE_CHECKING:
     from serving.schemas import Reason
@@ -94,7 +94,7 @@ class PrecomputedReasons:
             if parsed is None:
                 continue
             reasons = list(parsed)  # the withheld ones are replaced in this copy only
-            for i in personal:  # the request has the user's value
+            for i, stored in personal:  # the request has the user's value
                 reason = reasons[i]
                 value = features.raw_value(reason.feature, row)
                 reasons[i] = as_reason(
@@ -102,7 +102,7 @@ class PrecomputedReasons:
                         "feature": reason.feature,
                         "value": value,
                         "contribution": reason.contribution,
-                        "text": reason_text(reason.feature, value),
+                        "text": said_again(stored, value),
                     }
                 )
             found[row] = reasons
@@ -110,14 +110,15 @@ class PrecomputedReasons:
 
     def _parsed(
         self, cache: dict[int, Any], position: int
-    ) -> tuple[tuple[Reason, ...] | None, tuple[int, ...]]:
+    ) -> tuple[tuple[Reason, ...] | None, tuple[tuple[int, dict[str, Any]], ...]]:
         """The reasons of a row, parsed and built as the answer's models once (kept for up to
         ``PARSED_KEPT`` users: building them per request cost more than scoring 100 users),
-        and which of them quote a withheld value."""
+        and which of them quote a withheld value (each with its stored reason, as said again)."""
         text = self.reasons[position]
-        parsed = None if text is None else tuple(as_reason(r) for r in json.loads(text))
+        stored = [] if text is None else json.loads(text)
+        parsed = None if text is None else tuple(as_reason(r) for r in stored)
         personal = tuple(
-            i for i, reason in enumerate(parsed or ()) if reason.feature in self.withheld
+            (i, reason) for i, reason in enumerate(stored) if reason["feature"] in self.withheld
         )
         if len(cache) >= PARSED_KEPT:
             cache.clear()

@@ -254,7 +254,7 @@ def _served(
     found = champion_reasons(champions, bundle, matrix, eligible, None)
     personal = table.metadata.get("personal_columns", [])
     by_user = {
-        str(user): reasons_json(reasons, personal)
+        str(user): reasons_json(reasons, personal, bundle.categories)
         for user, reasons, explained in zip(matrix.user_ids, found, eligible, strict=True)
         if explained
     }

@@ -4,6 +4,7 @@ allows that column."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 from collections.abc import Collection
@@ -15,7 +16,7 @@ import pandas as pd
 from features import contract as c
 from lifecycle import tasks
 from lifecycle.list_fields import RETURN_PROBABILITY, non_personal
-from serving.reason_words import reason_text, withheld_text
+from serving.reason_words import said_again, withheld_text
 from serving.segments import whole_days
 from serving.units import amount_text
 
@@ -134,11 +135,13 @@ def value_text(rows: pd.DataFrame, position: int, score: str) -> str:
     return f"{amount_text(value)} ({amount_text(low)}-{amount_text(high)})"
 
 
-def unwithheld(text: Any, values: dict[str, Any]) -> Any:
-    """A list's reasons with each allowed column's withheld reason said as ``/score`` says it."""
-    if not isinstance(text, str):
+def unwithheld(text: Any, raw: Any, values: dict[str, Any]) -> Any:
+    """A list's reasons with each allowed column's withheld reason (of the stored reasons
+    ``raw``) said as ``/score`` says it."""
+    if not isinstance(text, str) or not isinstance(raw, str):
         return text
-    for col, value in values.items():
-        if pd.notna(value):
-            text = text.replace(withheld_text(col), reason_text(col, value))
+    for reason in json.loads(raw):
+        value = values.get(reason["feature"])
+        if reason["feature"] in values and pd.notna(value):
+            text = text.replace(withheld_text(reason["feature"]), said_again(reason, value))
     return text

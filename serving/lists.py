@@ -114,10 +114,15 @@ def listed_attributes(metadata: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 def apply_privacy(
-    rows: pd.DataFrame, privacy: Privacy, personal: Sequence[str] = (), shown: Sequence[str] = ()
+    rows: pd.DataFrame,
+    privacy: Privacy,
+    personal: Sequence[str] = (),
+    shown: Sequence[str] = (),
+    reasons: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
     """Keep the list's own fields, the ``shown`` user attributes and the allowed personal
-    ones; pseudonymise ids if configured."""
+    ones (their reasons said again from the rows' stored ``reasons``); pseudonymise ids if
+    configured."""
     unknown = [col for col in privacy.allowed_columns if col not in (*personal, *shown)]
     if unknown:
         # shown in written lists and reasons; the terminal's table has those named (trial T)
@@ -143,8 +148,10 @@ def apply_privacy(
     allowed = [col for col in privacy.allowed_columns if col in out]
     if allowed and "top_reasons" in out:  # an allowed column's reason says its value again
         out["top_reasons"] = [
-            unwithheld(text, {col: out[col].iloc[i] for col in allowed})
-            for i, text in enumerate(out["top_reasons"])
+            unwithheld(text, raw, {col: out[col].iloc[i] for col in allowed})
+            for i, (text, raw) in enumerate(
+                zip(out["top_reasons"], reasons or [None] * len(out), strict=True)
+            )
         ]
     if privacy.pseudonym_key is not None:
         out[c.USER_ID] = pseudonyms(out[c.USER_ID], privacy.pseudonym_key)
@@ -557,7 +564,8 @@ def list_rows(
     attributes = dict.fromkeys((*shown, *privacy.allowed_columns))
     attributes = [col for col in attributes if col in ranked.columns and col not in fields]
     rows = ranked[[*fields, *attributes]].reset_index(drop=True)
-    return apply_privacy(rows, privacy, personal, shown)
+    reasons = list(ranked["reasons"]) if "reasons" in ranked else None
+    return apply_privacy(rows, privacy, personal, shown, reasons)
 
 
 # -- the terminal ---------------------------------------------------------------------

@@ -266,3 +266,51 @@ def test_users_whose_reasons_are_none_to_give_are_counted_in_a_note(
     report = tmp_path / "report.html"
     run_cli(trained_copy, "report", "--top", "10", "--out", str(report))
     assert html.escape(f"3 listed users {NOTHING_RAISED}") in report.read_text()
+
+
+def test_an_allowed_personal_category_the_model_never_learned_says_so(tmp_path: Path) -> None:
+    """A shop's `nationality` (a person's, taken into the model by features.allow_attributes)
+    whose customers of the last three months are all RSA, a value no training row had: /score
+    said "nationality: RSA (not seen in training)", but `at-risk --allow-column nationality`
+    said "nationality: RSA" (the table withholds the value, and the list said it again without
+    the model's reading), and so did /score's reasons served from that table. Each says it."""
+    from experiment_runs import few_rounds
+    from workspaces import NO_COMPILE, NO_PLOTS
+
+    from features.demo import generate_demo
+    from serving.scorer import Scorer
+
+    home, demo = tmp_path / "ws", tmp_path / "demo"
+    generate_demo(1500, 3, demo, days=600, future_days=0)
+    users = pd.read_parquet(demo / "users.parquet").rename(columns={"country": "nationality"})
+    events = pd.read_parquet(demo / "events.parquet").groupby("user_id").size()
+    busy = users["user_id"].map(events).fillna(0) > events.median()  # GB: the low risk
+    users["nationality"] = ["GB" if b else ("US", "FR")[i % 2] for i, b in enumerate(busy)]
+    users.loc[pd.to_datetime(users["signup_time"]) > "2024-05-25", "nationality"] = "RSA"
+    users.to_csv(tmp_path / "customers.csv", index=False)
+    env = {"LIFECYCLE_FEATURES__ALLOW_ATTRIBUTES": '["nationality"]', "LIFECYCLE_DATASET": "shop"}
+    env |= NO_COMPILE | NO_PLOTS | few_rounds()
+    ingest = ("--users", str(tmp_path / "customers.csv"))
+    run_cli(home, "ingest", str(demo / "events.parquet"), "--dataset", "shop", *ingest, env=env)
+    for step in (("features", "build"), ("features", "apply"), ("train", "churn")):
+        run_cli(home, *step, env=env)
+    run_cli(home, "features", "materialize", env=env)
+    unseen = "nationality: RSA (not seen in training)"
+    for explained in ("0", "1"):  # stored by score-all; computed when the list is made
+        run_cli(home, "score-all", "--allow-partial", "--reasons-top", explained, env=env)
+        where = ("--where", "nationality=RSA", "--min-churn", "0", "--top", "20")
+        listed = _listed(home, *where, "--allow-column", "nationality", env=env)["rows"]
+        assert sum(unseen in r["top_reasons"] for r in listed) >= 10, listed
+        assert not [r for r in listed if "nationality: RSA;" in f"{r['top_reasons']};"]
+        withheld = _listed(home, *where, env=env)["rows"]  # not allowed: nothing of the value
+        assert not [r for r in withheld if "RSA" in r["top_reasons"] or "seen" in r["top_reasons"]]
+        us = ("--where", "nationality=US", "--min-churn", "0", "--allow-column", "nationality")
+        learned = " ".join(r["top_reasons"] for r in _listed(home, *us, env=env)["rows"])
+        assert "nationality: US" in learned and "seen in training" not in learned, learned
+    run_cli(home, "score-all", "--allow-partial", "--reasons-top", "0", env=env)
+    scorer = Scorer(load_settings(home=home, environ=env))
+    scorer.load()
+    rsa = [r["user_id"] for r in listed if unseen in r["top_reasons"]]
+    for mode in ("auto", "fresh"):  # served from the table, computed again
+        texts = [r.text for u in scorer.score(rsa, reasons=mode).users for r in u.reasons]
+        assert texts.count(unseen) == len(rsa), (mode, texts)
