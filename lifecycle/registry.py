@@ -531,7 +531,15 @@ def promote(
         )
     if changes:
         reason = f"{reason} (label definition changed: {', '.join(changes)})"
-    set_champion(mlflow_client, name, version, f"{MANUAL}{reason}", by_gate=False)
+    try:
+        set_champion(mlflow_client, name, version, f"{MANUAL}{reason}", by_gate=False)
+    except Exception as error:  # its writes are one by one: the alias may have moved
+        error.add_note(
+            f"{name}'s champion may have moved to v{version} part-way (its alias, the reason "
+            f"and the champions log are written one by one): `lifecycle models` says where it "
+            f"stands once the registry answers; promoting v{version} again completes it"
+        )
+        raise
     return {
         "model": name,
         "champion": str(version),

@@ -36,10 +36,12 @@ def promote(
     404 for a version the model does not have, 409 when there is no challenger, the gate kept
     the version back and ``force`` is not set, its label definition differs from the
     champion's and ``accept_definition_change`` is not set, or another command (`train`,
-    `forget`) holds the workspace lock, as the CLI's."""
+    `forget`) holds the workspace lock, as the CLI's; 503 naming the tracking server when it
+    does not answer."""
     from lifecycle.errors import UserError
     from lifecycle.registry import UnknownVersion, challenger_version
     from lifecycle.registry import promote as promote_version
+    from lifecycle.tracking_http import unreachable
     from lifecycle.workspace_lock import WorkspaceBusy, changing
     from serving.one_event import no_served_change
 
@@ -69,6 +71,13 @@ def promote(
         raise ApiError(409, busy_answer(busy.command)) from None
     except UserError as error:
         raise ApiError(409, str(error)) from None
+    except Exception as error:  # the tracking server away: named, as `lifecycle promote` does
+        named = unreachable(settings, error)
+        if named is None:
+            raise
+        moved = getattr(named, "__notes__", [])  # the writes had begun: said so
+        said = "; ".join([str(named), *moved]) if moved else f"nothing was done: {named}"
+        raise ApiError(503, said) from None
     logger.info(
         "promoted %s v%s to champion (was %s) over HTTP",
         done["model"],

@@ -4,13 +4,16 @@ stop), and workers without an aliases mirror follow a champion move by polling."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,6 +114,100 @@ def test_a_command_with_the_tracking_server_down_fails_in_one_line_naming_it(
     said = json.loads(result.stdout)["error"]
     assert said.startswith(f"the tracking server at {uri} (tracking.uri) did not answer")
     assert result.stderr.strip().splitlines() == [f"Error: {said}"]
+
+
+def test_http_promote_with_the_tracking_server_down_is_a_503_naming_it(orphan: Path) -> None:
+    """POST /promote with the tracking server away answered 500 "An unexpected error has
+    occurred" (the server's log: MLflow's traceback), where /reload and `lifecycle promote`
+    name the server. It is a 503 naming it, and saying nothing was done."""
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    settings = load_settings(home=orphan, environ={})
+    scorer = Scorer(settings)
+    for version in ("1", None):  # a version, and the challenger
+        with pytest.raises(ApiError) as refused:
+            scorer.promote("churn", "canary looked good", force=True, version=version)
+        assert refused.value.status == 503, refused.value.message
+        assert refused.value.message.startswith(
+            f"nothing was done: the tracking server at {settings.tracking.uri} (tracking.uri) "
+            "did not answer"
+        ), refused.value.message
+
+
+@contextlib.contextmanager
+def read_only_proxy(server: str) -> Iterator[str]:
+    """A proxy in front of the tracking server passing its reads (GET) and refusing every
+    write with its own 403 page (a maintenance window, a read-only route); yields its URI."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            try:
+                with urllib.request.urlopen(server + self.path, timeout=30) as answer:
+                    status, body = answer.status, answer.read()
+            except urllib.error.HTTPError as error:
+                status, body = error.code, error.read()
+            self._send(status, body)
+
+        def _refuse(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._send(403, b"<html><body><h1>403 Forbidden</h1></body></html>", "text/html")
+
+        do_POST = do_PATCH = do_DELETE = _refuse
+
+        def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{proxy.server_address[1]}"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_http_promote_whose_writes_fail_says_the_champion_may_have_moved(
+    home: Path, trained: Result, server: str
+) -> None:
+    """A promotion writes the alias, the reason and the champions log one by one; one that
+    failed among them said nothing of where it stopped (a 500 over HTTP). The 503 names the
+    server and says the champion may have moved part-way and how to see and complete it."""
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    assert trained.exit_code == 0, trained.output
+    name = registry.model_name("demo", "churn")
+    champion = registry.alias_version(
+        registry.client(load_settings(home=home, environ={})), name, "champion"
+    )
+    with read_only_proxy(server) as proxy:
+        scorer = Scorer(load_settings(home=home, environ={"LIFECYCLE_TRACKING__URI": proxy}))
+        with pytest.raises(ApiError) as refused:
+            scorer.promote("churn", "canary looked good", force=True, version="1")
+    said = refused.value.message
+    assert refused.value.status == 503, said
+    assert said.startswith(
+        f"the tracking server at {proxy} (tracking.uri) answered HTTP 403 (403 Forbidden)"
+    ), said
+    assert said.endswith(
+        f"; {name}'s champion may have moved to v1 part-way (its alias, the reason and the "
+        "champions log are written one by one): `lifecycle models` says where it stands once "
+        "the registry answers; promoting v1 again completes it"
+    ), said
+    kept = registry.alias_version(
+        registry.client(load_settings(home=home, environ={})), name, "champion"
+    )
+    assert kept.version == champion.version  # the proxy took no write
 
 
 def test_sigterm_while_waiting_on_the_tracking_server_is_a_stop(
