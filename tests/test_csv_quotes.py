@@ -122,3 +122,27 @@ def test_arrows_source_closes_only_once_its_read_ahead_is_done() -> None:
     source.close()
     reader.join()
     assert events == ["read starts", "read ends", "closed"]
+
+
+def test_arrows_source_closes_at_once_after_the_end_and_a_later_read_finds_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every close waited for 50 ms without a read, though a read that found the end of the
+    file is the last: ~35 ms a file, 24 s of test_ingest_append's 144 s asleep. A source read
+    to its end closes without waiting, and a read Arrow's thread makes after that finds the
+    end instead of a closed file."""
+    from features import csv_lines
+
+    slept: list[float] = []
+    sleep = csv_lines.time.sleep
+    monkeypatch.setattr(csv_lines.time, "sleep", lambda s: (slept.append(s), sleep(s)))
+    source = csv_lines.SettledReads(io.BytesIO(b"user_id\nu1\n"))
+    assert source.read(64) == b"user_id\nu1\n"
+    assert source.read(64) == b""  # the end
+    source.close()
+    assert source.closed and slept == []
+    assert source.read(64) == b""
+    unfinished = csv_lines.SettledReads(io.BytesIO(b"user_id\nu1\n"))
+    assert unfinished.read(4) == b"user"
+    unfinished.close()  # mid-file (a refusal): it still waits for a quiet moment
+    assert unfinished.closed and slept
