@@ -489,7 +489,10 @@ def promote(
         )
     try:
         chosen = mlflow_client.get_model_version(name, str(int(number.group(1))))
-    except MlflowException:
+    except MlflowException as error:
+        # the server's failure (down, refusing, its database): not "has no version N"
+        if failed_request(error) or error.get_http_status_code() >= 500:
+            raise
         found = sorted(
             int(v.version) for v in mlflow_client.search_model_versions(f"name = '{name}'")
         )
@@ -534,11 +537,7 @@ def promote(
     try:
         set_champion(mlflow_client, name, version, f"{MANUAL}{reason}", by_gate=False)
     except Exception as error:  # its writes are one by one: the alias may have moved
-        error.add_note(
-            f"{name}'s champion may have moved to v{version} part-way (its alias, the reason "
-            f"and the champions log are written one by one): `lifecycle models` says where it "
-            f"stands once the registry answers; promoting v{version} again completes it"
-        )
+        error.add_note(_promotion_left(mlflow_client, name, version, previous, error))
         raise
     return {
         "model": name,
@@ -547,6 +546,31 @@ def promote(
         "reason": reason,
         "gate_overridden": refused,  # what the gate said of a version it kept back, if so
     }
+
+
+def _promotion_left(
+    mlflow_client: Any, name: str, version: str, previous: Any, error: Exception
+) -> str:
+    """What a promotion whose write failed left. The alias is its first write: a tracking
+    server that answered (refused, an HTTP error) is asked where it stands; still the
+    champion before, nothing was done. Else it may have moved part-way."""
+    from lifecycle.tracking_http import failed_request, no_answer
+
+    before = str(previous.version) if previous is not None else None
+    if before != version and failed_request(error) and not no_answer(error):
+        try:
+            now = alias_version(mlflow_client, name, CHAMPION)
+            champion = str(now.version) if now is not None else None
+        except Exception:  # it does not answer now: unknown, said as possibly moved
+            champion = version
+        if champion == before:
+            still = f"it is still v{before}" if before else "it still has none"
+            return f"nothing was done: {name}'s champion did not move ({still})"
+    return (
+        f"{name}'s champion may have moved to v{version} part-way (its alias, the reason "
+        f"and the champions log are written one by one): `lifecycle models` says where it "
+        f"stands once the registry answers; promoting v{version} again completes it"
+    )
 
 
 def challenger_version(settings: Settings, task: str, dataset: str | None = None) -> str:

@@ -111,9 +111,52 @@ def training_writes(
 
 def failed_request(error: Exception) -> bool:
     """Whether ``error`` is MLflow's HTTP request to the tracking server that failed: no
-    answer, or an answer that is no MLflow error (a proxy's 401 or 502); not "no such model"."""
+    answer, an answer that is no MLflow error (a proxy's 401 or 502), or a refusal in
+    MLflow's own words (:func:`refused`); not "no such model"."""
+    return _no_mlflow_answer(error) or refused(error) is not None
+
+
+def _no_mlflow_answer(error: Exception) -> bool:
+    """MLflow's failed request without an MLflow error body: no answer, or a proxy's page."""
     text = str(error)
     return "API request to" in text and " failed with " in text
+
+
+REFUSING = frozenset({401, 403})  # a tracking server refusing the user its credentials name
+
+
+def refused(error: Exception) -> str | None:
+    """The tracking server's refusal in MLflow's error JSON (``RestException``: MLflow auth's
+    or a gateway's ``PERMISSION_DENIED`` 403, ``UNAUTHENTICATED`` 401) as "HTTP 403
+    PERMISSION_DENIED: its message"; None for any other error ("no such model" included)."""
+    import sys
+
+    # an error of MLflow's only where MLflow was imported: no import on another error's path
+    rest = getattr(sys.modules.get("mlflow.exceptions"), "RestException", None)
+    if rest is None or not isinstance(error, rest):
+        return None
+    status = error.get_http_status_code()
+    if status not in REFUSING:
+        return None
+    said = " ".join(str(error.json.get("message") or "").split())[:200]
+    code = str(error.json.get("error_code") or status)
+    return f"HTTP {status} {code}" + (f": {said}" if said else "")
+
+
+def _request_of(error: BaseException) -> tuple[str, str] | None:
+    """The method and path of MLflow's request ``error`` answers (from the frame of MLflow's
+    ``verify_rest_response``, which the error's message does not name); None if not found."""
+    trace = error.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        if frame.f_code.co_name == "verify_rest_response":
+            response = frame.f_locals.get("response")
+            request = getattr(response, "request", None)
+            method, path = getattr(request, "method", None), getattr(request, "path_url", None)
+            if isinstance(method, str) and isinstance(path, str):
+                return method, path.split("?", 1)[0]
+        trace = trace.tb_next
+    return None
 
 
 def _status(text: str) -> str | None:
@@ -125,7 +168,7 @@ def _status(text: str) -> str | None:
 def no_answer(error: Exception) -> bool:
     """Whether ``error`` is MLflow's request the tracking server never answered: refused,
     timed out, retries spent (not an HTTP error status, a proxy's 502)."""
-    return failed_request(error) and _status(str(error)) is None
+    return _no_mlflow_answer(error) and _status(str(error)) is None
 
 
 def unreachable(settings: Settings, error: Exception) -> RegistryError | None:
@@ -139,7 +182,9 @@ def unreachable(settings: Settings, error: Exception) -> RegistryError | None:
     text = str(error)
     where = f"the tracking server at {tracking_uri(settings)} (tracking.uri)"
     status = _status(text)
-    if status is not None:
+    if (refusal := refused(error)) is not None:
+        named = RegistryError(f"{where} {_refusal_line(error, refusal)}")
+    elif status is not None:
         body = text.split("Response body: ", 1)[1] if "Response body: " in text else ""
         body = " ".join(re.sub(r"<[^>]*>", " ", body).strip(" '").split())  # a proxy's page
         said = f" ({body[:120]})" if body else ""
@@ -158,6 +203,21 @@ def unreachable(settings: Settings, error: Exception) -> RegistryError | None:
     for note in getattr(error, "__notes__", []):
         named.add_note(note)
     return named
+
+
+def _refusal_line(error: Exception, refusal: str) -> str:
+    """What the tracking server refused (a write, a read: the request named when MLflow's
+    frames tell it), its own code and message, and whose credentials it would let through."""
+    request = _request_of(error)
+    what = "the request" if request is None else "the read" if request[0] == "GET" else "the write"
+    asked = f"{request[0]} {request[1]}: " if request else ""
+    who = "a user allowed to read and write there"
+    if getattr(error, "get_http_status_code", lambda: 403)() == 401:
+        who = f"valid credentials of {who}"
+    return (
+        f"refused {what} ({asked}{refusal}); run the command again as {who} "
+        "(MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)"
+    )
 
 
 def registry_error(settings: Settings, error: Exception) -> Exception:

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -135,26 +135,49 @@ def test_http_promote_with_the_tracking_server_down_is_a_503_naming_it(orphan: P
         ), refused.value.message
 
 
+HTML_403 = (403, b"<html><body><h1>403 Forbidden</h1></body></html>", "text/html")
+# MLflow's own refusal (its auth's or a gateway's): MLflow raises a RestException for it
+MLFLOW_403 = (
+    403,
+    json.dumps(
+        {"error_code": "PERMISSION_DENIED", "message": "Permission denied: 'reader' may only read"}
+    ).encode(),
+    "application/json",
+)
+
+
 @contextlib.contextmanager
-def read_only_proxy(server: str) -> Iterator[str]:
-    """A proxy in front of the tracking server passing its reads (GET) and refusing every
-    write with its own 403 page (a maintenance window, a read-only route); yields its URI."""
+def read_only_proxy(
+    server: str,
+    refusal: tuple[int, bytes, str] = HTML_403,
+    refuses: Callable[[str, str], bool] = lambda method, path: method != "GET",
+) -> Iterator[str]:
+    """A proxy in front of the tracking server passing its requests and answering those
+    ``refuses`` names (method, path: every write by default) with ``refusal`` (status, body,
+    content type: its own 403 page by default, a maintenance window, a read-only route);
+    yields its URI."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Proxy(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+        def _pass(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            if refuses(self.command, self.path):
+                return self._send(*refusal)
+            request = urllib.request.Request(
+                server + self.path,
+                data=body,
+                method=self.command,
+                headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
+            )
             try:
-                with urllib.request.urlopen(server + self.path, timeout=30) as answer:
+                with urllib.request.urlopen(request, timeout=30) as answer:
                     status, body = answer.status, answer.read()
             except urllib.error.HTTPError as error:
                 status, body = error.code, error.read()
-            self._send(status, body)
+            return self._send(status, body)
 
-        def _refuse(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self._send(403, b"<html><body><h1>403 Forbidden</h1></body></html>", "text/html")
-
-        do_POST = do_PATCH = do_DELETE = _refuse
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _pass
 
         def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
             self.send_response(status)
@@ -208,6 +231,100 @@ def test_http_promote_whose_writes_fail_says_the_champion_may_have_moved(
         registry.client(load_settings(home=home, environ={})), name, "champion"
     )
     assert kept.version == champion.version  # the proxy took no write
+
+
+def test_a_tracking_server_refusing_writes_in_mlflows_words_is_said_in_one_line(
+    home: Path, trained: Result, server: str
+) -> None:
+    """A tracking server refusing a write with MLflow's error JSON (MLflow auth's or a
+    gateway's 403 PERMISSION_DENIED) raised a RestException no surface named: `train` and
+    `promote` printed its traceback, POST /promote answered 500, refresh failed with it. Each
+    says in one line that the server refused the write, its code and message, what was done
+    and whose credentials to run it with; the champion does not move."""
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    assert trained.exit_code == 0, trained.output
+    settings = load_settings(home=home, environ={})
+    name = registry.model_name("demo", "churn")
+    champion = str(registry.alias_version(registry.client(settings), name, "champion").version)
+    runner = CliRunner(env=NO_COMPILE | NO_PLOTS | few_rounds())
+    allowed = "run the command again as a user allowed to read and write there (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)"
+    denied = "HTTP 403 PERMISSION_DENIED: Permission denied: 'reader' may only read"
+
+    def refused(proxy: str, path: str) -> str:
+        return f"the tracking server at {proxy} (tracking.uri) refused the write (POST {path}: {denied}); {allowed}"
+
+    # the runs are the user's to write, the registered model only to read (MLflow auth's
+    # permission per model): the version is registered, its challenger alias refused
+    aliases = "/api/2.0/mlflow/registered-models/alias"
+    with read_only_proxy(server, MLFLOW_403, lambda method, path: path == aliases) as proxy:
+        result = runner.invoke(
+            main, ["--home", str(home), "train", "churn"], env={"LIFECYCLE_TRACKING__URI": proxy}
+        )
+    assert isinstance(result.exception, SystemExit), result.exception
+    versions = registry.client(settings).search_model_versions(f"name = '{name}'")
+    latest = str(max(int(v.version) for v in versions))
+    said = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert said == [
+        f"Error: {refused(proxy, aliases)}; {name} v{latest} was registered but is not its "
+        "challenger"
+    ], result.stderr[-2000:]
+
+    with read_only_proxy(server, MLFLOW_403) as proxy:  # every write refused
+        environ = {"LIFECYCLE_TRACKING__URI": proxy}
+        promoted = runner.invoke(
+            main,
+            ["--home", str(home), "promote", "churn", latest, "--reason", "r", "--force"],
+            env=environ,
+        )
+        with pytest.raises(ApiError) as answered:
+            Scorer(load_settings(home=home, environ=environ)).promote(
+                "churn", "canary looked good", force=True, version=latest
+            )
+        refreshed = runner.invoke(main, ["--home", str(home), "--json", "refresh"], env=environ)
+    left = f"nothing was done: {name}'s champion did not move (it is still v{champion})"
+    line = f"{refused(proxy, aliases)}; {left}"
+    assert promoted.exit_code == 1 and promoted.stderr.splitlines() == [f"Error: {line}"], (
+        promoted.output
+    )
+    assert (answered.value.status, answered.value.message) == (503, line)
+    assert refreshed.exit_code == 1, refreshed.output
+    failed = json.loads(refreshed.stdout)
+    assert (failed["status"], failed["step"]) == ("failed", "train"), failed
+    assert failed["error"].startswith(
+        f"the tracking server at {proxy} (tracking.uri) refused the write (POST /api/2.0/mlflow/"
+    ), failed["error"]
+    assert failed["error"].endswith(f"{denied}); {allowed}"), failed["error"]
+    now = registry.alias_version(registry.client(settings), name, "champion")
+    assert str(now.version) == champion
+
+
+def test_promote_whose_version_read_failed_names_the_server_not_a_missing_version(
+    home: Path, trained: Result, server: str
+) -> None:
+    """`registry.promote` read any failure of its version read as "no such version": with
+    the read failing (a proxy's 502) and the search answering, POST /promote said 404 "has no
+    version 1 (it has v1, ...)". It is the server's failure: a 503 naming it."""
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    assert trained.exit_code == 0, trained.output
+    page = (502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+
+    def version_read(method: str, path: str) -> bool:
+        return path.startswith("/api/2.0/mlflow/model-versions/get?")
+
+    with read_only_proxy(server, page, version_read) as proxy:
+        environ = {"LIFECYCLE_TRACKING__URI": proxy, "LIFECYCLE_TRACKING__REQUEST_RETRIES": "0"}
+        with pytest.raises(ApiError) as answered:
+            Scorer(load_settings(home=home, environ=environ)).promote(
+                "churn", "canary looked good", force=True, version="1"
+            )
+    assert answered.value.status == 503, answered.value.message
+    assert answered.value.message.startswith(
+        f"nothing was done: the tracking server at {proxy} (tracking.uri) answered HTTP 502"
+    ), answered.value.message
 
 
 def test_sigterm_while_waiting_on_the_tracking_server_is_a_stop(
