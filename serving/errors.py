@@ -119,7 +119,7 @@ class HeldAnswers:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    def holds(self, start: dict[str, Any]) -> bool:
+    def holds(self, start: dict[str, Any], scope: dict[str, Any]) -> bool:
         raise NotImplementedError
 
     def rewrite(
@@ -134,7 +134,7 @@ class HeldAnswers:
         chunks: list[bytes] = []
 
         async def capture(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and self.holds(message):
+            if message["type"] == "http.response.start" and self.holds(message, scope):
                 held.update(message)
                 return None
             if not held or message["type"] != "http.response.body":
@@ -150,12 +150,15 @@ class HeldAnswers:
 class PlainErrors(HeldAnswers):
     """Starlette's plain-text 404 and 405 (``Not Found``, ``Method Not Allowed``) in the
     API's error shape, naming the method and path (and, for a 405, the methods the route
-    takes, also in ``Allow``): a caller reads every error as JSON."""
+    takes, also in ``Allow``): a caller reads every error as JSON. Its 307 from a path with
+    a trailing slash to the route without (``POST /score/``) is a 404 too: the redirect's
+    absolute URL is built from the request's scheme, http:// behind a TLS proxy that does
+    not say X-Forwarded-Proto, where a client following it sends the body and token in clear."""
 
-    def holds(self, start: dict[str, Any]) -> bool:
+    def holds(self, start: dict[str, Any], scope: dict[str, Any]) -> bool:
         headers = dict(start.get("headers") or [])
         plain = headers.get(b"content-type", b"").startswith(b"text/plain")
-        return start.get("status") in (404, 405) and plain
+        return (start.get("status") in (404, 405) and plain) or _slash_redirect(scope, start)
 
     def rewrite(
         self, scope: dict[str, Any], start: dict[str, Any], body: bytes
@@ -164,8 +167,25 @@ class PlainErrors(HeldAnswers):
         return {**start, "status": answer.status_code, "headers": answer.raw_headers}, answer.body
 
 
+def _slash_redirect(scope: dict[str, Any], start: dict[str, Any]) -> bool:
+    """Whether ``start`` is Starlette's redirect of a path ending in a slash to the route
+    without it (its ``redirect_slashes``)."""
+    from urllib.parse import urlsplit
+
+    path = scope.get("path", "")
+    if start.get("status") != 307 or path == "/" or not path.endswith("/"):
+        return False
+    location = dict(start.get("headers") or []).get(b"location", b"").decode("latin-1")
+    return urlsplit(location).path == path.rstrip("/")
+
+
 def _miss(scope: dict[str, Any], start: dict[str, Any]) -> JSONResponse:
     asked = f"{scope['method']} {scope['path'][:100]}"
+    if _slash_redirect(scope, start):
+        route = f"{scope['method']} {scope['path'].rstrip('/')[:100]}"
+        return error_response(
+            404, f"{asked}: no such route; the route is {route}, without the trailing slash"
+        )
     allow = dict(start.get("headers") or []).get(b"allow", b"").decode()
     if start["status"] == 405:  # BentoML's own GET routes (/livez) take no body
         body = " (a JSON body)" if "POST" in allow.upper().replace(" ", "").split(",") else ""

@@ -83,7 +83,7 @@ class FieldErrors(HeldAnswers):
     """ASGI middleware: a 400 whose ``error`` is pydantic's title gets the sentence instead
     (only 400s are held back to be read; every other answer passes as it comes)."""
 
-    def holds(self, start: dict[str, Any]) -> bool:
+    def holds(self, start: dict[str, Any], scope: dict[str, Any]) -> bool:
         return bool(start.get("status") == 400)
 
     def rewrite(

@@ -116,6 +116,30 @@ def test_an_unknown_route_is_a_404_in_the_api_error_shape(base: str, http: httpx
     assert error_of(posted) == f"POST /livez: this route takes {posted.headers['allow']}"
 
 
+def test_a_trailing_slash_is_a_404_naming_the_route_not_a_redirect(
+    base: str, http: httpx.Client
+) -> None:
+    """`POST /score/` answered Starlette's 307 to an absolute URL built from the request's
+    scheme: behind a TLS proxy without X-Forwarded-Proto it pointed at http://, where a
+    client following it sent the body and token in clear (session 52, helper CC)."""
+    for method, path, route in (
+        ("POST", "/score/", "/score"),
+        ("POST", "/score//", "/score"),
+        ("POST", "/models/", "/models"),
+        ("GET", "/livez/", "/livez"),
+    ):
+        answer = http.request(method, f"{base}{path}", json={"user_ids": ["u0000001"]})
+        assert answer.status_code == 404, (path, answer.status_code, answer.headers)
+        assert "location" not in answer.headers
+        assert error_of(answer) == (
+            f"{method} {path}: no such route; the route is {method} {route}, without the "
+            "trailing slash"
+        )
+    assert http.get(f"{base}/").status_code == 200  # the root is no trailing slash
+    scored = http.post(f"{base}/score", json={"user_ids": ["u0000001"]})
+    assert scored.status_code == 200, scored.text
+
+
 def test_the_document_states_which_bodies_are_required_and_they_are(
     base: str, http: httpx.Client
 ) -> None:
