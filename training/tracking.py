@@ -244,17 +244,22 @@ def log_pyfunc(
     # Registered as log_model(registered_model_name=...) does (the run's model, by its runs:/
     # URI, so the version keeps the run), with its tags in the same call: one tag at a time
     # cost a registry round trip each (~20 ms; ~18 tags a version).
+    from lifecycle.tracking_http import failed_request
+
+    # A registry refusing the write: what was done is said with it (a stop says its own).
     run_id = mlflow.active_run().info.run_id
     try:
         registered = mlflow.register_model(f"runs:/{run_id}/model", name, tags=version_tags)
-    except Exception as error:  # a registry refusing the write: what was done is said
-        error.add_note(f"run {run_id} was logged; no version of {name} was registered")
+    except Exception as error:
+        if failed_request(error):
+            error.add_note(f"run {run_id} was logged; no version of {name} was registered")
         raise
     version = str(registered.version)
     try:
         registry.set_challenger(mlflow_client, name, version)
     except Exception as error:
-        error.add_note(f"{name} v{version} was registered but is not its challenger")
+        if failed_request(error):
+            error.add_note(f"{name} v{version} was registered but is not its challenger")
         raise
     return version
 
