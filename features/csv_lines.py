@@ -58,15 +58,16 @@ class SettledReads:
             if self._raw.closed:
                 return b""
             self._reading += 1
-        data = b""
+        ended = False
         try:
             data = self._raw.read(size)
+            ended = size != 0 and not data  # the end, read (a failed read is no end)
             return data
         finally:
             with self._lock:
                 self._reading -= 1
                 self._last = time.monotonic()
-                self._ended = self._ended or (size != 0 and not data)
+                self._ended = self._ended or ended
 
     def readable(self) -> bool:
         return True
