@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UserError
-from lifecycle.tracking_http import check_answers, failed_request, http_requests
+from lifecycle.tracking_http import check_answers, failed_request, http_requests, server_failed
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -179,8 +179,7 @@ def alias_version(mlflow_client: Any, name: str, alias: str) -> Any | None:
     try:
         return mlflow_client.get_model_version_by_alias(name, alias)
     except MlflowException as error:
-        # a tracking server down, or its database failing (a 5xx): not "no champion"
-        if failed_request(error) or error.get_http_status_code() >= 500:
+        if server_failed(error):  # not "no champion"
             raise
         return None
 
@@ -490,8 +489,7 @@ def promote(
     try:
         chosen = mlflow_client.get_model_version(name, str(int(number.group(1))))
     except MlflowException as error:
-        # the server's failure (down, refusing, its database): not "has no version N"
-        if failed_request(error) or error.get_http_status_code() >= 500:
+        if server_failed(error):  # not "has no version N"
             raise
         found = sorted(
             int(v.version) for v in mlflow_client.search_model_versions(f"name = '{name}'")

@@ -116,6 +116,13 @@ def failed_request(error: Exception) -> bool:
     return _no_mlflow_answer(error) or refused(error) is not None
 
 
+def server_failed(error: Exception) -> bool:
+    """Whether MLflow's ``error`` is the tracking server's failure, not its "no such model or
+    version": :func:`failed_request`, or an HTTP 5xx (its database failing)."""
+    status = getattr(error, "get_http_status_code", lambda: 0)()
+    return failed_request(error) or status >= 500
+
+
 def _no_mlflow_answer(error: Exception) -> bool:
     """MLflow's failed request without an MLflow error body: no answer, or a proxy's page."""
     text = str(error)

@@ -543,7 +543,7 @@ def score_all(
             "reasons_top": reasons_top,
             "users": len(scores),
             # What each score predicts (task, horizon, ...): outcomes label the ledger with it.
-            "labels": {t: b.label for t, b in champions.bundles.items()},
+            "labels": champions.labels,
             "outlook_days": champions.outlook_days(),  # expected_purchases' (Units.text)
             "learned_until": learned,
             # What it was built from: `refresh` re-scores when models or features move on.

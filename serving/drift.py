@@ -110,20 +110,11 @@ def quantile_edges(reference: np.ndarray, bins: int) -> np.ndarray:
 
 def point_edges(present: np.ndarray, edges: np.ndarray, bins: int) -> np.ndarray:
     """Which ``edges`` the ascending reference values ``present`` hold in at least one bin's
-    share (``1/bins``): each is a bin of its own (:func:`binned_shares`)."""
+    share (``1/bins``): each is a bin of its own (:meth:`Ordered.binned_shares`)."""
     held = np.searchsorted(present, edges, side="right") - np.searchsorted(
         present, edges, side="left"
     )
     return held * bins >= max(len(present), 1)
-
-
-def binned_shares(
-    values: np.ndarray, edges: np.ndarray, points: np.ndarray | None = None
-) -> np.ndarray:
-    """Shares of ``values`` in the bins of ``edges`` (right-closed; an edge marked in
-    ``points`` a bin of its own, after the values below it), the last one missing."""
-    missing = np.isnan(values)
-    return Ordered(np.sort(values[~missing]), 0).binned_shares(edges, points, int(missing.sum()))
 
 
 def psi_from_shares(reference: np.ndarray, current: np.ndarray, epsilon: float) -> float:
@@ -136,13 +127,11 @@ def psi_from_shares(reference: np.ndarray, current: np.ndarray, epsilon: float) 
 def numeric_psi(
     reference: np.ndarray, current: np.ndarray, bins: int = 10, epsilon: float = 1e-4
 ) -> float:
-    """PSI of numbers over the reference's quantile bins (plus a missing bin)."""
-    reference, current = _floats(reference), _floats(current)
-    edges = quantile_edges(reference, bins)
-    points = point_edges(np.sort(reference[~np.isnan(reference)]), edges, bins)
-    return psi_from_shares(
-        binned_shares(reference, edges, points), binned_shares(current, edges, points), epsilon
-    )
+    """PSI of numbers over the reference's quantile bins (plus a missing bin), as
+    :func:`number_drift` reads it."""
+    summary = NumberReference.of(_floats(reference), bins)
+    shares = Ordered.of(_floats(current)).binned_shares(summary.edges, summary.points)
+    return psi_from_shares(summary.shares, shares, epsilon)
 
 
 @dataclass(frozen=True)
@@ -168,19 +157,17 @@ class Ordered:
             return np.array([], dtype=float)
         return np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
 
-    def binned_shares(
-        self, edges: np.ndarray, points: np.ndarray | None = None, missing: int = 0
-    ) -> np.ndarray:
-        """:func:`binned_shares` of the same sample: counts from look-ups at the edges, two at
-        an edge that is a bin of its own (``points``); ``missing`` more rows held elsewhere."""
+    def binned_shares(self, edges: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Shares of the sample in the bins of ``edges`` (right-closed; an edge marked in
+        ``points`` a bin of its own, after the values below it), the last one missing: counts
+        from look-ups at the edges, two at such an edge."""
         present = self.values[self.missing :]
         at_or_below = np.searchsorted(present, edges, side="right")
-        if points is not None and points.any():  # below such an edge, then at it
+        if points.any():  # below such an edge, then at it
             below = np.searchsorted(present, edges[points], side="left")
             at_or_below = np.sort(np.concatenate([at_or_below, below]), kind="stable")
-        total = len(self.values) + missing
-        counts = np.diff(np.concatenate([[0], at_or_below, [len(present)], [total]]))
-        return counts.astype(float) / max(total, 1)
+        counts = np.diff(np.concatenate([[0], at_or_below, [len(present)], [len(self.values)]]))
+        return counts.astype(float) / max(len(self.values), 1)
 
 
 @dataclass(frozen=True)

@@ -547,8 +547,8 @@ class Scorer:
         kinds = state.champions.kinds
         answered = answered_by(state.champions.versions, kinds)
         answering = answering_versions(state.champions.versions, kinds)  # as outcomes key it
-        labels = {t: b.label for t, b in state.champions.bundles.items()}
-        in_part = served_where(state.champions.versions, kinds, labels)  # a churn lookback
+        # with a churn lookback, where 1 - churn answers and where the task's own champion does
+        in_part = served_where(state.champions.versions, kinds, state.champions.labels)
         for task, bundle in state.champions.bundles.items():
             version = state.champions.versions[task]
             # another model's answers: this one's test metrics are not theirs

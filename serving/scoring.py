@@ -63,6 +63,11 @@ class Champions:
     # outputs and reasons are not answered; their versions are, as they made it.
     partners: frozenset[str] = frozenset()
 
+    @property
+    def labels(self) -> dict[str, Any]:
+        """Task -> its champion's label definition (what a scores table records)."""
+        return {task: bundle.label for task, bundle in self.bundles.items()}
+
     def withdraw(self, task: str, service: str, why: Callable[[str], str]) -> None:
         """Take ``task``'s champion out of scoring as unable to read its features: ``service``
         says what is wrong with its feature service, ``why(version)`` is the reason its task

@@ -58,7 +58,7 @@ def answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> Answe
         kinds = {**champions.kinds, **{t: champions.bundles[t].kind for t in champions.partners}}
         if state.uplift is not None:
             kinds["uplift"] = state.uplift.bundle.learner
-        labels = {t: b.label for t, b in champions.bundles.items()}
+        labels = champions.labels
         partners = {t: partner_fields(champions, t) for t in sorted(champions.partners)}
         # p_alive and expected_purchases are the outlook model's (LTV's purchase process,
         # whatever was asked): named like a partner when its task was not asked

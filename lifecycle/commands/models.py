@@ -333,8 +333,7 @@ def _answered_by_churn(
     if (champions := conversion_champions(obj.settings, dataset, asked)) is None:
         return {}, {}
     versions, kinds = champions.versions, champions.kinds
-    labels = {task: bundle.label for task, bundle in champions.bundles.items()}
-    return answered_by(versions, kinds), served_where(versions, kinds, labels)
+    return answered_by(versions, kinds), served_where(versions, kinds, champions.labels)
 
 
 def _require_known(obj: Context, dataset: str, step: str = "models") -> None:
