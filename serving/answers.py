@@ -255,7 +255,7 @@ class ListAnswers:
             return None
         served = Served(
             versions=dict(state.champions.versions),
-            labels=state.champions.labels,
+            labels={t: b.label for t, b in state.champions.bundles.items()},
             feature_table=self.online.read().get("feature_table"),
             as_of=self.online.as_of(),
             dataset=self.dataset,
