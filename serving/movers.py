@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from serving.batch import ScoresTable
 
 MOVER_BY = ("value_at_risk", "churn_probability")
+# A churn probability that moved less than this is flat: the lists print such a change "+0 pts"
+# (serving.list_text.points_text says a tenth of a point), and online_retail 2011-09-10 ->
+# 10-10 ranked 76 users whose churn rose under 0.01 points (16684: +0.0008, its LTV up by a
+# purchase) 2nd and 3rd of its value-at-risk risers, "+0 pts" in a list of rises of risk
+FLAT_CHURN_CHANGE = 0.0005
 MOVER_FIELDS = (
     "churn_probability_before",
     "churn_probability_change",
@@ -43,7 +48,8 @@ def movers(
 ) -> pd.DataFrame:
     """Users in both tables whose ``by`` rose the most from the previous to the latest table.
 
-    By value at risk (churn probability x LTV), only users whose churn probability rose too:
+    By value at risk (churn probability x LTV), only users whose churn probability rose too
+    (by :data:`FLAT_CHURN_CHANGE` or more, as by churn probability; less is flat):
     a purchase raises a user's LTV, so risers by value alone were mostly customers who had
     just bought (35 of online_retail's top 50, 15 with their churn probability down). How
     many were left out so is ``attrs["value_only"]`` of the result; ``attrs["not_before"]``:
@@ -63,10 +69,11 @@ def movers(
     change = f"{by}_change"
     if change not in both:
         raise ListError(f"--by {by}: the scores tables have no {by} column to compare", "by")
-    rising = both[both[change] > 0]
+    floor = FLAT_CHURN_CHANGE if by == "churn_probability" else 0.0
+    rising = both[both[change] >= floor] if floor else both[both[change] > 0]
     value_only = 0
     if by == "value_at_risk" and "churn_probability_change" in rising:
-        risk = rising["churn_probability_change"].to_numpy(float) > 0
+        risk = rising["churn_probability_change"].to_numpy(float) >= FLAT_CHURN_CHANGE
         value_only, rising = int((~risk).sum()), rising[risk]
     order = np.lexsort((rising[c.USER_ID].astype(str).to_numpy(), -rising[change].to_numpy(float)))
     page = rising.iloc[order if limit is None else order[:limit]].copy()
@@ -127,7 +134,8 @@ def mover_notes(
     if value_only:
         notes.append(
             f"left out: {value_only:,} user{'s' * (value_only != 1)} whose value at risk rose "
-            "with their churn probability flat or down (their LTV rose, as a purchase raises "
+            "with their churn probability flat (under 0.05 points up) or down (their LTV rose, "
+            "as a purchase raises "
             "it); `--by churn_probability` ranks the risk alone"
         )
     if not_before:  # online_retail 2011-11-01 -> 12-10: 362 new customers, unsaid

@@ -959,6 +959,25 @@ def test_the_units_line_says_conversion_is_any_purchase_when_served_as_1_minus_c
     assert units_for(settings, own).windows["conversion"].endswith("in the next 90 days")
 
 
+def test_movers_leave_out_a_churn_change_the_list_prints_as_flat() -> None:
+    """online_retail 2011-09-10 -> 10-10: 16684's churn probability rose 0.0008 points (its
+    LTV up by a purchase) and it ranked 2nd of the value-at-risk risers, printed "+0 pts", in
+    a list said to keep only users whose churn rose too (76 of its 532 rose under 0.01
+    points). A change the list prints as +0 is flat now: left out and counted by value, not
+    ranked by churn."""
+    latest = scores_table().iloc[:5]
+    previous = latest.assign(churn_probability=[0.9 - 8e-6, 0.2, 0.6, 0.5, 0.05 - 3e-4])
+    previous = previous.assign(value_at_risk=previous["churn_probability"] * 0.5)
+    latest = latest.assign(value_at_risk=latest["churn_probability"] * latest["ltv"])
+    # u1 +0.0008 points, u4 +10 points, u5 +0.03 points; every value at risk rose
+    by_value = movers(latest, previous, by="value_at_risk", limit=None)
+    assert by_value["user_id"].tolist() == ["u4"]
+    assert by_value.attrs["value_only"] == 4  # u2, u3 flat; u1, u5 up by less than the list shows
+    by_churn = movers(latest, previous, by="churn_probability", limit=None)
+    assert by_churn["user_id"].tolist() == ["u4"]
+    assert [points_text(v) for v in (8e-6, 3e-4)] == ["+0 pts", "+0 pts"]  # what they read
+
+
 def test_movers_count_the_users_the_filters_keep_that_only_the_latest_table_scored() -> None:
     """Users new since the previous table have no change to rank by: counted (a note says
     them), after the filters, and no note without them."""
