@@ -573,3 +573,32 @@ def test_super_users_by_ltv_are_the_top_share_of_the_same_customers(tmp_path: Pa
     assert "super users (by ltv): the top 20% of the 5 customers, 1 user, brings 17.5% of it" in (
         text
     ), text
+
+
+def test_segments_say_their_units_and_a_missing_channel_in_one_line(tmp_path: Path) -> None:
+    """online_retail's `segments` printed "5,276,942.81" and "ltv 13.1%" without the currency
+    or the LTV's window, and on data without acquisition channels the split of super users by
+    channel was silently absent. Both are said now, on the terminal and in --json."""
+    home = tmp_path / "ws"
+    scores = pd.DataFrame(
+        {
+            c.USER_ID: [f"u{i}" for i in range(5)],
+            "revenue": [50.0, 40, 30, 20, 0],
+            "refunds": 0.0,
+            "ltv": 1.0,
+            "lifecycle_stage": "active",
+            "segment": "loyal",
+        }
+    )
+    settings = load_settings(home=home, environ={})
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-05"})
+    text = CliRunner().invoke(main, ["--home", str(home), "segments"])
+    assert text.exit_code == 0, text.output
+    assert "ltv: expected value of purchases minus refunds in the next 365 days" in text.stdout
+    assert (
+        "super users by channel: none to split: no user of demo has an acquisition channel"
+    ) in text.stdout
+    result = CliRunner().invoke(main, ["--home", str(home), "--json", "segments"])
+    data = json.loads(result.stdout)
+    assert data["units"]["horizon_days"] == {"ltv": 365}
+    assert data["super_users_by_channel"] is None

@@ -346,6 +346,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     """Sizes and value shares of lifecycle stages, RFM segments and super users (in all and
     by acquisition channel) as of a date."""
 
+    from features import contract as c
     from features.guest_orders import (
         dataset_guest_orders,
         dataset_without_user_words,
@@ -369,7 +370,6 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     from serving.units import units_for
 
     dataset = dataset or obj.settings.dataset
-    units = units_for(obj.settings, {"dataset": dataset})
     if as_of is None:
         table = latest_scores(obj.settings, dataset, "segments")
         frame, date, made_with = table.frame, table.as_of, table.metadata
@@ -395,8 +395,14 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     # a past date's table (--as-of) is scored again at that date, not the latest (review R2)
     again = date if as_of is not None else None
     notes = [note] if (note := by_former_champions(obj, made_with, again)) else []
+    # the money's currency and the LTV's window, from the labels the table was scored with
+    # (online_retail's "ltv 13.1%" and "5,276,942.81" said neither GBP nor 365 days)
+    units = units_for(obj.settings, {**made_with, "dataset": dataset}, ("ltv",) * ("ltv" in frame))
     data: dict[str, Any] = {"dataset": dataset, "as_of": date, "users": len(frame), "notes": notes}
-    lines = [f"{dataset}: segments as of {date}: {len(frame):,} users", *notes]
+    data["units"] = units.to_dict()
+    # a log counting purchases: "amounts are purchases counted", no word of money in segments
+    said = "; ".join([units.amounts.removesuffix(", no money"), *units.windows.values()])
+    lines = [f"{dataset}: segments as of {date}: {len(frame):,} users", said, *notes]
     revenue = units.value_name("revenue")
     events = obj.settings.workspace.dataset_dir(dataset) / EVENTS_FILE
     guests = dataset_guest_orders(events.parent)
@@ -441,7 +447,13 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
             f"super users (by {units.value_name(value)}{kept}): {super_users_words(found_supers)}"
         )
         by_channel = super_users_by_channel(frame, found_supers) if value == "revenue" else None
-        if by_channel is not None:  # the same flags, split by acquisition channel
+        if by_channel is None and value == "revenue":  # was silently absent (online_retail)
+            data["super_users_by_channel"] = None
+            lines.append(
+                f"super users by channel: none to split: no user of {dataset} has an acquisition "
+                f"channel (its users table's `{c.CHANNEL}`)"
+            )
+        elif by_channel is not None:  # the same flags, split by acquisition channel
             data["super_users_by_channel"] = by_channel.to_dict(orient="records")
             lines.append(f"super users by channel (by {revenue}{kept}):")
             lines += [channel_line(r, f"{revenue} kept") for r in data["super_users_by_channel"]]
