@@ -11,6 +11,7 @@ import shlex
 from typing import TYPE_CHECKING
 
 from features import contract as c
+from features.currency import ISO_CODES
 from features.parsing import SPREADSHEET_SERIAL
 from lifecycle.errors import offered
 
@@ -108,16 +109,35 @@ def purchase_log(
     # a column that may hold types is the other way, said, not given: the options a refusal
     # returns are given together (`refresh` printed `--event-type purchase --map
     # event_type=Email`), and a date or an e-mail column holds no types
-    typed = [] if amount in columns else _type_columns(raw, others)
+    # a column of currency codes (a German shop's 'Waehrung' of EUR) holds no types: it was
+    # offered as them, and one not named as the currency went unread, unsaid (no currency)
+    codes = _currency_codes(raw, others)
+    said = ""
+    if codes and c.currency_column(columns) is None:
+        said = (
+            f"; if '{codes[0]}' holds the amounts' currency, --map currency={shlex.quote(codes[0])}"
+        )
+    typed = [] if amount in columns else _type_columns(raw, [n for n in others if n not in codes])
     if not typed:
-        return f"; a log of purchases only ({what}) takes {option}", (option,)
+        return f"; a log of purchases only ({what}) takes {option}{said}", (option,)
     named = " or ".join(f"'{n}'" for n in typed[:3])
     first = f"--map event_type={shlex.quote(typed[0])}"
     return (
         f"; a log of purchases only ({what}) takes {option}; if {named} holds each row's "
-        f"event type, {first} reads it",
+        f"event type, {first} reads it{said}",
         (option,),
     )
+
+
+def _currency_codes(raw: pd.DataFrame, names: list[str]) -> list[str]:
+    """Of ``names``, the columns whose every filled cell is an ISO 4217 code ('eur' too)."""
+    found = []
+    for name in names:
+        values = raw[name].dropna().astype(str).str.strip().str.upper()
+        values = values[values != ""]
+        if len(values) and values.isin(ISO_CODES).all():
+            found.append(name)
+    return found
 
 
 def _type_columns(raw: pd.DataFrame, names: list[str]) -> list[str]:

@@ -121,6 +121,39 @@ def test_a_visit_log_without_amounts_or_types_is_told_its_option(
     assert "missing column 'event_type'" in refused.stderr and "--event-type" not in refused.stderr
 
 
+def test_a_column_of_currency_codes_is_named_as_the_currency_not_as_event_types(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 53, a German shop's export (Kundennummer;Zeitpunkt;Betrag;Waehrung): the refusal
+    offered '--map event_type=Waehrung' for a column of EUR in every row, and said nothing of
+    it as the currency, so ingested as told it recorded none ('money in no currency
+    recorded' in every list). A column of ISO 4217 codes is named as the currency."""
+    orders = tmp_path / "bestellungen.csv"
+    orders.write_text(
+        "kunde,zeit,Waehrung,filiale\n0042,2024-01-01,EUR,Köln\n0043,2024-01-02,eur,Bonn\n"
+    )
+    maps = ["--map", "user_id=kunde", "--map", "event_time=zeit"]
+    refused = CliRunner().invoke(main, ["ingest", str(orders), *maps])
+    (error,) = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
+    assert error.endswith(
+        "a log of purchases only (user and time, no amount column) takes --event-type purchase; "
+        "if 'filiale' holds each row's event type, --map event_type=filiale reads it; "
+        "if 'Waehrung' holds the amounts' currency, --map currency=Waehrung"
+    )
+    alone = tmp_path / "alone.csv"  # the codes column the only other one
+    alone.write_text("kunde,zeit,Waehrung\n0042,2024-01-01,EUR\n0043,2024-01-02,EUR\n")
+    refused = CliRunner().invoke(main, ["ingest", str(alone), *maps])
+    assert refused.stderr.rstrip().endswith(
+        "takes --event-type purchase; if 'Waehrung' holds the amounts' currency, "
+        "--map currency=Waehrung"
+    )
+    assert "event_type=Waehrung" not in refused.stderr
+    named = tmp_path / "named.csv"  # a column named as the currency is read so: not told
+    named.write_text("kunde,zeit,Currency\n0042,2024-01-01,EUR\n")
+    refused = CliRunner().invoke(main, ["ingest", str(named), *maps])
+    assert refused.stderr.rstrip().endswith("takes --event-type purchase")
+
+
 def test_count_only_log_with_amount_default_counts_purchases(home: Path, tmp_path: Path) -> None:
     log = _grocery(tmp_path)
     args = ["ingest", str(log), *GROCERY_MAPS, "--event-type", "purchase", "--amount-default", "1"]
