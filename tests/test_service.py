@@ -235,7 +235,8 @@ def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path, http: httpx
     # {"country": ["Spain", "France"]} was a 400, "where.country: Input should be a valid string")
     countries = sorted({r["country"] for r in cli})[:2]
     options = [f"--where=country={country}" for country in countries]
-    listed = run_cli(home, "--json", "at-risk", "--top", "60", "--min-churn", "0", *options)
+    # --limit, the API's name (session 53: "Did you mean '--min-ltv'?"), is --top
+    listed = run_cli(home, "--json", "at-risk", "--limit", "60", "--min-churn", "0", *options)
     cli = json.loads(listed)["rows"]
     body = {"limit": 60, "min_churn": 0, "where": {"country": countries}}
     response = http.post(f"{ready_server}/at_risk", json=body, timeout=60)

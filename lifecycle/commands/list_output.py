@@ -34,11 +34,12 @@ def list_options(function: Any = None, *, seed_from_name: bool = False) -> Any:
     options = [
         click.option(
             "--top",
+            "--limit",  # the API's name of it (`limit`): `--limit 3` got "Did you mean '--min-ltv'?"
             "top",
             type=click.IntRange(min=1),
             default=100,
             show_default=True,
-            help="Rows in the list.",
+            help="Rows in the list (--limit, as the API's field).",
         ),
         click.option("--segment", help="RFM segment, e.g. champions, loyal, cannot_lose."),
         click.option("--stage", help="Lifecycle stage, e.g. active, at_risk, silent."),
