@@ -172,15 +172,16 @@ def test_the_gate_promotes_a_learner_that_beats_random_and_response(trained: dic
     assert test.qini["response_model"].value < test.qini[chosen].low
     for ranking in test.qini.values():
         assert ranking.low <= ranking.value <= ranking.high
-    # the test users' ATE with its interval (random targeting's AUUC doubled), not a bare
-    # point: on hillstrom's 20% test split +0.288 where the whole table gives +0.597
-    ate = test.random_auuc
+    # the test users' ATE with its interval, not a bare point: on hillstrom's 20% test split
+    # +0.288 where the whole table gives +0.597 (test_the_test_ate_is_...: which interval)
+    ate = result.evaluation.test_effect()
     said = result.evaluation.lines()[0].split("test ATE ")[1]
     assert said == (
-        f"{2 * ate.value:+.5f} [{2 * ate.low:+.5f}, {2 * ate.high:+.5f}] (95%, the test split "
-        "only, which judges the learners: not the campaign's effect)"
+        f"{ate.difference:+.5f} [{ate.low:+.5f}, {ate.high:+.5f}] (95%, normal; the test split's "
+        f"{ate.treated_rows:,} treated and {ate.control_rows:,} control only, which judges the "
+        "learners: not the campaign's effect)"
     )
-    assert ate.low < ate.value < ate.high
+    assert ate.low < ate.difference < ate.high
     # every ranking it failed to beat is named: "does not beat random targeting, the response
     # model" read as one thing named twice (trial 95)
     lost = {name: False for name in result.evaluation.gate}
@@ -557,6 +558,55 @@ def test_experiment_script_runs_quick(shared_data: Path) -> None:
     names = [cells[1].strip().removesuffix(" (chosen)") for cells in rows]
     assert names == ["t_learner", "x_learner", "transformed_outcome", "response_model", "random"]
     assert "visit: " in done.stderr and "promoted" in done.stderr
+
+
+def test_the_test_ate_is_the_test_rows_difference_of_means_with_its_normal_interval(
+    trained: dict,
+) -> None:
+    """The test ATE's interval was random targeting's bootstrapped AUUC doubled: on hillstrom's
+    spend test split [-0.305, +0.792] where the difference of means gives [-0.319, +0.894]
+    (200 draws; the ends moved with the draws). It is now the campaign effect's normal
+    interval of the test rows, in the text and in --json's test_effect, with their sizes."""
+    table, result = trained["table"], trained["result"]
+    rows = table.sort_values(c.USER_ID).iloc[result.evaluation.split.test]
+    sent = rows.loc[rows[c.TREATMENT].astype(bool), c.VISIT].astype(float)
+    held = rows.loc[~rows[c.TREATMENT].astype(bool), c.VISIT].astype(float)
+    difference = sent.mean() - held.mean()
+    half = 1.959964 * np.sqrt(sent.var() / len(sent) + held.var() / len(held))
+    told = result.to_dict()["test_effect"]
+    assert (told["treated_rows"], told["control_rows"]) == (len(sent), len(held))
+    assert (told["difference"], told["low"], told["high"]) == pytest.approx(
+        (difference, difference - half, difference + half)
+    )
+    head = result.evaluation.lines()[0]
+    assert (
+        f"test ATE {difference:+.5f} [{difference - half:+.5f}, {difference + half:+.5f}]" in head
+    )
+    assert f"the test split's {len(sent):,} treated and {len(held):,} control only" in head
+    # the table's figures say what they are, and how many draws their intervals took
+    assert result.evaluation.lines()[-1] == (
+        "Qini: area between a ranking's curve of incremental visit per test customer and random "
+        "targeting's straight line (random: 0); AUUC: area under its uplift curve (random: test "
+        "ATE / 2); intervals: 95% paired bootstrap, 60 draws of the test customers"
+    )
+
+
+def test_an_outcome_of_one_value_in_every_row_has_no_interval() -> None:
+    """A campaign table whose spend is 0 in every row read out +0.00000 [+0.00000, +0.00000],
+    an effect known to be exactly none; it now says there is no interval and why."""
+    from training.campaign_effect import arm_effects, effect_lines
+
+    table, _ = constructed_campaign(400)
+    table[c.SPEND] = 0.0
+    effects = {e.outcome: e for e in arm_effects(table, [c.VISIT, c.SPEND])}
+    assert (effects[c.SPEND].low, effects[c.SPEND].high) == (None, None)
+    assert effects[c.VISIT].low is not None and effects[c.VISIT].low < effects[c.VISIT].high
+    spend = [
+        line for line in effect_lines(list(effects.values()), "t.parquet") if " spend " in line
+    ]
+    assert len(spend) == 1 and spend[0].split(" = ")[1].startswith(
+        "+0.00000 (no interval: spend is 0 in every row) ("
+    ), spend
 
 
 def test_the_campaign_effect_on_every_row_is_read_out_by_arm_and_outcome(trained: dict) -> None:

@@ -1,6 +1,9 @@
 """A randomized campaign's effect on every row: for each treated arm (and all of them
 together) and each outcome, the difference of its mean from the control group's, with a 95%
-interval (normal, unequal variances: ``d +- 1.96 sqrt(s_t^2 / n_t + s_c^2 / n_c)``).
+interval (normal, unequal variances: ``d +- 1.96 sqrt(s_t^2 / n_t + s_c^2 / n_c)``). An
+outcome with one value in every row of both groups (a ``spend`` column all 0) has no interval:
+its zero spread would print ``+0.00000 [+0.00000, +0.00000]``, an effect known to be exactly
+none, where nothing was measured.
 
 The uplift learners' test ATE is of the test split only (a fifth of the rows); this is the
 campaign's own readout, what an analyst reports before asking whom to target.
@@ -29,11 +32,20 @@ class ArmEffect:
     treated_mean: float
     control_mean: float
     difference: float
-    low: float
-    high: float
+    low: float | None  # None: the outcome is one value in every row of both groups
+    high: float | None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def interval_text(self) -> str:
+        """``+d [+low, +high]``, or why there is no interval."""
+        if self.low is None or self.high is None:
+            return (
+                f"{self.difference:+.5f} (no interval: {self.outcome} is {self.control_mean:g} "
+                "in every row)"
+            )
+        return f"{self.difference:+.5f} [{self.low:+.5f}, {self.high:+.5f}]"
 
 
 def arm_effects(frame: pd.DataFrame, outcomes: list[str]) -> list[ArmEffect]:
@@ -55,19 +67,27 @@ def arm_effects(frame: pd.DataFrame, outcomes: list[str]) -> list[ArmEffect]:
     for outcome in outcomes:
         values = pd.to_numeric(frame[outcome], errors="coerce").to_numpy(dtype=float)
         for arm, rows, held_out in groups:
-            sent, control = values[rows], values[held_out]
-            difference = float(sent.mean() - control.mean())
-            spread = float(
-                np.sqrt(sent.var(ddof=1) / sent.size + control.var(ddof=1) / control.size)
-            )
-            found.append(
-                ArmEffect(
-                    arm, outcome, int(sent.size), int(control.size), float(sent.mean()),
-                    float(control.mean()), difference, difference - Z95 * spread,
-                    difference + Z95 * spread,
-                )
-            )  # fmt: skip
+            found.append(effect_of(arm, outcome, values[rows], values[held_out]))
     return found
+
+
+def effect_of(arm: str, outcome: str, sent: np.ndarray, control: np.ndarray) -> ArmEffect:
+    """The sent rows' mean minus the control rows', with its normal 95% interval (none when
+    both groups hold one value in every row)."""
+    difference = float(sent.mean() - control.mean())
+    spread = float(np.sqrt(sent.var(ddof=1) / sent.size + control.var(ddof=1) / control.size))
+    low, high = (None, None) if _constant(sent, control) else (
+        difference - Z95 * spread, difference + Z95 * spread
+    )  # fmt: skip
+    return ArmEffect(
+        arm, outcome, int(sent.size), int(control.size), float(sent.mean()),
+        float(control.mean()), difference, low, high,
+    )  # fmt: skip
+
+
+def _constant(*groups: np.ndarray) -> bool:
+    values = np.concatenate(groups)
+    return bool(values.size) and bool((values == values[0]).all())
 
 
 def effect_lines(effects: list[ArmEffect], source: str) -> list[str]:
@@ -81,7 +101,6 @@ def effect_lines(effects: list[ArmEffect], source: str) -> list[str]:
     for e in effects:
         lines.append(
             f"  {e.arm:<20} {e.outcome:<11} {e.treated_mean:.5f} - {e.control_mean:.5f} = "
-            f"{e.difference:+.5f} [{e.low:+.5f}, {e.high:+.5f}] ({e.treated_rows:,} sent, "
-            f"{e.control_rows:,} control)"
+            f"{e.interval_text()} ({e.treated_rows:,} sent, {e.control_rows:,} control)"
         )
     return lines

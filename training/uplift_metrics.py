@@ -148,6 +148,17 @@ class Comparison:
     random_auuc: Estimate
     qini_over_baseline: dict[str, Estimate]
     baseline: str
+    draws: int = BOOTSTRAP_DRAWS
+
+    def legend(self, outcome: str) -> str:
+        """What the table's figures are, in the output itself (their units were only in
+        this module's docstring)."""
+        return (
+            f"Qini: area between a ranking's curve of incremental {outcome} per test customer "
+            "and random targeting's straight line (random: 0); AUUC: area under its uplift "
+            f"curve (random: test ATE / 2); intervals: 95% paired bootstrap, {self.draws:,} "
+            "draws of the test customers"
+        )
 
 
 def compare_rankings(
@@ -200,4 +211,5 @@ def compare_rankings(
             if name != baseline
         },
         baseline=baseline,
+        draws=draws,
     )
