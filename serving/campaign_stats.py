@@ -48,12 +48,40 @@ class Effect:
             return None
         return f"not judged: {' and '.join(small)}, fewer than {MIN_GROUP} for the interval to hold"
 
+    @property
+    def no_spread(self) -> str | None:
+        """Why there is no interval: one value for every member of each group (no member
+        retained, none converted) gave ``+0.0% (95% CI +0.0% to +0.0%); detectable: 0.0%``,
+        an effect known to be none that any effect would have shown."""
+        if self.standard_error > 0:
+            return None
+        return (
+            f"not judged: every targeted member has {self.targeted_mean:g} and every control "
+            f"member {self.control_mean:g}, no spread to give an interval"
+        )
+
+    def interval_words(self, form: str) -> str:
+        """``(95% CI low to high); detectable: mde`` in ``form`` (``.1%``), or why none."""
+        if self.no_spread:
+            return "(no interval: one value for every member of each group)"
+        return (
+            f"(95% CI {self.low:+{form}} to {self.high:+{form}}); detectable: "
+            f"{self.minimum_detectable:{form}}"
+        )
+
+    def saved_words(self, form: str, unit: str = "") -> str:
+        """The difference times the targeted users (users or value saved), with its interval."""
+        value, low, high = self.scaled(self.targeted)
+        if self.no_spread:
+            return f"{value:+{form}}{unit} (no interval)"
+        return f"{value:+{form}}{unit} (95% CI {low:+{form}} to {high:+{form}})"
+
     def scaled(self, factor: float) -> tuple[float, float, float]:
         """The difference and its interval times ``factor`` (users or value saved)."""
         return self.difference * factor, self.low * factor, self.high * factor
 
     def to_dict(self) -> dict[str, float | int | str | None]:
-        return {**asdict(self), "not_judged": self.too_small}
+        return {**asdict(self), "not_judged": self.too_small or self.no_spread}
 
 
 def _z(confidence: float) -> float:

@@ -484,21 +484,17 @@ class CampaignReport:
                 lines.append(
                     f"  {measure:<10} targeted {effect.targeted_mean:.1%}  control "
                     f"{effect.control_mean:.1%}  difference {effect.difference:+.1%} "
-                    f"(95% CI {effect.low:+.1%} to {effect.high:+.1%}); detectable: "
-                    f"{effect.minimum_detectable:.1%}"
+                    + effect.interval_words(".1%")
                 )
             else:
                 lines.append(
                     f"  {self.units.value_name(measure):<10} targeted {effect.targeted_mean:,.2f}  control "
                     f"{effect.control_mean:,.2f}  difference {effect.difference:+,.2f} per user "
-                    f"(95% CI {effect.low:+,.2f} to {effect.high:+,.2f}); detectable: "
-                    f"{effect.minimum_detectable:,.2f}"
+                    + effect.interval_words(",.2f")
                 )
-        saved, low, high = self.users_saved
-        value, v_low, v_high = self.value_saved
-        lines.append(f"  users saved {saved:+,.1f} (95% CI {low:+,.1f} to {high:+,.1f})")
+        lines.append(f"  users saved {self.effects['retention'].saved_words(',.1f')}")
         unit = f" {self.units.value_name('revenue')}" if self.units.counted else ""
-        lines.append(f"  value saved {value:+,.0f}{unit} (95% CI {v_low:+,.0f} to {v_high:+,.0f})")
+        lines.append(f"  value saved {self.effects['revenue'].saved_words(',.0f', unit)}")
         small = self.effects["retention"].too_small
         if small:  # every measure compares the same two groups
             lines.append(f"  {small}: hold out more users in the next campaign")

@@ -246,6 +246,38 @@ def test_a_report_says_which_campaigns_targeted_its_control_users_within_its_hor
     )
 
 
+def test_an_outcome_no_member_of_either_group_had_has_no_interval(settings) -> None:  # type: ignore[no-untyped-def]
+    """A campaign none of whose members had an event in its horizon (the demo at 2025-07-30,
+    1,094 members silent since) read retention, conversion and revenue +0.0 (95% CI +0.0 to
+    +0.0); detectable: 0.0, users saved +0.0 (95% CI +0.0 to +0.0): an effect known to be
+    none, which any effect would have shown. One value for every member has no interval."""
+    from serving.campaigns import report_campaign
+
+    members = _members(["u1", "u2", "u3", "u4"], [False, False, True, True])
+    start_campaign(settings, "quiet", members, _table(), horizon_days=30, source="x.csv")
+    path = settings.workspace.events("demo")
+    path.parent.mkdir(parents=True)
+    before = [(u, "2024-02-10", c.SESSION, None) for u in ("u1", "u2", "u3", "u4", "z")]
+    _events([*before, ("z", "2024-04-10", c.SESSION, None)]).to_parquet(path)  # none in it
+    report = report_campaign(settings, "quiet")
+    lines = report.lines()
+    none = "(no interval: one value for every member of each group)"
+    assert lines[2] == f"  retention  targeted 0.0%  control 0.0%  difference +0.0% {none}"
+    assert lines[4].endswith(f"difference +0.00 per user {none}"), lines[4]
+    assert lines[5:7] == ["  users saved +0.0 (no interval)", "  value saved +0 (no interval)"]
+    effect = proportion_difference(np.zeros(200), np.arange(200) < 60)
+    assert effect.to_dict()["not_judged"] == (
+        "not judged: every targeted member has 0 and every control member 0, no spread to "
+        "give an interval"
+    )
+    spread = proportion_difference(np.arange(200) % 5 == 0, np.arange(200) < 60)
+    assert spread.to_dict()["not_judged"] is None
+    assert spread.interval_words(".1%") == (
+        f"(95% CI {spread.low:+.1%} to {spread.high:+.1%}); detectable: "
+        f"{spread.minimum_detectable:.1%}"
+    )
+
+
 # -- bad input: one clear line, nothing written --------------------------------------------
 
 
