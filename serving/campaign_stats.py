@@ -102,6 +102,18 @@ def _split(outcome: np.ndarray, control: np.ndarray) -> tuple[np.ndarray, np.nda
     return targeted, kept
 
 
+def _detectable(p_c: float, n_t: int, n_c: int, z: float) -> float:
+    """The fixed point of d = z sqrt(p_c (1 - p_c) / n_c + p (1 - p) / n_t), p = p_c +- d,
+    reached from above (p = 1/2), not the d = 0 of a control rate of 0 or 1."""
+    d = z * math.sqrt(p_c * (1 - p_c) / n_c + 0.25 / n_t)
+    for _ in range(100):
+        p = min(p_c + d, 1.0) if p_c < 0.5 else max(p_c - d, 0.0)
+        d, before = z * math.sqrt(p_c * (1 - p_c) / n_c + p * (1 - p) / n_t), d
+        if abs(d - before) < 1e-12:
+            break
+    return d
+
+
 def proportion_difference(
     outcome: np.ndarray,
     control: np.ndarray,
@@ -111,14 +123,16 @@ def proportion_difference(
 ) -> Effect:
     """Difference of two proportions (0/1 outcomes), normal approximation.
 
-    The minimum detectable effect uses the control rate as the baseline of both groups.
+    The minimum detectable effect is the difference d whose interval, with the control rate
+    p_c and the targeted rate p_c + d (toward 1/2), excludes 0 with probability ``power``:
+    d = (z + z_power) sqrt(p_c (1 - p_c) / n_c + p (1 - p) / n_t). Taking p_c for both
+    groups said 0.0% when no control member converted (241 targeted, 269 control: 3.2%).
     """
     targeted, kept = _split(outcome, control)
     p_t, p_c = targeted.mean(), kept.mean()
     se = math.sqrt(p_t * (1 - p_t) / len(targeted) + p_c * (1 - p_c) / len(kept))
     z = _z(confidence)
-    baseline_se = math.sqrt(p_c * (1 - p_c) * (1 / len(targeted) + 1 / len(kept)))
-    mde = (z + NormalDist().inv_cdf(power)) * baseline_se
+    mde = _detectable(p_c, len(targeted), len(kept), z + NormalDist().inv_cdf(power))
     diff = p_t - p_c
     return Effect(
         float(p_t),

@@ -52,8 +52,12 @@ def test_proportion_interval_is_the_normal_approximation() -> None:
     se = math.sqrt(0.3 * 0.7 / 100 + 0.2 * 0.8 / 100)
     assert effect.difference == pytest.approx(0.1)
     assert (effect.low, effect.high) == pytest.approx((0.1 - 1.959964 * se, 0.1 + 1.959964 * se))
-    # 80% power at 5%: (z_0.975 + z_0.8) x the control rate's standard error of a difference
-    expected = (1.959964 + 0.841621) * math.sqrt(0.2 * 0.8 * (1 / 100 + 1 / 100))
+    # 80% power at 5%: d = (z_0.975 + z_0.8) x the standard error of a difference with the
+    # control rate 0.2 and the targeted 0.2 + d, the positive root of
+    # d^2 (1 + k^2 / n) - d k^2 (1 - 2 p) / n - k^2 2 p (1 - p) / n = 0 (p 0.2, n 100)
+    k2, p, n = (1.959964 + 0.841621) ** 2, 0.2, 100
+    a, b, c0 = 1 + k2 / n, -k2 * (1 - 2 * p) / n, -k2 * 2 * p * (1 - p) / n
+    expected = (-b + math.sqrt(b * b - 4 * a * c0)) / (2 * a)
     assert effect.minimum_detectable == pytest.approx(expected, rel=1e-5)
     assert (effect.targeted, effect.control) == (100, 100)
 
@@ -82,6 +86,28 @@ def test_an_effect_of_the_minimum_detectable_size_is_found_about_80_percent_of_t
         for _ in range(1_000)
     ]
     assert 0.74 < np.mean(found) < 0.86
+
+
+def test_a_rare_outcomes_minimum_detectable_effect_is_found_about_80_percent_of_the_time() -> None:
+    """The minimum detectable effect took the control rate for both groups: at a control rate
+    of 2% (300 a group) it said 3.2 points, found 58% of the time, not 80; with no control
+    member converting it said 0.0%. The targeted group's variance is now taken at the
+    effect it is to detect."""
+    n, base = 300, 0.02
+    control = np.r_[np.zeros(n, bool), np.ones(n, bool)]
+    converted = np.r_[np.zeros(n), np.arange(n) < round(base * n)]
+    mde = proportion_difference(converted, control).minimum_detectable
+    rng = np.random.default_rng(1)
+    found = [
+        proportion_difference(np.r_[rng.random(n) < base + mde, rng.random(n) < base], control).low
+        > 0
+        for _ in range(1_000)
+    ]
+    assert 0.74 < np.mean(found) < 0.88, (mde, np.mean(found))
+    # none of 269 control members converted (241 targeted): the solution of
+    # d = 2.80 sqrt(d (1 - d) / 241), not 0
+    none = proportion_difference(np.r_[np.ones(30), np.zeros(480)], np.arange(510) >= 241)
+    assert none.minimum_detectable == pytest.approx(0.0315, abs=0.0005)
 
 
 def test_a_group_of_one_is_refused() -> None:
