@@ -14,6 +14,7 @@ is (:meth:`AmountCurrency.refusal`).
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +22,11 @@ import pandas as pd
 
 from features import contract as c
 from features.parsing import FAST_TEXT, as_text
+from lifecycle.words import counted
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from features.table_checks import TableChecks
 
 CURRENCY_MISMATCH = "currency_mismatch"  # quarantine reason: '£12' where the column says EUR
@@ -30,6 +34,8 @@ AMOUNT_CURRENCY = "amount_currency"  # report note: AmountCurrency.note
 CURRENCY_COLUMN = "currency_column"  # report note: an unmapped 'Currency' column's one code
 CURRENCY_GIVEN = "currency_given"  # report note: loaded rows whose empty currency --currency gave
 CURRENCY_IGNORED = "currency_ignored"  # report note: --currency of a file without amounts
+# report note: a column of ISO codes not read as the currency ('Waehrung'), the dataset none
+UNREAD_CURRENCY = "currency_in_a_column"
 
 _ISO_4217 = (  # the codes in use
     """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD
@@ -355,4 +361,78 @@ def given_currency_unrecorded(dataset: str, given: str) -> str:
         f"--currency {given}: dataset '{dataset}' records no currency (its files stated none); "
         f"to record it for all, ingest its files again with --currency {given} (--replace, then "
         "--append the later ones)"
+    )
+
+
+def unread_currency(events: Path, appended: bool = False) -> dict[str, Any]:
+    """The first extra column of a staged events file whose every filled cell on a purchase
+    or refund row is an ISO 4217 code ('EUR', 'eur'), when the file holds no column read as
+    the currency (:func:`features.contract.currency_column`): a German shop's 'Waehrung' was
+    stored unread and unsaid, and every list said "no currency recorded". With its codes and
+    their rows, most first; ``appended``: the file was added to a dataset (the remedy is
+    its files ingested again). Empty when there is none."""
+    import duckdb
+
+    from lifecycle.sql import identifier, literal
+
+    with duckdb.connect() as con:
+        table = f"read_parquet({literal(events)})"
+        names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+        if c.currency_column(names) is not None:
+            return {}
+        monetary = ", ".join(literal(t) for t in c.MONETARY_EVENT_TYPES)
+        iso = ", ".join(literal(code) for code in sorted(ISO_CODES))
+        for name in names:
+            if name in (*c.EVENT_REQUIRED, *c.EVENT_OPTIONAL):
+                continue
+            code = f"upper(trim(CAST({identifier(name)} AS VARCHAR)))"
+            filled = f"{c.EVENT_TYPE} IN ({monetary}) AND {code} <> ''"
+            rows, all_codes = con.execute(
+                f"SELECT count(*), bool_and({code} IN ({iso})) FROM {table} WHERE {filled}"
+            ).fetchone()
+            if rows and all_codes:
+                found = con.execute(
+                    f"SELECT {code}, count(*) AS n FROM {table} WHERE {filled} "
+                    "GROUP BY 1 ORDER BY n DESC, 1"
+                ).fetchall()
+                return {
+                    UNREAD_CURRENCY: {
+                        "column": name,
+                        "codes": {str(k): int(n) for k, n in found},
+                        "appended": appended,
+                    }
+                }
+    return {}
+
+
+def unread_currency_line(note: dict[str, Any]) -> str:
+    """The summary line of :func:`unread_currency`'s note: the column, its codes and the
+    option that reads it (one code), or why it cannot be one dataset's (several)."""
+    column, codes = note["column"], note["codes"]
+    rows = counted(sum(codes.values()), ("purchase or refund row", "purchase and refund rows"))
+    if len(codes) == 1:
+        held = next(iter(codes))
+    else:
+        held = ", ".join(f"{code} on {n:,}" for code, n in list(codes.items())[:4])
+        held += f" and {len(codes) - 4:,} more" if len(codes) > 4 else ""
+    said = (
+        f"    column '{column}' holds a currency code on {rows} ({held}) but is not read as "
+        "the currency, so the dataset records none (lists and the API say 'no currency "
+        "recorded')"
+    )
+    if len(codes) > 1:
+        return said + (
+            f": its amounts in {len(codes):,} currencies are summed as one money in every "
+            "revenue, LTV and value at risk; ingest each currency as a dataset of its own "
+            f"(a file per currency), with --map currency={shlex.quote(column)}"
+        )
+    if note.get("appended"):
+        return said + (
+            f": if it is the amounts' currency, ingest the dataset's files again with --map "
+            f"currency={shlex.quote(column)} (the first with --replace, then --append the "
+            "later ones)"
+        )
+    return said + (
+        f": if it is the amounts' currency, ingest the file again with --map "
+        f"currency={shlex.quote(column)}"
     )

@@ -28,6 +28,7 @@ from features import contract as c
 from features.amount_units import (
     MAYBE_COUNTS,
     MAYBE_MINOR,
+    counted_by,
     maybe_counts,
     maybe_minor_units,
     refuse_options_without_amounts,
@@ -35,6 +36,7 @@ from features.amount_units import (
 )
 from features.append_columns import holds_amounts, holds_blank_currency
 from features.append_merge import merge_append
+from features.currency import unread_currency
 from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.event_types import (
@@ -489,6 +491,9 @@ def _finish_events(
         elif maybe := maybe_counts(amounts, column):
             reports["events"].notes[MAYBE_COUNTS] = maybe
     reports["events"].notes.update(unread_refunds(staging / EVENTS_FILE))
+    if counted_by(reports["events"].notes) is None:  # counts are no money: no currency to name
+        appended = appending_to is not None
+        reports["events"].notes.update(unread_currency(staging / EVENTS_FILE, appended))
     if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
         notes = reports["events"].notes
         notes.pop(SPELT_APART, None)

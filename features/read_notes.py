@@ -29,9 +29,11 @@ from features.bad_rows import RESENT_ORDERS, resent_words
 from features.currency import (
     AMOUNT_CURRENCY,
     CURRENCY_COLUMN,
+    UNREAD_CURRENCY,
     amount_currency_line,
     currency_column_line,
     currency_given_lines,
+    unread_currency_line,
 )
 from features.date_orders import read_as_lines
 from features.erasure_log import ERASED_USER_SPELLING
@@ -137,6 +139,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     if CURRENCY_COLUMN in notes:
         out.append(currency_column_line(notes[CURRENCY_COLUMN], counted_by(notes)))
     out.extend(currency_given_lines(notes))
+    if UNREAD_CURRENCY in notes:
+        out.append(unread_currency_line(notes[UNREAD_CURRENCY]))
     if UNIT_READ in notes:
         out.append(unit_read_line(notes[UNIT_READ]))
     if MAYBE_MINOR in notes:

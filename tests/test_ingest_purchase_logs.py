@@ -154,6 +154,71 @@ def test_a_column_of_currency_codes_is_named_as_the_currency_not_as_event_types(
     assert refused.stderr.rstrip().endswith("takes --event-type purchase")
 
 
+def test_an_ingested_column_of_currency_codes_not_read_as_the_currency_is_said(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 53: a German shop's export ingested as told (--event-type purchase, its
+    'Waehrung' of EUR not mapped) loaded and said nothing of the column, so the dataset
+    recorded no currency and every list said 'no currency recorded'. The summary names the
+    column, its code and --map currency=Waehrung; an append says to ingest the files again;
+    a column of two codes says they are summed as one; none when the currency is read."""
+    orders = tmp_path / "bestellungen.csv"
+    header = "kunde;zeit;Betrag;Waehrung;filiale\n"
+    orders.write_text(
+        header + "0042;2024-01-01;97,50;EUR;Köln\n0043;2024-01-02;-23,90;eur;Bonn\n"
+        "0042;2024-01-03;12,00;;Bonn\n"
+    )
+    maps = ["--map", "user_id=kunde", "--map", "event_time=zeit", "--map", "amount=Betrag"]
+    told = [*maps, "--delimiter", ";", "--decimal-comma", "--event-type", "purchase"]
+    loaded = CliRunner().invoke(main, ["ingest", str(orders), *told, "--negative-is-refund"])
+    assert loaded.exit_code == 0, loaded.output
+    said = (
+        "    column 'Waehrung' holds a currency code on 2 purchase and refund rows (EUR) but is "
+        "not read as the currency, so the dataset records none (lists and the API say 'no "
+        "currency recorded'): if it is the amounts' currency, ingest the file again with "
+        "--map currency=Waehrung"
+    )
+    assert said in loaded.stdout.splitlines()
+    folder = home / "datasets" / "bestellungen"
+    notes = json.loads((folder / "report.json").read_text())["tables"]["events"]["notes"]
+    assert notes["currency_in_a_column"] == {
+        "column": "Waehrung",
+        "codes": {"EUR": 2},
+        "appended": False,
+    }
+    # An append to the dataset (as `refresh` makes) says it again, with the files' remedy.
+    later = tmp_path / "juni.csv"
+    later.write_text(header + "0044;2024-02-01;5,00;EUR;Köln\n")
+    appended = CliRunner().invoke(
+        main, ["ingest", str(later), "--append", "--dataset", "bestellungen"]
+    )
+    assert appended.exit_code == 0, appended.output
+    assert (
+        "(EUR) but is not read as the currency, so the dataset records none (lists and the "
+        "API say 'no currency recorded'): if it is the amounts' currency, ingest the "
+        "dataset's files again with --map currency=Waehrung (the first with --replace, then "
+        "--append the later ones)"
+    ) in appended.stdout
+    # Read as the currency: nothing to say, and the dataset records EUR.
+    mapped = CliRunner().invoke(
+        main,
+        ["ingest", str(orders), *told, "--dataset", "mapped", "--map", "currency=Waehrung"],
+    )
+    assert mapped.exit_code == 0, mapped.output
+    assert "Waehrung" not in mapped.stdout
+    # Two codes: summed as one money, said so; a column of words ('filiale') is no currency.
+    mixed = tmp_path / "gemischt.csv"
+    mixed.write_text(header + "0042;2024-01-01;9,50;EUR;Köln\n0043;2024-01-02;4,00;CHF;Bonn\n")
+    two = CliRunner().invoke(main, ["ingest", str(mixed), *told])
+    assert two.exit_code == 0, two.output
+    assert (
+        "holds a currency code on 2 purchase and refund rows (CHF on 1, EUR on 1) but is not "
+        "read as the currency, so the dataset records none (lists and the API say 'no "
+        "currency recorded'): its amounts in 2 currencies are summed as one money"
+    ) in two.stdout
+    assert "filiale" not in loaded.stdout + two.stdout
+
+
 def test_count_only_log_with_amount_default_counts_purchases(home: Path, tmp_path: Path) -> None:
     log = _grocery(tmp_path)
     args = ["ingest", str(log), *GROCERY_MAPS, "--event-type", "purchase", "--amount-default", "1"]
