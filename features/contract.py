@@ -110,13 +110,55 @@ def snake_case(name: str) -> str:
 AMOUNT_WORDS = ("amount", "revenue", "total", "price", "value", "sales", "paid")
 
 
+# the same in the other languages of shops' exports (a German shop's 'Betrag' was "no amount
+# column"): a word of the name, never part of another (Importeur, scena); of the languages
+# that join words, a word's end too (Gesamtbetrag, Nettoumsatz, Totaalbedrag, Totalbelopp).
+# The cells' look cannot tell money from a weight or a rate (2.35), nor the total from the
+# tax beside it, so the name says it
+AMOUNT_WORDS_JOINED = (
+    *("betrag", "umsatz", "summe", "preis", "wert"),  # German (Gesamtbetrag: betrag)
+    *("bedrag", "prijs", "totaal", "omzet", "waarde"),  # Dutch
+    *("belopp", "beløb", "beløp", "summa", "pris"),  # Swedish, Danish, Norwegian
+)
+AMOUNT_WORDS_ABROAD = (
+    *AMOUNT_WORDS_JOINED,
+    *("montant", "prix", "valeur"),  # French
+    *("importe", "monto", "precio", "valor"),  # Spanish (valor: Portuguese too)
+    *("importo", "prezzo", "totale", "valore"),  # Italian
+    *("montante", "preço", "preco"),  # Portuguese
+    *("kwota", "wartość", "wartosc", "cena", "částka", "castka"),  # Polish, Czech
+    *("hinta", "tutar", "fiyat"),  # Finnish, Turkish
+)
+
+
+def name_words(name: str) -> list[str]:
+    """A column's name as its words, case folded, in any script: 'GesamtBetrag (EUR)' is
+    gesamt, betrag, eur; 'Preço' is preço (:func:`snake_case` drops the letters beyond ASCII)."""
+    spaced = re.sub(r"(?<=[a-zà-ÿ0-9])(?=[A-Z])", "_", name.strip())
+    return [w for w in re.split(r"[\W_]+", spaced.casefold()) if w]
+
+
 def named_as_amount(names: Iterable[str], used: Iterable[str]) -> str | None:
-    """The file's first column, not read as another, whose name says it holds money."""
+    """The file's first column, not read as another, whose name says it holds money: an
+    English word in it (``Total``, ``order_value``), or a word of another language
+    (:data:`AMOUNT_WORDS_ABROAD`)."""
     taken = set(used)
     for name in map(str, names):
-        if name not in taken and any(w in name.lower() for w in AMOUNT_WORDS):
+        if name in taken:
+            continue
+        words = name_words(name)
+        abroad = any(w in AMOUNT_WORDS_ABROAD or w.endswith(AMOUNT_WORDS_JOINED) for w in words)
+        if abroad or any(w in name.lower() for w in AMOUNT_WORDS):
             return name
     return None
+
+
+def named_just_as_amount(name: str) -> bool:
+    """Whether a column's whole name is one money word (``Total``, ``Betrag``; not
+    ``Subtotal``): the amount before other columns named as money."""
+    return snake_case(name) in AMOUNT_WORDS or name_words(name) in (
+        [w] for w in AMOUNT_WORDS_ABROAD
+    )
 
 
 # A dataset whose user ids ignore case (`ingest --case-insensitive-ids`, emails): recorded

@@ -163,7 +163,7 @@ def _money_column(raw: pd.DataFrame, used: list[str]) -> str | None:
     named = [n for n in map(str, raw.columns) if c.named_as_amount([n], used)]
     looks = {n: raw[n].dropna().astype(str).str.fullmatch(AMOUNT_TEXT).mean() for n in named}
     amounts = [n for n in named if looks[n] >= 0.5]
-    exact = [n for n in amounts if c.snake_case(n) in c.AMOUNT_WORDS]
+    exact = [n for n in amounts if c.named_just_as_amount(n)]
     return next(iter(exact + amounts), None)
 
 

@@ -4,6 +4,7 @@ on request, and a dataset named after its file, never silently `demo`."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -217,6 +218,43 @@ def test_an_ingested_column_of_currency_codes_not_read_as_the_currency_is_said(
         "currency recorded'): its amounts in 2 currencies are summed as one money"
     ) in two.stdout
     assert "filiale" not in loaded.stdout + two.stdout
+
+
+def test_an_amount_column_named_in_another_language_is_named_as_the_amount(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 53, a German shop's export: the refusal said '(user and time, no amount
+    column)' beside 'Betrag' (97,50 in every row), as amount columns were known by English
+    names only. A money word of the common languages of shops' exports names it, a whole
+    word of the name or (German, Dutch, Scandinavian) a word's end; never part of another
+    word (Importeur), and a quantity ('Menge') is not named."""
+    orders = tmp_path / "bestellungen.csv"
+    orders.write_text(
+        "Kundennummer;Zeitpunkt;Betrag;Waehrung;Bestellnummer\n"
+        "0175769;2023-01-01 09:04:26+01:00;97,50;EUR;1001\n"
+        "0175770;2023-01-02 10:00:00+01:00;-23,90;EUR;1002\n"
+    )
+    maps = ["--map", "user_id=Kundennummer", "--map", "event_time=Zeitpunkt"]
+    refused = CliRunner().invoke(main, ["ingest", str(orders), "--delimiter", ";", *maps])
+    (error,) = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
+    assert error.endswith(
+        "a log of purchases only (user, time, amount: --map amount=Betrag) takes --event-type "
+        "purchase; if 'Waehrung' holds the amounts' currency, --map currency=Waehrung"
+    )
+    for name in ("Umsatz", "Montant", "Importe", "Prezzo", "Bedrag", "Gesamtbetrag (EUR)"):
+        log = tmp_path / "log.csv"
+        log.write_text(f'kunde,zeit,Menge,{name}\nc1,2024-01-01,2,"12,50"\n')
+        refused = CliRunner().invoke(
+            main, ["ingest", str(log), "--map", "user_id=kunde", "--map", "event_time=zeit"]
+        )
+        quoted = shlex.quote(name)
+        assert f"(user, time, amount: --map amount={quoted}) takes" in refused.stderr, name
+    # A file of event types: the refusal of its purchases without amounts names the column.
+    typed = tmp_path / "typed.csv"
+    typed.write_text("user_id,event_time,event_type,Importeur,Umsatz\nc1,2024-01-01,purchase,A,9\n")
+    refused = CliRunner().invoke(main, ["ingest", str(typed)])
+    assert "If 'Umsatz' holds them, name it with --map amount=Umsatz" in refused.stderr
+    assert c.named_as_amount(["Importeur", "Menge", "escena"], []) is None
 
 
 def test_count_only_log_with_amount_default_counts_purchases(home: Path, tmp_path: Path) -> None:
