@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lifecycle import aliases_mirror, registry
-from lifecycle.tracking_http import went_silent
+from lifecycle.tracking_http import failed_request, no_answer, went_silent
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -173,8 +173,64 @@ def _make(settings: Settings, staged: StagedChampions) -> None:
             f"{staged.winners()} {won} against the champions before: `lifecycle train all` "
             f"judges {them} again"
         )
+    made: list[Move] = []
     for move in staged.moves:
-        registry.move_champion(mlflow_client, move.name, move.version, move.reason, move.by_gate)
+        try:
+            registry.move_champion(
+                mlflow_client, move.name, move.version, move.reason, move.by_gate
+            )
+        except Exception as error:  # the tracking server refused or failed one part-way
+            if failed_request(error):
+                error.add_note(_moves_left(settings, mlflow_client, staged, made, move, error))
+            raise
+        made.append(move)
     for name, version in _staged_versions(staged):
         mlflow_client.delete_model_version_tag(name, version, registry.STAGED_TAG)
     aliases_mirror.mirror_aliases(mlflow_client, *dict.fromkeys(m.name for m in staged.moves))
+
+
+def _moves_left(
+    settings: Settings,
+    mlflow_client: Any,
+    staged: StagedChampions,
+    made: list[Move],
+    failed: Move,
+    error: Exception,
+) -> str:
+    """Which champions a training's moves made before ``failed``'s request failed and which
+    stay (its alias read back when the server answered: refused, an HTTP error), and what
+    judges the rest again: their winners stay staged, so never judged. (A failed request is
+    a tracking server's: no aliases mirror, which only a SQLite registry has, to rewrite.)"""
+    import contextlib
+
+    moved = {m.name: m.version for m in made}
+    champion: str | None = "unknown"  # the failed move's alias, when the server answers
+    if not no_answer(error):
+        with contextlib.suppress(Exception):
+            found = registry.alias_version(mlflow_client, failed.name, registry.CHAMPION)
+            champion = str(found.version) if found is not None else None
+    if champion == failed.version:
+        moved[failed.name] = failed.version
+    left = [m for m in {m.name: m for m in staged.moves}.values() if moved.get(m.name) != m.version]
+    said = [f"{name}'s champion moved to v{version}" for name, version in moved.items()]
+    for move in left:
+        if move.name == failed.name and champion == "unknown":
+            said.append(f"{move.name}'s may have moved to v{move.version} part-way")
+        else:
+            still = f"it is still v{move.seen}" if move.seen else "it has none"
+            said.append(f"{move.name}'s did not move to v{move.version} ({still})")
+    tasks = [_task_of(settings, m.name) for m in left]
+    again = (  # `train` takes one task or all
+        f"`lifecycle train {tasks[0]}` (or `lifecycle refresh`) judges it again"
+        if len(tasks) == 1
+        else f"`lifecycle refresh` (or `lifecycle train` of each: {', '.join(tasks)}) judges "
+        "them again"
+    )
+    head = "champions moved part-way" if moved else "no champion moved"
+    return f"{head}: {'; '.join(said)}; {again}"
+
+
+def _task_of(settings: Settings, name: str) -> str:
+    """The task of model ``name`` ('demo-ltv': ltv, with ``--dataset`` for another dataset)."""
+    dataset, task = name.rsplit("-", 1)
+    return task if dataset == settings.dataset else f"{task} --dataset {dataset}"

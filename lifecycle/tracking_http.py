@@ -135,19 +135,35 @@ REFUSING = frozenset({401, 403})  # a tracking server refusing the user its cred
 def refused(error: Exception) -> str | None:
     """The tracking server's refusal in MLflow's error JSON (``RestException``: MLflow auth's
     or a gateway's ``PERMISSION_DENIED`` 403, ``UNAUTHENTICATED`` 401) as "HTTP 403
-    PERMISSION_DENIED: its message"; None for any other error ("no such model" included)."""
+    PERMISSION_DENIED: its message", or in MLflow auth's plain text (:func:`_plain_refusal`);
+    None for any other error ("no such model" included)."""
     import sys
 
     # an error of MLflow's only where MLflow was imported: no import on another error's path
     rest = getattr(sys.modules.get("mlflow.exceptions"), "RestException", None)
     if rest is None or not isinstance(error, rest):
-        return None
+        return _plain_refusal(error)
     status = error.get_http_status_code()
     if status not in REFUSING:
         return None
     said = " ".join(str(error.json.get("message") or "").split())[:200]
     code = str(error.json.get("error_code") or status)
     return f"HTTP {status} {code}" + (f": {said}" if said else "")
+
+
+def _plain_refusal(error: Exception) -> str | None:
+    """MLflow's own auth (``mlflow server --app-name basic-auth``) refuses in plain text: 403
+    "Permission denied", 401 "You are not authenticated. Please see ..." (its first sentence
+    kept). A 401 or 403 page (HTML: a proxy's) stays an HTTP error to check with any proxy."""
+    text = str(error)
+    status = _status(text) if _no_mlflow_answer(error) else None
+    if status is None or int(status) not in REFUSING or "Response body: " not in text:
+        return None
+    body = " ".join(text.split("Response body: ", 1)[1].strip(" '").split())
+    if "<" in body:
+        return None
+    said = body.split(". ", 1)[0].rstrip(".")[:200]
+    return f"HTTP {status}" + (f": {said}" if said else "")
 
 
 def _request_of(error: BaseException) -> tuple[str, str] | None:
@@ -213,17 +229,33 @@ def unreachable(settings: Settings, error: Exception) -> RegistryError | None:
 
 
 def _refusal_line(error: Exception, refusal: str) -> str:
-    """What the tracking server refused (a write, a read: the request named when MLflow's
-    frames tell it), its own code and message, and whose credentials it would let through."""
+    """What the tracking server refused: the login (401: no credentials, or theirs wrong) or
+    a write, a read (403: the request named when MLflow's frames tell it) of the user the
+    credentials name, its own code and message, and which credentials to set."""
+    import os
+
     request = _request_of(error)
-    what = "the request" if request is None else "the read" if request[0] == "GET" else "the write"
     asked = f"{request[0]} {request[1]}: " if request else ""
-    who = "a user allowed to read and write there"
-    if getattr(error, "get_http_status_code", lambda: 403)() == 401:
-        who = f"valid credentials of {who}"
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if refusal.split()[1].rstrip(":") == "401":
+        if user:
+            whose, wrong = f" of user '{user}'", "the user or its password is wrong"
+        elif token:
+            whose, wrong = " with MLFLOW_TRACKING_TOKEN", "the token is wrong or has expired"
+        else:
+            whose, wrong = "", "no credentials were given"
+        return (
+            f"refused the login{whose} ({asked}{refusal}): {wrong}; set MLFLOW_TRACKING_USERNAME "
+            "and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to those of a user allowed "
+            "to read and write there, then run the command again"
+        )
+    what = "the request" if request is None else "the read" if request[0] == "GET" else "the write"
+    by = f" by user '{user}'" if user else ""
     return (
-        f"refused {what} ({asked}{refusal}); run the command again as {who} "
-        "(MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)"
+        f"refused {what}{by} ({asked}{refusal}); run the command again as a user allowed to "
+        "read and write there (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
+        "MLFLOW_TRACKING_TOKEN)"
     )
 
 

@@ -209,8 +209,12 @@ def every_worker_settled(base: str, seconds: float = 180, connections: int = 20)
 
 
 @contextlib.contextmanager
-def mlflow_server(workdir: Path, ready_seconds: float = 90) -> Iterator[str]:
-    """``mlflow server`` with a SQLite backend and served artifacts; yields its http URI."""
+def mlflow_server(
+    workdir: Path, ready_seconds: float = 90, admin_password: str | None = None
+) -> Iterator[str]:
+    """``mlflow server`` with a SQLite backend and served artifacts; yields its http URI.
+    With ``admin_password``, MLflow's own auth (``--app-name basic-auth``): its users in
+    ``auth.db`` beside, user ``admin`` with that password, every other user READ by default."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     mlflow = Path(sys.executable).with_name("mlflow")
@@ -230,6 +234,16 @@ def mlflow_server(workdir: Path, ready_seconds: float = 90) -> Iterator[str]:
     # submits: ~23 CPU-s of a start and a ready server 20 s later on a busy 2-core machine.
     # Tracking, registry and served artifacts are the same server without it.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    if admin_password is not None:
+        config = workdir / "basic_auth.ini"
+        config.write_text(
+            "[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = sqlite:///{(workdir / 'auth.db').resolve()}\n"
+            f"admin_username = admin\nadmin_password = {admin_password}\n"
+        )
+        command += ["--app-name", "basic-auth"]
+        env["MLFLOW_AUTH_CONFIG_PATH"] = str(config)
+        env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = "lifecycle-tests"  # its CSRF check needs one
     with _running(
         command, workdir / "mlflow.log", lambda: http_ok(f"{uri}/health"), ready_seconds, env=env
     ):

@@ -4,23 +4,22 @@ stop), and workers without an aliases mirror follow a champion move by polling."
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from experiment_runs import few_rounds
+from proxies import read_only_proxy
 from services import free_port, lifecycle_serve, mlflow_server
 from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, copy_workspace
 
@@ -135,7 +134,6 @@ def test_http_promote_with_the_tracking_server_down_is_a_503_naming_it(orphan: P
         ), refused.value.message
 
 
-HTML_403 = (403, b"<html><body><h1>403 Forbidden</h1></body></html>", "text/html")
 # MLflow's own refusal (its auth's or a gateway's): MLflow raises a RestException for it
 MLFLOW_403 = (
     403,
@@ -144,59 +142,6 @@ MLFLOW_403 = (
     ).encode(),
     "application/json",
 )
-
-
-@contextlib.contextmanager
-def read_only_proxy(
-    server: str,
-    refusal: tuple[int, bytes, str] = HTML_403,
-    refuses: Callable[[str, str], bool] = lambda method, path: method != "GET",
-) -> Iterator[str]:
-    """A proxy in front of the tracking server passing its requests and answering those
-    ``refuses`` names (method, path: every write by default) with ``refusal`` (status, body,
-    content type: its own 403 page by default, a maintenance window, a read-only route);
-    yields its URI."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Proxy(BaseHTTPRequestHandler):
-        def _pass(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            if refuses(self.command, self.path):
-                return self._send(*refusal)
-            request = urllib.request.Request(
-                server + self.path,
-                data=body,
-                method=self.command,
-                headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=30) as answer:
-                    status, body = answer.status, answer.read()
-            except urllib.error.HTTPError as error:
-                status, body = error.code, error.read()
-            return self._send(status, body)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _pass
-
-        def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{proxy.server_address[1]}"
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
 
 
 def test_http_promote_whose_writes_fail_says_the_champion_may_have_moved(

@@ -92,13 +92,19 @@ def start_training_run(
     (marked failed) and the rest of the training try once (``tracking_http.went_silent``)."""
     import mlflow
 
-    from lifecycle.tracking_http import went_silent
+    from lifecycle.tracking_http import failed_request, went_silent
 
-    with mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=run_name(task, dataset, kind),
-        tags=code_version(),
-    ) as run:
+    try:  # the run is created here: a server refusing it (a read-only user) has nothing
+        started = mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=run_name(task, dataset, kind),
+            tags=code_version(),
+        )
+    except Exception as error:
+        if failed_request(error):
+            error.add_note(f"nothing was logged: no run of {task}, no model version")
+        raise
+    with started as run:
         try:
             yield run
         except BaseException as error:

@@ -1,0 +1,217 @@
+"""MLflow's own auth in front of the registry (``mlflow server --app-name basic-auth``, one
+server for the module): it answers a refused write in plain text (403 "Permission denied")
+and missing or wrong credentials with a 401. `train`, `promote`, `models` and the service's
+POST /promote said both as "answered HTTP 403 (Permission denied); check its address, its
+credentials ... and any proxy in front of it"; each now says what was refused (the login,
+the write), what was done and which credentials to set. A refusal part-way through a
+training's champion moves names which champions moved and which did not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner, Result
+from experiment_runs import few_rounds
+from proxies import read_only_proxy
+from services import mlflow_server
+from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, copy_workspace
+
+from lifecycle import registry
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+
+ADMIN = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "admin-password-of-tests"}
+# MLflow auth's default permission READ: a user it knows may read everything, write nothing
+READER = {"MLFLOW_TRACKING_USERNAME": "reader", "MLFLOW_TRACKING_PASSWORD": "reader-password-53"}
+NOBODY = {"MLFLOW_TRACKING_USERNAME": None, "MLFLOW_TRACKING_PASSWORD": None}
+ENVIRON = NO_COMPILE | NO_PLOTS | few_rounds()
+ALIAS = "/api/2.0/mlflow/registered-models/alias"
+AS_ALLOWED = (
+    "run the command again as a user allowed to read and write there "
+    "(MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)"
+)
+SET_CREDENTIALS = (
+    "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to "
+    "those of a user allowed to read and write there, then run the command again"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """MLflow's auth server; user ``reader`` created through its users API by the admin."""
+    with mlflow_server(
+        tmp_path_factory.mktemp("auth_server"), admin_password=ADMIN["MLFLOW_TRACKING_PASSWORD"]
+    ) as uri:
+        created = requests.post(
+            f"{uri}/api/2.0/mlflow/users/create",
+            json={"username": "reader", "password": READER["MLFLOW_TRACKING_PASSWORD"]},
+            auth=("admin", ADMIN["MLFLOW_TRACKING_PASSWORD"]),
+            timeout=30,
+        )
+        assert created.status_code == 200, created.text
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def moved_part_way(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory, server: str
+) -> tuple[Path, str, Result, Result]:
+    """`train all` (churn, LTV) as the admin (both first models: both win) through a proxy whose
+    fourth alias write (after the two challengers and churn's champion: LTV's champion) is
+    refused as MLflow auth refuses; then `train ltv`, as its line says. The workspace, the
+    proxy and the two results."""
+    home = copy_workspace(
+        trained_workspace.home,
+        tmp_path_factory.mktemp("auth_ws") / "workspace",
+        skip=("mlflow", "scores"),
+    )
+    # conversion left out: `train all` trains churn and LTV, their champion moves the last
+    tracking = f'[tracking]\nuri = "{server}"\n[training]\ntasks = ["churn", "ltv"]\n'
+    (home / "lifecycle.toml").write_text(tracking)
+    writes: list[str] = []
+
+    def fourth_alias_write(method: str, path: str) -> bool:
+        if method == "POST" and path == ALIAS:
+            writes.append(path)
+        return method == "POST" and path == ALIAS and len(writes) == 4
+
+    runner = CliRunner(env=ENVIRON | ADMIN)
+    denied = (403, b"Permission denied", "text/plain")
+    with read_only_proxy(server, denied, fourth_alias_write) as proxy:
+        first = runner.invoke(
+            main,
+            ["--home", str(home), "train", "all"],
+            env={"LIFECYCLE_TRACKING__URI": proxy},
+        )
+    again = runner.invoke(main, ["--home", str(home), "train", "ltv"])
+    return home, proxy, first, again
+
+
+def test_a_refusal_part_way_through_the_champion_moves_names_each_and_train_completes_them(
+    moved_part_way: tuple[Path, str, Result, Result],
+) -> None:
+    """The training's winners move one after the other at its end; a write refused among
+    them said the server and the refusal, not that demo-churn had moved and demo-ltv had not.
+    The line names each, and the command it names (`train ltv`) completes the set."""
+    home, proxy, first, again = moved_part_way
+    said = [line for line in first.stderr.splitlines() if line.startswith("Error: ")]
+    assert first.exit_code == 1 and said == [
+        f"Error: the tracking server at {proxy} (tracking.uri) refused the write by user "
+        f"'admin' (POST {ALIAS}: HTTP 403: Permission denied); {AS_ALLOWED}; champions moved "
+        "part-way: demo-churn's champion moved to v1; demo-ltv's did not move to v1 (it has "
+        "none); `lifecycle train ltv` (or `lifecycle refresh`) judges it again"
+    ], first.output[-3000:]
+    assert again.exit_code == 0, again.output[-3000:]
+    settings = load_settings(home=home, environ={})
+    names = {task: registry.model_name("demo", task) for task in ("churn", "ltv")}
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in ADMIN.items():
+            patch.setenv(variable, value)
+        client = registry.client(settings, fluent=False)
+        champions = {
+            task: registry.aliases(client, name).get(registry.CHAMPION)
+            for task, name in names.items()
+        }
+    assert champions == {"churn": "1", "ltv": "2"}
+
+
+def test_no_credentials_or_wrong_ones_are_a_refused_login_in_one_line(
+    moved_part_way: tuple[Path, str, Result, Result], server: str
+) -> None:
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    home = moved_part_way[0]
+    runner = CliRunner(env=ENVIRON | NOBODY)
+    where = f"the tracking server at {server} (tracking.uri) refused the login"
+    refused = "HTTP 401: You are not authenticated): no credentials were given"
+    for args in (
+        ["train", "churn"],
+        ["promote", "ltv", "1", "--reason", "r", "--force"],
+        ["models"],
+    ):
+        result = runner.invoke(main, ["--home", str(home), *args])
+        line = result.stderr.splitlines()[-1]
+        assert result.exit_code == 1 and line.startswith(f"Error: {where} (GET /api/2.0/mlflow/"), (
+            args,
+            result.output[-2000:],
+        )
+        assert line.endswith(f"{refused}; {SET_CREDENTIALS}"), (args, line)
+    with pytest.raises(ApiError) as answered:
+        Scorer(load_settings(home=home, environ={})).promote("ltv", "r", force=True, version="1")
+    assert answered.value.status == 503
+    assert answered.value.message.startswith(f"nothing was done: {where} (GET /api/2.0/"), (
+        answered.value.message
+    )
+    assert answered.value.message.endswith(f"{refused}; {SET_CREDENTIALS}")
+
+    wrong = runner.invoke(
+        main, ["--home", str(home), "models"], env=READER | {"MLFLOW_TRACKING_PASSWORD": "wrong"}
+    )
+    assert wrong.exit_code == 1
+    assert wrong.stderr.splitlines()[-1].endswith(
+        "HTTP 401: You are not authenticated): the user or its password is wrong; "
+        f"{SET_CREDENTIALS}"
+    ), wrong.output[-2000:]
+    assert f"Error: {where} of user 'reader' (GET /api/2.0/mlflow/" in wrong.stderr
+
+
+def test_a_read_only_user_is_refused_the_write_in_one_line_and_reads(
+    moved_part_way: tuple[Path, str, Result, Result], server: str
+) -> None:
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    home = moved_part_way[0]
+    runner = CliRunner(env=ENVIRON | READER)
+    where = f"the tracking server at {server} (tracking.uri) refused the write by user 'reader'"
+    trained = runner.invoke(main, ["--home", str(home), "train", "churn"])
+    line = trained.stderr.splitlines()[-1]
+    assert trained.exit_code == 1 and line.startswith(f"Error: {where} (POST /api/2.0/mlflow/"), (
+        trained.output[-2000:]
+    )
+    assert line.endswith(
+        "/runs/create: HTTP 403: Permission denied); "
+        f"{AS_ALLOWED}; nothing was logged: no run of churn, no model version"
+    ), line
+
+    refused = f"(POST {ALIAS}: HTTP 403: Permission denied); {AS_ALLOWED}"
+    left = "nothing was done: demo-ltv's champion did not move (it is still v2)"
+    promoted = runner.invoke(
+        main, ["--home", str(home), "promote", "ltv", "1", "--reason", "r", "--force"]
+    )
+    assert promoted.exit_code == 1
+    assert promoted.stderr.splitlines() == [f"Error: {where} {refused}; {left}"], promoted.output
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in READER.items():
+            patch.setenv(variable, value)
+        with pytest.raises(ApiError) as answered:
+            Scorer(load_settings(home=home, environ={})).promote(
+                "ltv", "r", force=True, version="1"
+            )
+    assert (answered.value.status, answered.value.message) == (503, f"{where} {refused}; {left}")
+    listed = runner.invoke(main, ["--home", str(home), "models"])
+    assert listed.exit_code == 0 and "demo-ltv v2" in listed.stdout, listed.output[-2000:]
+
+
+def test_the_admin_promotes_and_lists(moved_part_way: tuple[Path, str, Result, Result]) -> None:
+    from serving.scorer import Scorer
+
+    home = moved_part_way[0]
+    runner = CliRunner(env=ENVIRON | ADMIN)
+    listed = runner.invoke(main, ["--home", str(home), "models"])
+    assert listed.exit_code == 0 and "demo-churn v1" in listed.stdout, listed.output[-2000:]
+    promoted = runner.invoke(
+        main, ["--home", str(home), "promote", "ltv", "1", "--reason", "r", "--force"]
+    )
+    assert promoted.exit_code == 0, promoted.output[-2000:]
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in ADMIN.items():
+            patch.setenv(variable, value)
+        done = Scorer(load_settings(home=home, environ={})).promote(
+            "ltv", "back", force=True, version="2"
+        )
+    assert (done.champion, done.previous) == ("2", "1")
