@@ -402,7 +402,8 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     data["units"] = units.to_dict()
     # a log counting purchases: "amounts are purchases counted", no word of money in segments
     said = "; ".join([units.amounts.removesuffix(", no money"), *units.windows.values()])
-    lines = [f"{dataset}: segments as of {date}: {len(frame):,} users", said, *notes]
+    # a stale table's warning first, under the title (test_batch's promotion test)
+    lines = [f"{dataset}: segments as of {date}: {len(frame):,} users", *notes, said]
     revenue = units.value_name("revenue")
     events = obj.settings.workspace.dataset_dir(dataset) / EVENTS_FILE
     guests = dataset_guest_orders(events.parent)
