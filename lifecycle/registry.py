@@ -551,11 +551,17 @@ def _promotion_left(
 ) -> str:
     """What a promotion whose write failed left. The alias is its first write: a tracking
     server that answered (refused, an HTTP error) is asked where it stands; still the
-    champion before, nothing was done. Else it may have moved part-way."""
+    champion before, nothing was done. Else it may have moved part-way. Promoting the
+    champion itself (a new reason) moves no alias: said so, not "may have moved"."""
     from lifecycle.tracking_http import failed_request, no_answer
 
     before = str(previous.version) if previous is not None else None
-    if before != version and failed_request(error) and not no_answer(error):
+    if before == version:  # the champion already: no alias moved, whichever write failed
+        return (
+            f"{name}'s champion is v{version} as it was; this promotion's reason may not be "
+            f"recorded: promoting v{version} again records it"
+        )
+    if failed_request(error) and not no_answer(error):
         try:
             now = alias_version(mlflow_client, name, CHAMPION)
             champion = str(now.version) if now is not None else None

@@ -193,6 +193,13 @@ def test_a_read_only_user_is_refused_the_write_in_one_line_and_reads(
                 "ltv", "r", force=True, version="1"
             )
     assert (answered.value.status, answered.value.message) == (503, f"{where} {refused}; {left}")
+    # the champion itself (a new reason) said "may have moved to v2 part-way" (helper KK)
+    again = runner.invoke(main, ["--home", str(home), "promote", "ltv", "2", "--reason", "r"])
+    assert again.exit_code == 1
+    assert again.stderr.splitlines() == [
+        f"Error: {where} {refused}; demo-ltv's champion is v2 as it was; this promotion's "
+        "reason may not be recorded: promoting v2 again records it"
+    ], again.output
     listed = runner.invoke(main, ["--home", str(home), "models"])
     assert listed.exit_code == 0 and "demo-ltv v2" in listed.stdout, listed.output[-2000:]
 
