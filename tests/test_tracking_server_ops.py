@@ -149,7 +149,8 @@ def test_http_promote_whose_writes_fail_says_the_champion_may_have_moved(
 ) -> None:
     """A promotion writes the alias, the reason and the champions log one by one; one that
     failed among them said nothing of where it stopped (a 500 over HTTP). The 503 names the
-    server and says the champion may have moved part-way and how to see and complete it."""
+    server and says the champion may have moved part-way and how to see and complete it;
+    promoting the champion itself (a new reason) moves no alias, which it says."""
     from serving.errors import ApiError
     from serving.scorer import Scorer
 
@@ -167,15 +168,41 @@ def test_http_promote_whose_writes_fail_says_the_champion_may_have_moved(
     assert said.startswith(
         f"the tracking server at {proxy} (tracking.uri) answered HTTP 403 (403 Forbidden)"
     ), said
+    # v1 is the champion: it said "may have moved to v1 part-way" until session 53
     assert said.endswith(
-        f"; {name}'s champion may have moved to v1 part-way (its alias, the reason and the "
-        "champions log are written one by one): `lifecycle models` says where it stands once "
-        "the registry answers; promoting v1 again completes it"
+        f"; {name}'s champion is v1 as it was; this promotion's reason may not be recorded: "
+        "promoting v1 again records it"
     ), said
-    kept = registry.alias_version(
-        registry.client(load_settings(home=home, environ={})), name, "champion"
-    )
+    client = registry.client(load_settings(home=home, environ={}))
+    kept = registry.alias_version(client, name, "champion")
     assert kept.version == champion.version  # the proxy took no write
+    # another version (the champion's logged model registered again, as the poll test does),
+    # whose alias write passes and whose reason is refused: its alias moved part-way
+    second = client.create_model_version(
+        name,
+        source=champion.source,
+        run_id=champion.run_id,
+        model_id=champion.source.removeprefix("models:/"),
+    )
+    v = str(second.version)
+
+    def after_the_alias(method: str, path: str) -> bool:
+        return method == "POST" and not path.startswith("/api/2.0/mlflow/registered-models/alias")
+
+    try:
+        with read_only_proxy(server, refuses=after_the_alias) as proxy:
+            scorer = Scorer(load_settings(home=home, environ={"LIFECYCLE_TRACKING__URI": proxy}))
+            with pytest.raises(ApiError) as refused:
+                scorer.promote("churn", "canary looked good", force=True, version=v)
+        assert refused.value.status == 503, refused.value.message
+        assert refused.value.message.endswith(
+            f"; {name}'s champion may have moved to v{v} part-way (its alias, the reason and the "
+            "champions log are written one by one): `lifecycle models` says where it stands "
+            f"once the registry answers; promoting v{v} again completes it"
+        ), refused.value.message
+        assert registry.alias_version(client, name, "champion").version == second.version
+    finally:
+        registry.set_champion(client, name, str(champion.version), "manual: test", by_gate=False)
 
 
 def test_a_tracking_server_refusing_writes_in_mlflows_words_is_said_in_one_line(
