@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lifecycle import aliases_mirror, registry
-from lifecycle.tracking_http import failed_request, no_answer, went_silent
+from lifecycle.tracking_http import failed_request, went_silent
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -201,20 +201,14 @@ def _moves_left(
     stay (its alias read back when the server answered: refused, an HTTP error), and what
     judges the rest again: their winners stay staged, so never judged. (A failed request is
     a tracking server's: no aliases mirror, which only a SQLite registry has, to rewrite.)"""
-    import contextlib
-
     moved = {m.name: m.version for m in made}
-    champion: str | None = "unknown"  # the failed move's alias, when the server answers
-    if not no_answer(error):
-        with contextlib.suppress(Exception):
-            found = registry.alias_version(mlflow_client, failed.name, registry.CHAMPION)
-            champion = str(found.version) if found is not None else None
+    champion = registry.champion_after(mlflow_client, failed.name, error)
     if champion == failed.version:
         moved[failed.name] = failed.version
     left = [m for m in {m.name: m for m in staged.moves}.values() if moved.get(m.name) != m.version]
     said = [f"{name}'s champion moved to v{version}" for name, version in moved.items()]
     for move in left:
-        if move.name == failed.name and champion == "unknown":
+        if move.name == failed.name and champion == registry.UNREAD:
             said.append(f"{move.name}'s may have moved to v{move.version} part-way")
         else:
             still = f"it is still v{move.seen}" if move.seen else "it has none"

@@ -549,32 +549,39 @@ def promote(
 def _promotion_left(
     mlflow_client: Any, name: str, version: str, previous: Any, error: Exception
 ) -> str:
-    """What a promotion whose write failed left. The alias is its first write: a tracking
-    server that answered (refused, an HTTP error) is asked where it stands; still the
-    champion before, nothing was done. Else it may have moved part-way. Promoting the
-    champion itself (a new reason) moves no alias: said so, not "may have moved"."""
-    from lifecycle.tracking_http import failed_request, no_answer
-
+    """What a promotion whose write failed left: the champion before, read back (the alias is
+    its first write), nothing done; the champion itself promoted again, no alias moved."""
     before = str(previous.version) if previous is not None else None
     if before == version:  # the champion already: no alias moved, whichever write failed
         return (
             f"{name}'s champion is v{version} as it was; this promotion's reason may not be "
             f"recorded: promoting v{version} again records it"
         )
-    if failed_request(error) and not no_answer(error):
-        try:
-            now = alias_version(mlflow_client, name, CHAMPION)
-            champion = str(now.version) if now is not None else None
-        except Exception:  # it does not answer now: unknown, said as possibly moved
-            champion = version
-        if champion == before:
-            still = f"it is still v{before}" if before else "it still has none"
-            return f"nothing was done: {name}'s champion did not move ({still})"
+    if champion_after(mlflow_client, name, error) == before:
+        still = f"it is still v{before}" if before else "it still has none"
+        return f"nothing was done: {name}'s champion did not move ({still})"
     return (
         f"{name}'s champion may have moved to v{version} part-way (its alias, the reason "
         f"and the champions log are written one by one): `lifecycle models` says where it "
         f"stands once the registry answers; promoting v{version} again completes it"
     )
+
+
+UNREAD = "unread"  # champion_after: the tracking server did not say
+
+
+def champion_after(mlflow_client: Any, name: str, error: Exception) -> str | None:
+    """``name``'s champion version after a write failed with ``error`` (None: none), read back
+    where the server answered it (refused, an HTTP error); else :data:`UNREAD`."""
+    from lifecycle.tracking_http import no_answer
+
+    if not failed_request(error) or no_answer(error):
+        return UNREAD
+    try:
+        now = alias_version(mlflow_client, name, CHAMPION)
+    except Exception:  # it does not answer now
+        return UNREAD
+    return None if now is None else str(now.version)
 
 
 def challenger_version(settings: Settings, task: str, dataset: str | None = None) -> str:
