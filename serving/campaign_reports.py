@@ -42,14 +42,18 @@ def saved_reports(settings: Settings, dataset: str) -> list[dict[str, Any]]:
 
 def effect_gauges(reports: list[dict[str, Any]]) -> dict[tuple[str, str, str], float]:
     """(campaign, metric, bound) -> value: each measure's difference with its 95% interval
-    (bound estimate, low, high), and users and value saved with theirs."""
+    (bound estimate, low, high), and users and value saved with theirs; a bound the report
+    has as null (no interval) has no gauge, not a 0."""
     values: dict[tuple[str, str, str], float] = {}
     for report in reports:
         name = report["name"]
         for metric, effect in report.get("effects", {}).items():
             for bound, key in (("estimate", "difference"), ("low", "low"), ("high", "high")):
-                values[(name, metric, bound)] = float(effect[key])
+                if effect[key] is not None:  # no interval (one value for every member): none
+                    values[(name, metric, bound)] = float(effect[key])
         for metric in ("users_saved", "value_saved"):
-            for bound, value in report.get(metric, {}).items():
-                values[(name, metric, bound)] = float(value)
+            saved = report.get(metric, {})
+            for bound in ("estimate", "low", "high"):
+                if saved.get(bound) is not None:
+                    values[(name, metric, bound)] = float(saved[bound])
     return values

@@ -33,8 +33,6 @@ def campaigns_section(settings: Settings) -> tuple[str, str] | None:
             )
             continue
         info, e = report.campaign.summary(), report.effects
-        saved, low, high = report.users_saved
-        value, v_low, v_high = report.value_saved
         cells = [
             info["name"],
             f"{info['as_of']} + {info['horizon_days']} d",
@@ -44,9 +42,9 @@ def campaigns_section(settings: Settings) -> tuple[str, str] | None:
                 f"detectable {e[m].minimum_detectable:.1%}"
                 for m in PROPORTIONS
             ),
-            f"{e['revenue'].difference:+,.2f} ({e['revenue'].low:+,.2f} to {e['revenue'].high:+,.2f})",
-            f"{saved:+,.1f} ({low:+,.1f} to {high:+,.1f})",
-            f"{value:+,.0f} ({v_low:+,.0f} to {v_high:+,.0f})",
+            _with_interval(e["revenue"].difference, e["revenue"].low, e["revenue"].high, ",.2f"),
+            _with_interval(*_bounds(report.users_saved), ",.1f"),
+            _with_interval(*_bounds(report.value_saved), ",.0f"),
         ]
         rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
     head = "".join(
@@ -63,9 +61,23 @@ def campaigns_section(settings: Settings) -> tuple[str, str] | None:
         )
     )
     note = (
-        '<p class="note">Outcomes in the horizon after the as-of date only; intervals: normal '
-        f"approximation for proportions, Welch for {spent}; detectable = the smallest effect this "
+        '<p class="note">Outcomes in the horizon after the as-of date only; intervals: '
+        f"Newcombe's hybrid score for proportions, Welch for {spent} (none where every member "
+        "of each group has one value); detectable = the smallest effect this "
         "sample finds 80% of the time at 5% significance. "
         "<code>lifecycle campaign report NAME</code> for one campaign.</p>"
     )
     return "Campaigns: targeted vs control", f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}"
+
+
+def _bounds(saved: dict) -> tuple[float | None, float | None, float | None]:
+    return saved["estimate"], saved["low"], saved["high"]
+
+
+def _with_interval(value: float | None, low: float | None, high: float | None, form: str) -> str:
+    """``+v (low to high)``; ``no interval`` (and no number) where there is none."""
+    if value is None:
+        return "no interval: one value for every member of each group"
+    if low is None or high is None:
+        return f"{value:+{form}} (no interval: one value for every member of each group)"
+    return f"{value:+{form}} ({low:+{form}} to {high:+{form}})"

@@ -1,9 +1,10 @@
 """The statistics of a randomized campaign: targeted vs control, with intervals and power.
 
-Proportions (retention, conversion) use the normal approximation with unpooled variances;
-revenue uses Welch's t interval (unequal variances, Welch-Satterthwaite degrees of freedom).
-Both are Neyman intervals: for a randomized hold-out they cover the effect on the people
-in the campaign at least as often as their nominal level (their variance is conservative).
+Proportions (retention, conversion) use Newcombe's hybrid score interval; revenue uses
+Welch's t interval (unequal variances, Welch-Satterthwaite degrees of freedom), none when both
+groups have one value for every member (:mod:`lifecycle.differences`, which the campaign
+readout of ``train-uplift`` reads too). For a randomized hold-out they cover the effect on the
+people in the campaign at least as often as their nominal level (conservative variances).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 
 import numpy as np
+
+from lifecycle.differences import difference_interval, z_of
 
 CONFIDENCE = 0.95
 POWER = 0.80
@@ -29,15 +32,15 @@ class Effect:
     targeted_mean: float
     control_mean: float
     difference: float
-    low: float
-    high: float
+    low: float | None  # None: a revenue with one value for every member of each group
+    high: float | None
     standard_error: float
     minimum_detectable: float  # at POWER and 1 - CONFIDENCE two-sided
     targeted: int
     control: int
 
     def covers(self, value: float) -> bool:
-        return self.low <= value <= self.high
+        return self.low is not None and self.high is not None and self.low <= value <= self.high
 
     @property
     def too_small(self) -> str | None:
@@ -50,10 +53,10 @@ class Effect:
 
     @property
     def no_spread(self) -> str | None:
-        """Why there is no interval: one value for every member of each group (no member
-        retained, none converted) gave ``+0.0% (95% CI +0.0% to +0.0%); detectable: 0.0%``,
-        an effect known to be none that any effect would have shown."""
-        if self.standard_error > 0:
+        """Why there is no interval: a revenue of one value for every member of each group
+        gave ``+0.00 (95% CI +0.00 to +0.00)``, an effect known to be none that any effect
+        would have shown (a proportion always has one: Newcombe's)."""
+        if self.low is not None:
             return None
         return (
             f"not judged: every targeted member has {self.targeted_mean:g} and every control "
@@ -71,21 +74,20 @@ class Effect:
 
     def saved_words(self, form: str, unit: str = "") -> str:
         """The difference times the targeted users (users or value saved), with its interval."""
-        value, low, high = self.scaled(self.targeted)
         if self.no_spread:
-            return f"{value:+{form}}{unit} (no interval)"
+            return f"{self.difference * self.targeted:+{form}}{unit} (no interval)"
+        value, low, high = self.scaled(self.targeted)
         return f"{value:+{form}}{unit} (95% CI {low:+{form}} to {high:+{form}})"
 
     def scaled(self, factor: float) -> tuple[float, float, float]:
-        """The difference and its interval times ``factor`` (users or value saved)."""
+        """The difference and its interval times ``factor`` (users or value saved); only
+        where there is an interval (:attr:`no_spread` None)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"no interval to scale: {self.no_spread}")
         return self.difference * factor, self.low * factor, self.high * factor
 
     def to_dict(self) -> dict[str, float | int | str | None]:
         return {**asdict(self), "not_judged": self.too_small or self.no_spread}
-
-
-def _z(confidence: float) -> float:
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def _split(outcome: np.ndarray, control: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +123,9 @@ def proportion_difference(
     confidence: float = CONFIDENCE,
     power: float = POWER,
 ) -> Effect:
-    """Difference of two proportions (0/1 outcomes), normal approximation.
+    """Difference of two proportions (0/1 outcomes), Newcombe's hybrid score interval
+    (:func:`lifecycle.differences.newcombe`; the normal one had no width for a group with a
+    rate of 0 or 1 in it, none for two such groups: 10 of 10 against 0 of 10 was exact).
 
     The minimum detectable effect is the difference d whose interval, with the control rate
     p_c and the targeted rate p_c + d (toward 1/2), excludes 0 with probability ``power``:
@@ -131,15 +135,18 @@ def proportion_difference(
     targeted, kept = _split(outcome, control)
     p_t, p_c = targeted.mean(), kept.mean()
     se = math.sqrt(p_t * (1 - p_t) / len(targeted) + p_c * (1 - p_c) / len(kept))
-    z = _z(confidence)
+    z = z_of(confidence)
     mde = _detectable(p_c, len(targeted), len(kept), z + NormalDist().inv_cdf(power))
-    diff = p_t - p_c
+    low, high = difference_interval(targeted, kept, binary=True, confidence=confidence) or (
+        None,
+        None,
+    )
     return Effect(
         float(p_t),
         float(p_c),
-        float(diff),
-        float(diff - z * se),
-        float(diff + z * se),
+        float(p_t - p_c),
+        low,
+        high,
         se,
         mde,
         len(targeted),
@@ -154,32 +161,26 @@ def mean_difference(
     confidence: float = CONFIDENCE,
     power: float = POWER,
 ) -> Effect:
-    """Difference of two means (revenue), Welch's t interval.
+    """Difference of two means (revenue), Welch's t interval; none when both groups hold
+    one value for every member (:func:`lifecycle.differences.no_spread`).
 
     The minimum detectable effect uses the pooled standard deviation for both groups.
     """
-    from scipy import stats
-
     targeted, kept = _split(outcome, control)
     n_t, n_c = len(targeted), len(kept)
-    v_t, v_c = targeted.var(ddof=1) / n_t, kept.var(ddof=1) / n_c
-    se = math.sqrt(v_t + v_c)
-    if se > 0:
-        dof = (v_t + v_c) ** 2 / (v_t**2 / (n_t - 1) + v_c**2 / (n_c - 1))
-    else:  # both groups constant: the difference is exact
-        dof = float(n_t + n_c - 2)
-    t = float(stats.t.ppf(0.5 + confidence / 2, dof))
+    se = math.sqrt(targeted.var(ddof=1) / n_t + kept.var(ddof=1) / n_c)
+    interval = difference_interval(targeted, kept, binary=False, confidence=confidence, welch=True)
+    low, high = interval or (None, None)
     pooled = math.sqrt(
         ((n_t - 1) * targeted.var(ddof=1) + (n_c - 1) * kept.var(ddof=1)) / (n_t + n_c - 2)
     )
-    mde = (_z(confidence) + NormalDist().inv_cdf(power)) * pooled * math.sqrt(1 / n_t + 1 / n_c)
-    diff = targeted.mean() - kept.mean()
+    mde = (z_of(confidence) + NormalDist().inv_cdf(power)) * pooled * math.sqrt(1 / n_t + 1 / n_c)
     return Effect(
         float(targeted.mean()),
         float(kept.mean()),
-        float(diff),
-        float(diff - t * se),
-        float(diff + t * se),
+        float(targeted.mean() - kept.mean()),
+        low,
+        high,
         se,
         mde,
         n_t,

@@ -447,16 +447,14 @@ class CampaignReport:
     targeted_elsewhere: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
-    def users_saved(self) -> tuple[float, float, float]:
-        return self.effects["retention"].scaled(self.effects["retention"].targeted)
+    def users_saved(self) -> dict[str, Any]:
+        return _saved(self.effects["retention"])
 
     @property
-    def value_saved(self) -> tuple[float, float, float]:
-        return self.effects["revenue"].scaled(self.effects["revenue"].targeted)
+    def value_saved(self) -> dict[str, Any]:
+        return _saved(self.effects["revenue"])
 
     def to_dict(self) -> dict[str, Any]:
-        saved, low, high = self.users_saved
-        value, v_low, v_high = self.value_saved
         return {
             **self.campaign.summary(),
             "data_ends": f"{self.data_ends:%Y-%m-%d}",
@@ -464,8 +462,8 @@ class CampaignReport:
             "unmeasured_users": self.unmeasured,
             "effects": {k: e.to_dict() for k, e in self.effects.items()},
             "not_judged": self.effects["retention"].too_small,
-            "users_saved": {"estimate": saved, "low": low, "high": high},
-            "value_saved": {"estimate": value, "low": v_low, "high": v_high},
+            "users_saved": self.users_saved,
+            "value_saved": self.value_saved,
             "control_targeted_elsewhere": self.targeted_elsewhere,
         }
 
@@ -505,6 +503,14 @@ class CampaignReport:
 
             lines.append(targeted_elsewhere_line(self.targeted_elsewhere, info["control"]))
         return lines
+
+
+def _saved(effect: Effect) -> dict[str, Any]:
+    """The difference times the targeted users, with its interval (null where none)."""
+    if effect.no_spread:
+        return {"estimate": effect.difference * effect.targeted, "low": None, "high": None}
+    value, low, high = effect.scaled(effect.targeted)
+    return {"estimate": value, "low": low, "high": high}
 
 
 def measure(campaign: Campaign, outcomes: pd.DataFrame) -> dict[str, Effect]:

@@ -45,13 +45,50 @@ CAMPAIGNS_ON = {"LIFECYCLE_DEMO__CAMPAIGNS": "true"}
 # -- statistics ---------------------------------------------------------------------------
 
 
-def test_proportion_interval_is_the_normal_approximation() -> None:
+# Newcombe (1998), Statistics in Medicine 17:873, Table II, method 10 (hybrid score):
+# (sent converted, sent, control converted, control) -> the published 95% interval
+NEWCOMBE_TABLE_II = {
+    (56, 70, 48, 80): (0.0524, 0.3339),
+    (9, 10, 3, 10): (0.1705, 0.8090),
+    (6, 7, 2, 7): (0.0582, 0.8062),
+    (5, 56, 0, 29): (-0.0381, 0.1926),
+    (0, 10, 0, 20): (-0.1611, 0.2775),
+    (0, 10, 0, 10): (-0.2775, 0.2775),
+    (10, 10, 0, 20): (0.6791, 1.0000),
+    (10, 10, 0, 10): (0.6075, 1.0000),
+}
+
+
+def _converted(x: int, n: int, held_out: bool) -> tuple[np.ndarray, np.ndarray]:
+    return (np.arange(n) < x).astype(float), np.full(n, held_out)
+
+
+def test_proportion_interval_is_newcombes_hybrid_score() -> None:
+    """The normal (Wald) interval took a control rate of 0 or 1 as known exactly: 10 of 10
+    sent converting against 0 of 10 held out read +100.0% (95% CI +100.0% to +100.0%), 5 of
+    56 against 0 of 29 +8.9% (+1.5% to +16.4%). Newcombe's hybrid score interval gives the
+    published ones (and a width to two groups of one value each)."""
+    for (x1, n1, x2, n2), published in NEWCOMBE_TABLE_II.items():
+        (sent, flags_sent), (kept, flags_kept) = _converted(x1, n1, False), _converted(x2, n2, True)
+        effect = proportion_difference(np.r_[sent, kept], np.r_[flags_sent, flags_kept])
+        assert (round(effect.low, 4), round(effect.high, 4)) == published, (x1, n1, x2, n2)
+        assert effect.no_spread is None
+    # by hand, 30 of 100 against 20 of 100: each group's Wilson interval, then
+    # d -+ sqrt((p1 - l1)^2 + (u2 - p2)^2), sqrt((u1 - p1)^2 + (p2 - l2)^2)
+    z = 1.959964
+
+    def wilson(p: float, n: int) -> tuple[float, float]:
+        centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+    (l1, u1), (l2, u2) = wilson(0.3, 100), wilson(0.2, 100)
     outcome = np.array([1] * 30 + [0] * 70 + [1] * 20 + [0] * 80)
     control = np.array([False] * 100 + [True] * 100)
     effect = proportion_difference(outcome, control)
-    se = math.sqrt(0.3 * 0.7 / 100 + 0.2 * 0.8 / 100)
     assert effect.difference == pytest.approx(0.1)
-    assert (effect.low, effect.high) == pytest.approx((0.1 - 1.959964 * se, 0.1 + 1.959964 * se))
+    assert (effect.low, effect.high) == pytest.approx(
+        (0.1 - math.hypot(0.3 - l1, u2 - 0.2), 0.1 + math.hypot(u1 - 0.3, 0.2 - l2)), rel=1e-6
+    )
     # 80% power at 5%: d = (z_0.975 + z_0.8) x the standard error of a difference with the
     # control rate 0.2 and the targeted 0.2 + d, the positive root of
     # d^2 (1 + k^2 / n) - d k^2 (1 - 2 p) / n - k^2 2 p (1 - p) / n = 0 (p 0.2, n 100)
@@ -276,7 +313,8 @@ def test_an_outcome_no_member_of_either_group_had_has_no_interval(settings) -> N
     """A campaign none of whose members had an event in its horizon (the demo at 2025-07-30,
     1,094 members silent since) read retention, conversion and revenue +0.0 (95% CI +0.0 to
     +0.0); detectable: 0.0, users saved +0.0 (95% CI +0.0 to +0.0): an effect known to be
-    none, which any effect would have shown. One value for every member has no interval."""
+    none, which any effect would have shown. A revenue of one value for every member has no
+    interval; a proportion has Newcombe's, whose width two groups of 0 of 2 still have."""
     from serving.campaigns import report_campaign
 
     members = _members(["u1", "u2", "u3", "u4"], [False, False, True, True])
@@ -288,14 +326,27 @@ def test_an_outcome_no_member_of_either_group_had_has_no_interval(settings) -> N
     report = report_campaign(settings, "quiet")
     lines = report.lines()
     none = "(no interval: one value for every member of each group)"
-    assert lines[2] == f"  retention  targeted 0.0%  control 0.0%  difference +0.0% {none}"
+    # 0 of 2 against 0 of 2: Wilson's upper bound of 0 of 2 is z^2 / (2 + z^2) = 0.6576
+    assert lines[2].startswith(
+        "  retention  targeted 0.0%  control 0.0%  difference +0.0% (95% CI -65.8% to +65.8%)"
+    ), lines[2]
     assert lines[4].endswith(f"difference +0.00 per user {none}"), lines[4]
-    assert lines[5:7] == ["  users saved +0.0 (no interval)", "  value saved +0 (no interval)"]
+    assert lines[5:7] == [
+        "  users saved +0.0 (95% CI -1.3 to +1.3)",
+        "  value saved +0 (no interval)",
+    ]
     effect = proportion_difference(np.zeros(200), np.arange(200) < 60)
-    assert effect.to_dict()["not_judged"] == (
+    assert effect.to_dict()["not_judged"] is None and effect.low < 0 < effect.high
+    revenue = mean_difference(np.zeros(200), np.arange(200) < 60)
+    assert revenue.to_dict()["not_judged"] == (
         "not judged: every targeted member has 0 and every control member 0, no spread to "
         "give an interval"
     )
+    # one value in each group, not the same one: +5.00 (95% CI +5.00 to +5.00) before
+    apart = mean_difference(np.r_[np.full(140, 5.0), np.zeros(60)], np.arange(200) >= 140)
+    assert (apart.low, apart.high, apart.difference) == (None, None, 5.0)
+    assert apart.interval_words(",.2f") == f"{none}"
+    assert apart.saved_words(",.0f") == "+700 (no interval)"
     spread = proportion_difference(np.arange(200) % 5 == 0, np.arange(200) < 60)
     assert spread.to_dict()["not_judged"] is None
     assert spread.interval_words(".1%") == (

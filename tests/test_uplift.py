@@ -177,7 +177,7 @@ def test_the_gate_promotes_a_learner_that_beats_random_and_response(trained: dic
     ate = result.evaluation.test_effect()
     said = result.evaluation.lines()[0].split("test ATE ")[1]
     assert said == (
-        f"{ate.difference:+.5f} [{ate.low:+.5f}, {ate.high:+.5f}] (95%, normal; the test split's "
+        f"{ate.difference:+.5f} [{ate.low:+.5f}, {ate.high:+.5f}] (95%, Newcombe; the test split's "
         f"{ate.treated_rows:,} treated and {ate.control_rows:,} control only, which judges the "
         "learners: not the campaign's effect)"
     )
@@ -560,28 +560,27 @@ def test_experiment_script_runs_quick(shared_data: Path) -> None:
     assert "visit: " in done.stderr and "promoted" in done.stderr
 
 
-def test_the_test_ate_is_the_test_rows_difference_of_means_with_its_normal_interval(
+def test_the_test_ate_is_the_test_rows_difference_of_means_with_its_interval(
     trained: dict,
 ) -> None:
     """The test ATE's interval was random targeting's bootstrapped AUUC doubled: on hillstrom's
     spend test split [-0.305, +0.792] where the difference of means gives [-0.319, +0.894]
-    (200 draws; the ends moved with the draws). It is now the campaign effect's normal
-    interval of the test rows, in the text and in --json's test_effect, with their sizes."""
+    (200 draws; the ends moved with the draws). It is now the campaign effect's interval of
+    the test rows (visit is 0/1: Newcombe's), in the text and in --json's test_effect, with
+    their sizes."""
+    from lifecycle.differences import newcombe
+
     table, result = trained["table"], trained["result"]
     rows = table.sort_values(c.USER_ID).iloc[result.evaluation.split.test]
     sent = rows.loc[rows[c.TREATMENT].astype(bool), c.VISIT].astype(float)
     held = rows.loc[~rows[c.TREATMENT].astype(bool), c.VISIT].astype(float)
     difference = sent.mean() - held.mean()
-    half = 1.959964 * np.sqrt(sent.var() / len(sent) + held.var() / len(held))
+    low, high = newcombe(sent.to_numpy(), held.to_numpy(), 1.959964)
     told = result.to_dict()["test_effect"]
     assert (told["treated_rows"], told["control_rows"]) == (len(sent), len(held))
-    assert (told["difference"], told["low"], told["high"]) == pytest.approx(
-        (difference, difference - half, difference + half)
-    )
+    assert (told["difference"], told["low"], told["high"]) == pytest.approx((difference, low, high))
     head = result.evaluation.lines()[0]
-    assert (
-        f"test ATE {difference:+.5f} [{difference - half:+.5f}, {difference + half:+.5f}]" in head
-    )
+    assert f"test ATE {difference:+.5f} [{low:+.5f}, {high:+.5f}]" in head
     assert f"the test split's {len(sent):,} treated and {len(held):,} control only" in head
     # the table's figures say what they are, and how many draws their intervals took
     assert result.evaluation.lines()[-1] == (
@@ -609,11 +608,40 @@ def test_an_outcome_of_one_value_in_every_row_has_no_interval() -> None:
     ), spend
 
 
+def test_groups_of_one_value_each_have_the_interval_the_campaign_report_gives() -> None:
+    """A test split whose treated rows all visited and control rows none printed a test ATE of
+    +1.00000 [+1.00000, +1.00000], known exactly (the campaign report said 'no interval' of
+    the same groups: two rules for one question); a spend of 5 in every sent row and 0 in
+    every control row +5.00000 [+5.00000, +5.00000]. Both read lifecycle.differences now: a
+    0/1 outcome has Newcombe's interval (10 of 10 against 0 of 10: Newcombe 1998, Table II,
+    [0.6075, 1.0000]), a spend of one value in each group none, and why."""
+    from serving.campaign_stats import mean_difference, proportion_difference
+    from training.campaign_effect import effect_of
+
+    visit = effect_of("sent", c.VISIT, np.ones(10), np.zeros(10))
+    assert (round(visit.low, 4), round(visit.high, 4)) == (0.6075, 1.0)
+    assert visit.interval_text() == "+1.00000 [+0.60751, +1.00000]"
+    flags = np.arange(20) >= 10
+    report = proportion_difference(np.r_[np.ones(10), np.zeros(10)], flags)
+    assert (report.low, report.high) == pytest.approx((visit.low, visit.high))
+    spend = effect_of("sent", c.SPEND, np.full(10, 5.0), np.zeros(10))
+    assert (spend.low, spend.high) == (None, None)
+    assert spend.interval_text() == (
+        "+5.00000 (no interval: spend is 5 in every sent row and 0 in every control row)"
+    )
+    assert mean_difference(np.r_[np.full(10, 5.0), np.zeros(10)], flags).no_spread
+    # one group of one value, the other not: an interval in both places
+    varied = np.r_[np.zeros(5), np.ones(5) * 3]
+    assert effect_of("sent", c.SPEND, varied, np.zeros(10)).low is not None
+
+
 def test_the_campaign_effect_on_every_row_is_read_out_by_arm_and_outcome(trained: dict) -> None:
     """The learners' test ATE is of a fifth of the rows (hillstrom's spend: +0.288 with an
     interval across zero, where the whole campaign gives +0.597 [+0.376, +0.817]): the
     campaign's own readout, every treated arm and outcome over all rows, comes first."""
     table, result = trained["table"], trained["result"]
+    from lifecycle.differences import newcombe
+
     treated = table[c.TREATMENT].astype(bool)
     effects = {(e.arm, e.outcome): e for e in result.effects}
     assert {outcome for _, outcome in effects} == {c.VISIT, c.CONVERSION, c.SPEND}
@@ -625,9 +653,12 @@ def test_the_campaign_effect_on_every_row_is_read_out_by_arm_and_outcome(trained
             values[sent].var() / sent.sum() + values[~treated].var() / (~treated).sum()
         )
         assert effect.difference == pytest.approx(difference)
-        assert (effect.low, effect.high) == pytest.approx(
-            (difference - 1.959964 * spread, difference + 1.959964 * spread)
+        expected = (  # visit and conversion are 0/1: Newcombe's interval, as campaign report's
+            newcombe(values[sent].to_numpy(), values[~treated].to_numpy(), 1.959964)
+            if outcome != c.SPEND
+            else (difference - 1.959964 * spread, difference + 1.959964 * spread)
         )
+        assert (effect.low, effect.high) == pytest.approx(expected)
         assert effect.treated_rows + effect.control_rows <= len(table)
     lines = result.lines()
     assert lines[0].startswith(f"campaign effect on all {len(table):,} rows of ")

@@ -1,9 +1,11 @@
 """A randomized campaign's effect on every row: for each treated arm (and all of them
 together) and each outcome, the difference of its mean from the control group's, with a 95%
-interval (normal, unequal variances: ``d +- 1.96 sqrt(s_t^2 / n_t + s_c^2 / n_c)``). An
-outcome with one value in every row of both groups (a ``spend`` column all 0) has no interval:
-its zero spread would print ``+0.00000 [+0.00000, +0.00000]``, an effect known to be exactly
-none, where nothing was measured.
+interval (:mod:`lifecycle.differences`, as the campaign report's): Newcombe's hybrid score
+interval for a 0/1 outcome (visit, conversion), which has a width even where a group is all 1
+or all 0 (a test split of every treated row visiting and no control row printed
+``+1.00000 [+1.00000, +1.00000]``, known exactly); normal, unequal variances for spend
+(``d +- 1.96 sqrt(s_t^2 / n_t + s_c^2 / n_c)``), and no interval where spend is one value in
+every row of each group: its zero spread would print a width of 0 where nothing was measured.
 
 The uplift learners' test ATE is of the test split only (a fifth of the rows); this is the
 campaign's own readout, what an analyst reports before asking whom to target.
@@ -18,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from lifecycle.differences import difference_interval
 
-Z95 = 1.959964
 EVERY_ARM = "every treated arm"
+# each outcome of a campaign table: a 0/1 outcome is a probability
+OUTCOME_KINDS = {c.VISIT: "probability", c.CONVERSION: "probability", c.SPEND: "value"}
 
 
 @dataclass(frozen=True)
@@ -32,19 +36,28 @@ class ArmEffect:
     treated_mean: float
     control_mean: float
     difference: float
-    low: float | None  # None: the outcome is one value in every row of both groups
+    low: float | None  # None: spend is one value in every row of each group
     high: float | None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def method(self) -> str:
+        """How the interval is computed, in a line's words."""
+        return "Newcombe" if OUTCOME_KINDS.get(self.outcome) == "probability" else "normal"
+
     def interval_text(self) -> str:
         """``+d [+low, +high]``, or why there is no interval."""
         if self.low is None or self.high is None:
-            return (
-                f"{self.difference:+.5f} (no interval: {self.outcome} is {self.control_mean:g} "
-                "in every row)"
+            alike = self.treated_mean == self.control_mean
+            where = (
+                f"{self.control_mean:g} in every row"
+                if alike
+                else f"{self.treated_mean:g} in every sent row and {self.control_mean:g} in "
+                "every control row"
             )
+            return f"{self.difference:+.5f} (no interval: {self.outcome} is {where})"
         return f"{self.difference:+.5f} [{self.low:+.5f}, {self.high:+.5f}]"
 
 
@@ -72,22 +85,15 @@ def arm_effects(frame: pd.DataFrame, outcomes: list[str]) -> list[ArmEffect]:
 
 
 def effect_of(arm: str, outcome: str, sent: np.ndarray, control: np.ndarray) -> ArmEffect:
-    """The sent rows' mean minus the control rows', with its normal 95% interval (none when
-    both groups hold one value in every row)."""
-    difference = float(sent.mean() - control.mean())
-    spread = float(np.sqrt(sent.var(ddof=1) / sent.size + control.var(ddof=1) / control.size))
-    low, high = (None, None) if _constant(sent, control) else (
-        difference - Z95 * spread, difference + Z95 * spread
-    )  # fmt: skip
+    """The sent rows' mean minus the control rows', with its 95% interval (none for a spend
+    of one value in every row of each group)."""
+    binary = OUTCOME_KINDS.get(outcome) == "probability"
+    interval = difference_interval(sent, control, binary=binary)
+    low, high = interval or (None, None)
     return ArmEffect(
         arm, outcome, int(sent.size), int(control.size), float(sent.mean()),
-        float(control.mean()), difference, low, high,
+        float(control.mean()), float(sent.mean() - control.mean()), low, high,
     )  # fmt: skip
-
-
-def _constant(*groups: np.ndarray) -> bool:
-    values = np.concatenate(groups)
-    return bool(values.size) and bool((values == values[0]).all())
 
 
 def effect_lines(effects: list[ArmEffect], source: str) -> list[str]:

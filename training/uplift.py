@@ -42,7 +42,13 @@ from lifecycle.uplift_model import (
     campaign_population,
     encode_features,
 )
-from training.campaign_effect import ArmEffect, arm_effects, effect_lines, effect_of
+from training.campaign_effect import (
+    OUTCOME_KINDS,
+    ArmEffect,
+    arm_effects,
+    effect_lines,
+    effect_of,
+)
 from training.uplift_definitions import same_uplift_definition, uplift_definition_change
 from training.uplift_metrics import BOOTSTRAP_DRAWS, Comparison, compare_rankings, qini_coefficient
 from training.uplift_registry import log_uplift_bundle, uplift_champion
@@ -52,7 +58,6 @@ if TYPE_CHECKING:
 
     from lifecycle.settings import Settings
 
-OUTCOME_KINDS = {c.VISIT: "probability", c.CONVERSION: "probability", c.SPEND: "value"}
 NOT_FEATURES = frozenset(c.CAMPAIGN_REQUIRED) | {c.SOURCE_ROW}
 SPLIT_SHARES = (0.6, 0.2, 0.2)  # train, valid, test
 RESPONSE = "response_model"
@@ -410,8 +415,7 @@ class Evaluation:
         return out
 
     def test_effect(self) -> ArmEffect:
-        """The test rows' ATE with the campaign effect's normal interval (random targeting's
-        bootstrapped AUUC, doubled, moved with the draws: spend +0.792 for +0.894)."""
+        """The test rows' ATE with the campaign effect's interval (Newcombe's for 0/1 outcomes)."""
         y, t = self.campaign.outcome[self.split.test], self.campaign.treated[self.split.test]
         return effect_of(
             self.campaign.treatment["treated"], self.campaign.outcome_name, y[t], y[~t]
@@ -423,7 +427,7 @@ class Evaluation:
             f"uplift on {self.campaign.source}: outcome {self.campaign.outcome_name}, "
             f"treated = {self.campaign.treatment['treated']}; split "
             + " / ".join(f"{n:,} {part}" for part, n in self.split.sizes().items())
-            + f"; test ATE {e.interval_text()} (95%, normal; the test split's {e.treated_rows:,} "
+            + f"; test ATE {e.interval_text()} (95%, {e.method}; the test split's {e.treated_rows:,} "
             f"treated and {e.control_rows:,} control only, which judges the learners: not the "
             "campaign's effect)"
         )
