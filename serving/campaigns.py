@@ -506,11 +506,12 @@ class CampaignReport:
 
 
 def _saved(effect: Effect) -> dict[str, Any]:
-    """The difference times the targeted users, with its interval (null where none)."""
+    """The difference times the targeted users, with its interval; all null where there is no
+    interval (a revenue of one value for every member read ``0 saved, 0 to 0``), and why."""
     if effect.no_spread:
-        return {"estimate": effect.difference * effect.targeted, "low": None, "high": None}
+        return {"estimate": None, "low": None, "high": None, "not_judged": effect.no_spread}
     value, low, high = effect.scaled(effect.targeted)
-    return {"estimate": value, "low": low, "high": high}
+    return {"estimate": value, "low": low, "high": high, "not_judged": effect.too_small}
 
 
 def measure(campaign: Campaign, outcomes: pd.DataFrame) -> dict[str, Effect]:

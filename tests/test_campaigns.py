@@ -355,6 +355,54 @@ def test_an_outcome_no_member_of_either_group_had_has_no_interval(settings) -> N
     )
 
 
+def test_users_and_value_saved_without_an_interval_are_null_with_the_reason(settings) -> None:  # type: ignore[no-untyped-def]
+    """A campaign whose members spent nothing in its horizon read, in `campaign report
+    --json`, the saved file /models serves and the gauges, value_saved 0 with an interval of
+    0 to 0, flagged only by a `not_judged` elsewhere: '0 saved, known exactly'. Without an
+    interval the saved numbers are null and say why; the gauges leave them out; the HTML
+    report's row says so."""
+    from serving.campaign_reports import effect_gauges, save_report, saved_reports
+    from serving.campaign_section import campaigns_section
+    from serving.campaigns import report_campaign
+
+    ids = [f"u{i}" for i in range(80)]
+    members = _members(ids, [i % 2 == 1 for i in range(80)])
+    scores = pd.DataFrame(
+        {c.USER_ID: ids, "churn_probability": np.linspace(0.9, 0.1, 80), "ltv": 10.0}
+    )
+    table = ScoresTable(frame=scores, metadata={"dataset": "demo", "as_of": "2024-03-01"})
+    start_campaign(settings, "silent", members, table, horizon_days=30, source="x.csv")
+    path = settings.workspace.events("demo")
+    path.parent.mkdir(parents=True)
+    before = [(u, "2024-02-10", c.SESSION, None) for u in (*ids, "z")]
+    # a third of each group comes back in the horizon, none buys
+    back = [(u, "2024-03-10", c.SESSION, None) for u in ids[::3]]
+    _events([*before, *back, ("z", "2024-04-10", c.SESSION, None)]).to_parquet(path)
+    report = report_campaign(settings, "silent")
+    why = (
+        "not judged: every targeted member has 0 and every control member 0, no spread to "
+        "give an interval"
+    )
+    told = json.loads(json.dumps(report.to_dict()))
+    assert told["not_judged"] is None  # 40 and 40: large enough
+    assert told["value_saved"] == {"estimate": None, "low": None, "high": None, "not_judged": why}
+    saved = told["users_saved"]
+    assert saved["low"] < saved["estimate"] < saved["high"] and saved["not_judged"] is None
+    assert (told["effects"]["revenue"]["low"], told["effects"]["revenue"]["high"]) == (None, None)
+    assert told["effects"]["revenue"]["not_judged"] == why
+    save_report(settings, report)
+    [served] = saved_reports(settings, "demo")
+    gauges = effect_gauges([served])
+    assert ("silent", "users_saved", "low") in gauges
+    assert not any(m == "value_saved" for _, m, _ in gauges)
+    assert ("silent", "revenue", "estimate") in gauges
+    assert ("silent", "revenue", "low") not in gauges
+    assert "value saved +0 (no interval)" in "\n".join(report.lines())
+    _, html = campaigns_section(settings)
+    assert "<td>no interval: one value for every member of each group</td>" in html
+    assert "<td>+0.00 (no interval: one value for every member of each group)</td>" in html
+
+
 # -- bad input: one clear line, nothing written --------------------------------------------
 
 
