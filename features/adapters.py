@@ -428,6 +428,14 @@ def hillstrom(
     rules = (erased or ErasedUsers()).rules(TableRules("campaign", check, unique_by=(c.USER_ID,)))
     loaded = _finish_table(path, rules, source, max_bad_fraction, chunk_rows)
     frame = loaded.frame
+    treated = frame[c.TREATMENT].astype(bool)
+    if treated.all() or not treated.any():  # train-uplift refused it later, the effect too
+        held = ", ".join(f"{arm!r} ({n:,})" for arm, n in frame[c.ARM].value_counts().items())
+        raise ContractError(
+            f"{source}: column 'segment' holds only {held} in its {len(frame):,} loaded rows: "
+            f"expected both an e-mail arm (e.g. 'Mens E-Mail') and the control "
+            f"{HILLSTROM_CONTROL!r}, which a campaign's effect compares"
+        )
     loaded.report.notes = {
         "visit_rate": round(float(frame[c.VISIT].mean()), 5),
         "conversion_rate": round(float(frame[c.CONVERSION].mean()), 5),

@@ -146,13 +146,16 @@ def test_a_hillstrom_recency_outside_1_to_12_whole_months_is_quarantined(
     path = tmp_path / "hillstrom.csv"
     row = "{recency},x,142.44,1,0,Rural,0,Phone,Womens E-Mail,0,0,0\n"
     months = ["1", "12", "0", "13", "2.5", "", "12.0"]
-    path.write_text(HILLSTROM_HEADER + "\n" + "".join(row.format(recency=m) for m in months))
+    control = "6,x,142.44,1,0,Rural,0,Phone,No E-Mail,0,0,0\n"  # a file of one arm is refused
+    path.write_text(
+        HILLSTROM_HEADER + "\n" + "".join(row.format(recency=m) for m in months) + control
+    )
     loaded = adapters.hillstrom(path, max_bad_fraction=0.9)
     assert loaded.report.reasons == {"recency_out_of_range": 2, "fractional_recency": 1}
     assert loaded.frame["recency"].tolist()[:2] == [1, 12] and loaded.frame["recency"][3] == 12
-    assert loaded.frame["recency"].isna().tolist() == [False, False, True, False]
+    assert loaded.frame["recency"].isna().tolist() == [False, False, True, False, False]
     said = CliRunner().invoke(main, ["import", "hillstrom", str(path)]).stdout
-    assert "campaign: 4 rows loaded of 7, 3 quarantined" in said
+    assert "campaign: 5 rows loaded of 8, 3 quarantined" in said
     assert "2 recency_out_of_range" in said and "1 fractional_recency" in said
 
 
@@ -204,6 +207,30 @@ def test_hillstrom_outcomes_are_0_or_1_and_the_control_arm_is_read_in_any_case(
         "Mens E-Mail",
     ]
     assert frame[c.TREATMENT].tolist() == [True, True, True, False, True, True]
+
+
+@pytest.mark.parametrize("kept", ["Mens E-Mail", "No E-Mail"])
+def test_a_hillstrom_copy_of_one_arm_is_refused_at_import_in_one_line(
+    home: Path, tmp_path: Path, shared_data: Path, kept: str
+) -> None:
+    """The real file cut to one segment (only 'Mens E-Mail': no control; only 'No E-Mail': no
+    e-mail) was imported, 21,307 rows, and train-uplift refused it later. Import refuses it,
+    naming the file, the column and the two arms a campaign's effect compares."""
+    import pandas as pd
+
+    real = pd.read_csv(shared_data / adapters.HILLSTROM_FILE)
+    path = tmp_path / "one_arm.csv"
+    real[real["segment"] == kept].to_csv(path, index=False)
+    rows = int((real["segment"] == kept).sum())
+    result = CliRunner().invoke(main, ["--quiet", "import", "hillstrom", str(path)])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line == (
+        f"Error: {path}: column 'segment' holds only '{kept}' ({rows:,}) in its {rows:,} loaded "
+        "rows: expected both an e-mail arm (e.g. 'Mens E-Mail') and the control 'No E-Mail', "
+        "which a campaign's effect compares"
+    )
+    assert not (home / "datasets").exists()
 
 
 TELCO_ROW = "7590-VHVEG,Female" + TELCO_REST.replace("No\n", "No,x\n")
