@@ -49,7 +49,7 @@ from lifecycle.words import counted
 @click.option(
     "--bootstrap-draws",
     type=click.IntRange(20, 5000),
-    default=200,
+    default=500,  # training.uplift_metrics.BOOTSTRAP_DRAWS
     show_default=True,
     help="Paired bootstrap draws (customers resampled) for the test intervals.",
 )
