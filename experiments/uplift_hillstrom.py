@@ -45,7 +45,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outcome", action="append", choices=["visit", "conversion", "spend"])
     parser.add_argument("--rows", type=int, default=None, help="a random sample [all 64,000]")
-    parser.add_argument("--draws", type=int, default=200, help="bootstrap draws [200]")
+    parser.add_argument(
+        "--draws", type=int, default=500, help="bootstrap draws [500, as train-uplift]"
+    )
     parser.add_argument("--seed", type=int, default=7, help="split seed [settings training.seed]")
     parser.add_argument("--arm", help="one treated arm, e.g. 'Mens E-Mail' [both e-mails]")
     parser.add_argument("--markdown", action="store_true", help="print a README table")
