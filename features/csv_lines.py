@@ -5,6 +5,7 @@ These scan the file line by line, only once a read has gone wrong (or looks so).
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from collections import deque
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from features.validation import ContractError
+
+GZIP_MAGIC = b"\x1f\x8b"  # the first bytes of a gzip file
 
 
 def open_binary(path: Path) -> Any:
@@ -21,12 +24,22 @@ def open_binary(path: Path) -> Any:
     import gzip
 
     name = path.name.lower()
-    if name.endswith(".gz"):
+    if name.endswith(".gz") or _gzip_named_otherwise(path):
         return gzip.open(path, "rb")
     if not name.endswith(".zip"):
         return path.open("rb")
     with _zip_archive(path) as archive:  # the member keeps the file open until closed
         return io.BufferedReader(_ZipMember(archive.open(_zip_member(path, archive))))
+
+
+def _gzip_named_otherwise(path: Path) -> bool:
+    """Whether a file not named .gz starts as gzip does (an export gzipped and named
+    orders.csv was refused 'name it .csv.gz'): no text starts with those bytes, so it is
+    unpacked as read, as a .csv.gz is."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as source:
+        return source.read(2) == GZIP_MAGIC
 
 
 def arrow_source(path: Path) -> Any:
@@ -404,3 +417,38 @@ def line_number(path: Path, text: str) -> int | None:
             if line.rstrip("\r\n") == text:
                 return number
     return None
+
+
+# latin-1's control characters; cp1252's euro sign, dashes, quotes
+C1_BYTES = re.compile(rb"[\x80-\x9f]")
+
+
+def first_c1_byte(path: Path) -> tuple[int, int, bool] | None:
+    """The first line (header = line 1) holding a byte 0x80-0x9F, with that byte, and
+    whether the whole file is UTF-8 text: in latin-1 those bytes are control characters no
+    text holds, so a file that has them is cp1252 (Windows' Western text: an en dash is 0x96, '€'
+    0x80) or UTF-8, never latin-1. Read as latin-1 it loaded, its € and dashes controls
+    characters in every name and product. None when there is no such byte."""
+    import codecs
+
+    found, line, utf8 = None, 1, codecs.getincrementaldecoder("utf-8")()
+    with open_binary(path) as source:
+        while block := source.read(1 << 20):
+            if found is None and (hit := C1_BYTES.search(block)):
+                found = (line + block.count(b"\n", 0, hit.start()), block[hit.start()])
+            line += block.count(b"\n")
+            if utf8 is not None:
+                try:
+                    utf8.decode(block)
+                except UnicodeDecodeError:
+                    utf8 = None
+            if found is not None and utf8 is None:
+                break
+    if found is None:
+        return None
+    if utf8 is not None:
+        try:
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = None
+    return found[0], found[1], utf8 is not None

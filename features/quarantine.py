@@ -131,6 +131,38 @@ def repeated_header(raw: pd.DataFrame) -> pd.Series:
     return every_cell(raw, lambda text, col: (text.str.strip() == str(col).strip()).fillna(False))
 
 
+def reordered_header(raw: pd.DataFrame, source: str) -> None:
+    """Refuse a data row that is the header with its columns in another order: two exports
+    concatenated whose second wrote them so (`cat` of a shop's January and a February saved
+    with Country before Description). Its rows were read into the first header's columns:
+    the repeat was one unparseable_event_time, of a user 'CustomerID', and the rows under it
+    loaded with each product's country as its description (amount columns swapped, revenue
+    read from the quantity); one with a column more quarantined the rest of the file as
+    extra_fields, unsaid. A row of half the header's names or more, the first one of them,
+    is a header; the first place it differs is named. The header repeated as it is, is
+    ``repeated_header``."""
+    names = [str(col).strip() for col in raw.columns]
+    names = ["" if name.startswith("Unnamed: ") else name for name in names]  # a blank name
+    if len(set(names)) < 2 or any(pd.api.types.is_numeric_dtype(raw[col]) for col in raw):
+        return
+    # cheap first: the first cell is a column's name as written (compared in C), then the row
+    first = raw[raw.columns[0]]
+    for label in first.index[first.isin({*names, *map(str, raw.columns)})]:
+        cells = [str(cell).strip() for cell in as_text(raw.loc[label]).fillna("")]
+        if cells == names or len(set(cells) & set(names)) < max(2, (len(names) + 1) // 2):
+            continue
+        moved = next(i for i, cell in enumerate(cells) if cell != names[i])
+        what = (
+            "its columns in another order" if sorted(cells) == sorted(names) else "of other columns"
+        )
+        raise c.ContractError(
+            f"{source}: {c.row_named(raw, label)} is a header again, {what} ('{cells[moved]}' "
+            f"where the first header has '{names[moved]}'): two files concatenated, the rows "
+            "under it would be read into the first header's columns. Ingest each file apart "
+            "(the later with --append), or save them with one header"
+        )
+
+
 def totals_row(raw: pd.DataFrame) -> pd.Series:
     """Rows of one totals label (``TOTAL``, ``Grand Total``) beside blanks and numbers, one
     cell blank at least and none a date or time (a totals line has no date; a customer

@@ -22,6 +22,7 @@ from features.csv_lines import (
     arrow_source,
     cut_short,
     ends_in_line_breaks,
+    first_c1_byte,
     first_line_not_utf8,
     line_number,
     open_binary,
@@ -214,6 +215,7 @@ def _csv_chunks(
     import sys
 
     _refuse_binary(path, csv.encoding)
+    _refuse_latin1_controls(path, csv)
     previous = sys.unraisablehook
 
     def quiet(unraisable: Any) -> None:
@@ -243,6 +245,29 @@ def _refuse_binary(path: Path, encoding: str) -> None:
     raise ContractError(
         f"{path}: is not a text file ({what or 'its header line holds NUL bytes'}); expected "
         "a CSV file"
+    )
+
+
+def _refuse_latin1_controls(path: Path, csv: CsvFormat) -> None:
+    """A file read as latin-1 that holds a byte 0x80-0x9F, a control character in latin-1:
+    it is cp1252 (or UTF-8), and latin-1, the first encoding the UTF-8 refusal names, read its
+    en dash and '€' as controls into every product and name, unsaid (:func:`first_c1_byte`)."""
+    if codecs.lookup(csv.encoding).name != "iso8859-1" or not (found := first_c1_byte(path)):
+        return
+    line, byte, utf8 = found
+    given = f"{csv.option('encoding')} {csv.encoding}"
+    if utf8:
+        hint = option_hint(f"it reads as UTF-8: drop {given}", "it reads as UTF-8")
+    else:
+        shown = bytes([byte]).decode("cp1252", errors="replace")
+        hint = option_hint(
+            f"if it is Windows' Western text (as Excel saves it), give {csv.option('encoding')} "
+            f"cp1252 (which reads it as {shown!r})",
+            "save the file as UTF-8",
+        )
+    raise ContractError(
+        f"{path}: line {line:,} holds the byte 0x{byte:02X}, a control character in "
+        f"{csv.encoding} ({given}), which no text holds; {hint}"
     )
 
 
@@ -443,7 +468,6 @@ BINARY_KINDS = {
     b"PAR1": "a Parquet file: name it .parquet",
     b"PK\x03\x04": "a zip archive, as an Excel .xlsx is: save the sheet as CSV",
     b"\xd0\xcf\x11\xe0": "an Excel .xls workbook: save the sheet as CSV",
-    b"\x1f\x8b": "gzip-compressed: name it .csv.gz",
 }
 # Byte order marks of the encodings a UTF-8 reader cannot read (Excel's "Unicode text"
 # export is UTF-16 with tabs); UTF-32's first, as UTF-16's is a prefix of it.

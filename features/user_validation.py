@@ -12,7 +12,7 @@ from features import contract as c
 from features.column_checks import refuse_repeated_columns, refuse_shadowed_columns, require_columns
 from features.id_checks import check_mapped_user_ids
 from features.parsing import kept_text
-from features.quarantine import Quarantine
+from features.quarantine import Quarantine, reordered_header
 from features.table_checks import TableChecks
 from features.validation import (
     ContractError,
@@ -118,6 +118,7 @@ def user_rules(
     latest = latest_time(latest_signup)
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
+        reordered_header(raw, source)  # two files concatenated, in two column orders
         bad = Quarantine(raw, mapping.source(c.USER_ID), (mapping.source(c.CHANNEL),))
         return check_users(raw, mapping, source, bad, checks, latest), bad
 

@@ -64,7 +64,7 @@ from features.parsing import (
     parse_numbers,
     parse_times_zoned,
 )
-from features.quarantine import Quarantine
+from features.quarantine import Quarantine, reordered_header
 from features.table_checks import TableChecks, example_cell, is_blank
 from features.time_columns import join_date_and_time, note_unused_time, note_zoneless
 
@@ -438,6 +438,7 @@ def event_rules(
     latest = latest_time(latest_event)
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
+        reordered_header(raw, source)  # two files concatenated, in two column orders
         shaped, bad = prepare(raw) if prepare else (raw, Quarantine(raw))
         if bad.user_column is None:
             bad.user_column = mapping.source(c.USER_ID)

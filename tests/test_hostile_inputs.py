@@ -1414,3 +1414,90 @@ def test_a_damaged_feast_registry_is_one_line_naming_it_and_the_way_back(
     for command in (["features", "apply"], ["score-all"]):
         result = CliRunner().invoke(main, [*home, "--quiet", *command])
         assert result.exit_code == 0, result.output
+
+
+def test_a_gzip_file_named_csv_is_read_as_unpacked(home: Path, tmp_path: Path) -> None:
+    """Session 54: an export gzipped and saved as orders.csv (a mail attachment, a download
+    unpacked by name only) was refused 'is not a text file (gzip-compressed: name it
+    .csv.gz)'. No text starts with gzip's bytes, so it is read unpacked, as a .csv.gz is."""
+    import gzip
+
+    rows = "u1,2024-01-01,purchase,12.50\nu2,2024-01-02,purchase,3.00\n"
+    path = tmp_path / "orders.csv"
+    path.write_bytes(gzip.compress((HEADER + rows).encode()))
+    result = CliRunner().invoke(main, ["ingest", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "events: 2 rows loaded of 2, 0 quarantined" in result.stdout
+    events = pd.read_parquet(home / "datasets" / "orders" / "events.parquet")
+    assert events[c.AMOUNT].tolist() == [12.5, 3.0]
+
+
+def test_a_cp1252_file_read_as_latin1_is_refused_naming_cp1252(home: Path, tmp_path: Path) -> None:
+    """Session 54: a shop's cp1252 export (an en dash 0x96, '€' 0x80) ingested with --encoding
+    latin-1, the first encoding the UTF-8 refusal suggests, loaded: its products stored
+    'PARIS FASHION \\x96 crème brûlée \\x80', control characters, unsaid. Latin-1 has no
+    text at 0x80-0x9F, so such a byte is refused naming its line and cp1252; a UTF-8 file
+    read so (its '€' is E2 82 AC) is told to drop the option."""
+    path = tmp_path / "shop.csv"
+    rows = "u1,2024-01-01,purchase,12.50,Café\nu2,2024-01-02,purchase,3.00,Tea \u2013 green €\n"
+    path.write_bytes(("user_id,event_time,event_type,amount,product\n" + rows).encode("cp1252"))
+    result = CliRunner().invoke(main, ["ingest", str(path), "--encoding", "latin-1"])
+    one_line_error(
+        result,
+        "shop.csv: line 3 holds the byte 0x96, a control character in latin-1 (--encoding "
+        "latin-1), which no text holds; if it is Windows' Western text (as Excel saves it), "
+        "give --encoding cp1252 (which reads it as '\u2013')",
+    )
+    assert not (home / "datasets" / "shop").exists()
+    read = CliRunner().invoke(main, ["ingest", str(path), "--encoding", "cp1252"])
+    assert read.exit_code == 0, read.output
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert events["product"].tolist() == ["Café", "Tea \u2013 green €"]
+    # A UTF-8 file told latin-1: its bytes say UTF-8.
+    utf8 = tmp_path / "utf8.csv"
+    utf8.write_text("user_id,event_time,event_type,amount,product\n" + rows, encoding="utf-8")
+    told = CliRunner().invoke(main, ["ingest", str(utf8), "--encoding", "ISO-8859-1"])
+    one_line_error(told, "utf8.csv: line 3 holds the byte 0x80", "it reads as UTF-8: drop")
+    # latin-1 text (é is 0xE9) still reads as latin-1.
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(
+        ("user_id,event_time,event_type,amount,product\n" + rows[:31]).encode("latin-1")
+    )
+    fine = CliRunner().invoke(main, ["ingest", str(latin), "--encoding", "latin-1"])
+    assert fine.exit_code == 0, fine.output
+
+
+def test_a_header_repeated_in_another_column_order_is_refused_naming_its_row(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 54, two exports joined with `cat`, the second saving its columns in another
+    order: its header was one row of unparseable_event_time (a user 'user_id' 'with no row
+    loaded') and the rows under it loaded into the first header's columns, each product's
+    country as its description, unsaid; a second export with a column more quarantined all
+    its rows as extra_fields, the file 'loaded'. A row of the header's names in another
+    order, or of half of them and others, is refused naming its row and where it differs."""
+    first = "user_id,event_time,event_type,amount,product,country\n"
+    first += "u1,2024-01-01,purchase,12.50,Tea,UK\nu2,2024-01-02,purchase,3.00,Mug,DE\n"
+    swapped = first + "user_id,event_time,event_type,amount,country,product\n"
+    swapped += "u3,2024-01-03,purchase,4.00,FR,Cup\n"
+    result = CliRunner().invoke(main, ["ingest", str(write(tmp_path, swapped))])
+    one_line_error(
+        result,
+        "events.csv: row 3 is a header again, its columns in another order ('country' where "
+        "the first header has 'product'): two files concatenated, the rows under it would be "
+        "read into the first header's columns. Ingest each file apart (the later with "
+        "--append), or save them with one header",
+    )
+    assert not (home / "datasets" / "events").exists()
+    more = first + "user_id,event_time,event_type,amount,discount,product,country\n"
+    more += "u3,2024-01-03,purchase,4.00,0.50,Cup,FR\n"
+    result = CliRunner().invoke(main, ["ingest", str(write(tmp_path, more, "more.csv"))])
+    one_line_error(
+        result, "more.csv: row 3 is a header again, of other columns ('discount' where the "
+    )
+    # The header repeated as it is stays a quarantined repeated_header, and a product
+    # named as a column ('country') is a product.
+    same = first + first.splitlines()[0] + "\nu3,2024-01-03,purchase,4.00,country,FR\n"
+    loaded = load(write(tmp_path, same, "same.csv"))
+    assert loaded.report.reasons == {"repeated_header": 1}
+    assert len(loaded.frame) == 3
