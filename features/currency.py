@@ -364,13 +364,17 @@ def given_currency_unrecorded(dataset: str, given: str) -> str:
     )
 
 
-def unread_currency(events: Path, appended: bool = False) -> dict[str, Any]:
-    """The first extra column of a staged events file whose every filled cell on a purchase
-    or refund row is an ISO 4217 code ('EUR', 'eur'), when the file holds no column read as
-    the currency (:func:`features.contract.currency_column`): a German shop's 'Waehrung' was
-    stored unread and unsaid, and every list said "no currency recorded". With its codes and
-    their rows, most first; ``appended``: the file was added to a dataset (the remedy is
-    its files ingested again). Empty when there is none."""
+def unread_currency(events: Path, appended: bool = False, mapped: bool = False) -> dict[str, Any]:
+    """The extra columns of a staged events file whose every filled cell on a purchase or
+    refund row is an ISO 4217 code ('EUR', 'eur'), each with its codes (most first) and
+    ``appended`` (the file was added to a dataset: the remedy is its files ingested again).
+    With no column read as the currency (:func:`features.contract.currency_column`), a German
+    shop's 'Waehrung' was stored unread and unsaid, and every list said "no currency
+    recorded": the first is the note's ``column``, any others ``others`` (a 'Waehrung' of GBP
+    beside an 'Abrechnungswaehrung' of EUR: the note named the first alone). With one read
+    by its name ('Currency', not ``mapped``), the others are said beside it (``read_from``):
+    a 'Settlement Currency' of EUR went unsaid beside the 'Currency' of GBP read. Empty when
+    there is none."""
     import duckdb
 
     from lifecycle.sql import identifier, literal
@@ -378,12 +382,14 @@ def unread_currency(events: Path, appended: bool = False) -> dict[str, Any]:
     with duckdb.connect() as con:
         table = f"read_parquet({literal(events)})"
         names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
-        if c.currency_column(names) is not None:
+        read_from = c.currency_column(names)
+        if read_from is not None and mapped:  # the file's currency, as told
             return {}
         monetary = ", ".join(literal(t) for t in c.MONETARY_EVENT_TYPES)
         iso = ", ".join(literal(code) for code in sorted(ISO_CODES))
+        found = []
         for name in names:
-            if name in (*c.EVENT_REQUIRED, *c.EVENT_OPTIONAL):
+            if name in (*c.EVENT_REQUIRED, *c.EVENT_OPTIONAL, read_from):
                 continue
             code = f"upper(trim(CAST({identifier(name)} AS VARCHAR)))"
             filled = f"{c.EVENT_TYPE} IN ({monetary}) AND {code} <> ''"
@@ -391,23 +397,63 @@ def unread_currency(events: Path, appended: bool = False) -> dict[str, Any]:
                 f"SELECT count(*), bool_and({code} IN ({iso})) FROM {table} WHERE {filled}"
             ).fetchone()
             if rows and all_codes:
-                found = con.execute(
+                held = con.execute(
                     f"SELECT {code}, count(*) AS n FROM {table} WHERE {filled} "
                     "GROUP BY 1 ORDER BY n DESC, 1"
                 ).fetchall()
-                return {
-                    UNREAD_CURRENCY: {
-                        "column": name,
-                        "codes": {str(k): int(n) for k, n in found},
-                        "appended": appended,
-                    }
-                }
-    return {}
+                found.append({"column": name, "codes": {str(k): int(n) for k, n in held}})
+    if not found:
+        return {}
+    note = {**found[0], "appended": appended}
+    if len(found) > 1:
+        note["others"] = found[1:]
+    if read_from is not None:
+        note["read_from"] = read_from
+    return {UNREAD_CURRENCY: note}
+
+
+def _held(column: dict[str, Any]) -> str:
+    """A code column's codes as a summary says them: 'GBP', or 'GBP on 3, EUR on 2, ...'."""
+    codes = column["codes"]
+    if len(codes) == 1:
+        return next(iter(codes))
+    held = ", ".join(f"{code} on {n:,}" for code, n in list(codes.items())[:4])
+    return held + (f" and {len(codes) - 4:,} more" if len(codes) > 4 else "")
+
+
+def _unread_columns_line(note: dict[str, Any]) -> str:
+    """The summary line of several columns of codes, or of one beside the column read: each
+    named with its codes, and the map that would read each (never a choice made for it)."""
+    columns = [note, *note.get("others", ())]
+    parts = [f"'{col['column']}' ({_held(col)})" for col in columns]
+    named = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+    maps = " or ".join(f"--map currency={shlex.quote(col['column'])}" for col in columns)
+    again = (
+        "ingest the dataset's files again with {} (the first with --replace, then --append the "
+        "later ones)"
+        if note.get("appended")
+        else "ingest the file again with {}"
+    )
+    if read_from := note.get("read_from"):
+        held = "holds currency codes" if len(columns) == 1 else "hold currency codes"
+        return (
+            f"    column{'s' * (len(columns) > 1)} {named} {held} too, not read: the amounts' "
+            f"currency is read from '{read_from}' (named so); if it is another column's, "
+            + again.format(maps)
+        )
+    return (
+        f"    columns {named} hold currency codes on purchase and refund rows, but none is "
+        "read as the currency, so the dataset records none (lists and the API say 'no "
+        "currency recorded'): if one is the amounts' currency, " + again.format(maps)
+    )
 
 
 def unread_currency_line(note: dict[str, Any]) -> str:
     """The summary line of :func:`unread_currency`'s note: the column, its codes and the
-    option that reads it (one code), or why it cannot be one dataset's (several)."""
+    option that reads it (one code), or why it cannot be one dataset's (several); of several
+    columns, or one beside the column read, each named (:func:`_unread_columns_line`)."""
+    if note.get("others") or note.get("read_from"):
+        return _unread_columns_line(note)
     column, codes = note["column"], note["codes"]
     rows = counted(sum(codes.values()), ("purchase or refund row", "purchase and refund rows"))
     if len(codes) == 1:

@@ -16,6 +16,8 @@ from features.parsing import SPREADSHEET_SERIAL
 from lifecycle.errors import offered
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import pandas as pd
 
 DECIMAL_COMMA = "for a decimal comma, as in 12,50, use --decimal-comma"
@@ -103,6 +105,11 @@ def purchase_log(
     what = "user, time, amount" if amount in columns else "user and time, no amount column"
     if money is not None:  # Shopify's Total: the amount, under another name
         what = f"user, time, amount: --map amount={shlex.quote(money)}"
+    elif amount not in columns and (numbers := number_columns(raw, [*wanted.values()])):
+        # no name says money ('金額', 'Сумма'): a column of numbers may be it, not chosen
+        column = shlex.quote(numbers[0][0]) if len(numbers) == 1 else "COLUMN"
+        said = number_columns_said(numbers)
+        what = f"user, time, amount: if {said} holds the amounts, --map amount={column}"
     if not offered("--event-type"):
         return f"; a log of purchases only ({what}) needs an event_type column", ()
     option = f"--event-type {c.PURCHASE}"
@@ -114,9 +121,9 @@ def purchase_log(
     codes = _currency_codes(raw, others)
     said = ""
     if codes and c.currency_column(columns) is None:
-        said = (
-            f"; if '{codes[0]}' holds the amounts' currency, --map currency={shlex.quote(codes[0])}"
-        )
+        named = " or ".join(f"'{code}'" for code in codes)  # each: none chosen for the user
+        maps = " or ".join(f"--map currency={shlex.quote(code)}" for code in codes)
+        said = f"; if {named} holds the amounts' currency, {maps}"
     typed = [] if amount in columns else _type_columns(raw, [n for n in others if n not in codes])
     if not typed:
         return f"; a log of purchases only ({what}) takes {option}{said}", (option,)
@@ -171,3 +178,33 @@ def _holds_type_names(column: pd.Series) -> bool:
     """Whether a column holds a contract event type name (' Session' is one)."""
     values = column.dropna().astype(str).str.strip().str.lower()
     return bool(values.isin(c.KNOWN_EVENT_TYPES).any())
+
+
+# a column named as a number of a thing, not an amount of money (store_id, Postcode, SKU)
+NOT_MONEY_WORDS = ("id", "code", "no", "nr", "number", "zip", "postcode", "phone", "sku", "ean")
+NUMBERED = ("nummer", "number", "numero", "número")  # Bestellnummer, ordernumber
+# 14.85, 1 234,50, 1.234,50, (3.10), 12.50-; no date (2024.01.05) nor time (08:26)
+NUMBER = r"[-+(]?(?:\d{1,3}(?:[.,\s']\d{3})+|\d+)(?:[.,]\d+)?\)?-?"
+
+
+def number_columns(raw: pd.DataFrame, used: Iterable[str]) -> list[tuple[str, str]]:
+    """The file's columns, not read as another, whose every filled cell is a number (up to
+    four, with one cell each, those with decimals first): where no amount column is known by
+    its name (a Japanese shop's '金額', a Russian 'Сумма', an Arabic 'المبلغ'), the refusal
+    names them for --map amount, never choosing one (a quantity, a weight or a rate reads
+    alike)."""
+    taken, found = set(used), []
+    for name in map(str, raw.columns):
+        words = c.name_words(name)
+        if name in taken or any(w in NOT_MONEY_WORDS or w.endswith(NUMBERED) for w in words):
+            continue
+        values = raw[name].dropna().astype(str).str.strip()
+        values = values[values != ""]
+        if len(values) and values.str.fullmatch(NUMBER).all():
+            found.append((not values.str.contains(r"[.,]\d").any(), name, values.iloc[0]))
+    return [(name, cell) for _, name, cell in sorted(found, key=lambda f: f[0])[:4]]
+
+
+def number_columns_said(columns: list[tuple[str, str]]) -> str:
+    """:func:`number_columns` as a refusal names them: `'金額' (14.85) or 'Menge' (6)`."""
+    return " or ".join(f"'{name}' ({cell})" for name, cell in columns)

@@ -493,7 +493,8 @@ def _finish_events(
     reports["events"].notes.update(unread_refunds(staging / EVENTS_FILE))
     if counted_by(reports["events"].notes) is None:  # counts are no money: no currency to name
         appended = appending_to is not None
-        reports["events"].notes.update(unread_currency(staging / EVENTS_FILE, appended))
+        mapped = c.CURRENCY in (shape.get("columns") or {})
+        reports["events"].notes.update(unread_currency(staging / EVENTS_FILE, appended, mapped))
     if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
         notes = reports["events"].notes
         notes.pop(SPELT_APART, None)

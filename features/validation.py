@@ -48,7 +48,14 @@ from features.currency import (
     record_currency,
     refuse_other_currency,
 )
-from features.hints import amounts, currency_agrees, purchase_log, timestamps
+from features.hints import (
+    amounts,
+    currency_agrees,
+    number_columns,
+    number_columns_said,
+    purchase_log,
+    timestamps,
+)
 from features.id_checks import (
     FORMULA_AMOUNTS,
     check_mapped_user_ids,
@@ -290,15 +297,21 @@ def check_events(
                     + ("" if held else f"{counted} counts 1)"),
                     (f"--map amount={named}",),
                 )
+            # no name says money (a Japanese shop's '金額'): its columns of numbers, named
+            numbers = number_columns(raw, columns.values())
+            seen = f" ({number_columns_said(numbers)} holds numbers)" if numbers else ""
+            if len(numbers) == 1:  # the map to give, named
+                seen = f"{seen[:-1]}: --map amount={shlex.quote(numbers[0][0])})"
             if held:
                 raise ContractError(
                     f"{said}. Dataset '{held}' holds amounts, so this file's purchases need "
-                    "theirs: name its amount column with --map amount=COLUMN",
+                    f"theirs: name its amount column with --map amount=COLUMN{seen}",
                     ("--map amount=COLUMN",),
                 )
             raise ContractError(
                 f"{said}. For a log without amounts use --amount-default 1 (each purchase "
-                "counts 1, LTV in purchases), or name the amount column with --map amount=COLUMN",
+                "counts 1, LTV in purchases), or name the amount column with --map "
+                f"amount=COLUMN{seen}",
                 ("--amount-default 1",),
             )
 

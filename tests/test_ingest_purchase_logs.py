@@ -719,3 +719,97 @@ def test_a_day_first_file_is_read_day_first_never_partly_quarantined(
     )
     with pytest.raises(ContractError, match=r"order shows is day first: use --date-order dayfirst"):
         ingest.ingest_events(mostly, tmp_path / "x", mapping=_purchases(), max_bad_fraction=0.2)
+
+
+def test_each_column_of_currency_codes_is_named_not_only_the_first(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 54, two exports' currency columns: a 'Waehrung' of GBP beside an
+    'Abrechnungswaehrung' (settlement) of EUR was said as 'column 'Waehrung' holds a currency
+    code ... --map currency=Waehrung', the other never named, so the user took the first
+    for the only one; and a 'Settlement Currency' of EUR beside the 'Currency' of GBP read
+    by its name went unsaid. Each is named now with its codes and its map, none chosen."""
+    header = "kunde,zeit,Betrag,Waehrung,Abrechnungswaehrung\n"
+    orders = tmp_path / "zwei.csv"
+    orders.write_text(header + "c1,2024-01-01,9.50,GBP,EUR\nc2,2024-01-02,4.00,GBP,EUR\n")
+    maps = ["--map", "user_id=kunde", "--map", "event_time=zeit", "--map", "amount=Betrag"]
+    told = [*maps, "--event-type", "purchase"]
+    loaded = CliRunner().invoke(main, ["ingest", str(orders), *told])
+    assert loaded.exit_code == 0, loaded.output
+    assert (
+        "    columns 'Waehrung' (GBP) and 'Abrechnungswaehrung' (EUR) hold currency codes on "
+        "purchase and refund rows, but none is read as the currency, so the dataset records "
+        "none (lists and the API say 'no currency recorded'): if one is the amounts' "
+        "currency, ingest the file again with --map currency=Waehrung or --map "
+        "currency=Abrechnungswaehrung"
+    ) in loaded.stdout.splitlines()
+    notes = json.loads((home / "datasets" / "zwei" / "report.json").read_text())["tables"]
+    assert notes["events"]["notes"]["currency_in_a_column"] == {
+        "column": "Waehrung",
+        "codes": {"GBP": 2},
+        "appended": False,
+        "others": [{"column": "Abrechnungswaehrung", "codes": {"EUR": 2}}],
+    }
+    # Without event types, the refusal names each as the currency's map too.
+    refused = CliRunner().invoke(main, ["ingest", str(orders), *maps, "--dataset", "x"])
+    assert (
+        "if 'Waehrung' or 'Abrechnungswaehrung' holds the amounts' currency, --map "
+        "currency=Waehrung or --map currency=Abrechnungswaehrung"
+    ) in refused.stderr
+    # A column read by its name ('Currency'): another column of codes beside it is said.
+    named = tmp_path / "named.csv"
+    named.write_text("kunde,zeit,Betrag,Currency,Settlement Currency\nc1,2024-01-01,9.50,GBP,EUR\n")
+    read = CliRunner().invoke(main, ["ingest", str(named), *told])
+    assert read.exit_code == 0, read.output
+    assert (
+        "    column 'Settlement Currency' (EUR) holds currency codes too, not read: the "
+        "amounts' currency is read from 'Currency' (named so); if it is another column's, "
+        "ingest the file again with --map currency='Settlement Currency'"
+    ) in read.stdout.splitlines()
+    assert "currency GBP, from column 'Currency' (named so, not mapped)" in read.stdout
+    # Mapped as told: the user chose, nothing to say.
+    chosen = CliRunner().invoke(
+        main, ["ingest", str(named), *told, "--dataset", "chosen", "--map", "currency=Currency"]
+    )
+    assert chosen.exit_code == 0, chosen.output
+    assert "Settlement" not in chosen.stdout
+
+
+def test_an_amount_column_of_a_name_no_list_knows_is_named_among_the_columns_of_numbers(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 54: a Japanese shop's '金額', a Russian 'Сумма', an Arabic 'المبلغ' (14.85 in
+    every row) were refused as 'no amount column' or '(user and time, no amount column)',
+    naming no column: money words are listed for the languages of most shops only. The
+    refusal now names the columns whose every cell is a number (decimals first, an order
+    number or an id by its name not), with the map when there is one, never choosing it: a
+    quantity reads alike."""
+    for name in ("金額", "Сумма", "المبلغ"):
+        log = tmp_path / "log.csv"
+        log.write_text(
+            f"kunde,zeit,{name},Bestellnummer,Land\nc1,2024-01-01,14.85,1001,JP\n"
+            "c2,2024-01-02,3.00,1002,JP\n"
+        )
+        maps = ["--map", "user_id=kunde", "--map", "event_time=zeit"]
+        quoted = shlex.quote(name)
+        refused = CliRunner().invoke(main, ["ingest", str(log), *maps, "--event-type", "purchase"])
+        assert refused.exit_code != 0
+        assert refused.stderr.rstrip().endswith(
+            f"or name the amount column with --map amount=COLUMN ('{name}' (14.85) holds "
+            f"numbers: --map amount={quoted})"
+        ), refused.stderr
+        untyped = CliRunner().invoke(main, ["ingest", str(log), *maps])
+        assert (
+            f"a log of purchases only (user, time, amount: if '{name}' (14.85) holds the "
+            f"amounts, --map amount={quoted}) takes --event-type purchase"
+        ) in untyped.stderr, untyped.stderr
+    # Two columns of numbers: both named, decimals first, the map left to the user.
+    two = tmp_path / "two.csv"
+    two.write_text("kunde,zeit,Menge,金額\nc1,2024-01-01,2,14.85\n")
+    refused = CliRunner().invoke(
+        main, ["ingest", str(two), "--map", "user_id=kunde", "--map", "event_time=zeit"]
+    )
+    assert "(user, time, amount: if '金額' (14.85) or 'Menge' (2) holds the amounts, " in (
+        refused.stderr
+    )
+    assert "--map amount=COLUMN) takes --event-type purchase" in refused.stderr
