@@ -225,6 +225,7 @@ def _train_each(
     from serving.scoring import churn_answers
     from training.errors import TrainingError
     from training.pipeline import train_task
+    from training.tracking import reserved_run
 
     for name in chosen:
         started = time.perf_counter()
@@ -232,8 +233,8 @@ def _train_each(
         # by this training's gates included): no rival at its gate; loads only for conversion
         answered = churn_answers(settings, dataset, [name]).get(name)
         try:
-            done.results.append(
-                train_task(
+            with reserved_run(settings, name, dataset):  # a refused write refused before the fit
+                trained = train_task(
                     settings,
                     name,
                     dataset=dataset,
@@ -241,7 +242,7 @@ def _train_each(
                     accept_definition_change=accept_definition_change,
                     answered_by=answered,
                 )
-            )
+            done.results.append(trained)
             train_refusals.record(settings, dataset, {}, [name])
         except (TrainingError, FeatureError) as error:
             if not registry.alias_version(

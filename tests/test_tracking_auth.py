@@ -222,3 +222,51 @@ def test_the_admin_promotes_and_lists(moved_part_way: tuple[Path, str, Result, R
             "ltv", "back", force=True, version="2"
         )
     assert (done.champion, done.previous) == ("2", "1")
+
+
+def test_a_read_only_users_training_is_refused_before_its_training_set_and_fit(
+    moved_part_way: tuple[Path, str, Result, Result], server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader's `train churn` built its training set and fitted (~10 s on the demo)
+    before its first write, the run's creation, was refused. The run is created first: the
+    refusal comes before either, and leaves no run; the admin's training then logs into the
+    run it created first (finished, holding the version), and one whose write fails part-way
+    leaves its run failed and the champion where it was."""
+    home = moved_part_way[0]
+    name = registry.model_name("demo", "churn")
+    for variable, value in ADMIN.items():  # this test's reads (the runners set their own)
+        monkeypatch.setenv(variable, value)
+    client = registry.client(load_settings(home=home, environ={}), fluent=False)
+    experiment = client.get_experiment_by_name(name).experiment_id
+
+    def runs() -> list:
+        return client.search_runs([experiment], order_by=["attributes.start_time DESC"])
+
+    before = runs()
+    refused = CliRunner(env=ENVIRON | READER).invoke(main, ["--home", str(home), "train", "churn"])
+    assert refused.exit_code == 1 and "/runs/create: HTTP 403" in refused.stderr
+    assert "building the training set" not in refused.output, refused.output[-2000:]
+    assert "fitting LightGBM" not in refused.output
+    assert len(runs()) == len(before)
+
+    admin = CliRunner(env=ENVIRON | ADMIN)
+    trained = admin.invoke(main, ["--home", str(home), "train", "churn"])
+    assert trained.exit_code == 0, trained.output[-2000:]
+    latest = runs()[: len(runs()) - len(before)]
+    assert [run.info.status for run in latest] == ["FINISHED"]
+    versions = client.search_model_versions(f"name = '{name}'")
+    assert max(versions, key=lambda v: int(v.version)).run_id == latest[0].info.run_id
+    champion = registry.aliases(client, name).get(registry.CHAMPION)
+
+    def params(method: str, path: str) -> bool:  # the run's first write after the fit
+        return path == "/api/2.0/mlflow/runs/log-batch"
+
+    denied = (403, b"Permission denied", "text/plain")
+    with read_only_proxy(server, denied, params) as proxy:
+        failed = admin.invoke(
+            main, ["--home", str(home), "train", "churn"], env={"LIFECYCLE_TRACKING__URI": proxy}
+        )
+    assert failed.exit_code == 1 and "runs/log-batch: HTTP 403" in failed.stderr, failed.output
+    assert runs()[0].info.status == "FAILED"
+    assert all(run.info.status != "RUNNING" for run in runs())
+    assert registry.aliases(client, name).get(registry.CHAMPION) == champion

@@ -8,6 +8,7 @@ start time, records the git commit of the code, and logs each booster's hyperpar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -83,26 +84,83 @@ def code_version(where: Path | None = None) -> dict[str, str]:
     return tags
 
 
+_reserved: dict[str, str] = {}  # experiment id -> its run, created before the training's fit
+
+
+@contextmanager
+def reserved_run(settings: Settings, task: str, dataset: str) -> Iterator[None]:
+    """On a tracking server, the run a training of ``task`` logs into is created before its
+    training set is built and fitted (:func:`start_training_run` takes it): the server's
+    refusal of the write (a read-only user of MLflow's auth) came after ~10 s of work, now at
+    once. A run the training did not take ends as failed; deleted when its data refused it
+    (nothing was trained: as before, no run)."""
+    from lifecycle.tracking_http import went_silent
+
+    if not registry.tracking_uri(settings).startswith(("http://", "https://")):
+        yield  # a local store: registry.require_writable checked it
+        return
+    mlflow_client = registry.client(settings)
+    name = registry.model_name(dataset, task)
+    try:  # the experiment, when new, and the run: the writes the training begins with
+        experiment_id = experiment_for(settings, mlflow_client, name)
+        run_id = mlflow_client.create_run(
+            experiment_id, run_name=run_name(task, dataset), tags=code_version()
+        ).info.run_id
+    except Exception as error:
+        _nothing_logged(error, task)
+        raise
+    _reserved[experiment_id] = run_id
+    try:
+        yield
+    except BaseException as error:
+        if _reserved.pop(experiment_id, None) == run_id:  # untaken: its end is this one's
+            from features.asof import FeatureError
+            from training.errors import TrainingError
+
+            went_silent(error)
+            with contextlib.suppress(Exception):  # the error said is the training's own
+                if isinstance(error, TrainingError | FeatureError):
+                    mlflow_client.delete_run(run_id)
+                else:
+                    mlflow_client.set_terminated(run_id, "FAILED")
+        raise
+    finally:
+        _reserved.pop(experiment_id, None)
+
+
+def _nothing_logged(error: Exception, task: str) -> None:
+    """Says, on a refused or unanswered run's creation, that the training logged nothing."""
+    from lifecycle.tracking_http import failed_request
+
+    if failed_request(error):
+        error.add_note(f"nothing was logged: no run of {task}, no model version")
+
+
 @contextmanager
 def start_training_run(
     experiment_id: str, task: str, dataset: str, kind: str | None = None
 ) -> Iterator[Any]:
-    """The MLflow run of one training: named by :func:`run_name`, tagged by :func:`code_version`.
-    A request inside it that the tracking server never answered makes the end of the run
-    (marked failed) and the rest of the training try once (``tracking_http.went_silent``)."""
+    """The MLflow run of one training: named by :func:`run_name`, tagged by :func:`code_version`;
+    the run :func:`reserved_run` created for it, when there is one. A request inside it that
+    the tracking server never answered makes the end of the run (marked failed) and the rest
+    of the training try once (``tracking_http.went_silent``)."""
     import mlflow
 
-    from lifecycle.tracking_http import failed_request, went_silent
+    from lifecycle.tracking_http import went_silent
 
-    try:  # the run is created here: a server refusing it (a read-only user) has nothing
-        started = mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=run_name(task, dataset, kind),
-            tags=code_version(),
-        )
+    reserved = _reserved.pop(experiment_id, None)
+    try:  # the run is created here (or taken): a server refusing it has nothing
+        if reserved is not None:
+            started = mlflow.start_run(run_id=reserved, run_name=run_name(task, dataset, kind))
+        else:
+            started = mlflow.start_run(
+                experiment_id=experiment_id,
+                run_name=run_name(task, dataset, kind),
+                tags=code_version(),
+            )
     except Exception as error:
-        if failed_request(error):
-            error.add_note(f"nothing was logged: no run of {task}, no model version")
+        if reserved is None:
+            _nothing_logged(error, task)
         raise
     with started as run:
         try:
