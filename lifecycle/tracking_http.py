@@ -216,6 +216,8 @@ def unreachable(settings: Settings, error: Exception) -> RegistryError | None:
             "address, its credentials (MLFLOW_TRACKING_TOKEN, or "
             "MLFLOW_TRACKING_USERNAME and _PASSWORD) and any proxy in front of it, then run the command again"
         )
+    elif (late := re.search(r"Read timed out\. \(read timeout=([\d.]+)\)", text)) is not None:
+        named = RegistryError(_slow_line(where, error, float(late.group(1))))
     else:
         cause = text.split(" failed with ", 1)[1].split(". To increase", 1)[0]
         cause = re.sub(r"\(Caused by .*", "", cause).strip()[:200]
@@ -226,6 +228,32 @@ def unreachable(settings: Settings, error: Exception) -> RegistryError | None:
     for note in getattr(error, "__notes__", []):
         named.add_note(note)
     return named
+
+
+def _timeout_setting() -> str:
+    """The setting that bounds a tracking server's answer to one request: the user's own
+    MLFLOW_HTTP_REQUEST_TIMEOUT when set, else ``tracking.request_timeout_seconds``."""
+    import os
+
+    variable = HTTP_VARIABLES[1]
+    users = os.environ.get(variable)
+    if users is not None and users != _set_by_lifecycle().get(variable):
+        return variable
+    return "tracking.request_timeout_seconds"
+
+
+def _slow_line(where: str, error: Exception, seconds: float) -> str:
+    """A server that took the request and did not answer it within its timeout (each try):
+    alive but slow, or stuck; said as 'did not answer (...); start it', it named no timeout
+    and no setting (a server answering in 2 s, the timeout 1 s)."""
+    url = re.search(r"API request to (\S+) failed", str(error))
+    path = re.sub(r"^https?://[^/]+", "", url.group(1)) if url else ""
+    asked = f"{path}: " if path else ""
+    return (
+        f"{where} did not answer within {seconds:g} s ({asked}read timed out, each try); "
+        f"for a server that answers slower, raise {_timeout_setting()}; a stuck one, restart; "
+        "then run the command again"
+    )
 
 
 def _refusal_line(error: Exception, refusal: str) -> str:
@@ -287,16 +315,19 @@ def check_answers(settings: Settings) -> None:
 
     uri = tracking_uri(settings)
     now = time.monotonic()
+    bounded_by = "tracking.answer_timeout_seconds"  # the setting its timeout is, said
     if not uri.startswith(("http://", "https://")) or now - _answered.get(uri, -1e9) < (
         ANSWERED_LATELY_SECONDS
     ):
         return
     tracking, variable = settings.tracking, HTTP_VARIABLES[1]
     seconds: float = min(tracking.answer_timeout_seconds, tracking.request_timeout_seconds)
+    if tracking.request_timeout_seconds < tracking.answer_timeout_seconds:
+        bounded_by = "tracking.request_timeout_seconds"  # raising the other changed nothing
     users = os.environ.get(variable)
     if users is not None and users != _set_by_lifecycle().get(variable):
         with contextlib.suppress(ValueError):  # MLflow's own requests say what is wrong
-            seconds = float(users)
+            seconds, bounded_by = float(users), variable
     try:
         requests.get(f"{uri.rstrip('/')}/health", timeout=seconds).close()
     except requests.Timeout as error:
@@ -309,7 +340,7 @@ def check_answers(settings: Settings) -> None:
             f"the tracking server at {uri} (tracking.uri) did not answer within {seconds:g} s "
             f"({how}: GET /health timed out); check that the server is running and not stuck "
             "(restart it) or fix tracking.uri, then run the command again; for a server that "
-            "answers slower, raise tracking.answer_timeout_seconds"
+            f"answers slower, raise {bounded_by}"
         ) from None
     except requests.RequestException:
         return
