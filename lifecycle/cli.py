@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lifecycle.console import Console, emit_error, route_library_output
-from lifecycle.errors import UserError, command_options, interrupted
+from lifecycle.errors import UserError, command_options, interrupted, sigterm_stops
 
 if TYPE_CHECKING:  # imported when a command runs: `lifecycle --help` stays fast
     from lifecycle.settings import Settings
@@ -33,8 +34,13 @@ class LifecycleGroup(click.Group):
     """Turns errors a user can act on into one clear line instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # what was asked, before click consumes it (click 9 keeps the command in ``args``)
+        ctx.meta.setdefault(ASKED, [*getattr(ctx, "_protected_args", []), *ctx.args])
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as error:
+            _said_stopped(ctx, error)
+            raise
         except click.NoSuchOption as error:  # `lifecycle at-risk --json`: say where it goes
             if error.option_name not in GLOBAL_OPTIONS or error.ctx is None:
                 raise
@@ -56,11 +62,57 @@ class LifecycleGroup(click.Group):
             if said is not None:
                 emit_error(bool(ctx.params.get("as_json")), said)
                 return None
+            _said_stopped(ctx, error)  # a library's own error after SIGTERM: the stop's
             if not interrupted(error):
                 raise
             # Ctrl-C inside a DuckDB query: the same "Aborted!" as anywhere else, not a trace
             # (what was being written is staging, removed by the next write).
             raise click.Abort() from None
+
+
+# Commands a scheduler's SIGTERM stops in one line, the workspace as it was (each of their
+# files is written to a staging name and renamed when whole): they died at once, no line
+# (exit -15). `train` and `refresh` say their own (what they kept); `serve` has its own.
+STOPPED_IN_ONE_LINE = frozenset({"ingest", "score-all", "backtest", "campaign"})
+
+
+def _said_stopped(ctx: click.Context, error: BaseException) -> None:
+    """A command of :data:`STOPPED_IN_ONE_LINE` stopped by SIGTERM: one line, exit 143."""
+    import signal
+
+    from lifecycle.errors import stop_signal, stop_words, stopped_by
+
+    if ctx.parent is not None or ctx.invoked_subcommand not in STOPPED_IN_ONE_LINE:
+        return
+    if not stopped_by(error) or stop_signal(error) != signal.SIGTERM:
+        return  # Ctrl-C: click's "Aborted!", as before
+    said, exit_code = stop_words(signal.SIGTERM)
+    asked = " ".join(_command_words(ctx))
+    line = (
+        f"{said} during `lifecycle {asked}`: nothing it was writing was kept, the workspace "
+        f"is as it was before it; `lifecycle {asked}` does it again"
+    )
+    if ctx.params.get("as_json"):
+        click.echo(json.dumps({"status": "interrupted", "error": line, "exit_code": exit_code}))
+    click.echo(f"Error: {line}", err=True)
+    ctx.exit(exit_code)
+
+
+ASKED = "lifecycle.asked"  # ctx.meta: the command line after lifecycle's own options
+
+
+def _command_words(ctx: click.Context) -> list[str]:
+    """The command's names as asked (`campaign start`), its arguments left out."""
+    words = ctx.meta.get(ASKED, [])
+    group: Any = ctx.command
+    named = []
+    for word in words:
+        command = group.get_command(ctx, word) if isinstance(group, click.Group) else None
+        if command is None:
+            break
+        named.append(word)
+        group = command
+    return named
 
 
 # lifecycle's own options, as written before a command (`--home DIR at-risk`)
@@ -285,6 +337,8 @@ def main(
     ctx.with_resource(
         command_options([o for p in command.params for o in p.opts] if leaf else None)
     )
+    if name in STOPPED_IN_ONE_LINE:  # SIGTERM met as Ctrl-C is, then said (LifecycleGroup)
+        ctx.with_resource(sigterm_stops())
 
 
 @main.group(invoke_without_command=True)

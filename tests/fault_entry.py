@@ -110,6 +110,22 @@ def install(point: str, marker: str) -> None:
                 hang(marker)
 
         _ParquetSink.write = stage_then_hang  # type: ignore[method-assign]
+    elif point == "campaign":  # a campaign's table is half written to its staging name
+        import pyarrow.parquet as pq
+
+        write_table = pq.write_table
+
+        def campaign_half_then_hang(table: Any, where: Any, **kwargs: Any) -> None:
+            if Path(str(where)).parent.name != "campaigns":
+                return write_table(table, where, **kwargs)
+            Path(where).write_bytes(b"PAR1 half a table")
+            hang(marker)
+
+        pq.write_table = campaign_half_then_hang
+    elif point == "backtest":  # every cutoff judged, its MLflow run not logged yet
+        import lifecycle.backtest
+
+        lifecycle.backtest.log_run = lambda *_, **__: hang(marker)  # type: ignore[assignment]
     elif point != "none":
         raise SystemExit(f"unknown fault point {point}")
 
