@@ -309,6 +309,44 @@ def test_a_report_says_which_campaigns_targeted_its_control_users_within_its_hor
     )
 
 
+def test_a_report_names_the_five_campaigns_that_targeted_most_of_its_control_users(
+    settings,
+) -> None:  # type: ignore[no-untyped-def]
+    """An A/A test on online_retail (session 54) started 80 campaigns on one at-risk list:
+    each report's line named the 79 others that targeted its control users, in the order of
+    their files (aa20-s1, aa20-s10, ...), one line of 9,000 characters. It now names the five
+    that targeted most of them, most first, and says how many more; --json names every one."""
+    from serving.campaigns import report_campaign
+
+    ids = [f"u{i}" for i in range(1, 9)]
+    scores = pd.DataFrame({c.USER_ID: ids, "churn_probability": 0.5, "ltv": 1.0})
+    table = ScoresTable(scores, {"as_of": "2024-03-01", "dataset": "demo"})
+    held = [False, False, True, True, True, True, True, True]  # u3..u8 held out of "base"
+    start_campaign(settings, "base", _members(ids, held), table, horizon_days=30, source="x")
+    reached = {"k1": 1, "k2": 6, "k3": 2, "k4": 5, "k5": 3, "k6": 4, "k7": 2}
+    for name, users in reached.items():  # k2 targets u3..u8, k1 only u3; u1 held out of all
+        targeted = [i == 1 or 2 <= i < 2 + users for i in range(8)]
+        members = _members(ids, [not t for t in targeted])
+        start_campaign(settings, name, members, table, horizon_days=30, source="x")
+    path = settings.workspace.events("demo")
+    path.parent.mkdir(parents=True)
+    _events(
+        [*((u, "2024-02-10", c.SESSION, None) for u in ids), ("u1", "2024-04-10", c.SESSION, None)]
+    ).to_parquet(path)
+    report = report_campaign(settings, "base")
+    assert {
+        name: n["users"] for name, n in report.to_dict()["control_targeted_elsewhere"].items()
+    } == reached
+    assert report.lines()[-1] == (
+        "  control users targeted by another campaign within its horizon: 6 of 6 by k2 (as of "
+        "2024-03-01); 5 of 6 by k4 (as of 2024-03-01); 4 of 6 by k6 (as of 2024-03-01); 3 of 6 "
+        "by k5 (as of 2024-03-01); 2 of 6 by k3 (as of 2024-03-01); and by 2 more campaigns, "
+        "none of them more (`campaign report --json` names every one: "
+        "control_targeted_elsewhere); counted as control, they carry that campaign's effect, "
+        "so the difference understates this one's"
+    )
+
+
 def test_an_outcome_no_member_of_either_group_had_has_no_interval(settings) -> None:  # type: ignore[no-untyped-def]
     """A campaign none of whose members had an event in its horizon (the demo at 2025-07-30,
     1,094 members silent since) read retention, conversion and revenue +0.0 (95% CI +0.0 to
