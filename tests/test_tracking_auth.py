@@ -16,7 +16,7 @@ import requests
 from click.testing import CliRunner, Result
 from experiment_runs import few_rounds
 from proxies import read_only_proxy
-from services import mlflow_server
+from services import mlflow_server, quick_logins
 from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, copy_workspace
 
 from lifecycle import registry
@@ -42,9 +42,8 @@ SET_CREDENTIALS = (
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """MLflow's auth server; user ``reader`` created through its users API by the admin."""
-    with mlflow_server(
-        tmp_path_factory.mktemp("auth_server"), admin_password=ADMIN["MLFLOW_TRACKING_PASSWORD"]
-    ) as uri:
+    workdir = tmp_path_factory.mktemp("auth_server")
+    with mlflow_server(workdir, admin_password=ADMIN["MLFLOW_TRACKING_PASSWORD"]) as uri:
         created = requests.post(
             f"{uri}/api/2.0/mlflow/users/create",
             json={"username": "reader", "password": READER["MLFLOW_TRACKING_PASSWORD"]},
@@ -52,6 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             timeout=30,
         )
         assert created.status_code == 200, created.text
+        quick_logins(workdir, {"reader": READER["MLFLOW_TRACKING_PASSWORD"]})
         yield uri
 
 
