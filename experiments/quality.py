@@ -251,7 +251,7 @@ def latent_oracle(settings: Any, task: str, truth: pd.DataFrame, result: Any) ->
     """Fit the latent-trait oracle on the pipeline's own train/valid rows; test on its test rows."""
     from features.labels import LABEL
     from training.datasets import build_training_set
-    from training.models import fit_bundle
+    from training.models import fit_bundle, model_specs
     from training.pipeline import time_split
 
     training = build_training_set(settings, task, dataset="demo")
@@ -259,8 +259,7 @@ def latent_oracle(settings: Any, task: str, truth: pd.DataFrame, result: Any) ->
     assert split == result.split, "the oracle must use the pipeline's split"
     frame = _with_latent(training.frame, truth)
     names = training.feature_names + [f"latent_{n}" for n in LATENT]
-    parts = split.parts(frame)
-    train, valid, test = parts["train"], parts["valid"], parts["test"]
+    train, valid, test = split.parts(frame).values()  # in this order
     bundle = fit_bundle(
         task,
         train,
@@ -271,6 +270,7 @@ def latent_oracle(settings: Any, task: str, truth: pd.DataFrame, result: Any) ->
         label_spec=training.spec.to_dict(),
         data_window=split.to_dict(),
         seed=settings.training.seed,
+        specs=model_specs(settings),  # the pipeline's hyperparameters: --quick's round cap too
     )
     y = test[LABEL].to_numpy(dtype=float)
     metrics = dict(result.metrics)
