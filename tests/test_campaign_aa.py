@@ -114,7 +114,8 @@ def test_an_aa_campaign_on_online_retail_covers_0_and_its_report_is_the_hand_cou
     revenue; users and value saved are them times the targeted users) excludes 0 in about 5%
     (measured on the at-risk list of 2,486: docs/loop.md). Seed 0's report at 0.5 is then
     counted by hand from the raw file: each member's outcomes, the rates, the intervals
-    (Newcombe's from scipy's Wilson intervals, Welch's from scipy), users and value saved,
+    (Newcombe's from scipy's Wilson intervals, the wider of scipy's Welch and Student ones),
+    users and value saved,
     and the lines the report prints."""
     events, users = online_retail_loaded
     hand = _by_hand(shared_data / adapters.ONLINE_RETAIL_FILE)
@@ -129,15 +130,26 @@ def test_an_aa_campaign_on_online_retail_covers_0_and_its_report_is_the_hand_cou
 
     for share in (0.5, 0.2):
         excluded = dict.fromkeys(("retention", "conversion", "revenue"), 0)
+        revenue_above = revenue_below = 0  # the revenue interval wholly above 0, below 0
         for seed in SEEDS:
             members = pd.DataFrame({c.USER_ID: ids, "control": control_flags(ids, seed, share)})
-            for name, effect in measure(_campaign(members), outcomes).items():
+            effects = measure(_campaign(members), outcomes)
+            for name, effect in effects.items():
                 assert effect.too_small is None and min(effect.targeted, effect.control) > MIN_GROUP
                 excluded[name] += not effect.covers(0.0)
-        # Binomial(200, 5%): 3 to 20 holds with probability 99.6%. Measured: 8, 8 and 9 at
-        # 0.5, 5, 4 and 13 at 0.2; 99% intervals exclude 0 0 to 2 times (caught here), 90%
-        # ones 11 to 26 (caught for revenue only: 200 draws tell 5% from 10% loosely)
-        assert all(3 <= n <= 20 for n in excluded.values()), (share, excluded)
+            revenue_above += effects["revenue"].low > 0
+            revenue_below += effects["revenue"].high < 0
+        # Binomial(200, 5%): 3 to 20 holds with probability 99.6%. Measured: 8 and 8 at 0.5, 5
+        # and 4 at 0.2; 99% intervals exclude 0 0 to 2 times (caught here), 90% ones 11 to 26
+        assert all(3 <= excluded[name] <= 20 for name in ("retention", "conversion")), excluded
+        # Revenue, each bound: Binomial(200, 2.5%) <= 11 with probability 99.6%. Welch's interval
+        # had its low bound above 0 13 times at 0.2 (10.1% of 1,000 seeds: a value saved
+        # claimed wrongly four times too often; caught here), the high one 0 times; the wider
+        # of Welch's and Student's: 4 and 5 at 0.5 (9 of 200, as Welch's: equal groups), 0 and
+        # 0 at 0.2 (0.1% and 0.2% of 1,000 seeds: with 600 held out of a spend this skewed it
+        # is conservative, docs/loop.md), so 3 to 20 in all is asked at 0.5 only
+        assert revenue_above <= 11 and revenue_below <= 11, (share, revenue_above, revenue_below)
+        assert (3 if share == 0.5 else 0) <= excluded["revenue"] <= 20, (share, excluded)
 
     members = pd.DataFrame({c.USER_ID: ids, "control": control_flags(ids, 0, 0.5)})
     campaign = _campaign(members)
@@ -150,8 +162,11 @@ def test_an_aa_campaign_on_online_retail_covers_0_and_its_report_is_the_hand_cou
         assert math.isclose(effect.targeted_mean, t.mean(), abs_tol=1e-9)
         assert math.isclose(effect.control_mean, k.mean(), abs_tol=1e-9)
         if name == "revenue":
-            welch = stats.ttest_ind(t, k, equal_var=False).confidence_interval(0.95)
-            low, high = welch.low, welch.high
+            welch, student = (  # the wider of Welch's and Student's pooled interval
+                stats.ttest_ind(t, k, equal_var=equal).confidence_interval(0.95)
+                for equal in (False, True)
+            )
+            low, high = max((welch.low, welch.high), (student.low, student.high), key=np.ptp)
         else:
             low, high = _newcombe(t, k)
         assert math.isclose(effect.low, low, abs_tol=1e-9), (name, effect.low, low)
