@@ -12,6 +12,7 @@ more (docs/loop.md has what was measured).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
 
@@ -189,3 +190,34 @@ def mean_difference(
         n_t,
         n_c,
     )
+
+
+def judgeable_draws(
+    ranked_ids: Sequence[str], listed: int, seed: int, share: float
+) -> tuple[float | None, int | None]:
+    """With this control ``seed``, the control share nearest ``share`` (0.01 apart) whose
+    draw of the first ``listed`` users holds out at least ``MIN_GROUP`` and targets as many,
+    and the smallest list length (``--top``) of ``ranked_ids`` that does at ``share``; None
+    where none does. A larger share holds out the same users and more (``control_flags``)."""
+    from serving.lists import control_flags
+
+    ids = list(ranked_ids)
+    held = np.cumsum(control_flags(ids, seed, share)) if share > 0 else np.zeros(len(ids), int)
+    sizes = np.arange(1, len(ids) + 1)
+    fits = (held >= MIN_GROUP) & (sizes - held >= MIN_GROUP) & (sizes >= listed)
+    top = int(sizes[fits][0]) if fits.any() else None
+
+    def held_at(cents: int) -> int:
+        return int(control_flags(ids[:listed], seed, cents / 100).sum())
+
+    def first(ok: Callable[[int], bool], lo: int, hi: int) -> int:  # ok monotone on lo..hi
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if ok(mid) else (mid + 1, hi)
+        return lo
+
+    low = first(lambda s: held_at(s) >= MIN_GROUP, 1, 100)  # 100: none does
+    high = first(lambda s: listed - held_at(s) < MIN_GROUP, 1, 100) - 1  # the last that does
+    if low > high:
+        return None, top
+    return min(max(round(share * 100), low), high) / 100, top

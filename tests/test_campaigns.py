@@ -998,6 +998,38 @@ def test_a_campaign_from_at_risk_options_is_the_exported_list(home: Path, tmp_pa
     assert "90-day horizon ends" in line and "report once events up to then" in line
 
 
+def test_a_default_campaign_too_small_to_judge_names_at_start_the_options_that_would_be(
+    home: Path,
+) -> None:
+    """`campaign start`'s defaults (--top 100, --control-share 0.1) hold out about 10, under
+    MIN_GROUP: its report judges none of it. Start said so and only "more users listed
+    (--top) or a larger --control-share", which? In one line it now names, with the seed it
+    drew, the nearest control share and the smallest --top whose draw its report would judge;
+    started with each, both groups hold MIN_GROUP, and one step less does not."""
+    started = json.loads(run_cli(home, "--json", "campaign", "start", "small-default"))
+    assert started["control"] < MIN_GROUP <= started["targeted"]
+    seed = started["control_seed"]
+    (note,) = [n for n in started["notes"] if n.startswith("only ")]
+    assert note.startswith(
+        f"only {started['control']} held out: with fewer than {MIN_GROUP} in a group its "
+        "report can show differences but judge none"
+    )
+    share = float(note.split(f"`--seed {seed} --control-share ")[1].split("`")[0])
+    top = int(note.split(f"`--seed {seed} --top ")[1].split("`")[0])
+    assert "\n" not in note and 0.1 < share < 0.9 and top > 100
+
+    def groups(name: str, *options: str) -> tuple[int, int]:
+        out = json.loads(
+            run_cli(home, "--json", "campaign", "start", name, "--seed", str(seed), *options)
+        )
+        return out["targeted"], out["control"]
+
+    assert min(groups("small-share", "--control-share", f"{share:g}")) >= MIN_GROUP
+    assert groups("small-share-less", "--control-share", f"{share - 0.01:.2f}")[1] < MIN_GROUP
+    assert min(groups("small-top", "--top", str(top))) >= MIN_GROUP
+    assert groups("small-top-less", "--top", str(top - 1))[1] < MIN_GROUP
+
+
 def test_campaigns_started_without_a_seed_hold_out_other_users_reproducibly(
     home: Path, tmp_path: Path
 ) -> None:

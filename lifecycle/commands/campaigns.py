@@ -207,11 +207,14 @@ def start(
     small = min(info["control"], info["targeted"])
     if small < MIN_GROUP:
         group = "held out" if info["control"] == small else "targeted"
+        how = "more users listed (--top) or a larger --control-share"
+        if list_path is None:  # the draw is known: name the options that would be judged
+            everyone = at_risk_page(table.frame, floored, rank_by=rank_by, limit=None).ranked
+            how = _judgeable_words(everyone[c.USER_ID].astype(str), len(members), request)
         notes.append(
             f"only {small:,} {group}: with fewer than {MIN_GROUP} in a group its report can show "
             "differences but judge none (their intervals do not hold); if it is not sent yet, "
-            "start it under another name with more users listed (--top) or a larger "
-            "--control-share"
+            f"start it under another name with {how}"
         )
     if notes:
         info["notes"] = notes
@@ -223,6 +226,24 @@ def start(
             obj.console.step(line)
         return
     obj.console.result({**info, "path": str(recorded.path)}, lines)
+
+
+def _judgeable_words(ranked_ids: Any, listed: int, request: ListRequest) -> str:
+    """The options nearest this campaign's whose draw its report would judge."""
+    from serving.campaign_stats import MIN_GROUP, judgeable_draws
+
+    share, top = judgeable_draws(ranked_ids, listed, request.seed, request.control_share)
+    ways = [f"--control-share {share:g}"] if share is not None else []
+    ways += [f"--top {top}"] if top is not None else []
+    if not ways:
+        return (
+            f"a list that holds {2 * MIN_GROUP} users or more: {len(ranked_ids):,} match its "
+            "filters"
+        )
+    return (
+        " or ".join(f"`--seed {request.seed} {way}`" for way in ways)
+        + f" (the nearest that hold out {MIN_GROUP} or more and target as many with that seed)"
+    )
 
 
 @campaign.command("report")
