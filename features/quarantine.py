@@ -20,7 +20,11 @@ RAGGED_ROWS = "ragged_rows"  # attrs key: {row label: reason} of rows out of lin
 EMPTY_ROW = "empty_row"
 # the label of a totals line a spreadsheet or report adds under its rows (TOTAL, Grand Total)
 TOTALS_ROW = "totals_row"
-TOTALS_LABEL = r"(?i)(?:grand[ _-]?)?totals?|sum|subtotal|summe|gesamt(?:summe)?|totaal"
+# a totals label, perhaps with what it counts after a colon or in brackets ("Total: 5000 rows")
+TOTALS_LABEL = (
+    r"(?i)(?:(?:grand[ _-]?)?totals?|sum|subtotal|summe|gesamt(?:summe)?|totaal)"
+    r"(?:\s*(?::|\().*)?"
+)
 
 
 class Quarantine:

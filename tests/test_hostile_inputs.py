@@ -995,6 +995,21 @@ def test_customers_named_total_or_sum_with_a_date_and_a_blank_cell_are_loaded(
     assert sorted(loaded.frame[c.USER_ID]) == ["Sum", "Total", "b"]
 
 
+def test_a_totals_line_saying_what_it_counts_is_quarantined_as_such(tmp_path: Path) -> None:
+    """A report's last line 'Total: 5000 rows' (or 'Summe (EUR)') was no totals label: it was
+    quarantined as missing_event_time and counted as a user none of whose rows loaded."""
+    text = (
+        "customer,date,amount\nb,2024-01-03,3\nTotal: 5000 rows,,16.50\n"
+        "Summe (EUR),,16.50\nTotals:,,\n"
+    )
+    mapping = c.ColumnMapping.parse(
+        ["user_id=customer", "event_time=date"], default_event_type=c.PURCHASE
+    )
+    loaded = load(write(tmp_path, text), mapping)
+    assert reasons(loaded) == {2: "totals_row", 3: "totals_row", 4: "totals_row"}
+    assert sorted(loaded.frame[c.USER_ID]) == ["b"]
+
+
 def test_a_repeated_header_or_totals_line_leaves_ids_written_both_ways_one_user(
     tmp_path: Path,
 ) -> None:
