@@ -54,11 +54,9 @@ def newcombe(sent: np.ndarray, control: np.ndarray, z: float) -> tuple[float, fl
     return max(low, -1.0), min(high, 1.0)
 
 
-def no_spread(sent: np.ndarray, control: np.ndarray, *, binary: bool) -> bool:
-    """Whether the difference has no interval: a non-0/1 outcome with one value in every row
-    of each group (a 0/1 outcome always has one: see the module's docstring)."""
-    if binary:
-        return False
+def no_spread(sent: np.ndarray, control: np.ndarray) -> bool:
+    """Whether a non-0/1 outcome's difference has no interval: one value in every row of each
+    group (a 0/1 outcome always has one: see the module's docstring)."""
     return float(np.var(sent)) == 0.0 and float(np.var(control)) == 0.0
 
 
@@ -73,7 +71,7 @@ def difference_interval(
     sent, control = np.asarray(sent, dtype=float), np.asarray(control, dtype=float)
     if binary:
         return newcombe(sent, control, z_of(confidence))
-    if no_spread(sent, control, binary=False):
+    if no_spread(sent, control):
         return None
     d = float(sent.mean() - control.mean())
     half = max(
@@ -92,8 +90,15 @@ def welch_half_width(sent: np.ndarray, control: np.ndarray, confidence: float) -
 def pooled_half_width(sent: np.ndarray, control: np.ndarray, confidence: float) -> float:
     """Student's t: one variance pooled from both groups, ``n_t + n_c - 2`` degrees of freedom."""
     n_t, n_c = sent.size, control.size
+    spread = pooled_sd(sent, control) * math.sqrt(1 / n_t + 1 / n_c)
+    return _t_quantile(confidence, n_t + n_c - 2) * spread
+
+
+def pooled_sd(sent: np.ndarray, control: np.ndarray) -> float:
+    """The standard deviation pooled from both groups (each about its own mean)."""
+    n_t, n_c = sent.size, control.size
     pooled = ((n_t - 1) * sent.var(ddof=1) + (n_c - 1) * control.var(ddof=1)) / (n_t + n_c - 2)
-    return _t_quantile(confidence, n_t + n_c - 2) * math.sqrt(pooled * (1 / n_t + 1 / n_c))
+    return math.sqrt(pooled)
 
 
 def _t_quantile(confidence: float, dof: float) -> float:

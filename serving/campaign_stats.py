@@ -18,9 +18,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from lifecycle.differences import difference_interval, z_of
+from lifecycle.differences import CONFIDENCE, difference_interval, newcombe, pooled_sd, z_of
 
-CONFIDENCE = 0.95
 POWER = 0.80
 # Below this many users in a group, the normal and Welch intervals do not hold for a skewed
 # outcome (a campaign of 45 targeted and 4 held out, never sent, "saved" 331,459 [8,552,
@@ -140,10 +139,7 @@ def proportion_difference(
     se = math.sqrt(p_t * (1 - p_t) / len(targeted) + p_c * (1 - p_c) / len(kept))
     z = z_of(confidence)
     mde = _detectable(p_c, len(targeted), len(kept), z + NormalDist().inv_cdf(power))
-    low, high = difference_interval(targeted, kept, binary=True, confidence=confidence) or (
-        None,
-        None,
-    )
+    low, high = newcombe(targeted, kept, z)
     return Effect(
         float(p_t),
         float(p_c),
@@ -175,10 +171,8 @@ def mean_difference(
     se = math.sqrt(targeted.var(ddof=1) / n_t + kept.var(ddof=1) / n_c)
     interval = difference_interval(targeted, kept, binary=False, confidence=confidence)
     low, high = interval or (None, None)
-    pooled = math.sqrt(
-        ((n_t - 1) * targeted.var(ddof=1) + (n_c - 1) * kept.var(ddof=1)) / (n_t + n_c - 2)
-    )
-    mde = (z_of(confidence) + NormalDist().inv_cdf(power)) * pooled * math.sqrt(1 / n_t + 1 / n_c)
+    spread = pooled_sd(targeted, kept) * math.sqrt(1 / n_t + 1 / n_c)
+    mde = (z_of(confidence) + NormalDist().inv_cdf(power)) * spread
     return Effect(
         float(targeted.mean()),
         float(kept.mean()),

@@ -3,9 +3,9 @@ together) and each outcome, the difference of its mean from the control group's,
 interval (:mod:`lifecycle.differences`, as the campaign report's): Newcombe's hybrid score
 interval for a 0/1 outcome (visit, conversion), which has a width even where a group is all 1
 or all 0 (a test split of every treated row visiting and no control row printed
-``+1.00000 [+1.00000, +1.00000]``, known exactly); normal, unequal variances for spend
-(``d +- 1.96 sqrt(s_t^2 / n_t + s_c^2 / n_c)``), and no interval where spend is one value in
-every row of each group: its zero spread would print a width of 0 where nothing was measured.
+``+1.00000 [+1.00000, +1.00000]``, known exactly); for spend the wider of Welch's and
+Student's t intervals, and none where spend is one value in every row of each group: its zero
+spread would print a width of 0 where nothing was measured.
 
 The uplift learners' test ATE is of the test split only (a fifth of the rows); this is the
 campaign's own readout, what an analyst reports before asking whom to target.
@@ -45,7 +45,9 @@ class ArmEffect:
     @property
     def method(self) -> str:
         """How the interval is computed, in a line's words."""
-        return "Newcombe" if OUTCOME_KINDS.get(self.outcome) == "probability" else "normal"
+        if OUTCOME_KINDS.get(self.outcome) == "probability":
+            return "Newcombe"
+        return "the wider of Welch's and Student's t"
 
     def interval_text(self) -> str:
         """``+d [+low, +high]``, or why there is no interval."""
