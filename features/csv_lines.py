@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from features.validation import ContractError
 
 GZIP_MAGIC = b"\x1f\x8b"  # the first bytes of a gzip file
+ZIP_MAGIC = b"PK\x03\x04"  # and of a zip archive
 
 
 def open_binary(path: Path) -> Any:
@@ -24,22 +25,22 @@ def open_binary(path: Path) -> Any:
     import gzip
 
     name = path.name.lower()
-    if name.endswith(".gz") or _gzip_named_otherwise(path):
+    if name.endswith(".gz") or _starts_with(path, GZIP_MAGIC):
         return gzip.open(path, "rb")
-    if not name.endswith(".zip"):
+    if not name.endswith(".zip") and not _starts_with(path, ZIP_MAGIC):
         return path.open("rb")
     with _zip_archive(path) as archive:  # the member keeps the file open until closed
         return io.BufferedReader(_ZipMember(archive.open(_zip_member(path, archive))))
 
 
-def _gzip_named_otherwise(path: Path) -> bool:
-    """Whether a file not named .gz starts as gzip does (an export gzipped and named
-    orders.csv was refused 'name it .csv.gz'): no text starts with those bytes, so it is
-    unpacked as read, as a .csv.gz is."""
+def _starts_with(path: Path, magic: bytes) -> bool:
+    """Whether a file starts as gzip (zip) does, whatever its name (an export gzipped or
+    zipped and named orders.csv was refused 'name it .csv.gz'): no text starts with those
+    bytes, so it is unpacked as read, as a .csv.gz (.zip of one CSV) is."""
     if not path.is_file():
         return False
     with path.open("rb") as source:
-        return source.read(2) == GZIP_MAGIC
+        return source.read(len(magic)) == magic
 
 
 def arrow_source(path: Path) -> Any:
@@ -121,7 +122,7 @@ def open_text(path: Path, encoding: str) -> Any:
 
 def text_name(path: Path) -> str:
     """The name that tells what the text is (``orders.tsv`` of ``orders.zip``), lower case."""
-    if not path.name.lower().endswith(".zip"):
+    if not path.name.lower().endswith(".zip") and not _starts_with(path, ZIP_MAGIC):
         return path.name.lower()
     with _zip_archive(path) as archive:
         return _zip_member(path, archive).lower()

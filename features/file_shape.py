@@ -1,7 +1,7 @@
 """How a dataset's files are written: the column maps, the event type of rows without one,
 the form of times and amounts, their currency, the CSV separator and encoding (ingest's --map,
 --event-type, --time-format, --date-order, --decimal-comma/--decimal-point, --currency,
---delimiter, --encoding and the users file's). Recorded with each batch `ingest` reads; an append (`ingest --append`,
+--delimiter, --encoding and the users file's, --sheet). Recorded with each batch `ingest` reads; an append (`ingest --append`,
 `refresh FILE`) reads its file so, the options given on its command line over them.
 """
 
@@ -34,6 +34,7 @@ class FileShape:
     users_delimiter: str | None = None
     users_encoding: str | None = None
     currency: str | None = None  # --currency (ISO 4217)
+    sheet: str | None = None  # --sheet: of an Excel workbook of several
 
     @classmethod
     def of(
@@ -59,6 +60,7 @@ class FileShape:
             users_encoding=_encoding(users_csv),
             amount_unit=mapping.amount_unit,
             currency=mapping.currency,
+            sheet=getattr(csv, "sheet", None),
         )
 
     @classmethod
@@ -123,7 +125,7 @@ class FileShape:
         users = c.ColumnMapping(
             columns=dict(self.users_columns), recorded_columns=users_recorded, **times, **zone
         )
-        csv = CsvFormat.given(self.delimiter, self.encoding)
+        csv = CsvFormat.given(self.delimiter, self.encoding, sheet=self.sheet)
         users_csv = CsvFormat.given(
             self.users_delimiter or self.delimiter, self.users_encoding or self.encoding, "users-"
         )

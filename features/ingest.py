@@ -58,6 +58,7 @@ from features.reading import (
     DEFAULT_CHUNK_ROWS,
     HEADER_ONLY,
     PARQUET_SUFFIXES,
+    XLSX_SUFFIXES,
     CsvFormat,
     NoDataRows,
     read_chunks,
@@ -94,7 +95,9 @@ def dataset_name_from_file(path: Path) -> str:
     (``Orders 2024.csv.gz`` -> ``orders_2024``)."""
     name = re.sub(r"\.zip$", "", Path(path).name, flags=re.IGNORECASE) or Path(path).name
     for suffix in sorted(
-        CSV_SUFFIXES + PARQUET_SUFFIXES + JSON_LINES_SUFFIXES, key=len, reverse=True
+        CSV_SUFFIXES + XLSX_SUFFIXES + PARQUET_SUFFIXES + JSON_LINES_SUFFIXES,
+        key=len,
+        reverse=True,
     ):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]

@@ -38,6 +38,7 @@ from features.json_reading import JSON_LINES_SUFFIXES, SpillFailed, json_lines_c
 from features.parquet_reading import PARQUET_SUFFIXES, is_parquet_folder, parquet_chunks
 from features.quarantine import RAGGED_ROWS
 from features.validation import ContractError
+from features.xlsx_reading import XLSX_SUFFIXES, xlsx_chunks
 from lifecycle.errors import offered
 from lifecycle.storage import missing_file
 
@@ -64,6 +65,7 @@ class CsvFormat:
     delimiter: str | None = None
     encoding: str = "utf-8"
     options: str = ""  # the options that set them: --delimiter; 'users-': --users-delimiter
+    sheet: str | None = None  # of an Excel workbook (--sheet): None, its one sheet with cells
 
     def __post_init__(self) -> None:
         if self.delimiter is not None and len(self.delimiter) != 1:
@@ -80,11 +82,17 @@ class CsvFormat:
             ) from None
 
     @classmethod
-    def given(cls, delimiter: str | None, encoding: str | None, options: str = "") -> CsvFormat:
+    def given(
+        cls,
+        delimiter: str | None,
+        encoding: str | None,
+        options: str = "",
+        sheet: str | None = None,
+    ) -> CsvFormat:
         """From the command line's options (``tab`` or ``\\t`` names a tab)."""
         if delimiter in ("tab", "\\t"):
             delimiter = "\t"
-        return cls(delimiter, encoding or "utf-8", options)
+        return cls(delimiter, encoding or "utf-8", options, sheet)
 
     def option(self, name: str) -> str:
         """The command line option that sets ``name`` (delimiter, encoding) of this file."""
@@ -133,6 +141,8 @@ def read_chunks(
     name = path.name.lower()
     if path.is_dir() or name.endswith(PARQUET_SUFFIXES):
         chunks = parquet_chunks(path, chunk_rows)
+    elif name.endswith(XLSX_SUFFIXES) or _is_workbook(path):
+        chunks = xlsx_chunks(path, chunk_rows, (csv or CsvFormat()).sheet)
     elif name.endswith(JSON_LINES_SUFFIXES):
         chunks = json_lines_chunks(path, chunk_rows, spill_dir)
     elif name.endswith(CSV_SUFFIXES):
@@ -146,8 +156,8 @@ def read_chunks(
     else:
         raise ContractError(
             f"{path}: unknown file type; expected a name ending in "
-            f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES + JSON_LINES_SUFFIXES)} ("
-            + ("an Excel file: save it as CSV" if ".xls" in name else _name_hint(path))
+            f"{', '.join(CSV_SUFFIXES + XLSX_SUFFIXES + PARQUET_SUFFIXES + JSON_LINES_SUFFIXES)} ("
+            + (OLD_EXCEL if ".xls" in name else _name_hint(path))
             + ")"
         )
     rows, file, file_start = 0, None, 0  # a folder's file, and its first row's label
@@ -196,6 +206,23 @@ def read_chunks(
             frame.attrs[RAGGED_ROWS] = {rows + offset: reason for offset, reason in ragged.items()}
         rows += len(frame)
         yield frame
+
+
+def _is_workbook(path: Path) -> bool:
+    """Whether a file not named .xlsx is an Excel workbook all the same (an export named
+    orders.csv): a zip archive holding ``xl/workbook.xml``."""
+    import zipfile
+
+    if not path.is_file():
+        return False
+    with path.open("rb") as source:
+        if source.read(4) != b"PK\x03\x04":
+            return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "xl/workbook.xml" in archive.namelist()
+    except zipfile.BadZipFile:
+        return False
 
 
 def _name_hint(path: Path) -> str:
@@ -463,11 +490,12 @@ def _unused_name(name: str, taken: list[str]) -> str:
     return name
 
 
-# What a file named .csv is when it starts so, and what to do with it
+# an Excel 97-2003 workbook (its binary format has no reader here)
+OLD_EXCEL = "an Excel 97-2003 .xls workbook: save it as .xlsx (Excel Workbook) or the sheet as CSV"
+# What a file named .csv is when it starts so (a zip archive: an .xlsx, or of one CSV, is read), and what to do with it
 BINARY_KINDS = {
     b"PAR1": "a Parquet file: name it .parquet",
-    b"PK\x03\x04": "a zip archive, as an Excel .xlsx is: save the sheet as CSV",
-    b"\xd0\xcf\x11\xe0": "an Excel .xls workbook: save the sheet as CSV",
+    b"\xd0\xcf\x11\xe0": OLD_EXCEL,
 }
 # Byte order marks of the encodings a UTF-8 reader cannot read (Excel's "Unicode text"
 # export is UTF-16 with tabs); UTF-32's first, as UTF-16's is a prefix of it.
@@ -490,7 +518,7 @@ def _with_bom_encoding(path: Path, csv: CsvFormat) -> CsvFormat:
     except (OSError, EOFError):  # a damaged .gz: the read names it
         return csv
     found = next((name for bom, name in BOMS.items() if start.startswith(bom)), None)
-    return CsvFormat(csv.delimiter, found, csv.options) if found else csv
+    return CsvFormat(csv.delimiter, found, csv.options, csv.sheet) if found else csv
 
 
 def _with_repeated(frame: pd.DataFrame, repeated: list[str]) -> pd.DataFrame:

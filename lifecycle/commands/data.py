@@ -265,6 +265,9 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     help="Text encoding of CSV files, e.g. latin-1 or cp1252 [default: utf-8].",
 )
 @click.option(
+    "--sheet", metavar="NAME", help="The sheet to read of an .xlsx workbook of several sheets."
+)
+@click.option(
     "--users-delimiter",
     metavar="CHAR",
     help="Column separator of a CSV --users file that another system wrote [default: --delimiter's].",
@@ -312,6 +315,7 @@ def ingest(
     decimal_point: bool,
     delimiter: str | None,
     encoding: str | None,
+    sheet: str | None,
     users_delimiter: str | None,
     users_encoding: str | None,
     append: bool,
@@ -383,6 +387,7 @@ def ingest(
         decimal_point=decimal_point,
         delimiter="\t" if delimiter in ("tab", "\\t") else delimiter,
         encoding=encoding,
+        sheet=sheet,
         users_columns=users_columns,
         users_delimiter=users_delimiter,
         users_encoding=users_encoding,

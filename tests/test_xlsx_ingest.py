@@ -1,0 +1,213 @@
+"""Purchase logs given as an Excel workbook (.xlsx): read cell by cell as the text a CSV of
+the sheet holds, so the CSV path's rules load them (features/xlsx_reading.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import itertools
+import re
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from features import contract as c
+from features import ingest
+from features.reading import CsvFormat, read_chunks, read_table
+from features.validation import ContractError
+
+ONLINE_RETAIL = Path("/work/shared/data/online_retail/online_retail_transactions.csv.gz")
+MAPS = ["user_id=CustomerID", "event_time=InvoiceDate", "amount=UnitPrice"]
+
+
+def _purchases() -> c.ColumnMapping:
+    return c.ColumnMapping.parse(
+        MAPS, default_event_type=c.PURCHASE, negative_amount_is_refund=True
+    )
+
+
+def _sample_rows(count: int) -> str:
+    with gzip.open(ONLINE_RETAIL, "rt", encoding="utf-8", newline="") as lines:
+        return "".join(itertools.islice(lines, count + 1))
+
+
+@pytest.mark.skipif(not ONLINE_RETAIL.exists(), reason="needs /work/shared/data/online_retail")
+def test_an_xlsx_of_online_retail_loads_what_its_csv_loads(tmp_path: Path) -> None:
+    """4,000 rows of online_retail saved as a workbook with typed cells (dates, numbers, ids
+    as numbers with blanks for guests): the same events and the same quarantine as the CSV."""
+    text = _sample_rows(4000)
+    (tmp_path / "orders.csv").write_text(text, encoding="utf-8")
+    typed = pd.read_csv(io.StringIO(text), dtype={"InvoiceNo": str, "StockCode": str})
+    typed["InvoiceDate"] = pd.to_datetime(typed["InvoiceDate"])
+    assert typed["CustomerID"].isna().any() and typed["CustomerID"].dtype == "float64"
+    typed.to_excel(tmp_path / "orders.xlsx", index=False, sheet_name="Online Retail")
+    loaded, reports = {}, {}
+    for kind in ("csv", "xlsx"):
+        summary = ingest.ingest_events(
+            tmp_path / f"orders.{kind}", tmp_path / kind, mapping=_purchases()
+        )
+        loaded[kind] = pd.read_parquet(tmp_path / kind / "events.parquet")
+        reports[kind] = summary.tables["events"]
+    assert len(loaded["csv"]) > 2500
+    assert loaded["xlsx"][c.USER_ID].str.fullmatch(r"[0-9]{5}").all()  # 17850, never 17850.0
+    pd.testing.assert_frame_equal(loaded["xlsx"], loaded["csv"])
+    for key in ("rows_read", "rows_loaded", "rows_quarantined", "reasons", "notes"):
+        assert reports["xlsx"][key] == reports["csv"][key], key
+    assert reports["csv"]["reasons"]  # guests and repeats: the rules were used
+
+
+def _workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return path
+
+
+HEADER = ["CustomerID", "InvoiceDate", "UnitPrice", "Note"]
+
+
+def test_cells_read_as_the_text_a_csv_of_the_sheet_holds(tmp_path: Path) -> None:
+    """Title rows above the header, a blank row, numbers, dates and a totals row: the rows
+    under the header, each cell as text; a cell past the header's columns is extra_fields."""
+    path = _workbook(
+        tmp_path / "report.xlsx",
+        {
+            "Orders": [
+                ["Sales report, December 2010"],
+                [],
+                HEADER,
+                [17850, dt.datetime(2010, 12, 1, 8, 26), 2.55, "ok"],
+                [13047.0, dt.datetime(2010, 12, 1, 8, 34, 0, 250_000), 3, None],
+                [],
+                ["u-7", dt.date(2010, 12, 2), -4.5, True, "stray"],
+                ["Total", None, 1.05],
+            ]
+        },
+    )
+    frame = read_table(path)
+    assert frame.columns.tolist() == HEADER
+    assert frame.to_dict("list") == {
+        "CustomerID": ["17850", "13047", "", "u-7", "Total"],
+        "InvoiceDate": [
+            "2010-12-01 08:26:00",
+            "2010-12-01 08:34:00.250",
+            "",
+            "2010-12-02 00:00:00",
+            "",
+        ],
+        "UnitPrice": ["2.55", "3", "", "-4.5", "1.05"],
+        "Note": ["ok", "", "", "TRUE", ""],
+    }
+    assert frame.attrs["ragged_rows"] == {3: "extra_fields"}
+    summary = ingest.ingest_events(path, tmp_path / "ds", mapping=_purchases())
+    reasons = summary.tables["events"]["reasons"]
+    assert reasons == {"empty_row": 1, "extra_fields": 1, "totals_row": 1}
+    quarantine = pd.read_csv(tmp_path / "ds" / "quarantine" / "events.csv", dtype=str)
+    # source_row is the data row under the header (Excel's row less the header's, 3)
+    assert quarantine.set_index(c.SOURCE_ROW)[c.REASON].to_dict() == {
+        "3": "empty_row",
+        "4": "extra_fields",
+        "5": "totals_row",
+    }
+
+
+def test_a_workbook_of_several_sheets_is_read_when_one_has_cells_else_names_them(
+    tmp_path: Path,
+) -> None:
+    rows = [HEADER, [17850, dt.datetime(2010, 12, 1), 2.5, ""]]
+    one = _workbook(tmp_path / "one.xlsx", {"Sheet1": [], "Orders": rows, "Sheet3": []})
+    assert read_table(one)["CustomerID"].tolist() == ["17850"]
+    two = _workbook(tmp_path / "two.xlsx", {"Orders": rows, "Pivot": [["Country", "Total"]]})
+    with pytest.raises(ContractError) as refused:
+        read_table(two)
+    assert str(refused.value).startswith(
+        f"{two}: a workbook of 2 sheets ('Orders', 'Pivot'), 2 of them with cells; "
+    )
+    chosen = next(read_chunks(two, csv=CsvFormat(sheet="Orders")))
+    assert chosen["CustomerID"].tolist() == ["17850"]
+    with pytest.raises(
+        ContractError, match=r"has no sheet 'Order' \(--sheet\); its sheets: 'Orders', 'Pivot'"
+    ):
+        next(read_chunks(two, csv=CsvFormat(sheet="Order")))
+
+
+def test_a_formula_without_its_calculated_value_is_refused_naming_the_cell(
+    tmp_path: Path,
+) -> None:
+    """openpyxl (a script) writes formulas without their values: their cells read as blank,
+    so a column of =B2*C2 totals loaded as nothing at all."""
+    rows = [HEADER, [17850, dt.datetime(2010, 12, 1), "=2*1.25", ""]]
+    path = _workbook(tmp_path / "formulas.xlsx", {"Orders": rows})
+    with pytest.raises(ContractError) as refused:
+        read_table(path)
+    assert str(refused.value).startswith(
+        f"{path}: sheet 'Orders', cell C2 holds a formula whose value the workbook does not hold"
+    )
+    # as Excel saves it, with the value it calculated: the value is read
+    calculated = tmp_path / "calculated.xlsx"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(calculated, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data, done = re.subn(
+                    rb"<f>2\*1.25</f>(?:<v\s*/>|<v></v>)?", b"<f>2*1.25</f><v>2.5</v>", data
+                )
+                assert done == 1
+            target.writestr(item, data)
+    assert read_table(calculated)["UnitPrice"].tolist() == ["2.5"]
+
+
+def test_a_workbook_or_a_zipped_csv_named_csv_is_read(tmp_path: Path) -> None:
+    rows = [HEADER, [17850, dt.datetime(2010, 12, 1), 2.5, ""]]
+    workbook = tmp_path / "export.csv"
+    _workbook(tmp_path / "export.xlsx", {"Orders": rows}).rename(workbook)
+    assert read_table(workbook)["InvoiceDate"].tolist() == ["2010-12-01 00:00:00"]
+    zipped = tmp_path / "orders.csv"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("orders.csv", "CustomerID,InvoiceDate,UnitPrice\n17850,2010-12-01,2.5\n")
+    assert read_table(zipped)["UnitPrice"].tolist() == ["2.5"]
+
+
+def test_an_old_excel_workbook_is_refused_in_one_line(tmp_path: Path) -> None:
+    old = tmp_path / "orders.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
+    named_csv = tmp_path / "orders.csv"
+    named_csv.write_bytes(old.read_bytes())
+    for path in (old, named_csv):
+        with pytest.raises(ContractError) as refused:
+            read_table(path)
+        assert (
+            "an Excel 97-2003 .xls workbook: save it as .xlsx (Excel Workbook) or the sheet as CSV"
+            in str(refused.value)
+        )
+        assert "\n" not in str(refused.value)
+
+
+def test_ingest_sheet_option_chooses_the_sheet_of_several(home: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    rows = [HEADER, [17850, dt.datetime(2010, 12, 1), 2.5, ""]]
+    path = _workbook(tmp_path / "orders.xlsx", {"Orders": rows, "Pivot": [["a", "b"]]})
+    args = [
+        "ingest",
+        str(path),
+        *[a for m in MAPS for a in ("--map", m)],
+        "--event-type",
+        "purchase",
+    ]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code != 0 and "--sheet NAME (e.g. --sheet 'Orders')" in refused.output
+    loaded = CliRunner().invoke(main, [*args, "--sheet", "Orders"])
+    assert loaded.exit_code == 0, loaded.output
+    assert "dataset 'orders', named after orders.xlsx" in loaded.output
+    assert "events: 1 row loaded of 1, 0 quarantined" in loaded.output
