@@ -2,7 +2,8 @@
 
 ``dask.scheduler`` is a scheduler address (``tcp://host:8786``) or ``local:N`` for a
 ``LocalCluster`` of N single-threaded worker processes started for the duration of the work;
-what they write becomes log records (:mod:`lifecycle.worker_output`), not the terminal's lines.
+what they write, and a worker's death, become log records (:mod:`lifecycle.worker_output`),
+not the terminal's lines.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def dask_client(settings: Settings) -> Iterator[Client]:
     """A client on the configured cluster; a ``local:N`` cluster lives only inside the block."""
     from distributed import Client, LocalCluster
 
-    from lifecycle.worker_output import forward_worker_output
+    from lifecycle.worker_output import forward_worker_output, worker_deaths_logged
 
     scheduler = settings.dask.scheduler
     if not scheduler.startswith(LOCAL_PREFIX):
@@ -34,6 +35,7 @@ def dask_client(settings: Settings) -> Iterator[Client]:
         return
     workers = int(scheduler.removeprefix(LOCAL_PREFIX) or 1)
     with (
+        worker_deaths_logged(),  # outlives the cluster: a death noted as it closes is said too
         LocalCluster(
             n_workers=workers,
             threads_per_worker=settings.dask.threads_per_worker,
