@@ -280,10 +280,25 @@ def _refusal_line(error: Exception, refusal: str) -> str:
         )
     what = "the request" if request is None else "the read" if request[0] == "GET" else "the write"
     by = f" by user '{user}'" if user else ""
-    return (
-        f"refused {what}{by} ({asked}{refusal}); run the command again as a user allowed to "
-        "read and write there (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
-        "MLFLOW_TRACKING_TOKEN)"
+    return f"refused {what}{by} ({asked}{refusal}); {AS_ALLOWED}"
+
+
+AS_ALLOWED = (
+    "run the command again as a user allowed to read and write there "
+    "(MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)"
+)
+NEW_VERSION = "POST /api/2.0/mlflow/model-versions/create"  # a training's registration
+
+
+def foreseen_refusal(settings: Settings, user: str, why: str, task: str) -> RegistryError:
+    """The refusal of a training's model version that MLflow's auth told before the fit, in
+    the words of one it answered (:func:`_refusal_line`): it came after the fit."""
+    from lifecycle.registry import RegistryError, tracking_uri
+
+    return RegistryError(
+        f"the tracking server at {tracking_uri(settings)} (tracking.uri) refuses the write by "
+        f"user '{user}' ({NEW_VERSION}: {why}); {AS_ALLOWED}; nothing was logged: no run of "
+        f"{task}, no model version"
     )
 
 

@@ -26,6 +26,8 @@ from lifecycle.settings import load_settings
 ADMIN = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "admin-password-of-tests"}
 # MLflow auth's default permission READ: a user it knows may read everything, write nothing
 READER = {"MLFLOW_TRACKING_USERNAME": "reader", "MLFLOW_TRACKING_PASSWORD": "reader-password-53"}
+# EDIT on every experiment (a run is logged), READ (the default) on registered models
+WRITER = {"MLFLOW_TRACKING_USERNAME": "writer", "MLFLOW_TRACKING_PASSWORD": "writer-password-55"}
 NOBODY = {"MLFLOW_TRACKING_USERNAME": None, "MLFLOW_TRACKING_PASSWORD": None}
 ENVIRON = NO_COMPILE | NO_PLOTS | few_rounds()
 ALIAS = "/api/2.0/mlflow/registered-models/alias"
@@ -44,15 +46,35 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """MLflow's auth server; user ``reader`` created through its users API by the admin."""
     workdir = tmp_path_factory.mktemp("auth_server")
     with mlflow_server(workdir, admin_password=ADMIN["MLFLOW_TRACKING_PASSWORD"]) as uri:
-        created = requests.post(
-            f"{uri}/api/2.0/mlflow/users/create",
-            json={"username": "reader", "password": READER["MLFLOW_TRACKING_PASSWORD"]},
-            auth=("admin", ADMIN["MLFLOW_TRACKING_PASSWORD"]),
-            timeout=30,
+        users = {"reader": READER, "writer": WRITER}
+        for username, credentials in users.items():
+            password = credentials["MLFLOW_TRACKING_PASSWORD"]
+            created = _as_admin(
+                uri, "2.0/mlflow/users/create", username=username, password=password
+            )
+            assert created.status_code == 200, created.text
+        # the writer may log runs in every experiment, and (by default) only read a model
+        granted = _as_admin(
+            uri, "3.0/mlflow/users/permissions/grant", **_grant("writer", "experiment", "*", "EDIT")
         )
-        assert created.status_code == 200, created.text
-        quick_logins(workdir, {"reader": READER["MLFLOW_TRACKING_PASSWORD"]})
+        assert granted.status_code == 200, granted.text
+        quick_logins(workdir, {u: c["MLFLOW_TRACKING_PASSWORD"] for u, c in users.items()})
         yield uri
+
+
+def _as_admin(uri: str, path: str, **body: str) -> requests.Response:
+    """A POST of the admin to the auth server's API (``path`` after /api/)."""
+    auth = ("admin", ADMIN["MLFLOW_TRACKING_PASSWORD"])
+    return requests.post(f"{uri}/api/{path}", json=body, auth=auth, timeout=30)
+
+
+def _grant(username: str, kind: str, key: str, permission: str) -> dict[str, str]:
+    return {
+        "username": username,
+        "resource_type": kind,
+        "resource_id": key,
+        "permission": permission,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -270,3 +292,95 @@ def test_a_read_only_users_training_is_refused_before_its_training_set_and_fit(
     assert runs()[0].info.status == "FAILED"
     assert all(run.info.status != "RUNNING" for run in runs())
     assert registry.aliases(client, name).get(registry.CHAMPION) == champion
+
+
+@pytest.fixture(scope="module")
+def other_kinds(server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace on the auth server with a snapshot table (synth) and a campaign table
+    (shop); their experiments and registered models created by the admin (a user creating
+    the experiment manages it)."""
+    from test_snapshot import _snapshot_dataset, linear_snapshot
+    from test_uplift import constructed_campaign
+
+    home = tmp_path_factory.mktemp("auth_kinds") / "workspace"
+    _snapshot_dataset(home, "synth", linear_snapshot())
+    table = load_settings(home=home, environ={}).workspace.campaign_table("shop")
+    table.parent.mkdir(parents=True)
+    constructed_campaign(2000)[0].to_parquet(table, index=False)
+    (home / "lifecycle.toml").write_text(f'[tracking]\nuri = "{server}"\n')
+    for name in ("synth-churn", "shop-uplift"):  # as a first training leaves them
+        for kind in ("experiments", "registered-models"):
+            created = _as_admin(server, f"2.0/mlflow/{kind}/create", name=name)
+            assert created.status_code == 200, created.text
+    return home
+
+
+SNAPSHOT = ["train-snapshot", "--dataset", "synth", "--folds", "3"]
+UPLIFT = ["train-uplift", "--dataset", "shop", "--bootstrap-draws", "20"]
+FITTING = ("cross-validation of LightGBM", "fitting T, X", "building the training set")
+
+
+def test_train_snapshot_and_train_uplift_of_a_read_only_user_are_refused_before_the_fit(
+    other_kinds: Path, server: str
+) -> None:
+    """`train-snapshot` and `train-uplift` created their run after the fit: the reader's
+    cross-validation or four learners ran, then the run's creation was refused. Now the
+    refusal comes first, in the words of `train`'s, and nothing is logged."""
+    runner = CliRunner(env=ENVIRON | READER)
+    where = (
+        f"Error: the tracking server at {server} (tracking.uri) refused the write by user 'reader'"
+    )
+    for args, task in ((SNAPSHOT, "churn"), (UPLIFT, "uplift")):
+        refused = runner.invoke(main, ["--home", str(other_kinds), *args])
+        said = [line for line in refused.stderr.splitlines() if line.startswith("Error: ")]
+        assert refused.exit_code == 1 and said[0].startswith(f"{where} (POST /api/2.0/mlflow/"), (
+            args,
+            refused.output[-2000:],
+        )
+        assert said[0].endswith(f"; nothing was logged: no run of {task}, no model version"), said
+        assert not [line for line in FITTING if line in refused.output], refused.output[-2000:]
+
+
+def test_a_user_who_may_only_read_the_model_is_refused_its_new_version_before_the_fit(
+    other_kinds: Path, moved_part_way: tuple[Path, str, Result, Result], server: str
+) -> None:
+    """The writer may log runs but only read the registered model: `train-snapshot`,
+    `train-uplift` and `train` fitted, logged their run, and were refused the version at
+    registration (a run left behind, minutes of work on real data). MLflow auth's own
+    permission API, asked before the fit, tells it: one line naming the model, no fit, no
+    run; granted EDIT on the model, the writer's training registers its version."""
+    writer = CliRunner(env=ENVIRON | WRITER)
+    where = (
+        f"Error: the tracking server at {server} (tracking.uri) refuses the write by user 'writer'"
+    )
+    trainings = (
+        (other_kinds, SNAPSHOT, "synth-churn", "churn"),
+        (other_kinds, UPLIFT, "shop-uplift", "uplift"),
+        (moved_part_way[0], ["train", "churn"], "demo-churn", "churn"),
+    )
+    for home, args, name, task in trainings:
+        refused = writer.invoke(main, ["--home", str(home), *args])
+        said = [line for line in refused.stderr.splitlines() if line.startswith("Error: ")]
+        assert refused.exit_code == 1 and said == [
+            f"{where} (POST /api/2.0/mlflow/model-versions/create: its permission on registered "
+            f"model {name} is READ, not EDIT or MANAGE); {AS_ALLOWED}; nothing was logged: no "
+            f"run of {task}, no model version"
+        ], (args, refused.output[-2000:])
+        assert not [line for line in FITTING if line in refused.output], refused.output[-2000:]
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in ADMIN.items():
+            patch.setenv(variable, value)
+        client = registry.client(load_settings(home=other_kinds, environ={}), fluent=False)
+        for name in ("synth-churn", "shop-uplift"):
+            experiment = client.get_experiment_by_name(name)
+            assert not client.search_runs([experiment.experiment_id]), name
+
+    granted = _as_admin(
+        server,
+        "3.0/mlflow/users/permissions/grant",
+        **_grant("writer", "registered_model", "synth-churn", "EDIT"),
+    )
+    assert granted.status_code == 200, granted.text
+    trained = writer.invoke(main, ["--home", str(other_kinds), *SNAPSHOT])
+    assert trained.exit_code == 0, trained.output[-2000:]
+    assert "registered synth-churn version 1" in trained.output

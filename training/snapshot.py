@@ -429,78 +429,81 @@ def train_snapshot(
 ) -> SnapshotResult:
     """Cross-validate, fit the final calibrated model, log it in MLflow, register and gate it:
     ``<dataset>-churn`` for the table's own label, ``<dataset>-<label>`` for another column."""
+    from training.tracking import reserved_run
+
     frame = load_snapshot(settings, dataset)
     attributes = (settings.features.allow_attributes, settings.features.exclude_attributes)
     feature_names = snapshot_features(frame, label, exclude, attributes)
-    seed = settings.training.seed
-    spec = snapshot_spec(settings)
-    progress(f"{dataset}: {folds}-fold cross-validation of LightGBM and baselines")
-    cv = cross_validate(
-        frame,
-        label=label,
-        feature_names=feature_names,
-        folds=folds,
-        seed=seed,
-        spec=spec,
-        min_rows=settings.training.min_rows,
-        min_positives=settings.training.min_positives,
-        progress=progress,
-    )
-    frame = frame.reset_index(drop=True).assign(
-        **{label: pd.to_numeric(frame[label]).astype(float)}
-    )
-    fingerprint = _fingerprint(frame, label, folds, seed)
-    label_spec = {
-        "task": "churn",
-        "source": "snapshot",
-        "label_column": label,
-        "definition": f"the snapshot table's '{label}' column"
-        + (" (1 = churned)" if label == LABEL else ""),
-    }
-    window = {
-        "dataset": dataset,
-        "rows": cv.rows,
-        "positives": cv.positives,
-        "folds": folds,
-        "seed": seed,
-        "fingerprint": fingerprint,
-        "excluded": list(exclude),  # --exclude: versions of one table differ in their columns
-    }
-    progress(f"{dataset}: fitting the final model on all {cv.rows:,} rows")
-    bundle = fit_final(
-        frame,
-        cv,
-        label=label,
-        feature_names=feature_names,
-        service=f"snapshot:{dataset}",
-        label_spec=label_spec,
-        data_window=window,
-        spec=spec,
-    )
-    summary = cv.summary()
-    bundle.metrics = {k: v for k, v in summary[LIGHTGBM].items() if not k.endswith("_sd")}
-    mlflow_client = registry.client(settings)
     learned = "churn" if label == LABEL else re.sub(r"[^0-9A-Za-z_.]+", "_", label)  # no '-'
     name = registry.model_name(dataset, learned)
-    run_id, version = log_run(settings, mlflow_client, name, bundle, frame, cv, window)
-    at_risk = write_at_risk(settings, name, version, frame, label, cv)  # before it can serve
-    progress(f"{dataset}: registered {name} version {version}; checking the promotion gate")
-    leak = cv.leak()
-    if leak is not None:  # the gate would compare answers learned from the outcome itself
-        column, auc = leak
-        promoted, verdict = (
-            False,
-            (
-                f"'{column}' alone ranks the label at CV AUC {auc:.4f}: a column written after the "
-                f"outcome leaks it; train without it (`--exclude {column}`)"
-            ),
+    with reserved_run(settings, "churn", dataset, name):  # a refused write refused before the fit
+        mlflow_client = registry.client(settings)
+        seed = settings.training.seed
+        spec = snapshot_spec(settings)
+        progress(f"{dataset}: {folds}-fold cross-validation of LightGBM and baselines")
+        cv = cross_validate(
+            frame,
+            label=label,
+            feature_names=feature_names,
+            folds=folds,
+            seed=seed,
+            spec=spec,
+            min_rows=settings.training.min_rows,
+            min_positives=settings.training.min_positives,
+            progress=progress,
         )
-    else:
-        baselines = {m: v for m, v in summary.items() if m != LIGHTGBM}
-        promoted, verdict = _gate(
-            settings, mlflow_client, name, version, bundle.metrics, fingerprint, baselines
+        frame = frame.reset_index(drop=True).assign(
+            **{label: pd.to_numeric(frame[label]).astype(float)}
         )
-    registry.record_gate(mlflow_client, name, version, verdict)
+        fingerprint = _fingerprint(frame, label, folds, seed)
+        label_spec = {
+            "task": "churn",
+            "source": "snapshot",
+            "label_column": label,
+            "definition": f"the snapshot table's '{label}' column"
+            + (" (1 = churned)" if label == LABEL else ""),
+        }
+        window = {
+            "dataset": dataset,
+            "rows": cv.rows,
+            "positives": cv.positives,
+            "folds": folds,
+            "seed": seed,
+            "fingerprint": fingerprint,
+            "excluded": list(exclude),  # --exclude: versions of one table differ in their columns
+        }
+        progress(f"{dataset}: fitting the final model on all {cv.rows:,} rows")
+        bundle = fit_final(
+            frame,
+            cv,
+            label=label,
+            feature_names=feature_names,
+            service=f"snapshot:{dataset}",
+            label_spec=label_spec,
+            data_window=window,
+            spec=spec,
+        )
+        summary = cv.summary()
+        bundle.metrics = {k: v for k, v in summary[LIGHTGBM].items() if not k.endswith("_sd")}
+        run_id, version = log_run(settings, mlflow_client, name, bundle, frame, cv, window)
+        at_risk = write_at_risk(settings, name, version, frame, label, cv)  # before it can serve
+        progress(f"{dataset}: registered {name} version {version}; checking the promotion gate")
+        leak = cv.leak()
+        if leak is not None:  # the gate would compare answers learned from the outcome itself
+            column, auc = leak
+            promoted, verdict = (
+                False,
+                (
+                    f"'{column}' alone ranks the label at CV AUC {auc:.4f}: a column written after the "
+                    f"outcome leaks it; train without it (`--exclude {column}`)"
+                ),
+            )
+        else:
+            baselines = {m: v for m, v in summary.items() if m != LIGHTGBM}
+            promoted, verdict = _gate(
+                settings, mlflow_client, name, version, bundle.metrics, fingerprint, baselines
+            )
+        registry.record_gate(mlflow_client, name, version, verdict)
     left_out = not_features(frame, [n for n in frame if n not in (c.USER_ID, label)], *attributes)
     return SnapshotResult(
         dataset, name, version, run_id, cv, promoted, verdict, left_out, label, at_risk

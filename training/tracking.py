@@ -88,21 +88,27 @@ _reserved: dict[str, str] = {}  # experiment id -> its run, created before the t
 
 
 @contextmanager
-def reserved_run(settings: Settings, task: str, dataset: str) -> Iterator[None]:
-    """On a tracking server, the run a training of ``task`` logs into is created before its
-    training set is built and fitted (:func:`start_training_run` takes it): the server's
-    refusal of the write (a read-only user of MLflow's auth) came after ~10 s of work, now at
-    once. A run the training did not take ends as failed; deleted when its data refused it
+def reserved_run(
+    settings: Settings, task: str, dataset: str, name: str | None = None
+) -> Iterator[None]:
+    """On a tracking server, the run a training of ``task`` logs into (model ``name``, by
+    default the dataset's ``task``) is created before its training set is built and fitted
+    (:func:`start_training_run` takes it): the server's refusal of the write (a read-only
+    user of MLflow's auth) came after ~10 s of work, now at once; so does a refusal of the
+    model's new version that MLflow's auth tells beforehand (:func:`_version_refused`).
+    A run the training did not take ends as failed; deleted when its data refused it
     (nothing was trained: as before, no run)."""
-    from lifecycle.tracking_http import went_silent
+    from lifecycle.tracking_http import foreseen_refusal, went_silent
 
     if not registry.tracking_uri(settings).startswith(("http://", "https://")):
         yield  # a local store: registry.require_writable checked it
         return
     mlflow_client = registry.client(settings)
-    name = registry.model_name(dataset, task)
+    name = name or registry.model_name(dataset, task)
     try:  # the experiment, when new, and the run: the writes the training begins with
         experiment_id = experiment_for(settings, mlflow_client, name)
+        if refusal := _version_refused(settings, mlflow_client, name, experiment_id):
+            raise foreseen_refusal(settings, *refusal, task)
         run_id = mlflow_client.create_run(
             experiment_id, run_name=run_name(task, dataset), tags=code_version()
         ).info.run_id
@@ -134,6 +140,48 @@ def _nothing_logged(error: Exception, task: str) -> None:
 
     if failed_request(error):
         error.add_note(f"nothing was logged: no run of {task}, no model version")
+
+
+UPDATES = ("EDIT", "MANAGE")  # MLflow auth's permissions that may add a registered model's version
+
+
+def _version_refused(
+    settings: Settings, mlflow_client: Any, name: str, experiment_id: str
+) -> tuple[str, str] | None:
+    """The user and why MLflow's auth (``--app-name basic-auth``) will refuse the new version
+    of registered model ``name`` a training registers after its fit, asked of the server's
+    own permission API (``users/permissions/get``: the rule its writes are checked by, read
+    for oneself): a model that exists and the user may only read, while the experiment takes
+    the run (else ``runs/create`` is refused first, as before). None for an admin, a new
+    model (its creator manages it), a server without that API or any failed answer: the
+    writes themselves answer then."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    creds = get_default_host_creds(registry.tracking_uri(settings))
+
+    def ask(endpoint: str, **params: str) -> dict[str, Any]:
+        answer = http_request(creds, endpoint, "GET", max_retries=0, params=params)
+        return answer.json() if answer.status_code == 200 else {}
+
+    def permission(user: str, kind: str, key: str) -> str:
+        asked = {"username": user, "resource_type": kind, "resource_id": key}
+        return str(ask("/api/3.0/mlflow/users/permissions/get", **asked).get("permission", ""))
+
+    try:
+        found = ask("/api/2.0/mlflow/users/current").get("user") or {}
+        user = "" if found.get("is_admin") else str(found.get("username") or "")  # admins may
+        held = permission(user, "registered_model", name) if user else ""
+        if (
+            not held
+            or held in UPDATES
+            or permission(user, "experiment", experiment_id) not in UPDATES
+        ):
+            return None
+        mlflow_client.get_registered_model(name)  # a new one: not refused
+    except Exception:
+        return None
+    return user, f"its permission on registered model {name} is {held}, not EDIT or MANAGE"
 
 
 @contextmanager

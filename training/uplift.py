@@ -541,14 +541,13 @@ def train_uplift(
     accept_definition_change: str | None = None,
 ) -> UpliftResult:
     """Fit, judge, track and register an uplift model of a dataset's campaign table, or of
-    ``table`` (named ``source``), e.g. the dataset's own recorded campaigns.
-
-    The table is checked before anything is written (no MLflow run for a bad table).
-    """
+    ``table`` (named ``source``), e.g. the dataset's own recorded campaigns. The table is
+    checked before anything is written (no MLflow run for a bad table), and a tracking
+    server's refusal of the run or the version comes before the fit (``reserved_run``)."""
     import mlflow
 
     from lifecycle.dataset_kind import require_kind
-    from training.tracking import experiment_for, start_training_run
+    from training.tracking import experiment_for, reserved_run, start_training_run
 
     say = progress or (lambda _: None)
     if outcome not in OUTCOME_KINDS:
@@ -562,39 +561,40 @@ def train_uplift(
     campaign = campaign_from_frame(table, source or "campaign table", outcome, arm, allowed)
     effects = arm_effects(table, outcomes)
     name = registry.model_name(dataset, UPLIFT_TASK)
-    mlflow_client = registry.client(settings)
-    champion = uplift_champion(mlflow_client, name)
-    say(f"fitting {', '.join(LEARNERS)} and a response model on {len(campaign.outcome):,} rows")
-    evaluation = evaluate(
-        campaign, settings.training.seed, draws=draws, dataset=dataset, champion=champion
-    )
-    bundle = evaluation.fitted.bundles[evaluation.chosen]
-    experiment_id = experiment_for(settings, mlflow_client, name)
-    with (
-        start_training_run(experiment_id, UPLIFT_TASK, dataset, kind=evaluation.chosen),
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        mlflow.log_params(
-            {
-                "task": UPLIFT_TASK,
-                "dataset": dataset,
-                "outcome": outcome,
-                "treated": campaign.treatment["treated"],
-                "learner": evaluation.chosen,
-                "features": ",".join(campaign.feature_names),
-                "seed": settings.training.seed,
-                "bootstrap_draws": draws,
-                **{f"lgb.{k}": v for k, v in PARAMS.items()},
-                **{f"rows.{k}": v for k, v in evaluation.split.sizes().items()},
-            }
+    with reserved_run(settings, UPLIFT_TASK, dataset):  # a refused write refused before the fit
+        mlflow_client = registry.client(settings)
+        champion = uplift_champion(mlflow_client, name)
+        say(f"fitting {', '.join(LEARNERS)} and a response model on {len(campaign.outcome):,} rows")
+        evaluation = evaluate(
+            campaign, settings.training.seed, draws=draws, dataset=dataset, champion=champion
         )
-        mlflow.log_metrics({k: v for k, v in bundle.metrics.items() if np.isfinite(v)})
-        version = log_uplift_bundle(mlflow_client, name, bundle, campaign, Path(tmp))
-    allowed, change = uplift_definition_change(
-        champion, campaign.outcome_name, campaign.treatment, accept_definition_change
-    )
-    reason = evaluation.reason() + (f"; {change}" if change else "")
-    promote = evaluation.promote and allowed
-    if promote:
-        registry.set_champion(mlflow_client, name, version, reason)
-    return UpliftResult(evaluation, name, version, promote, reason, effects)
+        bundle = evaluation.fitted.bundles[evaluation.chosen]
+        experiment_id = experiment_for(settings, mlflow_client, name)
+        with (
+            start_training_run(experiment_id, UPLIFT_TASK, dataset, kind=evaluation.chosen),
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            mlflow.log_params(
+                {
+                    "task": UPLIFT_TASK,
+                    "dataset": dataset,
+                    "outcome": outcome,
+                    "treated": campaign.treatment["treated"],
+                    "learner": evaluation.chosen,
+                    "features": ",".join(campaign.feature_names),
+                    "seed": settings.training.seed,
+                    "bootstrap_draws": draws,
+                    **{f"lgb.{k}": v for k, v in PARAMS.items()},
+                    **{f"rows.{k}": v for k, v in evaluation.split.sizes().items()},
+                }
+            )
+            mlflow.log_metrics({k: v for k, v in bundle.metrics.items() if np.isfinite(v)})
+            version = log_uplift_bundle(mlflow_client, name, bundle, campaign, Path(tmp))
+        allowed, change = uplift_definition_change(
+            champion, campaign.outcome_name, campaign.treatment, accept_definition_change
+        )
+        reason = evaluation.reason() + (f"; {change}" if change else "")
+        promote = evaluation.promote and allowed
+        if promote:
+            registry.set_champion(mlflow_client, name, version, reason)
+        return UpliftResult(evaluation, name, version, promote, reason, effects)
