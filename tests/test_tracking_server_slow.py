@@ -120,3 +120,89 @@ def test_the_services_champion_poll_keeps_serving_and_says_the_slow_server(
     assert RAISE in said[0]
     assert scorer.state is loaded
     assert scorer.score(["u0000001"]).users[0].status == "scored"
+
+
+@pytest.fixture(scope="module")
+def served_store(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A tracking server on a copy of the trained workspace's store (its models, v1 of each
+    champion), with a v2 of demo-churn that no gate judged (a promotion needs force)."""
+    import shutil
+
+    from mlflow import MlflowClient
+
+    workdir = tmp_path_factory.mktemp("served_store")
+    shutil.copy(trained_workspace.home / "mlflow" / "mlflow.db", workdir / "mlflow.db")
+    with mlflow_server(workdir) as uri:
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        first = client.get_model_version("demo-churn", "1")
+        client.create_model_version(
+            "demo-churn", first.source, first.run_id, model_id=first.source.split("/")[-1]
+        )
+        yield uri
+
+
+def test_a_promotion_over_a_slow_server_says_it_and_the_service_keeps_serving(
+    served_store: str, trained_copy: Path
+) -> None:
+    """POST /promote and `lifecycle promote` through a server answering 2 s late with a 1 s
+    timeout: every request late, nothing was done, the champion is v1 on the server; only
+    the alias write late, the answer says it may have moved (a write timed out may still be
+    applied: the proxy passes it on) and what says where it stands. Each names the server,
+    the 1 s and the setting; the service's loaded champions keep scoring."""
+    from mlflow import MlflowClient
+
+    from lifecycle.settings import load_settings
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    scorer = Scorer(load_settings(home=trained_copy, environ={}))
+    loaded = scorer.load()
+    quick = {"request_timeout_seconds": 1, "request_retries": 0, "write_retries": 0}
+    server = MlflowClient(tracking_uri=served_store, registry_uri=served_store)
+
+    def champion() -> str:
+        return server.get_model_version_by_alias("demo-churn", "champion").version
+
+    def api(method: str, path: str) -> bool:
+        return path.startswith("/api/")
+
+    def alias_write(method: str, path: str) -> bool:
+        return method == "POST" and path == "/api/2.0/mlflow/registered-models/alias"
+
+    answers = {}
+    for case, slowed in (("every request", api), ("the alias write", alias_write)):
+        with slow_proxy(served_store, 2.0, slowed) as proxy:
+            tracking = scorer.settings.tracking.model_copy(update={"uri": proxy, **quick})
+            scorer.settings = scorer.settings.model_copy(update={"tracking": tracking})
+            with pytest.raises(ApiError) as answered:
+                scorer.promote("churn", "r", force=True, version="2")
+            answers[case] = answered.value
+            time.sleep(2.5)  # the late write reaches the server
+        assert answered.value.status == 503, (case, answered.value.message)
+        said = answered.value.message
+        assert f"the tracking server at {proxy} (tracking.uri) did not answer within 1 s" in said
+        assert RAISE in said, (case, said)
+        assert scorer.state is loaded
+        assert scorer.score(["u0000001"]).users[0].status == "scored"
+        if case == "every request":
+            assert said.startswith("nothing was done: "), said
+            assert champion() == "1"
+        else:
+            assert "demo-churn's champion may have moved to v2 part-way" in said, said
+            assert "`lifecycle models` says where it stands" in said
+    assert champion() == "2"  # the late alias write, applied
+    with slow_proxy(served_store, 2.0, alias_write) as proxy:  # `lifecycle promote`: a rollback
+        args = ["promote", "churn", "1", "--reason", "back"]
+        code, stderr, _ = _invoke(
+            trained_copy, proxy, args, **{k: str(v) for k, v in quick.items()}
+        )
+        time.sleep(2.5)
+    said = [line for line in stderr.splitlines() if line.startswith("Error: ")]
+    assert code == 1 and len(said) == 1, stderr[-2000:]
+    assert said[0].startswith(
+        f"Error: the tracking server at {proxy} (tracking.uri) did not answer within 1 s "
+        "(/api/2.0/mlflow/registered-models/alias: read timed out, each try); " + RAISE
+    ), said
+    assert "demo-churn's champion may have moved to v1 part-way" in said[0], said
