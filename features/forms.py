@@ -21,6 +21,7 @@ from features.reading import (
     NoDataRows,
     read_chunks,
 )
+from features.xlsx_reading import is_workbook
 
 # Besides 1.785, what a writer grouping thousands with a point writes: a number under 1000
 # with no point, 1.234.567 (only grouped), a decimal comma (12,50; 1.234,50)
@@ -68,10 +69,11 @@ def column_forms(
     without a point (or ``1.234.567``, ``12,50``) and no decimal point (``12.5``) nor an
     integer of 4 digits (each read as the amount parser reads it: '€1.785' is 1.785). The
     file is read once more, those columns only; columns it lacks are
-    left to validation. Any other file: nothing found."""
+    left to validation. Any other file (a workbook named .csv too: its cells are typed):
+    nothing found."""
     path = Path(path)
     wanted = list(dict.fromkeys([*id_columns, *([amount_column] if amount_column else [])]))
-    if not path.name.lower().endswith(CSV_SUFFIXES) or not wanted:
+    if not path.name.lower().endswith(CSV_SUFFIXES) or not wanted or is_workbook(path):
         return ColumnForms()
     ids: dict[str, list[bool]] | None = None  # column -> [an 18074.0 seen, an 18074 seen]
     amounts: _AmountEvidence | None = None

@@ -53,6 +53,7 @@ from features.id_spellings import SPELT_APART, ids_spelt_apart
 from features.json_reading import JSON_LINES_SUFFIXES
 from features.loading import WITHOUT_EVENTS, stream_table
 from features.quarantine import batch_quarantine, quarantine_name
+from features.read_once import ReadOnce
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
@@ -61,7 +62,6 @@ from features.reading import (
     XLSX_SUFFIXES,
     CsvFormat,
     NoDataRows,
-    read_chunks,
 )
 from features.refund_columns import unread_refunds
 from features.table_checks import TableChecks
@@ -339,7 +339,10 @@ def ingest_into(
     if appending_to is not None and held is None:
         held = read_report(appending_to)
     try:
-        with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
+        with (
+            atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging,
+            ReadOnce(staging / ".work") as once,  # a workbook: read once, for every pass
+        ):
             (staging / "quarantine").mkdir()
             work = staging / ".work"
             work.mkdir()
@@ -352,11 +355,8 @@ def ingest_into(
                 try:
                     reports[table] = stream_table(
                         lambda path=path, table=table: _counted(
-                            read_chunks(
-                                path,
-                                chunk_rows,
-                                (table == "users" and users_csv) or csv,
-                                spill_dir=work,  # JSON lines set aside in the workspace
+                            once.chunks(  # JSON lines set aside in the workspace
+                                table, path, chunk_rows, (table == "users" and users_csv) or csv
                             ),
                             table,
                             progress,

@@ -129,7 +129,7 @@ def json_lines_chunks(
     a RAM-backed /tmp all in memory)."""
     folder = spill_dir or (path.parent if os.access(path.parent, os.W_OK) else None)
     kinds: dict[str, set[str]] = {}  # a field met late is a column of every chunk
-    with _spill_file(folder) as spill:
+    with spill_file(folder) as spill:
         spilled = 0
         for rows in _in_chunks(_records(path), chunk_rows):
             names: dict[str, None] = {}
@@ -138,27 +138,27 @@ def json_lines_chunks(
                     kinds.setdefault(name, set()).add(_kind(value))
                     names[name] = None
             columns = {name: [record.get(name) for record in rows] for name in names}
-            with _spilling(folder):
+            with spilling(folder):
                 pickle.dump((len(rows), columns), spill, pickle.HIGHEST_PROTOCOL)
             spilled += 1
         if not kinds:
             raise pd.errors.EmptyDataError(f"{path}: no JSON object")
         # a field of numbers in some lines and text (or true/false) in others: all as text
         as_text = {name for name, seen in kinds.items() if len(seen - {"null"}) > 1}
-        with _spilling(folder):
+        with spilling(folder):
             spill.seek(0)
         for _ in range(spilled):
             yield _frame(*pickle.load(spill), list(kinds), as_text)
 
 
-def _spill_file(folder: Path | None) -> IO[bytes]:
+def spill_file(folder: Path | None) -> IO[bytes]:
     """A temporary file in ``folder`` (unlinked: nothing is left on disk)."""
-    with _spilling(folder):
+    with spilling(folder):
         return tempfile.TemporaryFile(dir=folder)
 
 
 @contextmanager
-def _spilling(folder: Path | None) -> Iterator[None]:
+def spilling(folder: Path | None) -> Iterator[None]:
     """A write of the spill that fails (a full disk) names its folder, which a command
     says in one line (``lifecycle.cli``), not an unnamed OSError's traceback."""
     try:

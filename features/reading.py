@@ -38,7 +38,7 @@ from features.json_reading import JSON_LINES_SUFFIXES, SpillFailed, json_lines_c
 from features.parquet_reading import PARQUET_SUFFIXES, is_parquet_folder, parquet_chunks
 from features.quarantine import RAGGED_ROWS
 from features.validation import ContractError
-from features.xlsx_reading import XLSX_SUFFIXES, xlsx_chunks
+from features.xlsx_reading import XLSX_SUFFIXES, is_workbook, xlsx_chunks
 from lifecycle.errors import offered
 from lifecycle.storage import missing_file
 
@@ -141,7 +141,7 @@ def read_chunks(
     name = path.name.lower()
     if path.is_dir() or name.endswith(PARQUET_SUFFIXES):
         chunks = parquet_chunks(path, chunk_rows)
-    elif name.endswith(XLSX_SUFFIXES) or _is_workbook(path):
+    elif name.endswith(XLSX_SUFFIXES) or is_workbook(path):
         chunks = xlsx_chunks(path, chunk_rows, (csv or CsvFormat()).sheet)
     elif name.endswith(JSON_LINES_SUFFIXES):
         chunks = json_lines_chunks(path, chunk_rows, spill_dir)
@@ -206,23 +206,6 @@ def read_chunks(
             frame.attrs[RAGGED_ROWS] = {rows + offset: reason for offset, reason in ragged.items()}
         rows += len(frame)
         yield frame
-
-
-def _is_workbook(path: Path) -> bool:
-    """Whether a file not named .xlsx is an Excel workbook all the same (an export named
-    orders.csv): a zip archive holding ``xl/workbook.xml``."""
-    import zipfile
-
-    if not path.is_file():
-        return False
-    with path.open("rb") as source:
-        if source.read(4) != b"PK\x03\x04":
-            return False
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return "xl/workbook.xml" in archive.namelist()
-    except zipfile.BadZipFile:
-        return False
 
 
 def _name_hint(path: Path) -> str:

@@ -93,6 +93,23 @@ def xlsx_chunks(path: Path, chunk_rows: int, sheet: str | None = None) -> Iterat
         handle.close()
 
 
+def is_workbook(path: Path) -> bool:
+    """Whether ``path`` is an Excel workbook: named .xlsx or .xlsm, or a zip archive holding
+    ``xl/workbook.xml`` under another name (an export named orders.csv)."""
+    if path.name.lower().endswith(XLSX_SUFFIXES):
+        return True
+    if not path.is_file():
+        return False
+    with path.open("rb") as source:
+        if source.read(4) != b"PK\x03\x04":
+            return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "xl/workbook.xml" in archive.namelist()
+    except zipfile.BadZipFile:
+        return False
+
+
 def _chosen_sheet(path: Path, workbook: Any, sheet: str | None) -> str:
     names = list(workbook.sheetnames)
     shown = ", ".join(f"'{n}'" for n in names)

@@ -211,3 +211,53 @@ def test_ingest_sheet_option_chooses_the_sheet_of_several(home: Path, tmp_path: 
     assert loaded.exit_code == 0, loaded.output
     assert "dataset 'orders', named after orders.xlsx" in loaded.output
     assert "events: 1 row loaded of 1, 0 quarantined" in loaded.output
+
+
+@pytest.mark.skipif(not ONLINE_RETAIL.exists(), reason="needs /work/shared/data/online_retail")
+def test_an_ingest_reads_a_workbook_once_for_every_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeats make ingest pass over the file twice: a workbook's sheet (openpyxl's read of
+    online_retail: 52 s) is read once and its rows set aside for the second pass, also when
+    it is named .csv; the events and the quarantine are the CSV's, and nothing is left over."""
+    text = _sample_rows(3000)
+    (tmp_path / "orders.csv").write_text(text, encoding="utf-8")
+    typed = pd.read_csv(io.StringIO(text), dtype={"InvoiceNo": str, "StockCode": str})
+    typed["InvoiceDate"] = pd.to_datetime(typed["InvoiceDate"])
+    typed.to_excel(tmp_path / "orders.xlsx", index=False, sheet_name="Online Retail")
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "orders.csv").write_bytes((tmp_path / "orders.xlsx").read_bytes())
+    opened = []
+    load_workbook = openpyxl.load_workbook
+
+    def counted(*args: object, **kwargs: object) -> object:
+        opened.append(args)
+        return load_workbook(*args, **kwargs)
+
+    monkeypatch.setattr(openpyxl, "load_workbook", counted)
+    loaded, reports = {}, {}
+    for kind, path in {
+        "csv": tmp_path / "orders.csv",
+        "xlsx": tmp_path / "orders.xlsx",
+        "named_csv": tmp_path / "export" / "orders.csv",
+    }.items():
+        opened.clear()
+        summary = ingest.ingest_events(path, tmp_path / kind, mapping=_purchases(), chunk_rows=700)
+        assert len(opened) == (0 if kind == "csv" else 1), kind
+        loaded[kind] = pd.read_parquet(tmp_path / kind / "events.parquet")
+        reports[kind] = summary.tables["events"]
+        assert not (tmp_path / kind / ".work").exists()
+    assert reports["csv"]["reasons"]["duplicate_row"] > 0  # the second pass was made
+    # refused after its first pass (too many guest rows): nothing of it is left on disk
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    opened.clear()
+    with pytest.raises(ContractError, match="rows are bad"):
+        ingest.ingest_events(
+            tmp_path / "orders.xlsx", tmp_path / "xlsx", mapping=_purchases(), max_bad_fraction=0.01
+        )
+    assert len(opened) == 1
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    for kind in ("xlsx", "named_csv"):
+        pd.testing.assert_frame_equal(loaded[kind], loaded["csv"])
+        for key in ("rows_read", "rows_loaded", "rows_quarantined", "reasons", "notes"):
+            assert reports[kind][key] == reports["csv"][key], (kind, key)
