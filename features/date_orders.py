@@ -24,6 +24,7 @@ import pandas as pd
 
 from features.contract import ContractError
 from features.parsing import date_order_evidence
+from features.serial_dates import SERIAL, serial_line
 from lifecycle.errors import offered
 
 DAY_FIRST, MONTH_FIRST, EITHER_ORDER = "day first", "month first", "either order"
@@ -140,9 +141,13 @@ class DateOrders:
 
 
 def read_as_lines(notes: dict[str, Any]) -> list[str]:
-    """Summary lines of the columns read in the order their dates showed."""
+    """Summary lines of the columns read in the order their dates showed, or as serial
+    dates (:mod:`features.serial_dates`)."""
     lines = []
     for column, note in notes.get(DATES_READ_AS, {}).items():
+        if note["order"] == SERIAL:
+            lines.append(serial_line(column, note))
+            continue
         words = WORDS[note["order"]]
         lines.append(
             f"    '{column}' read {words}: all {note['showing']:,} of its dates whose order shows "

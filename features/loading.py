@@ -25,6 +25,7 @@ from features.id_spellings import SPELT_APART, spelt_apart
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, RAGGED_ROWS, TOTALS_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
+from features.serial_dates import serial_columns
 from features.source_files import SourceFiles, with_source_file
 from features.spreadsheet_cells import spreadsheet_safe
 from features.table_checks import TableChecks, is_blank
@@ -170,7 +171,7 @@ def stream_table(
         good.close()
         if good.schema is None:
             raise ContractError(f"{source}: no data rows")
-        read_as = checks.dates.to_read(reasons)
+        read_as = checks.dates.to_read(reasons) | serial_columns(checks.columns, dates_read_as)
         if read_as:  # the order the file's dates showed: read them all in it
             held.close()
             return stream_table(

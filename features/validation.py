@@ -72,6 +72,7 @@ from features.parsing import (
     parse_times_zoned,
 )
 from features.quarantine import Quarantine, reordered_header
+from features.serial_dates import SERIAL, serial_times
 from features.table_checks import TableChecks, example_cell, is_blank
 from features.time_columns import join_date_and_time, note_unused_time, note_zoneless
 
@@ -363,9 +364,13 @@ def column_times(
 ) -> tuple[pd.Series, pd.Series]:
     """A time column parsed, with the evidence the whole-table checks need."""
     order = checks.dates.order_of(column, mapping.date_order)
-    times, problem, zoned = parse_times_zoned(
-        raw[column], mapping.timezone, mapping.time_format, order
-    )
+    if checks.dates.read_as.get(column, {}).get("order") == SERIAL:  # a first pass found it
+        times, problem, zoned = serial_times(raw[column], mapping.timezone)
+        order = SERIAL
+    else:
+        times, problem, zoned = parse_times_zoned(
+            raw[column], mapping.timezone, mapping.time_format, order
+        )
     evidence = checks.add(raw, problem.notna(), column, timestamps())
     # '08:39 +0100' beside '08:19': the second read in mapping.timezone, maybe hours apart
     for kind, rows in ((evidence.zoned, zoned), (evidence.zoneless, times.notna() & ~zoned)):

@@ -502,12 +502,19 @@ def test_a_binary_file_named_csv_is_named_for_what_it_is(tmp_path: Path) -> None
         read_table(tmp_path / "sheet.csv")
 
 
-def test_a_time_column_of_spreadsheet_serial_dates_is_refused_saying_so(tmp_path: Path) -> None:
+def test_a_time_column_of_spreadsheet_serial_dates_is_read_as_dates(tmp_path: Path) -> None:
     """A sheet's date column saved unformatted (45292.4375 for 2024-01-01 10:30) was refused
-    as 'should hold timestamps (name their form with --time-format ...)': no format reads it."""
-    rows = "u1,45292.4375,session,\nu2,45293,session,\nu3,45300.5,session,\n"
-    with pytest.raises(ContractError, match=r"spreadsheet's serial dates, days since 1899-12-30"):
-        load(write(tmp_path, HEADER + rows))
+    as 'should hold timestamps (... spreadsheet's serial dates, days since 1899-12-30: format
+    the column as dates ...)', though nothing else in it could be a time: every value is
+    read as days since 1899-12-30 (Excel's 1900 system), to the millisecond, noted."""
+    rows = "u1,45292.4375,session,\nu2,45293,session,\nu3,45300.604166666664,session,\n"
+    loaded = load(write(tmp_path, HEADER + rows))
+    assert loaded.frame[c.EVENT_TIME].tolist() == [
+        pd.Timestamp("2024-01-01 10:30", tz="UTC"),
+        pd.Timestamp("2024-01-02", tz="UTC"),
+        pd.Timestamp("2024-01-09 14:30", tz="UTC"),
+    ]
+    assert loaded.report.notes["dates_read_as"]["event_time"]["order"] == "serial"
 
 
 def test_the_bad_row_limit_counts_in_its_message_only_the_rows_it_judges(tmp_path: Path) -> None:

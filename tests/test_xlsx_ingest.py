@@ -261,3 +261,50 @@ def test_an_ingest_reads_a_workbook_once_for_every_pass(
         pd.testing.assert_frame_equal(loaded[kind], loaded["csv"])
         for key in ("rows_read", "rows_loaded", "rows_quarantined", "reasons", "notes"):
             assert reports[kind][key] == reports["csv"][key], (kind, key)
+
+
+def test_serial_dates_in_a_csv_load_said_in_the_summary_and_mixed_ones_are_quarantined(
+    home: Path, tmp_path: Path
+) -> None:
+    """A CSV of a sheet whose date column lost its format (40544.5 for 2011-01-01 12:00) was
+    refused ('format the column as dates'): it loads, a summary line saying the column was
+    read as serial dates of the 1900 system and what a 1904 sheet would do. Serials among
+    dates are no time written as the rest are: unparseable_event_time each (mostly so:
+    refused, naming the column), as before."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    header = "CustomerID,InvoiceDate,UnitPrice\n"
+    serial = tmp_path / "serial.csv"
+    serial.write_text(header + "17850,40544.5,2.5\n13047,40545.604166666664,3\n17850,40546,1\n")
+    args = [*[a for m in MAPS for a in ("--map", m)], "--event-type", "purchase"]
+    loaded = CliRunner().invoke(main, ["ingest", str(serial), *args])
+    assert loaded.exit_code == 0, loaded.output
+    assert "events: 3 rows loaded of 3, 0 quarantined" in loaded.output
+    assert (
+        "'InvoiceDate' read as a spreadsheet's serial dates, all 3 of its values (days since "
+        "1899-12-30, Excel's 1900 date system: 40544.5 is 2011-01-01 12:00:00); a sheet of the "
+        "1904 system (old Mac Excel) would read 4 years and a day early"
+    ) in loaded.output
+    events = pd.read_parquet(home / "datasets" / "serial" / "events.parquet")
+    assert events[c.EVENT_TIME].dt.strftime("%Y-%m-%d %H:%M:%S").tolist() == [
+        "2011-01-01 12:00:00",
+        "2011-01-02 14:30:00",
+        "2011-01-03 00:00:00",
+    ]
+    mixed = tmp_path / "mixed.csv"
+    dates = "".join(f"17850,2011-01-{day:02d} 10:00,2.5\n" for day in range(2, 9))
+    mixed.write_text(header + "13047,40544.5,3\n" + dates)
+    loaded = CliRunner().invoke(main, ["ingest", str(mixed), *args])
+    assert loaded.exit_code == 0, loaded.output
+    assert "events: 7 rows loaded of 8, 1 quarantined (1 unparseable_event_time" in loaded.output
+    assert "serial dates" not in loaded.output
+    mostly = tmp_path / "mostly.csv"
+    mostly.write_text(header + "13047,40544.5,3\n17850,40545,3\n17850,2011-01-04 10:00,2.5\n")
+    refused = CliRunner().invoke(main, ["ingest", str(mostly), *args])
+    assert refused.exit_code != 0
+    assert "column 'InvoiceDate' should hold timestamps" in refused.output
+    assert "2 of 3 filled values do not parse (e.g. row 1 has InvoiceDate='40544.5')" in (
+        refused.output
+    )

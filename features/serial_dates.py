@@ -1,0 +1,79 @@
+"""A time column written as a spreadsheet's serial dates: days since 1899-12-30, the time of
+day as the fraction (``40544.5`` is 2011-01-01 12:00), what a sheet's date column saved as
+CSV without its date format holds.
+
+A column whose every filled value is such a number in 1990..2100
+(:func:`features.parsing.epoch_format` finds it, chunk by chunk) is read a second time as
+serial dates, said in the summary; nothing else in it could be a time. A column that mixes
+serials with dates or text reads its dates, and its serials are no time written as the rest
+are: ``unparseable``, each, as a number beside dates always was (mostly so: refused, naming
+the column).
+
+Excel on Windows counts from 1900 (1899-12-30 is day 0, past its fictitious 1900-02-29); a
+workbook of the 1904 date system (old Mac Excel's, File > Options > "Use 1904 date system")
+counts from 1904-01-01, 1,462 days later: its serials read so are 4 years and a day early.
+A CSV does not say which system its sheet used, and the two overlap in every year read, so
+it cannot be told: the summary says which was assumed. A workbook says it, and its date cells
+are read right (openpyxl applies it); a number column of a 1904 workbook, read so, would be
+early as a CSV of it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from features.parsing import FAST_TEXT, LOCAL_TIME, SERIAL_DAYS, SPREADSHEET_SERIAL, as_text
+
+SERIAL = SPREADSHEET_SERIAL  # a DATES_READ_AS note's order: the column read as serial dates
+DAY_ZERO = pd.Timestamp("1899-12-30")  # day 0 of the 1900 date system
+_SERIAL = r"([0-9]{5})(\.[0-9]+)?"
+
+
+def serial_times(values: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """As :func:`features.parsing.parse_times_zoned`: serial dates (to the millisecond, as a
+    sheet holds them) read as wall time in ``timezone``; any other filled value unparseable.
+    Third: none carried a zone of its own."""
+    text = as_text(values).astype(FAST_TEXT).str.strip()
+    filled = text.notna() & (text != "")
+    days = pd.to_numeric(text.where(text.str.fullmatch(_SERIAL).fillna(False)), errors="coerce")
+    days = days.where(days.between(*SERIAL_DAYS))
+    millis = (days.astype("float64") * 86_400_000).round()
+    local = DAY_ZERO + pd.to_timedelta(millis, unit="ms")
+    localized = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    out = localized.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    reason = pd.Series(pd.NA, index=values.index, dtype="string")
+    reason[filled & local.notna() & out.isna()] = LOCAL_TIME
+    reason[filled & local.isna()] = "unparseable"
+    return out, reason, pd.Series(False, index=values.index)
+
+
+def serial_columns(
+    columns: dict[str, Any], read_as: dict[str, dict[str, Any]] | None
+) -> dict[str, dict[str, Any]]:
+    """Of a first pass's time columns (``TableChecks.columns``), those every filled value of
+    which is a serial date, and not read so yet: column -> its ``DATES_READ_AS`` note."""
+    found = {}
+    for column, evidence in columns.items():
+        if (
+            evidence.epoch_format == SERIAL
+            and evidence.declared is None
+            and evidence.filled
+            and column not in (read_as or {})
+        ):
+            found[column] = {"order": SERIAL, "rows": evidence.filled, "example": evidence.first}
+    return found
+
+
+def serial_line(column: str, note: dict[str, Any]) -> str:
+    """The summary line of a column read as serial dates."""
+    value = (note["example"] or "").rsplit("=", 1)[-1].strip("'\"")
+    shown = serial_times(pd.Series([value]), "UTC")[0].iloc[0]
+    example = f": {value} is {shown:%Y-%m-%d %H:%M:%S}" if pd.notna(shown) else ""
+    return (
+        f"    '{column}' read as a spreadsheet's serial dates, all {note['rows']:,} of its "
+        f"values (days since 1899-12-30, Excel's 1900 date system{example}); a sheet of the "
+        "1904 system (old Mac Excel) would read 4 years and a day early, which a CSV cannot "
+        "show: format the column as dates before saving it to be sure"
+    )
