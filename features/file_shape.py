@@ -1,7 +1,7 @@
 """How a dataset's files are written: the column maps, the event type of rows without one,
 the form of times and amounts, their currency, the CSV separator and encoding (ingest's --map,
 --event-type, --time-format, --date-order, --decimal-comma/--decimal-point, --currency,
---delimiter, --encoding and the users file's, --sheet). Recorded with each batch `ingest` reads; an append (`ingest --append`,
+--delimiter, --encoding and the users file's, --sheet, --users-sheet). Recorded with each batch `ingest` reads; an append (`ingest --append`,
 `refresh FILE`) reads its file so, the options given on its command line over them.
 """
 
@@ -35,6 +35,7 @@ class FileShape:
     users_encoding: str | None = None
     currency: str | None = None  # --currency (ISO 4217)
     sheet: str | None = None  # --sheet: of an Excel workbook of several
+    users_sheet: str | None = None  # --users-sheet: of a users workbook of several
 
     @classmethod
     def of(
@@ -45,6 +46,7 @@ class FileShape:
         users_csv: Any,
     ) -> FileShape:
         """The shape an events file (and users file) was read with: what a batch records."""
+        users_sheet = getattr(users_csv, "sheet", None)  # another workbook's: never --sheet
         users_csv = users_csv or csv
         return cls(
             columns=dict(mapping.columns),
@@ -61,6 +63,7 @@ class FileShape:
             amount_unit=mapping.amount_unit,
             currency=mapping.currency,
             sheet=getattr(csv, "sheet", None),
+            users_sheet=users_sheet,
         )
 
     @classmethod
@@ -127,7 +130,10 @@ class FileShape:
         )
         csv = CsvFormat.given(self.delimiter, self.encoding, sheet=self.sheet)
         users_csv = CsvFormat.given(
-            self.users_delimiter or self.delimiter, self.users_encoding or self.encoding, "users-"
+            self.users_delimiter or self.delimiter,
+            self.users_encoding or self.encoding,
+            "users-",
+            self.users_sheet,
         )
         return events, users, csv, users_csv
 

@@ -142,7 +142,7 @@ def read_chunks(
     if path.is_dir() or name.endswith(PARQUET_SUFFIXES):
         chunks = parquet_chunks(path, chunk_rows)
     elif name.endswith(XLSX_SUFFIXES) or is_workbook(path):
-        chunks = xlsx_chunks(path, chunk_rows, (csv or CsvFormat()).sheet)
+        chunks = xlsx_chunks(path, chunk_rows, csv or CsvFormat())
     elif name.endswith(JSON_LINES_SUFFIXES):
         chunks = json_lines_chunks(path, chunk_rows, spill_dir)
     elif name.endswith(CSV_SUFFIXES):

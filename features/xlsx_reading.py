@@ -45,9 +45,11 @@ _UNCALCULATED = re.compile(
 )
 
 
-def xlsx_chunks(path: Path, chunk_rows: int, sheet: str | None = None) -> Iterator[pd.DataFrame]:
+def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.DataFrame]:
     """The chosen sheet's rows under its header as text (see the module), ``chunk_rows`` at a
-    time; the first frame's attrs name the sheet and the header's Excel row."""
+    time; the first frame's attrs name the sheet and the header's Excel row. ``csv``: the
+    file's ``features.reading.CsvFormat``, its sheet (``--sheet``, a users file's
+    ``--users-sheet``)."""
     import openpyxl
 
     handle = path.open("rb")  # a file, not its name: openpyxl refuses one named .csv
@@ -57,7 +59,8 @@ def xlsx_chunks(path: Path, chunk_rows: int, sheet: str | None = None) -> Iterat
         handle.close()
         raise ContractError(f"{path}: cannot be read as an Excel workbook: {error}") from None
     try:
-        name = _chosen_sheet(path, workbook, sheet)
+        option = csv.option("sheet") if csv is not None else "--sheet"
+        name = _chosen_sheet(path, workbook, csv.sheet if csv is not None else None, option)
         _refuse_uncalculated(path, workbook[name], name)
         rows = workbook[name].iter_rows(values_only=True)
         head = [_texts(row) for row in _first(rows, HEADER_SCAN_ROWS)]
@@ -110,12 +113,12 @@ def is_workbook(path: Path) -> bool:
         return False
 
 
-def _chosen_sheet(path: Path, workbook: Any, sheet: str | None) -> str:
+def _chosen_sheet(path: Path, workbook: Any, sheet: str | None, option: str) -> str:
     names = list(workbook.sheetnames)
     shown = ", ".join(f"'{n}'" for n in names)
     if sheet is not None:
         if sheet not in names:
-            raise ContractError(f"{path}: has no sheet '{sheet}' (--sheet); its sheets: {shown}")
+            raise ContractError(f"{path}: has no sheet '{sheet}' ({option}); its sheets: {shown}")
         return sheet
     if len(names) == 1:
         return names[0]
@@ -127,7 +130,7 @@ def _chosen_sheet(path: Path, workbook: Any, sheet: str | None) -> str:
     if len(with_cells) == 1:
         return with_cells[0]
     hint = option_hint(
-        f"name the one to read with --sheet NAME (e.g. --sheet '{(with_cells or names)[0]}')",
+        f"name the one to read with {option} NAME (e.g. {option} '{(with_cells or names)[0]}')",
         "save the sheet to read as a workbook of its own, or as CSV",
     )
     raise ContractError(

@@ -308,3 +308,41 @@ def test_serial_dates_in_a_csv_load_said_in_the_summary_and_mixed_ones_are_quara
     assert "2 of 3 filled values do not parse (e.g. row 1 has InvoiceDate='40544.5')" in (
         refused.output
     )
+
+
+def test_a_users_workbook_of_several_sheets_has_its_own_option(home: Path, tmp_path: Path) -> None:
+    """A users file given as a workbook of several sheets was refused naming --sheet, which
+    chooses the events file's sheet (given, it was not the users file's): --users-sheet
+    chooses the users file's, named in its refusal, and recorded for appends."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    rows = [HEADER, [17850, dt.datetime(2010, 12, 1), 2.5, ""]]
+    events = _workbook(tmp_path / "orders.xlsx", {"Orders": rows, "Pivot": [["a", "b"]]})
+    users = _workbook(
+        tmp_path / "customers.xlsx",
+        {
+            "Customers": [["user_id", "channel"], [17850, "web"]],
+            "Notes": [["exported by", "crm"]],
+        },
+    )
+    args = ["ingest", str(events), "--users", str(users), *[a for m in MAPS for a in ("--map", m)]]
+    args += ["--event-type", "purchase", "--sheet", "Orders"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code != 0
+    assert (
+        f"{users}: a workbook of 2 sheets ('Customers', 'Notes'), 2 of them with cells; name the "
+        "one to read with --users-sheet NAME (e.g. --users-sheet 'Customers')"
+    ) in " ".join(refused.output.split())
+    missing = CliRunner().invoke(main, [*args, "--users-sheet", "Users"])
+    assert "has no sheet 'Users' (--users-sheet); its sheets: 'Customers', 'Notes'" in (
+        " ".join(missing.output.split())
+    )
+    loaded = CliRunner().invoke(main, [*args, "--users-sheet", "Customers"])
+    assert loaded.exit_code == 0, loaded.output
+    assert "users: 1 row loaded of 1, 0 quarantined" in loaded.output
+    users_table = pd.read_parquet(home / "datasets" / "orders" / "users.parquet")
+    assert users_table[c.USER_ID].tolist() == ["17850"]
+    report = (home / "datasets" / "orders" / "report.json").read_text()
+    assert '"users_sheet": "Customers"' in report and '"sheet": "Orders"' in report

@@ -267,6 +267,7 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
 @click.option(
     "--sheet", metavar="NAME", help="The sheet to read of an .xlsx workbook of several sheets."
 )
+@click.option("--users-sheet", metavar="NAME", help="The sheet to read of a --users workbook.")
 @click.option(
     "--users-delimiter",
     metavar="CHAR",
@@ -316,6 +317,7 @@ def ingest(
     delimiter: str | None,
     encoding: str | None,
     sheet: str | None,
+    users_sheet: str | None,
     users_delimiter: str | None,
     users_encoding: str | None,
     append: bool,
@@ -388,6 +390,7 @@ def ingest(
         delimiter="\t" if delimiter in ("tab", "\\t") else delimiter,
         encoding=encoding,
         sheet=sheet,
+        users_sheet=users_sheet,
         users_columns=users_columns,
         users_delimiter=users_delimiter,
         users_encoding=users_encoding,
