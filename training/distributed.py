@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
     from lifecycle.settings import Settings
 
+BIN_SAMPLE_ROWS = 200_000  # LightGBM's default bin_construct_sample_cnt
 Loss = Callable[[np.ndarray, np.ndarray], float]  # (label, raw score) -> loss, lower is better
 
 
@@ -83,23 +85,62 @@ def _estimator(objective: str) -> Any:
 
 
 def _dask_frames(
-    matrix: pd.DataFrame, label: pd.Series, categorical: list[int], client: Client
-) -> tuple[Any, Any, list[int]]:
+    matrix: pd.DataFrame,
+    label: pd.Series,
+    categorical: list[int],
+    client: Client,
+    sample_rows: int = BIN_SAMPLE_ROWS,
+) -> tuple[Any, Any, list[int], int]:
     """Training matrix and label as Dask dataframes with matching partitions, one per worker,
-    and the categorical features the cluster can bin (see the module's docstring)."""
+    the categorical features the cluster can bin (see the module's docstring), and the rows
+    each worker is to bin from (LightGBM's ``bin_construct_sample_cnt``, asked: ``sample_rows``;
+    see :func:`_binning_sample`)."""
     import dask
     import dask.dataframe as dd
 
-    workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
-    parts = max(min(workers, len(matrix)), 1)
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    parts = max(min(len(workers), len(matrix)), 1)
     x = matrix.reset_index(drop=True)
     y = pd.Series(np.asarray(label, dtype="float64"), name="label")
     shares = [np.arange(part, len(x), parts) for part in range(parts)]  # rows dealt in turn
     binnable = _binnable_categorical(x, categorical, shares)
+    sample_rows = _binning_sample(x, binnable, shares, sample_rows)
+
+    def pinned(frame: pd.DataFrame | pd.Series, part: int) -> Any:
+        """Partition ``part`` of ``frame``, held by the ``part``-th worker (by address)."""
+        rows = dd.from_pandas(frame.iloc[shares[part]], npartitions=1)
+        return client.persist(rows, workers=workers[part : part + 1] or None)
+
     with dask.config.set({"dataframe.convert-string": False}):
-        x_dask = dd.concat([dd.from_pandas(x.iloc[rows], npartitions=1) for rows in shares])
-        y_dask = dd.concat([dd.from_pandas(y.iloc[rows], npartitions=1) for rows in shares])
-    return client.persist(x_dask), client.persist(y_dask), binnable
+        x_dask = dd.concat([pinned(x, part) for part in range(parts)])
+        y_dask = dd.concat([pinned(y, part) for part in range(parts)])
+    return x_dask, y_dask, binnable, sample_rows
+
+
+class _RankedClient:
+    """``client`` as lightgbm.dask is to see it: ``who_has`` answers in the order asked.
+
+    lightgbm.dask makes the workers LightGBM's ranks in the order of ``client.who_has``'s answer
+    for the training partitions, and distributed answers in the order of a set of their keys
+    (string hashing: a new order each fit). Distributed LightGBM bins each feature on one rank
+    from that rank's rows, so the model followed that order: with it the order of the
+    partitions, rank 0 the worker holding the first, the same rows and seed give the same model.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_client":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self._client, name)
+
+    def who_has(self, futures: Any = None, **kwargs: Any) -> dict[str, list[str]]:
+        answer = self._client.who_has(futures, **kwargs)
+        if futures is None:
+            return dict(answer)
+        asked = dict.fromkeys(future.key for future in self._client.futures_of(futures))
+        return {key: answer[key] for key in asked}
 
 
 def _binnable_categorical(
@@ -122,6 +163,34 @@ def _binnable_categorical(
             )
         kept.append(index)
     return kept
+
+
+def _binning_sample(
+    x: pd.DataFrame, categorical: list[int], shares: list[np.ndarray], sample_rows: int
+) -> int:
+    """``sample_rows``, or the largest partition's size where a sample of ``sample_rows`` rows
+    of a partition could miss every value of a categorical feature (odds above 1e-12).
+
+    Each worker bins from a random sample of its rows, and one whose sample holds no value of
+    a categorical feature dies binning it as one whose rows hold none does: 8 rows of 4,000
+    holding a category, a sample of 100 rows of each 2,000-row partition, crashed a worker.
+    A whole partition sampled holds what the partition holds (:func:`_binnable_categorical`).
+    """
+    present = x.iloc[:, categorical].notna().to_numpy()
+    for rows in shares:
+        n = len(rows)
+        if n <= sample_rows:
+            continue
+        for held in present[rows].sum(axis=0):
+            if n - held >= sample_rows and _log_choose(n - held, sample_rows) - _log_choose(
+                n, sample_rows
+            ) > math.log(1e-12):  # hypergeometric: all sampled rows among those without it
+                return max(len(part) for part in shares)
+    return sample_rows
+
+
+def _log_choose(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
 def boost(
@@ -159,7 +228,7 @@ def boost(
     best_loss, best_iteration, trees = np.inf, 0, 0
     while trees < spec.num_boost_round:
         rounds = min(rounds_per_chunk, spec.num_boost_round - trees)
-        model = estimator(client=client, n_estimators=rounds, **cluster_params)
+        model = estimator(client=_RankedClient(client), n_estimators=rounds, **cluster_params)
         try:
             model.fit(x_train, y_train, categorical_feature=categorical, init_model=booster)
         except LightGBMError as error:  # one worker's failure reaches the others as a socket error
@@ -216,10 +285,15 @@ def fit_bundle_dask(
             refit = valid is train  # as in process: a known number of trees, nothing to check
             x_valid = None if refit else draft.matrix(valid).to_numpy(dtype="float64")
             y_valid = None if refit else valid[label].to_numpy(dtype="float64")
-            x_train, y_train, binnable = _dask_frames(
-                draft.matrix(train), train[label], categorical, cluster
-            )
             params = spec.lgb_params(seed)
+            x_train, y_train, binnable, sample_rows = _dask_frames(
+                draft.matrix(train),
+                train[label],
+                categorical,
+                cluster,
+                params.get("bin_construct_sample_cnt", BIN_SAMPLE_ROWS),
+            )
+            params["bin_construct_sample_cnt"] = sample_rows
             return lambda objective_params: boost(
                 cluster,
                 x_train,
