@@ -81,6 +81,12 @@ class DaskSettings(Section):
         50, ge=1, description="boosting rounds per Dask fit between early-stopping checks"
     )
     connect_timeout_seconds: float = Field(30, gt=0)
+    network_timeout_minutes: int = Field(
+        10,
+        ge=1,
+        description="how long a LightGBM worker waits on the others (its time_out): after one "
+        "fails, the rest hold their cluster threads this long (LightGBM's default: 120)",
+    )
 
 
 class LedgerSettings(Section):

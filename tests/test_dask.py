@@ -189,6 +189,59 @@ def test_a_cluster_failure_is_one_line_and_library_output_only_verbose(tmp_path:
     assert verbose_err.strip().endswith(err.strip())
 
 
+# A worker failing with an error (not a crash) after LightGBM's workers connected: a gamma
+# model and a negative spend in the second partition only, refused by LightGBM on that worker.
+# Then the next fit on the same cluster, as a training on a scheduler's cluster would follow.
+FAILED_THEN_NEXT_FIT = """
+import dataclasses
+import time
+import numpy as np
+import pandas as pd
+from lifecycle.cluster import dask_client
+from lifecycle.settings import load_settings
+from training.distributed import _dask_frames, boost
+from training.errors import TrainingError
+from training.models import model_specs
+
+if __name__ == "__main__":
+    minute = {"LIFECYCLE_DASK__NETWORK_TIMEOUT_MINUTES": "1"}
+    settings = load_settings(environ={"LIFECYCLE_DASK__SCHEDULER": "local:2"} | minute)
+    spec = dataclasses.replace(model_specs(settings)["churn"], num_boost_round=10)
+    params = spec.lgb_params(1) | {"objective": "gamma", "metric": "gamma"}
+    x = pd.DataFrame({"recency": np.arange(400.0)})
+    spend = pd.Series(1.0 + np.arange(400) % 3)
+    with dask_client(settings) as client:
+        for name, label in (("failing", spend.where(spend.index != 1, -1.0)), ("next", spend)):
+            start = time.monotonic()
+            x_dask, y_dask, _, _ = _dask_frames(x, label, [], client)
+            timeout = settings.dask.network_timeout_minutes
+            try:
+                boost(client, x_dask, y_dask, None, None, params, spec, [], 10, timeout)
+                print(f"{name}: trained in {time.monotonic() - start:.0f} s", flush=True)
+            except TrainingError as error:
+                print(f"{name}: {error}", flush=True)
+"""
+
+
+def test_a_worker_failing_with_an_error_holds_the_cluster_only_for_the_network_timeout(
+    tmp_path: Path,
+) -> None:
+    """One worker's Python-level error left the other waiting on it in LightGBM's network for
+    LightGBM's ``time_out``, 120 minutes, holding its thread: on a cluster that outlives the
+    command (a scheduler's), the next training waited behind it. Now
+    ``dask.network_timeout_minutes`` bounds it (1 here: the next fit trains after a minute)."""
+    script = tmp_path / "failed_then_next_fit.py"
+    script.write_text(FAILED_THEN_NEXT_FIT)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run(
+        [sys.executable, str(script)], env=env, text=True, capture_output=True, timeout=300
+    )
+    failing, following = run.stdout.splitlines()
+    assert failing.startswith("failing: Dask training: LightGBM failed on the cluster ([gamma]")
+    trained = re.fullmatch(r"next: trained in (\d+) s", following)
+    assert trained and int(trained.group(1)) < 150, run.stdout
+
+
 def test_dask_trained_churn_matches_in_process_metrics(churn_results: dict) -> None:
     local = churn_results["local"].metrics["lightgbm"]
     distributed = churn_results["dask"].metrics["lightgbm"]

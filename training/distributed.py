@@ -203,11 +203,17 @@ def boost(
     spec: ModelSpec,
     categorical: list[int],
     rounds_per_chunk: int,
+    network_timeout_minutes: int = 10,
 ) -> Any:
     """A booster trained on the cluster, early-stopped on the validation rows; ``best_iteration``
     set. Without validation rows (a refit, whose number of trees is known) it grows
     ``spec.num_boost_round`` trees in one fit: in chunks, each scored on the training rows, a
-    refit of online_retail's churn (92,009 rows) took 184 s of a 213 s Dask training."""
+    refit of online_retail's churn (92,009 rows) took 184 s of a 213 s Dask training.
+
+    ``network_timeout_minutes`` is LightGBM's ``time_out`` unless ``params`` set it: a worker
+    failing with an error (not a crash) after the workers connected leaves the others waiting
+    on it in LightGBM's network that long, each holding a thread of its worker (120 minutes by
+    LightGBM's default: on a scheduler's cluster, the next training waited behind them)."""
     import lightgbm as lgb
     from lightgbm.basic import LightGBMError
 
@@ -220,6 +226,7 @@ def boost(
     loss = validation_loss(params)
     # Each worker uses its own cores; the in-process thread count does not apply there.
     cluster_params = {k: v for k, v in params.items() if k not in ("num_threads", "metric")}
+    cluster_params = {"time_out": network_timeout_minutes} | cluster_params
     booster: Any = None
     checked = x_valid is not None and y_valid is not None
     if not checked:
@@ -304,6 +311,7 @@ def fit_bundle_dask(
                 spec,
                 binnable,
                 settings.dask.rounds_per_chunk,
+                settings.dask.network_timeout_minutes,
             )
 
         return fit_bundle(task, train, valid, trainer=trainer, **fit)
