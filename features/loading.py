@@ -41,6 +41,7 @@ from features.validation import (
     TableRules,
     event_rules,
 )
+from features.xlsx_reading import DATE_SYSTEM
 from lifecycle.errors import offered
 from lifecycle.sql import identifier, literal
 
@@ -142,9 +143,11 @@ def stream_table(
         unkeyed_columns(Path(source), stored_events), keyed_canonically(stored_events)
     )
     spelling: dict[str, str] | None = None  # an append's columns -> the dataset's names
+    system = 1900  # a workbook's date system (its serial dates' day 0)
     try:
         for raw in chunks():
             _note_unnamed(raw, unnamed)
+            system = raw.attrs.get(DATE_SYSTEM, system)
             frame, bad = rules.check(raw, checks)
             if not report.rows_read:  # our staging columns must not be one of the file's
                 source_row = _unused(SOURCE_ROW_COLUMN, frame.columns)
@@ -171,7 +174,9 @@ def stream_table(
         good.close()
         if good.schema is None:
             raise ContractError(f"{source}: no data rows")
-        read_as = checks.dates.to_read(reasons) | serial_columns(checks.columns, dates_read_as)
+        read_as = checks.dates.to_read(reasons) | serial_columns(
+            checks.columns, dates_read_as, system
+        )
         if read_as:  # the order the file's dates showed: read them all in it
             held.close()
             return stream_table(

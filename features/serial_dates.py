@@ -13,9 +13,10 @@ Excel on Windows counts from 1900 (1899-12-30 is day 0, past its fictitious 1900
 workbook of the 1904 date system (old Mac Excel's, File > Options > "Use 1904 date system")
 counts from 1904-01-01, 1,462 days later: its serials read so are 4 years and a day early.
 A CSV does not say which system its sheet used, and the two overlap in every year read, so
-it cannot be told: the summary says which was assumed. A workbook says it, and its date cells
-are read right (openpyxl applies it); a number column of a 1904 workbook, read so, would be
-early as a CSV of it is.
+it cannot be told: the summary says which was assumed. A workbook says it (its
+``<workbookPr date1904="1"/>``): its date cells are read right (openpyxl applies it), and a
+number column of a 1904 workbook is read from 1904-01-01, its frames marked so
+(``features.xlsx_reading.DATE_SYSTEM``), said in the summary.
 """
 
 from __future__ import annotations
@@ -28,19 +29,22 @@ from features.parsing import FAST_TEXT, LOCAL_TIME, SERIAL_DAYS, SPREADSHEET_SER
 
 SERIAL = SPREADSHEET_SERIAL  # a DATES_READ_AS note's order: the column read as serial dates
 DAY_ZERO = pd.Timestamp("1899-12-30")  # day 0 of the 1900 date system
+DAY_ZERO_1904 = pd.Timestamp("1904-01-01")  # day 0 of the 1904 date system (old Mac Excel)
 _SERIAL = r"([0-9]{5})(\.[0-9]+)?"
 
 
-def serial_times(values: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+def serial_times(
+    values: pd.Series, timezone: str, system: int = 1900
+) -> tuple[pd.Series, pd.Series, pd.Series]:
     """As :func:`features.parsing.parse_times_zoned`: serial dates (to the millisecond, as a
-    sheet holds them) read as wall time in ``timezone``; any other filled value unparseable.
-    Third: none carried a zone of its own."""
+    sheet holds them) of the ``system`` (1900 or 1904) read as wall time in ``timezone``; any
+    other filled value unparseable. Third: none carried a zone of its own."""
     text = as_text(values).astype(FAST_TEXT).str.strip()
     filled = text.notna() & (text != "")
     days = pd.to_numeric(text.where(text.str.fullmatch(_SERIAL).fillna(False)), errors="coerce")
     days = days.where(days.between(*SERIAL_DAYS))
     millis = (days.astype("float64") * 86_400_000).round()
-    local = DAY_ZERO + pd.to_timedelta(millis, unit="ms")
+    local = (DAY_ZERO_1904 if system == 1904 else DAY_ZERO) + pd.to_timedelta(millis, unit="ms")
     localized = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
     out = localized.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
@@ -50,10 +54,11 @@ def serial_times(values: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series
 
 
 def serial_columns(
-    columns: dict[str, Any], read_as: dict[str, dict[str, Any]] | None
+    columns: dict[str, Any], read_as: dict[str, dict[str, Any]] | None, system: int = 1900
 ) -> dict[str, dict[str, Any]]:
     """Of a first pass's time columns (``TableChecks.columns``), those every filled value of
-    which is a serial date, and not read so yet: column -> its ``DATES_READ_AS`` note."""
+    which is a serial date, and not read so yet: column -> its ``DATES_READ_AS`` note (with
+    ``system: 1904`` when the workbook read said so)."""
     found = {}
     for column, evidence in columns.items():
         if (
@@ -63,14 +68,22 @@ def serial_columns(
             and column not in (read_as or {})
         ):
             found[column] = {"order": SERIAL, "rows": evidence.filled, "example": evidence.first}
+            if system == 1904:
+                found[column]["system"] = 1904
     return found
 
 
 def serial_line(column: str, note: dict[str, Any]) -> str:
     """The summary line of a column read as serial dates."""
     value = (note["example"] or "").rsplit("=", 1)[-1].strip("'\"")
-    shown = serial_times(pd.Series([value]), "UTC")[0].iloc[0]
+    system = note.get("system", 1900)
+    shown = serial_times(pd.Series([value]), "UTC", system)[0].iloc[0]
     example = f": {value} is {shown:%Y-%m-%d %H:%M:%S}" if pd.notna(shown) else ""
+    if system == 1904:
+        return (
+            f"    '{column}' read as a spreadsheet's serial dates, all {note['rows']:,} of its "
+            f"values (days since 1904-01-01: the workbook is of the 1904 date system{example})"
+        )
     return (
         f"    '{column}' read as a spreadsheet's serial dates, all {note['rows']:,} of its "
         f"values (days since 1899-12-30, Excel's 1900 date system{example}); a sheet of the "

@@ -365,7 +365,8 @@ def column_times(
     """A time column parsed, with the evidence the whole-table checks need."""
     order = checks.dates.order_of(column, mapping.date_order)
     if checks.dates.read_as.get(column, {}).get("order") == SERIAL:  # a first pass found it
-        times, problem, zoned = serial_times(raw[column], mapping.timezone)
+        system = checks.dates.read_as[column].get("system", 1900)
+        times, problem, zoned = serial_times(raw[column], mapping.timezone, system)
         order = SERIAL
     else:
         times, problem, zoned = parse_times_zoned(

@@ -10,7 +10,10 @@ refused naming the cell), a blank cell empty. The header is the first of the she
 :data:`HEADER_SCAN_ROWS` rows that fills as many cells as most of them do (title rows above
 it fill fewer); a row under it fills columns the header names, and one that fills a column past
 them is quarantined as ``extra_fields``, as a CSV row is. A workbook of one sheet, or of one
-sheet with cells among blank ones, is read; of several, ``--sheet NAME`` chooses one.
+visible sheet with cells among blank or hidden ones, is read; of several, ``--sheet NAME``
+chooses one. A sheet's size is its cells', not its ``<dimension>`` (other writers leave it out
+or wrong); a 1904 date-system workbook marks its frames (:data:`DATE_SYSTEM`); an .xlsb is
+refused in one line.
 
 openpyxl's read-only mode streams a sheet's rows in bounded memory (online_retail's 541,909
 rows: 52 s and 87 MB to read alone, against python-calamine's 5.5 s and 383 MB, which loads a
@@ -34,10 +37,15 @@ from features.quarantine import RAGGED_ROWS
 from features.validation import ContractError
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+# Excel's binary workbook (a zip of xl/workbook.bin): no reader here (openpyxl reads XML)
+XLSB = "an Excel binary workbook (.xlsb): save it as .xlsx (Excel Workbook) or the sheet as CSV"
 HEADER_SCAN_ROWS = 50  # the rows a header is looked for in (title rows above it)
 EXTRA_FIELDS = "extra_fields"  # as features.reading's: a cell past the header's columns
 # attrs key of a sheet's first frame: (sheet name, Excel row of the header)
 SHEET_HEADER = "sheet_header"
+# attrs key of every frame of a workbook of the 1904 date system (its serials count from
+# 1904-01-01: features.serial_dates reads a number column of it so)
+DATE_SYSTEM = "date_system"
 # a formula cell (<f>) closed without a value (<v>): its value was never calculated
 _UNCALCULATED = re.compile(
     rb'<c\b[^>]*?\br="([A-Z]+[0-9]+)"[^>]*>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*'
@@ -52,12 +60,16 @@ def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.Dat
     ``--users-sheet``)."""
     import openpyxl
 
+    if _binary(path):
+        raise ContractError(f"{path}: {XLSB}")
     handle = path.open("rb")  # a file, not its name: openpyxl refuses one named .csv
     try:
         workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
         handle.close()
         raise ContractError(f"{path}: cannot be read as an Excel workbook: {error}") from None
+    for worksheet in workbook.worksheets:  # see _chosen_sheet
+        worksheet.reset_dimensions()
     try:
         option = csv.option("sheet") if csv is not None else "--sheet"
         name = _chosen_sheet(path, workbook, csv.sheet if csv is not None else None, option)
@@ -76,7 +88,8 @@ def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.Dat
         columns = head[at][first : last + 1]
         data = (_texts(row) for row in rows)
         body = (row for rows_ in (head[at + 1 :], data) for row in rows_)
-        attrs = {SHEET_HEADER: (name, at + 1)}
+        system = {DATE_SYSTEM: 1904} if workbook.epoch.year == 1904 else {}
+        attrs = {SHEET_HEADER: (name, at + 1), **system}
         batch: list[list[str]] = []
         ragged: dict[int, str] = {}
         for row in body:
@@ -88,8 +101,8 @@ def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.Dat
             batch.append(cells + [""] * (len(columns) - len(cells)))
             if len(batch) == chunk_rows:
                 yield _frame(batch, columns, ragged, attrs)
-                batch, ragged, attrs = [], {}, {}
-        if batch or attrs:
+                batch, ragged, attrs = [], {}, dict(system)
+        if batch or SHEET_HEADER in attrs:
             yield _frame(batch, columns, ragged, attrs)
     finally:
         workbook.close()
@@ -97,45 +110,67 @@ def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.Dat
 
 
 def is_workbook(path: Path) -> bool:
-    """Whether ``path`` is an Excel workbook: named .xlsx or .xlsm, or a zip archive holding
-    ``xl/workbook.xml`` under another name (an export named orders.csv)."""
-    if path.name.lower().endswith(XLSX_SUFFIXES):
+    """Whether ``path`` is an Excel workbook: named .xlsx or .xlsm (or .xlsb, refused), or a
+    zip archive holding ``xl/workbook.xml`` (``.bin``) under another name (orders.csv)."""
+    if path.name.lower().endswith((*XLSX_SUFFIXES, ".xlsb")):
         return True
+    return _workbook_part(path) is not None
+
+
+def _binary(path: Path) -> bool:
+    return path.name.lower().endswith(".xlsb") or _workbook_part(path) == "xl/workbook.bin"
+
+
+def _workbook_part(path: Path) -> str | None:
+    """The workbook part of a zip archive, ``xl/workbook.xml`` or ``.bin``, or None."""
     if not path.is_file():
-        return False
+        return None
     with path.open("rb") as source:
         if source.read(4) != b"PK\x03\x04":
-            return False
+            return None
     try:
         with zipfile.ZipFile(path) as archive:
-            return "xl/workbook.xml" in archive.namelist()
+            names = set(archive.namelist())
     except zipfile.BadZipFile:
-        return False
+        return None
+    return next((n for n in ("xl/workbook.xml", "xl/workbook.bin") if n in names), None)
 
 
 def _chosen_sheet(path: Path, workbook: Any, sheet: str | None, option: str) -> str:
+    """``sheet`` if given, else the workbook's one sheet, or its one visible sheet with cells:
+    a hidden sheet (a lookup table beside the data) is not chosen unless named; a chart sheet
+    has no cells. Sizes are read from the cells, not the sheet's ``<dimension>``, which other
+    writers leave out or set wrong (A1:A1 over 1,000 rows read one cell)."""
     names = list(workbook.sheetnames)
-    shown = ", ".join(f"'{n}'" for n in names)
+    cells = [s.title for s in workbook.worksheets]
+    hidden = [n for n in cells if workbook[n].sheet_state != "visible"]
+    shown = ", ".join(f"'{n}'" + (" (hidden)" if n in hidden else "") for n in names)
     if sheet is not None:
-        if sheet not in names:
-            raise ContractError(f"{path}: has no sheet '{sheet}' ({option}); its sheets: {shown}")
+        if sheet not in cells:
+            what = (
+                f"sheet '{sheet}' is a chart, no cells"
+                if sheet in names
+                else f"has no sheet '{sheet}' ({option})"
+            )
+            raise ContractError(f"{path}: {what}; its sheets: {shown}")
         return sheet
-    if len(names) == 1:
+    if names == cells and len(names) == 1:
         return names[0]
     with_cells = [
         n
-        for n in names
-        if any(_texts(row) for row in _first(workbook[n].iter_rows(values_only=True), 50))
+        for n in cells
+        if n not in hidden
+        and any(_texts(row) for row in _first(workbook[n].iter_rows(values_only=True), 50))
     ]
     if len(with_cells) == 1:
         return with_cells[0]
     hint = option_hint(
-        f"name the one to read with {option} NAME (e.g. {option} '{(with_cells or names)[0]}')",
+        f"name the one to read with {option} NAME (e.g. {option} '{(with_cells or cells)[0]}')",
         "save the sheet to read as a workbook of its own, or as CSV",
     )
     raise ContractError(
-        f"{path}: a workbook of {len(names)} sheets ({shown}), {len(with_cells)} of them with "
-        f"cells; {hint}"
+        f"{path}: a workbook of {len(names)} sheets ({shown}), {len(with_cells)} of them "
+        f"{'visible ' if hidden else ''}with cells; {hint}"
     )
 
 
