@@ -168,7 +168,9 @@ def _money_column(raw: pd.DataFrame, used: list[str]) -> str | None:
     """The column named as money (``Total``, ``Order Total Amount``; not ``Paid at``) whose
     values are amounts, one named just so (``Total`` before ``Subtotal``) first."""
     named = [n for n in map(str, raw.columns) if c.named_as_amount([n], used)]
-    looks = {n: raw[n].dropna().astype(str).str.fullmatch(AMOUNT_TEXT).mean() for n in named}
+    filled = {n: raw[n].dropna().astype(str).str.strip() for n in named}
+    # of the filled cells: an order's Total is blank on its other lines in a line-item export
+    looks = {n: cells[cells != ""].str.fullmatch(AMOUNT_TEXT).mean() for n, cells in filled.items()}
     amounts = [n for n in named if looks[n] >= 0.5]
     exact = [n for n in amounts if c.named_just_as_amount(n)]
     return next(iter(exact + amounts), None)

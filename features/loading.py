@@ -22,6 +22,7 @@ from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.guest_orders import GUEST_ROWS, RowsWithoutUser, keyed_canonically, unkeyed_columns
 from features.id_spellings import SPELT_APART, spelt_apart
+from features.line_items import LINE_ITEM, order_column_hint
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, RAGGED_ROWS, TOTALS_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
@@ -313,7 +314,9 @@ def stream_table(
             )
             if not (keep_rows and next(iter(report.reasons)) == "duplicate_row"):
                 resent = report.notes.get(RESENT_ORDERS, 0)
-                hint = bad_rows_hint(report.reasons, resent=resent)
+                hint = order_column_hint(checks.notes, report.reasons) or bad_rows_hint(
+                    report.reasons, resent=resent
+                )
                 raise ContractError(refusal + hint, bad_rows_options(report.reasons, hint))
             # an append's: what --keep-repeats would add is the merge's to say (ingest)
             report.notes[MOSTLY_REPEATS] = refusal
@@ -382,6 +385,7 @@ ID_REASONS = (
     TOTALS_ROW,
     EXTRA_FIELDS,
     MISSING_FIELDS,
+    LINE_ITEM,
 )
 
 

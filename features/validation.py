@@ -61,6 +61,7 @@ from features.id_checks import (
     check_mapped_user_ids,
     inside_formulas,
 )
+from features.line_items import LINE_ITEM, OrderLines
 from features.parsing import (
     CONTROL_CHARACTER,
     EPOCH_FORMATS,
@@ -455,10 +456,12 @@ def event_rules(
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
         raise ValueError(f"amount_default must be a positive number, got {amount_default}")
     latest = latest_time(latest_event)
+    order_lines = OrderLines(mapping)  # a line-item export's later lines of an order
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
         reordered_header(raw, source)  # two files concatenated, in two column orders
         shaped, bad = prepare(raw) if prepare else (raw, Quarantine(raw))
+        shaped = order_lines.fold(shaped, bad, checks.notes)
         if bad.user_column is None:
             bad.user_column = mapping.source(c.USER_ID)
         bad.codes = (*bad.codes, *(mapping.source(n) for n in c.CODE_COLUMNS))
@@ -480,6 +483,7 @@ def event_rules(
         order_by=(c.EVENT_TIME, c.USER_ID),
         keep_repeats=keep_repeats,
         max_amount_ratio=max_amount_ratio,
+        not_bad=(LINE_ITEM,),
         noted=(FREE_PURCHASES,)
         + ((AMOUNT_DEFAULTED,) if amount_default is not None else ())
         + ((NEGATIVE_REFUNDS,) if mapping.negative_amount_is_refund else ())

@@ -1,0 +1,114 @@
+"""Line-item exports (Shopify's orders export): one row per line item, the order's customer,
+date and total on its first row only. Its later lines are read as lines of an order already
+read, never quarantined as 96% missing_event_time, and each order counts once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from features import contract as c
+from features import ingest
+from lifecycle.cli import main
+
+HEADER = (
+    "Name,Email,Financial Status,Paid at,Currency,Subtotal,Shipping,Taxes,Total,"
+    "Discount Amount,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku,"
+    "Refunded Amount,Id\n"
+)
+# four orders as Shopify writes them: #1001 of four lines, #1002 of one, #1003 a guest's
+# (no Email) of two lines, #1004 refunded, of two lines; later lines hold only Name and items
+SHOPIFY = HEADER + (
+    "#1001,a@example.com,paid,2011-01-03 08:26:00 +0000,GBP,29.10,4.95,4.85,34.05,0.00,"
+    "2011-01-03 08:26:00 +0000,6,WHITE HANGING HEART T-LIGHT HOLDER,2.55,85123A,0.00,4501\n"
+    "#1001,,,,,,,,,,,6,WHITE METAL LANTERN,3.39,71053,,\n"
+    "#1001,,,,,,,,,,,2,RED WOOLLY HOTTIE,0.00,84029E,,\n"
+    "#1001,,,,,,,,,,,3,PAPER CHAIN KIT,2.95,22086,,\n"
+    "#1002,b@example.com,paid,2011-01-04 09:00:00 +0000,GBP,15.30,4.95,2.55,20.25,0.00,"
+    "2011-01-04 09:00:00 +0000,6,GLASS STAR FROSTED T-LIGHT HOLDER,2.55,21730,0.00,4502\n"
+    "#1003,,paid,2011-01-05 10:00:00 +0000,GBP,20.00,0.00,3.33,20.00,0.00,"
+    "2011-01-05 10:00:00 +0000,2,JUMBO BAG,5.00,85099B,0.00,4503\n"
+    "#1003,,,,,,,,,,,2,LUNCH BAG,5.00,20725,,\n"
+    "#1004,a@example.com,refunded,2011-02-01 11:00:00 +0000,GBP,40.00,0.00,6.67,40.00,0.00,"
+    "2011-02-01 11:00:00 +0000,4,ALARM CLOCK,7.50,22727,40.00,4504\n"
+    "#1004,,,,,,,,,,,1,DOORMAT,10.00,48194,,\n"
+)
+MAPS = ["--map", "user_id=Email", "--map", "event_time=Created at", "--event-type", "purchase"]
+
+
+def test_a_shopify_orders_export_counts_each_order_once_with_its_total(
+    home: Path, tmp_path: Path
+) -> None:
+    export = tmp_path / "orders_export.csv"
+    export.write_text(SHOPIFY)
+    # the first refusal names the order's Total as the amount, not a line's price
+    first = CliRunner().invoke(main, ["ingest", str(export)])
+    assert first.exit_code == 1
+    assert "a log of purchases only (user, time, amount: --map amount=Total)" in first.stderr
+    # mapped as told, without the order column: the later lines were missing_event_time
+    # (5 of 9 rows), now the refusal names the column that reads them
+    args = ["ingest", str(export), *MAPS, "--map", "amount=Total", "--dataset", "shop"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1
+    assert refused.stderr.splitlines()[-1].endswith(
+        "first bad row 2: missing_event_time. Is this the right file and mapping? 5 rows "
+        "without a user id and a time repeat the row above's 'Name': the line items of an "
+        "order whose customer, date and total are on its first row only (a line-item export, "
+        "as Shopify's orders export): --map order_id=Name reads them as lines of their order"
+    )
+    done = CliRunner().invoke(main, [*args, "--map", "order_id=Name"])
+    assert done.exit_code == 0, done.output
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert events[c.ORDER_ID].tolist() == ["#1001", "#1002", "#1004"]
+    assert events[c.USER_ID].tolist() == ["a@example.com", "b@example.com", "a@example.com"]
+    assert events[c.AMOUNT].tolist() == [34.05, 20.25, 40.0]  # each order's Total, once
+    report = json.loads((home / "datasets" / "shop" / "report.json").read_text())
+    table = report["tables"]["events"]
+    assert table["rows_loaded"] == 3
+    assert table["reasons"] == {"line_item_of_order": 5, "missing_user_id": 1}
+    assert table["notes"]["line_items_of_orders"] == {
+        "column": "Name",
+        "orders": 3,
+        "set_aside": 5,
+        "filled": 0,
+        "amount": "Total",
+    }
+    assert table["notes"]["rows_without_user"]["rows"] == 1  # the guest's order, once
+    assert (
+        "    5 line_item_of_order rows: line items of 3 orders read on an earlier row of the "
+        "same 'Name' (customer, time and amount on the order's first row only, as Shopify's "
+        "orders export writes them): each order counted once, with its 'Total'; not counted "
+        "as bad rows"
+    ) in done.output.splitlines()
+
+
+def test_line_items_with_their_own_amount_join_their_order_across_chunks(tmp_path: Path) -> None:
+    # a line's price mapped as the amount: each later line takes its order's customer and
+    # time and is summed into it (one order id and day), in any chunk size
+    export = tmp_path / "orders_export.csv"
+    export.write_text(SHOPIFY)
+    mapping = c.ColumnMapping.parse(
+        ["user_id=Email", "event_time=Created at", "amount=Lineitem price", "order_id=Name"],
+        default_event_type=c.PURCHASE,
+    )
+    loaded = []
+    for chunk_rows in (1, 2, 100):
+        folder = tmp_path / f"shop{chunk_rows}"
+        summary = ingest.ingest_events(export, folder, mapping=mapping, chunk_rows=chunk_rows)
+        events = pd.read_parquet(folder / "events.parquet")
+        loaded.append(events)
+        by_order = events.groupby(c.ORDER_ID)[c.AMOUNT].sum().round(2).to_dict()
+        assert by_order == {"#1001": 8.89, "#1002": 2.55, "#1004": 17.5}
+        assert set(events.loc[events[c.ORDER_ID] == "#1001", c.USER_ID]) == {"a@example.com"}
+        assert events[c.EVENT_TIME].nunique() == 3
+        notes = json.loads((folder / "report.json").read_text())["tables"]["events"]["notes"]
+        assert notes["line_items_of_orders"]["filled"] == 5  # the guest's line stays a guest's
+        assert notes["rows_without_user"]["rows"] == 2
+        assert "map the order's total as the amount (--map amount=Total)" in "\n".join(
+            summary.lines()
+        )
+    pd.testing.assert_frame_equal(loaded[0], loaded[2])
+    pd.testing.assert_frame_equal(loaded[1], loaded[2])
