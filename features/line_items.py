@@ -1,7 +1,7 @@
 """Line-item exports: one row per line item, the order's own fields (customer, date, total)
 written on its first row only and blank on the others, as Shopify's orders export writes
 them (``Name`` ``#1001`` on every row; ``Email``, ``Created at``, ``Total`` on the first).
-Read with the order column as the events' ``order_id``, a row whose user id and time are
+Read with the order column as the events' ``order_id``, a row whose user id or time is
 blank and whose order was read on an earlier row is one of that order's lines: without an
 amount of its own it is set aside as ``line_item_of_order`` (the order counts once, with
 its first row's amount), with one (a line's price mapped as the amount) it takes its order's
@@ -47,30 +47,39 @@ class OrderLines:
         order = self.mapping.source(c.ORDER_ID)
         if user not in raw.columns or when not in raw.columns:
             return raw  # refused by the contract's columns
-        lines = is_blank(raw[user]).to_numpy(dtype=bool) & is_blank(raw[when]).to_numpy(dtype=bool)
+        no_user = is_blank(raw[user]).to_numpy(dtype=bool)
+        no_time = is_blank(raw[when]).to_numpy(dtype=bool)
+        lines = no_user | no_time  # what a later line of an order leaves to its first row
         if order not in raw.columns:
             self._seek_order_column(raw, lines, {user, when}, notes)
             return raw
         ids = as_text(raw[order]).str.strip()
         named = (ids.notna() & (ids != "")).to_numpy(dtype=bool)
-        heads = named & ~is_blank(raw[when]).to_numpy(dtype=bool)
-        first_rows = raw.loc[heads, [user, when]].set_axis(["user", "when"], axis=1)
-        first_rows = first_rows.assign(key=ids[heads].to_numpy()).drop_duplicates("key")
-        first_rows = first_rows[~first_rows["key"].isin(self._orders.keys())]
-        pairs = zip(first_rows["user"], first_rows["when"], strict=True)
-        known = {**dict(zip(first_rows["key"], pairs, strict=True)), **self._orders}
-        # in file order: a line follows its order's first row (here or in an earlier chunk)
+        # an order's first row (here, or in an earlier chunk) holds its customer and time
         earlier = pd.Series(range(len(raw)), index=raw.index)
-        first_head = earlier[heads].groupby(ids[heads].to_numpy()).min()
-        head_at = ids.map(first_head).to_numpy(dtype=float)
-        read = named & lines & (ids.isin(self._orders.keys()).to_numpy() | (head_at < earlier))
-        self._orders = known
-        if not read.any():
-            return raw
+        first_at = earlier[named].groupby(ids[named].to_numpy()).min()
+        heads = named & (ids.map(first_at).to_numpy(dtype=float) == earlier.to_numpy())
+        heads &= ~ids.isin(self._orders.keys()).to_numpy()
+        first_rows = raw.loc[heads, [user, when]].set_axis(["user", "when"], axis=1)
+        pairs = zip(first_rows["user"], first_rows["when"], strict=True)
+        self._orders.update(zip(ids[heads], pairs, strict=True))
         amount = self.mapping.source(c.AMOUNT)
         priced = (
-            ~is_blank(raw[amount]).to_numpy(dtype=bool) if amount in raw.columns else read & False
+            ~is_blank(raw[amount]).to_numpy(dtype=bool) if amount in raw.columns else named & False
         )
+        # a later row lacking what its order's first row holds, or lacking a customer or a
+        # time and its amount (on the first row); a guest's line with an amount of its own
+        # lacks what the first row lacks too: a guest row, not a line
+        firsts = ids.map(lambda key: self._orders.get(key, (None, None)))
+        head_user = ~is_blank(pd.Series([g[0] for g in firsts], index=raw.index, dtype=object))
+        head_time = ~is_blank(pd.Series([g[1] for g in firsts], index=raw.index, dtype=object))
+        lines = (no_user & head_user.to_numpy(dtype=bool)) | (
+            no_time & head_time.to_numpy(dtype=bool)
+        )
+        lines |= (no_user | no_time) & ~priced
+        read = named & lines & ~heads
+        if not read.any():
+            return raw
         aside, filled = read & ~priced, read & priced
         bad.flag(aside, LINE_ITEM)
         self._folded.update(ids[read].tolist())
@@ -78,10 +87,11 @@ class OrderLines:
         self._filled += int(filled.sum())
         if filled.any():
             raw = raw.copy()
-            for column, part in ((user, 0), (when, 1)):
-                values = ids[filled].map(lambda key, part=part: known[key][part])
+            for column, part, blank in ((user, 0, no_user), (when, 1, no_time)):
+                given = filled & blank
+                values = ids[given].map(lambda key, part=part: self._orders[key][part])
                 raw[column] = raw[column].astype(object)
-                raw.loc[filled, column] = values.to_numpy(dtype=object)
+                raw.loc[given, column] = values.to_numpy(dtype=object)
         notes[LINE_ITEMS_NOTE] = {
             "column": order,
             "orders": len(self._folded),
@@ -94,7 +104,7 @@ class OrderLines:
     def _seek_order_column(
         self, raw: pd.DataFrame, lines: Any, mapped: set[str], notes: dict[str, Any]
     ) -> None:
-        """A column that repeats the row above on rows without user and time and changes on
+        """A column that repeats the row above on rows without a user or a time and changes on
         the others, as an order id does in a line-item export: kept for the refusal."""
         if not lines.any() or lines.all():
             return
@@ -109,13 +119,15 @@ class OrderLines:
             seen[2] += int(lines.sum())
             seen[3] += int((~lines)[1:].sum())
         fits = [
-            (seen[0], name)
+            (seen[0] + seen[1], name)
             for name, seen in self._unmapped.items()
-            if seen[0] >= 0.9 * seen[2] and seen[1] >= 0.9 * seen[3]
+            # most such rows repeat it (an order's first row may lack its customer: a guest's),
+            # and nearly every other row starts a new order
+            if seen[0] >= 0.8 * seen[2] and seen[1] >= 0.9 * seen[3]
         ]
         if fits:
-            rows, name = max(fits)
-            notes[ORDER_COLUMN_SEEN] = {"column": name, "rows": rows}
+            name = max(fits)[1]
+            notes[ORDER_COLUMN_SEEN] = {"column": name, "rows": self._unmapped[name][0]}
 
 
 def order_column_hint(notes: dict[str, Any], reasons: dict[str, int]) -> str:
@@ -127,7 +139,7 @@ def order_column_hint(notes: dict[str, Any], reasons: dict[str, int]) -> str:
         return ""
     option = f"--map order_id={shlex.quote(seen['column'])}"
     return (
-        f" {counted(seen['rows'], ('row', 'rows'))} without a user id and a time repeat the "
+        f" {counted(seen['rows'], ('row', 'rows'))} without a user id or a time repeat the "
         f"row above's '{seen['column']}': the line items of an order whose customer, date and "
         f"total are on its first row only (a line-item export, as Shopify's orders export): "
         f"{option} reads them as lines of their order"
@@ -154,3 +166,70 @@ def line_items_line(note: dict[str, Any]) -> list[str]:
             "map the order's total as the amount (--map amount=Total)"
         )
     return out
+
+
+REPEATED_TOTALS = "order_totals_on_lines"  # report note: {"column", "orders", "of", "rows", "by"}
+# at least this many orders of several purchase rows, and this share of them repeating one
+# amount on every row, before a file's amounts are read as its orders' totals written on each
+# line (a file of line amounts has orders of one price per line now and then, never nearly all)
+MIN_ORDERS = 20
+SHARE = 0.95
+
+
+def repeated_totals(con: Any, staged: str, row: str, checks: Any) -> Any:
+    """Rows of an order (its order id, else its user and moment) that repeat its first row's
+    amount, when nearly every order of several purchase rows does so: the order's total
+    written on each of its lines (WooCommerce's one row per item: ``order_total``), which
+    summed would count each order once a line (26 times on online_retail's invoices). They are
+    added to ``held_back`` (:data:`LINE_ITEM`, the first row kept) and noted."""
+    import numpy as np
+
+    from lifecycle.sql import identifier, literal
+
+    names = {d[0] for d in con.execute(f"SELECT * FROM {staged} LIMIT 0").description}
+    if c.AMOUNT not in names:
+        return np.array([], dtype=np.int64)
+    by = [c.ORDER_ID] if c.ORDER_ID in names else [c.USER_ID, c.EVENT_TIME]
+    key = ", ".join(identifier(n) for n in by)
+    amount = identifier(c.AMOUNT)
+    purchases = (
+        f"SELECT * FROM {staged} WHERE {identifier(c.EVENT_TYPE)} = {literal(c.PURCHASE)} "
+        f"AND {' AND '.join(f'{identifier(n)} IS NOT NULL' for n in by)} "
+        f"AND {row} NOT IN (SELECT source_row FROM held_back)"
+    )
+    con.execute(
+        f"CREATE TEMP TABLE several AS SELECT {key}, count(DISTINCT {amount}) AS amounts "
+        f"FROM ({purchases}) GROUP BY {key} HAVING count(*) > 1"
+    )
+    ((orders, same),) = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE amounts = 1) FROM several"
+    ).fetchall()
+    if orders < MIN_ORDERS or same < SHARE * orders:
+        return np.array([], dtype=np.int64)
+    later = (
+        f"SELECT source_row FROM (SELECT {row} AS source_row, row_number() OVER "
+        f"(PARTITION BY {key} ORDER BY {row}) AS k FROM ({purchases}) "
+        f"SEMI JOIN (SELECT {key} FROM several WHERE amounts = 1) USING ({key})) WHERE k > 1"
+    )
+    found = np.sort(con.execute(later).fetchnumpy()["source_row"].astype(np.int64))
+    con.execute(f"INSERT INTO held_back {later}")
+    checks.notes[REPEATED_TOTALS] = {
+        "column": checks.named.get(c.AMOUNT, c.AMOUNT),
+        "orders": int(same),
+        "of": int(orders),
+        "rows": len(found),
+        "by": checks.named.get(c.ORDER_ID, c.ORDER_ID) if by == [c.ORDER_ID] else None,
+    }
+    return found
+
+
+def repeated_totals_line(note: dict[str, Any]) -> str:
+    """The summary line of :data:`REPEATED_TOTALS`."""
+    by = f"'{note['by']}'" if note["by"] else "customer and time"
+    return (
+        f"    {note['rows']:,} {LINE_ITEM} rows: '{note['column']}' repeats one amount on every "
+        f"line of {note['orders']:,} of the {note['of']:,} orders of several lines (by {by}): "
+        "an order's total written on each of its lines (as WooCommerce's one row per item "
+        "export writes them), counted once, on the order's first line; if each line holds "
+        "its own amount, map that column as the amount"
+    )

@@ -22,7 +22,12 @@ from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.guest_orders import GUEST_ROWS, RowsWithoutUser, keyed_canonically, unkeyed_columns
 from features.id_spellings import SPELT_APART, spelt_apart
-from features.line_items import LINE_ITEM, order_column_hint
+from features.line_items import (
+    LINE_ITEM,
+    ORDER_COLUMN_SEEN,
+    order_column_hint,
+    repeated_totals,
+)
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, RAGGED_ROWS, TOTALS_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
@@ -170,8 +175,9 @@ def stream_table(
             quarantined = bad.frame()
             held.write(quarantined)
             reasons.update(bad.counts())
-            if first_bad is None and len(quarantined):
-                first_bad = (int(quarantined[c.SOURCE_ROW].iloc[0]), quarantined[c.REASON].iloc[0])
+            faults = quarantined[~quarantined[c.REASON].isin(rules.not_bad)]
+            if first_bad is None and len(faults):
+                first_bad = (int(faults[c.SOURCE_ROW].iloc[0]), faults[c.REASON].iloc[0])
         good.close()
         if good.schema is None:
             raise ContractError(f"{source}: no data rows")
@@ -245,7 +251,13 @@ def stream_table(
         orders = orders and not rules.order_lines  # two equal lines: maybe two items
         if orders and (resent := resent_orders(con, staged, row, "duplicates")):
             report.notes[RESENT_ORDERS] = resent  # one order sent twice, not two events
-        # held back besides repeats, each for a reason of its own: amounts no order has
+        # held back besides repeats, each for a reason of its own: an order's total on each
+        # of its lines (counted once), amounts no order has
+        lines = (
+            repeated_totals(con, staged, row, checks)
+            if rules.table == "events" and not rules.order_lines and c.AMOUNT in columns
+            else repeats[:0]
+        )
         absurd = (
             absurd_amounts(con, staged, row, rules.max_amount_ratio, checks, stored_events)
             if rules.table == "events" and c.AMOUNT in columns
@@ -258,6 +270,7 @@ def stream_table(
         )
         held_rows = (
             (repeats, rules.duplicate_reason),
+            (lines, LINE_ITEM),
             (absurd, ABSURD_AMOUNT),
             (isolated, ISOLATED_EVENT_TIME),
         )
@@ -269,9 +282,12 @@ def stream_table(
         for rows_out, reason in held_rows:
             if len(rows_out):
                 reasons[reason] += len(rows_out)
+                if reason in rules.not_bad:  # no fault of the file: never its first bad row
+                    continue
                 if first_bad is None or rows_out[0] < first_bad[0]:
                     first_bad = (int(rows_out[0]), reason)
         report.notes.update(checks.notes | guests.note())
+        report.notes.pop(ORDER_COLUMN_SEEN, None)  # the refusal's alone
         if spelling:
             report.notes[COLUMNS_READ_AS] = spelling
         if guest_rows_out is not None:
@@ -298,16 +314,22 @@ def stream_table(
         # good rows held back for a reason, and rows of nothing: not the file's quality
         not_judged = {*rules.not_bad, EMPTY_ROW}
         left_out = sum(reasons[r] for r in not_judged)
-        judged = report.rows_read - left_out
+        # but an order's later lines (line_item_of_order) are as good as the order they join
+        judged = report.rows_read - left_out + reasons[LINE_ITEM]
         if judged and (report.rows_quarantined - left_out) / judged > max_bad_fraction:
             assert first_bad is not None
             counted = ", ".join(
                 f"{n:,} {r}" for r, n in report.reasons.items() if r not in not_judged
             )
-            aside = ", ".join(f"{n:,} {r}" for r, n in report.reasons.items() if r in not_judged)
+            aside = ", ".join(
+                f"{n:,} {r}"
+                for r, n in report.reasons.items()
+                if r in not_judged and r != LINE_ITEM
+            )
             refusal = (
                 f"{source}: {report.rows_quarantined - left_out:,} of {judged:,} rows are bad"
                 + (f" (besides {aside}, not counted)" if aside else "")
+                + (f" ({reasons[LINE_ITEM]:,} {LINE_ITEM}, good)" if reasons[LINE_ITEM] else "")
                 + f", more than the allowed {max_bad_fraction:.0%} ({counted}); first bad "
                 f"{SourceFiles.of(source).where(first_bad[0])}: {first_bad[1]}. Is this the right file"
                 + (" and mapping?" if offered("--map") else "?")

@@ -47,7 +47,12 @@ from features.event_types import (
 from features.guest_orders import NO_USER_NOTE, without_user_words
 from features.hints import option_hint
 from features.id_checks import IDS_FOLDED
-from features.line_items import LINE_ITEMS_NOTE, line_items_line
+from features.line_items import (
+    LINE_ITEMS_NOTE,
+    REPEATED_TOTALS,
+    line_items_line,
+    repeated_totals_line,
+)
 from features.reading import HEADER_ONLY
 from features.refund_columns import UNREAD_REFUNDS, unread_refunds_line
 from features.time_columns import zoneless_lines, zones_mixed_lines
@@ -152,6 +157,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(unread_refunds_line(notes[UNREAD_REFUNDS]))
     if LINE_ITEMS_NOTE in notes:
         out.extend(line_items_line(notes[LINE_ITEMS_NOTE]))
+    if REPEATED_TOTALS in notes:
+        out.append(repeated_totals_line(notes[REPEATED_TOTALS]))
     if unused := notes.get("time_column_unused"):
         out.append(
             f"    '{unused['beside']}' holds dates without a time, so every event was read at "

@@ -55,7 +55,7 @@ def test_a_shopify_orders_export_counts_each_order_once_with_its_total(
     assert refused.exit_code == 1
     assert refused.stderr.splitlines()[-1].endswith(
         "first bad row 2: missing_event_time. Is this the right file and mapping? 5 rows "
-        "without a user id and a time repeat the row above's 'Name': the line items of an "
+        "without a user id or a time repeat the row above's 'Name': the line items of an "
         "order whose customer, date and total are on its first row only (a line-item export, "
         "as Shopify's orders export): --map order_id=Name reads them as lines of their order"
     )
@@ -112,3 +112,78 @@ def test_line_items_with_their_own_amount_join_their_order_across_chunks(tmp_pat
         )
     pd.testing.assert_frame_equal(loaded[0], loaded[2])
     pd.testing.assert_frame_equal(loaded[1], loaded[2])
+
+
+def test_later_lines_repeating_the_email_or_the_date_are_lines_of_their_order(
+    tmp_path: Path,
+) -> None:
+    # exports differ in what a later line repeats (one seen fills Email on every line):
+    # a line that leaves its customer or its time to the order's first row is one of its lines
+    mapping = c.ColumnMapping.parse(
+        ["user_id=Email", "event_time=Created at", "amount=Total", "order_id=Name"],
+        default_event_type=c.PURCHASE,
+    )
+    header = SHOPIFY.splitlines()[0].split(",")
+    loaded = []
+    for column in (header.index("Email"), header.index("Created at")):
+        rows = [line.split(",") for line in SHOPIFY.splitlines()]
+        first: dict[str, str] = {}
+        for row in rows[1:]:
+            first.setdefault(row[0], row[column])
+            row[column] = first[row[0]]
+        export = tmp_path / f"export{column}.csv"
+        export.write_text("\n".join(",".join(row) for row in rows) + "\n")
+        folder = tmp_path / f"shop{column}"
+        ingest.ingest_events(export, folder, mapping=mapping, chunk_rows=3)
+        loaded.append(pd.read_parquet(folder / "events.parquet"))
+        table = json.loads((folder / "report.json").read_text())["tables"]["events"]
+        assert table["reasons"] == {"line_item_of_order": 5, "missing_user_id": 1}
+    for events in loaded:
+        assert events[c.ORDER_ID].tolist() == ["#1001", "#1002", "#1004"]
+        assert events[c.AMOUNT].tolist() == [34.05, 20.25, 40.0]
+
+
+def test_an_order_total_written_on_every_line_counts_once(home: Path, tmp_path: Path) -> None:
+    # WooCommerce's one row per item repeats the order's fields, order_total too, on each
+    # line: summed, every order counted once a line (26 times on online_retail's invoices)
+    lines = ["order_number,order_date,status,order_total,billing_email,item_name,item_total"]
+    for n in range(21):
+        total = f"{10 + n}.50"
+        day = f"2011-01-{n + 1:02d} 10:00:00"
+        lines += [
+            f"{2000 + n},{day},completed,{total},c{n % 5}@example.com,MUG,4.00",
+            f"{2000 + n},{day},completed,{total},c{n % 5}@example.com,PLATE,{6 + n}.50",
+        ]
+    lines.append("2021,2011-01-25 10:00:00,completed,3.00,c1@example.com,SPOON,3.00")
+    export = tmp_path / "woo.csv"
+    export.write_text("\n".join(lines) + "\n")
+    args = ["ingest", str(export), "--map", "user_id=billing_email", "--map"]
+    args += ["event_time=order_date", "--map", "amount=order_total", "--event-type", "purchase"]
+    for by, dataset in ((["--map", "order_id=order_number"], "woo"), ([], "moments")):
+        done = CliRunner().invoke(main, [*args, *by, "--dataset", dataset])
+        assert done.exit_code == 0, done.output
+        events = pd.read_parquet(home / "datasets" / dataset / "events.parquet")
+        assert len(events) == 22
+        assert events[c.AMOUNT].sum() == sum(10.5 + n for n in range(21)) + 3.0
+        table = json.loads((home / "datasets" / dataset / "report.json").read_text())
+        table = table["tables"]["events"]
+        assert table["reasons"] == {"line_item_of_order": 21}
+        note = table["notes"]["order_totals_on_lines"]
+        assert note == {
+            "column": "order_total",
+            "orders": 21,
+            "of": 21,
+            "rows": 21,
+            "by": "order_number" if by else None,
+        }
+        said = "by 'order_number'" if by else "by customer and time"
+        assert (
+            f"    21 line_item_of_order rows: 'order_total' repeats one amount on every line of "
+            f"21 of the 21 orders of several lines ({said}): an order's total written on each "
+            "of its lines"
+        ) in done.output
+    # the lines' own amounts: nothing is held back, each order is its lines summed
+    item = [*args[:-3], "amount=item_total", "--event-type", "purchase", "--dataset", "items"]
+    done = CliRunner().invoke(main, [*item, "--map", "order_id=order_number"])
+    assert done.exit_code == 0, done.output
+    assert len(pd.read_parquet(home / "datasets" / "items" / "events.parquet")) == 43
