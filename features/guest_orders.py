@@ -44,6 +44,7 @@ class RowsWithoutUser:
         self._canonical = canonical  # the rule of keys (:func:`keyed_canonically`)
         self._with_orders = False
         self._times: list[pd.Timestamp] = []  # each chunk's first and last
+        self._where: list[pd.DataFrame] = []  # each row's source row and time, as _rows
 
     def add(self, frame: pd.DataFrame, reason: pd.Series) -> None:
         """The rows of a checked chunk (``frame``, contract columns) whose reason is none."""
@@ -73,10 +74,38 @@ class RowsWithoutUser:
                 }
             )
         )
+        moment = rows.get(c.EVENT_TIME, pd.Series(pd.NaT, index=rows.index))
+        self._where.append(
+            pd.DataFrame(
+                {"source_row": rows.index.to_numpy() + 1, "moment": moment.reset_index(drop=True)}
+            )
+        )
         if c.EVENT_TIME in rows:
             self._times += [
                 t for t in (rows[c.EVENT_TIME].min(), rows[c.EVENT_TIME].max()) if pd.notna(t)
             ]
+
+    def totals_on_lines(self, by_order: bool) -> np.ndarray:
+        """The source rows of guest orders' later lines that repeat their first line's amount
+        (an order's total written on each line, ``features.line_items.repeated_totals``), by
+        the order id, else the moment (a guest has no customer to tell orders apart): taken
+        out of these rows, so each such order counts once, on its first line."""
+        if not self._rows:
+            return np.array([], dtype=np.int64)
+        rows = pd.concat(self._rows, ignore_index=True)
+        where = pd.concat(self._where, ignore_index=True)
+        key = rows["order"] if by_order else where["moment"]
+        kept = (rows["sign"] > 0).to_numpy() & rows["amount"].notna().to_numpy()
+        kept &= key.notna().to_numpy()
+        groups = pd.DataFrame({"key": key, "amount": rows["amount"]})[kept]
+        grouped = groups.groupby("key", sort=False)["amount"]
+        alike = (grouped.transform("nunique") == 1) & (grouped.transform("size") > 1)
+        later = alike & groups.groupby("key", sort=False).cumcount().gt(0)
+        out = np.zeros(len(rows), dtype=bool)
+        out[np.flatnonzero(kept)[later.to_numpy()]] = True
+        self._rows = [rows[~out].reset_index(drop=True)]
+        self._where = [where[~out].reset_index(drop=True)]
+        return np.sort(where.loc[out, "source_row"].to_numpy(dtype=np.int64))
 
     def note(self) -> dict[str, Any]:
         """``{NO_USER_NOTE: {...}}``, or nothing when no row lacked a user id: ``rows``,

@@ -87,6 +87,22 @@ AMOUNT_TEXT = r"[^\d:]*\d[\d.,'\s]*[^\d:]*"
 
 
 def purchase_log(
+    wanted: dict[str, str], raw: pd.DataFrame, amount: str, order: str = c.ORDER_ID
+) -> tuple[str, tuple[str, ...]]:
+    """:func:`_purchase_log`, and then a column of order ids repeated over rows (one row per
+    line item: WooCommerce's ``order_number``, Shopify's ``Name``), not read as ``order``
+    already, named for --map order_id."""
+    said, options = _purchase_log(wanted, raw, amount)
+    if said and order not in raw.columns and (lines := _order_column(raw, [*wanted.values()])):
+        option = f"--map order_id={shlex.quote(lines)}"
+        said += (
+            f"; '{lines}' repeats an order's id on its lines (one row per line item): "
+            f"{option} reads them as one order"
+        )
+    return said, options
+
+
+def _purchase_log(
     wanted: dict[str, str], raw: pd.DataFrame, amount: str
 ) -> tuple[str, tuple[str, ...]]:
     """The end of a refusal of an events file without event types: a log of purchases only
@@ -164,16 +180,57 @@ def _type_columns(raw: pd.DataFrame, names: list[str]) -> list[str]:
     return sorted(ranks, key=ranks.__getitem__)
 
 
+# parts of an order's amount, never its total: a first refusal offered WooCommerce's
+# shipping_total (the first column named as money) for order_total
+COMPONENT_WORDS = ("shipping", "tax", "taxes", "vat", "refund", "refunded", "refunds")
+COMPONENT_WORDS += ("discount", "discounts", "fee", "fees", "coupon", "tip", "tips")
+LINE_WORDS = ("item", "items", "lineitem", "line", "product", "unit")  # a line's, not an order's
+
+
 def _money_column(raw: pd.DataFrame, used: list[str]) -> str | None:
     """The column named as money (``Total``, ``Order Total Amount``; not ``Paid at``) whose
-    values are amounts, one named just so (``Total`` before ``Subtotal``) first."""
-    named = [n for n in map(str, raw.columns) if c.named_as_amount([n], used)]
+    values are amounts: one named just so (``Total`` before ``Subtotal``) first, then an
+    order's total (``order_total``), then others, a line's (``item_total``) last; never a
+    part of the amount (``shipping_total``, ``tax_total``, ``Discount Amount``)."""
+    named = [
+        n
+        for n in map(str, raw.columns)
+        if c.named_as_amount([n], used) and not set(c.name_words(n)) & set(COMPONENT_WORDS)
+    ]
     filled = {n: raw[n].dropna().astype(str).str.strip() for n in named}
     # of the filled cells: an order's Total is blank on its other lines in a line-item export
     looks = {n: cells[cells != ""].str.fullmatch(AMOUNT_TEXT).mean() for n, cells in filled.items()}
     amounts = [n for n in named if looks[n] >= 0.5]
-    exact = [n for n in amounts if c.named_just_as_amount(n)]
-    return next(iter(exact + amounts), None)
+
+    def rank(name: str) -> int:
+        words = set(c.name_words(name))
+        if c.named_just_as_amount(name):
+            return 0
+        if words & set(LINE_WORDS):
+            return 3
+        return 1 if words & {"order", "grand"} else 2
+
+    return min(amounts, key=rank, default=None)  # the first of the best rank
+
+
+ORDER_WORDS = ("id", "number", "no", "nr", "name", "key", "ref", "reference")
+
+
+def _order_column(raw: pd.DataFrame, used: list[str]) -> str | None:
+    """A column of order ids (named so: ``order_number``, ``Order ID``; or Shopify's ``Name``
+    of ``#1001``) whose ids repeat over rows: an export of one row per line item."""
+    for name in map(str, raw.columns):
+        if name in used:
+            continue
+        words = c.name_words(name)
+        ids = raw[name].dropna().astype(str).str.strip()
+        ids = ids[ids != ""]
+        named = "order" in words and (len(words) == 1 or set(words) & set(ORDER_WORDS))
+        if not len(ids) or not (named or ids.str.fullmatch(r"#\d+").all()):
+            continue
+        if ids.duplicated().any() and ids.nunique() > 1:
+            return name
+    return None
 
 
 def _holds_type_names(column: pd.Series) -> bool:

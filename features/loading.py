@@ -20,11 +20,17 @@ from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options, resent_orders
 from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
-from features.guest_orders import GUEST_ROWS, RowsWithoutUser, keyed_canonically, unkeyed_columns
+from features.guest_orders import (
+    GUEST_ROWS,
+    RowsWithoutUser,
+    keyed_canonically,
+    unkeyed_columns,
+)
 from features.id_spellings import SPELT_APART, spelt_apart
 from features.line_items import (
     LINE_ITEM,
     ORDER_COLUMN_SEEN,
+    guest_totals_on_lines,
     order_column_hint,
     repeated_totals,
 )
@@ -258,6 +264,9 @@ def stream_table(
             if rules.table == "events" and not rules.order_lines and c.AMOUNT in columns
             else repeats[:0]
         )
+        # and a guest order's (quarantined for no user id): counted once, as a user's order
+        guest_lines = guest_totals_on_lines(guests, checks.notes, reasons)
+        con.register("guest_lines", pa.table({"source_row": guest_lines}))
         absurd = (
             absurd_amounts(con, staged, row, rules.max_amount_ratio, checks, stored_events)
             if rules.table == "events" and c.AMOUNT in columns
@@ -383,7 +392,13 @@ def stream_table(
         )
         _write_batches(final, schema, out)
         if held.rows or quarantine_out.suffix != ".csv":  # each row named by file and row
-            located = SourceFiles.of(source).locate(con, f"read_parquet({literal(held.path)})")
+            reason = identifier(c.REASON)
+            relabelled = (
+                f"(SELECT * REPLACE (CASE WHEN {identifier(c.SOURCE_ROW)} IN (SELECT source_row "
+                f"FROM guest_lines) THEN {literal(LINE_ITEM)} ELSE {reason} END AS {reason}) "
+                f"FROM read_parquet({literal(held.path)}))"
+            )
+            located = SourceFiles.of(source).locate(con, relabelled)
             _write_batches(located, with_source_file(held.schema), quarantine_out)
         con.close()
     finally:

@@ -163,7 +163,9 @@ def check_events(
     given = [n for n in absent if n not in mapping.recorded_columns or n == c.AMOUNT]
     wanted |= {n: mapping.source(n) for n in given}
     raw = join_date_and_time(raw, mapping.source(c.EVENT_TIME))
-    note, note_options = purchase_log(wanted, raw, mapping.source(c.AMOUNT))
+    note, note_options = purchase_log(
+        wanted, raw, mapping.source(c.AMOUNT), mapping.source(c.ORDER_ID)
+    )
     if given := [n for n in given if n != c.AMOUNT]:  # optional: the file loads without it
         maps = " ".join(f"--map {shlex.quote(f'{n}={mapping.source(n)}')}" for n in given)
         note += f" ({maps} names a column this file lacks; drop it to load without)"
@@ -456,7 +458,8 @@ def event_rules(
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
         raise ValueError(f"amount_default must be a positive number, got {amount_default}")
     latest = latest_time(latest_event)
-    order_lines = OrderLines(mapping)  # a line-item export's later lines of an order
+    # a line-item export's later lines of an order
+    order_lines = OrderLines(mapping, unpriced=amount_default is None)
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
         reordered_header(raw, source)  # two files concatenated, in two column orders

@@ -187,3 +187,133 @@ def test_an_order_total_written_on_every_line_counts_once(home: Path, tmp_path: 
     done = CliRunner().invoke(main, [*item, "--map", "order_id=order_number"])
     assert done.exit_code == 0, done.output
     assert len(pd.read_parquet(home / "datasets" / "items" / "events.parquet")) == 43
+
+
+def _woo_export(path: Path, order_column: str = "order_number") -> list[float]:
+    """A WooCommerce-like export (one row per item, the order's fields and order_total on
+    each): 21 orders of two lines, and 3 guest orders (no billing_email) of three lines;
+    returns the guest orders' totals."""
+    lines = [
+        f"{order_column},order_date,status,shipping_total,tax_total,order_total,"
+        "billing_email,item_name,item_total"
+    ]
+    for n in range(21):
+        day = f"2011-01-{n + 1:02d} 10:00:00"
+        for item, price in (("MUG", "4.00"), ("PLATE", f"{6 + n}.50")):
+            lines.append(
+                f"{2000 + n},{day},completed,4.95,1.00,{10 + n}.50,c{n % 5}@example.com,"
+                f"{item},{price}"
+            )
+    guests = [30.0, 45.25, 12.0]
+    for g, total in enumerate(guests):
+        day = f"2011-01-{g + 3:02d} 12:00:00"
+        for item in ("SPOON", "FORK", "KNIFE"):
+            lines.append(f"{3000 + g},{day},completed,0.00,0.00,{total:.2f},,{item},1.00")
+    path.write_text("\n".join(lines) + "\n")
+    return guests
+
+
+def test_guest_lines_of_an_order_total_on_every_line_count_once(home: Path, tmp_path: Path) -> None:
+    # a guest order's lines were quarantined (missing_user_id) before the repeated total was
+    # seen: the guests' amount was each order's total once a line (3 times here)
+    export = tmp_path / "woo.csv"
+    guests = _woo_export(export)
+    args = ["ingest", str(export), "--map", "user_id=billing_email", "--map"]
+    args += ["event_time=order_date", "--map", "amount=order_total", "--event-type", "purchase"]
+    for by, dataset in ((["--map", "order_id=order_number"], "woo"), ([], "moments")):
+        done = CliRunner().invoke(main, [*args, *by, "--dataset", dataset])
+        assert done.exit_code == 0, done.output
+        folder = home / "datasets" / dataset
+        assert len(pd.read_parquet(folder / "events.parquet")) == 21
+        table = json.loads((folder / "report.json").read_text())["tables"]["events"]
+        assert table["reasons"] == {"line_item_of_order": 27, "missing_user_id": 3}
+        said = table["notes"]["rows_without_user"]
+        assert (said["rows"], said["purchases"]) == (3, sum(guests))
+        assert table["notes"]["order_totals_on_lines"]["guest_rows"] == 6
+        kept = pd.read_parquet(folder / "guest_rows.parquet")
+        assert sorted(kept["amount"]) == sorted(guests)
+        quarantined = pd.concat(pd.read_csv(f) for f in (folder / "quarantine").glob("*.csv"))
+        by_reason = quarantined.groupby("reason")["item_name"].agg(lambda s: sorted(set(s)))
+        assert by_reason["missing_user_id"] == ["SPOON"]  # each guest order's first line
+        assert by_reason["line_item_of_order"] == ["FORK", "KNIFE", "PLATE"]
+        what = "3 orders (3 rows)" if by else "3 rows"  # without order ids, rows
+        assert f"{what} had no user id (guest orders): 87.25 of purchases" in done.output
+        assert "(6 of them lines of guest orders, counted so too)" in done.output
+
+
+def test_the_first_refusal_names_the_order_total_and_the_order_column(tmp_path: Path) -> None:
+    # WooCommerce's first refusal offered --map amount=shipping_total (the first column
+    # named as money), a part of the order's amount, and said nothing of its order column
+    export = tmp_path / "woo.csv"
+    _woo_export(export)
+    first = CliRunner().invoke(main, ["ingest", str(export)])
+    assert first.exit_code == 1
+    assert "(user, time, amount: --map amount=order_total) takes --event-type purchase" in (
+        first.stderr
+    )
+    assert first.stderr.rstrip().endswith(
+        "; 'order_number' repeats an order's id on its lines (one row per line item): "
+        "--map order_id=order_number reads them as one order"
+    )
+    # a line's amount only when no order's total is there; no component ever
+    text = export.read_text().replace("order_total", "grand_total")
+    export.write_text(text)
+    first = CliRunner().invoke(main, ["ingest", str(export)])
+    assert "--map amount=grand_total)" in first.stderr
+    lines = [line.split(",") for line in text.splitlines()]
+    export.write_text("\n".join(",".join(row[:5] + row[6:]) for row in lines) + "\n")
+    first = CliRunner().invoke(main, ["ingest", str(export)])
+    assert "--map amount=item_total)" in first.stderr
+    # an order_id column is read by its name: nothing to map; Shopify's Name is named
+    _woo_export(export, order_column="order_id")
+    first = CliRunner().invoke(main, ["ingest", str(export)])
+    assert "--map amount=order_total)" in first.stderr
+    assert "--map order_id" not in first.stderr
+    export.write_text(SHOPIFY)
+    first = CliRunner().invoke(main, ["ingest", str(export)])
+    assert "a log of purchases only (user, time, amount: --map amount=Total) takes" in (
+        first.stderr
+    )
+    assert "'Name' repeats an order's id on its lines (one row per line item): --map " in (
+        first.stderr
+    )
+
+
+def test_an_order_total_on_the_first_line_only_folds_its_later_lines(
+    home: Path, tmp_path: Path
+) -> None:
+    # customer and time on every line, the order's total on its first only: the later lines
+    # were missing_amount (8 of 12: refused), the order column never named
+    rows = ["Name,Email,Created at,Total,Lineitem name,Lineitem price"]
+    for n in range(4):
+        for item, total in (("MUG", f"{20 + n}.50"), ("PLATE", ""), ("CUP", "")):
+            rows.append(f"#{1001 + n},c{n}@example.com,2011-01-0{n + 1} 10:00:00,{total},{item},4")
+    export = tmp_path / "orders_export.csv"
+    export.write_text("\n".join(rows) + "\n")
+    args = ["ingest", str(export), *MAPS, "--map", "amount=Total", "--dataset", "shop"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1
+    assert refused.stderr.rstrip().endswith(
+        "8 rows without an amount, a user id or a time repeat the row above's 'Name': the line "
+        "items of an order whose customer, date and total are on its first row only (a "
+        "line-item export, as Shopify's orders export): --map order_id=Name reads them as "
+        "lines of their order"
+    )
+    done = CliRunner().invoke(main, [*args, "--map", "order_id=Name"])
+    assert done.exit_code == 0, done.output
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert events[c.AMOUNT].tolist() == [20.5, 21.5, 22.5, 23.5]
+    table = json.loads((home / "datasets" / "shop" / "report.json").read_text())
+    assert table["tables"]["events"]["reasons"] == {"line_item_of_order": 8}
+    # across chunks too
+    mapping = c.ColumnMapping.parse(
+        ["user_id=Email", "event_time=Created at", "amount=Total", "order_id=Name"],
+        default_event_type=c.PURCHASE,
+    )
+    folder = tmp_path / "chunked"
+    ingest.ingest_events(export, folder, mapping=mapping, chunk_rows=2)
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "events.parquet"), events)
+    # rows without an amount given one (--amount-default) stay rows of their own
+    folder = tmp_path / "defaulted"
+    ingest.ingest_events(export, folder, mapping=mapping, amount_default=1.0)
+    assert len(pd.read_parquet(folder / "events.parquet")) == 12
