@@ -184,14 +184,21 @@ REPEATED_TOTALS = "order_totals_on_lines"  # report note: {"column", "orders", "
 # line (a file of line amounts has orders of one price per line now and then, never nearly all)
 MIN_ORDERS = 20
 SHARE = 0.95
+# ... and at most this share of them would repeat one amount by chance, the file's amounts
+# dealt to its rows at random: where nearly every purchase has one amount (a shop of one
+# price, a count-only log's --amount-default 1) equal amounts on an order's rows say nothing
+CHANCE = 0.5
 
 
-def repeated_totals(con: Any, staged: str, row: str, checks: Any) -> Any:
+def repeated_totals(con: Any, staged: str, row: str, checks: Any, kept: str | None = None) -> Any:
     """Rows of an order (its order id, else its user and moment) that repeat its first row's
-    amount, when nearly every order of several purchase rows does so: the order's total
-    written on each of its lines (WooCommerce's one row per item: ``order_total``), which
-    summed would count each order once a line (26 times on online_retail's invoices). They are
-    added to ``held_back`` (:data:`LINE_ITEM`, the first row kept) and noted."""
+    amount, when nearly every order of several purchase rows does so and few would by
+    chance (:data:`CHANCE`): the order's total written on each of its lines (WooCommerce's
+    one row per item: ``order_total``), which summed would count each order once a line (26
+    times on online_retail's invoices). They are added to ``held_back`` (:data:`LINE_ITEM`,
+    the first row kept) and noted. ``kept``: a table of the rows --keep-repeats keeps, each
+    a purchase of its own by the user's word, never a line of another."""
+    import numpy as np
 
     from lifecycle.sql import identifier, literal
 
@@ -205,6 +212,7 @@ def repeated_totals(con: Any, staged: str, row: str, checks: Any) -> Any:
         f"SELECT * FROM {staged} WHERE {identifier(c.EVENT_TYPE)} = {literal(c.PURCHASE)} "
         f"AND {' AND '.join(f'{identifier(n)} IS NOT NULL' for n in by)} "
         f"AND {row} NOT IN (SELECT source_row FROM held_back)"
+        + (f" AND {row} NOT IN (SELECT source_row FROM {kept})" if kept else "")
     )
     con.execute(
         f"CREATE TEMP TABLE several AS SELECT {key}, count(DISTINCT {amount}) AS amounts "
@@ -214,6 +222,8 @@ def repeated_totals(con: Any, staged: str, row: str, checks: Any) -> Any:
         "SELECT count(*), count(*) FILTER (WHERE amounts = 1) FROM several"
     ).fetchall()
     if orders < MIN_ORDERS or same < SHARE * orders:
+        return np.array([], dtype=np.int64)
+    if _by_chance(con, purchases, key, amount) > CHANCE:
         return np.array([], dtype=np.int64)
     later = (
         f"SELECT source_row FROM (SELECT {row} AS source_row, row_number() OVER "
@@ -268,3 +278,20 @@ def repeated_totals_line(note: dict[str, Any]) -> str:
             else ""
         )
     )
+
+
+def _by_chance(con: Any, purchases: str, key: str, amount: str) -> float:
+    """The share of the orders of several rows whose rows would all hold one amount if the
+    purchases' amounts were dealt to the rows at random: each order of k rows sum_a p_a^k
+    (p_a: amount a's share of the purchase rows)."""
+    import numpy as np
+
+    shares = con.execute(
+        f"SELECT count(*) / sum(count(*)) OVER () AS p FROM ({purchases}) GROUP BY {amount}"
+    ).fetchnumpy()["p"]
+    sizes = con.execute(
+        f"SELECT count(*) AS k FROM ({purchases}) GROUP BY {key} HAVING count(*) > 1"
+    ).fetchnumpy()["k"]
+    k, orders = np.unique(sizes.astype(np.int64), return_counts=True)
+    alike = np.power.outer(shares.astype(float), k).sum(axis=0)
+    return float((alike * orders).sum() / orders.sum())

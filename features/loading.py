@@ -260,7 +260,9 @@ def stream_table(
         # held back besides repeats, each for a reason of its own: an order's total on each
         # of its lines (counted once), amounts no order has
         lines = (
-            repeated_totals(con, staged, row, checks)
+            repeated_totals(
+                con, staged, row, checks, "kept_repeats" if rules.keep_repeats else None
+            )
             if rules.table == "events" and not rules.order_lines and c.AMOUNT in columns
             else repeats[:0]
         )

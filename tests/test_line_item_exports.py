@@ -317,3 +317,36 @@ def test_an_order_total_on_the_first_line_only_folds_its_later_lines(
     folder = tmp_path / "defaulted"
     ingest.ingest_events(export, folder, mapping=mapping, amount_default=1.0)
     assert len(pd.read_parquet(folder / "events.parquet")) == 12
+
+
+def test_equal_amounts_on_an_orders_rows_are_no_repeated_total_where_amounts_hardly_vary(
+    home: Path, tmp_path: Path
+) -> None:
+    # A shop of one price (e-books at 4.99), its orders of two or three titles: every order's
+    # rows hold one amount, as a total written on each line would, but so would any rows of
+    # theirs (read as repeated totals: 300 of 600 purchases quarantined as line_item_of_order);
+    # and a log whose genuine repeats --keep-repeats keeps, each a purchase by the user's word
+    # (its 300 repeats were quarantined so, while the summary said them kept)
+    lines = ["order,customer,date,price,title"]
+    repeats = ["customer,date,price"]
+    for u in range(100):
+        for d in range(1, 4):
+            day = f"2024-0{d}-1{u % 9}"
+            titles = 1 + (u + d) % 3
+            lines += [f"{u}-{d},u{u},{day},4.99,title{t}" for t in range(titles)]
+            repeats += [f"u{u},{day},{1 + u % 40}.99"] * (2 if u % 2 == 0 else 1)
+    args = ["--map", "user_id=customer", "--map", "event_time=date", "--map", "amount=price"]
+    args += ["--event-type", "purchase"]
+    for name, rows, extra in (
+        ("ebooks", lines, ["--map", "order_id=order"]),
+        ("repeats", repeats, ["--keep-repeats"]),
+    ):
+        export = tmp_path / f"{name}.csv"
+        export.write_text("\n".join(rows) + "\n")
+        done = CliRunner().invoke(main, ["ingest", str(export), *args, *extra, "--dataset", name])
+        assert done.exit_code == 0, done.output
+        events = pd.read_parquet(home / "datasets" / name / "events.parquet")
+        assert len(events) == len(rows) - 1, done.output
+        table = json.loads((home / "datasets" / name / "report.json").read_text())
+        assert "order_totals_on_lines" not in table["tables"]["events"]["notes"]
+        assert "line_item_of_order" not in done.output
