@@ -193,6 +193,21 @@ def _log_choose(n: int, k: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
+def _await_released(client: Client, minutes: int) -> None:
+    """Wait (at most ``minutes``, LightGBM's ``time_out``) until no worker still runs a part of
+    an earlier fit: one whose worker failed leaves the others' parts waiting on it that long,
+    and a fit started beside them had its own workers wait on the held one as long, failing
+    with "Socket recv error" when it did not come in time."""
+    import time
+
+    def held(dask_worker: Any) -> int:  # its threads in a part of a fit (sent by value)
+        return sum(str(task.key).startswith("_train_part") for task in dask_worker.state.executing)
+
+    deadline = time.monotonic() + 60 * minutes
+    while sum(client.run(held).values()) and time.monotonic() < deadline:
+        time.sleep(1.0)
+
+
 def boost(
     client: Client,
     x_train: Any,
@@ -227,6 +242,7 @@ def boost(
     # Each worker uses its own cores; the in-process thread count does not apply there.
     cluster_params = {k: v for k, v in params.items() if k not in ("num_threads", "metric")}
     cluster_params = {"time_out": network_timeout_minutes} | cluster_params
+    _await_released(client, network_timeout_minutes)
     booster: Any = None
     checked = x_valid is not None and y_valid is not None
     if not checked:
