@@ -204,6 +204,7 @@ def stream_table(
                 keep_rows=keep_rows,
                 dates_read_as={**(dates_read_as or {}), **read_as},  # every column found
                 stored_events=stored_events,
+                guest_rows_out=guest_rows_out,
             )
         checks.refuse_if_mostly_bad(source, max_bad_fraction)
         # what a separator ending every line makes carries nothing: not stored, not a column

@@ -431,3 +431,23 @@ def test_a_guest_rows_other_columns_read_as_pythons_strip_and_regexes_read_them(
     built = guest_orders._other_columns(rows, frozenset(), canonical)
     pd.testing.assert_series_equal(built, per_cell, check_exact=True, check_names=False)
     assert per_cell.str.contains("quantity\x1f1\x1e" if canonical else "Quantity\x1f-1").any()
+
+
+def test_guest_rows_are_kept_when_the_dates_are_read_in_a_second_pass(
+    home: Path, tmp_path: Path
+) -> None:
+    # Day-first dates (13/04/2011 proves the order) make the reader pass over the file again
+    # with the order found; that pass wrote no guest_rows.parquet, so the guest orders of such
+    # a file were neither counted once beside an append nor named in segments and the report.
+    day_first = tmp_path / "day_first.csv"
+    day_first.write_text(
+        "invoice,customer,time,amount\n"
+        "536365,17850,13/04/2011 08:26,15.30\n"
+        "536366,,02/04/2011 09:00,10.00\n"
+        "536367,,03/04/2011 10:00,7.50\n"
+    )
+    done = _ingest(home, day_first)
+    assert "'time' read day first" in done.output, done.output
+    kept = pd.read_parquet(home / "datasets" / "shop" / GUEST_ROWS)
+    assert sorted(kept["amount"]) == [7.5, 10.0]
+    assert dataset_guest_orders(home / "datasets" / "shop")["orders"] == 2
