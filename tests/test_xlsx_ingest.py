@@ -60,13 +60,18 @@ def test_an_xlsx_of_online_retail_loads_what_its_csv_loads(tmp_path: Path) -> No
     assert reports["csv"]["reasons"]  # guests and repeats: the rules were used
 
 
-def _workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+def workbook_of(
+    path: Path, sheets: dict[str, list[list[object]]], hidden: frozenset[str] = frozenset()
+) -> Path:
+    """An .xlsx at ``path`` of these sheets (``hidden``: those hidden), as openpyxl writes it."""
     book = openpyxl.Workbook()
     book.remove(book.active)
     for name, rows in sheets.items():
         sheet = book.create_sheet(name)
         for row in rows:
             sheet.append(row)
+        if name in hidden:
+            sheet.sheet_state = "hidden"
     book.save(path)
     return path
 
@@ -77,7 +82,7 @@ HEADER = ["CustomerID", "InvoiceDate", "UnitPrice", "Note"]
 def test_cells_read_as_the_text_a_csv_of_the_sheet_holds(tmp_path: Path) -> None:
     """Title rows above the header, a blank row, numbers, dates and a totals row: the rows
     under the header, each cell as text; a cell past the header's columns is extra_fields."""
-    path = _workbook(
+    path = workbook_of(
         tmp_path / "report.xlsx",
         {
             "Orders": [
@@ -123,9 +128,9 @@ def test_a_workbook_of_several_sheets_is_read_when_one_has_cells_else_names_them
     tmp_path: Path,
 ) -> None:
     rows = [HEADER, [17850, dt.datetime(2010, 12, 1), 2.5, ""]]
-    one = _workbook(tmp_path / "one.xlsx", {"Sheet1": [], "Orders": rows, "Sheet3": []})
+    one = workbook_of(tmp_path / "one.xlsx", {"Sheet1": [], "Orders": rows, "Sheet3": []})
     assert read_table(one)["CustomerID"].tolist() == ["17850"]
-    two = _workbook(tmp_path / "two.xlsx", {"Orders": rows, "Pivot": [["Country", "Total"]]})
+    two = workbook_of(tmp_path / "two.xlsx", {"Orders": rows, "Pivot": [["Country", "Total"]]})
     with pytest.raises(ContractError) as refused:
         read_table(two)
     assert str(refused.value).startswith(
@@ -145,7 +150,7 @@ def test_a_formula_without_its_calculated_value_is_refused_naming_the_cell(
     """openpyxl (a script) writes formulas without their values: their cells read as blank,
     so a column of =B2*C2 totals loaded as nothing at all."""
     rows = [HEADER, [17850, dt.datetime(2010, 12, 1), "=2*1.25", ""]]
-    path = _workbook(tmp_path / "formulas.xlsx", {"Orders": rows})
+    path = workbook_of(tmp_path / "formulas.xlsx", {"Orders": rows})
     with pytest.raises(ContractError) as refused:
         read_table(path)
     assert str(refused.value).startswith(
@@ -168,7 +173,7 @@ def test_a_formula_without_its_calculated_value_is_refused_naming_the_cell(
 def test_a_workbook_or_a_zipped_csv_named_csv_is_read(tmp_path: Path) -> None:
     rows = [HEADER, [17850, dt.datetime(2010, 12, 1), 2.5, ""]]
     workbook = tmp_path / "export.csv"
-    _workbook(tmp_path / "export.xlsx", {"Orders": rows}).rename(workbook)
+    workbook_of(tmp_path / "export.xlsx", {"Orders": rows}).rename(workbook)
     assert read_table(workbook)["InvoiceDate"].tolist() == ["2010-12-01 00:00:00"]
     zipped = tmp_path / "orders.csv"
     with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -197,7 +202,7 @@ def test_ingest_sheet_option_chooses_the_sheet_of_several(home: Path, tmp_path: 
     from lifecycle.cli import main
 
     rows = [HEADER, [17850, dt.datetime(2010, 12, 1), 2.5, ""]]
-    path = _workbook(tmp_path / "orders.xlsx", {"Orders": rows, "Pivot": [["a", "b"]]})
+    path = workbook_of(tmp_path / "orders.xlsx", {"Orders": rows, "Pivot": [["a", "b"]]})
     args = [
         "ingest",
         str(path),
@@ -319,8 +324,8 @@ def test_a_users_workbook_of_several_sheets_has_its_own_option(home: Path, tmp_p
     from lifecycle.cli import main
 
     rows = [HEADER, [17850, dt.datetime(2010, 12, 1), 2.5, ""]]
-    events = _workbook(tmp_path / "orders.xlsx", {"Orders": rows, "Pivot": [["a", "b"]]})
-    users = _workbook(
+    events = workbook_of(tmp_path / "orders.xlsx", {"Orders": rows, "Pivot": [["a", "b"]]})
+    users = workbook_of(
         tmp_path / "customers.xlsx",
         {
             "Customers": [["user_id", "channel"], [17850, "web"]],

@@ -22,6 +22,7 @@ from features import contract as c
 from features import ingest
 from features.reading import CsvFormat, read_chunks, read_table
 from features.validation import ContractError
+from tests.test_xlsx_ingest import workbook_of
 
 ONLINE_RETAIL = Path("/work/shared/data/online_retail/online_retail_transactions.csv.gz")
 MAPS = ["user_id=CustomerID", "event_time=InvoiceDate", "amount=UnitPrice"]
@@ -245,33 +246,22 @@ def test_a_1904_workbook_reads_its_dates_and_its_serial_numbers_from_1904(
     assert "4 years and a day early" not in loaded.output
 
 
-def _with_hidden(path: Path, sheets: dict[str, list[list[Any]]], hidden: set[str]) -> Path:
-    book = openpyxl.Workbook()
-    book.remove(book.active)
-    for name, rows in sheets.items():
-        sheet = book.create_sheet(name)
-        for row in rows:
-            sheet.append(row)
-        if name in hidden:
-            sheet.sheet_state = "hidden"
-    book.save(path)
-    return path
-
-
 def test_hidden_sheets_are_not_chosen_unless_named(tmp_path: Path) -> None:
     """A visible data sheet beside a hidden lookup sheet (with cells) is read; it was
     refused as 'several sheets with cells'. Of two visible sheets with cells the refusal
     marks the hidden one; --sheet reads a hidden sheet named."""
     orders = [["CustomerID", "InvoiceDate", "UnitPrice"], [17850, dt.datetime(2010, 12, 1), 2.5]]
     lookup = [["Code", "Country"], ["UK", "United Kingdom"]]
-    one = _with_hidden(tmp_path / "one.xlsx", {"Lookup": lookup, "Orders": orders}, {"Lookup"})
+    one = workbook_of(
+        tmp_path / "one.xlsx", {"Lookup": lookup, "Orders": orders}, frozenset({"Lookup"})
+    )
     assert read_table(one)["CustomerID"].tolist() == ["17850"]
     named = next(read_chunks(one, csv=CsvFormat(sheet="Lookup")))
     assert named["Country"].tolist() == ["United Kingdom"]
-    two = _with_hidden(
+    two = workbook_of(
         tmp_path / "two.xlsx",
         {"Orders": orders, "Pivot": [["Country", "Total"]], "Lookup": lookup},
-        {"Lookup"},
+        frozenset({"Lookup"}),
     )
     with pytest.raises(ContractError) as refused:
         read_table(two)
