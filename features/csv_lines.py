@@ -25,15 +25,15 @@ def open_binary(path: Path) -> Any:
     import gzip
 
     name = path.name.lower()
-    if name.endswith(".gz") or _starts_with(path, GZIP_MAGIC):
+    if name.endswith(".gz") or starts_with(path, GZIP_MAGIC):
         return gzip.open(path, "rb")
-    if not name.endswith(".zip") and not _starts_with(path, ZIP_MAGIC):
+    if not name.endswith(".zip") and not starts_with(path, ZIP_MAGIC):
         return path.open("rb")
     with _zip_archive(path) as archive:  # the member keeps the file open until closed
         return io.BufferedReader(_ZipMember(archive.open(_zip_member(path, archive))))
 
 
-def _starts_with(path: Path, magic: bytes) -> bool:
+def starts_with(path: Path, magic: bytes) -> bool:
     """Whether a file starts as gzip (zip) does, whatever its name (an export gzipped or
     zipped and named orders.csv was refused 'name it .csv.gz'): no text starts with those
     bytes, so it is unpacked as read, as a .csv.gz (.zip of one CSV) is."""
@@ -122,7 +122,7 @@ def open_text(path: Path, encoding: str) -> Any:
 
 def text_name(path: Path) -> str:
     """The name that tells what the text is (``orders.tsv`` of ``orders.zip``), lower case."""
-    if not path.name.lower().endswith(".zip") and not _starts_with(path, ZIP_MAGIC):
+    if not path.name.lower().endswith(".zip") and not starts_with(path, ZIP_MAGIC):
         return path.name.lower()
     with _zip_archive(path) as archive:
         return _zip_member(path, archive).lower()

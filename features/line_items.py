@@ -76,17 +76,20 @@ class OrderLines:
         # a later row lacking what its order's first row holds, or lacking a customer or a
         # time and its amount (on the first row); a guest's line with an amount of its own
         # lacks what the first row lacks too: a guest row, not a line
-        firsts = ids.map(lambda key: self._orders.get(key, (None, None, False)))
-        head_user = ~is_blank(pd.Series([g[0] for g in firsts], index=raw.index, dtype=object))
-        head_time = ~is_blank(pd.Series([g[1] for g in firsts], index=raw.index, dtype=object))
-        head_priced = np.array([bool(g[2]) for g in firsts], dtype=bool)
-        lines = (no_user & head_user.to_numpy(dtype=bool)) | (
-            no_time & head_time.to_numpy(dtype=bool)
-        )
+        # the first rows' fields are looked up for the rows that may be lines only
+        maybe = named & lines & ~heads
+        if not maybe.any():
+            return raw
+        firsts = [self._orders.get(key, (None, None, False)) for key in ids[maybe]]
+        head_user, head_time, head_priced = np.zeros((3, len(raw)), dtype=bool)
+        head_user[maybe] = ~is_blank(pd.Series([g[0] for g in firsts], dtype=object)).to_numpy()
+        head_time[maybe] = ~is_blank(pd.Series([g[1] for g in firsts], dtype=object)).to_numpy()
+        head_priced[maybe] = [bool(g[2]) for g in firsts]
+        lines = (no_user & head_user) | (no_time & head_time)
         lines |= (no_user | no_time) & ~priced
         # the customer and time on every line, the order's total on its first only
         lines |= ~priced & head_priced & self.unpriced
-        read = named & lines & ~heads
+        read = maybe & lines
         if not read.any():
             return raw
         aside, filled = read & ~priced, read & priced

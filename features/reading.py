@@ -36,7 +36,7 @@ from features.csv_lines import (
 from features.hints import option_hint
 from features.json_reading import JSON_LINES_SUFFIXES, SpillFailed, json_lines_chunks
 from features.parquet_reading import PARQUET_SUFFIXES, is_parquet_folder, parquet_chunks
-from features.quarantine import RAGGED_ROWS
+from features.quarantine import EXTRA_FIELDS, MISSING_FIELDS, RAGGED_ROWS
 from features.validation import ContractError
 from features.xlsx_reading import XLSX_SUFFIXES, is_workbook, xlsx_chunks
 from lifecycle.errors import offered
@@ -48,8 +48,6 @@ CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit 
 # reads some dozens of blocks ahead, so this bounds that read-ahead too
 # named in the hint of a 1-column header (a ',' one: a .tsv file written with commas)
 OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
-EXTRA_FIELDS = "extra_fields"  # quarantine reason: more fields than the header has
-MISSING_FIELDS = "missing_fields"  # quarantine reason: fewer fields than the header has
 # Ragged rows wait in memory until the good row after them is read: a longer run of them is
 # no row gone wrong but a file whose header is not its rows' (refused, naming both)
 RAGGED_RUN_LIMIT = 100_000
@@ -475,7 +473,8 @@ def _unused_name(name: str, taken: list[str]) -> str:
 
 # an Excel 97-2003 workbook (its binary format has no reader here)
 OLD_EXCEL = "an Excel 97-2003 .xls workbook: save it as .xlsx (Excel Workbook) or the sheet as CSV"
-# What a file named .csv is when it starts so (a zip archive: an .xlsx, or of one CSV, is read), and what to do with it
+# What a file named .csv is when it starts so, and what to do with it (a zip archive is
+# read: an .xlsx, or a zip of one CSV)
 BINARY_KINDS = {
     b"PAR1": "a Parquet file: name it .parquet",
     b"\xd0\xcf\x11\xe0": OLD_EXCEL,

@@ -32,15 +32,15 @@ from typing import Any
 
 import pandas as pd
 
+from features.csv_lines import ZIP_MAGIC, starts_with
 from features.hints import option_hint
-from features.quarantine import RAGGED_ROWS
+from features.quarantine import EXTRA_FIELDS, RAGGED_ROWS
 from features.validation import ContractError
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 # Excel's binary workbook (a zip of xl/workbook.bin): no reader here (openpyxl reads XML)
 XLSB = "an Excel binary workbook (.xlsb): save it as .xlsx (Excel Workbook) or the sheet as CSV"
 HEADER_SCAN_ROWS = 50  # the rows a header is looked for in (title rows above it)
-EXTRA_FIELDS = "extra_fields"  # as features.reading's: a cell past the header's columns
 # attrs key of a sheet's first frame: (sheet name, Excel row of the header)
 SHEET_HEADER = "sheet_header"
 # attrs key of every frame of a workbook of the 1904 date system (its serials count from
@@ -123,11 +123,8 @@ def _binary(path: Path) -> bool:
 
 def _workbook_part(path: Path) -> str | None:
     """The workbook part of a zip archive, ``xl/workbook.xml`` or ``.bin``, or None."""
-    if not path.is_file():
+    if not starts_with(path, ZIP_MAGIC):
         return None
-    with path.open("rb") as source:
-        if source.read(4) != b"PK\x03\x04":
-            return None
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())

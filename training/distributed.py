@@ -242,7 +242,7 @@ def boost(
     # Each worker uses its own cores; the in-process thread count does not apply there.
     cluster_params = {k: v for k, v in params.items() if k not in ("num_threads", "metric")}
     cluster_params = {"time_out": network_timeout_minutes} | cluster_params
-    _await_released(client, network_timeout_minutes)
+    _await_released(client, int(cluster_params["time_out"]))  # the one in force
     booster: Any = None
     checked = x_valid is not None and y_valid is not None
     if not checked:
