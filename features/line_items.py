@@ -37,6 +37,9 @@ class OrderLines:
         # a row without an amount is a line of its order when the order's first row has one
         # (not when such rows take a default amount: ``ingest --amount-default``)
         self.unpriced = unpriced
+        self._start_pass()
+
+    def _start_pass(self) -> None:
         # order id -> its first row's user, time and whether it has an amount
         self._orders: dict[str, tuple[Any, Any, bool]] = {}
         self._folded: set[str] = set()
@@ -48,7 +51,7 @@ class OrderLines:
         time when it has an amount of its own, else flagged :data:`LINE_ITEM`; ``notes`` get
         what was done (:data:`LINE_ITEMS_NOTE`), or an order column left unmapped."""
         if len(raw) and raw.index[0] == 0:  # a pass begins (a second one reads dates so)
-            self.__init__(self.mapping, self.unpriced)  # type: ignore[misc]
+            self._start_pass()
         user, when = self.mapping.source(c.USER_ID), self.mapping.source(c.EVENT_TIME)
         order = self.mapping.source(c.ORDER_ID)
         if user not in raw.columns or when not in raw.columns:
