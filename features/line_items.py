@@ -44,7 +44,10 @@ class OrderLines:
         self._orders: dict[str, tuple[Any, Any, bool]] = {}
         self._folded: set[str] = set()
         self._set_aside = self._filled = 0
-        self._unmapped: dict[str, list[int]] = {}  # column -> [lines like, heads unlike, lines]
+        # of the rows set aside, those that lacked the customer, the time (all lack an amount)
+        self._without = {"user": 0, "time": 0}
+        # column -> [lines like, heads unlike, lines, heads, lines like with user and time]
+        self._unmapped: dict[str, list[int]] = {}
 
     def fold(self, raw: pd.DataFrame, bad: Quarantine, notes: dict[str, Any]) -> pd.DataFrame:
         """``raw`` with each later line of an order read before given that order's user and
@@ -63,7 +66,7 @@ class OrderLines:
         # what a later line of an order leaves to its first row
         lines = no_user | no_time | (~priced if priced is not None and self.unpriced else False)
         if order not in raw.columns:
-            self._seek_order_column(raw, lines, {user, when}, notes)
+            self._seek_order_column(raw, lines, no_user | no_time, {user, when}, notes)
             return raw
         ids = as_text(raw[order]).str.strip()
         named = (ids.notna() & (ids != "")).to_numpy(dtype=bool)
@@ -100,6 +103,8 @@ class OrderLines:
         self._folded.update(ids[read].tolist())
         self._set_aside += int(aside.sum())
         self._filled += int(filled.sum())
+        self._without["user"] += int((aside & no_user).sum())
+        self._without["time"] += int((aside & no_time).sum())
         if filled.any():
             raw = raw.copy()
             for column, part, blank in ((user, 0, no_user), (when, 1, no_time)):
@@ -112,12 +117,19 @@ class OrderLines:
             "orders": len(self._folded),
             "set_aside": self._set_aside,
             "filled": self._filled,
+            "without_user": self._without["user"],
+            "without_time": self._without["time"],
             "amount": amount if amount in raw.columns else None,
         }
         return raw
 
     def _seek_order_column(
-        self, raw: pd.DataFrame, lines: Any, mapped: set[str], notes: dict[str, Any]
+        self,
+        raw: pd.DataFrame,
+        lines: Any,
+        bare: Any,
+        mapped: set[str],
+        notes: dict[str, Any],
     ) -> None:
         """A column that repeats the row above on rows without a user or a time and changes on
         the others, as an order id does in a line-item export: kept for the refusal."""
@@ -128,11 +140,12 @@ class OrderLines:
                 continue
             text = as_text(raw[name]).str.strip()
             same = (text == text.shift()).fillna(False).to_numpy(dtype=bool)
-            seen = self._unmapped.setdefault(str(name), [0, 0, 0, 0])
+            seen = self._unmapped.setdefault(str(name), [0, 0, 0, 0, 0])
             seen[0] += int((same & lines).sum())
             seen[1] += int((~same & ~lines)[1:].sum())
             seen[2] += int(lines.sum())
             seen[3] += int((~lines)[1:].sum())
+            seen[4] += int((same & lines & ~bare).sum())
         fits = [
             (seen[0] + seen[1], name)
             for name, seen in self._unmapped.items()
@@ -142,7 +155,8 @@ class OrderLines:
         ]
         if fits:
             name = max(fits)[1]
-            notes[ORDER_COLUMN_SEEN] = {"column": name, "rows": self._unmapped[name][0]}
+            seen = self._unmapped[name]
+            notes[ORDER_COLUMN_SEEN] = {"column": name, "rows": seen[0], "amount_only": seen[4]}
 
 
 def order_column_hint(notes: dict[str, Any], reasons: dict[str, int]) -> str:
@@ -154,12 +168,34 @@ def order_column_hint(notes: dict[str, Any], reasons: dict[str, int]) -> str:
         return ""
     option = f"--map order_id={shlex.quote(seen['column'])}"
     lacking = "an amount, a user id or a time" if first == MISSING_AMOUNT else "a user id or a time"
+    if seen.get("amount_only") == seen["rows"]:  # the customer and time on every line
+        layout = "total is on its first row only (a line-item export)"
+    else:
+        layout = (
+            "customer, date and total are on its first row only (a line-item export, as "
+            "Shopify's orders export)"
+        )
     return (
         f" {counted(seen['rows'], ('row', 'rows'))} without {lacking} repeat the "
-        f"row above's '{seen['column']}': the line items of an order whose customer, date and "
-        f"total are on its first row only (a line-item export, as Shopify's orders export): "
+        f"row above's '{seen['column']}': the line items of an order whose {layout}: "
         f"{option} reads them as lines of their order"
     )
+
+
+def _first_row_only(note: dict[str, Any]) -> str:
+    """What the set-aside lines left to their order's first row (a note of an older ingest
+    says nothing of it: Shopify's layout)."""
+    fields = [
+        field
+        for field, key in (("customer", "without_user"), ("time", "without_time"))
+        if note.get(key, 1)
+    ]
+    if len(fields) == 2:
+        return (
+            "customer, time and amount on the order's first row only, as Shopify's orders "
+            "export writes them"
+        )
+    return " and ".join([*fields, "amount"]) + " on the order's first row only"
 
 
 def line_items_line(note: dict[str, Any]) -> list[str]:
@@ -169,8 +205,8 @@ def line_items_line(note: dict[str, Any]) -> list[str]:
     if note["set_aside"]:
         out.append(
             f"    {note['set_aside']:,} {LINE_ITEM} rows: line items of {orders} read on an "
-            f"earlier row of the same '{column}' (customer, time and amount on the order's "
-            "first row only, as Shopify's orders export writes them): each order counted once, "
+            f"earlier row of the same '{column}' ({_first_row_only(note)}): each order counted "
+            "once, "
             + (f"with its '{note['amount']}'" if note["amount"] else "on its first row")
             + "; not counted as bad rows"
         )

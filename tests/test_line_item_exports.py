@@ -75,6 +75,8 @@ def test_a_shopify_orders_export_counts_each_order_once_with_its_total(
         "set_aside": 5,
         "filled": 0,
         "amount": "Total",
+        "without_user": 5,
+        "without_time": 5,
     }
     assert table["notes"]["rows_without_user"]["rows"] == 1  # the guest's order, once
     assert (
@@ -138,6 +140,12 @@ def test_later_lines_repeating_the_email_or_the_date_are_lines_of_their_order(
         loaded.append(pd.read_parquet(folder / "events.parquet"))
         table = json.loads((folder / "report.json").read_text())["tables"]["events"]
         assert table["reasons"] == {"line_item_of_order": 5, "missing_user_id": 1}
+        # what the lines set aside lacked: the column filled on every line is not counted,
+        # but for the guest order's line, whose Email is blank on its first row too
+        note = table["notes"]["line_items_of_orders"]
+        lacked = {"without_user": 1 if column == header.index("Email") else 5}
+        lacked["without_time"] = 0 if column == header.index("Created at") else 5
+        assert {key: note[key] for key in lacked} == lacked
     for events in loaded:
         assert events[c.ORDER_ID].tolist() == ["#1001", "#1002", "#1004"]
         assert events[c.AMOUNT].tolist() == [34.05, 20.25, 40.0]
@@ -295,12 +303,17 @@ def test_an_order_total_on_the_first_line_only_folds_its_later_lines(
     assert refused.exit_code == 1
     assert refused.stderr.rstrip().endswith(
         "8 rows without an amount, a user id or a time repeat the row above's 'Name': the line "
-        "items of an order whose customer, date and total are on its first row only (a "
-        "line-item export, as Shopify's orders export): --map order_id=Name reads them as "
-        "lines of their order"
+        "items of an order whose total is on its first row only (a line-item export): --map "
+        "order_id=Name reads them as lines of their order"
     )
     done = CliRunner().invoke(main, [*args, "--map", "order_id=Name"])
     assert done.exit_code == 0, done.output
+    # the summary says what the later lines lacked: the amount only
+    assert (
+        "    8 line_item_of_order rows: line items of 4 orders read on an earlier row of the "
+        "same 'Name' (amount on the order's first row only): each order counted once, with its "
+        "'Total'; not counted as bad rows"
+    ) in done.output.splitlines()
     events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
     assert events[c.AMOUNT].tolist() == [20.5, 21.5, 22.5, 23.5]
     table = json.loads((home / "datasets" / "shop" / "report.json").read_text())
