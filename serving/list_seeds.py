@@ -54,3 +54,10 @@ def list_drawn_from(
 def seed_of(drawn_from: dict[str, Any]) -> int:
     """The seed of the list :func:`list_drawn_from` describes: a stable hash of it."""
     return drawn_seed("list:" + json.dumps(drawn_from, sort_keys=True, separators=(",", ":")))
+
+
+def at_risk_seed(dataset: str, as_of: Any, filters: Filters, rank_by: str = "value_at_risk") -> int:
+    """The seed `lifecycle at-risk` draws for this list (``filters`` as it applied them, its
+    churn floor included): the report's top and the main job's printed top flag its users.
+    (Both took seed 0: on CDNOW the report held out other users than `at-risk` did.)"""
+    return seed_of(list_drawn_from("at-risk", dataset, as_of, filters, rank_by=rank_by))

@@ -581,17 +581,21 @@ def print_top(
 ) -> pd.DataFrame:
     """Print the top of the at-risk list from the latest scores table; returns the rows shown."""
     from serving.batch import latest_scores
+    from serving.list_seeds import at_risk_seed
     from serving.units import units_for
 
     table = latest_scores(settings)
     filters = at_risk_filters(Filters(), table.frame, settings.serving.medium_risk)
-    ranked = at_risk(table.frame, filters, rank_by=rank_by, limit=top)
+    # the control flags `lifecycle at-risk` gives this list (it draws the seed, not 0)
+    listed = str(table.metadata.get("dataset") or settings.dataset)
+    seed = at_risk_seed(listed, table.as_of, filters, rank_by)
+    ranked = at_risk(table.frame, filters, rank_by=rank_by, limit=top, seed=seed)
     rows = list_rows(ranked, privacy, extra=(rank_by,), **listed_attributes(table.metadata))
     floor = f", churn probability >= {filters.min_churn:g}" if filters.min_churn else ""
     echo(
         f"{settings.dataset}: top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by "
         f"{ranking_words(rank_by)}{floor} as of {table.as_of} "
-        f"(of {len(table.frame):,} scored; control group flagged C)"
+        f"(of {len(table.frame):,} scored; control group flagged C, seed {seed})"
     )
     echo(units_for(settings, table.metadata).text())
     for line in format_rows(rows):

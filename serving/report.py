@@ -31,6 +31,7 @@ from lifecycle.workspace import EVENTS_FILE
 from serving.answers import table_versions_text
 from serving.batch import ScoresTable
 from serving.funnel import STEPS, active_against_stages, channel_funnel, funnel_headers
+from serving.list_seeds import at_risk_seed
 from serving.list_text import value_text
 from serving.lists import (
     Filters,
@@ -394,7 +395,11 @@ def render_report(
 
     if "value_at_risk" in scores:
         floored = at_risk_filters(Filters(), scores, medium_risk)  # as `lifecycle at-risk`
-        ranked, unexplained = (explain or (lambda r: (r, ())))(at_risk(scores, floored, limit=top))
+        # its control flags too: the seed `at-risk` draws for this list, not seed 0
+        listed = str(meta.get("dataset") or (dataset_dir.name if dataset_dir else ""))
+        seed = at_risk_seed(listed, table.as_of, floored)
+        page = at_risk(scores, floored, limit=top, seed=seed)
+        ranked, unexplained = (explain or (lambda r: (r, ())))(page)
         rows = list_rows(ranked, privacy, **listed_attributes(meta))
         shown = pd.DataFrame(
             {
@@ -423,8 +428,9 @@ def render_report(
                 + _table(shown, {"days idle": "{:.0f}", "#": "{}"})
                 + "</div>"
                 + '<p class="note">control = would be held out if a campaign took this list '
-                "as it stands (a seeded 10% of all scored users, as <code>lifecycle at-risk</code> "
-                "draws it); who a campaign really held out is in its record. Full list: "
+                f"as it stands (a seeded 10% of all scored users, seed {seed}, as "
+                "<code>lifecycle at-risk</code> draws it for this list); who a campaign really "
+                "held out is in its record. Full list: "
                 "<code>lifecycle at-risk --top N --out list.csv</code>.</p>"
                 + "".join(f'<p class="note warn">{html.escape(n)}</p>' for n in unexplained),
             )

@@ -848,3 +848,59 @@ def test_the_segments_and_funnel_tables_write_counts_as_the_cards_do() -> None:
     converted = int((frame["orders"] >= 1).sum())
     assert "<td>organic</td><td class=num>3,000</td>" in funnel
     assert f"<td class=num>{converted:,}</td>" in funnel and converted >= 1000
+
+
+def test_the_reports_and_the_printed_tops_control_flags_are_the_at_risk_lists(
+    home: Path, tmp_path: Path
+) -> None:
+    """On CDNOW (23,571 customers, 1998-03-31) the report's top 20 flagged 22279 as control
+    and `lifecycle at-risk` flagged 07246 and 23443 instead: the report and the main job's
+    printed top took seed 0, the list the seed drawn from what it is. An operator sparing the
+    report's control users contacted those the list held out. Now all three agree."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+    from lifecycle.settings import load_settings
+    from serving.batch import write_scores
+    from serving.lists import print_top
+
+    users = 60
+    events = tmp_path / "cdnow.csv"  # one purchase per customer, as CDNOW's lines read
+    lines = [f"{i:05d},1997-03-{1 + i % 28:02d},{10 + i}.99" for i in range(users)]
+    events.write_text("\n".join(["customer_id,date,dollar_value", *lines]) + "\n")
+    maps = ["user_id=customer_id", "event_time=date", "amount=dollar_value"]
+    ingest = ["ingest", str(events), "--event-type", "purchase"]
+    done = CliRunner().invoke(main, ["--home", str(home), *ingest, *(f"--map={m}" for m in maps)])
+    assert done.exit_code == 0, done.output
+    scores = shop_scores({f"{i:05d}": (10.0 * i, 0.0) for i in range(users)})
+    scores["churn_probability"] = np.linspace(0.3, 0.9, users)
+    scores["ltv"] = np.linspace(500.0, 20.0, users)
+    scores["value_at_risk"] = scores["churn_probability"] * scores["ltv"]
+    settings = load_settings(home=home, environ={})
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "1998-03-31", "dataset": "cdnow"})
+    named = ["--dataset", "cdnow"]
+    listed = CliRunner().invoke(
+        main, ["--home", str(home), "--json", "at-risk", "--top", "20", *named]
+    )
+    assert listed.exit_code == 0, listed.output
+    found = json.loads(listed.stdout)
+    held_out = [row["user_id"] for row in found["rows"] if row["control"]]
+    assert held_out, "a list of 20 of 60 users with no control user tests nothing"
+    report = tmp_path / "report.html"
+    built = CliRunner().invoke(main, ["--home", str(home), "report", "--out", str(report), *named])
+    assert built.exit_code == 0, built.output
+    page = report.read_text()
+    rows = re.findall(r"<tr>(.*?)</tr>", page.split("at-risk users by", 1)[1], flags=re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S) for row in rows]
+    in_report = [row[1] for row in cells if row and "control" in row]
+    assert in_report == held_out
+    assert f"seed {found['control']['seed']}, as <code>lifecycle at-risk</code>" in page
+    printed: list[str] = []
+    print_top(
+        load_settings(home=home, environ={"LIFECYCLE_DATASET": "cdnow"}), 20, echo=printed.append
+    )
+    flagged = [
+        line.split()[1] for line in printed[2:] if line.split()[0].isdigit() and " C" in line
+    ]
+    assert flagged == held_out
+    assert f"seed {found['control']['seed']})" in printed[0]
