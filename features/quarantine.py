@@ -153,9 +153,17 @@ def reordered_header(raw: pd.DataFrame, source: str) -> None:
         return
     # cheap first: the first cell is a column's name as written (compared in C), then the row
     first = raw[raw.columns[0]]
-    for label in first.index[first.isin({*names, *map(str, raw.columns)})]:
+    need = max(2, (len(names) + 1) // 2)
+    rows = raw.loc[first.isin({*names, *map(str, raw.columns)})]
+    # a blank first name matches every blank first cell (CDNOW's lines begin with a space,
+    # read with --delimiter ' '): count each such row's named cells in C, a blank one at most
+    # once, so a row per Python call is only one that may be a header (it was each row:
+    # 8,000 rows took over a minute, CDNOW's 69,659 never ended)
+    named = {name for name in names if name}
+    hits = sum((as_text(rows[col]).str.strip().isin(named)).fillna(False) for col in rows)
+    for label in rows.index[np.asarray(hits) + ("" in names) >= need] if len(rows) else []:
         cells = [str(cell).strip() for cell in as_text(raw.loc[label]).fillna("")]
-        if cells == names or len(set(cells) & set(names)) < max(2, (len(names) + 1) // 2):
+        if cells == names or len(set(cells) & set(names)) < need:
             continue
         moved = next(i for i, cell in enumerate(cells) if cell != names[i])
         what = (
