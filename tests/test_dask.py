@@ -9,11 +9,13 @@ held to exact equality, row for row.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -187,59 +189,6 @@ def test_a_cluster_failure_is_one_line_and_library_output_only_verbose(tmp_path:
     death = r"^  \. dask_workers: Worker process \d+ was killed by signal 11 \(SIGSEGV\)$"
     assert re.search(death, verbose_err, re.MULTILINE), verbose_err
     assert verbose_err.strip().endswith(err.strip())
-
-
-# A worker failing with an error (not a crash) after LightGBM's workers connected: a gamma
-# model and a negative spend in the second partition only, refused by LightGBM on that worker.
-# Then the next fit on the same cluster, as a training on a scheduler's cluster would follow.
-FAILED_THEN_NEXT_FIT = """
-import dataclasses
-import time
-import numpy as np
-import pandas as pd
-from lifecycle.cluster import dask_client
-from lifecycle.settings import load_settings
-from training.distributed import _dask_frames, boost
-from training.errors import TrainingError
-from training.models import model_specs
-
-if __name__ == "__main__":
-    minute = {"LIFECYCLE_DASK__NETWORK_TIMEOUT_MINUTES": "1"}
-    settings = load_settings(environ={"LIFECYCLE_DASK__SCHEDULER": "local:2"} | minute)
-    spec = dataclasses.replace(model_specs(settings)["churn"], num_boost_round=10)
-    params = spec.lgb_params(1) | {"objective": "gamma", "metric": "gamma"}
-    x = pd.DataFrame({"recency": np.arange(400.0)})
-    spend = pd.Series(1.0 + np.arange(400) % 3)
-    with dask_client(settings) as client:
-        for name, label in (("failing", spend.where(spend.index != 1, -1.0)), ("next", spend)):
-            start = time.monotonic()
-            x_dask, y_dask, _, _ = _dask_frames(x, label, [], client)
-            timeout = settings.dask.network_timeout_minutes
-            try:
-                boost(client, x_dask, y_dask, None, None, params, spec, [], 10, timeout)
-                print(f"{name}: trained in {time.monotonic() - start:.0f} s", flush=True)
-            except TrainingError as error:
-                print(f"{name}: {error}", flush=True)
-"""
-
-
-def test_a_worker_failing_with_an_error_holds_the_cluster_only_for_the_network_timeout(
-    tmp_path: Path,
-) -> None:
-    """One worker's Python-level error left the other waiting on it in LightGBM's network for
-    LightGBM's ``time_out``, 120 minutes, holding its thread: on a cluster that outlives the
-    command (a scheduler's), the next training waited behind it. Now
-    ``dask.network_timeout_minutes`` bounds it (1 here: the next fit trains after a minute)."""
-    script = tmp_path / "failed_then_next_fit.py"
-    script.write_text(FAILED_THEN_NEXT_FIT)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
-    run = subprocess.run(
-        [sys.executable, str(script)], env=env, text=True, capture_output=True, timeout=300
-    )
-    failing, following = run.stdout.splitlines()
-    assert failing.startswith("failing: Dask training: LightGBM failed on the cluster ([gamma]")
-    trained = re.fullmatch(r"next: trained in (\d+) s", following)
-    assert trained and int(trained.group(1)) < 150, run.stdout
 
 
 def test_dask_trained_churn_matches_in_process_metrics(churn_results: dict) -> None:
@@ -554,3 +503,84 @@ def test_score_all_on_dask_equals_in_process(
     reasons = [scores.pop("reasons").map(json.dumps) for scores in (local, distributed)]
     pd.testing.assert_series_equal(*reasons)  # NaN values inside lists: compared as JSON text
     pd.testing.assert_frame_equal(local, distributed, check_exact=True)
+
+
+# Last in the module, its process started with the first test: see failed_then_next_fit.
+# A worker failing with an error (not a crash) after LightGBM's workers connected: a gamma
+# model and a negative spend in the second partition only, refused by LightGBM on that worker.
+# Then the next fit on the same cluster, as a training on a scheduler's cluster would follow.
+FAILED_THEN_NEXT_FIT = """
+import dataclasses
+import time
+import numpy as np
+import pandas as pd
+from lifecycle.cluster import dask_client
+from lifecycle.settings import load_settings
+from training.distributed import _dask_frames, boost
+from training.errors import TrainingError
+from training.models import model_specs
+
+if __name__ == "__main__":
+    minute = {"LIFECYCLE_DASK__NETWORK_TIMEOUT_MINUTES": "1"}
+    settings = load_settings(environ={"LIFECYCLE_DASK__SCHEDULER": "local:2"} | minute)
+    spec = dataclasses.replace(model_specs(settings)["churn"], num_boost_round=10)
+    params = spec.lgb_params(1) | {"objective": "gamma", "metric": "gamma"}
+    x = pd.DataFrame({"recency": np.arange(400.0)})
+    spend = pd.Series(1.0 + np.arange(400) % 3)
+    with dask_client(settings) as client:
+        for name, label in (("failing", spend.where(spend.index != 1, -1.0)), ("next", spend)):
+            start = time.monotonic()
+            x_dask, y_dask, _, _ = _dask_frames(x, label, [], client)
+            timeout = settings.dask.network_timeout_minutes
+            try:
+                boost(client, x_dask, y_dask, None, None, params, spec, [], 10, timeout)
+                print(f"{name}: trained in {time.monotonic() - start:.0f} s", flush=True)
+            except TrainingError as error:
+                print(f"{name}: {error}", flush=True)
+"""
+
+
+WAITED_TEST = "test_a_worker_failing_with_an_error_holds_the_cluster_only_for_the_network_timeout"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def failed_then_next_fit(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[subprocess.Popen, Path] | None]:
+    """FAILED_THEN_NEXT_FIT's process, started with the module's first test when its test is
+    selected: ~60 s of its ~70 s are LightGBM's one-minute ``time_out`` (its least: whole
+    minutes), idle, and waited beside the module's other tests rather than after them."""
+    if not any(item.name == WAITED_TEST for item in request.session.items):
+        yield None
+        return
+    folder = tmp_path_factory.mktemp("failed_then_next_fit")
+    script = folder / "failed_then_next_fit.py"
+    script.write_text(FAILED_THEN_NEXT_FIT)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    # Its output to files: a pipe nobody reads until the test could fill and stall it.
+    with (folder / "stdout").open("w") as out, (folder / "stderr").open("w") as err:
+        run = subprocess.Popen(
+            [sys.executable, str(script)], env=env, stdout=out, stderr=err, start_new_session=True
+        )
+    yield run, folder
+    if run.poll() is None:  # its test was not reached (a failure with -x, an interrupt)
+        with contextlib.suppress(ProcessLookupError):  # its cluster's workers too
+            os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+
+
+def test_a_worker_failing_with_an_error_holds_the_cluster_only_for_the_network_timeout(
+    failed_then_next_fit: tuple[subprocess.Popen, Path],
+) -> None:
+    """One worker's Python-level error left the other waiting on it in LightGBM's network for
+    LightGBM's ``time_out``, 120 minutes, holding its thread: on a cluster that outlives the
+    command (a scheduler's), the next training waited behind it. Now
+    ``dask.network_timeout_minutes`` bounds it (1 here: the next fit trains after a minute)."""
+    run, folder = failed_then_next_fit
+    run.wait(timeout=300)
+    stdout = (folder / "stdout").read_text()
+    assert len(stdout.splitlines()) == 2, stdout + (folder / "stderr").read_text()[-2000:]
+    failing, following = stdout.splitlines()
+    assert failing.startswith("failing: Dask training: LightGBM failed on the cluster ([gamma]")
+    trained = re.fullmatch(r"next: trained in (\d+) s", following)
+    assert trained and int(trained.group(1)) < 150, stdout
