@@ -131,8 +131,9 @@ def synthetic_users(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def synthetic_models(seed: int = 0, rows: int = 20_000) -> Any:
-    """Small churn, conversion and LTV bundles (LTV with quantile boosters) on synthetic data."""
+def synthetic_models(seed: int = 0, rows: int = 20_000, rounds: int = 60) -> Any:
+    """Small churn, conversion and LTV bundles (LTV with quantile boosters) on synthetic data,
+    ``rounds`` trees per booster."""
     import lightgbm as lgb
 
     from lifecycle.bundle import ModelBundle
@@ -157,7 +158,7 @@ def synthetic_models(seed: int = 0, rows: int = 20_000) -> Any:
         "num_threads": 1,
     }
 
-    def fit(target: np.ndarray, objective: str, rounds: int, **extra: float) -> Any:
+    def fit(target: np.ndarray, objective: str, **extra: float) -> Any:
         data = lgb.Dataset(matrix, target, feature_name=names, free_raw_data=False)
         return lgb.train({**params, "objective": objective, **extra}, data, rounds)
 
@@ -165,7 +166,7 @@ def synthetic_models(seed: int = 0, rows: int = 20_000) -> Any:
     for task, target in (("churn", churned), ("conversion", 1 - churned)):
         champions.bundles[task] = ModelBundle(
             task,
-            fit(target, "binary", 60),
+            fit(target, "binary"),
             names,
             categories,
             f"{task}_v1",
@@ -175,13 +176,13 @@ def synthetic_models(seed: int = 0, rows: int = 20_000) -> Any:
         )
     champions.bundles["ltv"] = ModelBundle(
         "ltv",
-        fit(value, "regression", 60),
+        fit(value, "regression"),
         names,
         categories,
         "ltv_v1",
         {"task": "ltv", "horizon_days": 365},
         {},
-        quantile_boosters={q: fit(value, "quantile", 60, alpha=q) for q in (0.1, 0.5, 0.9)},
+        quantile_boosters={q: fit(value, "quantile", alpha=q) for q in (0.1, 0.5, 0.9)},
     )
     champions.versions = {task: "synthetic" for task in champions.bundles}
     return champions
