@@ -129,10 +129,11 @@ def test_fold_count_is_checked() -> None:
         )
 
 
-def _invoke(home: Path, *args: str, plots: bool = False):
-    """``lifecycle --home HOME --quiet ARGS``; a training draws its plots only when asked
-    (``training.plots``: their matplotlib import and drawing, ~1.5 CPU-s of each run)."""
-    env = None if plots else NO_PLOTS
+def _invoke(home: Path, *args: str, plots: bool = False, env: dict[str, str] | None = None):
+    """``lifecycle --home HOME --quiet ARGS`` with settings ``env``; a training draws its plots
+    only when asked (``training.plots``: their matplotlib import and drawing, ~1.5 CPU-s of
+    each run)."""
+    env = (env or {}) | ({} if plots else NO_PLOTS)
     return CliRunner().invoke(main, ["--home", str(home), "--quiet", *args], env=env)
 
 
@@ -418,22 +419,28 @@ def test_a_column_that_gives_the_label_away_is_named_and_not_promoted(
     noise = np.random.default_rng(1).normal(0, 20, len(frame))
     frame["vip"] = (frame["tenure"] + noise > 40).astype(int)  # a second 0/1 column
     _snapshot_dataset(home, "leaky", frame)
-    done = _invoke(home, "--json", "train-snapshot", "--dataset", "leaky", "--folds", "3")
+    # A column that gives the label away never stops early: its log loss falls to the last of
+    # the snapshot model's 3,000 rounds (each fold, then the final fit; ~2.5 CPU-s a training).
+    # Each training here without it stops early before round 1,200 (best rounds 177 to 1,083
+    # measured, then 100 of patience), so only the leaky models change, and not what is asked.
+    env = {"LIFECYCLE_TRAINING__MODELS__CHURN__NUM_BOOST_ROUND": "1200"}
+    done = _invoke(home, "--json", "train-snapshot", "--dataset", "leaky", "--folds", "3", env=env)
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert result["leak"]["column"] == "ChurnReason" and result["leak"]["cv_auc"] >= 0.99
     assert result["best_single_feature"] == ["ChurnReason"] * 3 and not result["promoted"]
     assert "'ChurnReason' alone ranks the label at CV AUC 1.0000" in result["gate"]
     assert "`--exclude ChurnReason`" in result["gate"]
-    text = _invoke(home, "train-snapshot", "--dataset", "leaky", "--folds", "3").stdout
+    text = _invoke(home, "train-snapshot", "--dataset", "leaky", "--folds", "3", env=env).stdout
     assert "best_single_feature" in text and "the column: ChurnReason" in text
     args = ["--json", "train-snapshot", "--dataset", "leaky", "--folds", "3"]
-    without = json.loads(_invoke(home, *args, "--exclude", "ChurnReason").stdout)
+    without = json.loads(_invoke(home, *args, "--exclude", "ChurnReason", env=env).stdout)
     assert without["leak"] is None and without["promoted"] is True
     assert "ChurnReason" not in without["best_single_feature"]
-    unknown = _invoke(home, *args, "--exclude", "Nope")
+    unknown = _invoke(home, *args, "--exclude", "Nope", env=env)
     assert unknown.exit_code == 1 and "no column 'Nope' to exclude" in unknown.stderr
-    other = json.loads(_invoke(home, *args, "--exclude", "ChurnReason", "--label", "vip").stdout)
+    vip = ["--exclude", "ChurnReason", "--label", "vip"]
+    other = json.loads(_invoke(home, *args, *vip, env=env).stdout)
     assert other["model"] == "leaky-vip" and other["label"] == "vip"
     bundle = mlflow_bundle(home, "leaky-vip", tmp_path)
     assert LABEL not in bundle.feature_names and "vip" not in bundle.feature_names
