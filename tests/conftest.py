@@ -238,6 +238,15 @@ LONGEST_MODULES = (
 )
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A test process ends as the lifecycle script does (``exit_without_collecting``): its
+    shutdown traversed every object left (MLflow, Feast, pandas, the tests' data) again and
+    again, ~0.8 CPU-s and 3 s of wall measured after a module of six tests, each worker."""
+    from lifecycle.cli import exit_without_collecting
+
+    exit_without_collecting()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest modules first, each module's tests in their own order."""
     first = {name: rank for rank, name in enumerate(LONGEST_MODULES)}
