@@ -52,8 +52,8 @@ USUAL_GAP = "ipt_mean_days"  # what the overdue ratio divides by
 # order cancelled since): never active, as the stages say (``serving.segments``), so not
 # "no activity for 256 days", which said there had been some (trial 107, online_retail 12346).
 FIRST_DAY_ONLY = "seen only on their first day, {value:.0f} day{s} ago"
-# Days since an event, counted as the stages count them (a part day is a day: 90.02 days
-# with no activity reads 91, over 90, as ``churned`` says).
+# Days since an event, counted as the stages count them (whole days gone by: 89.9 days
+# with no activity reads 89 beside ``silent``, 90.0 reads 90 beside ``churned``, 90 or more).
 DAYS_SINCE = ("recency_days", "purchase_recency_days", "first_purchase_age_days", "tenure_days")
 # What a value that rounds to none reads as ("no activity for 0 days" contradicts itself).
 NONE_TEXT = {
@@ -360,6 +360,8 @@ def reason_text(
         # The days since the last order are the fact: without them a customer who bought 3
         # days ago read as one gone a year (online_retail 16000 and 17850, session 48).
         days = days_since_order(value, usual_gap_days)
+        if days == 0:  # under a whole day: "no order for 0 days" contradicts itself
+            return f"{NONE_TEXT['purchase_recency_days']} ({NONE_TEXT[USUAL_GAP]})"
         return f"no order for {days:.0f} day{_plural(days)} ({NONE_TEXT[USUAL_GAP]})"
     if feature == USUAL_GAP and under_a_day(value):  # as the overdue ratio's words say it
         return NONE_TEXT[USUAL_GAP]
@@ -371,6 +373,8 @@ def reason_text(
         return NEGATIVE_TEXT[feature].format(amount=money_text(-value))
     if feature in DAYS_SINCE:
         value = float(whole_days(value))
+        if value == 0:  # under a whole day (0.7 days): not "no activity for 0 days"
+            return NONE_TEXT[feature]
     if feature in REASON_TEXT:
         return REASON_TEXT[feature].format(value=value, s=_plural(value), amount=money_text(value))
     return _window_text(feature, float(value)) or f"{feature.replace('_', ' ')}: {value:.3g}"

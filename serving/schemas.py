@@ -80,7 +80,7 @@ RISK_BAND_DOC = (
 STAGE_DOC = (
     "where the user is in the product's lifecycle (never_active, new, active, at_risk, "
     "silent, churned, reactivated), from their activity and churn risk; churned is no activity "
-    "for over 90 days, whatever churn_probability forecasts"
+    "for 90 days or more, whatever churn_probability forecasts"
 )
 AS_OF_DOC = "the date (YYYY-MM-DD) of the features the scores were computed from"
 HORIZON_DOC = "task -> the window its score looks ahead, in days after as_of (label definition)"

@@ -2,10 +2,12 @@
 
 Definitions are versioned: a list or report names the version it used.
 
-- lifecycle stages (``stages_v3``): never active, new, active, at risk, silent, churned,
+- lifecycle stages (``stages_v4``): never active, new, active, at risk, silent, churned,
   reactivated (v2: never active for users with no activity, only refunds or no event, who
   were churned in v1 though they never bought; v3: also for users who only signed up, whom
-  the funnel counts as not active, and v2 called churned, silent or new);
+  the funnel counts as not active, and v2 called churned, silent or new; v4: the days as
+  the feature windows ``(as_of - w, as_of]`` count them, so a user last active exactly 30
+  days ago, none in the 30 days' window, is silent, not active as v3 said);
 - named RFM segments (``rfm_v3``, monetary after refunds): champions, loyal, potential,
   cannot lose, hibernating, lost from quintile scores among buyers (``no_purchase`` for users
   without an order); a one-order buyer is potential, hibernating or lost by recency (v3);
@@ -29,14 +31,16 @@ from lifecycle.words import counted
 from serving.funnel import NO_CHANNEL  # the funnel's row of users without a channel
 from serving.units import Counted
 
-STAGES_VERSION = "stages_v3"
+STAGES_VERSION = "stages_v4"
 # What a user did beyond signing up, as the funnel counts it (serving.funnel): activations,
 # sessions, orders (feature columns)
 BEYOND_SIGNUP = ("activated", "sessions_total", "orders_total")
 STAGES = ("never_active", "new", "active", "at_risk", "silent", "churned", "reactivated")
-NEW_DAYS = 30  # tenure up to this is "new"
-SILENT_DAYS = 30  # no activity for longer than this is "silent"
-CHURNED_DAYS = 90  # ... and longer than this "churned"
+# The days as the windows (as_of - w, as_of] count them (v4): a day exactly w days back is
+# outside the w days' window, so "new" is first seen within it, "silent" no activity in it
+NEW_DAYS = 30  # tenure under this is "new"
+SILENT_DAYS = 30  # no activity for this long or longer is "silent"
+CHURNED_DAYS = 90  # ... and for this long or longer "churned"
 # The active days in the last 30 and in the last 90 days (reactivated: some in the first, none
 # in the 60 before): feature columns of the windows every table builds (settings.STAGE_WINDOWS)
 STAGE_COLUMNS = tuple(f"active_days_{days}d" for days in STAGE_WINDOWS)
@@ -48,10 +52,10 @@ MEDIUM_RISK = ServingSettings.model_fields["medium_risk"].default
 
 
 def whole_days(days: Any) -> Any:
-    """Day counts as people read them, by the stages' rule: a part day counts as a day
-    (rounded up), so 90.02 days idle reads 91, over 90 as ``churned`` is, and exactly 90 reads
-    90 (trial 101: rounding showed "90 days idle" beside ``churned``)."""
-    return np.ceil(days)
+    """Day counts as people read them, by the stages' rule: whole days gone by (rounded
+    down), so 89.9 days idle reads 89 beside ``silent`` and 90.0 reads 90 beside ``churned``
+    (90 days or more; trial 101: rounding showed "90 days idle" beside a stage of over 90)."""
+    return np.floor(days)
 
 
 def lifecycle_stage(
@@ -119,7 +123,7 @@ def only_signed_up(tenure: Any, recency: Any, activated: Any, sessions: Any, ord
     evidence either way, so it is not this."""
     # within NEW_DAYS of sign-up a user is new: there has been little time to do more
     nothing = (activated == 0) & (sessions == 0) & (orders == 0)
-    return (tenure > NEW_DAYS) & np.logical_not(c.came_back(tenure, recency)) & nothing
+    return (tenure >= NEW_DAYS) & np.logical_not(c.came_back(tenure, recency)) & nothing
 
 
 def stage_of_values(
@@ -158,14 +162,16 @@ def _stage_rules(
     """The stage checks in order, the first match wins: on arrays or on one user's floats.
     ``never``: no activity to date (a user whose only events are refunds never bought, one
     who only signed up never used the product: neither is churned, nor new)."""
-    # Back after a gap: active now, nothing in the 60 days before the last 30, and known over
-    # the 90 (else the gap is only the days before the user was known)
-    returned = (recent > 0) & (quarter == recent) & (tenure > QUARTER_DAYS)
+    # Back after a gap: active now, nothing in the 60 days before the last 30, and known 90
+    # days or more (first seen at or before the 90 days' window: else the gap is only the
+    # days before the user was known)
+    returned = (recent > 0) & (quarter == recent) & (tenure >= QUARTER_DAYS)
+    # ">=": a day exactly 30 (90) days back is outside the 30 (90) days' window (v4)
     return (
         (never, "never_active"),
-        (tenure <= NEW_DAYS, "new"),
-        (recency > CHURNED_DAYS, "churned"),
-        (recency > SILENT_DAYS, "silent"),
+        (tenure < NEW_DAYS, "new"),
+        (recency >= CHURNED_DAYS, "churned"),
+        (recency >= SILENT_DAYS, "silent"),
         (risk, "at_risk"),
         (returned, "reactivated"),
     )

@@ -165,11 +165,12 @@ def _outlook(params: dict[str, float], features: pd.DataFrame, horizon: float) -
 
 def _stage(features: pd.DataFrame, churn: pd.Series | None) -> np.ndarray:
     """The stages (their definition moved on: stages_v3's never active, users with no
-    activity or only a sign-up, comes first, written here on its own)."""
+    activity or only a sign-up, comes first, written here on its own; stages_v4 counts the
+    days as the windows do, a day exactly 30 or 90 days back outside them)."""
     tenure = features["tenure_days"].astype(float).fillna(0).to_numpy()
     recency = features["recency_days"].astype(float).fillna(np.inf).to_numpy()
     nothing_beyond_signup = (
-        (tenure > 30)
+        (tenure >= 30)
         & (recency >= tenure - 1)
         & np.all(
             [
@@ -187,9 +188,9 @@ def _stage(features: pd.DataFrame, churn: pd.Series | None) -> np.ndarray:
         if churn is None
         else pd.Series(churn).astype(float).fillna(0).to_numpy() >= HIGH_RISK
     )
-    returned = (recent > 0) & (quarter == recent) & (tenure > 90)
+    returned = (recent > 0) & (quarter == recent) & (tenure >= 90)
     return np.select(
-        [never, tenure <= 30, recency > 90, recency > 30, risk, returned],
+        [never, tenure < 30, recency >= 90, recency >= 30, risk, returned],
         ["never_active", "new", "churned", "silent", "at_risk", "reactivated"],
         default="active",
     )

@@ -68,8 +68,8 @@ def test_lists_and_report_state_currency_and_windows(trained_copy: Path, tmp_pat
     )
     assert set(rows["currency"]) == {"GBP"} and set(rows["churn_window_days"]) == {90}
     assert rows["days_since_last_activity"].tolist() == [
-        math.ceil(r["days_since_last_activity"]) for r in document["rows"]
-    ]  # whole days in what people open, a part day counted as a day (as the stages count)
+        math.floor(r["days_since_last_activity"]) for r in document["rows"]
+    ]  # whole days in what people open, the whole days gone by (as the stages count)
     assert pd.api.types.is_integer_dtype(rows["days_since_last_activity"])
     assert "money in GBP" in written.stdout
 

@@ -307,11 +307,11 @@ def test_lists_md_states_the_stage_rules_the_code_applies() -> None:
     high = ServingSettings.model_fields["high_risk"].default
     text = " ".join((DOCS / "lists.md").read_text().split())
     rules = (
-        f"`new` known {NEW_DAYS} days or less, `churned` no activity for over {CHURNED_DAYS} "
-        f"days, `silent` for over {SILENT_DAYS}, `at_risk` a churn probability at or above "
-        f"`serving.high_risk` ({high}), `reactivated` active in the last {RECENT_DAYS} days "
-        f"after none in the {QUARTER_DAYS - RECENT_DAYS} before (known over {QUARTER_DAYS} "
-        "days), else `active`"
+        f"`new` known fewer than {NEW_DAYS} days, `churned` no activity for {CHURNED_DAYS} "
+        f"days or more, `silent` for {SILENT_DAYS} days or more, `at_risk` a churn probability "
+        f"at or above `serving.high_risk` ({high}), `reactivated` active in the last "
+        f"{RECENT_DAYS} days after none in the {QUARTER_DAYS - RECENT_DAYS} before (known "
+        f"{QUARTER_DAYS} days or more), else `active`"
     )
     assert rules in text
     assert set(STAGES) == {

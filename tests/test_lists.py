@@ -564,7 +564,7 @@ def test_export_round_trips_with_units_and_prints(tmp_path: Path, suffix: str) -
     back = _read_back(out)
     assert back["user_id"].tolist() == ["u2", "u3", "u4"]
     assert back["value_at_risk"].tolist() == pytest.approx(rows["value_at_risk"].tolist(), rel=1e-5)
-    assert back["days_since_last_activity"].tolist() == [22, 25, 26]  # whole days
+    assert back["days_since_last_activity"].tolist() == [21, 25, 26]  # whole days gone by
     assert back["revenue"].tolist() == [57120.91, 90, 80]  # money to the penny in every format
     assert back["currency"].tolist() == ["GBP"] * 3
     assert back["churn_window_days"].tolist() == [91] * 3
@@ -730,27 +730,35 @@ def test_terminal_values_below_100_keep_the_digits_they_need() -> None:
 
 
 def test_shown_idle_days_agree_with_the_stage_thresholds(tmp_path: Path) -> None:
-    """Rounding showed u0014085, 90.02 days idle, as "90" beside ``churned`` (over 90), and
-    30.4 days as "30" beside ``silent`` (over 30): a part day now counts as a day, in the
-    terminal, written lists and reasons, so the days shown cross a threshold with the stage."""
+    """Rounding showed u0014085, 90.02 days idle, as "90" beside ``churned`` (then over 90):
+    the days shown cross a threshold with the stage, in the terminal, written lists and
+    reasons. stages_v4 counts days as the windows do (90 days or more is ``churned``), and the
+    days shown are whole days gone by: 90.0 reads 90 beside churned, 89.9 reads 89 beside
+    silent, 30.0 reads 30 beside silent (v3 called it active, "no active days in the last 30
+    days"), 29.9 reads 29 beside active."""
     from serving.reason_words import reason_text
     from serving.segments import CHURNED_DAYS, SILENT_DAYS, stage_of_columns
 
-    idle = [90.02, 30.4, 90.0, 30.0, 25.0, 3.0]
-    table = scores_table().assign(days_since_last_activity=idle, tenure_days=400.0)
+    idle = [90.02, 30.4, 90.0, 30.0, 25.0, 3.0, 89.9, 29.9]
+    table = scores_table().assign(days_since_last_activity=idle[:6], tenure_days=400.0)
     rows = list_rows(at_risk(table, limit=None), Privacy(), PERSONAL)
     back = _read_back(export(rows, tmp_path / "list.csv", units=UNITS))
     shown = dict(zip(back["user_id"], back["days_since_last_activity"], strict=True))
-    assert shown == {"u1": 91, "u2": 31, "u3": 90, "u4": 30, "u5": 25}
+    assert shown == {"u1": 90, "u2": 30, "u3": 90, "u4": 30, "u5": 25}
     lines = {line.split()[1]: line for line in format_rows(rows, width=200)[1:] if line[:2] != "  "}
-    assert lines["u1"].split()[-1] == "91" and lines["u2"].split()[-1] == "31"
+    assert lines["u1"].split()[-1] == "90" and lines["u2"].split()[-1] == "30"
+    stages = {}
     for days in idle:
-        features = {"recency_days": days, "tenure_days": 400.0, "activated": 1.0}
+        # an active day in the last 30, two in the 90 (not reactivated)
+        features = {"recency_days": days, "tenure_days": 400.0, "active_days_90d": 2.0}
         stage = stage_of_columns(lambda n, f=features: np.array([f.get(n, 1.0)]))[0]
         words = reason_text("recency_days", days)
         whole = int(words.split()[3])  # "no activity for N days"
-        assert (stage == "churned") == (whole > CHURNED_DAYS), (days, stage, words)
-        assert (stage in ("churned", "silent")) == (whole > SILENT_DAYS), (days, stage, words)
+        assert (stage == "churned") == (whole >= CHURNED_DAYS), (days, stage, words)
+        assert (stage in ("churned", "silent")) == (whole >= SILENT_DAYS), (days, stage, words)
+        stages[days] = (stage, whole)
+    assert stages[90.0] == ("churned", 90) and stages[89.9] == ("silent", 89)
+    assert stages[30.0] == ("silent", 30) and stages[29.9] == ("active", 29)
 
 
 def test_the_at_risk_list_leaves_out_the_low_risk_band_unless_asked(tmp_path: Path) -> None:

@@ -107,7 +107,7 @@ CASES = {
         {"first_day_only": True},
         [
             ("no orders so far", "orders_total", 0.93),
-            ("seen only on their first day, 287 days ago", "recency_days", 0.37),
+            ("seen only on their first day, 286 days ago", "recency_days", 0.37),
             ("no sessions so far", "sessions_total", 0.05),
         ],
     ),
@@ -211,7 +211,7 @@ CASES = {
         {},
         [  # 105 days without an order say the empty 90 days
             (
-                "no order for 106 days (orders so far came on average less than a day apart)",
+                "no order for 105 days (orders so far came on average less than a day apart)",
                 "overdue_ratio",
                 0.7,
             ),

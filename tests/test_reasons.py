@@ -360,16 +360,17 @@ def test_overdue_against_a_usual_gap_under_a_day_says_so() -> None:
     split_basket = {"overdue_ratio": 35010.0, "ipt_mean_days": 0.003, "orders_90d": 0.0}
     ranked = np.argsort(-contributions)
     picked = worded_reasons(names, contributions, ranked, split_basket.get)
-    # 35010 x 0.003 = 105.03 days without an order: that says the empty 90 days, one reason
+    # 35010 x 0.003 = 105.03 days without an order (105 whole days gone by, as the stages
+    # count): that says the empty 90 days, one reason
     assert [r["text"] for r in picked] == [
-        "no order for 106 days (orders so far came on average less than a day apart)"
+        "no order for 105 days (orders so far came on average less than a day apart)"
     ]
     assert picked[0]["value"] == 35010.0  # the value itself is kept
     assert picked[0]["contribution"] == pytest.approx(0.7)
     # online_retail 12432 (trial W): gaps of 0.001 and 1.99 days, a mean of 0.995; the words
     # said "came less than a day apart" of orders two days apart: the mean is what is known
-    two_days = reason_text("overdue_ratio", 42.0, usual_gap_days=0.995)
-    assert two_days == "no order for 42 days (orders so far came on average less than a day apart)"
+    two_days = reason_text("overdue_ratio", 42.0, usual_gap_days=0.995)  # 41.79 days
+    assert two_days == "no order for 41 days (orders so far came on average less than a day apart)"
     usual = {"overdue_ratio": 2.3, "ipt_mean_days": 30.0, "orders_90d": 0.0}
     picked = worded_reasons(names, contributions, ranked, usual.get)
     assert picked[0]["text"] == "next purchase overdue (2.3x their usual gap)"
@@ -389,18 +390,18 @@ def test_orders_minutes_apart_say_how_long_since_the_last() -> None:
     gone_raised = np.array([1.066, 0.794, 0.537, -0.2, -0.1])
     picked = worded_reasons(names, gone_raised, np.argsort(-gone_raised), gone.get)
     assert [r["text"] for r in picked] == [
-        "no order for 373 days (orders so far came on average less than a day apart)",
+        "no order for 372 days (orders so far came on average less than a day apart)",
         "34 orders so far",
     ]
     assert picked[0]["contribution"] == pytest.approx(1.066 + 0.794)
     recent = {"ipt_mean_days": 0.0010417, "overdue_ratio": 2388.67, "orders_total": 3.0}
     recent_raised = np.array([-0.1, 0.279, -0.05, 0.347, 0.3])
-    # the last order was the last activity: "no activity for 3 days" is the same days, said
-    # with the gap, not instead of it
+    # the last order was the last activity: "no activity for 2 days" (2.49) is the same days,
+    # said with the gap, not instead of it
     idle = recent | {"revenue_30d": 12393.7, "recency_days": 2388.67 * 0.0010417}
     picked = worded_reasons(names, recent_raised, np.argsort(-recent_raised), idle.get)
     assert [r["text"] for r in picked] == [
-        "no order for 3 days (orders so far came on average less than a day apart)",
+        "no order for 2 days (orders so far came on average less than a day apart)",
         "spent 12,394 in the last 30 days",
     ]
     assert picked[0]["contribution"] == pytest.approx(0.579)
@@ -409,7 +410,7 @@ def test_orders_minutes_apart_say_how_long_since_the_last() -> None:
     picked = worded_reasons(names, recent_raised, np.argsort(-recent_raised), later.get)
     assert [r["text"] for r in picked][1:] == [
         "no activity for 1 day",
-        "no order for 3 days (orders so far came on average less than a day apart)",
+        "no order for 2 days (orders so far came on average less than a day apart)",
     ]
     # a gap under a day reads as the overdue ratio reads it, not "buys every 1 day on average"
     assert (
@@ -645,7 +646,7 @@ def test_a_user_seen_only_on_their_first_day_is_never_said_active() -> None:
     values |= {"revenue_total": 0.0}
     picked = worded_reasons(names, contributions, np.arange(4), values.get, first_day_only=True)
     assert [r["text"] for r in picked] == [
-        "seen only on their first day, 256 days ago",
+        "seen only on their first day, 255 days ago",  # 255.6: whole days gone by
         "no orders so far",
     ]
     assert picked[1]["contribution"] == pytest.approx(0.5)
@@ -660,7 +661,7 @@ def test_a_user_seen_only_on_their_first_day_is_never_said_active() -> None:
     picked = worded_reasons(names, contributions, np.arange(8), values.get, first_day_only=True)
     assert [(r["text"], r["feature"]) for r in picked] == [
         ("no purchase yet", "first_purchase_age_days"),
-        ("seen only on their first day, 287 days ago", "recency_days"),
+        ("seen only on their first day, 286 days ago", "recency_days"),
     ]
     assert [r["contribution"] for r in picked] == pytest.approx([0.79, 0.37])
     # the flag is the stage's: from the feature columns, as the scores table's stage

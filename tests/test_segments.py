@@ -277,7 +277,78 @@ def test_users_with_no_activity_are_never_active_not_churned() -> None:
     assert lifecycle_stage(features, churn).tolist() == ["never_active", "never_active", "churned"]
     assert stage_of_values(400, nan, 0, 0, 0.9) == "never_active"
     assert stage_of_values(400, 200, 0, 0, 0.9) == "churned"
-    assert SegmentDefinitions().versions["lifecycle_stage"] == "stages_v3"
+    assert SegmentDefinitions().versions["lifecycle_stage"] == "stages_v4"
+
+
+def test_stages_count_days_as_the_feature_windows_do_on_a_date_only_log() -> None:
+    """A date-only log (CDNOW: every purchase at midnight): stages_v3 called a user last
+    active exactly 30 days ago active, beside "no active days in the last 30 days" (the
+    window is (as_of - 30, as_of]; 21 of 782 active users at 1998-03-31), and one 90 days ago
+    silent (14 users). v4 counts as the windows do, and the days shown are whole days gone
+    by, so stage, windows, shown days and reason words agree."""
+    from features.asof import compute_features
+    from serving.reason_facts import fact_of, says
+    from serving.reason_words import reason_text
+    from serving.segments import whole_days
+
+    as_of = pd.Timestamp("1998-03-31", tz="UTC")
+
+    def bought(user: str, days_ago: int) -> dict:
+        when = as_of - pd.Timedelta(days=days_ago)
+        return {
+            c.USER_ID: user,
+            c.EVENT_TIME: when,
+            c.EVENT_TYPE: c.PURCHASE,
+            c.AMOUNT: 10.0,
+            c.ORDER_ID: f"{user}{days_ago}",
+        }
+
+    events = pd.DataFrame(
+        [
+            *(bought("idle30", d) for d in (200, 30)),  # 04881: last bought 1998-03-01
+            *(bought("idle90", d) for d in (300, 90)),
+            *(bought("idle29", d) for d in (200, 60, 29)),
+            *(bought("idle89", d) for d in (300, 89)),
+            bought("first30", 30),  # first seen exactly 30 days ago: outside the window
+            *(bought("back", d) for d in (90, 10)),  # first seen exactly 90 days ago
+        ]
+    )
+    events[c.EVENT_TIME] = events[c.EVENT_TIME].astype("datetime64[us, UTC]")
+    features = compute_features(events, [as_of], windows=(7, 30, 90, 365))
+    assert features is not None
+    features = features.set_index(c.USER_ID)
+    stages = dict(zip(features.index, lifecycle_stage(features), strict=True))
+    assert stages == {
+        "idle30": "silent",  # v3: active
+        "idle90": "churned",  # v3: silent
+        "idle29": "active",
+        "idle89": "silent",
+        "first30": "silent",  # v3: new
+        "back": "reactivated",  # v3: active (known exactly 90 days, not over)
+    }
+    for user, (idle, window) in {"idle30": (30, 30), "idle90": (90, 90)}.items():
+        row = features.loc[user]
+        assert row["recency_days"] == idle and row[f"active_days_{window}d"] == 0
+        assert whole_days(row["recency_days"]) == idle  # as lists, the report and reasons show
+        assert reason_text("recency_days", row["recency_days"]) == f"no activity for {idle} days"
+        assert reason_text(f"active_days_{window}d", 0.0) == (
+            f"no active days in the last {window} days"
+        )
+        # the days idle say the window's emptiness: one fact, said once
+        value_of = row.get
+        idle_fact = fact_of("recency_days", row["recency_days"], value_of)
+        assert says(idle_fact, fact_of(f"active_days_{window}d", 0.0, value_of))
+        one = stage_of_values(*row[["tenure_days", "recency_days"]], 0.0, 0.0, None)
+        assert one == stages[user]
+    assert features.loc["idle29", "active_days_30d"] == 1
+    assert reason_text("recency_days", 29.0) == "no activity for 29 days"
+    assert features.loc["first30", "tenure_days"] == 30 == whole_days(30.0)
+    assert reason_text("tenure_days", 30.0) == "first seen 30 days ago"
+    # under a whole day reads as such, not "no activity for 0 days"
+    assert reason_text("recency_days", 0.7) == "active within the last day"
+    assert reason_text("overdue_ratio", 2.0, usual_gap_days=0.3) == (
+        "bought within the last day (orders so far came on average less than a day apart)"
+    )
 
 
 def test_users_who_only_signed_up_are_never_active_as_the_funnel_counts_them() -> None:
