@@ -12,7 +12,38 @@ from typing import TYPE_CHECKING
 from lifecycle.errors import UserError
 
 if TYPE_CHECKING:
+    from lifecycle.bundle import ModelBundle
     from lifecycle.settings import Settings
+
+# The data window's record of the features LightGBM was kept from learning
+# (training.datasets.unlearned): {"features", "longest_history_days", "now_days"}.
+LEFT_OUT = "left_out"
+
+
+def learned_inputs(bundle: ModelBundle) -> tuple[list[str], dict[str, str]]:
+    """The features a champion's scores move with, and why each other one of its
+    ``feature_names`` does not: what drift judges (`lifecycle monitor`, /metrics, the
+    report). It still reads them all (``encode``), but trees kept from a feature never split
+    on it and a served rule reads its own few, so their drift cannot move a score."""
+    from lifecycle.btyd_features import PURCHASE_HISTORY
+    from lifecycle.rules import RuleModel
+
+    names = bundle.feature_names
+    rule = bundle.booster if isinstance(bundle.booster, RuleModel) else None
+    if rule is not None:  # the rule's inputs, and the purchase process's for p_alive
+        process = PURCHASE_HISTORY if bundle.purchase_process else ()
+        read = {*rule.inputs(), *process}
+        why = f"the served {rule.kind} reads {', '.join(n for n in names if n in read)} only"
+        return [n for n in names if n in read], {n: why for n in names if n not in read}
+    left_out = bundle.data_window.get(LEFT_OUT) or {}
+    blended = set(bundle.blend.inputs()) if bundle.blend is not None else set()
+    unlearned = set(left_out.get("features", ())) - blended
+    why = (
+        "not learned from: no user had outlived its window at the training cutoffs "
+        f"({left_out.get('longest_history_days', float('nan')):.0f} days at most), "
+        "so it repeated the lifetime total there"
+    )
+    return [n for n in names if n not in unlearned], {n: why for n in names if n in unlearned}
 
 
 def champion_inputs(settings: Settings, dataset: str) -> dict[str, list[str]]:

@@ -1,7 +1,10 @@
 """Drift monitoring: the champions' inputs and scores now, against what they were trained on.
 
-Inputs: for every feature a champion reads, the feature table's rows at the cutoffs the
-champion was trained on (``data_window.trained_on.cutoffs``: the most recent
+Inputs: for every feature a champion's scores move with
+(:func:`lifecycle.champion_inputs.learned_inputs`: not one its trees were kept from learning,
+nor one a served rule does not read; those are named as not judged, ``not_judged``), the
+feature table's rows at the cutoffs the champion was trained on
+(``data_window.trained_on.cutoffs``: the most recent
 ``monitor.reference_cutoffs`` of them, the union over the champions reading the feature)
 against the rows at the feature table's latest cutoff. A table rebuilt from a later end of
 the data has other cutoffs than the training ones: its cutoffs from the window's first to
@@ -50,6 +53,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF, feature_cutoffs
 from lifecycle import tasks
+from lifecycle.champion_inputs import learned_inputs
 from lifecycle.dataset_kind import require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
@@ -166,11 +170,16 @@ def monitor(
 
     # -- inputs: each feature against the training cutoffs of the champions that read it
     readers: dict[str, list[str]] = {}
+    unread: dict[str, list[str]] = {}  # a feature no judged champion's score moves with: why
     for task, bundle in champions.bundles.items():
         if task not in readable or (by_churn and task == tasks.CONVERSION.name):
             continue
-        for name in bundle.feature_names:
+        learned, why = learned_inputs(bundle)
+        for name in learned:
             readers.setdefault(name, []).append(task)
+        for name, reason in why.items():
+            unread.setdefault(name, []).append(f"{task}: {reason}")
+    not_judged = {n: "; ".join(why) for n, why in unread.items() if n not in readers}
     categorical = {n for b in champions.bundles.values() for n in b.categories}
     limit = settings.monitor.max_rows
     kept = kept_features(settings, paths.dataset, table_path, champions.versions, list(readers))
@@ -256,6 +265,7 @@ def monitor(
         thresholds=limits,
         model_versions=served_versions(champions),  # as /score says them: 1 - churn vN
         notes=notes,
+        not_judged=not_judged,
         read_from=read_from,
         purchase_counts=champions.purchase_counts,  # read from the dataset's report as loaded
     )

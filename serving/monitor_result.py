@@ -28,6 +28,9 @@ class MonitorResult:
     thresholds: Thresholds
     model_versions: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Each feature of a champion that no judged champion's score moves with -> why
+    # (lifecycle.champion_inputs.learned_inputs): named, not compared.
+    not_judged: dict[str, str] = field(default_factory=dict)
     # Where each current sample was read ("features"/"scores" -> "kept by score-all" or the
     # table): not part of the answer, which is the same either way.
     read_from: dict[str, str] = field(default_factory=dict, compare=False)
@@ -37,7 +40,7 @@ class MonitorResult:
 
     def named(self, col: ColumnDrift) -> str:
         """A column as the table names it: a feature of amounts as counts in a log without money."""
-        return counted_name(col.name, self.purchase_counts) if col.source == "feature" else col.name
+        return self.named_feature(col.name) if col.source == "feature" else col.name
 
     @property
     def drifting(self) -> list[str]:
@@ -63,7 +66,21 @@ class MonitorResult:
             "drifting": self.drifting,
             "columns": [col.to_dict() for col in self.columns],
             "notes": self.notes,
+            "not_judged": self.not_judged,
         }
+
+    def not_judged_line(self) -> str | None:
+        """The features not compared and why, grouped by why (None when every one is)."""
+        if not self.not_judged:
+            return None
+        grouped: dict[str, list[str]] = {}
+        for name, why in self.not_judged.items():
+            grouped.setdefault(why, []).append(self.named_feature(name))
+        said = "; ".join(f"{', '.join(names)} ({why})" for why, names in grouped.items())
+        return f"not judged ({len(self.not_judged)}), no champion's score moves with them: {said}"
+
+    def named_feature(self, name: str) -> str:
+        return counted_name(name, self.purchase_counts)
 
     def lines(self) -> list[str]:
         windows = "; ".join(
@@ -83,6 +100,8 @@ class MonitorResult:
                 f"{col.statistic:>10.3f} {col.p_value:>9.2g} {col.verdict}"
             )
         lines += [f"note: {note}" for note in self.notes]
+        if unjudged := self.not_judged_line():
+            lines.append(unjudged)
         if any(col.usual_psi is not None for col in self.columns):
             lines.append(f"before: {USUAL}")
         limits = self.thresholds
@@ -163,5 +182,10 @@ def drift_section_html(result: MonitorResult | None, problem: str | None = None)
             else ""
         )
         + "".join(html.escape(note) + " " for note in result.notes)
+        + (
+            html.escape(unjudged[:1].upper() + unjudged[1:]) + "."
+            if (unjudged := result.not_judged_line())
+            else ""
+        )
         + "</p>"
     )

@@ -32,6 +32,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import lineage, tasks
+from lifecycle.champion_inputs import learned_inputs
 from lifecycle.sql import literal
 
 if TYPE_CHECKING:
@@ -103,7 +104,8 @@ def _keep_features(
     if feature_table_identity(table_path) != identity:
         return False
     positions = _positions(features[c.USER_ID], users)
-    names = sorted({name for b in champions.bundles.values() for name in b.feature_names})
+    # what the monitor judges (lifecycle.champion_inputs.learned_inputs), not every input
+    names = sorted({name for b in champions.bundles.values() for name in learned_inputs(b)[0]})
     schema = pq.read_schema(table_path)
     if positions is None or not set(names) <= set(schema.names) & set(features.columns):
         return False

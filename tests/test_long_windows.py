@@ -120,3 +120,100 @@ def test_a_feature_not_learned_from_moves_no_score_of_the_model_or_its_refit(tas
         service=f"{task}_v1", label_spec={"task": task}, data_window={}, probability_only=True,
     )  # fmt: skip
     assert (free.purchase_booster or free.booster).feature_importance("split")[0] > 0
+
+
+def _cohort_log(path: Path, users: int = 300) -> Path:
+    """A purchase log of one cohort, as CDNOW's: every user's first order in the first 75
+    days of 2023 (user 00000's on 1 January), repeat orders to 2024-03-31. The churn
+    horizon's matured cutoffs end at 2023-12-29, users known 362 days at most; the latest
+    cutoff's are known up to 455."""
+    rng = np.random.default_rng(7)
+    rows, end = [], pd.Timestamp("2024-03-31")
+    for user in range(users):
+        day = pd.Timestamp("2023-01-01") + pd.Timedelta(
+            days=int(rng.integers(0, 75) if user else 0)
+        )
+        first, rate, life = day, rng.gamma(0.8, 1 / 40) + 1e-4, rng.exponential(250)
+        while day <= end and (day - first).days <= life:
+            rows.append((f"{user:05d}", f"{day:%Y-%m-%d}", round(float(rng.gamma(2, 20)), 2)))
+            day += pd.Timedelta(days=max(1, min(900, int(rng.exponential(1 / rate)))))
+    pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).to_csv(path, index=False)
+    return path
+
+
+def _run(*args: str) -> str:
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    done = CliRunner().invoke(main, ["--quiet", *args])
+    assert done.exit_code in (0, 3), done.output  # 3: monitor found drift
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_the_monitor_names_the_features_not_learned_from_instead_of_judging_them(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On CDNOW `monitor` exited 3 on active_days_365d, orders_365d, revenue_365d and
+    trend_orders_90_365, features training left out (no tree can split on them). Drift judges
+    what each champion learns from (``learned_inputs``): the others are named, with why, in
+    the monitor's line, its JSON, /metrics' gauges and the report's section alike."""
+    import json
+
+    from lifecycle.champion_inputs import learned_inputs
+    from serving.drift_results import drift_gauges, last_result
+    from serving.monitor import drift_section
+    from serving.scoring import load_champions
+
+    monkeypatch.setenv("LIFECYCLE_DATASET", "cohort")
+    _run("ingest", str(_cohort_log(tmp_path / "cohort.csv")), "--dataset", "cohort",
+         "--map", "user_id=customer_id", "--map", "event_time=date", "--event-type", "purchase")  # fmt: skip
+    for step in ("build", "apply"):
+        _run("features", step)
+    _run("train", "churn")
+    settings = load_settings(home=home)
+    if load_champions(settings, "cohort").bundles["churn"].kind != "lightgbm":  # a rule won
+        _run("promote", "churn", "1", "--force", "--reason", "LightGBM's inputs watched")
+    churn = load_champions(settings, "cohort").bundles["churn"]
+    assert churn.kind == "lightgbm" and churn.data_window[LEFT_OUT]["longest_history_days"] == 362
+    learned, not_learned = learned_inputs(churn)
+    long_ones = ["orders_365d", "revenue_365d", "active_days_365d", "trend_orders_90_365"]
+    assert set(long_ones) <= set(not_learned) and not set(long_ones) & set(learned)
+    assert set(learned) | set(not_learned) == set(churn.feature_names)
+
+    said = _run("monitor")
+    judged = {x.split()[0] for x in said.splitlines() if " feature " in x}
+    assert judged == set(learned)  # tenure_days, recency_days, ... still judged
+    (line,) = [x for x in said.splitlines() if x.startswith("not judged (")]
+    assert all(name in line for name in long_ones), line
+    assert "(362 days at most)" in line  # the last matured weekly cutoff, 2023-12-29
+
+    result = json.loads(_run("monitor", "--json"))
+    assert {col["name"] for col in result["columns"] if col["source"] == "feature"} == set(learned)
+    assert set(result["not_judged"]) == set(not_learned)
+    assert "churn: not learned from" in result["not_judged"]["orders_365d"]
+    assert not set(long_ones) & set(result["drifting"])
+    gauges = drift_gauges(last_result(settings, "cohort"))  # /metrics' lifecycle_drift_psi
+    assert ("feature", "tenure_days") in gauges
+    assert not any(("feature", name) in gauges for name in long_ones)
+    section = drift_section(settings)
+    assert "Not judged (" in section and "orders_365d" in section
+    assert "<td>orders_365d</td>" not in section
+
+
+def test_a_served_rule_is_judged_on_what_it_reads() -> None:
+    """A baseline rule serving in LightGBM's place reads a few of the bundle's features: the
+    others cannot move its scores, and are named with the rule."""
+    from lifecycle.bundle import ModelBundle
+    from lifecycle.champion_inputs import learned_inputs
+    from lifecycle.rules import RuleModel
+
+    names = ["orders_365d", "recency_days", "tenure_days", "orders_total"]
+    rule = ModelBundle("churn", RuleModel("recency_rule", names), names, {}, "churn_v1", {}, {})
+    learned, why = learned_inputs(rule)
+    assert learned == ["recency_days", "tenure_days"]
+    assert why == dict.fromkeys(
+        ["orders_365d", "orders_total"],
+        "the served recency_rule reads recency_days, tenure_days only",
+    )

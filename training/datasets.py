@@ -25,7 +25,7 @@ from features.store import (
     store_paths,
     task_service,
 )
-from lifecycle import tasks
+from lifecycle import champion_inputs, tasks
 from lifecycle.sql import literal
 from training.errors import TooFewOutcomes
 
@@ -283,7 +283,9 @@ def none_matured(
     )
 
 
-LEFT_OUT = "left_out"  # the data window's record of the features a model did not learn from
+# the data window's record of the features a model did not learn from; drift judges the
+# others (lifecycle.champion_inputs.learned_inputs)
+LEFT_OUT = champion_inputs.LEFT_OUT
 
 
 def unlearned(
