@@ -6,12 +6,38 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 
 import pandas as pd
 
 from features.contract import ContractError
 
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
+# a raw frame's attrs key: read with --delimiter ' ', its fields look aligned by runs of
+# spaces (a blank name between named ones, or rows with more fields than the header)
+SPACE_RUNS = "space_runs"
+SPACE_RUNS_SAID = "aligned by runs of spaces"  # in the refusal: a second pass adds no more
+
+
+def squeeze_spaces(source: str) -> str:
+    """What to run on a file whose fields are aligned by runs of spaces (CDNOW_master.txt):
+    --delimiter ' ' reads each further space as an empty field, so the fields shift."""
+    squeezed = Path(source).with_name(f"{Path(source).stem}-squeezed.csv")
+    return (
+        f"make each run of spaces one (tr -s ' ' < {shlex.quote(source)} > "
+        f"{shlex.quote(str(squeezed))}) and ingest that file with --delimiter ' '"
+    )
+
+
+def space_runs_refusal(error: ContractError, source: str) -> ContractError:
+    """``error`` (a missing column, dates that do not parse, mostly bad rows) of a file read
+    with --delimiter ' ' whose fields look aligned by runs of spaces, with the way on."""
+    return ContractError(
+        f"{error}; its fields look {SPACE_RUNS_SAID} (blank columns between named "
+        "ones, or rows with more fields than the header), which --delimiter ' ' does not "
+        f"collapse (each further space is an empty field, so fields shift): {squeeze_spaces(source)}",
+        ("--delimiter ' '",),
+    )
 
 
 def refuse_shadowed_columns(
@@ -76,8 +102,7 @@ def require_columns(
             # columns aligned by runs of spaces (CDNOW's): no mapping reads them
             mapped = (
                 "It reads as one column whose name holds spaces: if its fields are separated by "
-                "spaces, give one separator between them (e.g. tr -s ' ' < FILE > OUT.csv, "
-                "runs of spaces made one) and --delimiter ' '"
+                f"spaces, {squeeze_spaces(source)}"
             )
             options = ("--delimiter ' '",)
         raise ContractError(

@@ -18,6 +18,7 @@ from features.amount_units import counted_by
 from features.append_columns import COLUMNS_READ_AS, dataset_spelling
 from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options, resent_orders
+from features.column_checks import SPACE_RUNS, SPACE_RUNS_SAID, space_runs_refusal
 from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.guest_orders import (
@@ -156,8 +157,10 @@ def stream_table(
     )
     spelling: dict[str, str] | None = None  # an append's columns -> the dataset's names
     system = 1900  # a workbook's date system (its serial dates' day 0)
+    space_runs = False  # read with --delimiter ' ', fields aligned by runs of spaces
     try:
         for raw in chunks():
+            space_runs = space_runs or bool(raw.attrs.get(SPACE_RUNS))
             _note_unnamed(raw, unnamed)
             system = raw.attrs.get(DATE_SYSTEM, system)
             frame, bad = rules.check(raw, checks)
@@ -404,6 +407,10 @@ def stream_table(
             located = SourceFiles.of(source).locate(con, relabelled)
             _write_batches(located, with_source_file(held.schema), quarantine_out)
         con.close()
+    except ContractError as error:
+        if not space_runs or SPACE_RUNS_SAID in str(error):  # said once, by a second pass
+            raise
+        raise space_runs_refusal(error, source) from None
     finally:
         good.close()
         held.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.column_checks import REPEATED_COLUMNS
+from features.column_checks import REPEATED_COLUMNS, SPACE_RUNS
 from features.contract import FILE_START, SOURCE_FILE
 from features.csv_lines import (
     arrow_source,
@@ -329,6 +329,10 @@ def _csv_frames(
         quoted_strings_can_be_null=False,
     )
     ragged = _RaggedRows(sep, names)
+    named = [i for i, given in enumerate(header) if given.strip()]
+    ragged.header_runs = sep == " " and any(  # a blank name between named ones
+        named[0] < i < named[-1] for i, given in enumerate(header) if not given.strip()
+    )
     kept = [*included, ragged.reason_column]
     source = arrow_source(path)
     reader = None
@@ -389,6 +393,7 @@ class _RaggedRows:
         self.put = 0  # ragged rows put back so far (all before the good rows to come)
         self.good = 0  # good rows read so far
         self.run_too_long: tuple[int, int] | None = None  # (its first row, fields)
+        self.header_runs = False  # a space-separated header with runs of spaces
 
     def __call__(self, row: Any) -> str:
         if row.number is None:  # no place to put it back: the file is refused naming it
@@ -452,6 +457,8 @@ class _RaggedRows:
         ragged = {offset: reason for offset, reason in enumerate(reasons) if reason}
         if ragged:
             frame.attrs[RAGGED_ROWS] = ragged
+        if self.header_runs or (self.sep == " " and EXTRA_FIELDS in ragged.values()):
+            frame.attrs[SPACE_RUNS] = True  # a refusal then says how to read it
         return frame
 
     def refusal(self, path: Path) -> ContractError | None:

@@ -679,6 +679,49 @@ def test_other_separators_and_encodings_are_named_with_their_option(
     ]
 
 
+# CDNOW_master.txt's shape: each line begins with a space, its columns aligned by runs of spaces
+CDNOW_LINES = [
+    " customer_id  date number_of_cds  dollar_value",
+    *(f" {u:05d} 199701{u % 28 + 1:02d}  1   {10 + u % 7}.77" for u in range(1, 40)),
+    " 00050 19970101 10   35.24",  # 10 CDs: one space fewer, 7 fields, date='10'
+    " 00051 19970102 12  135.24",
+]
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_a_file_aligned_by_runs_of_spaces_read_with_a_space_delimiter_says_to_squeeze_them(
+    home: Path, tmp_path: Path, mapped: bool
+) -> None:
+    """`--delimiter ' '` reads each further space of a run as an empty field: the fields shift
+    and the refusal (missing columns; with the maps, dates that do not parse or mostly bad
+    rows) never named the runs. It now says them and what to run; the file squeezed so loads."""
+    import re
+
+    raw = tmp_path / "cdnow.txt"
+    raw.write_text("\r\n".join(CDNOW_LINES) + "\r\n")
+    maps = ["user_id=customer_id", "event_time=date", "amount=dollar_value"] if mapped else []
+    cli = ["ingest", "--delimiter", " ", *(a for m in maps for a in ("--map", m))]
+    cli += ["--event-type", "purchase"] if mapped else []
+    done = CliRunner().invoke(main, [*cli[:1], str(raw), *cli[1:]])
+    assert done.exit_code != 0 and "Traceback" not in done.output, done.output
+    said = " ".join(done.output.split())  # as one line, whatever the terminal's wrapping
+    refused = "should hold timestamps" if mapped else "missing column 'user_id'"
+    assert refused in said, said
+    assert (
+        "its fields look aligned by runs of spaces (blank columns between named ones, or rows "
+        "with more fields than the header), which --delimiter ' ' does not collapse"
+    ) in said
+    squeezed = tmp_path / "cdnow-squeezed.csv"
+    assert f"(tr -s ' ' < {raw} > {squeezed}) and ingest that file with --delimiter ' '" in said
+    squeezed.write_text(re.sub(" +", " ", raw.read_text()))  # what tr -s ' ' does
+    done = CliRunner().invoke(main, [*cli[:1], str(squeezed), *cli[1:]])
+    if mapped:
+        assert done.exit_code == 0, done.output
+        assert "41 rows loaded of 41" in done.output
+    else:  # refused for its names only: its one blank column leads, no run of spaces
+        assert "missing column 'user_id'" in done.output and "runs of spaces" not in done.output
+
+
 def test_a_day_first_file_is_read_day_first_never_partly_quarantined(
     home: Path, tmp_path: Path
 ) -> None:
