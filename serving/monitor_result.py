@@ -14,6 +14,16 @@ from serving.reason_words import counted_name
 from serving.units import Counted
 
 VERDICT_ORDER = {"drift": 0, "watch": 1, "usual": 2, "stable": 3}
+# At most this many features named for one reason on the not-judged line (a served rule
+# leaves 40 unread); ``--json``'s ``not_judged`` names every one
+MOST_NAMED = 8
+
+
+def _first_named(names: list[str]) -> str:
+    if len(names) <= MOST_NAMED:
+        return ", ".join(names)
+    shown = MOST_NAMED - 1  # "and 1 more" names no fewer than naming it would
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more (--json names each)"
 
 
 @dataclass
@@ -76,7 +86,7 @@ class MonitorResult:
         grouped: dict[str, list[str]] = {}
         for name, why in self.not_judged.items():
             grouped.setdefault(why, []).append(self.named_feature(name))
-        said = "; ".join(f"{', '.join(names)} ({why})" for why, names in grouped.items())
+        said = "; ".join(f"{_first_named(names)} ({why})" for why, names in grouped.items())
         return f"not judged ({len(self.not_judged)}), no champion's score moves with them: {said}"
 
     def named_feature(self, name: str) -> str:

@@ -217,3 +217,23 @@ def test_a_served_rule_is_judged_on_what_it_reads() -> None:
         ["orders_365d", "orders_total"],
         "the served recency_rule reads recency_days, tenure_days only",
     )
+
+
+def test_the_not_judged_line_names_a_few_of_many_and_counts_the_rest() -> None:
+    """A served rule leaves most of the bundle's features unread (40 on CDNOW), and the line
+    named every one; it names the first few of a reason and counts the rest (JSON: all)."""
+    from serving.drift import Thresholds
+    from serving.monitor_result import MOST_NAMED, MonitorResult
+
+    why = "the served recency_rule reads recency_days, tenure_days only"
+    unread = {f"feature_{n}": why for n in range(40)}
+    unread["orders_365d"] = "churn: not learned from (362 days at most)"
+    result = MonitorResult("shop", "2024-03-01", {}, None, [], Thresholds(), not_judged=unread)
+    line = result.not_judged_line()
+    shown = ", ".join(f"feature_{n}" for n in range(MOST_NAMED - 1))
+    assert line == (
+        f"not judged (41), no champion's score moves with them: {shown} and "
+        f"{40 - MOST_NAMED + 1} more (--json names each) ({why}); orders_365d (churn: not "
+        "learned from (362 days at most))"
+    )
+    assert result.to_dict()["not_judged"] == unread
