@@ -15,6 +15,7 @@ import pandas as pd
 
 from features import contract as c
 from features.parquet_reading import partition_columns
+from lifecycle.words import counted
 from lifecycle.workspace import EVENTS_FILE
 
 NO_USER = f"missing_{c.USER_ID}"  # the quarantine reason
@@ -358,10 +359,10 @@ def money_text(value: float) -> str:
 def without_user_words(said: dict[str, Any]) -> str:
     """A note's rows in words: '3,710 orders (4,062 rows, 352 of them exact repeats) had no
     user id (guest orders): 1,447,682.12 after refunds, in no customer's numbers'."""
-    rows = f"{said['rows']:,} row{'s' * (said['rows'] != 1)}"
+    rows = counted(said["rows"], ("row", "rows"))
     if said.get("repeats"):
         rows += f", {said['repeats']:,} of them exact repeats counted once"
-    what = f"{said['orders']:,} orders ({rows})" if "orders" in said else rows
+    what = f"{counted(said['orders'], ('order', 'orders'))} ({rows})" if "orders" in said else rows
     kept = said["purchases"] - said["refunds"]
     money = f"{money_text(said['purchases'])} of purchases"
     if said["refunds"]:

@@ -202,9 +202,10 @@ def line_items_line(note: dict[str, Any]) -> list[str]:
     """The summary's lines of :data:`LINE_ITEMS_NOTE`."""
     column, out = note["column"], []
     orders = counted(note["orders"], ("order", "orders"))
+    set_aside = counted(note["set_aside"], (f"{LINE_ITEM} row", f"{LINE_ITEM} rows"))
     if note["set_aside"]:
         out.append(
-            f"    {note['set_aside']:,} {LINE_ITEM} rows: line items of {orders} read on an "
+            f"    {set_aside}: line items of {orders} read on an "
             f"earlier row of the same '{column}' ({_first_row_only(note)}): each order counted "
             "once, "
             + (f"with its '{note['amount']}'" if note["amount"] else "on its first row")
@@ -308,8 +309,9 @@ def guest_totals_on_lines(guests: Any, notes: dict[str, Any], reasons: Any) -> A
 def repeated_totals_line(note: dict[str, Any]) -> str:
     """The summary line of :data:`REPEATED_TOTALS`."""
     by = f"'{note['by']}'" if note["by"] else "customer and time"
+    rows = counted(note["rows"], (f"{LINE_ITEM} row", f"{LINE_ITEM} rows"))
     return (
-        f"    {note['rows']:,} {LINE_ITEM} rows: '{note['column']}' repeats one amount on every "
+        f"    {rows}: '{note['column']}' repeats one amount on every "
         f"line of {note['orders']:,} of the {note['of']:,} orders of several lines (by {by}): "
         "an order's total written on each of its lines (as WooCommerce's one row per item "
         "export writes them), counted once, on the order's first line; if each line holds "

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from features import contract as c
 from features import ingest
+from features.line_items import repeated_totals_line
 from lifecycle.cli import main
 
 HEADER = (
@@ -85,6 +86,25 @@ def test_a_shopify_orders_export_counts_each_order_once_with_its_total(
         "orders export writes them): each order counted once, with its 'Total'; not counted "
         "as bad rows"
     ) in done.output.splitlines()
+
+
+def test_one_line_item_and_one_guest_order_read_in_the_singular(home: Path, tmp_path: Path) -> None:
+    # an export of one order's second line and one guest order said "1 line_item_of_order
+    # rows" and "1 orders (1 row) had no user id": counts read as any count does
+    export = tmp_path / "orders_export.csv"
+    export.write_text("".join(SHOPIFY.splitlines(keepends=True)[i] for i in (0, 5, 6, 7)))
+    args = ["ingest", str(export), *MAPS, "--map", "amount=Total", "--map", "order_id=Name"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    assert (
+        "    1 line_item_of_order row: line items of 1 order read on an earlier row of the "
+        "same 'Name'"
+    ) in done.output
+    assert "1 order (1 row) had no user id (guest orders): 20 of purchases" in done.output
+    line = repeated_totals_line(
+        {"by": "", "rows": 1, "column": "order_total", "orders": 1, "of": 1, "guest_rows": 0}
+    )
+    assert line.startswith("    1 line_item_of_order row: 'order_total' repeats one amount")
 
 
 def test_line_items_with_their_own_amount_join_their_order_across_chunks(tmp_path: Path) -> None:

@@ -614,7 +614,7 @@ def test_a_guest_order_in_an_append_of_no_new_user_rows_is_counted(
     _ingest_shop(home, first, "shop")
     done = _ingest_shop(home, again, "shop", "--append")
     assert "nothing new" not in done.stdout, done.stdout
-    assert "1 orders (1 row) had no user id (guest orders): 12.50 of purchases" in done.stdout
+    assert "1 order (1 row) had no user id (guest orders): 12.50 of purchases" in done.stdout
     found, _ = _segments(home, "shop", "2024-01-06", {"b@x": (40.0, 10.0)})
     guests = found["rows_without_user_id"]
     assert (guests["orders"], guests["purchases"]) == (2, 42.5)
