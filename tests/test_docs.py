@@ -337,3 +337,61 @@ def test_serving_md_names_every_field_of_a_score_answer() -> None:
     ]  # fmt: skip
     fields = [*_UserScore.model_fields, *ScoreResponse.model_fields]
     assert [name for name in fields if f"`{name}`" not in row] == []
+
+
+SHELL_LINE = re.compile(r"^```bash\n(.*?)^```", re.MULTILINE | re.DOTALL)
+LIFECYCLE_SPAN = re.compile(r"`((?:\./run |uv run )?lifecycle [^`]+)`")
+
+
+def unknown_options(page: Path) -> list[str]:
+    """Each `--option` a `lifecycle ...` command of ``page`` (a bash block's line or a code
+    span) passes that the command it names does not take."""
+    import click
+
+    from lifecycle.cli import main
+
+    context = click.Context(main)
+    everywhere = {o for p in main.params for o in (*p.opts, *p.secondary_opts)}
+    text = page.read_text()
+    lines = [
+        s for block in SHELL_LINE.findall(text) for s in block.replace("\\\n", " ").split("\n")
+    ]
+    problems = []
+    for line in [*lines, *LIFECYCLE_SPAN.findall(text)]:
+        words = line.split("#")[0].split()
+        if "lifecycle" not in words:
+            continue
+        words = words[words.index("lifecycle") + 1 :]
+        command, named = main, []
+        for word in (w for w in words if not w.startswith(("-", "["))):
+            found = command.get_command(context, word) if isinstance(command, click.Group) else None
+            if found is None:
+                break
+            command, named = found, [*named, word]
+        if not named:  # prose ("lifecycle serves"), not a command
+            continue
+        takes = everywhere | {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+        for word in words:
+            option = word.strip("[]()`,.;:|").split("=")[0]
+            if re.fullmatch(r"--[a-z][a-z0-9-]*", option) and option not in takes | {"--help"}:
+                problems.append(f"{page.name}: `lifecycle {' '.join(named)}` has no {option}")
+    return problems
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_option_a_command_example_passes_exists(page: Path) -> None:
+    """A newcomer copies the examples: each option they pass is one the command takes (trial
+    NW of session 56 checked 246 command lines by hand)."""
+    assert unknown_options(page) == []
+
+
+def test_an_option_a_command_no_longer_takes_is_caught(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```bash\nlifecycle at-risk --top 5 \\\n    --min-value 50   # gone\n```\n"
+        "Or `./run lifecycle features build --dataset demo --fast`; `lifecycle serves` is prose.\n"
+    )
+    assert unknown_options(page) == [
+        "page.md: `lifecycle at-risk` has no --min-value",
+        "page.md: `lifecycle features build` has no --fast",
+    ]
