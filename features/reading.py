@@ -331,7 +331,7 @@ def _csv_frames(
     ragged = _RaggedRows(sep, names)
     named = [i for i, given in enumerate(header) if given.strip()]
     ragged.header_runs = sep == " " and any(  # a blank name between named ones
-        named[0] < i < named[-1] for i, given in enumerate(header) if not given.strip()
+        named and named[0] < i < named[-1] for i, given in enumerate(header) if not given.strip()
     )
     kept = [*included, ragged.reason_column]
     source = arrow_source(path)

@@ -722,6 +722,19 @@ def test_a_file_aligned_by_runs_of_spaces_read_with_a_space_delimiter_says_to_sq
         assert "missing column 'user_id'" in done.output and "runs of spaces" not in done.output
 
 
+def test_a_header_of_spaces_only_read_with_a_space_delimiter_is_refused_for_its_columns(
+    tmp_path: Path,
+) -> None:
+    """A first line of spaces names no column: the check for runs of spaces between named
+    columns raised an IndexError (a traceback) where the refusal names the missing columns."""
+    log = tmp_path / "blank_header.txt"
+    log.write_text("  \n1 2011-01-01 5\n")
+    done = CliRunner().invoke(main, ["ingest", str(log), "--delimiter", " "])
+    assert done.exit_code == 1 and not isinstance(done.exception, IndexError), done.exception
+    assert "missing column 'user_id'" in done.stderr, done.output
+    assert "runs of spaces" not in done.stderr
+
+
 def test_a_day_first_file_is_read_day_first_never_partly_quarantined(
     home: Path, tmp_path: Path
 ) -> None:
