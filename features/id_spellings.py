@@ -163,3 +163,45 @@ def held_alike(tables: Iterable[Path], ids: Iterable[str]) -> dict[str, list[str
 def shown(user_id: str) -> str:
     """An id as it must be typed: quoted, with what does not show escaped ("jose\\u0301")."""
     return json.dumps(user_id)
+
+
+def padded_width(events: Path) -> int | None:
+    """The one width a dataset's user ids are zero-padded to (CDNOW's ``00001``..``23570``:
+    5), read from its events table: ids a person types unpadded (``3`` for ``00003``), which
+    match no user as ids match exactly, so a miss says so (:func:`padding_hint`). None when
+    the ids are not all digits of one length, none starts with ``0``, or the table cannot be
+    read (none yet, or being replaced)."""
+    import duckdb
+
+    if not events.is_file():
+        return None
+    user = identifier(c.USER_ID)
+    try:
+        with duckdb.connect() as con:
+            ((shortest, longest, digits, padded),) = con.execute(
+                "SELECT min(strlen(id)), max(strlen(id)), "
+                "bool_and(regexp_full_match(id, '[0-9]+')), bool_or(starts_with(id, '0')) "
+                f"FROM (SELECT CAST({user} AS VARCHAR) AS id FROM read_parquet(?))",
+                [str(events)],
+            ).fetchall()
+    except duckdb.Error:
+        return None
+    if not (digits and padded) or shortest != longest or longest < 2:
+        return None
+    return int(longest)
+
+
+def padding_hint(user_id: str, width: int | None) -> str | None:
+    """Why ``user_id`` found no user of a dataset whose ids are ``width`` digits zero-padded
+    (:func:`padded_width`), when it is digits written another width (``3``, ``003``,
+    ``000003`` for ``00003``): said of the ids' form alone, so it tells nobody asking over
+    HTTP whether ``00003`` is a user. None for any other id."""
+    if width is None or not user_id.isascii() or not user_id.isdigit():
+        return None
+    padded = (user_id.lstrip("0") or "0").zfill(width)
+    if len(user_id) == width or len(padded) != width:
+        return None
+    return (
+        f"no user {shown(user_id)}: this dataset's user ids are {width} digits, zero-padded "
+        f"(this one would be written {shown(padded)}); ids are matched exactly as stored"
+    )

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.id_spellings import padded_width, padding_hint
 from lifecycle import tasks
 from lifecycle.dataset_kind import SCORES_STEP
 from lifecycle.errors import UserError
@@ -179,11 +180,13 @@ def campaign_members(
     key: bytes | None = None,
     case_insensitive: bool = False,
     erased: ErasedUsers | None = None,
+    id_width: int | None = None,
 ) -> pd.DataFrame:
     """Members with their scores at the table's as-of date; every member must be in it. With
     the pseudonym ``key``, a list of pseudonyms (`at-risk --pseudonymize`, the list an
     operator hands to a CRM) names its users by them: it could start no campaign. A member
-    the ``erased`` users (the erasure log's) hold is refused as erased, not as unknown."""
+    the ``erased`` users (the erasure log's) hold is refused as erased, not as unknown, and
+    one unpadded where the ids are zero-padded to ``id_width`` digits ('3') saying so."""
     scores = table.frame
     known = pd.Index(scores[c.USER_ID].astype(str))
     members = under_real_ids(members, known, key)
@@ -206,11 +209,13 @@ def campaign_members(
         _refuse_erased(members[c.USER_ID], unknown.to_numpy(), erased, source)
         # as written (repr): an id with a line break or spaces is one line, and shows them
         examples = ", ".join(repr(user) for user in members.loc[unknown, c.USER_ID].head(3))
+        hint = next(filter(None, (padding_hint(u, id_width) for u in members[c.USER_ID])), "")
         raise CampaignError(
             f"{source}: {int(unknown.sum()):,} of {len(members):,} user ids are not users scored "
             f"as of {table.as_of} (e.g. {examples}); expected the ids of a list from "
             "`lifecycle at-risk` (pseudonyms with the key they were made with) and the scores "
             "table it came from"
+            + (hint and f"; {hint}: a spreadsheet that saved the list read its ids as numbers")
         )
     held_out = int(members[CONTROL].sum())
     if held_out == 0:
@@ -298,8 +303,9 @@ def start_campaign(
         erased = erased_users(settings, dataset).holding(folded)
     except UserError:  # an erasure's key is gone: its users read as unknown ids, as before
         erased = None
+    width = padded_width(settings.workspace.events(dataset))  # '3' for '00003' said
     recorded = campaign_members(
-        members, table, source, found[0] if found else None, folded, erased=erased
+        members, table, source, found[0] if found else None, folded, erased, width
     )
     as_of = table.as_of
     if measured_from is not None:

@@ -124,6 +124,12 @@ class _UserScore(_Model):
         description="scored: features from the online store; unknown_user: not in the store, "
         "cold-start answer; supplied: features given by the caller"
     )
+    hint: str | None = Field(
+        None,
+        description="unknown_user: why the id may have missed, when its form is not the "
+        "dataset's (digits where the dataset's ids are zero-padded: '3' where they are "
+        "written '00003'; said of the ids' form, never of another user); null otherwise",
+    )
     churn_probability: float | None = Field(
         None,
         description="probability 0-1 of no qualifying activity within the churn window "

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from features import contract as c
+from features.id_spellings import padded_width, padding_hint
 from lifecycle.tasks import names as task_names
 from serving import gauges
 from serving.answers import ListAnswers, as_reason, clean, dataset_currency
@@ -77,6 +78,7 @@ class Loaded:
     currency: str | None = None  # of the dataset's money (serving.answers.dataset_currency)
     amounts: str = "money"  # or "purchases", "items": a log without money (serving.units.Units)
     case_insensitive_ids: bool = False  # the dataset's ids folded: an asked id is too
+    id_width: int | None = None  # its ids' zero-padded width: a miss typed unpadded says so
     # tasks asked -> what every answer to them repeats (serving.served_tasks.answer_plan), filled on use
     answer_plans: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -218,6 +220,7 @@ class Scorer:
             case_insensitive_ids=dataset_case_insensitive_ids(
                 self.settings.workspace.dataset_dir(self.dataset)
             ),
+            id_width=padded_width(self.settings.workspace.events(self.dataset)),
         )
         # Last: the compiling thread would hold the GIL against the rest of the load (a start
         # is ready sooner); meanwhile the boosters predict through LightGBM.
@@ -492,6 +495,8 @@ class Scorer:
                 else None
             )
             values.update(user_id=user_id, status=status, model_versions=versions)
+            if row is None:  # '3' where the ids are written '00003': said, no user named
+                values["hint"] = padding_hint(user_id, state.id_width)
             users.append(trusted(UserScore, values))
 
         return trusted(

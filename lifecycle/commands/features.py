@@ -144,6 +144,7 @@ def features_show(
     """Show users' online features (unknown users are reported as not found)."""
     from features import contract as c
     from features.batches import dataset_case_insensitive_ids
+    from features.id_spellings import padded_width, padding_hint
     from features.store import online_features, open_store, store_paths, task_service
 
     store = open_store(obj.settings, dataset)
@@ -155,11 +156,15 @@ def features_show(
     online = online_features(store, c.lookup_user_ids(held), service_name)
     rows = {r[c.USER_ID]: r for r in online.frame.assign(found=online.found).to_dict("records")}
     known = {user_id for user_id, row in rows.items() if row["found"]}
+    width = padded_width(obj.settings.workspace.events(name)) if len(known) < len(held) else None
     records, lines = [], []
     for user_id, as_held in zip(user_ids, held, strict=True):  # 18074.0: user 18074, as /score
         record = {**rows[c.answering_user_id(as_held, known)], c.USER_ID: user_id}
+        if not record["found"] and (hint := padding_hint(user_id, width)):  # '3' for '00003'
+            record["hint"] = hint
         records.append(record)
-        status = "" if record["found"] else "  (not found in the online store)"
+        missed = "; ".join(["not found in the online store", *filter(None, [record.get("hint")])])
+        status = "" if record["found"] else f"  ({missed})"
         lines.append(f"{user_id}{status}")
         if record["found"]:
             lines += [f"  {k}: {v}" for k, v in record.items() if k not in ("user_id", "found")]
