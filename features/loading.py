@@ -54,7 +54,7 @@ from features.validation import (
     TableRules,
     event_rules,
 )
-from features.xlsx_reading import DATE_SYSTEM
+from features.xlsx_reading import BLANK_ROWS_SKIPPED, DATE_SYSTEM
 from lifecycle.errors import offered
 from lifecycle.sql import identifier, literal
 
@@ -158,9 +158,11 @@ def stream_table(
     spelling: dict[str, str] | None = None  # an append's columns -> the dataset's names
     system = 1900  # a workbook's date system (its serial dates' day 0)
     space_runs = False  # read with --delimiter ' ', fields aligned by runs of spaces
+    blank_skipped = 0  # a sheet's blank rows under its data: no rows read, said
     try:
         for raw in chunks():
             space_runs = space_runs or bool(raw.attrs.get(SPACE_RUNS))
+            blank_skipped += raw.attrs.get(BLANK_ROWS_SKIPPED, 0)
             _note_unnamed(raw, unnamed)
             system = raw.attrs.get(DATE_SYSTEM, system)
             frame, bad = rules.check(raw, checks)
@@ -302,6 +304,8 @@ def stream_table(
                 if first_bad is None or rows_out[0] < first_bad[0]:
                     first_bad = (int(rows_out[0]), reason)
         report.notes.update(checks.notes | guests.note())
+        if blank_skipped:
+            report.notes[BLANK_ROWS_SKIPPED] = blank_skipped
         report.notes.pop(ORDER_COLUMN_SEEN, None)  # the refusal's alone
         if spelling:
             report.notes[COLUMNS_READ_AS] = spelling

@@ -59,6 +59,7 @@ from features.time_columns import zoneless_lines, zones_mixed_lines
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 from features.user_validation import USERS_COLUMNS_ABSENT
 from features.validation import FREE_PURCHASES, INVALID_AMOUNTS, ZONES_MIXED
+from features.xlsx_reading import BLANK_ROWS_SKIPPED
 
 
 def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
@@ -70,6 +71,12 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
                 f"    {name} '{formulas['column']}': {formulas['rows']:,} {what} written as "
                 f'spreadsheet formulas (="{example}"), read as the text inside'
             )
+    if blank := notes.get(BLANK_ROWS_SKIPPED):
+        out.append(
+            f"    {blank:,} blank row{'s' if blank > 1 else ''} under the sheet's last row of "
+            "data skipped (cells once formatted or emptied, no value): not rows, none "
+            "quarantined"
+        )
     both_ways = notes.get("ids_written_both_ways", {})
     for name, column in notes.get("ids_read_as_integers", {}).items():
         named = name if column == name else f"{name} '{column}'"  # the column once

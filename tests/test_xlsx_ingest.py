@@ -351,3 +351,54 @@ def test_a_users_workbook_of_several_sheets_has_its_own_option(home: Path, tmp_p
     assert users_table[c.USER_ID].tolist() == ["17850"]
     report = (home / "datasets" / "orders" / "report.json").read_text()
     assert '"users_sheet": "Customers"' in report and '"sheet": "Orders"' in report
+
+
+def test_blank_rows_under_the_data_are_skipped_and_said_not_quarantined(
+    home: Path, tmp_path: Path
+) -> None:
+    """A sheet whose rows were once formatted or emptied below its data (its <dimension>
+    A1:H2301 over 1,200 rows, as Excel keeps a column's format or cleared cells): each such
+    row was quarantined as `empty_row` and counted as read ("1,200 rows loaded of 2,300,
+    1,100 quarantined"). They are skipped and said; a blank row with data under it is
+    still `empty_row`, at its source_row."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    for i in range(1_200):
+        sheet.append([17850 + i % 40, dt.datetime(2010, 12, 1) + dt.timedelta(hours=i), 2.5])
+    sheet.insert_rows(601)  # one blank row between the data: Excel row 601, source_row 600
+    bold = openpyxl.styles.Font(bold=True)
+    for row in range(1_203, 2_203):  # formatted, no value, across 8 columns
+        for column in range(1, 9):
+            sheet.cell(row=row, column=column).font = bold
+    for row in range(2_203, 2_302):  # cleared: empty text, or spaces
+        sheet.cell(row=row, column=1).value = "" if row % 2 else "  "
+    path = tmp_path / "orders.xlsx"
+    book.save(path)
+    assert (
+        'dimension ref="A1:H2301"'
+        in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+    )
+    frames = list(read_chunks(path, chunk_rows=500))  # the blank run crosses a frame's end
+    assert sum(len(frame) for frame in frames) == 1_201
+    assert frames[-1].attrs["blank_rows_skipped"] == 1_099
+    args = [
+        "ingest",
+        str(path),
+        *[a for m in MAPS for a in ("--map", m)],
+        "--event-type",
+        "purchase",
+    ]
+    loaded = CliRunner().invoke(main, args)
+    assert loaded.exit_code == 0, loaded.output
+    assert "events: 1,200 rows loaded of 1,201, 1 quarantined (1 empty_row," in loaded.output
+    assert (
+        "    1,099 blank rows under the sheet's last row of data skipped (cells once formatted "
+        "or emptied, no value): not rows, none quarantined"
+    ) in loaded.output.splitlines()
+    quarantine = pd.read_csv(home / "datasets" / "orders" / "quarantine" / "events.csv", dtype=str)
+    assert quarantine.set_index(c.SOURCE_ROW)[c.REASON].to_dict() == {"600": "empty_row"}
