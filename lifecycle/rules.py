@@ -355,8 +355,14 @@ def fit_rule(
         from lifecycle.btyd_features import PURCHASE_HISTORY, fit_purchase_process
 
         window = params["window"]
-        if (latest["tenure_days"].fillna(0) > window).any():
-            raise RuleError(f"users were seen before the longest activity window ({window} days)")
+        # the window is (as_of - w, as_of] and a cutoff is midnight: a user first seen w days
+        # back (a date-only log's) has that first day outside active_days_{w}d
+        if older := int((latest["tenure_days"].fillna(0) >= window).sum()):
+            raise RuleError(
+                f"users were seen before the longest activity window ({window} days): "
+                f"{older:,} first seen {window} days or more before the cutoff, whose active "
+                "days it does not all count"
+            )
         days, tenure, recency = (latest[name] for name in rule.inputs())
         again = int((days.fillna(0) >= 2).sum())
         if again < MIN_CUSTOMERS:

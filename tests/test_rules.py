@@ -219,6 +219,47 @@ def test_activity_process_rule_models_active_days_of_a_young_log() -> None:
         fit_rule("activity_process", "churn", older, names, horizon_days=60, windows=[30, 365])
 
 
+def test_activity_process_refuses_users_first_seen_exactly_the_window_back(
+    home: Path, tmp_path: Path
+) -> None:
+    """A window is (as_of - w, as_of] and a cutoff midnight: on a date-only log of sessions
+    and purchases spanning 91 days (first day 90 days before the cutoff), the 30 users first
+    seen on that day had it outside active_days_90d (one active day short each), yet the
+    check `tenure_days > 90` let the fit read them. Refused now; the users seen within the
+    window fit as before. Features built by the real ingest and `features build`."""
+    from click.testing import CliRunner
+
+    from features.demo import generate_demo
+    from lifecycle.cli import main
+
+    generate_demo(users=800, seed=4, out_dir=tmp_path / "demo", days=200, future_days=0)
+    events = pd.read_parquet(tmp_path / "demo" / "events.parquet")
+    day = events["event_time"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
+    log = events.assign(event_time=day.dt.strftime("%Y-%m-%d"))[
+        day >= day.max() - pd.Timedelta(days=90)
+    ]
+    log[["user_id", "event_time", "event_type", "amount"]].to_csv(tmp_path / "act.csv", index=False)
+    env = {"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[7, 30, 90]"}
+    for step in (["ingest", str(tmp_path / "act.csv")], ["features", "build"]):
+        done = CliRunner().invoke(main, ["--home", str(home), *step, "--dataset", "act"], env=env)
+        assert done.exit_code == 0, done.output
+    table = pd.read_parquet(home / "features" / "act" / "user_features.parquet")
+    latest = table[table["as_of"] == table["as_of"].max()]
+    first_day = latest["tenure_days"] == 90
+    assert first_day.sum() == 30 and latest["tenure_days"].max() == 90
+    active = log[log["event_type"] != "refund"]  # a refund is no activity of the user's
+    seen = active.groupby("user_id")["event_time"].nunique()  # their active days
+    counted = latest.set_index("user_id")["active_days_90d"]
+    short = seen.reindex(counted.index, fill_value=0) - counted  # days the window misses
+    assert (short[first_day.to_numpy()] == 1).all() and (short[~first_day.to_numpy()] == 0).all()
+    names = ["active_days_90d", "tenure_days", "recency_days"]
+    fit = dict(horizon_days=90, windows=[7, 30, 90])
+    with pytest.raises(RuleError, match=r"\(90 days\): 30 first seen 90 days or more before"):
+        fit_rule("activity_process", "churn", latest, names, **fit)
+    within = latest[~first_day]
+    assert fit_rule("activity_process", "churn", within, names, **fit).params["process"]
+
+
 def test_mixture_quantiles_of_a_zero_inflated_value() -> None:
     levels = np.array([0.1, 0.25, 0.5, 0.75, 0.9])
     conditional = np.tile([10.0, 20.0, 40.0, 80.0, 160.0], (4, 1))
