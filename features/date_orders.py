@@ -24,7 +24,7 @@ import pandas as pd
 
 from features.contract import ContractError
 from features.parsing import date_order_evidence
-from features.serial_dates import SERIAL, serial_line
+from features.serial_dates import SERIAL, each_once_line, serial_line
 from lifecycle.errors import offered
 
 DAY_FIRST, MONTH_FIRST, EITHER_ORDER = "day first", "month first", "either order"
@@ -147,6 +147,7 @@ def read_as_lines(notes: dict[str, Any]) -> list[str]:
     for column, note in notes.get(DATES_READ_AS, {}).items():
         if note["order"] == SERIAL:
             lines.append(serial_line(column, note))
+            lines += filter(None, [each_once_line(column, note)])  # 40512..41000: order numbers?
             continue
         words = WORDS[note["order"]]
         lines.append(

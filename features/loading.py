@@ -38,7 +38,7 @@ from features.line_items import (
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, RAGGED_ROWS, TOTALS_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
-from features.serial_dates import serial_columns
+from features.serial_dates import note_each_once, serial_columns
 from features.source_files import SourceFiles, with_source_file
 from features.spreadsheet_cells import spreadsheet_safe
 from features.table_checks import TableChecks, is_blank
@@ -227,6 +227,9 @@ def stream_table(
         row = identifier(source_row)
         if rules.table == "events" and not counted_by(checks.notes):  # counts: no money
             refuse_currencies(con, staged, row, good.schema.names, source, checks.named)
+        if rules.table == "events":  # 40512..41000 read as 489 days, one row each: said
+            found = checks.notes.get(DATES_READ_AS, {})
+            note_each_once(con, staged, found.get(checks.named.get(c.EVENT_TIME, c.EVENT_TIME)))
         # the marks' currency, staged by every chunk, when the file named no one currency
         unkept = [*ignored, *(checks.money.unkept() if checks.money else [])]
         columns = [n for n in good.schema.names if n not in unkept]

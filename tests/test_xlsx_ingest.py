@@ -402,3 +402,42 @@ def test_blank_rows_under_the_data_are_skipped_and_said_not_quarantined(
     ) in loaded.output.splitlines()
     quarantine = pd.read_csv(home / "datasets" / "orders" / "quarantine" / "events.csv", dtype=str)
     assert quarantine.set_index(c.SOURCE_ROW)[c.REASON].to_dict() == {"600": "empty_row"}
+
+
+def test_a_time_column_of_whole_serials_each_once_is_said_to_read_as_ids(
+    home: Path, tmp_path: Path
+) -> None:
+    """An order number column (40512..41000) mapped as the time by mistake loaded as 489 days
+    from 2010-11-30 to 2012-04-01, one order each, said only as "read as a spreadsheet's
+    serial dates" beside the file's real dates. Whole serials each on one row (20 or more)
+    are now said to read as an order number or id; a sheet's date column saved unformatted,
+    whose days repeat across orders, is read as before with no such line."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    header = "OrderNo,OrderDate,CustomerID,UnitPrice\n"
+    rows = "".join(
+        f"{number},{40546 + i // 4},{17850 + i % 30},2.5\n"
+        for i, number in enumerate(range(40512, 41001))
+    )
+    path = tmp_path / "orders.csv"
+    path.write_text(header + rows)
+    args = ["--map", "user_id=CustomerID", "--map", "amount=UnitPrice", "--event-type", "purchase"]
+    mistaken = CliRunner().invoke(main, ["ingest", str(path), "--map", "event_time=OrderNo", *args])
+    assert mistaken.exit_code == 0, mistaken.output
+    assert "events: 489 rows loaded of 489, 0 quarantined" in mistaken.output
+    assert (
+        "    'OrderNo': its 489 values are whole numbers, each on its own row, read as 489 days "
+        "from 2010-11-30 to 2012-04-01, every day between, as an order number or id reads, "
+        "where a sheet's dates repeat a day across rows: if it is not the time, ingest again "
+        "with --map event_time=<the column of dates>"
+    ) in mistaken.output.splitlines()
+    report = (home / "datasets" / "orders" / "report.json").read_text()
+    assert '"each_once": {' in report
+    dates = CliRunner().invoke(
+        main, ["ingest", str(path), "--map", "event_time=OrderDate", *args, "--replace"]
+    )
+    assert dates.exit_code == 0, dates.output
+    assert "'OrderDate' read as a spreadsheet's serial dates, all 489 of its values" in dates.output
+    assert "each on its own row" not in dates.output
