@@ -173,7 +173,7 @@ def padded_width(events: Path) -> int | None:
     read (none yet, or being replaced)."""
     import duckdb
 
-    if not events.is_file():
+    if not events.is_file() or not _may_be_padded(events):
         return None
     user = identifier(c.USER_ID)
     try:
@@ -189,6 +189,25 @@ def padded_width(events: Path) -> int | None:
     if not (digits and padded) or shortest != longest or longest < 2:
         return None
     return int(longest)
+
+
+def _may_be_padded(events: Path) -> bool:
+    """Whether the Parquet statistics of the ids leave them possibly padded digits: the least
+    starts with ``0`` and the greatest is digits (u0000001, emails, 12346..18287 are not), so
+    most datasets are told without a scan (5M ids: 0.8 s). True where a file has none."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(events).metadata
+        column = meta.schema.to_arrow_schema().get_field_index(c.USER_ID)
+        groups = range(meta.num_row_groups) if column >= 0 else range(0)
+        stats = [meta.row_group(i).column(column).statistics for i in groups]
+    except (OSError, ValueError, IndexError):  # unreadable here: the scan says
+        return True
+    if not stats or any(s is None or not s.has_min_max for s in stats):
+        return True
+    least, greatest = min(str(s.min) for s in stats), max(str(s.max) for s in stats)
+    return least.startswith("0") and greatest.isascii() and greatest.isdigit()
 
 
 def padding_hint(user_id: str, width: int | None) -> str | None:
