@@ -15,14 +15,18 @@ perhaps counts: never read so unasked.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import pandas as pd
 
 from features import contract as c
 from features.currency import CURRENCY_IGNORED, ISO_CODES
+from features.duckdb_memory import cursor
 from features.hints import option_hint
 from lifecycle.sql import identifier, literal
+
+if TYPE_CHECKING:
+    import duckdb
 
 UNITS = ("major", "minor", "cents", "count")  # --amount-unit; major: as written (the default)
 COUNT = "count"  # amounts count what was bought, no money (serving.units.purchase_counts)
@@ -174,13 +178,13 @@ def unit_read_line(note: dict[str, Any]) -> str:
     )
 
 
-def whole_amounts(events: Path) -> dict[str, Any] | None:
+def whole_amounts(
+    events: Path, con: duckdb.DuckDBPyConnection | None = None
+) -> dict[str, Any] | None:
     """The purchase and refund amounts of an events file as the maybe-cents and maybe-counts
     notes judge them: how many (above 0), whether every one is whole, their median and
-    currency (None: no amount column)."""
-    import duckdb
-
-    with duckdb.connect() as con:
+    currency (None: no amount column). ``con``: the ingest's connection."""
+    with cursor(con) as con:
         names = [
             d[0]
             for d in con.execute(

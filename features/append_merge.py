@@ -6,6 +6,7 @@ derived again from all events)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -26,6 +27,9 @@ from features.currency import AMOUNT_CURRENCY
 from features.validation import ContractError, LoadReport
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
+if TYPE_CHECKING:
+    import duckdb
+
 
 def merge_append(
     staging: Path,
@@ -36,11 +40,13 @@ def merge_append(
     new_users: Path | None,
     adapter: adapters.Adapter | None = None,
     timezone: str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, int]:
     """Merge the validated new events (``staging/.work``) with the dataset's into
     ``staging``, then the users table: ``new_users`` rows win, or, for a table an adapter
     derives from the events, it is derived again from all of them. ``timezone``: the zone
-    the file's times without an offset were read in. The new version's totals."""
+    the file's times without an offset were read in; ``con``: the ingest's connection. The
+    new version's totals."""
     work = staging / ".work"
     notes = reports["events"].notes
     merged = appending.merge_events(
@@ -54,6 +60,7 @@ def merge_append(
         if (signed := notes.get(AMOUNT_CURRENCY, {})).get("recorded")
         else None,
         counted=counted_by(notes) is not None,  # as the file's own read (features.loading)
+        con=con,
     )
     if shifted_first := merged["duplicates_of_shifted"]:  # beside those held before the merge
         notes[REPEATS_OF_HELD] = notes.get(REPEATS_OF_HELD, {}) | {HOURS_APART: shifted_first}
@@ -93,7 +100,7 @@ def merge_append(
         reports["users"] = adapters.users_report(users, source)
     old_users = appending_to / USERS_FILE
     users_notes = appending.merge_users(
-        old_users if old_users.is_file() else None, new_users, staging / USERS_FILE
+        old_users if old_users.is_file() else None, new_users, staging / USERS_FILE, con
     )
     totals = {"events": merged["events_total"]}
     if (staging / USERS_FILE).is_file():

@@ -19,13 +19,14 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from features.append_columns import not_addable, other_columns, schema_with
 from features.append_gap import silence_opened
 from features.append_identity import duplicates_new, hold
 from features.batches import batches
+from features.duckdb_memory import cursor
 from features.spreadsheet_cells import spreadsheet_safe
 from features.validation import ContractError, LoadReport
 from lifecycle.dataset_kind import (
@@ -43,6 +44,9 @@ from lifecycle.storage import VERSIONS, atomic_symlink, version_order
 from lifecycle.words import BATCHES, counted
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
+if TYPE_CHECKING:
+    import duckdb
+
 
 @dataclass(frozen=True)
 class EventRange:
@@ -56,14 +60,15 @@ class EventRange:
         return f"{self.rows:,} events {self.first[:size]} .. {self.last[:size]}"
 
 
-def event_range(events: Path) -> EventRange | None:
-    """Rows, users and time range of an events table (None when there is none)."""
+def event_range(events: Path, con: duckdb.DuckDBPyConnection | None = None) -> EventRange | None:
+    """Rows, users and time range of an events table (None when there is none). ``con``:
+    the ingest's connection (:func:`features.duckdb_memory.cursor`)."""
     import duckdb
 
     if not events.is_file():
         return None
     try:
-        with duckdb.connect() as con:
+        with cursor(con) as con:
             con.execute("SET TimeZone = 'UTC'")
             rows, first, last, users = con.execute(
                 f"SELECT count(*), min({c.EVENT_TIME}), max({c.EVENT_TIME}), "
@@ -75,15 +80,17 @@ def event_range(events: Path) -> EventRange | None:
     return EventRange(int(rows), str(first), str(last), int(users))
 
 
-def dataset_now(dataset_dir: Path) -> dict[str, Any] | None:
+def dataset_now(
+    dataset_dir: Path, con: duckdb.DuckDBPyConnection | None = None
+) -> dict[str, Any] | None:
     """An events dataset as it is (after every append, erasure or restore), read from its
     tables: events, users with events, first and last event, the users table's rows, and
     the appends since its first ingest. None without an events table, unless its report
     counts events loaded: then it is damaged (listed from its report, it showed rows it no
-    longer has)."""
+    longer has). ``con``: the ingest's connection."""
     import pyarrow.parquet as pq
 
-    found = event_range(dataset_dir / EVENTS_FILE)
+    found = event_range(dataset_dir / EVENTS_FILE, con)
     if found is None:
         held = (read_report(dataset_dir) or {}).get("tables", {}).get("events", {})
         if held.get("rows_loaded"):
@@ -107,17 +114,18 @@ def refuse_lost_history(
     has_users: bool,
     dataset: str,
     command: str = "lifecycle ingest",
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> None:
     """Refuse a replace whose file starts after the dataset does, ends before it does (it
     would drop recent history), or drops its users table. ``command`` wrote the file
     (``lifecycle ingest`` or ``lifecycle import SOURCE``); both append with --append."""
     try:
-        old = event_range(dataset_dir / EVENTS_FILE)
+        old = event_range(dataset_dir / EVENTS_FILE, con)
     except UserError:  # a damaged table keeps no history: the ingest mends the dataset
         return
     if old is None:
         return
-    new = event_range(staging / EVENTS_FILE)
+    new = event_range(staging / EVENTS_FILE, con)
     lost = []
     # within one day, days would name no difference ('.. 2010-12-01' against '.. 2010-12-01')
     same_day = new is not None and (
@@ -194,6 +202,7 @@ def merge_events(
     source: str,
     signed_in: str | None = None,
     counted: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, Any]:
     """Old events plus the new rows the dataset does not hold yet, in time order; the new
     rows it holds go to ``quarantine_out`` (CSV) with their reason
@@ -211,8 +220,8 @@ def merge_events(
     The new file may lack columns the dataset has (an adapter's extra columns, or a file in
     contract columns after an import): its rows have them empty, and a new row is held when
     it equals an old one in every column the file has. A column the dataset lacks is
-    refused, and a shared column is read in the dataset's type (or refused naming it)."""
-    import duckdb
+    refused, and a shared column is read in the dataset's type (or refused naming it).
+    ``con``: the ingest's connection."""
     import pyarrow.parquet as pq
 
     from features.loading import ROW_COLUMNS, _write_batches
@@ -243,7 +252,7 @@ def merge_events(
     kept = ", ".join(identifier(n) for n in columns)
     new_row = identifier(rows["source_row"]) if rows else "row_number() OVER ()"
     flags = "".join(f", {identifier(n)}" for n in staging[1:])
-    with duckdb.connect() as con:
+    with cursor(con) as con:
         con.execute("SET TimeZone = 'UTC'")
         empty = "".join(f", NULL AS {identifier(f.name)}" for f in new_fields)
         con.execute(
@@ -400,10 +409,15 @@ def _in_dataset_types(
     return ", ".join(selected)
 
 
-def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> dict[str, int]:
+def merge_users(
+    old_users: Path | None,
+    new_users: Path | None,
+    out: Path,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> dict[str, int]:
     """The users table after an append: the new file's rows win, old users it lacks stay.
-    Counted: the users added, and the users whose row it changed (``users_updated``)."""
-    import duckdb
+    Counted: the users added, and the users whose row it changed (``users_updated``).
+    ``con``: the ingest's connection."""
     import pyarrow.parquet as pq
 
     from features.loading import _write_batches
@@ -427,7 +441,7 @@ def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> di
     theirs = ", ".join(
         f"n.{identifier(n)}" if n in new_schema.names else f"o.{identifier(n)}" for n in names
     )
-    with duckdb.connect() as con:
+    with cursor(con) as con:
         con.execute("SET TimeZone = 'UTC'")
         old = f"read_parquet({literal(old_users)})"
         new = f"read_parquet({literal(new_users)})"

@@ -27,6 +27,8 @@ from lifecycle.words import counted
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import duckdb
+
     from features.table_checks import TableChecks
 
 CURRENCY_MISMATCH = "currency_mismatch"  # quarantine reason: '£12' where the column says EUR
@@ -364,7 +366,12 @@ def given_currency_unrecorded(dataset: str, given: str) -> str:
     )
 
 
-def unread_currency(events: Path, appended: bool = False, mapped: bool = False) -> dict[str, Any]:
+def unread_currency(
+    events: Path,
+    appended: bool = False,
+    mapped: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> dict[str, Any]:
     """The extra columns of a staged events file whose every filled cell on a purchase or
     refund row is an ISO 4217 code ('EUR', 'eur'), each with its codes (most first) and
     ``appended`` (the file was added to a dataset: the remedy is its files ingested again).
@@ -374,12 +381,11 @@ def unread_currency(events: Path, appended: bool = False, mapped: bool = False) 
     beside an 'Abrechnungswaehrung' of EUR: the note named the first alone). With one read
     by its name ('Currency', not ``mapped``), the others are said beside it (``read_from``):
     a 'Settlement Currency' of EUR went unsaid beside the 'Currency' of GBP read. Empty when
-    there is none."""
-    import duckdb
-
+    there is none. ``con``: the ingest's connection."""
+    from features.duckdb_memory import cursor
     from lifecycle.sql import identifier, literal
 
-    with duckdb.connect() as con:
+    with cursor(con) as con:
         table = f"read_parquet({literal(events)})"
         names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
         read_from = c.currency_column(names)

@@ -1,5 +1,5 @@
 """The DuckDB connection of the builds over a whole event log (features, labels), in UTC, and
-its memory.
+its memory; and the cursors one ingest's steps each work in (:func:`cursor`).
 
 Without a limit DuckDB holds up to 80% of the machine's memory before it spills: the as-of
 feature table of 306,410 customers (10.6M user-cutoff rows) held 8.8 GB. With
@@ -25,10 +25,13 @@ if TYPE_CHECKING:
 
 DEFAULT_MEMORY_LIMIT = "4GB"  # as settings features.memory_limit
 SETTING = "features.memory_limit"
+# bounded()'s words for an ingest's connection (validating and merging a file into a dataset)
+INGEST = ("ingest.memory_limit", ("the dataset", "the dataset"))
 
 
 class OutOfMemory(UserError):
-    """DuckDB ran out of memory under ``features.memory_limit`` (it could not spill enough)."""
+    """DuckDB ran out of memory under ``features.memory_limit`` or ``ingest.memory_limit`` (it
+    could not spill enough)."""
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -41,12 +44,33 @@ def connect() -> duckdb.DuckDBPyConnection:
 
 
 @contextlib.contextmanager
+def cursor(con: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor of ``con`` for the block, closed after: the connection's database and memory
+    limit, but temporary tables and session settings (the time zone) of its own, as a new
+    connection has. Opening a connection costs 15 ms of CPU, a cursor 0.15 ms: one ingest
+    opens one and each of its steps works in a cursor of it. ``con`` None: a connection of
+    its own (a step run alone: `datasets`, `forget`). A Python function (create_function)
+    is registered on the connection, never in a cursor: it is the catalog's, and called once
+    the cursor is closed, it crashes the process."""
+    import duckdb
+
+    with con.cursor() if con is not None else duckdb.connect() as own:
+        yield own
+
+
+@contextlib.contextmanager
 def bounded(
-    con: duckdb.DuckDBPyConnection, memory_limit: str | None, beside: Path
+    con: duckdb.DuckDBPyConnection,
+    memory_limit: str | None,
+    beside: Path,
+    setting: str = SETTING,
+    building: tuple[str, str] = ("the features", "the feature table"),
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """``con`` limited to ``memory_limit``, spilling to a folder beside ``beside`` (a file
     being built), for the block; the connection is closed and the folder removed after it.
-    ``memory_limit`` None: DuckDB's own default (80% of the memory), no spill folder."""
+    ``memory_limit`` None: DuckDB's own default (80% of the memory), no spill folder.
+    Out of memory: one line naming ``setting`` and ``building`` (what, and the table the
+    spill folder is beside)."""
     import duckdb
 
     from lifecycle.storage import staging_name
@@ -60,19 +84,25 @@ def bounded(
     try:
         yield con
     except duckdb.OutOfMemoryException as error:
-        raise OutOfMemory(out_of_memory(memory_limit, error)) from None
+        raise OutOfMemory(out_of_memory(memory_limit, error, setting, building)) from None
     finally:
         con.close()
         if spill is not None:
             shutil.rmtree(spill, ignore_errors=True)
 
 
-def out_of_memory(memory_limit: str | None, error: Exception) -> str:
+def out_of_memory(
+    memory_limit: str | None,
+    error: Exception,
+    setting: str = SETTING,
+    building: tuple[str, str] = ("the features", "the feature table"),
+) -> str:
     """One line: what ran out, the setting, and what to do."""
     said = str(error).splitlines()[0].removeprefix("Out of Memory Error: ")[:160]
-    limit = f"{SETTING} = {memory_limit!r}" if memory_limit else f"{SETTING} unset"
+    limit = f"{setting} = {memory_limit!r}" if memory_limit else f"{setting} unset"
+    variable = "LIFECYCLE_" + setting.upper().replace(".", "__")
     return (
-        f"DuckDB ran out of memory building the features ({said}) with {limit}: raise "
-        f"{SETTING} (e.g. LIFECYCLE_FEATURES__MEMORY_LIMIT=8GB) or free disk space for "
-        "its spill folder beside the feature table"
+        f"DuckDB ran out of memory building {building[0]} ({said}) with {limit}: raise "
+        f"{setting} (e.g. {variable}=8GB) or free disk space for its spill folder beside "
+        f"{building[1]}"
     )

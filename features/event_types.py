@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.duckdb_memory import cursor
 from features.validation import ContractError
 from lifecycle.sql import literal
+
+if TYPE_CHECKING:
+    import duckdb
 
 OTHER_TYPES = "other_event_types"  # report note: type -> [rows, rows with an amount]
 NO_PURCHASES = "no_purchase_events"  # report note: beside other types, no purchase or refund
@@ -33,13 +37,15 @@ def is_activity(column: str, types: Sequence[str] = ()) -> str:
     return f"{column} NOT IN ({', '.join(literal(t) for t in not_activity(types))})"
 
 
-def other_types(events: Path, before: Path | None = None) -> tuple[dict[str, list[int]], int]:
+def other_types(
+    events: Path, before: Path | None = None, con: duckdb.DuckDBPyConnection | None = None
+) -> tuple[dict[str, list[int]], int]:
     """The loaded events' types the contract does not know, each with its rows and the rows
     with an amount, most rows first; and the number of purchases and refunds. ``before``:
     the events an append added to: the types are counted over the rows it added (the
     merged table's less the held one's: trial 115 said a June file's 165 rows as the
-    dataset's 7,246), the purchases over them all."""
-    found, money = _type_counts(events)
+    dataset's 7,246), the purchases over them all. ``con``: the ingest's connection."""
+    found, money = _type_counts(events, con)
     priced = {name: [n, n] for name, (_, n) in found.items() if n}  # the types with amounts
     if not money and priced:
         priced = dict(sorted(priced.items(), key=lambda item: -item[1][0]))
@@ -51,7 +57,7 @@ def other_types(events: Path, before: Path | None = None) -> tuple[dict[str, lis
             (f"--map-type {c.PURCHASE}=TYPE",),
         )
     if before is not None:
-        held, _ = _type_counts(before)
+        held, _ = _type_counts(before, con)
         added = {
             name: [n - held.get(name, [0, 0])[0], amounts - held.get(name, [0, 0])[1]]
             for name, (n, amounts) in found.items()
@@ -64,13 +70,13 @@ def _most_rows(item: tuple[str, list[int]]) -> tuple[int, str]:
     return -item[1][0], item[0]
 
 
-def _type_counts(events: Path) -> tuple[dict[str, list[int]], int]:
+def _type_counts(
+    events: Path, con: duckdb.DuckDBPyConnection | None
+) -> tuple[dict[str, list[int]], int]:
     """Each type the contract does not know: [rows, rows with an amount], most rows first;
     and the purchases and refunds."""
-    import duckdb
-
     known = ", ".join(f"'{name}'" for name in c.KNOWN_EVENT_TYPES)
-    with duckdb.connect() as con:
+    with cursor(con) as con:
         table = con.execute(f"SELECT * FROM read_parquet({literal(events)}) LIMIT 0")
         names = [column[0] for column in table.description]
         amount = f"count({c.AMOUNT})" if c.AMOUNT in names else "0"

@@ -10,10 +10,13 @@ import json
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from lifecycle.sql import identifier, literal
+
+if TYPE_CHECKING:
+    import duckdb
 
 # Letters of other scripts drawn like Latin ones (Cyrillic 'A' in '\u0410123'), lower case
 # (the key folds case first): their Latin look-alike
@@ -61,7 +64,9 @@ _REGISTERED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionar
 
 def _function(con: Any, name: str, keys: Any, sql: str) -> str:
     """SQL of ``keys`` (Arrow strings -> Arrow strings) of ``sql``, registered on ``con``
-    as ``name`` once."""
+    as ``name`` once. Never on a cursor that closes before its connection does
+    (:func:`features.duckdb_memory.cursor`): the function stays in their one catalog, and
+    a call of it from another cursor then crashes the process (DuckDB 2.0.1)."""
     import duckdb
 
     registered = _REGISTERED.setdefault(con, set())
@@ -85,13 +90,16 @@ def _in_catalog(con: Any, name: str) -> bool:
     )
 
 
-def ids_spelt_apart(table: Path) -> dict[str, Any]:
+def ids_spelt_apart(table: Path, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:
     """:func:`spelt_apart` of a table's file (an appended dataset's events, whose new ids
-    may be an old user written another way)."""
+    may be an old user written another way). ``con``: the ingest's connection, which
+    :func:`spelt_apart` runs on itself, not in a cursor (it registers functions)."""
     import duckdb
 
-    with duckdb.connect() as con:
+    if con is not None:
         return spelt_apart(con, f"read_parquet({literal(table)})")
+    with duckdb.connect() as own:
+        return spelt_apart(own, f"read_parquet({literal(table)})")
 
 
 def spelt_apart(con: Any, staged: str) -> dict[str, Any]:

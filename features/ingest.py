@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -28,30 +28,17 @@ from features import contract as c
 from features.amount_units import (
     MAYBE_COUNTS,
     MAYBE_MINOR,
-    counted_by,
-    maybe_counts,
-    maybe_minor_units,
-    refuse_options_without_amounts,
-    whole_amounts,
 )
 from features.append_columns import holds_amounts, holds_blank_currency
 from features.append_merge import merge_append
-from features.currency import unread_currency
 from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
+from features.duckdb_memory import INGEST, bounded, connect
 from features.erasure_log import ErasedUsers
-from features.event_types import (
-    NO_PURCHASES,
-    NOT_ACTIVITY_NOTE,
-    OTHER_TYPES,
-    other_types,
-    refuse_types_not_found,
-)
-from features.file_shape import SHAPE, FileShape
+from features.file_shape import FileShape
 from features.forms import column_forms
 from features.guest_orders import GUEST_ROWS, NO_USER_NOTE, adds_guest_rows, keep_guest_rows
-from features.id_spellings import SPELT_APART, ids_spelt_apart
 from features.json_reading import JSON_LINES_SUFFIXES
-from features.loading import WITHOUT_EVENTS, stream_table
+from features.loading import stream_table
 from features.quarantine import batch_quarantine, quarantine_name
 from features.read_once import ReadOnce
 from features.reading import (
@@ -63,10 +50,9 @@ from features.reading import (
     CsvFormat,
     NoDataRows,
 )
-from features.refund_columns import unread_refunds
+from features.staged_notes import note_staged
 from features.table_checks import TableChecks
 from features.time_columns import note_zones
-from features.user_overlap import LATER_KEYS, ids_apart, refuse_users_of_no_events
 from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MAX_AMOUNT_RATIO,
@@ -85,6 +71,9 @@ from lifecycle.dataset_kind import (
 from lifecycle.errors import UserError
 from lifecycle.storage import atomic_dir
 from lifecycle.workspace import DATASET_VERSIONS_KEPT, EVENTS_FILE, USERS_FILE, check_dataset_name
+
+if TYPE_CHECKING:
+    import duckdb
 
 MODES = ("replace", "guard", "append")
 
@@ -335,110 +324,131 @@ def ingest_into(
     held: dict[str, Any] | None = None,
 ) -> DatasetSummary:
     """Validate ``tables`` into a dataset version (appended to ``appending_to``, whose
-    report.json ``held`` is, when the caller read it)."""
+    report.json ``held`` is, when the caller read it). One DuckDB connection, limited to
+    ``memory_limit``, does it all: each step works in a cursor of it."""
     if appending_to is not None and held is None:
         held = read_report(appending_to)
-    try:
-        with (
-            atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging,
-            ReadOnce(staging / ".work") as once,  # a workbook: read once, for every pass
-        ):
-            (staging / "quarantine").mkdir()
-            work = staging / ".work"
-            work.mkdir()
-            # An append validates the new file beside the dataset, then merges the two.
-            batch = appending.carry_quarantine(appending_to, staging, held) if appending_to else 0
-            into = work if appending_to else staging
-            reports = {}
-            passes: dict[str, int] = {}
-            for table, (path, rules) in tables.items():
-                try:
-                    reports[table] = stream_table(
-                        lambda path=path, table=table: _counted(
-                            once.chunks(  # JSON lines set aside in the workspace
-                                table, path, chunk_rows, (table == "users" and users_csv) or csv
+    with bounded(connect(), memory_limit, dataset_dir, *INGEST) as con:  # one, for it all
+        try:
+            with (
+                atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging,
+                ReadOnce(staging / ".work") as once,  # a workbook: read once, for every pass
+            ):
+                (staging / "quarantine").mkdir()
+                work = staging / ".work"
+                work.mkdir()
+                # An append validates the new file beside the dataset, then merges the two.
+                batch = (
+                    appending.carry_quarantine(appending_to, staging, held) if appending_to else 0
+                )
+                into = work if appending_to else staging
+                reports = {}
+                passes: dict[str, int] = {}
+                for table, (path, rules) in tables.items():
+                    try:
+                        reports[table] = stream_table(
+                            lambda path=path, table=table: _counted(
+                                once.chunks(  # JSON lines set aside in the workspace
+                                    table, path, chunk_rows, (table == "users" and users_csv) or csv
+                                ),
+                                table,
+                                progress,
+                                passes,
                             ),
-                            table,
-                            progress,
-                            passes,
-                        ),
-                        rules,
-                        str(path),
-                        into / f"{table}.parquet",
-                        batch_quarantine(staging, table, batch),
-                        work_dir=work / table,
-                        max_bad_fraction=max_bad_fraction,
-                        memory_limit=memory_limit,
-                        keep_rows=appending_to is not None and table == "events",
-                        # an append's amounts are judged beside the dataset's
-                        stored_events=appending_to / EVENTS_FILE
-                        if appending_to is not None and table == "events"
-                        else None,
-                        guest_rows_out=work / GUEST_ROWS if table == "events" else None,
+                            rules,
+                            str(path),
+                            into / f"{table}.parquet",
+                            batch_quarantine(staging, table, batch),
+                            con=con,
+                            work_dir=work / table,
+                            max_bad_fraction=max_bad_fraction,
+                            keep_rows=appending_to is not None and table == "events",
+                            # an append's amounts are judged beside the dataset's
+                            stored_events=appending_to / EVENTS_FILE
+                            if appending_to is not None and table == "events"
+                            else None,
+                            guest_rows_out=work / GUEST_ROWS if table == "events" else None,
+                        )
+                    except NoDataRows as empty:
+                        if table != "events" or appending_to is None or users_path is None:
+                            raise
+                        # a day without events, with its users file: its sign-ups and changes
+                        # are real, and update the users table as on any append
+                        reports[table] = _header_only(empty, rules)
+                        pq.write_table(
+                            pq.read_schema(appending_to / EVENTS_FILE).empty_table(),
+                            into / EVENTS_FILE,
+                        )
+                    shutil.rmtree(work / table, ignore_errors=True)  # none: a header only
+                if adapter is not None:  # its notes, of the events this file gives
+                    staged = into / EVENTS_FILE
+                    adapter.notes(
+                        reports["events"], pd.read_parquet(staged, columns=adapter.notes_of)
                     )
-                except NoDataRows as empty:
-                    if table != "events" or appending_to is None or users_path is None:
-                        raise
-                    # a day without events, with its users file: its sign-ups and changes
-                    # are real, and update the users table as on any append
-                    reports[table] = _header_only(empty, rules)
-                    pq.write_table(
-                        pq.read_schema(appending_to / EVENTS_FILE).empty_table(), into / EVENTS_FILE
+                keep_guest_rows(work / GUEST_ROWS, staging, appending_to, held, events_path)
+                note_zones({t: r.notes for t, r in reports.items()}, appending_to is not None)
+                totals = None
+                if appending_to is not None:
+                    totals = merge_append(
+                        staging,
+                        appending_to,
+                        batch,
+                        reports,
+                        str(events_path),
+                        work / USERS_FILE if users_path is not None else None,
+                        adapter,
+                        (read_as or {}).get("timezone") or batches.dataset_timezone(held),
+                        con,
                     )
-                shutil.rmtree(work / table, ignore_errors=True)  # none: a header only
-            if adapter is not None:  # its notes, of the events this file gives
-                staged = into / EVENTS_FILE
-                adapter.notes(reports["events"], pd.read_parquet(staged, columns=adapter.notes_of))
-            keep_guest_rows(work / GUEST_ROWS, staging, appending_to, held, events_path)
-            note_zones({t: r.notes for t, r in reports.items()}, appending_to is not None)
-            totals = None
-            if appending_to is not None:
-                totals = merge_append(
+                    if (
+                        reports["events"].rows_loaded == 0
+                        and users_path is None
+                        and not adds_guest_rows(staging, appending_to)  # a new guest order is new
+                    ):
+                        # Nothing new: the dataset keeps its version (later steps stay current).
+                        raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
+                elif mode == "guard":
+                    appending.refuse_lost_history(
+                        dataset_dir,
+                        staging,
+                        events_path,
+                        users_path is not None,
+                        dataset_dir.name,
+                        con=con,
+                    )
+                elif users_path is None and (dataset_dir / USERS_FILE).is_file():
+                    # --replace without --users: the users table goes, said in the summary
+                    reports["events"].notes["users_table_dropped"] = {
+                        "rows": pq.read_metadata(dataset_dir / USERS_FILE).num_rows,
+                        "version": dataset_dir.resolve().name,
+                    }
+                folded = (read_as or {}).get(c.CASE_INSENSITIVE_IDS)
+                if appending_to is None and not folded and _held_folded(dataset_dir):
+                    # like the other recorded options, --replace starts afresh: said, not kept
+                    reports["events"].notes[IDS_CASE_DROPPED] = dataset_dir.resolve().name
+                report = _finish_events(
                     staging,
-                    appending_to,
-                    batch,
                     reports,
                     str(events_path),
-                    work / USERS_FILE if users_path is not None else None,
-                    adapter,
-                    (read_as or {}).get("timezone") or batches.dataset_timezone(held),
+                    appending_to,
+                    totals,
+                    read_as,
+                    batch,
+                    held,
+                    con,
                 )
-                if (
-                    reports["events"].rows_loaded == 0
-                    and users_path is None
-                    and not adds_guest_rows(staging, appending_to)  # a new guest order is new
-                ):
-                    # Nothing new: the dataset keeps its version (later steps stay current).
-                    raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
-            elif mode == "guard":
-                appending.refuse_lost_history(
-                    dataset_dir, staging, events_path, users_path is not None, dataset_dir.name
-                )
-            elif users_path is None and (dataset_dir / USERS_FILE).is_file():
-                # --replace without --users: the users table goes, said in the summary
-                reports["events"].notes["users_table_dropped"] = {
-                    "rows": pq.read_metadata(dataset_dir / USERS_FILE).num_rows,
-                    "version": dataset_dir.resolve().name,
-                }
-            folded = (read_as or {}).get(c.CASE_INSENSITIVE_IDS)
-            if appending_to is None and not folded and _held_folded(dataset_dir):
-                # like the other recorded options, --replace starts afresh: said, not kept
-                reports["events"].notes[IDS_CASE_DROPPED] = dataset_dir.resolve().name
-            report = _finish_events(
-                staging, reports, str(events_path), appending_to, totals, read_as, batch, held
-            )
-        reported = report["tables"]
-    except _Unchanged as unchanged:  # the dataset keeps its version
-        reported, totals, kept = unchanged.tables, unchanged.totals, True
-    except NoDataRows as empty:  # appended: a day without events is nothing new
-        if appending_to is None or empty.source != str(events_path):  # not: a users file
-            raise
-        header_only = _header_only(empty, tables["events"][1]).to_dict()
-        reported, totals, kept = {"events": header_only}, None, True
-    else:
-        kept = False
-    now = appending.dataset_now(dataset_dir) if appending_to is not None else None
-    return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals, now, kept)
+            reported = report["tables"]
+        except _Unchanged as unchanged:  # the dataset keeps its version
+            reported, totals, kept = unchanged.tables, unchanged.totals, True
+        except NoDataRows as empty:  # appended: a day without events is nothing new
+            if appending_to is None or empty.source != str(events_path):  # not: a users file
+                raise
+            header_only = _header_only(empty, tables["events"][1]).to_dict()
+            reported, totals, kept = {"events": header_only}, None, True
+        else:
+            kept = False
+        now = appending.dataset_now(dataset_dir, con) if appending_to is not None else None
+        return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals, now, kept)
 
 
 def _header_only(empty: NoDataRows, rules: TableRules) -> LoadReport:
@@ -460,59 +470,13 @@ def _finish_events(
     read_as: dict[str, Any] | None = None,
     append: int = 0,
     held: dict[str, Any] | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, Any]:
-    """The last of an events version: users without a profile counted, the work folder
-    gone, this batch added to the dataset's batches, the report written (with the user id
+    """The last of an events version: what its events show noted (:func:`note_staged`),
+    users without a profile counted, the work folder gone, this batch added to the dataset's batches, the report written (with the user id
     column of each quarantine file, this batch's beside the earlier ones'). ``held``: the
-    report.json of the dataset appended to, read."""
-    try:
-        # an append's own rows of each type, not the dataset's (its purchases: the dataset's)
-        before = appending_to / EVENTS_FILE if appending_to is not None else None
-        others, purchases = other_types(staging / EVENTS_FILE, before)
-    except ContractError as refused:
-        raise ContractError(f"{source}: {refused}") from None
-    if others:
-        reports["events"].notes[OTHER_TYPES] = others
-        reports["events"].notes[NO_PURCHASES] = not purchases
-        if quiet := [t for t in (read_as or {}).get(NOT_ACTIVITY_NOTE) or () if t in others]:
-            reports["events"].notes[NOT_ACTIVITY_NOTE] = quiet
-    shape = (read_as or {}).get(SHAPE) or {}
-    if appending_to is None:  # an append reads its file with the dataset's map, typed or not
-        refuse_types_not_found(reports["events"].notes, source)
-    refuse_options_without_amounts(reports["events"].notes, source)  # given on this command
-    # none given: maybe cents, or counts of a file's own column (not --amount-default's)
-    unit, in_file = shape.get("amount_unit"), reports["events"].notes.get("amount_in_file", True)
-    # said once a dataset: an earlier batch that said it records so
-    said = appending_to is not None and any(
-        MAYBE_MINOR in b or MAYBE_COUNTS in b for b in batches.batches(held)
-    )
-    if unit is None and in_file and not said:
-        amounts = whole_amounts(staging / EVENTS_FILE)
-        column = (shape.get("columns") or {}).get(c.AMOUNT, c.AMOUNT)
-        if maybe := maybe_minor_units(amounts):
-            reports["events"].notes[MAYBE_MINOR] = maybe
-        elif maybe := maybe_counts(amounts, column):
-            reports["events"].notes[MAYBE_COUNTS] = maybe
-    reports["events"].notes.update(unread_refunds(staging / EVENTS_FILE))
-    if counted_by(reports["events"].notes) is None:  # counts are no money: no currency to name
-        appended = appending_to is not None
-        mapped = c.CURRENCY in (shape.get("columns") or {})
-        reports["events"].notes.update(unread_currency(staging / EVENTS_FILE, appended, mapped))
-    if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
-        notes = reports["events"].notes
-        notes.pop(SPELT_APART, None)
-        notes.update(ids_spelt_apart(staging / EVENTS_FILE))
-    if (staging / USERS_FILE).is_file():
-        apart = ids_apart(staging / EVENTS_FILE, staging / USERS_FILE)
-        if "users" in reports:  # a users file given now: its ids and the events' meet
-            refuse_users_of_no_events(apart, reports["users"].source, source)
-            if apart["without_events"]:
-                reports["users"].notes[WITHOUT_EVENTS] = {
-                    "users": apart["without_events"],
-                    "example": apart["example_without_events"],
-                    **{k: apart[k] for k in LATER_KEYS if k in apart},
-                }
-        reports["events"].notes["users_without_profile"] = apart["without_profile"]
+    report.json of the dataset appended to, read; ``con``: the ingest's connection."""
+    note_staged(staging, reports, source, appending_to, read_as, held, con)
     shutil.rmtree(staging / ".work", ignore_errors=True)
     previous = batches.batches(held) if appending_to else []
     recorded = [

@@ -8,7 +8,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options, resent_orders
 from features.column_checks import SPACE_RUNS, SPACE_RUNS_SAID, space_runs_refusal
 from features.date_orders import DATES_READ_AS
+from features.duckdb_memory import INGEST, bounded, connect
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.guest_orders import (
     GUEST_ROWS,
@@ -57,6 +58,9 @@ from features.validation import (
 from features.xlsx_reading import BLANK_ROWS_SKIPPED, DATE_SYSTEM
 from lifecycle.errors import offered
 from lifecycle.sql import identifier, literal
+
+if TYPE_CHECKING:
+    import duckdb
 
 # -- one table, chunk by chunk ---------------------------------------------------------
 
@@ -111,9 +115,9 @@ def stream_table(
     out: Path,
     quarantine_out: Path,
     *,
+    con: duckdb.DuckDBPyConnection,
     work_dir: Path,
     max_bad_fraction: float = 0.5,
-    memory_limit: str = DEFAULT_MEMORY_LIMIT,
     keep_rows: bool = False,
     dates_read_as: dict[str, dict[str, Any]] | None = None,
     stored_events: Path | None = None,
@@ -123,8 +127,9 @@ def stream_table(
     ``quarantine_out`` (CSV, or Parquet by suffix; a CSV only when there are bad rows).
 
     ``chunks`` is called once per pass: a second pass reads the raw values of repeats.
-    Good rows are staged in ``work_dir``; the whole-table rules then run in DuckDB and
-    the final table is written in ``rules.order_by`` then file order. With
+    Good rows are staged in ``work_dir``; the whole-table rules then run in a cursor of
+    ``con`` (the ingest's connection, under its memory limit) and the final table is
+    written in ``rules.order_by`` then file order. With
     ``rules.keep_repeats`` repeats are counted (``notes["repeats_kept"]``) and loaded.
     ``keep_rows`` (an append, which holds back rows later): ``out`` also has each row's
     source row, its notes and whether it is a kept repeat, named in its schema metadata
@@ -135,7 +140,6 @@ def stream_table(
     ``guest_rows_out``: where an events file's rows without a user id go, each once
     (``features.guest_orders.keep_guest_rows`` keeps them with the dataset).
     """
-    import duckdb
     import pyarrow as pa
 
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -159,6 +163,7 @@ def stream_table(
     system = 1900  # a workbook's date system (its serial dates' day 0)
     space_runs = False  # read with --delimiter ' ', fields aligned by runs of spaces
     blank_skipped = 0  # a sheet's blank rows under its data: no rows read, said
+    session = None  # the cursor of ``con`` the whole-table rules run in
     try:
         for raw in chunks():
             space_runs = space_runs or bool(raw.attrs.get(SPACE_RUNS))
@@ -203,9 +208,9 @@ def stream_table(
                 source,
                 out,
                 quarantine_out,
+                con=con,
                 work_dir=work_dir,
                 max_bad_fraction=max_bad_fraction,
-                memory_limit=memory_limit,
                 keep_rows=keep_rows,
                 dates_read_as={**(dates_read_as or {}), **read_as},  # every column found
                 stored_events=stored_events,
@@ -218,11 +223,9 @@ def stream_table(
         if ignored:
             checks.notes[EMPTY_UNNAMED] = ignored
 
-        con = duckdb.connect()
-        spill = work_dir / "duckdb"
+        db, con = con, con.cursor()  # temporary tables of its own (a users file's too)
+        session = con
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = {literal(memory_limit)}")
-        con.execute(f"SET temp_directory = {literal(spill)}")
         staged = f"read_parquet({literal(good.path)})"
         row = identifier(source_row)
         if rules.table == "events" and not counted_by(checks.notes):  # counts: no money
@@ -315,7 +318,8 @@ def stream_table(
         if guest_rows_out is not None:
             guests.write(guest_rows_out)
         if c.USER_ID in columns:
-            report.notes.update(spelt_apart(con, staged))
+            # its Python functions registered on the connection, which outlives the cursor
+            report.notes.update(spelt_apart(db, staged))
         if rules.table == "events" and c.USER_ID in columns:
             report.notes.update(_users_only_quarantined(con, staged, row, lost, stored_events))
         for name, column in noted.items():  # counted over the rows that load
@@ -413,7 +417,6 @@ def stream_table(
             )
             located = SourceFiles.of(source).locate(con, relabelled)
             _write_batches(located, with_source_file(held.schema), quarantine_out)
-        con.close()
     except ContractError as error:
         if not space_runs or SPACE_RUNS_SAID in str(error):  # said once, by a second pass
             raise
@@ -421,6 +424,8 @@ def stream_table(
     finally:
         good.close()
         held.close()
+        if session is not None:
+            session.close()
     return report
 
 
@@ -535,7 +540,10 @@ def load_table(
     max_bad_fraction: float = 0.5,
 ) -> Loaded:
     """:func:`stream_table` into a temporary folder, read back: for tables that fit in memory."""
-    with tempfile.TemporaryDirectory(prefix="lifecycle-validate-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="lifecycle-validate-") as tmp,
+        bounded(connect(), DEFAULT_MEMORY_LIMIT, Path(tmp) / "table.parquet", *INGEST) as con,
+    ):
         folder = Path(tmp)
         report = stream_table(
             chunks,
@@ -543,6 +551,7 @@ def load_table(
             source,
             folder / "table.parquet",
             folder / "quarantine.parquet",
+            con=con,
             work_dir=folder / "work",
             max_bad_fraction=max_bad_fraction,
             guest_rows_out=folder / GUEST_ROWS,

@@ -6,22 +6,24 @@ count nowhere unsaid."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.duckdb_memory import cursor
 from lifecycle.sql import identifier, literal
 from lifecycle.words import counted
+
+if TYPE_CHECKING:
+    import duckdb
 
 UNREAD_REFUNDS = "refunds_in_a_column"  # report note: {"column", "purchases", "example"}
 
 
-def unread_refunds(events: Path) -> dict[str, Any]:
+def unread_refunds(events: Path, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:
     """The first extra column of a staged events file named as a refund (``amount_refunded``)
     that holds one on purchase rows (a number above 0, or true/yes), with how many and a
-    value as written; empty when there is none."""
-    import duckdb
-
-    with duckdb.connect() as con:
+    value as written; empty when there is none. ``con``: the ingest's connection."""
+    with cursor(con) as con:
         table = f"read_parquet({literal(events)})"
         names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
         for name in names:

@@ -6,29 +6,35 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.duckdb_memory import cursor
 from features.hints import option_hint
 from features.validation import ContractError
 from lifecycle.errors import offered
 from lifecycle.sql import literal
 
+if TYPE_CHECKING:
+    import duckdb
+
 
 def ids_apart(
-    events_file: Path, users_file: Path, among: Collection[str] | None = None
+    events_file: Path,
+    users_file: Path,
+    among: Collection[str] | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, Any]:
     """Distinct users with events but no row in the users table, and users of the table with
     no event, each with the first id as an example; ``among``: of those ids only, on both
     sides (the users an erasure removes, ``features.erasure_reports``: the events' other
-    users are never collected)."""
-    import duckdb
+    users are never collected). ``con``: the ingest's connection."""
     import pyarrow as pa
 
     only = "" if among is None else " WHERE CAST(user_id AS VARCHAR) IN (SELECT * FROM among)"
     events = f"(SELECT DISTINCT user_id FROM read_parquet({literal(events_file)}){only})"
     users = f"(SELECT DISTINCT user_id FROM read_parquet({literal(users_file)}){only})"
-    with duckdb.connect() as con:
+    with cursor(con) as con:
         con.register("among", pa.table({"user_id": pa.array(sorted(among or ()), pa.string())}))
         ((without_profile, example_without_profile, events_users),) = con.execute(
             f"SELECT count(*) FILTER (WHERE user_id NOT IN {users}), "

@@ -1,0 +1,191 @@
+"""Benchmark one ingest's DuckDB connections: one per ingest against one per step.
+
+An ingest opened a DuckDB connection for each step (the file's whole-table rules, the
+event types, the amounts, the refund and currency columns, the users meeting the events,
+an append's merge, its ids spelt apart, the dataset's range): ~15 ms of CPU each, 5 for a
+fresh ingest and 9 for an append. Each step now works in a cursor (0.15 ms) of the
+ingest's one connection (``features.duckdb_memory.cursor``). The baseline, in the same
+process and run, is the same code with every step's cursor replaced by a connection of its
+own, as before: the runs alternate, and each reports the median CPU seconds
+(``time.process_time``) of ``lifecycle ingest``'s function over ``--runs`` runs.
+
+- ``fresh``: a synthetic 10,000-row events CSV (``bench_ingest_stream.write_events_csv``)
+  ingested into a new dataset;
+- ``append``: a 200-row file of other users and days appended to that dataset (the
+  dataset ingested again before each run, untimed).
+
+    python experiments/bench_ingest_connections.py [--rows 10000] [--runs 7]
+    python experiments/bench_ingest_connections.py --doc docs/benchmarks.md   # into the doc
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+@contextlib.contextmanager
+def _counted(opened: list[int]) -> Iterator[None]:
+    """Count the connections DuckDB opens (the real ones, counted)."""
+    import duckdb
+
+    real = duckdb.connect
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        opened[0] += 1
+        return real(*args, **kwargs)
+
+    duckdb.connect = counting
+    try:
+        yield
+    finally:
+        duckdb.connect = real
+
+
+def bench(rows: int, runs: int, folder: Path) -> dict[str, Any]:
+    from bench_ingest_stream import write_events_csv
+
+    from features.ingest import ingest_events
+
+    events, later = folder / "events.csv", folder / "later.csv"
+    write_events_csv(events, rows)
+    write_events_csv(later, 200, seed=11)
+    datasets = folder / "datasets"
+    ingest_events(events, datasets / "warm")  # imports and first calls, untimed
+    samples: dict[str, dict[str, list[float]]] = {}
+    connections: dict[str, dict[str, int]] = {}
+    for i in range(runs):
+        for variant in ("one connection", "connection per step"):
+            patch = _patched() if variant == "connection per step" else contextlib.nullcontext()
+            with patch:
+                for case in ("fresh", "append"):
+                    dataset = datasets / f"{case}-{i}-{variant.split()[0]}"
+                    if case == "append":
+                        ingest_events(events, dataset)
+                    opened = [0]
+                    with _counted(opened):
+                        started = time.process_time()
+                        if case == "fresh":
+                            ingest_events(events, dataset)
+                        else:
+                            ingest_events(later, dataset, mode="append")
+                        spent = time.process_time() - started
+                    samples.setdefault(case, {}).setdefault(variant, []).append(spent)
+                    connections.setdefault(case, {})[variant] = opened[0]
+                    shutil.rmtree(datasets, ignore_errors=True)
+    cases = []
+    for case, by_variant in samples.items():
+        new = statistics.median(by_variant["one connection"])
+        old = statistics.median(by_variant["connection per step"])
+        cases.append(
+            {
+                "case": case,
+                "rows": rows if case == "fresh" else 200,
+                "connections_before": connections[case]["connection per step"],
+                "connections_now": connections[case]["one connection"],
+                "cpu_before": round(old, 3),
+                "cpu_now": round(new, 3),
+                "ratio": round(new / old, 2),
+            }
+        )
+    return {"runs": runs, "cases": cases}
+
+
+def _patched() -> contextlib.AbstractContextManager[None]:
+    """The baseline: every step's cursor a connection of its own, as before 2026-12-07 (the
+    file's rules run in a cursor of the ingest's connection, as they ran in one of theirs)."""
+    import features.duckdb_memory as memory
+
+    stack = contextlib.ExitStack()
+    real = memory.cursor
+
+    @contextlib.contextmanager
+    def own(con: Any) -> Iterator[Any]:
+        import duckdb
+
+        with duckdb.connect() as fresh:
+            yield fresh
+
+    for module in list(sys.modules.values()):  # duckdb_memory itself: a step importing late
+        if getattr(module, "__name__", "").startswith("features.") and (
+            getattr(module, "cursor", None) is real
+        ):
+            stack.enter_context(_swapped(module, "cursor", own))
+    return stack
+
+
+@contextlib.contextmanager
+def _swapped(module: Any, name: str, value: Any) -> Iterator[None]:
+    held = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, held)
+
+
+def render_doc(name: str, document: dict[str, Any]) -> str:
+    from docblocks import measured_on
+
+    lines = [
+        "| ingest | rows | connections before | now | CPU s before | now | now / before |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case in document["cases"]:
+        lines.append(
+            f"| {case['case']} | {case['rows']:,} | {case['connections_before']} | "
+            f"{case['connections_now']} | {case['cpu_before']:.3f} | {case['cpu_now']:.3f} | "
+            f"**{case['ratio']:.2f}** |"
+        )
+    lines += [
+        "",
+        f"Median CPU seconds (`time.process_time`) of `lifecycle ingest`'s function over "
+        f"{document['runs']} alternating runs, {measured_on(document['machine'])}; "
+        '"before" is the same code with each step in a connection of its own.',
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from docblocks import machine, record
+
+    measured_from = machine()
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-connections-") as tmp:
+        document = {"machine": measured_from, **bench(args.rows, args.runs, Path(tmp))}
+    for case in document["cases"]:
+        print(
+            f"{case['case']:>6} ({case['rows']:,} rows): {case['connections_before']} -> "
+            f"{case['connections_now']} connections, CPU {case['cpu_before']:.3f} s -> "
+            f"{case['cpu_now']:.3f} s: {case['ratio']:.2f}x the baseline"
+        )
+    if args.doc:
+        command = "python experiments/bench_ingest_connections.py " + " ".join(argv or sys.argv[1:])
+        record(
+            args.doc,
+            "bench_ingest_connections",
+            "bench_ingest_connections.py",
+            command,
+            document,
+            render_doc,
+        )
+
+
+if __name__ == "__main__":
+    main()
