@@ -506,18 +506,20 @@ class ModelBundle:
         return directory
 
     @classmethod
-    def load(cls, directory: Path) -> ModelBundle:
+    def load(cls, directory: Path, boosters: bool = True) -> ModelBundle:
+        """``boosters`` False: none parsed (nor LightGBM imported); what its metadata says."""
         meta_path = directory / BUNDLE_FILE
         if not meta_path.is_file():
             raise FileNotFoundError(f"{directory}: not a model bundle (no {BUNDLE_FILE})")
         meta = read_json(meta_path)
         calibrator = meta.get("calibrator")
+        parsed = load_booster if boosters else lambda path: None
         bundle = cls(
             task=meta["task"],
             booster=(
                 RuleModel.load(directory)
                 if (directory / RULE_FILE).is_file()
-                else load_booster(directory / "booster.txt")
+                else parsed(directory / "booster.txt")
             ),
             feature_names=meta["feature_names"],
             categories=meta["categories"],
@@ -527,13 +529,11 @@ class ModelBundle:
             calibrator=Calibrator(**calibrator) if calibrator else None,
             quantile_boosters={
                 float(q): load_booster(directory / f"quantile_{float(q):.2f}.txt")
-                for q in meta["quantiles"]
+                for q in (meta["quantiles"] if boosters else ())
             },
             metrics=meta.get("metrics", {}),
             purchase_process=meta.get("purchase_process"),
-            purchase_booster=(
-                load_booster(directory / PURCHASE_FILE) if meta.get("two_part") else None
-            ),
+            purchase_booster=parsed(directory / PURCHASE_FILE) if meta.get("two_part") else None,
             quantile_scale=meta.get("quantile_scale", "value"),
             prediction=meta.get("prediction"),
             boost_start=meta.get("boost_start"),

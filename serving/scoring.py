@@ -175,18 +175,27 @@ def load_champions(
     mirrored: bool = False,
     only: Collection[str] | None = None,
     pinned: Mapping[str, str] | None = None,
+    boosters: bool = True,
 ) -> Champions:
     """Download each task's champion from the registry (``mirrored``: its aliases mirror, see
     ``lifecycle.registry``); a task without one is reported, not fatal. The downloads stay in
     ``cache`` (a bundle's ``source``); without one they go to a temporary folder that is
     removed once loaded, as the bundles hold all they serve. ``only``: those tasks' alone;
-    ``pinned``: task -> the version loaded instead of its champion (one that made a table)."""
+    ``pinned``: task -> the version loaded instead of its champion (one that made a table);
+    ``boosters`` False: bundles of their metadata alone, which score nothing (what serves
+    each task, and its label: `lifecycle models`)."""
     from serving.units import purchase_counts
 
     if cache is None:
         with tempfile.TemporaryDirectory(prefix="lifecycle-models-") as scratch:
             champions = load_champions(
-                settings, dataset, Path(scratch), mirrored=mirrored, only=only, pinned=pinned
+                settings,
+                dataset,
+                Path(scratch),
+                mirrored=mirrored,
+                only=only,
+                pinned=pinned,
+                boosters=boosters,
             )
         for bundle in champions.bundles.values():
             bundle.source = None  # its files are gone: compiling writes out the model text
@@ -219,7 +228,7 @@ def load_champions(
         copy = cache / f"{name}-v{number}"
         try:
             bundle_dir = registry.bundle_path(client, name, number, copy)
-            champions.bundles[task] = ModelBundle.load(bundle_dir)
+            champions.bundles[task] = ModelBundle.load(bundle_dir, boosters)
             champions.versions[task] = number
         except Exception as error:  # a corrupt or missing artifact: this task cannot serve
             why = registry.unloadable(client, name, number, error, copy)
@@ -328,13 +337,14 @@ def churn_answers(
 
 
 def conversion_champions(
-    settings: Settings, dataset: str | None, asked: Collection[str]
+    settings: Settings, dataset: str | None, asked: Collection[str], boosters: bool = True
 ) -> Champions | None:
     """The churn and conversion champions, what :func:`churn_answers` reads; None, with
-    nothing loaded, unless conversion is ``asked``."""
+    nothing loaded, unless conversion is ``asked``. ``boosters``: :func:`load_champions`'."""
     if CONVERSION.name not in asked:
         return None
-    return load_champions(settings, dataset, only=(CHURN.name, CONVERSION.name))
+    only = (CHURN.name, CONVERSION.name)
+    return load_champions(settings, dataset, only=only, boosters=boosters)
 
 
 def answering_versions(versions: dict[str, str], kinds: dict[str, str]) -> dict[str, str]:

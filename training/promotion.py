@@ -21,7 +21,6 @@ from lifecycle import late_events, lineage, registry, tasks
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
 from training.errors import TrainingError
-from training.evaluation import metrics_of
 
 if TYPE_CHECKING:
     pass
@@ -453,6 +452,8 @@ def gate_on_test(
             found: Recorded | Rescored = Recorded(float(current.metrics[metric]), on, level)
             found.unknown = f"; {late.unknown}" if late and late.unknown else ""
         else:
+            from training.evaluation import metrics_of  # scipy, sklearn: not for `models`
+
             predicted = current.predict(test)
             value = metrics_of(task, y, {"lightgbm": predicted})["lightgbm"][metric]
             ours = (scores or {}).get("lightgbm")

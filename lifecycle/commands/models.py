@@ -328,9 +328,10 @@ def _answered_by_churn(
     from serving.scoring import answered_by, conversion_champions
 
     served = {r["task"] for r in rows if "champion" in r["aliases"]}
-    # without a churn champion nothing is answered by it: no champion to load
+    # without a churn champion nothing is answered by it: no champion to load; their
+    # metadata say it (what serves each, their labels), not their boosters
     asked = served if tasks.CHURN.name in served else ()
-    if (champions := conversion_champions(obj.settings, dataset, asked)) is None:
+    if (champions := conversion_champions(obj.settings, dataset, asked, boosters=False)) is None:
         return {}, {}
     versions, kinds = champions.versions, champions.kinds
     return answered_by(versions, kinds), served_where(versions, kinds, champions.labels)
