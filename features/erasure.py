@@ -46,7 +46,10 @@ where it says which (``features.erasure_places``): a dataset of case-insensitive
 ``C1@X.COM`` as ``c1@x.com``, another's ``c1@x.com`` is a user of its own. An id found nowhere that an earlier erasure logged is said to be erased, with
 what still holds it (lists outside, the champions that erasure named, if still serving).
 
-In every table rewritten, the ids left in other rows' text columns (a ``description``, a
+An id no table holds, no list holds a row of and no erasure logged is no user
+(``features.erasure_no_user``, told before any change): nothing is rewritten for it.
+
+In every table rewritten, the users' ids left in other rows' text columns (a ``description``, a
 ``note``) are redacted as whole tokens (``features.scrub``), and counted per location.
 
 Every rewrite goes to a temporary file that replaces the old one only when complete, so
@@ -92,6 +95,7 @@ from features.erasure_holders import (
 from features.erasure_log import LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
+from features.erasure_no_user import no_users
 from features.erasure_online import forget_online
 from features.erasure_places import (
     TEXT_SUFFIXES,
@@ -102,6 +106,7 @@ from features.erasure_places import (
     forget_scores,
     list_owners,
     model_owner,
+    other_files,
     place_ids,
     rewrite_all,
 )
@@ -156,6 +161,10 @@ class ErasureRecord:
     champions: list[str] = field(default_factory=list)  # models that learned from the users
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
+    # of those, no user (no list holds a row of them either) -> why, when more than "no
+    # user": the dataset's ids zero-padded; nothing changed for them, told, never logged
+    no_user: dict[str, str] = field(default_factory=dict)
+    listed: list[str] = field(default_factory=list)  # of no table, a list's: users after all
     # ids in no table that an earlier forget erased -> its time: told, never logged again
     erased_before: dict[str, str] = field(default_factory=dict)
     read_as: dict[str, str] = field(default_factory=dict)  # 18074.0 -> 18074: told, never logged
@@ -203,6 +212,9 @@ class ErasureRecord:
             "champions_trained_with_users": self.champions,
             "stale_staging_removed": self.stale_staging,
             "not_found": self.not_found,
+            "no_user": sorted(self.no_user),
+            "no_user_hints": {u: why for u, why in self.no_user.items() if why},
+            "listed_only": self.listed,
             "erased_before": self.erased_before,
             "read_as": self.read_as,
             "other_spellings": self.other_spellings,
@@ -218,11 +230,21 @@ class ErasureRecord:
     def lines(self) -> list[str]:
         rows = self.total
         out = [f"forgot {_users(len(self.user_hashes))}: {rows:,} row{'s' * (rows != 1)} removed"]
-        if self.not_found:  # 10,000 unknown ids of an id file were one line of 150 kB
-            more = len(self.not_found) - NOT_FOUND_SHOWN
-            listed = ", ".join(self.not_found[:NOT_FOUND_SHOWN])
+        if nobody := sorted(self.no_user):  # 10,000 unknown ids of a file were 150 kB a line
+            more = len(nobody) - NOT_FOUND_SHOWN
+            listed = ", ".join(nobody[:NOT_FOUND_SHOWN])
             listed += f" and {more:,} more (--json lists them all)" if more > 0 else ""
-            out.append(f"  not found in any table (nothing to erase): {listed}")
+            out.append(
+                "  not found in any table, no list holds a row of it, no erasure logged it: no "
+                f"user, nothing changed for it (its mentions in text stay): {listed}"
+            )
+        hints = [why for why in self.no_user.values() if why]
+        out += [f"  {why}" for why in hints[:NOT_FOUND_SHOWN]]
+        if self.listed:
+            out.append(
+                "  not found in any table, but a list holds a row of it: a user, erased from "
+                f"the lists, its mentions redacted: {', '.join(self.listed)}"
+            )
         for when in sorted(set(self.erased_before.values())):
             erased = [u for u, at in self.erased_before.items() if at == when]
             out.append(
@@ -401,6 +423,21 @@ def _logged(key: bytes, user_id: str, hashes: Container[str]) -> Any:
     return None
 
 
+def _handled(settings: Settings, names: list[str]) -> set[Path]:
+    """The files (resolved) scrubbed as places of their own, not as lists or reports: the
+    demo's, the scores tables, feature tables, ledger, monitor samples and references."""
+    ws = settings.workspace
+    demo = ws.demo_dir()
+    handled = {p.resolve() for p in table_files(demo)} if demo.is_dir() else set()
+    handled |= {p.resolve() for p in ws.scores_dir.glob("scores-*.parquet")}
+    handled |= {p.resolve() for p in ws.features_dir.rglob("*.parquet")}
+    handled |= (
+        {p.resolve() for p in table_files(ws.ledger_dir)} if ws.ledger_dir.is_dir() else set()
+    )
+    handled |= {p.resolve() for p in ws.monitor_samples}  # deleted or untouched
+    return handled | {p.resolve() for name in names for p in _monitor_references(settings, name)}
+
+
 # -- the command ----------------------------------------------------------------------------
 
 
@@ -470,13 +507,19 @@ def forget(
     record.read_as = {u: i for u, i in read_as.items() if i != u and i in known}
     record.erased_before = {u: earlier[i]["timestamp"] for u, i in read_as.items() if i in earlier}
     record.not_found = sorted(u for u, i in read_as.items() if i not in known)
+    # an id no table holds, no list holds a row of and no erasure logged (`forget user_id`,
+    # `forget 3` of ids 00001..) is no user: it changes nothing, its mentions stay
+    handled = _handled(settings, names)
+    files = other_files(settings, handled)  # read before any change
+    spelt_as = {u: spellings({u, read[u], *readings[u]}) - spellings(known) for u in asked}
+    unheld = no_users(settings, key, record, spelt_as, names, (files, owned, apart, bool(folding)))
     erase = spellings(ids)  # what the tables may hold them as
-    erase_in = {n: spellings(set(held_as[n].values())) for n in names}  # a dataset's own
+    erase_in = {n: spellings(set(held_as[n].values())) - unheld for n in names}  # its own
     # outside a dataset, its owner's; a folding one's place may hold the id in any casing
     # (a list written before the dataset folded), there the same user
-    asked_as = spellings(set(read.values()))
+    asked_as = spellings(set(read.values())) - unheld
     of = {n: erase_in[n] | asked_as for n in names}
-    every = erase | asked_as
+    every = (erase - unheld) | asked_as
 
     # a user of a dataset not searched with one of these ids loses its rows in a place of no
     # known dataset: said when one holds them (read only when such a place changed)
@@ -486,10 +529,6 @@ def forget(
         held_by = ids_by_dataset(settings, unsearched, fold=bool(folding))  # as scrubbed
         return [n for n, held in held_by.items() if held]
 
-    # an id no table holds nor an erasure logged (`forget user_id`) is no user: a report
-    # naming it is kept, unless a list held a row of it (forget_other_files)
-    unheld = spellings({i for u in record.not_found for i in (u, read[u], *readings[u])})
-    unheld -= spellings(known)
     places = place_ids(every, of, held_as, read, apart, folding, holders, unheld)
     terms = places
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
@@ -529,16 +568,9 @@ def forget(
     forget_scores(settings, places, record)
     if record.user_hashes:  # some user's rows may be in the monitor's samples
         _forget_monitor_files(settings, held, certain, record)
-    ledger = forget_ledger(settings, places, record)
-    demo = settings.workspace.demo_dir()
-    handled = {p.resolve() for p in table_files(demo)} if demo.is_dir() else set()
-    handled |= {p.resolve() for p in settings.workspace.scores_dir.glob("scores-*.parquet")}
-    handled |= {p.resolve() for p in settings.workspace.features_dir.rglob("*.parquet")}
-    handled |= {p.resolve() for p in ledger}
-    handled |= {p.resolve() for p in settings.workspace.monitor_samples}  # deleted or untouched
-    handled |= {p.resolve() for name in names for p in _monitor_references(settings, name)}
+    forget_ledger(settings, places, record)
     owners = list_owners(settings, owned, workspace_names)
-    forget_other_files(settings, terms, owners, record, handled)
+    forget_other_files(settings, terms, owners, record, [p for p in files if p.is_file()])
     _scan_mlflow(settings, terms, workspace_names, record)
     record.exports += check_exports(settings, exports, places, scrub_exports=scrub_exports)
     record.every_spelling = dict(sorted(places.noted.items()))

@@ -61,7 +61,7 @@ class ExportFinding:
         return f"not checked ({self.detail}): {self.path}"
 
 
-def _format(path: Path) -> str:
+def export_format(path: Path) -> str:
     """An export's format by its bytes: ``--format parquet --out list.csv`` is Parquet."""
     with path.open("rb") as file:
         head = file.read(64)
@@ -97,7 +97,7 @@ def check_exports(
         sweep_stale(path.parent, target=path.name)  # a deletion killed midway
         ids, fold = places.ids(export.dataset), places.fold(export.dataset)
         if (path / SCRATCH_MARKER).is_file():
-            findings += _check_scratch(path, ids, scrub_exports, fold)
+            findings += check_scratch(path, ids, scrub_exports, fold)
             _note_changed(places, export, findings)
             continue
         if not path.is_file():
@@ -118,7 +118,7 @@ def check_exports(
                 findings += _check_report(path, terms, scrub_exports, fold)
                 _note_changed(places, export, findings)
                 continue
-            fmt = _format(path)
+            fmt = export_format(path)
             scrubbed = (rewrite_file if scrub_exports else _count)(path, terms, fmt, fold=fold)
             found = scrubbed or Scrubbed()
         except (OSError, ValueError) as error:
@@ -169,17 +169,17 @@ def forget_inner_scratch(
     for path, dataset in sorted(inner.items()):
         if (path / SCRATCH_MARKER).is_file():
             if dataset in places.apart:  # a copy of a dataset not searched: its own users
-                if _check_scratch(path, places.every, scrub_exports=False):
+                if check_scratch(path, places.every, scrub_exports=False):
                     places.leave(dataset, str(path.relative_to(home)))
                 continue
-            found = _check_scratch(path, places.ids(dataset), True, places.fold(dataset))
+            found = check_scratch(path, places.ids(dataset), True, places.fold(dataset))
             if found:
                 places.note(dataset, str(path.relative_to(home)))
             findings += found
     return findings
 
 
-def _check_scratch(
+def check_scratch(
     path: Path, ids: set[str], scrub_exports: bool, fold: bool = False
 ) -> list[ExportFinding]:
     """A backtest's scratch workspace: its copied dataset's rows of the users (in any

@@ -24,6 +24,8 @@ def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[st
     if store in ("sqlite", "sqlite-feast"):
         if not paths.online_db.is_file():
             return {}, []
+        if not ids:  # no user asked here (`forget 3` of ids 00001..): the file is not opened
+            return {location: 0}, []
         import sqlite3
 
         keys = entity_keys(c.USER_ID, sorted(ids), 3)  # the sqlite store's key layout
@@ -57,6 +59,8 @@ def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[st
     if store == "redis":
         if not paths.registry.is_file():
             return {}, []
+        if not ids:
+            return {location: 0}, []
         from features.feast_loader import load_feast
         from features.store import open_store
 

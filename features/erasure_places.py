@@ -52,8 +52,9 @@ class PlaceIds:
     # the searched datasets of case-insensitive ids: a place of theirs may hold an id as it
     # was written before the dataset folded case, the same user in any casing
     folding: frozenset[str] = frozenset()
-    # the spellings of the asked ids no table holds and no erasure logged (`forget user_id`,
-    # a column's name): no user, so a report or a list's header naming one is no mention
+    # the spellings of the asked ids that are no user (no table holds them, no list a row of
+    # them, no erasure logged them: `forget user_id`, a column's name), in none of the sets
+    # above: a report naming only them is kept, and said
     unheld: frozenset[str] = frozenset()
 
     def ids(self, dataset: str | None) -> set[str]:
@@ -132,7 +133,7 @@ def place_ids(
     ``case_insensitive``: the searched datasets that fold case; ``apart_holding``: those of
     ``apart`` whose rows hold one of ``every`` (a user of theirs loses its rows in a place of
     no known dataset: said, of no other), read once, when such a place changed; ``unheld``:
-    the spellings of the ids no table holds."""
+    the spellings of the ids that are no user (``features.erasure_no_user``)."""
     folding = [name for name, held in held_as.items() if held != read]
     written = [name for name in held_as if name not in folding]
     folds = frozenset(case_insensitive)
@@ -251,54 +252,55 @@ def forget_ledger(settings: Settings, places: PlaceIds, record: ErasureRecord) -
     return files
 
 
-def forget_other_files(
-    settings: Settings,
-    terms: PlaceIds,
-    owners: dict[Path, str],
-    record: ErasureRecord,
-    handled: set[Path],
-) -> None:
-    """Lists and reports anywhere else under the workspace, each of the terms of its dataset
-    (``owners``: resolved path -> dataset, where known)."""
+def other_files(settings: Settings, handled: set[Path]) -> list[Path]:
+    """The files under the workspace ``forget`` searches as lists and reports: all but those
+    ``handled`` (resolved: the demo's, scores, features, ledger, monitor files), the
+    datasets', MLflow's and Feast's, the log, its key and the export register."""
     home = settings.workspace.home
     skip_dirs = {
         settings.workspace.mlflow_dir.resolve(),
         settings.workspace.feast_dir.resolve(),
         (home / "datasets").resolve(),
     }
-    pattern = token_pattern(terms.every, fold=bool(terms.folding))  # a place's, any owner
-    exact = token_pattern(terms.every)  # a dataset not searched holds the ids as they are
-    words = token_pattern(terms.unheld, fold=bool(terms.folding))  # ids no table holds
-    patterns: dict[str | None, Mentions] = {}
-    held: dict[str | None, Mentions] = {}  # an owner's ids less those no table holds
-    done, reports = Scrubbed(), 0
-    listed = False  # a list held a row of an id no table holds: a user after all
-    spared: dict[Path, str | None] = {}  # reports mentioning only ids no table holds
-
-    def holds_unheld(path: Path, owner: str | None, fmt: str | None = None) -> bool:
-        """Whether the list at ``path`` has a row of an id no table holds (counted only)."""
-        ids = terms.ids(owner) & terms.unheld
-        counted = scrub(path, None, ids, fmt, fold=terms.fold(owner)) or Scrubbed()
-        return bool(ids) and bool(counted.removed)
-
-    def delete(path: Path, owner: str | None, where: str) -> None:
-        terms.note(owner, where)
-        path.unlink()  # a report's figures and top lists were made with the user
-        record.deleted_files.append(where)
-
+    files = []
     for path in sorted(home.rglob("*")):
         if path.is_symlink() or not path.is_file() or path.name.startswith("."):
             continue
         resolved = path.resolve()
         if resolved in handled or path.name in (LOG_FILE, KEY_FILE, REGISTER_FILE):
             continue
-        if any(d == resolved or d in resolved.parents for d in skip_dirs):
-            continue
-        suffix, owner = path.suffix.lower(), owners.get(resolved)
+        if not any(d == resolved or d in resolved.parents for d in skip_dirs):
+            files.append(path)
+    return files
+
+
+def forget_other_files(
+    settings: Settings,
+    terms: PlaceIds,
+    owners: dict[Path, str],
+    record: ErasureRecord,
+    files: list[Path],
+) -> None:
+    """Lists and reports anywhere else under the workspace (``files``, of :func:`other_files`),
+    each of the terms of its dataset (``owners``: resolved path -> dataset, where known). A
+    report naming only ids that are no user (``terms.unheld``) is kept, and said."""
+    home = settings.workspace.home
+    pattern = token_pattern(terms.every, fold=bool(terms.folding))  # a place's, any owner
+    exact = token_pattern(terms.every)  # a dataset not searched holds the ids as they are
+    words = token_pattern(terms.unheld, fold=bool(terms.folding))  # ids that are no user
+    patterns: dict[str | None, Mentions] = {}
+    done, reports = Scrubbed(), 0
+
+    def delete(path: Path, owner: str | None, where: str) -> None:
+        terms.note(owner, where)
+        path.unlink()  # a report's figures and top lists were made with the user
+        record.deleted_files.append(where)
+
+    for path in files:
+        suffix, owner = path.suffix.lower(), owners.get(path.resolve())
         where = str(path.relative_to(home))
         if suffix in (".parquet", ".xlsx"):
             try:
-                listed = listed or (bool(terms.unheld) and holds_unheld(path, owner))
                 done += terms.scrub(owner, where, partial(rewrite_file, path), [path])
             except Exception as error:  # damaged, or no table: the other files still erased
                 record.not_covered.append(
@@ -312,6 +314,9 @@ def forget_other_files(
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
+        if suffix not in (".csv", ".json") and words.search(text) and not pattern.search(text):
+            record.spared_files[where] = sorted(set(words.findall(text)))
+            continue  # a report naming only ids that are no user (`forget user_id`): kept
         if not pattern.search(text):
             continue
         if owner in terms.apart:  # another dataset's list or report: its own user's id
@@ -320,39 +325,14 @@ def forget_other_files(
             continue
         if owner not in patterns:
             patterns[owner] = token_pattern(terms.ids(owner), terms.fold(owner))
-            held[owner] = token_pattern(terms.ids(owner) - terms.unheld, terms.fold(owner))
         if not patterns[owner].search(text):
             continue  # another dataset's spelling: a user of its own there
         if suffix in (".csv", ".json"):  # lists: the users' rows out, then any mention left?
             fmt = suffix.removeprefix(".")
-            if words.search(text):
-                listed = listed or holds_unheld(path, owner, fmt)
             done += terms.scrub(owner, where, partial(rewrite_file, path, fmt=fmt))
-            left = path.read_text(encoding="utf-8", errors="replace")
-            if not patterns[owner].search(_cells(left, fmt)) and not held[owner].search(left):
-                continue  # only a column's name is left, an id no one holds (`forget user_id`)
-        elif not held[owner].search(text):  # decided once every list is read
-            spared[path] = owner
-            continue
+            if not patterns[owner].search(path.read_text(encoding="utf-8", errors="replace")):
+                continue
         delete(path, owner, where)
         reports += 1
-    for path, owner in spared.items():
-        where = str(path.relative_to(home))
-        if listed:  # an id a list held a row of: its reports may be of that user
-            delete(path, owner, where)
-            reports += 1
-        else:
-            text = path.read_text(encoding="utf-8", errors="replace")
-            record.spared_files[where] = sorted(set(words.findall(text)))
     record.count("lists", done)
     record.removed["report files deleted"] = reports
-
-
-def _cells(text: str, fmt: str) -> str:
-    """A list's text without its column names (a CSV's header, a JSON's keys): `forget user_id`
-    (an ids file's header line, held by no one) deleted a snapshot champion's at-risk list,
-    every one of which has a `user_id` column, as a file still mentioning the user. A held
-    user's id as a key (a file of figures by user) is still a mention."""
-    if fmt == "csv":
-        return text.partition("\n")[2]
-    return re.sub(r'"(?:[^"\\]|\\.)*"\s*:', ":", text)

@@ -1,0 +1,107 @@
+"""Which ids asked of ``lifecycle forget`` are no user, told before anything changes.
+
+An id no table holds, that no list holds a row of and no erasure logged is no user
+(docs/privacy.md): ``forget 3`` of a dataset whose ids are ``00001``.., or ``user_id``, an
+ids file's header line. Such an id changes nothing anywhere: its mentions in other rows'
+text are not redacted, so no dataset version is written, no older one, scores table,
+ledger or list rewritten (CDNOW's text column ``quantity`` lost 1,889 cells ``3`` to
+``[forgotten]``, in every version, for an id that was nobody's). ``features.erasure``
+tells the tables and the log; here the lists: those in the workspace
+(``features.erasure_places.other_files``), the registered lists and backtest copies
+outside it, and the tables of the datasets not searched (``forget --dataset``). An id one
+of them holds a row of is a user after all, erased as any (the privacy-safe side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from features.erasure_exports import REPORT_SUFFIXES, check_scratch, export_format
+from features.erasure_holders import ids_by_dataset
+from features.id_spellings import padded_width, padding_hint
+from features.scrub import scrub, table_format
+from lifecycle.exports import SCRATCH_MARKER
+from lifecycle.pseudonyms import pseudonym
+
+if TYPE_CHECKING:
+    from features.erasure import ErasureRecord
+    from lifecycle.exports import Export
+    from lifecycle.settings import Settings
+
+LIST_SUFFIXES = (".parquet", ".xlsx", ".csv", ".json")  # of files that hold rows of users
+
+
+def listed(
+    settings: Settings,
+    groups: dict[str, set[str]],
+    files: Iterable[Path],
+    exports: Iterable[Export],
+    apart: Iterable[str],
+    fold: bool,
+) -> set[str]:
+    """Of ``groups`` (an asked id no table holds and no erasure logged -> the terms a row of
+    it holds: its spellings, and keyed pseudonyms where a key is configured), those a list
+    holds a row of: one of ``files`` (the workspace's), a registered list or backtest copy
+    outside (``exports``), or a table of a dataset ``apart`` (not searched). ``fold``: in any
+    casing. Each place is read once for all the ids, again per id only when it holds one."""
+    found: set[str] = set()
+
+    def take(rows: Callable[[set[str]], int]) -> None:
+        left = {u: terms for u, terms in groups.items() if u not in found}
+        try:
+            if left and rows(set().union(*left.values())):
+                found.update(u for u, terms in left.items() if rows(terms))
+        except Exception:  # damaged or no table: the erasure names it where it reads it
+            return
+
+    for path in files:
+        if path.suffix.lower() in LIST_SUFFIXES:
+            fmt = table_format(path) or path.suffix.lower().removeprefix(".")
+            take(lambda terms, p=path, f=fmt: _removed(scrub(p, None, terms, f, fold=fold)))
+    home = settings.workspace.home.resolve()
+    outside = [Path(e.path) for e in exports if not Path(e.path).is_relative_to(home)]
+    scratch = [p for p in outside if (p / SCRATCH_MARKER).is_file()]
+    scratch += [marker.parent for marker in home.rglob(SCRATCH_MARKER)]
+    for path in scratch:
+        take(lambda terms, p=path: sum(f.rows for f in check_scratch(p, terms, False, fold)))
+    for path in outside:
+        if path.is_file() and path.suffix.lower() not in REPORT_SUFFIXES:
+            take(lambda terms, p=path: _removed(scrub(p, None, terms, export_format(p), fold=fold)))
+    if apart := list(apart):
+        every = set().union(*groups.values())
+        held = set().union(*ids_by_dataset(settings, dict.fromkeys(apart, every), fold).values())
+        found |= {u for u, terms in groups.items() if terms & held}
+    return found
+
+
+def no_users(
+    settings: Settings,
+    key: bytes,
+    record: ErasureRecord,
+    spelt_as: dict[str, set[str]],
+    names: list[str],
+    lists: tuple[list[Path], list[Any], list[str], bool],
+) -> set[str]:
+    """The spellings of the ids asked that are no user (``record.not_found`` that no list
+    holds a row of, :func:`listed`), each said in ``record.no_user`` (why,
+    with the dataset's zero-padding where it applies); those a list holds a row of are users
+    after all (``record.listed``). ``spelt_as``: each asked id -> its spellings no table
+    holds; ``names``: the datasets searched. ``lists``: the workspace's other files, the registered lists, the datasets not
+    searched, whether one searched folds case."""
+    terms = {u: set(spelt_as[u]) for u in record.not_found}
+    if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
+        terms = {u: t | {pseudonym(key, s) for s in t} for u, t in terms.items()}
+    record.listed = sorted(listed(settings, terms, *lists)) if terms else []
+    nobody = [u for u in record.not_found if u not in record.listed]
+    widths = [padded_width(settings.workspace.events(n)) for n in names]
+    for u in nobody:
+        record.no_user[u] = next((h for w in widths if (h := padding_hint(u, w))), "")
+    return {s for u in nobody for s in spelt_as[u]} - {
+        s for u in record.listed for s in spelt_as[u]
+    }
+
+
+def _removed(done: object) -> int:
+    return getattr(done, "removed", 0)

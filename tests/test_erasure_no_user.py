@@ -1,0 +1,136 @@
+"""`lifecycle forget` of an id that is no user (no table holds it, no list holds a row of it,
+no erasure logged it) changes nothing. `forget 3` of a CDNOW-like log (ids 00001.., its
+`quantity` column kept as text) said "no user found" yet replaced every `quantity` cell `3`
+with `[forgotten]`, in the dataset, in its older versions (so `datasets restore` could not
+undo it) and in the scores table's notes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from features import contract as c
+from features.erasure_log import log_entries
+from features.scrub import REDACTED
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from serving.batch import write_scores
+
+# 12 customers 00001..00012, 3 purchases each; quantity 3 on a third of the rows
+EVENTS = "customer,date,quantity,amount,note\n" + "".join(
+    f"{n:05d},1997-0{1 + k}-1{n % 9},{1 + (n + k) % 3},{10 + n}.5,"
+    f"{'gift from 00004' if (n, k) == (2, 0) else 'x-9 asked' if (n, k) == (6, 1) else ''}\n"
+    for n in range(1, 13)
+    for k in range(3)
+)
+MAP = ["--map", "user_id=customer", "--map", "event_time=date", "--map", "amount=amount"]
+
+
+@pytest.fixture(autouse=True)
+def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LIFECYCLE_PRIVACY__PSEUDONYM_KEY", "LIFECYCLE_PRIVACY__PSEUDONYM_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def invoke(home: Path, *args: str, stdin: str | None = None) -> str:
+    result = CliRunner().invoke(main, ["--home", str(home), *args], input=stdin)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """The log ingested twice (an older version stays), a scores table whose notes hold
+    `3`, and a list in the workspace with a `3` in its text."""
+    home = tmp_path / "ws"
+    (tmp_path / "cdnow.csv").write_text(EVENTS)
+    for _ in range(2):
+        invoke(home, "ingest", str(tmp_path / "cdnow.csv"), "--dataset", "cdnow", *MAP,
+               "--event-type", "purchase")  # fmt: skip
+    settings = load_settings(home=home, environ={})
+    scores = pd.DataFrame({c.USER_ID: ["00001", "00002", "00003"], "note": ["3", "x 3", "3"]})
+    write_scores(settings.workspace.scores_dir, scores.assign(churn_probability=0.5),
+                 {"as_of": "1997-04-01", "dataset": "cdnow"})  # fmt: skip
+    (home / "lists").mkdir()
+    (home / "lists" / "calls.csv").write_text("user_id,note\n00001,call 3 times\n")
+    return home
+
+
+def files(home: Path) -> dict[Path, bytes]:
+    """Every file of the workspace but the erasure key (made by the first forget)."""
+    return {
+        p: p.read_bytes()
+        for p in sorted(home.rglob("*"))
+        if p.is_file() and not p.is_symlink() and p.name != ".erasure_key"
+    }
+
+
+def quantities(home: Path) -> list[str]:
+    events = pd.read_parquet(home / "datasets" / "cdnow" / "events.parquet")
+    return events["quantity"].tolist()
+
+
+def test_an_id_that_is_no_user_changes_nothing_and_says_the_padding(home: Path) -> None:
+    before, threes = files(home), quantities(home).count("3")
+    assert threes == 12 and (home / "datasets" / ".versions").is_dir()
+    out = json.loads(invoke(home, "--json", "forget", "3", "--dataset", "cdnow"))
+    assert (
+        out["redacted"] == {}
+    )  # was 12 quantity cells, 24 in older versions, 3 scores notes, 1 list
+    assert files(home) == before  # no new version, no older one, scores or list rewritten
+    assert out["not_found"] == ["3"] and out["no_user"] == ["3"]
+    assert out["no_user_hints"] == {
+        "3": 'no user "3": this dataset\'s user ids are 5 digits, zero-padded (this one would '
+        'be written "00003"); ids are matched exactly as stored'
+    }
+    assert files(home) == before  # no new version, no older one, scores or list rewritten
+    assert log_entries(home) == []
+    said = invoke(home, "forget", "3")
+    assert 'no user "3": this dataset\'s user ids are 5 digits' in said
+    assert "no user, nothing changed for it (its mentions in text stay): 3" in said
+    assert files(home) == before
+
+
+def test_a_user_and_an_id_that_is_no_user_in_one_call(home: Path, tmp_path: Path) -> None:
+    """The user is erased with its mentions; the other id's mentions stay. Given in an ids
+    file whose first line is a column's name, no user either."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("user_id\n3\n00004\n")
+    out = json.loads(invoke(home, "--json", "forget", "--ids-file", str(ids)))
+    assert out["redacted"] == {"datasets/cdnow": 1, "datasets/cdnow (older versions)": 2}
+    assert out["users"] == 1 and out["no_user"] == ["3", "user_id"]
+    events = pd.read_parquet(home / "datasets" / "cdnow" / "events.parquet")
+    assert "00004" not in set(events[c.USER_ID]) and len(events) == 33
+    assert quantities(home).count("3") == 12 - 1  # user 00004's own row went, no cell redacted
+    assert events["note"].tolist().count(f"gift from {REDACTED}") == 1
+    older = sorted((home / "datasets" / ".versions").glob("cdnow@*/events.parquet"))
+    for table in older:
+        assert pd.read_parquet(table)["quantity"].tolist().count(REDACTED) == 0
+    scores = pd.read_parquet(next((home / "scores").glob("scores-*.parquet")))
+    assert scores["note"].tolist() == ["3", "x 3", "3"]
+    assert (home / "lists" / "calls.csv").read_text() == "user_id,note\n00001,call 3 times\n"
+    [entry] = log_entries(home)
+    assert len(entry["user_hashes"]) == 1
+    # an erased user is known by the log's keyed hash: a source ingested again brings back
+    # the mention, which a forget of the id still redacts (no user is only an id never held)
+    invoke(home, "ingest", str(tmp_path / "cdnow.csv"), "--dataset", "cdnow", *MAP,
+           "--event-type", "purchase")  # fmt: skip
+    again = json.loads(invoke(home, "--json", "forget", "00004"))
+    assert again["no_user"] == [] and again["erased_before"] == {"00004": entry["timestamp"]}
+    assert again["redacted"]["datasets/cdnow"] == 1
+
+
+def test_an_id_of_no_table_that_a_list_holds_a_row_of_is_a_user(home: Path) -> None:
+    """A list's row makes it a user after all: the row goes and so do its mentions."""
+    (home / "lists" / "crm.csv").write_text("user_id,rank\nx-9,1\n")
+    out = json.loads(invoke(home, "--json", "forget", "x-9", "3"))
+    assert out["not_found"] == ["3", "x-9"] and out["listed_only"] == ["x-9"]
+    assert out["no_user"] == ["3"]
+    assert (home / "lists" / "crm.csv").read_text() == "user_id,rank\n"
+    events = pd.read_parquet(home / "datasets" / "cdnow" / "events.parquet")
+    assert events["note"].tolist().count(f"{REDACTED} asked") == 1
+    assert quantities(home).count("3") == 12
