@@ -18,6 +18,7 @@ from features.amount_units import counted_by
 from features.append_columns import COLUMNS_READ_AS, dataset_spelling
 from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options, resent_orders
+from features.blank_tail import BLANK_ROWS_SKIPPED
 from features.column_checks import SPACE_RUNS, SPACE_RUNS_SAID, space_runs_refusal
 from features.date_orders import DATES_READ_AS
 from features.duckdb_memory import INGEST, bounded, connect
@@ -55,7 +56,7 @@ from features.validation import (
     TableRules,
     event_rules,
 )
-from features.xlsx_reading import BLANK_ROWS_SKIPPED, DATE_SYSTEM
+from features.xlsx_reading import DATE_SYSTEM
 from lifecycle.errors import offered
 from lifecycle.sql import identifier, literal
 

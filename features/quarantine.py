@@ -49,8 +49,7 @@ class Quarantine:
         # rows out of line with the header (features.reading: no cell of theirs is trusted),
         # and files concatenated with their headers: a data row that is the header again
         self.flag_each(pd.Series(raw.attrs.get(RAGGED_ROWS, {}), dtype="string"))
-        if len(raw.columns) > 1:  # of one column, a blank cell is that column's value missing
-            self.flag(every_cell(raw, lambda text, _: text.str.strip() == ""), EMPTY_ROW)
+        self.flag(blank_rows(raw), EMPTY_ROW)
         self.flag(repeated_header(raw), "repeated_header")
         self.flag(totals_row(raw), TOTALS_ROW)
 
@@ -217,6 +216,15 @@ def _blank(values: pd.Series) -> np.ndarray:
 
 def _is_label(text: pd.Series) -> pd.Series:
     return text.str.strip().str.fullmatch(TOTALS_LABEL).fillna(False).astype(bool)
+
+
+def blank_rows(raw: pd.DataFrame) -> pd.Series:
+    """Rows whose every cell is blank, missing or spaces (``empty_row``; under a file's last
+    row of data they are skipped, ``features.blank_tail``); none of a file of one column,
+    whose blank cell is that column's value missing."""
+    if len(raw.columns) <= 1:
+        return pd.Series(False, index=raw.index)
+    return every_cell(raw, lambda text, _: text.str.strip() == "")
 
 
 def every_cell(raw: pd.DataFrame, test: Callable[[pd.Series, str], pd.Series]) -> pd.Series:

@@ -26,6 +26,7 @@ from features.append_identity import (
     nothing_to_add,
 )
 from features.bad_rows import RESENT_ORDERS, resent_words
+from features.blank_tail import BLANK_ROWS_SKIPPED
 from features.currency import (
     AMOUNT_CURRENCY,
     CURRENCY_COLUMN,
@@ -59,7 +60,6 @@ from features.time_columns import zoneless_lines, zones_mixed_lines
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 from features.user_validation import USERS_COLUMNS_ABSENT
 from features.validation import FREE_PURCHASES, INVALID_AMOUNTS, ZONES_MIXED
-from features.xlsx_reading import BLANK_ROWS_SKIPPED
 
 
 def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
@@ -73,9 +73,9 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             )
     if blank := notes.get(BLANK_ROWS_SKIPPED):
         out.append(
-            f"    {blank:,} blank row{'s' if blank > 1 else ''} under the sheet's last row of "
-            "data skipped (cells once formatted or emptied, no value): not rows, none "
-            "quarantined"
+            f"    {blank:,} blank row{'s' if blank > 1 else ''} under the last row of data "
+            "skipped (every cell empty: a sheet's rows once formatted or emptied, the ',,,' "
+            "lines of its CSV): not rows, none quarantined"
         )
     both_ways = notes.get("ids_written_both_ways", {})
     for name, column in notes.get("ids_read_as_integers", {}).items():

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.blank_tail import BLANK_ROWS_SKIPPED, skip_blank_tail
 from features.column_checks import REPEATED_COLUMNS, SPACE_RUNS
 from features.contract import FILE_START, SOURCE_FILE
 from features.csv_lines import (
@@ -101,10 +102,17 @@ HEADER_ONLY = "header_only"  # report note: an appended file of a header and no 
 
 
 class NoDataRows(ContractError):
-    """A file of a header and no rows (``columns``: the header's names)."""
+    """A file of a header and no rows (``columns``: the header's names; ``blank``: the rows
+    under it whose every cell is blank, skipped: ``features.blank_tail``)."""
 
-    def __init__(self, path: Path, columns: list[str]) -> None:
-        super().__init__(f"{path}: no data rows (columns: {', '.join(columns)})")
+    def __init__(self, path: Path, columns: list[str], blank: int = 0) -> None:
+        named = f"columns: {', '.join(columns)}"
+        if blank:
+            rows = f"{blank:,} row{'s are' if blank > 1 else ' is'}"
+            named = f": its {rows} empty (every cell blank; {named})"
+        else:
+            named = f" ({named})"
+        super().__init__(f"{path}: no data rows{named}")
         self.source, self.columns = str(path), columns
 
 
@@ -140,7 +148,7 @@ def read_chunks(
     if path.is_dir() or name.endswith(PARQUET_SUFFIXES):
         chunks = parquet_chunks(path, chunk_rows)
     elif name.endswith(XLSX_SUFFIXES) or is_workbook(path):
-        chunks = xlsx_chunks(path, chunk_rows, csv or CsvFormat())
+        chunks = skip_blank_tail(xlsx_chunks(path, chunk_rows, csv or CsvFormat()))
     elif name.endswith(JSON_LINES_SUFFIXES):
         chunks = json_lines_chunks(path, chunk_rows, spill_dir)
     elif name.endswith(CSV_SUFFIXES):
@@ -151,6 +159,7 @@ def read_chunks(
             "\t" if text_name(path).endswith((".tsv", ".tsv.gz")) else ",",
             columns,
         )
+        chunks = chunks if columns else skip_blank_tail(chunks)  # ',,,' lines under the data
     else:
         raise ContractError(
             f"{path}: unknown file type; expected a name ending in "
@@ -180,7 +189,8 @@ def read_chunks(
             if rows == 0:
                 # a read of some columns (ids) names all of the file's, as the full read does
                 header = next(read_chunks(path, 1, csv)).columns if columns else frame.columns
-                raise NoDataRows(path, [str(col).strip() for col in header])
+                blank = frame.attrs.get(BLANK_ROWS_SKIPPED, 0)
+                raise NoDataRows(path, [str(col).strip() for col in header], blank)
             continue
         names = [str(col).strip() for col in frame.columns]
         # A name the header repeats (a Parquet file can, as a CSV, or once stripped) gets a

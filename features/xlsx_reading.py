@@ -46,9 +46,6 @@ SHEET_HEADER = "sheet_header"
 # attrs key of every frame of a workbook of the 1904 date system (its serials count from
 # 1904-01-01: features.serial_dates reads a number column of it so)
 DATE_SYSTEM = "date_system"
-# attrs key of a sheet's last frame, and report note: the blank rows under its last row of
-# data (cells a sheet once formatted or emptied, its <dimension> A1:H100000 over 1,200 rows)
-BLANK_ROWS_SKIPPED = "blank_rows_skipped"
 # a formula cell (<f>) closed without a value (<v>): its value was never calculated
 _UNCALCULATED = re.compile(
     rb'<c\b[^>]*?\br="([A-Z]+[0-9]+)"[^>]*>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*'
@@ -95,8 +92,7 @@ def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.Dat
         attrs = {SHEET_HEADER: (name, at + 1), **system}
         batch: list[list[str]] = []
         ragged: dict[int, str] = {}
-        skipped: list[int] = []
-        for row in _trailing_blank_held(body, skipped):
+        for row in body:  # blank rows under the data: features.blank_tail skips them
             cells = row[first : last + 1]
             if any(cell != "" for cell in row[:first]) or any(
                 cell != "" for cell in row[last + 1 :]
@@ -106,32 +102,11 @@ def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.Dat
             if len(batch) == chunk_rows:
                 yield _frame(batch, columns, ragged, attrs)
                 batch, ragged, attrs = [], {}, dict(system)
-        if skipped[0]:
-            attrs[BLANK_ROWS_SKIPPED] = skipped[0]
-        if batch or SHEET_HEADER in attrs or skipped[0]:
+        if batch or SHEET_HEADER in attrs:
             yield _frame(batch, columns, ragged, attrs)
     finally:
         workbook.close()
         handle.close()
-
-
-def _trailing_blank_held(rows: Iterator[list[str]], skipped: list[int]) -> Iterator[list[str]]:
-    """``rows`` but the blank ones (every cell empty or spaces) under the last row with a
-    value, whose count ``skipped`` gets: a sheet's rows once formatted or emptied, no data
-    (1,200 rows over 100,000 quarantined 98,800 ``empty_row`` rows). A blank row with data
-    under it stays (``empty_row``; ``source_row`` counts it)."""
-    held: list[list[str]] = []
-    for row in rows:
-        if any(cell.strip() for cell in row):
-            yield from held
-            held = []
-            yield row
-        else:
-            held.append(row or _NO_CELLS)
-    skipped.append(len(held))
-
-
-_NO_CELLS: list[str] = []  # a blank row held: one list for all
 
 
 def is_workbook(path: Path) -> bool:

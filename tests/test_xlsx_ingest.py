@@ -397,8 +397,8 @@ def test_blank_rows_under_the_data_are_skipped_and_said_not_quarantined(
     assert loaded.exit_code == 0, loaded.output
     assert "events: 1,200 rows loaded of 1,201, 1 quarantined (1 empty_row," in loaded.output
     assert (
-        "    1,099 blank rows under the sheet's last row of data skipped (cells once formatted "
-        "or emptied, no value): not rows, none quarantined"
+        "    1,099 blank rows under the last row of data skipped (every cell empty: a sheet's "
+        "rows once formatted or emptied, the ',,,' lines of its CSV): not rows, none quarantined"
     ) in loaded.output.splitlines()
     quarantine = pd.read_csv(home / "datasets" / "orders" / "quarantine" / "events.csv", dtype=str)
     assert quarantine.set_index(c.SOURCE_ROW)[c.REASON].to_dict() == {"600": "empty_row"}
