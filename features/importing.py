@@ -3,6 +3,7 @@ their adapters into a dataset, as ``lifecycle import`` and ``refresh`` do."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from features import adapters, appending
@@ -17,7 +18,12 @@ from features.ingest import (
 )
 from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES
 from features.spreadsheet_cells import spreadsheet_safe
-from features.validation import DEFAULT_MEMORY_LIMIT, ContractError, Loaded
+from features.validation import (
+    DEFAULT_MAX_AMOUNT_SHIFT,
+    DEFAULT_MEMORY_LIMIT,
+    ContractError,
+    Loaded,
+)
 from lifecycle.dataset_kind import read_report
 from lifecycle.storage import atomic_dir, missing_file
 from lifecycle.workspace import EVENTS_FILE
@@ -43,6 +49,7 @@ def import_source(
     append: bool = False,
     date_order: str = "auto",
     keep_repeats: bool = False,
+    max_amount_shift: float = DEFAULT_MAX_AMOUNT_SHIFT,
 ) -> DatasetSummary:
     """Load one of the known public data sets through its adapter into a dataset folder;
     ``erased`` users' rows are quarantined as ``erased_user``, as an ingest does.
@@ -54,7 +61,8 @@ def import_source(
     adds them (a later month of the same log); only an events source has any to add.
     ``date_order``: how online-retail's numeric dates read (12/1/2010), as ingest's option;
     ``keep_repeats``: its identical invoice lines are separate events, as ingest's option
-    (recorded, so an append reads its file so too).
+    (recorded, so an append reads its file so too); ``max_amount_shift``: an append's median
+    amount beside the dataset's (:func:`features.money_checks.refuse_amount_shift`).
     """
     path = source_file(source, path)
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
@@ -74,6 +82,7 @@ def import_source(
     if source == "online-retail" and append and (dataset_dir / EVENTS_FILE).is_file():
         refuse_other_zone(path, dataset_dir.name, held)
         rules, adapter = adapters.online_retail_rules(path, erased, date_order, keep_repeats)
+        rules = replace(rules, max_amount_shift=max_amount_shift)
         # the path of `ingest --append`, with the adapter's rules, notes and users table
         return ingest_into(
             dataset_dir,

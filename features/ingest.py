@@ -56,6 +56,7 @@ from features.time_columns import note_zones
 from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MAX_AMOUNT_RATIO,
+    DEFAULT_MAX_AMOUNT_SHIFT,
     DEFAULT_MEMORY_LIMIT,
     ContractError,
     LoadReport,
@@ -114,6 +115,7 @@ def ingest_events(
     amount_default: float | None = None,
     keep_repeats: bool = False,
     max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO,
+    max_amount_shift: float = DEFAULT_MAX_AMOUNT_SHIFT,
     mode: str = "replace",
     progress: RowsProgress | None = None,
     csv: CsvFormat | None = None,
@@ -126,8 +128,8 @@ def ingest_events(
     """Validate an events file (and optionally a users file) into a dataset folder.
 
     Files are read ``chunk_rows`` rows at a time and good rows written as they come, so
-    memory follows the chunk size, not the file size. ``amount_default``, ``keep_repeats``
-    and ``max_amount_ratio`` apply to the events (see :func:`features.validation.event_rules`).
+    memory follows the chunk size, not the file size. ``amount_default``, ``keep_repeats``,
+    ``max_amount_ratio`` and ``max_amount_shift`` apply to the events (see :func:`features.validation.event_rules`).
     ``mode``: ``replace`` the dataset, ``guard`` (replace, but refuse when that drops
     events before the file's first or after its last, or the users table), or ``append``.
     ``progress(table, rows_read)`` is called after each chunk read. ``csv``: how the CSV
@@ -186,6 +188,7 @@ def ingest_events(
                     amount_default=amount_default,
                     keep_repeats=keep_repeats,
                     max_amount_ratio=max_amount_ratio,
+                    max_amount_shift=max_amount_shift,
                 )
             ),
         )

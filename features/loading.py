@@ -37,7 +37,12 @@ from features.line_items import (
     order_column_hint,
     repeated_totals,
 )
-from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
+from features.money_checks import (
+    ABSURD_AMOUNT,
+    absurd_amounts,
+    refuse_amount_shift,
+    refuse_currencies,
+)
 from features.quarantine import EMPTY_ROW, RAGGED_ROWS, TOTALS_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
 from features.serial_dates import note_each_once, serial_columns
@@ -282,6 +287,10 @@ def stream_table(
         # and a guest order's (quarantined for no user id): counted once, as a user's order
         guest_lines = guest_totals_on_lines(guests, checks.notes, reasons)
         con.register("guest_lines", pa.table({"source_row": guest_lines}))
+        if rules.table == "events" and c.AMOUNT in columns and stored_events is not None:
+            refuse_amount_shift(
+                con, staged, row, stored_events, rules.max_amount_shift, checks, source
+            )
         absurd = (
             absurd_amounts(con, staged, row, rules.max_amount_ratio, checks, stored_events)
             if rules.table == "events" and c.AMOUNT in columns

@@ -1,6 +1,6 @@
 """Whole-table checks of an events file's money, run in DuckDB over its staged good rows
-(:func:`features.loading.stream_table`): one currency, and no amount far beyond any order the
-file has."""
+(:func:`features.loading.stream_table`): one currency, no amount far beyond any order the
+file has, and an append's amounts on the dataset's scale."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ ABSURD_AMOUNT = "absurd_amount"  # quarantine reason
 ABSURD_NOTE = "absurd_amounts"  # report note: {"column", "median", "ratio", "limit"}
 # Beyond 2**53 cents a float64 holds no amount to the cent: no order, in any currency.
 CENT_LIMIT = 2.0**53 / 100
+# an append's median amount is compared with the dataset's from this many amounts in each
+SHIFT_MIN_AMOUNTS = 20
 # Below the least normal float64 a number is held only roughly (1e-320 reads 9.99989e-321):
 # no amount, a damaged cell
 SUBNORMAL = float(np.finfo(np.float64).tiny)
@@ -78,6 +80,47 @@ def absurd_amounts(
             "median_of": "dataset" if stored is not None else "file",
         } | ({"subnormal": {"rows": int(small), "below": SUBNORMAL}} if small else {})
     return found
+
+
+def refuse_amount_shift(
+    con: Any, staged: str, row: str, stored: Path, limit: float, checks: TableChecks, source: str
+) -> None:
+    """Refuse an append whose amounts are on another scale than the dataset's: the median of
+    its positive amounts (the rows not held back) more than ``limit`` times the median of the
+    dataset's (``stored``: its events), or less than its ``1 / limit`` share, each of at least
+    ``SHIFT_MIN_AMOUNTS`` amounts. A month exported in cents or another currency (every price
+    x100) has no row absurd beside its own file's median, and once appended it would make
+    every revenue, LTV and value at risk of its customers wrong. ``limit`` 0: not compared."""
+    import pyarrow.parquet as pq
+
+    try:
+        if not limit or c.AMOUNT not in pq.read_schema(stored).names:
+            return
+    except (OSError, ValueError):  # damaged: the merge that follows names it in one line
+        return
+    amount = identifier(c.AMOUNT)
+    positive = f"{amount} >= {SUBNORMAL!r}"
+    ((file_median, file_count),) = con.execute(
+        f"SELECT median({amount}), count(*) FROM {staged} WHERE {positive} "
+        f"AND {row} NOT IN (SELECT source_row FROM held_back)"
+    ).fetchall()
+    ((held_median, held_count),) = con.execute(
+        f"SELECT median({amount}), count(*) FROM read_parquet({literal(stored)}) WHERE {positive}"
+    ).fetchall()
+    if min(file_count, held_count) < SHIFT_MIN_AMOUNTS:
+        return
+    ratio = float(file_median) / float(held_median)
+    if 1 / limit <= ratio <= limit:
+        return
+    column = checks.named.get(c.AMOUNT, c.AMOUNT)
+    raise ContractError(
+        f"{source}: the median of its {file_count:,} amounts ('{column}') is "
+        f"{float(file_median):,.2f}, {ratio:.3g} times the dataset's {float(held_median):,.2f} "
+        f"(of its {held_count:,} amounts): another unit or currency (cents, a currency "
+        f"mistake)? Nothing was appended; correct the file, or if its amounts are right, "
+        f"append it with LIFECYCLE_INGEST__MAX_AMOUNT_SHIFT=0 (settings "
+        f"ingest.max_amount_shift, {limit:g}: the ratio beyond which an append is refused)"
+    )
 
 
 def refuse_currencies(

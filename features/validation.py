@@ -119,6 +119,7 @@ class Loaded:
 
 DEFAULT_MEMORY_LIMIT = "256MB"  # as settings ingest.memory_limit
 DEFAULT_MAX_AMOUNT_RATIO = 100_000.0  # as settings ingest.max_amount_ratio
+DEFAULT_MAX_AMOUNT_SHIFT = 10.0  # as settings ingest.max_amount_shift
 SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it is staged
 NOTED_COLUMN = "__lifecycle_noted_{}"  # a good row's note (e.g. amount_defaulted) while staged
 AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount is the default
@@ -427,6 +428,8 @@ class TableRules:
     noted: tuple[str, ...] = ()  # Quarantine.note names counted over the loaded rows
     not_bad: tuple[str, ...] = ()  # quarantine reasons that say nothing of the file's quality
     max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO  # amounts beyond ratio x median: absurd
+    # an append's median amount beyond shift x the dataset's (or below its share): refused
+    max_amount_shift: float = DEFAULT_MAX_AMOUNT_SHIFT
     order_lines: bool = False  # rows are an order's lines: equal ones may be two items
 
 
@@ -446,6 +449,7 @@ def event_rules(
     amount_default: float | None = None,
     keep_repeats: bool = False,
     max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO,
+    max_amount_shift: float = DEFAULT_MAX_AMOUNT_SHIFT,
 ) -> TableRules:
     """The events contract; ``prepare`` lets an adapter reshape a raw chunk and flag rows
     for its own reasons first (its quarantine keeps the original raw values).
@@ -453,7 +457,8 @@ def event_rules(
     ``amount_default``: the amount of purchase and refund rows that have none (see
     :func:`check_events`). ``keep_repeats``: exact repeats are separate events (two
     identical purchases at the same moment), counted as ``repeats_kept``, not quarantined.
-    ``max_amount_ratio``: see :func:`features.money_checks.absurd_amounts`.
+    ``max_amount_ratio``: see :func:`features.money_checks.absurd_amounts`;
+    ``max_amount_shift``: :func:`features.money_checks.refuse_amount_shift`.
     """
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
         raise ValueError(f"amount_default must be a positive number, got {amount_default}")
@@ -486,6 +491,7 @@ def event_rules(
         order_by=(c.EVENT_TIME, c.USER_ID),
         keep_repeats=keep_repeats,
         max_amount_ratio=max_amount_ratio,
+        max_amount_shift=max_amount_shift,
         not_bad=(LINE_ITEM,),
         noted=(FREE_PURCHASES,)
         + ((AMOUNT_DEFAULTED,) if amount_default is not None else ())

@@ -76,6 +76,7 @@ def append_files(
                     append=True,
                     # as the dataset's files were read (`import --keep-repeats`)
                     keep_repeats=reading.keep_repeats,
+                    max_amount_shift=settings.ingest.max_amount_shift,
                 )
                 kept(path, summary)  # its lines are said here
             continue
@@ -96,6 +97,7 @@ def append_files(
                     keep_repeats=reading.keep_repeats,
                     amount_default=reading.amount_default,
                     max_amount_ratio=settings.ingest.max_amount_ratio,
+                    max_amount_shift=settings.ingest.max_amount_shift,
                     mode="append",
                     csv=reading.csv,
                     users_csv=reading.users_csv,

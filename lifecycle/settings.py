@@ -84,6 +84,12 @@ class IngestSettings(Section):
         "amount (an append's: the dataset's with the file's) is quarantined as absurd_amount "
         "(0: only amounts no number holds to the cent)",
     )
+    max_amount_shift: float = Field(
+        10,
+        ge=0,
+        description="an append whose median amount is more than this many times the dataset's, "
+        "or less than its share (cents, another currency), is refused (0: not compared)",
+    )
     chunk_rows: int = Field(
         100_000,
         ge=1,

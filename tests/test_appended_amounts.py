@@ -63,3 +63,75 @@ def test_an_append_of_a_few_huge_rows_is_judged_against_the_dataset(
         assert code != 0
         assert "march.csv: 2 of 2 rows are bad" in output and "(2 absurd_amount)" in output
         assert dataset.resolve() == version
+
+
+def _retail_month(month: str, price: float) -> str:
+    """Online Retail's invoice lines of one month: 25 customers, one invoice each."""
+    lines = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"]
+    for i in range(25):
+        lines.append(
+            f"{month.replace('-', '')}{i:02d},8509{i},ITEM {i},{2 + i % 3},"
+            f"{month}-{1 + i:02d} 10:00:00,{price + i / 10:.2f},{12000 + i},United Kingdom"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def test_an_append_of_amounts_in_another_unit_is_refused_and_the_dataset_kept(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a shop whose purchases are 10 to 39 (median 24.5)
+    history = tmp_path / "history.csv"
+    history.write_text(
+        HEADER + "".join(f"u{i},2011-01-{1 + i % 28:02d},purchase,{10 + i}\n" for i in range(30))
+    )
+    assert _run("ingest", str(history), "--dataset", "shop")[0] == 0
+    dataset = home / "datasets" / "shop"
+    version = dataset.resolve()
+    # February exported in cents: every amount x100, none absurd beside the file's median
+    cents = tmp_path / "february.csv"
+    cents.write_text(
+        HEADER
+        + "".join(f"u{i},2011-02-{1 + i % 28:02d},purchase,{1000 + 100 * i}\n" for i in range(25))
+    )
+    for command in (["ingest", str(cents), "--append"], ["refresh", str(cents)]):
+        code, output = _run(*command, "--dataset", "shop")
+        assert code == 1, output
+        assert (
+            "february.csv: the median of its 25 amounts ('amount') is 2,200.00, 89.8 times the "
+            "dataset's 24.50 (of its 30 amounts): another unit or currency (cents, a currency "
+            "mistake)? Nothing was appended"
+        ) in " ".join(output.split())
+        assert "LIFECYCLE_INGEST__MAX_AMOUNT_SHIFT=0" in output
+        assert dataset.resolve() == version
+    # the amounts are right (the shop moved to crates): the setting lets them in
+    monkeypatch.setenv("LIFECYCLE_INGEST__MAX_AMOUNT_SHIFT", "0")
+    code, output = _run("ingest", str(cents), "--dataset", "shop", "--append")
+    assert code == 0, output
+    assert len(pd.read_parquet(dataset / "events.parquet")) == 55
+
+
+def test_a_month_of_online_retail_in_another_currency_is_refused_by_import_and_refresh(
+    home: Path, tmp_path: Path
+) -> None:
+    first = tmp_path / "retail-2011-01.csv"
+    first.write_text(_retail_month("2011-01", 2.5))
+    assert _run("import", "online-retail", str(first))[0] == 0
+    dataset = home / "datasets" / "online_retail"
+    version = dataset.resolve()
+    # February's prices x100 (pence read as pounds)
+    wrong = tmp_path / "retail-2011-02.csv"
+    wrong.write_text(_retail_month("2011-02", 250.0))
+    for command in (
+        ["import", "online-retail", str(wrong), "--append"],
+        ["refresh", str(wrong), "--source", "online-retail", "--dataset", "online_retail"],
+    ):
+        code, output = _run(*command)
+        assert code == 1, output
+        assert "retail-2011-02.csv: the median of its 25 amounts" in " ".join(output.split())
+        assert dataset.resolve() == version
+    # the month in pounds appends
+    right = tmp_path / "retail-2011-02-right.csv"
+    right.write_text(_retail_month("2011-02", 2.5))
+    code, output = _run("import", "online-retail", str(right), "--append")
+    assert code == 0, output
+    assert len(pd.read_parquet(dataset / "events.parquet")) == 50

@@ -451,6 +451,7 @@ def ingest(
         amount_default=amount_default,
         keep_repeats=reading.keep_repeats,
         max_amount_ratio=obj.settings.ingest.max_amount_ratio,
+        max_amount_shift=obj.settings.ingest.max_amount_shift,
         mode="append" if append else "replace" if replace else "guard",
         progress=obj.console.rows("validating"),
         csv=reading.csv,
@@ -594,5 +595,6 @@ def import_(
         append=append,
         date_order=date_order,
         keep_repeats=keep_repeats,
+        max_amount_shift=obj.settings.ingest.max_amount_shift,
     )
     obj.console.result(summary.to_dict(), summary.lines())
