@@ -334,6 +334,13 @@ def fit_rule(
             gg = GammaGamma.fit(repeat["orders_total"] - 1, repeat[spent])
         except BTYDError as error:
             raise RuleError(f"Gamma-Gamma cannot be fitted: {error}") from None
+        if gg.q <= 1:  # a customer without a repeat purchase would be worth p v / (q - 1)
+            raise RuleError(
+                f"Gamma-Gamma has no mean order value on these {len(repeat):,} repeat "
+                f"customers: its fitted q {gg.q:.3g} is not above 1 (their order values, "
+                f"median {repeat[spent].median():,.2f}, largest {repeat[spent].max():,.2f}, "
+                "are too heavy-tailed)"
+            )
         params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}
     elif kind == "purchase_process":
         from lifecycle.btyd import MBGNBD, MIN_CUSTOMERS
@@ -381,6 +388,30 @@ def fit_rule(
         rule._terms(feature_matrix(train, feature_names)).mean(axis=0).tolist()
     )
     return rule
+
+
+def refit_to_serve(
+    fitted: RuleModel,
+    task: str,
+    frame: pd.DataFrame,
+    feature_names: list[str],
+    progress: Any,
+    **options: Any,
+) -> tuple[RuleModel, str | None]:
+    """The rule ``fitted`` (the one measured on the test rows) fitted again on ``frame`` (the
+    users of now, or the matured cutoffs) to serve (``options``: :func:`fit_rule`'s); where
+    those rows cannot support it (Gamma-Gamma's order values too heavy-tailed for a mean,
+    too few customers), ``fitted`` itself, as measured, and why, said through ``progress``."""
+    try:
+        return fit_rule(fitted.kind, task, frame, feature_names, **options), None
+    except RuleError as error:
+        why = (
+            f"the {fitted.kind} rule cannot be fitted on the users of "
+            f"{pd.Timestamp(frame['as_of'].max()):%Y-%m-%d} ({error}); it serves as "
+            "fitted for its test, as measured"
+        )
+        progress(f"{task}: {why}")
+        return fitted, why
 
 
 def fitted_rules(

@@ -657,3 +657,42 @@ def test_users_who_came_back_without_a_purchase_make_activity_more_than_purchase
         }
     )
     assert activity_beyond_purchases(pd.concat([signed_up, buyers])) is None
+
+
+def test_a_young_log_whose_order_values_have_no_mean_refuses_the_ltv_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Order values so heavy-tailed (a few orders thousands of times the usual) that
+    Gamma-Gamma's fitted q is not above 1 have no mean order value: a one-time buyer's value
+    is undefined. The label-free LTV is refused in one line saying so (it ended in a
+    BTYDError traceback from the fitted rule's term means), and churn still trains."""
+    clear_lifecycle_environ(monkeypatch)
+    home = tmp_path / "workspace"
+    log = demo_purchase_log(tmp_path / "demo", users=USERS, seed=SEED, days=DAYS)
+    # each customer's orders scaled by a Pareto draw without a mean (u ** -2)
+    customers = log["Customer"].unique()
+    draws = np.random.default_rng(8).uniform(0, 1, len(customers)) ** -2.0
+    scale = dict(zip(customers, draws, strict=True))
+    log["Total"] = (log["Total"] * log["Customer"].map(scale)).round(2)
+    log.to_csv(tmp_path / "orders.csv", index=False)
+    settings = load_settings(home=home, environ=_environ(home))
+    steps = [
+        ("ingest", str(tmp_path / "orders.csv"), "--dataset", DATASET, "--event-type", "purchase"),
+        ("features", "build"),
+        ("features", "apply"),
+        ("features", "materialize"),
+    ]
+    for i, step in enumerate(steps):
+        done = _cli(settings, *step, *(PURCHASE_LOG_MAPS if i == 0 else ()))
+        assert done.exit_code == 0, done.output
+    refused = _cli(settings, "train", "ltv")
+    assert refused.exit_code == 1 and "Traceback" not in refused.output, refused.output
+    assert isinstance(refused.exception, SystemExit), refused.exception  # no BTYDError
+    said = " ".join(refused.stderr.split())
+    assert re.search(
+        r"ltv: .*; and no label-free model: Gamma-Gamma has no mean order value on these "
+        r"[\d,]+ repeat customers: its fitted q 0\.\d+ is not above 1 \(their order values, "
+        r"median [\d,.]+, largest [\d,.]+, are too heavy-tailed\)",
+        said,
+    ), said
+    assert _cli(settings, "train", "churn").exit_code == 0

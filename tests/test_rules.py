@@ -10,7 +10,14 @@ import pytest
 
 from lifecycle.bundle import ModelBundle
 from lifecycle.mixture import mixture_quantiles
-from lifecycle.rules import RuleError, RuleModel, feature_matrix, fit_rule
+from lifecycle.rules import (
+    RuleError,
+    RuleModel,
+    feature_matrix,
+    fit_rule,
+    fitted_rules,
+    refit_to_serve,
+)
 from training import evaluation
 from training.baselines import classification_baselines, last_period_value
 
@@ -98,6 +105,34 @@ def test_bgnbd_rule_forecasts_value_for_customers_only(rows: pd.DataFrame) -> No
         fit_rule("recency_rule", "churn", rows, ["orders_total"], horizon_days=90, windows=[90])
     with pytest.raises(RuleError, match="unknown rule kind"):
         fit_rule("magic", "churn", rows, NAMES, horizon_days=90, windows=[90])
+
+
+def test_a_gamma_gamma_fit_without_a_mean_order_value_is_no_rule_and_the_measured_one_serves(
+    rows: pd.DataFrame,
+) -> None:
+    """Order values without a mean (each customer's scaled by a Pareto draw, u ** -2): the
+    fitted q is not above 1, so a one-time buyer's expected order value p v / (q - 1) is
+    undefined. The rule is refused in words (it raised BTYDError from its term means, a
+    traceback through training), left out of the baselines, and where the users of now
+    cannot support the rule a blend or a winning rule measured on the test serves as
+    measured, said (a refresh of online_retail with a month x100 stopped there)."""
+    options = {"horizon_days": 90, "windows": [90]}
+    measured = fit_rule("bgnbd_gamma_gamma", "ltv", rows, NAMES, **options)
+    heavy = rows.assign(as_of=pd.Timestamp("2024-07-01", tz="UTC"))
+    draws = np.random.default_rng(3).uniform(0, 1, len(heavy)) ** -2.0
+    heavy["avg_order_value"] = heavy["avg_order_value"] * draws
+    with pytest.raises(RuleError, match=r"Gamma-Gamma has no mean order value on these [\d,]+ "
+                       r"repeat customers: its fitted q 0\.\d+ is not above 1"):  # fmt: skip
+        fit_rule("bgnbd_gamma_gamma", "ltv", heavy, NAMES, **options)
+    assert "bgnbd_gamma_gamma" not in fitted_rules("ltv", heavy, NAMES, **options)
+    said: list[str] = []
+    served, why = refit_to_serve(measured, "ltv", heavy, NAMES, said.append, **options)
+    assert served is measured and why is not None
+    assert said == [f"ltv: {why}"]
+    assert why.startswith("the bgnbd_gamma_gamma rule cannot be fitted on the users of 2024-07-01")
+    assert why.endswith("it serves as fitted for its test, as measured")
+    fresh, why = refit_to_serve(measured, "ltv", rows, NAMES, said.append, **options)
+    assert why is None and fresh is not measured and len(said) == 1
 
 
 def test_the_backtests_bgnbd_fits_spend_beside_a_customer_whose_repeat_days_were_free(

@@ -34,7 +34,7 @@ from lifecycle.btyd_features import FLAT_P_ALIVE, fit_purchase_process, flat_p_a
 from lifecycle.bundle import ModelBundle, blend_values
 from lifecycle.compiled import compile_registered
 from lifecycle.offsets import with_start_columns
-from lifecycle.rules import fit_rule, fitted_rules
+from lifecycle.rules import fitted_rules, refit_to_serve
 from lifecycle.settings import Settings
 from lifecycle.tracking_http import training_writes
 from lifecycle.words import CUTOFFS, counted
@@ -417,14 +417,16 @@ def train_task(
     if blend is not None and blend.weight < 1.0:
         # the rule of the blend as a winning rule is served: fitted on the users of now
         fresh = freshest_rows(settings, training)
-        bundle.blend = fit_rule(
-            BLEND_RULE, task, fresh, training.feature_names, population=fresh, **rule_options
-        )
+        bundle.blend, unfit = refit_to_serve(
+            rules[BLEND_RULE], task, fresh, training.feature_names, progress,
+            population=fresh, **rule_options,
+        )  # fmt: skip
         bundle.blend_weight = blend.weight
+        fitted_on = test if unfit else fresh  # its fit for the test: on the test's users
         bundle.data_window["rule_fitted_on"] = {
-            "cutoff": f"{fresh[AS_OF].max():%Y-%m-%d}",
-            "rows": len(fresh),
-        }
+            "cutoff": f"{fitted_on[AS_OF].max():%Y-%m-%d}",
+            "rows": len(fitted_on),
+        } | ({"not_refit": unfit} if unfit else {})
     if training.spec.everyone:  # rows of every known user
         fitted_on = frame[frame[AS_OF] == split.test_cutoff]
         process = fit_purchase_process(fitted_on, kind=method.purchase_process)
@@ -487,14 +489,16 @@ def train_task(
             learned_from, population = fresh, fresh
         else:
             learned_from, population = matured, test
-        deployed_rule = fit_rule(
-            winner,
-            task,
-            learned_from,
-            training.feature_names,
-            population=population,
-            **rule_options,
-        )
+        deployed_rule, unfit = refit_to_serve(
+            rules[winner], task, learned_from, training.feature_names, progress,
+            population=population, **rule_options,
+        )  # fmt: skip
+        if unfit and "rule_fitted_on" in window:  # its fit for the test: on the test's users
+            window["rule_fitted_on"] = {
+                "cutoff": f"{test[AS_OF].max():%Y-%m-%d}",
+                "rows": len(test),
+                "not_refit": unfit,
+            }
         result.baseline = serve_baseline(
             settings,
             mlflow_client,
