@@ -21,7 +21,7 @@ from features.append_identity import (
     REPEATS_OF_HELD,
     hours_text,
 )
-from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options
+from features.bad_rows import DOUBLED, RESENT_ORDERS, bad_rows_hint, bad_rows_options
 from features.batches import LATE_SPAN
 from features.currency import AMOUNT_CURRENCY
 from features.validation import ContractError, LoadReport
@@ -70,6 +70,7 @@ def merge_append(
             merged["duplicates_new"],
             notes.get(REPEATS_OF_HELD),
             notes.get(RESENT_ORDERS, 0),
+            notes.pop(DOUBLED, 0),
         )
         raise ContractError(refused + hint, bad_rows_options(reports["events"].reasons, hint))
     for reason, count in merged["held"].counts().items():

@@ -16,6 +16,21 @@ from lifecycle.sql import identifier
 # report note: the duplicate_row rows that are orders sent again (:func:`resent_orders`)
 RESENT_ORDERS = "resent_orders"
 RESENT = "re-sent orders (each the same order id as a row loaded)"
+# note: the file's distinct good rows when each is in it at least twice (:func:`doubled_rows`),
+# said with a refusal of mostly repeats, then dropped
+DOUBLED = "every_row_repeated"
+DOUBLED_MIN_ROWS = 20  # fewer distinct rows, each repeated, may be one purchase made often
+
+
+def doubled_rows(con: Any, staged: str, repeat_of: str) -> int:
+    """The file's distinct good rows when every one of them, at least ``DOUBLED_MIN_ROWS``,
+    is in it at least twice (one export saved twice into a file: ``repeat_of`` pairs each
+    repeat's ``source_row`` with its ``first``), else 0."""
+    ((copied, distinct),) = con.execute(
+        f"SELECT (SELECT count(DISTINCT first) FROM {repeat_of}), "
+        f"(SELECT count(*) FROM {staged}) - (SELECT count(*) FROM {repeat_of})"
+    ).fetchall()
+    return int(distinct) if distinct >= DOUBLED_MIN_ROWS and copied == distinct else 0
 
 
 def resent_orders(con: Any, staged: str, row: str, repeats: str) -> int:
@@ -52,11 +67,13 @@ def bad_rows_hint(
     repeats_new: int | None = None,
     of_held: dict[str, int] | None = None,
     resent: int = 0,
+    doubled: int = 0,
 ) -> str:
     """When exact repeats are the most common bad rows, the option that keeps them: a log
     without a product column repeats a row for two items of one price in one order (an
     append: ``repeats_new`` of them are copies the dataset lacks; ``of_held``: repeats of rows
-    held back for another reason, by it; ``resent``: of them, orders sent again). When
+    held back for another reason, by it; ``resent``: of them, orders sent again; ``doubled``:
+    the file's distinct rows when each is in it twice or more, :func:`doubled_rows`). When
     rows out of line with the header are, what makes them so; when rows without a user id
     are, the setting that loads the rest; when ambiguous amounts or dates are, the option
     that reads them."""
@@ -67,6 +84,13 @@ def bad_rows_hint(
             )
         if resent:
             return f" Most are exact repeats: {resent_words(reasons['duplicate_row'], resent)}"
+        if doubled:  # no option to name: keeping every copy would count each order twice
+            return (
+                f" Most are exact repeats, and each of the file's {doubled:,} distinct rows is in "
+                "it at least twice: the same export saved twice into one file? Ingest the export "
+                "once; a larger ingest.max_bad_fraction (LIFECYCLE_INGEST__MAX_BAD_FRACTION=0.9) "
+                "loads each row of this file once, the copies quarantined as duplicate_row"
+            )
         loads = keep_repeats_loads(reasons["duplicate_row"], repeats_new, of_held)
         return " Most are exact repeats" + (
             ": if those are separate events (two purchases at one moment, as invoice lines "

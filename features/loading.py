@@ -17,7 +17,14 @@ from features import contract as c
 from features.amount_units import counted_by
 from features.append_columns import COLUMNS_READ_AS, dataset_spelling
 from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
-from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options, resent_orders
+from features.bad_rows import (
+    DOUBLED,
+    RESENT_ORDERS,
+    bad_rows_hint,
+    bad_rows_options,
+    doubled_rows,
+    resent_orders,
+)
 from features.blank_tail import BLANK_ROWS_SKIPPED
 from features.column_checks import SPACE_RUNS, SPACE_RUNS_SAID, space_runs_refusal
 from features.date_orders import DATES_READ_AS
@@ -263,6 +270,8 @@ def stream_table(
         repeats = np.sort(
             con.execute("SELECT source_row FROM held_back").fetchnumpy()["source_row"]
         )
+        if len(repeats) and not rules.keep_repeats:  # said if the file is refused for them
+            report.notes[DOUBLED] = doubled_rows(con, staged, "repeat_of")
         kept_repeats = 0
         if rules.keep_repeats:
             # Genuine repeats (the same purchase twice at one moment): every copy loads.
@@ -373,11 +382,13 @@ def stream_table(
             if not (keep_rows and next(iter(report.reasons)) == "duplicate_row"):
                 resent = report.notes.get(RESENT_ORDERS, 0)
                 hint = order_column_hint(checks.notes, report.reasons) or bad_rows_hint(
-                    report.reasons, resent=resent
+                    report.reasons, resent=resent, doubled=report.notes.get(DOUBLED, 0)
                 )
                 raise ContractError(refusal + hint, bad_rows_options(report.reasons, hint))
             # an append's: what --keep-repeats would add is the merge's to say (ingest)
             report.notes[MOSTLY_REPEATS] = refusal
+        if MOSTLY_REPEATS not in report.notes:  # else the append's refusal says it
+            report.notes.pop(DOUBLED, None)
         checks.refuse_ambiguous_dates(source, report.reasons)
         if any(len(rows_out) for rows_out, _ in held_rows):
             # Their raw values, as the file has them: a second read, picking only those rows.

@@ -1663,3 +1663,42 @@ def test_an_append_after_a_skipped_export_names_the_silence_it_opens(
         "no event from 2025-01-23 to 2025-02-10 (18 days), longer than any silence the dataset "
         "had before (15 days)" in said.output
     )
+
+
+def test_an_export_saved_twice_into_one_file_is_told_so_not_offered_keep_repeats(
+    home: Path, tmp_path: Path
+) -> None:
+    """A month's export written twice into one file (every row in it twice) was refused as
+    mostly repeats with `--keep-repeats loads every copy`, which would count each of its
+    orders twice (online_retail's November twice: 66,964 duplicate_row of 169,422 rows). The
+    refusal now says each of its distinct rows is there twice and how to load them once, by
+    ingest, append and refresh alike, and offers refresh no --keep-repeats."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "month.csv", FIRST)))
+    rows = "".join(f"u{i},2025-02-{1 + i % 28:02d} 10:00:00,purchase,{10 + i}\n" for i in range(25))
+    twice = tmp_path / "february.csv"
+    said = (
+        "Most are exact repeats, and each of the file's 25 distinct rows is in it at least "
+        "twice: the same export saved twice into one file? Ingest the export once; a larger "
+        "ingest.max_bad_fraction (LIFECYCLE_INGEST__MAX_BAD_FRACTION=0.9) loads each row of "
+        "this file once, the copies quarantined as duplicate_row"
+    )
+    # more than half bad (exactly half loads): the copies and a row without a user id
+    twice.write_text(HEADER + rows + rows + ",2025-02-27 10:00:00,purchase,3\n")
+    for command in (
+        ["ingest", str(twice), "--dataset", "new"],
+        ["ingest", str(twice), "--dataset", "shop", "--append"],
+        ["refresh", str(twice), "--dataset", "shop"],
+    ):
+        done = runner.invoke(main, command)
+        assert done.exit_code == 1, done.output
+        assert said in " ".join(done.stderr.split()), done.output
+        assert "--keep-repeats" not in done.stderr, done.output
+    assert len(pd.read_parquet(home / "datasets" / "shop" / "events.parquet")) == 3
+    loaded = runner.invoke(
+        main,
+        ["ingest", str(twice), "--dataset", "shop", "--append"],
+        env={"LIFECYCLE_INGEST__MAX_BAD_FRACTION": "0.9"},
+    )
+    assert loaded.exit_code == 0, loaded.output
+    assert len(pd.read_parquet(home / "datasets" / "shop" / "events.parquet")) == 28
