@@ -128,9 +128,10 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         quiet = notes.get(NOT_ACTIVITY_NOTE, ())
         out.append(other_types_line(notes[OTHER_TYPES], not notes.get(NO_PURCHASES), quiet))
     for column in notes.get("empty_unnamed_columns_ignored", []):
+        edge = "starting" if column == "Unnamed: 0" else "ending"  # pandas' name of column 0
         out.append(
             f"    column '{column}' ignored: no name in the header and no value in any row "
-            "(a separator ending every line)"
+            f"(a separator {edge} every line)"
         )
     if notes.get("negative_amounts_as_refunds"):
         out.append(

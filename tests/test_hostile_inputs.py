@@ -1543,3 +1543,25 @@ def test_a_space_separated_log_beginning_each_line_with_a_space_is_read_in_time(
         "Unnamed: 0, customer_id, Unnamed: 2, date, number_of_cds, Unnamed: 5, dollar_value.",
     )
     assert took < 20, f"{took:.1f} s to say a file of 6,000 lines lacks its columns"
+
+
+def test_a_space_separated_log_squeezed_as_told_says_its_lines_begin_with_the_separator(
+    home: Path, tmp_path: Path
+) -> None:
+    """CDNOW squeezed as the refusal above tells (`tr -s ' '`) still begins each line with a
+    space: its blank first column is ignored, and the summary said it came from "a separator
+    ending every line"; it is one starting every line."""
+    lines = [" customer_id date number_of_cds dollar_value"]
+    lines += [f" {i:05d} 199701{1 + i % 28:02d} {1 + i % 3} {10 + i % 50}.77" for i in range(60)]
+    path = tmp_path / "cdnow-squeezed.csv"
+    path.write_text("\r\n".join(lines) + "\r\n")
+    maps = ["--map", "user_id=customer_id", "--map", "event_time=date"]
+    maps += ["--map", "amount=dollar_value", "--event-type", "purchase"]
+    result = CliRunner().invoke(
+        main, ["ingest", str(path), "--delimiter", " ", *maps, "--dataset", "cdnow"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "    column 'Unnamed: 0' ignored: no name in the header and no value in any row "
+        "(a separator starting every line)"
+    ) in result.output.splitlines()
