@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from features.raw_ids import stripped_ids
 from features.reading import DEFAULT_CHUNK_ROWS, read_chunks
 from features.table_checks import TableChecks, is_blank
 from features.validation import (
+    DEFAULT_MAX_AMOUNT_RATIO,
     ContractError,
     Loaded,
     LoadReport,
@@ -117,11 +118,14 @@ def online_retail(
     erased: ErasedUsers | None = None,
     date_order: str = "auto",
     keep_repeats: bool = False,
+    max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO,
 ) -> tuple[Loaded, Loaded]:
     """UCI Online Retail invoice lines -> (events, users). Users carry their first country;
-    ``keep_repeats``: identical lines are separate events, as ingest's option."""
+    ``keep_repeats``: identical lines are separate events, as ingest's option;
+    ``max_amount_ratio``: settings ingest.max_amount_ratio."""
     source = str(path)
     rules, adapter = online_retail_rules(path, erased, date_order, keep_repeats)
+    rules = replace(rules, max_amount_ratio=max_amount_ratio)
     loaded = load_table(
         lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
     )

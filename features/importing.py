@@ -19,6 +19,7 @@ from features.ingest import (
 from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES
 from features.spreadsheet_cells import spreadsheet_safe
 from features.validation import (
+    DEFAULT_MAX_AMOUNT_RATIO,
     DEFAULT_MAX_AMOUNT_SHIFT,
     DEFAULT_MEMORY_LIMIT,
     ContractError,
@@ -50,6 +51,7 @@ def import_source(
     date_order: str = "auto",
     keep_repeats: bool = False,
     max_amount_shift: float = DEFAULT_MAX_AMOUNT_SHIFT,
+    max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO,
 ) -> DatasetSummary:
     """Load one of the known public data sets through its adapter into a dataset folder;
     ``erased`` users' rows are quarantined as ``erased_user``, as an ingest does.
@@ -62,7 +64,8 @@ def import_source(
     ``date_order``: how online-retail's numeric dates read (12/1/2010), as ingest's option;
     ``keep_repeats``: its identical invoice lines are separate events, as ingest's option
     (recorded, so an append reads its file so too); ``max_amount_shift``: an append's median
-    amount beside the dataset's (:func:`features.money_checks.refuse_amount_shift`).
+    amount beside the dataset's (:func:`features.money_checks.refuse_amount_shift`);
+    ``max_amount_ratio``: online-retail's absurd amounts (:func:`~features.money_checks.absurd_amounts`).
     """
     path = source_file(source, path)
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
@@ -82,7 +85,7 @@ def import_source(
     if source == "online-retail" and append and (dataset_dir / EVENTS_FILE).is_file():
         refuse_other_zone(path, dataset_dir.name, held)
         rules, adapter = adapters.online_retail_rules(path, erased, date_order, keep_repeats)
-        rules = replace(rules, max_amount_shift=max_amount_shift)
+        rules = replace(rules, max_amount_shift=max_amount_shift, max_amount_ratio=max_amount_ratio)
         # the path of `ingest --append`, with the adapter's rules, notes and users table
         return ingest_into(
             dataset_dir,
@@ -101,7 +104,11 @@ def import_source(
         )
     if source == "online-retail":
         events, users = adapters.online_retail(
-            path, **options, date_order=date_order, keep_repeats=keep_repeats
+            path,
+            **options,
+            date_order=date_order,
+            keep_repeats=keep_repeats,
+            max_amount_ratio=max_amount_ratio,
         )
         guard = (path, f"lifecycle import {source}") if guard_history else None
         return write_online_retail(dataset_dir, events, users, guard, keep_repeats)

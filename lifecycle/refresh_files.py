@@ -77,6 +77,7 @@ def append_files(
                     # as the dataset's files were read (`import --keep-repeats`)
                     keep_repeats=reading.keep_repeats,
                     max_amount_shift=settings.ingest.max_amount_shift,
+                    max_amount_ratio=settings.ingest.max_amount_ratio,
                 )
                 kept(path, summary)  # its lines are said here
             continue

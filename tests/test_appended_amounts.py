@@ -135,3 +135,34 @@ def test_a_month_of_online_retail_in_another_currency_is_refused_by_import_and_r
     code, output = _run("import", "online-retail", str(right), "--append")
     assert code == 0, output
     assert len(pd.read_parquet(dataset / "events.parquet")) == 50
+
+
+def test_online_retail_reads_its_absurd_amounts_by_the_setting_on_import_and_append(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ingest.max_amount_ratio` was read by ingest but not by `import online-retail` (first
+    or --append) nor `refresh --source online-retail`: their lines kept the default limit
+    (100,000 x the median), so a tighter setting let a typo's line through."""
+    monkeypatch.setenv("LIFECYCLE_INGEST__MAX_AMOUNT_RATIO", "100")
+    typo = "{month}99,85999,TYPO,1,{month}-28 10:00:00,5000.00,12099,United Kingdom\n"
+    first = tmp_path / "retail-2011-01.csv"
+    first.write_text(_retail_month("2011-01", 2.5) + typo.format(month="2011-01"))
+    code, output = _run("import", "online-retail", str(first))
+    assert code == 0, output
+    dataset = home / "datasets" / "online_retail"
+    # the median line is about 10 here: 5,000.00 is beyond 100 times it
+    assert "1 absurd_amount" in output, output
+    for month, command in (
+        ("2011-02", ["import", "online-retail", "{path}", "--append"]),
+        (
+            "2011-03",
+            ["refresh", "{path}", "--source", "online-retail", "--dataset", "online_retail"],
+        ),
+    ):
+        path = tmp_path / f"retail-{month}.csv"
+        path.write_text(_retail_month(month, 2.5) + typo.format(month=month))
+        code, output = _run(*(part.format(path=path) for part in command))
+        assert code == 0, output
+        assert "1 absurd_amount" in output, output
+    events = pd.read_parquet(dataset / "events.parquet")
+    assert len(events) == 75 and events[c.AMOUNT].max() < 5000

@@ -596,5 +596,6 @@ def import_(
         date_order=date_order,
         keep_repeats=keep_repeats,
         max_amount_shift=obj.settings.ingest.max_amount_shift,
+        max_amount_ratio=obj.settings.ingest.max_amount_ratio,
     )
     obj.console.result(summary.to_dict(), summary.lines())
