@@ -370,15 +370,16 @@ def earlier_cutoffs(
     to ``latest``: each the table's last cutoff at or before it. Comparing their rows with
     the rows at the reference's last cutoff is the monitor's comparison made one gap earlier,
     within the training history: how far the columns moved over the same span as usual
-    (:func:`serving.drift.beyond_usual`). Empty when the table does not reach that far back
-    for every reference cutoff."""
+    (:func:`serving.drift.beyond_usual`). A reference cutoff the table does not reach one gap
+    before has none (a champion trained five months before online_retail's tenth month: its
+    first of five a week short of the log's start); empty when none has one."""
     gap = latest - reference[-1]
+    if gap <= pd.Timedelta(0):
+        return []
     earlier = []
     for cutoff in reference:
-        before = [t for t in table_cutoffs if t <= cutoff - gap]
-        if not before or gap <= pd.Timedelta(0):
-            return []
-        earlier.append(before[-1])
+        if before := [t for t in table_cutoffs if t <= cutoff - gap]:
+            earlier.append(before[-1])
     return sorted(set(earlier))
 
 

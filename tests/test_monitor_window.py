@@ -179,8 +179,29 @@ def test_the_earlier_cutoffs_are_the_reference_one_gap_back() -> None:
     for before, cutoff in zip(earlier, reference, strict=True):
         assert before <= cutoff - gap < before + pd.Timedelta(days=7)  # the table's last by then
     assert earlier[-1] == weekly[-1] - 2 * gap  # the mirror of the latest against the reference
-    # A table that does not reach one gap before every reference cutoff: none at all.
+    # A table that does not reach one gap before any reference cutoff: none at all.
     assert earlier_cutoffs(weekly[5:], weekly[5:9], weekly[-1]) == []
+
+
+def test_reference_cutoffs_reached_one_gap_back_are_mirrored_without_the_others() -> None:
+    """online_retail through October 2011, its churn champion trained through 2011-06-02 (the
+    gate kept it over September's and October's): the reference 2011-05-03..05-31 one gap
+    (154 days) back starts 2010-11-30, a week before the table's first cutoff, so no earlier
+    comparison was made at all, and `monitor` judged every input against the reference
+    alone: 18 columns drifting (tenure_days PSI 1.79), exit 3, on the real month. The four
+    reference cutoffs the table reaches are mirrored: no drift; a month of prices x100 drifts
+    in its 8 money columns alone."""
+    from serving.monitor import earlier_cutoffs
+
+    table = list(pd.date_range("2010-12-07", "2011-11-01", freq="7D", tz="UTC"))
+    reference = list(pd.date_range("2011-05-03", "2011-05-31", freq="7D", tz="UTC"))
+    latest = table[-1]
+    gap = latest - reference[-1]
+    assert reference[0] - gap < table[0] <= reference[1] - gap  # the first is a week short
+    earlier = earlier_cutoffs(table, reference, latest)
+    assert len(earlier) == len(reference) - 1
+    for before, cutoff in zip(earlier, reference[1:], strict=True):
+        assert before <= cutoff - gap < before + pd.Timedelta(days=7)
 
 
 def test_customers_ageing_as_they_did_before_is_not_drift(trained_copy: Path) -> None:
