@@ -22,18 +22,29 @@ purchases.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import scipy  # its optimize and integrate load when fitting, not with every server start
+import scipy  # its integrate loads when used, not with every server start
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from scipy.special import betaln, expit, hyp2f1
 
 from lifecycle.blas import one_blas_thread
+from lifecycle.btyd_fit import (
+    BGNBD_BOUNDS,
+    LOG_BOUND,
+    best_minimum,
+    bgnbd_loglik,
+    bgnbd_objective,
+    dropout_coordinates,
+    dropout_params,
+    gamma_gamma_loglik,
+    gamma_gamma_objective,
+)
 from lifecycle.maths import ARRAYS, Maths
 from lifecycle.words import counted, word_for
 
@@ -182,32 +193,6 @@ def _check_count(n: int, what: str) -> None:
 # dropout probability's posterior, given alive, is Beta(a, b + x + first).
 
 
-def _bgnbd_loglik(
-    params: FloatArray, x: FloatArray, t_x: FloatArray, t_obs: FloatArray, first: int = 0
-) -> FloatArray:
-    """Per-customer log of eq. (6) of FHL (2005) (``first`` = 1: of the MBG/NBD), with
-    log-sum-exp over its two terms."""
-    r, alpha, a, b = params
-    common = (
-        gammaln(r + x)
-        - gammaln(r)
-        + r * np.log(alpha)
-        + gammaln(a + b)
-        + gammaln(b + x + first)
-        - gammaln(b)
-        - gammaln(a + b + x + first)
-    )
-    alive = -(r + x) * np.log(alpha + t_obs)
-    # Dropped out at the last chance; BG/NBD gives a one-time buyer none.
-    chance = x + first > 0
-    dropped = np.full_like(alive, -np.inf)
-    xr = x[chance]
-    dropped[chance] = (
-        np.log(a) - np.log(b + xr + first - 1) - (r + xr) * np.log(alpha + t_x[chance])
-    )
-    return common + np.logaddexp(alive, dropped)
-
-
 def _log_odds_dead(
     params: tuple[float, float, float, float],
     x: FloatArray,
@@ -247,20 +232,6 @@ def _unique_rows(*columns: FloatArray) -> tuple[list[FloatArray], FloatArray]:
     return [unique[:, i] for i in range(unique.shape[1])], counts.astype(float)
 
 
-def _best_minimum(
-    objective: Callable[[FloatArray], float], starts: list[FloatArray], what: str
-) -> FloatArray:
-    """Minimise from each start (bounded log-parameters) and keep the best finite optimum."""
-    best_x, best_f, minimize = None, np.inf, scipy.optimize.minimize
-    for start in starts:
-        result = minimize(objective, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * len(start))
-        if np.isfinite(result.fun) and result.fun < best_f:
-            best_x, best_f = result.x, result.fun
-    if best_x is None:
-        raise BTYDError(f"{what}: the likelihood could not be evaluated from any starting point")
-    return np.exp(best_x)
-
-
 @dataclass(frozen=True)
 class BGNBD:
     """BG/NBD: purchase rate lambda ~ Gamma(r, alpha) (rate alpha), dropout p ~ Beta(a, b)."""
@@ -279,32 +250,32 @@ class BGNBD:
     @classmethod
     @one_blas_thread  # its weighted sums: OpenBLAS's dot of over 10,000 rows split across threads
     def fit(cls, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBD:
-        """Maximum-likelihood fit (L-BFGS-B on log-parameters, best of several starts), the
-        same numbers on any number of BLAS threads."""
+        """Maximum-likelihood fit (:mod:`lifecycle.btyd_fit`: L-BFGS-B with the exact
+        gradient on log r, log alpha and the dropout's logit mean and log concentration,
+        a + b <= e^12, best of several starts): the same optimum on any CPU and any number
+        of BLAS threads."""
         x, t_x, t_obs = _validate_rfm(frequency, recency, T)
         x, t_x, t_obs = x.ravel(), t_x.ravel(), t_obs.ravel()
         _check_count(x.size, "BGNBD.fit")
         (x, t_x, t_obs), weights = _unique_rows(x, t_x, t_obs)
-        total = weights.sum()
-
-        def negative_loglik(log_params: FloatArray) -> float:
-            loglik = _bgnbd_loglik(np.exp(log_params), x, t_x, t_obs, cls.FIRST)
-            value = -np.dot(weights, loglik) / total
-            return float(value) if np.isfinite(value) else 1e300
-
         # alpha is on the time scale: start it where r/alpha matches the observed purchase rate.
         rate = max(np.dot(weights, x) / np.dot(weights, t_obs), 1e-6) if t_obs.any() else 1.0
         starts = [
-            np.log([r0, r0 / rate, a0, b0])
+            dropout_coordinates(r0, r0 / rate, a0, b0)
             for r0, a0, b0 in ((1.0, 1.0, 1.0), (0.5, 0.5, 2.0), (0.2, 2.0, 5.0), (2.0, 1.0, 10.0))
         ]
-        fitted = _best_minimum(negative_loglik, starts, f"{cls.__name__}.fit")
-        return cls(*(float(v) for v in fitted))
+        objective = bgnbd_objective(x, t_x, t_obs, weights, cls.FIRST)
+        fitted = best_minimum(objective, starts, BGNBD_BOUNDS)
+        if fitted is None:
+            raise BTYDError(
+                f"{cls.__name__}.fit: the likelihood could not be evaluated from any starting point"
+            )
+        return cls(*(float(v) for v in dropout_params(fitted)[0]))
 
     def log_likelihood(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray:
         """Per-customer log-likelihood, eq. (6) of FHL (2005)."""
         x, t_x, t_obs = _validate_rfm(frequency, recency, T)
-        return _bgnbd_loglik(np.asarray(self.params), x, t_x, t_obs, self.FIRST)
+        return bgnbd_loglik(np.asarray(self.params), x, t_x, t_obs, self.FIRST)[0]
 
     def probability_alive(
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
@@ -457,21 +428,6 @@ def _expected_purchases_if_alive_by_quadrature(
 # --------------------------------------------------------------------------- Gamma-Gamma
 
 
-def _gamma_gamma_loglik(params: FloatArray, x: FloatArray, m: FloatArray) -> FloatArray:
-    """Per-customer log density of the mean spend m of x transactions (Fader & Hardie 2013)."""
-    p, q, v = params
-    px = p * x
-    return (
-        gammaln(px + q)
-        - gammaln(px)
-        - gammaln(q)
-        + q * np.log(v)
-        + (px - 1) * np.log(m)
-        + px * np.log(x)
-        - (px + q) * np.log(v + x * m)
-    )
-
-
 @dataclass(frozen=True)
 class GammaGamma:
     """Gamma-Gamma spend: transaction value ~ Gamma(p, rate nu), nu ~ Gamma(q, rate v)."""
@@ -482,7 +438,8 @@ class GammaGamma:
 
     @classmethod
     def fit(cls, frequency: ArrayLike, monetary_value: ArrayLike) -> GammaGamma:
-        """Maximum-likelihood fit on the customers with frequency > 0 (L-BFGS-B, log-params)."""
+        """Maximum-likelihood fit on the customers with frequency > 0 (L-BFGS-B with the
+        exact gradient on log-parameters, :mod:`lifecycle.btyd_fit`)."""
         arrays = _as_arrays(frequency=frequency, monetary_value=monetary_value)
         x, m = arrays["frequency"].ravel(), arrays["monetary_value"].ravel()
         repeat = x > 0
@@ -496,23 +453,24 @@ class GammaGamma:
                 "monetary_value <= 0; the model needs positive spend"
             )
 
-        def negative_loglik(log_params: FloatArray) -> float:
-            value = -np.mean(_gamma_gamma_loglik(np.exp(log_params), x, m))
-            return float(value) if np.isfinite(value) else 1e300
-
         mean_spend = float(np.mean(m))
         starts = [
             np.log([p0, q0, mean_spend * (q0 - 1) / p0])
             for p0, q0 in ((1.0, 2.0), (3.0, 3.0), (10.0, 5.0), (2.0, 10.0))
         ]
-        return cls(*(float(v) for v in _best_minimum(negative_loglik, starts, "GammaGamma.fit")))
+        fitted = best_minimum(gamma_gamma_objective(x, m), starts, [(-LOG_BOUND, LOG_BOUND)] * 3)
+        if fitted is None:
+            raise BTYDError(
+                "GammaGamma.fit: the likelihood could not be evaluated from any starting point"
+            )
+        return cls(*(float(v) for v in np.exp(fitted)))
 
     def log_likelihood(self, frequency: ArrayLike, monetary_value: ArrayLike) -> FloatArray:
         """Per-customer log density of monetary_value (customers with frequency > 0)."""
         arrays = _as_arrays(frequency=frequency, monetary_value=monetary_value)
-        return _gamma_gamma_loglik(
+        return gamma_gamma_loglik(
             np.asarray([self.p, self.q, self.v]), arrays["frequency"], arrays["monetary_value"]
-        )
+        )[0]
 
     @property
     def population_mean(self) -> float:
