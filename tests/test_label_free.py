@@ -251,9 +251,11 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     assert "(label-free purchase_process, " in line and "-day churn)" in line  # its horizon
     assert "champion" in line
     assert line.endswith("no outcome to test on")
-    # The whole list: its first ten are new customers with a high LTV whose churn is under
-    # the average user's (the converged MBG/NBD: a share leaves after the first purchase),
-    # so no reason to give them, as the list says; the older ones below have reasons.
+    # Its first ten are new customers with a high LTV whose churn is under the average
+    # user's (the converged MBG/NBD: a share leaves after the first purchase), so no reason
+    # to give them, and the list says why; the older ones below have reasons.
+    top = _cli(settings, "at-risk", "--top", "10")
+    assert top.exit_code == 0 and "with no churn reason to give" in top.output, top.output
     listed = _cli(settings, "at-risk")
     assert listed.exit_code == 0 and "reasons:" in listed.stdout, listed.output
     # The report says a label-free champion has no outcome to test on, not MLflow's error.
