@@ -224,10 +224,10 @@ def merge_events(
     ``con``: the ingest's connection."""
     import pyarrow.parquet as pq
 
-    from features.loading import ROW_COLUMNS, _write_batches
     from features.money_checks import refuse_currencies
     from features.quarantine import _beside
     from features.source_files import SourceFiles
+    from features.staged_tables import ROW_COLUMNS, write_batches
 
     try:
         old_schema = pq.read_schema(old_events)
@@ -300,7 +300,7 @@ def merge_events(
             f"SELECT {kept} FROM new WHERE {added}) "
             f"ORDER BY {c.EVENT_TIME}, {c.USER_ID}"
         )
-        _write_batches(merged, schema, out)
+        write_batches(merged, schema, out)
         ((total,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
         if held.counts():
             # as every quarantine file: source row and reason first (when the rows are known)
@@ -420,7 +420,7 @@ def merge_users(
     ``con``: the ingest's connection."""
     import pyarrow.parquet as pq
 
-    from features.loading import _write_batches
+    from features.staged_tables import write_batches
 
     if new_users is None:
         if old_users is not None:
@@ -465,7 +465,7 @@ def merge_users(
             f"UNION ALL BY NAME SELECT {theirs} FROM {new} n LEFT JOIN {old} o "
             f"ON n.{c.USER_ID} = o.{c.USER_ID}) ORDER BY {c.USER_ID}"
         )
-        _write_batches(merged, schema, out)
+        write_batches(merged, schema, out)
     return {"users_updated": int(updated), "users_added": int(added)}
 
 

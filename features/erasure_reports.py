@@ -42,10 +42,10 @@ def _strings(value: Any) -> list[str]:
 
 def forget_examples(report: dict[str, Any], ids: set[str]) -> tuple[dict[str, Any], int]:
     """``report`` without ``ids`` among the user ids its notes give as examples
-    (``features.loading.ID_EXAMPLE_NOTES``), and how many it gave; nothing else is
+    (``features.user_notes.ID_EXAMPLE_NOTES``), and how many it gave; nothing else is
     touched (an id ``events`` or ``UTC`` is no batch's mode or time zone)."""
-    from features.loading import ID_EXAMPLE_NOTES
     from features.raw_ids import raw_id_readings
+    from features.user_notes import ID_EXAMPLE_NOTES
 
     examples = [
         (note, key)
@@ -97,8 +97,8 @@ def users_in_notes(version: Path, ids: set[str]) -> Counted:
     whose note's table holds none of them has its other tables left unread."""
     from features import contract as c
     from features.erasure_holders import ids_in
-    from features.loading import ID_REASONS, ONLY_QUARANTINED, WITHOUT_EVENTS
     from features.quarantine import batch_quarantine
+    from features.user_notes import ID_REASONS, ONLY_QUARANTINED, WITHOUT_EVENTS
     from features.user_overlap import ids_apart
     from lifecycle.workspace import EVENTS_FILE
 

@@ -29,14 +29,13 @@ from features.blank_tail import BLANK_ROWS_SKIPPED
 from features.column_checks import SPACE_RUNS, SPACE_RUNS_SAID, space_runs_refusal
 from features.date_orders import DATES_READ_AS
 from features.duckdb_memory import INGEST, bounded, connect
-from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.guest_orders import (
     GUEST_ROWS,
     RowsWithoutUser,
     keyed_canonically,
     unkeyed_columns,
 )
-from features.id_spellings import SPELT_APART, spelt_apart
+from features.id_spellings import spelt_apart
 from features.line_items import (
     LINE_ITEM,
     ORDER_COLUMN_SEEN,
@@ -50,13 +49,21 @@ from features.money_checks import (
     refuse_amount_shift,
     refuse_currencies,
 )
-from features.quarantine import EMPTY_ROW, RAGGED_ROWS, TOTALS_ROW, quarantine_rows
-from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
+from features.quarantine import EMPTY_ROW, RAGGED_ROWS, quarantine_rows
+from features.reading import BLANK_NAMED
 from features.serial_dates import note_each_once, serial_columns
 from features.source_files import SourceFiles, with_source_file
-from features.spreadsheet_cells import spreadsheet_safe
+from features.staged_tables import (
+    DUPLICATE_ROWS,
+    REPEAT_COLUMN,
+    ParquetSink,
+    unused_name,
+    with_row_columns,
+    write_batches,
+)
 from features.table_checks import TableChecks, is_blank
 from features.time_gaps import ISOLATED_EVENT_TIME, isolated_times
+from features.user_notes import ID_REASONS, users_only_quarantined
 from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
@@ -76,49 +83,6 @@ if TYPE_CHECKING:
     import duckdb
 
 # -- one table, chunk by chunk ---------------------------------------------------------
-
-
-class _ParquetSink:
-    """Appends frames to one Parquet file; every frame must fit the first one's column types."""
-
-    def __init__(self, path: Path, source: str) -> None:
-        self.path = path
-        self.source = source
-        self.schema: Any = None  # pyarrow.Schema of the first frame (pandas dtypes in its metadata)
-        self.rows = 0
-        self._writer: Any = None
-
-    def write(self, frame: pd.DataFrame, extra: dict[str, np.ndarray] | None = None) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self.schema is None:
-            # A column with no value yet has no type: text is what a CSV column holds.
-            fields = [
-                f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema
-            ]
-            self.schema = pa.schema(fields, metadata=table.schema.metadata)
-        if not table.schema.equals(self.schema, check_metadata=False):
-            try:
-                table = table.cast(self.schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
-                first = int(frame.index.min()) + 1 if len(frame) else 0
-                raise ContractError(
-                    f"{self.source}: the rows from {first:,} on do not have the column types of "
-                    f"the rows before them ({error}); give the column one type throughout"
-                ) from None
-        for name, values in (extra or {}).items():
-            table = table.append_column(name, pa.array(values))
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema, compression="snappy")
-        self._writer.write_table(table)
-        self.rows += len(frame)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
 
 
 def stream_table(
@@ -146,7 +110,8 @@ def stream_table(
     ``rules.keep_repeats`` repeats are counted (``notes["repeats_kept"]``) and loaded.
     ``keep_rows`` (an append, which holds back rows later): ``out`` also has each row's
     source row, its notes and whether it is a kept repeat, named in its schema metadata
-    (:data:`ROW_COLUMNS`), so what is finally added is counted and quarantined by row.
+    (:data:`features.staged_tables.ROW_COLUMNS`), so what is finally added is counted and
+    quarantined by row.
     A file whose numeric dates show one order (``features.date_orders``) is read a second
     time in it (``dates_read_as``). ``stored_events``: the events of the dataset an append
     adds to, whose amounts the file's are judged beside (``absurd_amount``).
@@ -156,8 +121,8 @@ def stream_table(
     import pyarrow as pa
 
     work_dir.mkdir(parents=True, exist_ok=True)
-    good = _ParquetSink(work_dir / f"{rules.table}.staged.parquet", source)
-    held = _ParquetSink(work_dir / f"{rules.table}.quarantine.parquet", source)
+    good = ParquetSink(work_dir / f"{rules.table}.staged.parquet", source)
+    held = ParquetSink(work_dir / f"{rules.table}.quarantine.parquet", source)
     checks = TableChecks(dates_read_as)
     if dates_read_as:
         checks.notes[DATES_READ_AS] = dates_read_as
@@ -185,8 +150,8 @@ def stream_table(
             system = raw.attrs.get(DATE_SYSTEM, system)
             frame, bad = rules.check(raw, checks)
             if not report.rows_read:  # our staging columns must not be one of the file's
-                source_row = _unused(SOURCE_ROW_COLUMN, frame.columns)
-                noted = {name: _unused(col, frame.columns) for name, col in noted.items()}
+                source_row = unused_name(SOURCE_ROW_COLUMN, frame.columns)
+                noted = {name: unused_name(col, frame.columns) for name, col in noted.items()}
                 report.user_column, report.code_columns = bad.user_header(), bad.code_headers()
             report.rows_read += len(raw)
             keep = bad.good.to_numpy()
@@ -340,7 +305,7 @@ def stream_table(
             # its Python functions registered on the connection, which outlives the cursor
             report.notes.update(spelt_apart(db, staged))
         if rules.table == "events" and c.USER_ID in columns:
-            report.notes.update(_users_only_quarantined(con, staged, row, lost, stored_events))
+            report.notes.update(users_only_quarantined(con, staged, row, lost, stored_events))
         for name, column in noted.items():  # counted over the rows that load
             ((count,),) = con.execute(
                 f"SELECT count(*) FROM {staged} WHERE {identifier(column)} "
@@ -405,7 +370,7 @@ def stream_table(
         kept = ", ".join(identifier(n) for n in columns)
         schema = pa.schema([f for f in good.schema if f.name in columns], good.schema.metadata)
         if keep_rows:
-            repeat = _unused(REPEAT_COLUMN, [*columns, source_row, *noted.values()])
+            repeat = unused_name(REPEAT_COLUMN, [*columns, source_row, *noted.values()])
             is_repeat = f"{row} IN (SELECT source_row FROM kept_repeats)"
             kept += "".join(f", {identifier(n)}" for n in [source_row, *noted.values()])
             kept += f", {is_repeat if rules.keep_repeats else 'false'} AS {identifier(repeat)}"
@@ -414,7 +379,7 @@ def stream_table(
             duplicates = out.with_name(f"{out.stem}.{DUPLICATE_ROWS}.parquet")
             if len(repeats):
                 chosen = ", ".join(identifier(n) for n in columns)
-                _write_batches(
+                write_batches(
                     con.sql(
                         f"SELECT {chosen} FROM {staged} "
                         f"WHERE {row} IN (SELECT source_row FROM duplicates)"
@@ -423,12 +388,12 @@ def stream_table(
                     duplicates,
                 )
             found = duplicates.name if len(repeats) else None
-            schema = _with_row_columns(schema, source_row, noted, repeat, found)
+            schema = with_row_columns(schema, source_row, noted, repeat, found)
         final = con.sql(
             f"SELECT {kept} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM held_back) "
             f"ORDER BY {order}"
         )
-        _write_batches(final, schema, out)
+        write_batches(final, schema, out)
         if held.rows or quarantine_out.suffix != ".csv":  # each row named by file and row
             reason = identifier(c.REASON)
             relabelled = (
@@ -437,7 +402,7 @@ def stream_table(
                 f"FROM read_parquet({literal(held.path)}))"
             )
             located = SourceFiles.of(source).locate(con, relabelled)
-            _write_batches(located, with_source_file(held.schema), quarantine_out)
+            write_batches(located, with_source_file(held.schema), quarantine_out)
     except ContractError as error:
         if not space_runs or SPACE_RUNS_SAID in str(error):  # said once, by a second pass
             raise
@@ -451,51 +416,6 @@ def stream_table(
 
 
 EMPTY_UNNAMED = "empty_unnamed_columns_ignored"  # report note: blank-named, empty columns
-ONLY_QUARANTINED = "users_only_quarantined"  # report note: {"users", "example"}
-# a row quarantined for these has no id to trust (a cell out of line, a header, none), or
-# one never to be said (an erased user's)
-ID_REASONS = (
-    ERASED_USER,
-    ERASED_USER_SPELLING,
-    "missing_user_id",
-    "invalid_user_id",
-    "user_id_too_long",
-    EMPTY_ROW,
-    "repeated_header",
-    TOTALS_ROW,
-    EXTRA_FIELDS,
-    MISSING_FIELDS,
-    LINE_ITEM,
-)
-
-
-def _users_only_quarantined(
-    con: Any, staged: str, row: str, lost: list[np.ndarray], stored_events: Path | None
-) -> dict[str, Any]:
-    """Users every row of whom was quarantined (or held back), and who are not in the dataset
-    an append adds to: their rows are counted by reason, but the user was gone unsaid."""
-    import duckdb
-
-    ids = np.concatenate(lost) if lost else np.array([], dtype=object)
-    con.register("lost_ids", pd.DataFrame({"u": pd.array(ids, dtype="string")}).dropna())
-    uid = identifier(c.USER_ID)
-    held = f"SELECT {uid} FROM {staged} WHERE {row} IN (SELECT source_row FROM held_back)"
-    loaded = f"SELECT {uid} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM held_back)"
-    gone = f"SELECT DISTINCT u FROM (SELECT u FROM lost_ids UNION ALL {held}) WHERE u NOT IN ({loaded})"
-    if stored_events is not None:
-        gone += f" AND u NOT IN (SELECT {uid} FROM read_parquet({literal(stored_events)}))"
-    try:
-        ((users, example),) = con.execute(f"SELECT count(*), min(u) FROM ({gone})").fetchall()
-    except duckdb.Error:  # a damaged dataset: the append names it in one line next
-        return {}
-    finally:
-        con.unregister("lost_ids")
-    return {ONLY_QUARANTINED: {"users": int(users), "example": str(example)}} if users else {}
-
-
-WITHOUT_EVENTS = "users_without_events"  # report note of a users file: {"users", "example"}
-# the report notes whose examples are user ids: `forget` takes the erased ones out of them
-ID_EXAMPLE_NOTES = (ONLY_QUARANTINED, SPELT_APART, WITHOUT_EVENTS)
 
 
 def _note_unnamed(raw: pd.DataFrame, unnamed: dict[str, bool]) -> None:
@@ -505,52 +425,6 @@ def _note_unnamed(raw: pd.DataFrame, unnamed: dict[str, bool]) -> None:
     for name in raw.attrs.get(BLANK_NAMED, ()):
         seen = unnamed.get(name, False) or bool((~is_blank(raw[name]) & ~ragged).any())
         unnamed[name] = seen
-
-
-ROW_COLUMNS = b"lifecycle.row_columns"  # schema metadata of a table kept with its rows
-REPEAT_COLUMN = "__lifecycle_kept_repeat"
-DUPLICATE_ROWS = "duplicate_rows"  # a staged table's repeats held back, beside it
-
-
-def _with_row_columns(
-    schema: Any, source_row: str, noted: dict[str, str], repeat: str, duplicates: str | None
-) -> Any:
-    """``schema`` plus the source row, note and kept-repeat columns, named in its metadata
-    with the file of its duplicate_row rows beside it (``duplicates``, None without any)."""
-    import pyarrow as pa
-
-    fields = [pa.field(source_row, pa.int64()), *(pa.field(n, pa.bool_()) for n in noted.values())]
-    named = {"source_row": source_row, "noted": noted, "repeat": repeat, "duplicates": duplicates}
-    metadata = {**(schema.metadata or {}), ROW_COLUMNS: json.dumps(named).encode()}
-    return pa.schema([*schema, *fields, pa.field(repeat, pa.bool_())], metadata=metadata)
-
-
-def _unused(name: str, columns: Iterable[str]) -> str:
-    """``name``, or ``name_1``, ``name_2`` ... : the first that is not one of ``columns``."""
-    taken = {str(col) for col in columns}
-    unique, n = name, 0
-    while unique in taken:
-        n += 1
-        unique = f"{name}_{n}"
-    return unique
-
-
-def _write_batches(relation: Any, schema: Any, out: Path, batch_rows: int = 100_000) -> None:
-    """A DuckDB result to Parquet with the staged pandas types, or to CSV; batch by batch."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    reader = relation.to_arrow_reader(batch_rows)
-    if out.suffix == ".csv":  # a quarantine, which an operator opens: no cell a formula
-        header = True
-        for batch in reader:
-            frame = spreadsheet_safe(pa.Table.from_batches([batch]).cast(schema).to_pandas())
-            frame.to_csv(out, mode="w" if header else "a", header=header, index=False)
-            header = False
-        return
-    with pq.ParquetWriter(out, schema, compression="snappy") as writer:
-        for batch in reader:
-            writer.write_table(pa.Table.from_batches([batch]).cast(schema))
 
 
 def load_table(

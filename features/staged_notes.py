@@ -29,8 +29,8 @@ from features.event_types import (
 )
 from features.file_shape import SHAPE
 from features.id_spellings import SPELT_APART, ids_spelt_apart
-from features.loading import WITHOUT_EVENTS
 from features.refund_columns import unread_refunds
+from features.user_notes import WITHOUT_EVENTS
 from features.user_overlap import LATER_KEYS, ids_apart, refuse_users_of_no_events
 from features.validation import ContractError, LoadReport
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE

@@ -100,16 +100,16 @@ def install(point: str, marker: str) -> None:
 
         pq.write_table = half_then_hang
     elif point == "ingest":  # a first chunk's good rows are staged, no dataset swapped yet
-        from features.loading import _ParquetSink
+        from features.staged_tables import ParquetSink
 
-        write = _ParquetSink.write
+        write = ParquetSink.write
 
         def stage_then_hang(self: Any, *args: Any, **kwargs: Any) -> None:
             write(self, *args, **kwargs)
             if "staged" in self.path.name:
                 hang(marker)
 
-        _ParquetSink.write = stage_then_hang  # type: ignore[method-assign]
+        ParquetSink.write = stage_then_hang  # type: ignore[method-assign]
     elif point == "campaign":  # a campaign's table is half written to its staging name
         import pyarrow.parquet as pq
 

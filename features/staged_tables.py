@@ -1,0 +1,105 @@
+"""The tables a load writes: good rows staged chunk by chunk to Parquet, DuckDB results
+written batch by batch to Parquet or a quarantine CSV, and the row columns an append's staged
+table carries (source row, notes, kept repeat) named in its schema metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.spreadsheet_cells import spreadsheet_safe
+from features.validation import ContractError
+
+
+class ParquetSink:
+    """Appends frames to one Parquet file; every frame must fit the first one's column types."""
+
+    def __init__(self, path: Path, source: str) -> None:
+        self.path = path
+        self.source = source
+        self.schema: Any = None  # pyarrow.Schema of the first frame (pandas dtypes in its metadata)
+        self.rows = 0
+        self._writer: Any = None
+
+    def write(self, frame: pd.DataFrame, extra: dict[str, np.ndarray] | None = None) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.schema is None:
+            # A column with no value yet has no type: text is what a CSV column holds.
+            fields = [
+                f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema
+            ]
+            self.schema = pa.schema(fields, metadata=table.schema.metadata)
+        if not table.schema.equals(self.schema, check_metadata=False):
+            try:
+                table = table.cast(self.schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+                first = int(frame.index.min()) + 1 if len(frame) else 0
+                raise ContractError(
+                    f"{self.source}: the rows from {first:,} on do not have the column types of "
+                    f"the rows before them ({error}); give the column one type throughout"
+                ) from None
+        for name, values in (extra or {}).items():
+            table = table.append_column(name, pa.array(values))
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="snappy")
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+ROW_COLUMNS = b"lifecycle.row_columns"  # schema metadata of a table kept with its rows
+REPEAT_COLUMN = "__lifecycle_kept_repeat"
+DUPLICATE_ROWS = "duplicate_rows"  # a staged table's repeats held back, beside it
+
+
+def with_row_columns(
+    schema: Any, source_row: str, noted: dict[str, str], repeat: str, duplicates: str | None
+) -> Any:
+    """``schema`` plus the source row, note and kept-repeat columns, named in its metadata
+    with the file of its duplicate_row rows beside it (``duplicates``, None without any)."""
+    import pyarrow as pa
+
+    fields = [pa.field(source_row, pa.int64()), *(pa.field(n, pa.bool_()) for n in noted.values())]
+    named = {"source_row": source_row, "noted": noted, "repeat": repeat, "duplicates": duplicates}
+    metadata = {**(schema.metadata or {}), ROW_COLUMNS: json.dumps(named).encode()}
+    return pa.schema([*schema, *fields, pa.field(repeat, pa.bool_())], metadata=metadata)
+
+
+def unused_name(name: str, columns: Iterable[str]) -> str:
+    """``name``, or ``name_1``, ``name_2`` ... : the first that is not one of ``columns``."""
+    taken = {str(col) for col in columns}
+    unique, n = name, 0
+    while unique in taken:
+        n += 1
+        unique = f"{name}_{n}"
+    return unique
+
+
+def write_batches(relation: Any, schema: Any, out: Path, batch_rows: int = 100_000) -> None:
+    """A DuckDB result to Parquet with the staged pandas types, or to CSV; batch by batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    reader = relation.to_arrow_reader(batch_rows)
+    if out.suffix == ".csv":  # a quarantine, which an operator opens: no cell a formula
+        header = True
+        for batch in reader:
+            frame = spreadsheet_safe(pa.Table.from_batches([batch]).cast(schema).to_pandas())
+            frame.to_csv(out, mode="w" if header else "a", header=header, index=False)
+            header = False
+        return
+    with pq.ParquetWriter(out, schema, compression="snappy") as writer:
+        for batch in reader:
+            writer.write_table(pa.Table.from_batches([batch]).cast(schema))
