@@ -26,7 +26,7 @@ from lifecycle.exports import SCRATCH_MARKER
 from lifecycle.pseudonyms import pseudonym
 
 if TYPE_CHECKING:
-    from features.erasure import ErasureRecord
+    from features.erasure_record import ErasureRecord
     from lifecycle.exports import Export
     from lifecycle.settings import Settings
 

@@ -28,7 +28,7 @@ from lifecycle.registry import model_name
 from lifecycle.workspace import DEMO_DATASET
 
 if TYPE_CHECKING:
-    from features.erasure import ErasureRecord
+    from features.erasure_record import ErasureRecord
     from lifecycle.exports import Export
     from lifecycle.settings import Settings
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Callable
 
-    from features.erasure import ErasureRecord
+    from features.erasure_record import ErasureRecord
     from lifecycle.settings import Settings
 
 

@@ -1,0 +1,182 @@
+"""The record of one erasure: what ``lifecycle forget`` found, removed, redacted, deleted
+and left, as logged (``to_dict``, the erasure log's entry and ``--json``) and as told
+(``lines``, the command's summary)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from features.erasure_exports import ExportFinding
+from features.id_spellings import shown
+from features.scrub import REDACTED, Scrubbed
+
+NOT_FOUND_SHOWN = 20  # unknown ids a summary names; --json has them all
+
+
+@dataclass
+class ErasureRecord:
+    timestamp: str
+    user_hashes: list[str]  # of the ids found and erased
+    key_source: str
+    key_check: str = ""  # tells the key again (features.erasure_log), reveals nothing
+    spelling_hashes: list[str] = field(default_factory=list)  # of their spelling keys
+    # of the ids found only as a case-insensitive dataset folds them (c1@x.com for C1@X.COM):
+    # held back by the ingests of such datasets only, another's c1@x.com is a user of its own
+    folded_hashes: list[str] = field(default_factory=list)
+    # of the ids as asked (as ingest reads them) that were found only folded: what the
+    # operator asked to forget, held back everywhere (C1@X.COM is not another's user)
+    asked_hashes: list[str] = field(default_factory=list)
+    dataset: str | None = None  # None: every dataset
+    removed: dict[str, int] = field(default_factory=dict)  # location -> rows removed
+    redacted: dict[str, int] = field(default_factory=dict)  # location -> id tokens redacted
+    deleted_files: list[str] = field(default_factory=list)  # workspace-relative
+    # reports left whole -> the ids of no table they mention (a column's name): told, not logged
+    spared_files: dict[str, list[str]] = field(default_factory=dict)
+    monitor_files: dict[str, str] = field(default_factory=dict)  # deleted -> whose rows: told
+    mlflow_examples: list[str] = field(default_factory=list)  # artifacts mentioning a user
+    not_covered: list[str] = field(default_factory=list)
+    champions: list[str] = field(default_factory=list)  # models that learned from the users
+    stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
+    not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
+    # of those, no user (no list holds a row of them either) -> why, when more than "no
+    # user": the dataset's ids zero-padded; nothing changed for them, told, never logged
+    no_user: dict[str, str] = field(default_factory=dict)
+    listed: list[str] = field(default_factory=list)  # of no table, a list's: users after all
+    # ids in no table that an earlier forget erased -> its time: told, never logged again
+    erased_before: dict[str, str] = field(default_factory=dict)
+    read_as: dict[str, str] = field(default_factory=dict)  # 18074.0 -> 18074: told, never logged
+    # ids held under another spelling of one asked for (Bob / 'Bob '): told, never logged
+    other_spellings: dict[str, list[str]] = field(default_factory=dict)
+    # ids held as users of their own, erased with one asked as one id (18074.0 beside 18074)
+    erased_with: dict[str, list[str]] = field(default_factory=dict)
+    exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
+    unfinished: list[str] = field(default_factory=list)  # earlier erasures killed midway
+    spellings_added: list[str] = field(default_factory=list)  # to erasures logged without
+    # places of no known dataset scrubbed of every dataset's spellings -> why (logged)
+    every_spelling: dict[str, str] = field(default_factory=dict)
+    # places of a dataset not searched holding the ids, left as they are -> whose (logged)
+    another_datasets: dict[str, str] = field(default_factory=dict)
+    log_path: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.removed.values())
+
+    def count(self, location: str, done: Scrubbed) -> None:
+        """What scrubbing a location's files did: rows removed, and tokens redacted if any."""
+        self.removed[location] = done.removed
+        if done.redacted:
+            self.redacted[location] = done.redacted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timestamp": self.timestamp,
+            "users": len(self.user_hashes),
+            "user_hashes": self.user_hashes,
+            "spelling_hashes": self.spelling_hashes,
+            "folded_hashes": self.folded_hashes,
+            "asked_hashes": self.asked_hashes,
+            "key_source": self.key_source,
+            "key_check": self.key_check,
+            "dataset": self.dataset,
+            "removed": self.removed,
+            "total_removed": self.total,
+            "redacted": self.redacted,
+            "deleted_files": self.deleted_files,
+            "spared_files": self.spared_files,
+            "mlflow_artifacts_mentioning_users": self.mlflow_examples,
+            "not_covered": self.not_covered,
+            "champions_trained_with_users": self.champions,
+            "stale_staging_removed": self.stale_staging,
+            "not_found": self.not_found,
+            "no_user": sorted(self.no_user),
+            "no_user_hints": {u: why for u, why in self.no_user.items() if why},
+            "listed_only": self.listed,
+            "erased_before": self.erased_before,
+            "read_as": self.read_as,
+            "other_spellings": self.other_spellings,
+            "erased_with": self.erased_with,
+            "exports": [asdict(e) for e in self.exports],
+            "unfinished_erasures": self.unfinished,
+            "spelling_hashes_added_to": self.spellings_added,
+            "scrubbed_as_every_dataset_holds": self.every_spelling,
+            "left_as_another_dataset_holds": self.another_datasets,
+            "log": self.log_path,
+        }
+
+    def lines(self) -> list[str]:
+        rows = self.total
+        out = [
+            f"forgot {users_text(len(self.user_hashes))}: {rows:,} row{'s' * (rows != 1)} removed"
+        ]
+        if nobody := sorted(self.no_user):  # 10,000 unknown ids of a file were 150 kB a line
+            more = len(nobody) - NOT_FOUND_SHOWN
+            listed = ", ".join(nobody[:NOT_FOUND_SHOWN])
+            listed += f" and {more:,} more (--json lists them all)" if more > 0 else ""
+            out.append(
+                "  not found in any table, no list holds a row of it, no erasure logged it: no "
+                f"user, nothing changed for it (its mentions in text stay): {listed}"
+            )
+        hints = [why for why in self.no_user.values() if why]
+        out += [f"  {why}" for why in hints[:NOT_FOUND_SHOWN]]
+        if self.listed:
+            out.append(
+                "  not found in any table, but a list holds a row of it: a user, erased from "
+                f"the lists, its mentions redacted: {', '.join(self.listed)}"
+            )
+        for when in sorted(set(self.erased_before.values())):
+            erased = [u for u, at in self.erased_before.items() if at == when]
+            out.append(
+                f"  erased by the forget of {when}, no row left in the workspace: "
+                f"{', '.join(sorted(erased))}"
+            )
+        out += [f"  {u}: read as {i}, the id ingest loaded" for u, i in self.read_as.items()]
+        for asked, held in self.other_spellings.items():
+            also = "" if asked in self.not_found else "also "
+            out.append(
+                f"  {shown(asked)}: {also}held written as {', '.join(map(shown, held))} (case, "
+                "spaces, leading zeros or accent encoding apart), NOT erased; if that is the "
+                "same person, run forget again with the id exactly as held"
+            )
+        for asked, also in self.erased_with.items():
+            out.append(
+                f"  {shown(asked)}: {', '.join(map(shown, also))} held as a user of its own too "
+                "(/score answers each apart), erased with it: ingest reads both as one id, and "
+                "keeps both out; if that was another person, their rows are gone too"
+            )
+        width = max((len(k) for k in self.removed), default=0)
+        out += [f"  {k:<{width}}  {v:>9,}" for k, v in self.removed.items()]
+        for where, tokens in self.redacted.items():
+            mentions = f"{tokens:,} mention{'s' * (tokens != 1)}"
+            out.append(f"  {where}: {mentions} in other rows' text -> {REDACTED}")
+        for p in self.deleted_files:
+            out.append(f"  deleted ({self.monitor_files.get(p, 'mentioned a user')}): {p}")
+        for p, words in self.spared_files.items():
+            out.append(f"  kept (mentions only {', '.join(words)}, no user's id): {p}")
+        for p in self.mlflow_examples:
+            out.append(f"  NOT changed, mentions a user (retrain to drop it): {p}")
+        out += [f"  not covered: {n}" for n in self.not_covered]
+        out += [f"  {where}: {why}" for where, why in self.every_spelling.items()]
+        for whose in dict.fromkeys(self.another_datasets.values()):  # one line a dataset
+            left = [where for where, said in self.another_datasets.items() if said == whose]
+            out.append(f"  {', '.join(left)}: {whose}")
+        out += [f"  removed staging of a killed writer: {p}" for p in self.stale_staging]
+        out += [f"  export {e.text()}" for e in self.exports]
+        out += [f"  NOT finished, run forget again with its ids: {u}" for u in self.unfinished]
+        out += [
+            f"  the erasure of {when} logged no spelling keys: logged now, so later ingests "
+            "hold back its ids spelt another way too"
+            for when in self.spellings_added
+        ]
+        if self.log_path:
+            out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
+        else:
+            nobody = "nothing left to erase" if self.erased_before else "no user found"
+            out.append(f"{nobody}: nothing recorded in the erasure log")
+        return out
+
+
+def users_text(count: int) -> str:
+    """'1 user', '2 users': forget's count of the users asked for."""
+    return f"{count:,} user{'s' * (count != 1)}"
