@@ -3,7 +3,6 @@ good rows to Parquet and the bad ones to quarantine (see :mod:`features.validati
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -491,8 +490,3 @@ def validate_users(
     """Check a raw users table: one row per user id, optional sign-up time and channel."""
     rules = user_rules(mapping, source)
     return load_table(lambda: [raw], rules, source, max_bad_fraction=max_bad_fraction)
-
-
-def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:
-    data = report.to_dict() if isinstance(report, LoadReport) else report
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
