@@ -111,8 +111,8 @@ def fit_purchase_process(
 
 # p_alive tells who has left only where the fitted process judges some customer more likely
 # gone than alive: a log of one row a customer and day (a grocery export, online_retail
-# counted so) fits a dropout so small (MBG/NBD's a 0.003) that even a customer idle 217 days
-# is 0.99999 alive, and p_alive, near 1 for everyone, carries little (trial P).
+# counted so) fits a dropout on its bound (MBG/NBD's mean a/(a+b) 3.8e-11), so every
+# customer is alive to within 1e-9, and p_alive carries nothing to rank by (trial P).
 GONE = 0.5
 FLAT_P_ALIVE = "p_alive_flat"  # a bundle's data_window key and a TrainResult report's
 
