@@ -179,21 +179,22 @@ def padded_width(events: Path) -> int | None:
     match no user as ids match exactly, so a miss says so (:func:`padding_hint`). None when
     the ids are not all digits of one length, none starts with ``0``, or the table cannot be
     read (none yet, or being replaced)."""
-    import duckdb
-
     if not events.is_file() or not _may_be_padded(events):
         return None
-    user = identifier(c.USER_ID)
-    try:
-        with duckdb.connect() as con:
-            ((shortest, longest, digits, padded),) = con.execute(
-                "SELECT min(strlen(id)), max(strlen(id)), "
-                "bool_and(regexp_full_match(id, '[0-9]+')), bool_or(starts_with(id, '0')) "
-                f"FROM (SELECT CAST({user} AS VARCHAR) AS id FROM read_parquet(?))",
-                [str(events)],
-            ).fetchall()
-    except duckdb.Error:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:  # pyarrow, which serving reads tables with already: no query engine at a model load
+        ids = pc.cast(pq.read_table(events, columns=[c.USER_ID])[c.USER_ID], pa.string())
+    except (OSError, ValueError, KeyError, pa.ArrowException):
         return None
+    if len(ids) == 0 or ids.null_count:
+        return None
+    lengths = pc.min_max(pc.utf8_length(ids))
+    shortest, longest = lengths["min"].as_py(), lengths["max"].as_py()
+    digits = pc.all(pc.match_substring_regex(ids, r"^[0-9]+$")).as_py()
+    padded = pc.any(pc.starts_with(ids, "0")).as_py()
     if not (digits and padded) or shortest != longest or longest < 2:
         return None
     return int(longest)
