@@ -21,6 +21,7 @@ from lifecycle.sql import literal
 
 MODEL = "lifecycle"  # what the product serves: LightGBM, or the baseline rule that beat it
 BASELINES = ("recency", "last_period_value", "rfm_score", "bgnbd_gamma_gamma")  # always judged
+NO_VALUE_FORECAST = "no_value_forecast"  # a verdict's baselines without a value forecast: why
 
 
 # -- what happened, and what each method forecast ----------------------------------------
@@ -110,6 +111,7 @@ class Forecasts:
     zero_probability: np.ndarray | None = None  # the model's P(ltv = 0), for ties at 0
     unscored: np.ndarray | None = None  # users without a churn score (P(active) 0)
     attribute: dict[str, Any] | None = None  # the attribute baseline's choice, where it has one
+    no_value: dict[str, str] = field(default_factory=dict)  # a baseline without a value: why
 
     @property
     def blank_churn(self) -> int:
@@ -132,6 +134,7 @@ class Forecasts:
             None if self.zero_probability is None else self.zero_probability[keep],
             None if self.unscored is None else self.unscored[keep],
             self.attribute,
+            self.no_value,
         )
 
 
@@ -146,7 +149,12 @@ def forecasts(
 ) -> Forecasts:
     """The model's scores and the baselines', from data at or before the cutoff only
     (``attribute``: the attribute baseline fitted on the training cutoffs, if any)."""
-    from training.baselines import bgnbd_activity, bgnbd_forecast, classification_baselines
+    from training.baselines import (
+        NO_VALUE,
+        bgnbd_activity,
+        bgnbd_forecast,
+        classification_baselines,
+    )
     from training.label_free import activity_beyond_purchases
 
     found = Forecasts()
@@ -178,8 +186,7 @@ def forecasts(
         {labels.churn_horizon_days} if purchases_only else set()
     )
     fitted = {  # one fit per distinct horizon
-        horizon: bgnbd_forecast(scratch_events, cutoff, horizon).reindex(scores[c.USER_ID])
-        for horizon in horizons
+        horizon: bgnbd_forecast(scratch_events, cutoff, horizon) for horizon in horizons
     }
     if purchases_only:
         active = fitted[labels.churn_horizon_days]["p_purchase"]
@@ -188,10 +195,14 @@ def forecasts(
             scratch_events, cutoff, labels.churn_horizon_days, labels.not_activity_types
         )
     found.active["bgnbd_gamma_gamma"] = active.reindex(scores[c.USER_ID]).fillna(0.0).to_numpy()
-    value = fitted[labels.ltv_horizon_days]["expected_value"].fillna(0.0)
-    found.value["bgnbd_gamma_gamma"] = value.to_numpy()
     found.probabilities.add("bgnbd_gamma_gamma")
-    found.amounts.add("bgnbd_gamma_gamma")
+    spend = fitted[labels.ltv_horizon_days]
+    if why := spend.attrs.get(NO_VALUE):  # no value forecast: none judged, said why
+        found.no_value["bgnbd_gamma_gamma"] = why
+    else:
+        value = spend["expected_value"].reindex(scores[c.USER_ID]).fillna(0.0)
+        found.value["bgnbd_gamma_gamma"] = value.to_numpy()
+        found.amounts.add("bgnbd_gamma_gamma")
     if attribute is not None:
         found.active[ATTRIBUTE] = attribute.p_active(feature_rows[attribute.attribute])
         found.value[ATTRIBUTE] = attribute.value(feature_rows[attribute.attribute])
@@ -262,6 +273,7 @@ def judge_methods(
             }
         methods[method] = metrics
     verdict = {"methods": methods, "bootstrap": _bootstrap(active, value, found, resamples, seed)}
+    verdict |= {NO_VALUE_FORECAST: found.no_value} if found.no_value else {}
     return verdict | ({"attribute_baseline": found.attribute} if found.attribute else {})
 
 
@@ -301,7 +313,7 @@ def _bootstrap(
         comparisons.append(("normalized_gini", evaluation.normalized_gini, value, found.value))
     out: dict[str, dict[str, dict[str, float]]] = {b: {} for b in found.baselines}
     for name, metric, target, by_method in comparisons:
-        others = {b: by_method[b] for b in found.baselines}
+        others = {b: by_method[b] for b in found.baselines if b in by_method}
         differences = evaluation.paired_bootstrap(
             metric, target, by_method[MODEL], others, resamples=resamples, seed=seed
         )
@@ -345,6 +357,10 @@ def verdict_lines(verdict: dict[str, Any], blank_churn: int, resamples: int) -> 
     """The methods table (Spearman, Gini, AUC of P(active), total error, ECE, coverage), the
     conversion model's line and the bootstrap intervals, as lines for a terminal."""
     lines = method_rows(verdict["methods"])
+    lines += [
+        f"  {b} has no value forecast: {why}"
+        for b, why in verdict.get(NO_VALUE_FORECAST, {}).items()
+    ]
     model = verdict["methods"].get(MODEL, {})
     if "mean_p_active" in model:
         lines.append(

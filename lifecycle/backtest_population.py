@@ -17,6 +17,7 @@ import pandas as pd
 
 from features.labels import LabelSpec
 from lifecycle.backtest_judge import (
+    NO_VALUE_FORECAST,
     Forecasts,
     judge_methods,
     nothing_to_judge,
@@ -68,6 +69,7 @@ def judge_still_active(
     part = found.subset(keep)
     verdict = judge_methods(truth[keep], part, resamples=resamples, seed=seed)
     verdict.pop("attribute_baseline", None)  # the headline's lines name it
+    verdict.pop(NO_VALUE_FORECAST, None)  # and say why a baseline has no value forecast
     return result | {"blank_churn": part.blank_churn} | verdict, keep
 
 

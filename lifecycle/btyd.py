@@ -473,9 +473,27 @@ class GammaGamma:
         )[0]
 
     @property
+    def has_mean(self) -> bool:
+        """Whether the population has a mean order value p v / (q - 1): q above 1. Without
+        one, a customer without a repeat purchase has no expected order value either."""
+        return self.q > 1
+
+    def no_mean(self, monetary_value: ArrayLike) -> str | None:
+        """Why this fit has no mean order value (:attr:`has_mean`), in words naming the
+        repeat customers' mean order values it was fitted on; None where it has one."""
+        if self.has_mean:
+            return None
+        values = np.asarray(monetary_value, dtype=float).ravel()
+        return (
+            f"Gamma-Gamma has no mean order value on these {values.size:,} repeat customers: "
+            f"its fitted q {self.q:.3g} is not above 1 (their order values, median "
+            f"{np.median(values):,.2f}, largest {values.max():,.2f}, are too heavy-tailed)"
+        )
+
+    @property
     def population_mean(self) -> float:
         """Mean transaction value across customers, p v / (q - 1); needs q > 1."""
-        if self.q <= 1:
+        if not self.has_mean:
             raise BTYDError(f"GammaGamma population mean is infinite for q={self.q} <= 1")
         return self.p * self.v / (self.q - 1)
 

@@ -334,13 +334,8 @@ def fit_rule(
             gg = GammaGamma.fit(repeat["orders_total"] - 1, repeat[spent])
         except BTYDError as error:
             raise RuleError(f"Gamma-Gamma cannot be fitted: {error}") from None
-        if gg.q <= 1:  # a customer without a repeat purchase would be worth p v / (q - 1)
-            raise RuleError(
-                f"Gamma-Gamma has no mean order value on these {len(repeat):,} repeat "
-                f"customers: its fitted q {gg.q:.3g} is not above 1 (their order values, "
-                f"median {repeat[spent].median():,.2f}, largest {repeat[spent].max():,.2f}, "
-                "are too heavy-tailed)"
-            )
+        if why := gg.no_mean(repeat[spent]):  # a one-time buyer's p v / (q - 1) is undefined
+            raise RuleError(why)
         params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}
     elif kind == "purchase_process":
         from lifecycle.btyd import MBGNBD, MIN_CUSTOMERS

@@ -716,6 +716,48 @@ def test_copy_derives_an_adapters_users_again_from_the_events_up_to_the_cutoff(
     assert users.set_index(c.USER_ID)["country"].to_dict() == {"12455": "Cyprus", "12600": "France"}
 
 
+def test_a_gamma_gamma_fit_without_a_mean_order_value_leaves_the_baseline_without_a_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shop's log whose order values have no mean (each customer's scaled by a Pareto draw,
+    u ** -2): up to the cutoff Gamma-Gamma fits q 0.646, so a one-time buyer's expected order
+    value p v / (q - 1) is undefined. The BG/NBD baseline then forecast the mean order value
+    of everyone times its expected purchases, a model of another name, unsaid (Spearman
+    0.32, total error -17%): its value is left out and the backtest says why (training's
+    words, ``GammaGamma.no_mean``); its P(active) is judged as before."""
+    from workspaces import PURCHASE_LOG_MAPS, demo_purchase_log
+
+    from lifecycle.backtest_judge import NO_VALUE_FORECAST, verdict_lines
+
+    clear_lifecycle_environ(monkeypatch)
+    log = demo_purchase_log(tmp_path / "demo", users=3000, seed=3, days=300)
+    customers = log["Customer"].unique()
+    draws = np.random.default_rng(8).uniform(0, 1, len(customers)) ** -2.0
+    scale = dict(zip(customers, draws, strict=True))
+    log["Total"] = (log["Total"] * log["Customer"].map(scale)).round(2)
+    log.to_csv(tmp_path / "orders.csv", index=False)
+    home, env = tmp_path / "ws", NO_PLOTS | {"LIFECYCLE_DATASET": "shop"}
+    run_cli(home, "ingest", str(tmp_path / "orders.csv"), "--dataset", "shop",
+            "--event-type", "purchase", *PURCHASE_LOG_MAPS, env=env)  # fmt: skip
+    stdout = run_cli(home, "--json", "backtest", "--cutoff", "2023-09-01", "--horizon", "30",
+                     "--resamples", "100", env=env)  # fmt: skip
+    [result] = json.loads(stdout)["cutoffs"]
+    baseline = result["methods"]["bgnbd_gamma_gamma"]
+    assert set(baseline) == set(CLASSIFICATION + PROBABILITY), baseline  # no value metrics
+    assert all(math.isfinite(v) for v in baseline.values())
+    assert set(result["bootstrap"]["bgnbd_gamma_gamma"]) == {"auc"}
+    why = result[NO_VALUE_FORECAST]["bgnbd_gamma_gamma"]
+    assert why.startswith("Gamma-Gamma has no mean order value on these 177 repeat customers: "
+                          "its fitted q 0.646 is not above 1 (their order values, median ")  # fmt: skip
+    assert why.endswith("are too heavy-tailed)")
+    said = verdict_lines(result, 0, 100)
+    assert f"  bgnbd_gamma_gamma has no value forecast: {why}" in said
+    row = next(line for line in said if line.startswith("  bgnbd_gamma_gamma "))
+    assert row.split()[1:3] == ["-", "-"]  # Spearman, Gini: none
+    assert NO_VALUE_FORECAST not in result[STILL_ACTIVE]  # said once, for the cutoff
+    assert "spearman" in result["methods"][MODEL]  # the model's value is judged
+
+
 def test_forget_finds_and_deletes_a_kept_scratch_workspace(
     home: Path, backtest: tuple[dict, Path], tmp_path: Path
 ) -> None:

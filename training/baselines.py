@@ -57,10 +57,16 @@ def last_period_value(test: pd.DataFrame, horizon_days: int, windows: list[int])
     return _score(rule, test)
 
 
+# attrs key of a :func:`bgnbd_forecast`: why its ``expected_value`` is NaN (Gamma-Gamma's
+# fit has no mean order value, ``GammaGamma.no_mean``)
+NO_VALUE = "no_value"
+
+
 def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
     """BG/NBD + Gamma-Gamma fitted on the purchases up to ``as_of``: per buyer (index user_id)
     ``p_alive``, ``p_purchase`` (of at least one), ``expected_purchases`` and
-    ``expected_value`` in the next ``horizon_days``."""
+    ``expected_value`` in the next ``horizon_days``; NaN values where the spend's fit has no
+    mean order value, and why in ``attrs[NO_VALUE]``."""
     import duckdb
 
     as_of = pd.Timestamp(as_of)
@@ -76,13 +82,18 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
     # customers whose repeat days kept some value (a day of free items only is 0), as the
     # rule's fit (lifecycle.rules): one such customer would end the fit for everyone
     spent = summary[summary["monetary_value"] > 0]
+    no_value = None
     try:
         gamma = GammaGamma.fit(spent["frequency"], spent["monetary_value"])
-        value = expected_value(bgnbd, gamma, summary, horizon_days)
     except BTYDError:
         # No repeat buyers to fit spend on: fall back to the mean order value of everyone.
         value = purchases * orders["value"].mean()
-    return pd.DataFrame(
+    else:
+        if no_value := gamma.no_mean(spent["monetary_value"]):  # no value, said why
+            value = np.full(len(summary), np.nan)
+        else:
+            value = expected_value(bgnbd, gamma, summary, horizon_days)
+    forecast = pd.DataFrame(
         {
             "p_alive": bgnbd.probability_alive(*rfm),
             "p_purchase": 1.0 - bgnbd.probability_of_no_purchase(horizon_days / 7.0, *rfm),
@@ -91,6 +102,9 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
         },
         index=summary.index,
     )
+    if no_value:
+        forecast.attrs[NO_VALUE] = no_value
+    return forecast
 
 
 def bgnbd_activity(
@@ -133,5 +147,7 @@ def _fitted(
 def bgnbd_value(events_path: Path, test: pd.DataFrame, horizon_days: int) -> np.ndarray:
     """BG/NBD + Gamma-Gamma expected revenue in the horizon, fitted on history up to the cutoff."""
     forecast = bgnbd_forecast(events_path, pd.Timestamp(test[AS_OF].iloc[0]), horizon_days)
+    if why := forecast.attrs.get(NO_VALUE):
+        raise BTYDError(f"BG/NBD + Gamma-Gamma has no value forecast: {why}")
     # Users without a purchase are not customers in BG/NBD terms: no expected value.
     return test[c.USER_ID].map(forecast["expected_value"]).fillna(0.0).to_numpy(dtype=float)
