@@ -31,6 +31,7 @@ from features.amount_units import (
 )
 from features.append_columns import holds_amounts, holds_blank_currency
 from features.append_merge import merge_append
+from features.column_checks import refuse_from_first_lines
 from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
 from features.duckdb_memory import INGEST, bounded, connect
 from features.erasure_log import ErasedUsers
@@ -348,11 +349,13 @@ def ingest_into(
                 reports = {}
                 passes: dict[str, int] = {}
                 for table, (path, rules) in tables.items():
+                    given = (table == "users" and users_csv) or csv
+                    refuse_from_first_lines(Path(path), given, rules.check, str(path))
                     try:
                         reports[table] = stream_table(
-                            lambda path=path, table=table: _counted(
+                            lambda path=path, table=table, given=given: _counted(
                                 once.chunks(  # JSON lines set aside in the workspace
-                                    table, path, chunk_rows, (table == "users" and users_csv) or csv
+                                    table, path, chunk_rows, given
                                 ),
                                 table,
                                 progress,

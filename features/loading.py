@@ -25,7 +25,7 @@ from features.bad_rows import (
     resent_orders,
 )
 from features.blank_tail import BLANK_ROWS_SKIPPED
-from features.column_checks import SPACE_RUNS, SPACE_RUNS_SAID, space_runs_refusal
+from features.column_checks import SPACE_RUNS, said_with_space_runs
 from features.date_orders import DATES_READ_AS
 from features.duckdb_memory import INGEST, bounded, connect
 from features.guest_orders import (
@@ -403,9 +403,7 @@ def stream_table(
             located = SourceFiles.of(source).locate(con, relabelled)
             write_batches(located, with_source_file(held.schema), quarantine_out)
     except ContractError as error:
-        if not space_runs or SPACE_RUNS_SAID in str(error):  # said once, by a second pass
-            raise
-        raise space_runs_refusal(error, source) from None
+        raise said_with_space_runs(error, space_runs, source) from None
     finally:
         good.close()
         held.close()

@@ -122,11 +122,13 @@ def read_chunks(
     csv: CsvFormat | None = None,
     columns: list[str] | None = None,
     spill_dir: Path | None = None,
+    block_bytes: int | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Read a CSV (every column as text, so no value is lost to a guessed type) or Parquet
     file in frames of at most ``chunk_rows`` rows; a frame's index is its 0-based data row
     in the file, so ``index + 1`` is the source row wherever the chunk starts. ``columns``:
-    only these (of a CSV); ``spill_dir``: where JSON lines are set aside while read."""
+    only these (of a CSV); ``spill_dir``: where JSON lines are set aside while read;
+    ``block_bytes``: what a CSV's reader parses at once (default ``CSV_BLOCK_BYTES``)."""
     path = Path(path)
     if why := missing_file(path):
         raise ContractError(f"{path}: {why}")
@@ -158,6 +160,7 @@ def read_chunks(
             _with_bom_encoding(path, csv or CsvFormat()),
             "\t" if text_name(path).endswith((".tsv", ".tsv.gz")) else ",",
             columns,
+            block_bytes or CSV_BLOCK_BYTES,  # read now: a test sets a smaller one
         )
         chunks = chunks if columns else skip_blank_tail(chunks)  # ',,,' lines under the data
     else:
@@ -224,7 +227,12 @@ def _name_hint(path: Path) -> str:
 
 
 def _csv_chunks(
-    path: Path, chunk_rows: int, csv: CsvFormat, default_sep: str, columns: list[str] | None
+    path: Path,
+    chunk_rows: int,
+    csv: CsvFormat,
+    default_sep: str,
+    columns: list[str] | None,
+    block_bytes: int,
 ) -> Iterator[pd.DataFrame]:
     """:func:`_csv_frames` of a file that is text. Arrow decodes a row out of line with the
     header as UTF-8 before its handler sees it: one that is not UTF-8 fails there, where
@@ -242,7 +250,7 @@ def _csv_chunks(
 
     sys.unraisablehook = quiet
     try:
-        yield from _csv_frames(path, chunk_rows, csv, default_sep, columns)
+        yield from _csv_frames(path, chunk_rows, csv, default_sep, columns, block_bytes)
     finally:
         sys.unraisablehook = previous
 
@@ -290,7 +298,12 @@ def _refuse_latin1_controls(path: Path, csv: CsvFormat) -> None:
 
 
 def _csv_frames(
-    path: Path, chunk_rows: int, csv: CsvFormat, default_sep: str, columns: list[str] | None
+    path: Path,
+    chunk_rows: int,
+    csv: CsvFormat,
+    default_sep: str,
+    columns: list[str] | None,
+    block_bytes: int,
 ) -> Iterator[pd.DataFrame]:
     """Text columns in frames of ``chunk_rows`` rows, parsed by Arrow's streaming reader
     (pandas' chunked reader silently drops the extra fields of a chunk's first row). A row
@@ -323,7 +336,7 @@ def _csv_frames(
     counts = Counter(name.strip() for name in header)
     repeated = sorted(name for name in counts if counts[name] > 1)
     # one thread: Arrow then numbers the rows it skips (and parses them in file order)
-    options: dict[str, Any] = {"block_size": CSV_BLOCK_BYTES, "use_threads": False, **encoding}
+    options: dict[str, Any] = {"block_size": block_bytes, "use_threads": False, **encoding}
     if names != header:  # repeated names: ours, like pandas (a, a.1, ...), header skipped
         options |= {"column_names": names, "skip_rows": 1}
     # none of ``columns`` in the file: every column, as Arrow reads an empty list (the rows

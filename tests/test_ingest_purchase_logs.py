@@ -722,6 +722,41 @@ def test_a_file_aligned_by_runs_of_spaces_read_with_a_space_delimiter_says_to_sq
         assert "missing column 'user_id'" in done.output and "runs of spaces" not in done.output
 
 
+def test_a_file_aligned_by_runs_of_spaces_is_refused_for_its_header_before_its_rows_are_read(
+    tmp_path: Path,
+) -> None:
+    """CDNOW_master.txt read with --delimiter ' ' without maps (every row has more fields
+    than its header) was read whole, 69,659 lines in 16 s, before the refusal for columns
+    its header alone lacks. It is now refused from its header and first rows, in the same
+    words: the validation has read no row of the file (its progress counted 20,000, all of
+    them), and the file's 20,000 lines are far more than the first ones read."""
+    from features.column_checks import FIRST_BYTES, FIRST_ROWS
+
+    raw = tmp_path / "cdnow.txt"
+    rows = (
+        f" {u % 99_999 + 1:05d} 199701{u % 28 + 1:02d}  1   {10 + u % 7}.77" for u in range(20_000)
+    )
+    raw.write_text("\r\n".join([CDNOW_LINES[0], *rows]) + "\r\n")
+    assert raw.stat().st_size > 8 * FIRST_BYTES and FIRST_ROWS * 10 < 20_000
+    read: list[tuple[str, int]] = []
+    with pytest.raises(ContractError) as refused:
+        ingest.ingest_events(
+            raw, tmp_path / "d", csv=CsvFormat(delimiter=" "), progress=lambda *r: read.append(r)
+        )
+    assert str(refused.value) == (
+        f"{raw}: missing column 'user_id', 'event_time', 'event_type'; the file has: Unnamed: "
+        "0, customer_id, Unnamed: 2, date, number_of_cds, Unnamed: 5, dollar_value. Map other "
+        "names with --map CONTRACT=SOURCE; a log of purchases only (user, time, amount: --map "
+        "amount=dollar_value) takes --event-type purchase; its fields look aligned by runs of "
+        "spaces (blank columns between named ones, or rows with more fields than the header), "
+        "which --delimiter ' ' does not collapse (each further space is an empty field, so "
+        f"fields shift): make each run of spaces one (tr -s ' ' < {raw} > "
+        f"{tmp_path / 'cdnow-squeezed.csv'}) and ingest that file with --delimiter ' '"
+    )
+    assert read == []  # the old code's: [('events', 20000)], every row read first
+    assert not (tmp_path / "d").exists()
+
+
 def test_a_header_of_spaces_only_read_with_a_space_delimiter_is_refused_for_its_columns(
     tmp_path: Path,
 ) -> None:
