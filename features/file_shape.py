@@ -111,7 +111,7 @@ class FileShape:
         """The events and users ``ColumnMapping`` and ``CsvFormat`` this shape reads with;
         ``options``: the events mapping's others (timezone, event_types, ...), the zone the
         users file's too; ``users_recorded``: the users maps taken from the dataset's record."""
-        from features.reading import CsvFormat
+        from features.csv_format import CsvFormat
 
         times = {"time_format": self.time_format, "date_order": self.date_order or "auto"}
         zone = {"timezone": options["timezone"]} if "timezone" in options else {}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.csv_format import CsvFormat
 from features.currency import read_marks
 from features.parsing import DOT_GROUPED, NULL_TOKENS, WHOLE_FLOAT_ID, number_text
 from features.quarantine import TOTALS_LABEL
@@ -17,7 +18,6 @@ from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
     RAGGED_ROWS,
-    CsvFormat,
     NoDataRows,
     read_chunks,
 )

@@ -32,6 +32,7 @@ from features.amount_units import (
 from features.append_columns import holds_amounts, holds_blank_currency
 from features.append_merge import merge_append
 from features.column_checks import refuse_from_first_lines
+from features.csv_format import CsvFormat
 from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
 from features.duckdb_memory import INGEST, bounded, connect
 from features.erasure_log import ErasedUsers
@@ -48,7 +49,6 @@ from features.reading import (
     HEADER_ONLY,
     PARQUET_SUFFIXES,
     XLSX_SUFFIXES,
-    CsvFormat,
     NoDataRows,
 )
 from features.staged_notes import note_staged

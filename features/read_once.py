@@ -16,8 +16,9 @@ from typing import IO, Any
 
 import pandas as pd
 
+from features.csv_format import CsvFormat
 from features.json_reading import spill_file, spilling
-from features.reading import CsvFormat, read_chunks
+from features.reading import read_chunks
 from features.xlsx_reading import is_workbook
 
 

@@ -10,7 +10,6 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,21 @@ import pandas as pd
 from features.blank_tail import BLANK_ROWS_SKIPPED, skip_blank_tail
 from features.column_checks import REPEATED_COLUMNS, SPACE_RUNS
 from features.contract import FILE_START, SOURCE_FILE
+from features.csv_format import (
+    OLD_EXCEL,
+    CsvFormat,
+    refuse_binary,
+    refuse_latin1_controls,
+    refuse_other_separator,
+    with_bom_encoding,
+)
 from features.csv_lines import (
     arrow_source,
     cut_short,
     ends_in_line_breaks,
-    first_c1_byte,
     first_line_not_utf8,
     line_number,
-    open_binary,
     open_quote,
-    open_text,
     row_too_long,
     swallowed_cell,
     swallowed_rows,
@@ -40,62 +44,17 @@ from features.parquet_reading import PARQUET_SUFFIXES, is_parquet_folder, parque
 from features.quarantine import EXTRA_FIELDS, MISSING_FIELDS, RAGGED_ROWS
 from features.validation import ContractError
 from features.xlsx_reading import XLSX_SUFFIXES, is_workbook, xlsx_chunks
-from lifecycle.errors import offered
 from lifecycle.storage import missing_file
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".zip")  # .zip: of one CSV
 DEFAULT_CHUNK_ROWS = 100_000  # as settings ingest.chunk_rows
 CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit in it); it
 # reads some dozens of blocks ahead, so this bounds that read-ahead too
-# named in the hint of a 1-column header (a ',' one: a .tsv file written with commas)
-OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
 # Ragged rows wait in memory until the good row after them is read: a longer run of them is
 # no row gone wrong but a file whose header is not its rows' (refused, naming both)
 RAGGED_RUN_LIMIT = 100_000
 # attrs key of a raw frame: the names given to columns the header leaves blank (Unnamed: N)
 BLANK_NAMED = "blank_named_columns"
-
-
-@dataclass(frozen=True)
-class CsvFormat:
-    """How a CSV file is written: its column separator (None: ',' or, for .tsv, tab) and
-    its text encoding, as given with --delimiter and --encoding."""
-
-    delimiter: str | None = None
-    encoding: str = "utf-8"
-    options: str = ""  # the options that set them: --delimiter; 'users-': --users-delimiter
-    sheet: str | None = None  # of an Excel workbook (--sheet): None, its one sheet with cells
-
-    def __post_init__(self) -> None:
-        if self.delimiter is not None and len(self.delimiter) != 1:
-            raise ContractError(
-                f"{self.option('delimiter')} {self.delimiter!r}: expected one character, e.g. "
-                f"';' or '|' (a tab: {self.option('delimiter')} tab)"
-            )
-        try:
-            codecs.lookup(self.encoding)
-        except LookupError:
-            raise ContractError(
-                f"{self.option('encoding')} {self.encoding!r}: not a known text encoding; e.g. utf-8, "
-                "latin-1, cp1252"
-            ) from None
-
-    @classmethod
-    def given(
-        cls,
-        delimiter: str | None,
-        encoding: str | None,
-        options: str = "",
-        sheet: str | None = None,
-    ) -> CsvFormat:
-        """From the command line's options (``tab`` or ``\\t`` names a tab)."""
-        if delimiter in ("tab", "\\t"):
-            delimiter = "\t"
-        return cls(delimiter, encoding or "utf-8", options, sheet)
-
-    def option(self, name: str) -> str:
-        """The command line option that sets ``name`` (delimiter, encoding) of this file."""
-        return f"--{self.options}{name}"
 
 
 HEADER_ONLY = "header_only"  # report note: an appended file of a header and no rows
@@ -157,7 +116,7 @@ def read_chunks(
         chunks = _csv_chunks(
             path,
             chunk_rows,
-            _with_bom_encoding(path, csv or CsvFormat()),
+            with_bom_encoding(path, csv or CsvFormat()),
             "\t" if text_name(path).endswith((".tsv", ".tsv.gz")) else ",",
             columns,
             block_bytes or CSV_BLOCK_BYTES,  # read now: a test sets a smaller one
@@ -240,8 +199,8 @@ def _csv_chunks(
     errors are kept quiet while the file is read, and the refusal names the line."""
     import sys
 
-    _refuse_binary(path, csv.encoding)
-    _refuse_latin1_controls(path, csv)
+    refuse_binary(path, csv.encoding)
+    refuse_latin1_controls(path, csv)
     previous = sys.unraisablehook
 
     def quiet(unraisable: Any) -> None:
@@ -253,48 +212,6 @@ def _csv_chunks(
         yield from _csv_frames(path, chunk_rows, csv, default_sep, columns, block_bytes)
     finally:
         sys.unraisablehook = previous
-
-
-def _refuse_binary(path: Path, encoding: str) -> None:
-    """A file that is no text, by its first bytes (a Parquet, zip, gzip or Excel file named
-    .csv) or a NUL in its header line: refused, before Arrow parses binary as rows."""
-    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):  # NULs are their text
-        return
-    try:
-        with open_binary(path) as source:
-            start = source.read(4096)
-    except (OSError, EOFError):  # a damaged .gz: the read names it
-        return
-    what = next((kind for magic, kind in BINARY_KINDS.items() if start.startswith(magic)), None)
-    if what is None and b"\x00" not in start.split(b"\n", 1)[0]:
-        return
-    raise ContractError(
-        f"{path}: is not a text file ({what or 'its header line holds NUL bytes'}); expected "
-        "a CSV file"
-    )
-
-
-def _refuse_latin1_controls(path: Path, csv: CsvFormat) -> None:
-    """A file read as latin-1 that holds a byte 0x80-0x9F, a control character in latin-1:
-    it is cp1252 (or UTF-8), and latin-1, the first encoding the UTF-8 refusal names, read its
-    en dash and '€' as controls into every product and name, unsaid (:func:`first_c1_byte`)."""
-    if codecs.lookup(csv.encoding).name != "iso8859-1" or not (found := first_c1_byte(path)):
-        return
-    line, byte, utf8 = found
-    given = f"{csv.option('encoding')} {csv.encoding}"
-    if utf8:
-        hint = option_hint(f"it reads as UTF-8: drop {given}", "it reads as UTF-8")
-    else:
-        shown = bytes([byte]).decode("cp1252", errors="replace")
-        hint = option_hint(
-            f"if it is Windows' Western text (as Excel saves it), give {csv.option('encoding')} "
-            f"cp1252 (which reads it as {shown!r})",
-            "save the file as UTF-8",
-        )
-    raise ContractError(
-        f"{path}: line {line:,} holds the byte 0x{byte:02X}, a control character in "
-        f"{csv.encoding} ({given}), which no text holds; {hint}"
-    )
 
 
 def _csv_frames(
@@ -316,7 +233,7 @@ def _csv_frames(
     sep = csv.delimiter or default_sep
     encoding = {"encoding": csv.encoding}
     if csv.delimiter is None:
-        _refuse_other_separator(path, sep, csv)
+        refuse_other_separator(path, sep, csv)
     try:
         with arrow_source(path) as source:
             header = pa_csv.open_csv(
@@ -501,63 +418,10 @@ def _unused_name(name: str, taken: list[str]) -> str:
     return name
 
 
-# an Excel 97-2003 workbook (its binary format has no reader here)
-OLD_EXCEL = "an Excel 97-2003 .xls workbook: save it as .xlsx (Excel Workbook) or the sheet as CSV"
-# What a file named .csv is when it starts so, and what to do with it (a zip archive is
-# read: an .xlsx, or a zip of one CSV)
-BINARY_KINDS = {
-    b"PAR1": "a Parquet file: name it .parquet",
-    b"\xd0\xcf\x11\xe0": OLD_EXCEL,
-}
-# Byte order marks of the encodings a UTF-8 reader cannot read (Excel's "Unicode text"
-# export is UTF-16 with tabs); UTF-32's first, as UTF-16's is a prefix of it.
-BOMS = {
-    codecs.BOM_UTF32_LE: "utf-32",
-    codecs.BOM_UTF32_BE: "utf-32",
-    codecs.BOM_UTF16_LE: "utf-16",
-    codecs.BOM_UTF16_BE: "utf-16",
-}
-
-
-def _with_bom_encoding(path: Path, csv: CsvFormat) -> CsvFormat:
-    """A file that starts with a UTF-16 or UTF-32 byte order mark is read in that encoding
-    (read as UTF-8 it was 'one column holding tab', then 'can't decode byte 0xff')."""
-    if codecs.lookup(csv.encoding).name != "utf-8":
-        return csv
-    try:
-        with open_binary(path) as source:
-            start = source.read(4)
-    except (OSError, EOFError):  # a damaged .gz: the read names it
-        return csv
-    found = next((name for bom, name in BOMS.items() if start.startswith(bom)), None)
-    return CsvFormat(csv.delimiter, found, csv.options, csv.sheet) if found else csv
-
-
 def _with_repeated(frame: pd.DataFrame, repeated: list[str]) -> pd.DataFrame:
     if repeated:
         frame.attrs[REPEATED_COLUMNS] = repeated
     return frame
-
-
-def _refuse_other_separator(path: Path, sep: str, csv: CsvFormat) -> None:
-    """A header line without ``sep`` but with another usual separator: name it and the option."""
-    with open_text(path, csv.encoding) as lines:
-        header = lines.readline(1 << 16).lstrip("\ufeff").rstrip("\r\n")
-    if sep in header:
-        return
-    for other, name in OTHER_SEPARATORS.items():
-        if other != sep and other in header:
-            shown = header if len(header) <= 60 else header[:57] + "..."
-            given = f"{csv.option('delimiter')} {'tab' if other == chr(9) else repr(other)}"
-            hint = option_hint(
-                f"give {given}",
-                f"save the file with {OTHER_SEPARATORS.get(sep, repr(sep))} between them",
-            )
-            raise ContractError(
-                f"{path}: the header line is one column ({shown!r}) holding {name}, not "
-                f"{OTHER_SEPARATORS.get(sep, repr(sep))}: if {name} separates the columns, {hint}",
-                (given,) if offered(csv.option("delimiter")) else (),
-            )
 
 
 def encoding_hint(option: str = "--encoding") -> str:

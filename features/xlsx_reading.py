@@ -56,7 +56,7 @@ _UNCALCULATED = re.compile(
 def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.DataFrame]:
     """The chosen sheet's rows under its header as text (see the module), ``chunk_rows`` at a
     time; the first frame's attrs name the sheet and the header's Excel row. ``csv``: the
-    file's ``features.reading.CsvFormat``, its sheet (``--sheet``, a users file's
+    file's ``features.csv_format.CsvFormat``, its sheet (``--sheet``, a users file's
     ``--users-sheet``)."""
     import openpyxl
 

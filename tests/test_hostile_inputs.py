@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from features import contract as c
+from features.csv_format import CsvFormat
 from features.ingest import ingest_events
 from features.loading import Loaded, validate_events, validate_users
-from features.reading import CsvFormat, read_table
+from features.reading import read_table
 from features.validation import ContractError
 from lifecycle.cli import main
 from serving.units import dataset_currencies

@@ -14,7 +14,7 @@ from test_ingest import HEADER_3, _events_file, _users_file
 
 from features import contract as c
 from features import ingest
-from features.reading import CsvFormat
+from features.csv_format import CsvFormat
 from features.validation import ContractError
 from lifecycle.cli import main
 from lifecycle.errors import UserError

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from features import contract as c
 from features import ingest
-from features.reading import CsvFormat
+from features.csv_format import CsvFormat
 from features.validation import ContractError
 from lifecycle.cli import main
 

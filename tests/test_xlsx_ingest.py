@@ -17,7 +17,8 @@ import pytest
 
 from features import contract as c
 from features import ingest
-from features.reading import CsvFormat, read_chunks, read_table
+from features.csv_format import CsvFormat
+from features.reading import read_chunks, read_table
 from features.validation import ContractError
 
 ONLINE_RETAIL = Path("/work/shared/data/online_retail/online_retail_transactions.csv.gz")

@@ -20,7 +20,8 @@ import pytest
 
 from features import contract as c
 from features import ingest
-from features.reading import CsvFormat, read_chunks, read_table
+from features.csv_format import CsvFormat
+from features.reading import read_chunks, read_table
 from features.validation import ContractError
 from tests.test_xlsx_ingest import workbook_of
 
