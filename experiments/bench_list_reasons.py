@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.home is None:
         parser.error("--home (or LIFECYCLE_HOME): a trained workspace")
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import machine, record
+    from docblocks import machine, record, shown_command
 
     measured_from = machine()
     document = {"machine": measured_from, **bench(args.home, args.runs)}
@@ -128,10 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{document['words_to_contributions']:.2f}x the contributions)"
     )
     if args.doc:
-        shown = list(argv or sys.argv[1:])
-        if "--home" in shown:  # the workspace's path is this machine's
-            shown[shown.index("--home") + 1] = "<trained workspace>"
-        command = "python experiments/bench_list_reasons.py " + " ".join(shown)
+        command = shown_command("bench_list_reasons.py", list(argv or sys.argv[1:]))
         record(
             args.doc, "bench_list_reasons", "bench_list_reasons.py", command, document, render_doc
         )

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.home is None:
         parser.error("--home (or LIFECYCLE_HOME): a trained workspace")
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import machine, record
+    from docblocks import machine, record, shown_command
 
     measured_from = machine()
     document = {"machine": measured_from, **bench(args.home, args.runs)}
@@ -138,11 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{document['same_output']}"
     )
     if args.doc:
-        shown = list(argv or sys.argv[1:])
-        if "--home" in shown:  # the workspace's path is this machine's
-            at = shown.index("--home")
-            shown[at + 1] = "<trained workspace>"
-        command = "python experiments/bench_models_listing.py " + " ".join(shown)
+        command = shown_command("bench_models_listing.py", list(argv or sys.argv[1:]))
         record(
             args.doc,
             "bench_models_listing",

@@ -147,6 +147,15 @@ def record(
     doc.write_text(text[:start] + body + "\n" + text[end:])
 
 
+def shown_command(script: str, argv: list[str]) -> str:
+    """The command a block names: ``python experiments/<script> ARGS``, a ``--home`` path (this
+    machine's) shown as ``<trained workspace>``."""
+    shown = list(argv)
+    if "--home" in shown[:-1]:
+        shown[shown.index("--home") + 1] = "<trained workspace>"
+    return " ".join([f"python experiments/{script}", *shown])
+
+
 def machine() -> dict[str, Any]:
     """When and on what a measurement ran: a timing means little without the load beside it."""
     import datetime
