@@ -9,7 +9,8 @@ ledger or list rewritten (CDNOW's text column ``quantity`` lost 1,889 cells ``3`
 tells the tables and the log; here the lists: those in the workspace
 (``features.erasure_places.other_files``), the registered lists and backtest copies
 outside it, and the tables of the datasets not searched (``forget --dataset``). An id one
-of them holds a row of is a user after all, erased as any (the privacy-safe side).
+of them, or a searched dataset's online store (``features.erasure_online.online_held``),
+holds a row of is a user after all, erased as any (the privacy-safe side).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from features.erasure_exports import REPORT_SUFFIXES, check_scratch, export_format
 from features.erasure_holders import ids_by_dataset
+from features.erasure_online import online_held
 from features.id_spellings import padded_width, padding_hint
 from features.scrub import scrub, table_format
 from lifecycle.exports import SCRATCH_MARKER
@@ -85,15 +87,21 @@ def no_users(
     lists: tuple[list[Path], list[Any], list[str], bool],
 ) -> set[str]:
     """The spellings of the ids asked that are no user (``record.not_found`` that no list
-    holds a row of, :func:`listed`), each said in ``record.no_user`` (why,
-    with the dataset's zero-padding where it applies); those a list holds a row of are users
-    after all (``record.listed``). ``spelt_as``: each asked id -> its spellings no table
+    holds a row of, :func:`listed`, nor the online store of a dataset searched), each said in
+    ``record.no_user`` (why, with the dataset's zero-padding where it applies); those a list
+    or online store holds a row of are users after all (``record.listed``). ``spelt_as``: each asked id -> its spellings no table
     holds; ``names``: the datasets searched. ``lists``: the workspace's other files, the registered lists, the datasets not
     searched, whether one searched folds case."""
     terms = {u: set(spelt_as[u]) for u in record.not_found}
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms = {u: t | {pseudonym(key, s) for s in t} for u, t in terms.items()}
-    record.listed = sorted(listed(settings, terms, *lists)) if terms else []
+    found = listed(settings, terms, *lists) if terms else set()
+    # a dataset's online store keeps the features of a user its events no longer hold (a
+    # rolling export replaced them): a user there, its row deleted (`online_held`)
+    left = {s for u in record.not_found if u not in found for s in spelt_as[u]}
+    online = set().union(*(online_held(settings, name, left) for name in names)) if left else set()
+    found |= {u for u in record.not_found if spelt_as[u] & online}
+    record.listed = sorted(found)
     nobody = [u for u in record.not_found if u not in record.listed]
     widths = [padded_width(settings.workspace.events(n)) for n in names]
     for u in nobody:

@@ -1,5 +1,8 @@
 """Erasure from a dataset's online store (SQLite or Redis): the users' Feast entity keys,
-deleted and, in SQLite, vacuumed so the bytes are gone too (``features.erasure``)."""
+deleted and, in SQLite, vacuumed so the bytes are gone too (``features.erasure``); and which
+ids a store holds, read only (:func:`online_held`): materialize upserts, so a user whose
+events the dataset no longer holds (a rolling export replaced it) keeps the features
+materialized before, a row of a user until ``forget`` deletes it."""
 
 from __future__ import annotations
 
@@ -29,15 +32,9 @@ def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[st
         import sqlite3
 
         keys = entity_keys(c.USER_ID, sorted(ids), 3)  # the sqlite store's key layout
-        prefix = project_name(name)
         conn = sqlite3.connect(paths.online_db)
         try:
-            tables = [
-                t
-                for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-                if t.startswith(f"{prefix}_")
-                and any(col[1] == "entity_key" for col in conn.execute(f'PRAGMA table_info("{t}")'))
-            ]
+            tables = _user_tables(conn, project_name(name))
             marks = ",".join("?" * len(keys))
             entities = 0
             with conn:  # one transaction: all tables or none
@@ -61,22 +58,76 @@ def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[st
             return {}, []
         if not ids:
             return {location: 0}, []
-        from features.feast_loader import load_feast
-        from features.store import open_store
-
-        load_feast()
-        from feast.infra.online_stores.helpers import _redis_key
-
         from features import redis_health
 
-        feast_store = open_store(settings, name)
-        config = feast_store.config
-        keys = [
-            _redis_key(config.project, key, config.entity_key_serialization_version)
-            for key in _entity_protos(sorted(ids))
-        ]
+        feast_store, keys = _redis_keys(settings, name, sorted(ids))
         return {location: redis_health.erase(feast_store, keys)}, []
     return {}, [f"online store type {store!r}"]
+
+
+def online_held(settings: Settings, name: str, ids: set[str]) -> set[str]:
+    """Of ``ids``, those the dataset's online store (SQLite or Redis) holds a row of, read
+    only; none when it was never materialized, or is of a type this cannot reach."""
+    from features.store import project_name, store_paths
+
+    paths, ordered = store_paths(settings, name), sorted(ids)
+    store = settings.feast.online_store
+    if not ordered:
+        return set()
+    if store in ("sqlite", "sqlite-feast"):
+        if not paths.online_db.is_file():
+            return set()
+        import sqlite3
+
+        keys = entity_keys(c.USER_ID, ordered, 3)
+        marks = ",".join("?" * len(keys))
+        # read only: the file, its write-ahead log and index stay as they are
+        conn = sqlite3.connect(f"{paths.online_db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            held = {
+                bytes(key)
+                for t in _user_tables(conn, project_name(name))
+                for (key,) in conn.execute(
+                    f'SELECT DISTINCT entity_key FROM "{t}" WHERE entity_key IN ({marks})', keys
+                )
+            }
+        finally:
+            conn.close()
+        return {u for u, key in zip(ordered, keys, strict=True) if key in held}
+    if store == "redis" and paths.registry.is_file():
+        from features import redis_health
+
+        feast_store, keys = _redis_keys(settings, name, ordered)
+        found = redis_health.held(feast_store, keys)
+        return {u for u, held in zip(ordered, found, strict=True) if held}
+    return set()
+
+
+def _user_tables(conn: Any, prefix: str) -> list[str]:
+    """The SQLite store's tables of a project (``prefix``) keyed by entity: its views'."""
+    return [
+        t
+        for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if t.startswith(f"{prefix}_")
+        and any(col[1] == "entity_key" for col in conn.execute(f'PRAGMA table_info("{t}")'))
+    ]
+
+
+def _redis_keys(settings: Settings, name: str, user_ids: Sequence[str]) -> tuple[Any, list[bytes]]:
+    """The dataset's Feast store, opened, and the users' Redis keys in it."""
+    from features.feast_loader import load_feast
+    from features.store import open_store
+
+    load_feast()
+    from feast.infra.online_stores.helpers import _redis_key
+
+    feast_store = open_store(settings, name)
+    config = feast_store.config
+    keys = [
+        _redis_key(config.project, key, config.entity_key_serialization_version)
+        for key in _entity_protos(user_ids)
+    ]
+    return feast_store, keys
 
 
 def _entity_protos(user_ids: Sequence[str]) -> list[Any]:

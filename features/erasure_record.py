@@ -42,7 +42,8 @@ class ErasureRecord:
     # of those, no user (no list holds a row of them either) -> why, when more than "no
     # user": the dataset's ids zero-padded; nothing changed for them, told, never logged
     no_user: dict[str, str] = field(default_factory=dict)
-    listed: list[str] = field(default_factory=list)  # of no table, a list's: users after all
+    # of no table, a list's or a dataset's online store's row: users after all
+    listed: list[str] = field(default_factory=list)
     # ids in no table that an earlier forget erased -> its time: told, never logged again
     erased_before: dict[str, str] = field(default_factory=dict)
     read_as: dict[str, str] = field(default_factory=dict)  # 18074.0 -> 18074: told, never logged
@@ -115,15 +116,16 @@ class ErasureRecord:
             listed = ", ".join(nobody[:NOT_FOUND_SHOWN])
             listed += f" and {more:,} more (--json lists them all)" if more > 0 else ""
             out.append(
-                "  not found in any table, no list holds a row of it, no erasure logged it: no "
-                f"user, nothing changed for it (its mentions in text stay): {listed}"
+                "  not found in any table, no list or online store holds a row of it, no "
+                "erasure logged it: no user, nothing changed for it (its mentions in text "
+                f"stay): {listed}"
             )
         hints = [why for why in self.no_user.values() if why]
         out += [f"  {why}" for why in hints[:NOT_FOUND_SHOWN]]
         if self.listed:
             out.append(
-                "  not found in any table, but a list holds a row of it: a user, erased from "
-                f"the lists, its mentions redacted: {', '.join(self.listed)}"
+                "  not found in any table, but a list or online store holds a row of it: a "
+                f"user, erased from them, its mentions redacted: {', '.join(self.listed)}"
             )
         for when in sorted(set(self.erased_before.values())):
             erased = [u for u, at in self.erased_before.items() if at == when]

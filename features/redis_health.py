@@ -166,6 +166,19 @@ def erase(store: FeatureStore, keys: list[bytes]) -> int:
     return removed
 
 
+def held(store: FeatureStore, keys: list[bytes]) -> list[bool]:
+    """Whether the store holds each of users' Feast ``keys`` (read only: ``forget`` asks
+    whether an id no table holds is still a user here)."""
+    if not keys:
+        return []
+    client = _client(store)
+    with reaching_store(store):
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        return [bool(n) for n in pipe.execute()]
+
+
 def _lost(written: dict[bytes, bytes], keys: int) -> str | None:
     """What the store lost, when it holds fewer keys than the materializations counted in
     ``written`` left there (their users, each dataset's lineage key and the count itself);

@@ -134,3 +134,33 @@ def test_an_id_of_no_table_that_a_list_holds_a_row_of_is_a_user(home: Path) -> N
     events = pd.read_parquet(home / "datasets" / "cdnow" / "events.parquet")
     assert events["note"].tolist().count(f"{REDACTED} asked") == 1
     assert quantities(home).count("3") == 12
+
+
+def test_a_user_only_the_online_store_still_holds_is_erased_from_it(tmp_path: Path) -> None:
+    """Materialize upserts: a user whose events a replaced dataset no longer holds (a rolling
+    export, once its oldest versions are pruned) keeps the features materialized before,
+    served by /score. `forget` of it said "no user, nothing changed" and left its rows."""
+    from lifecycle.workspace import DATASET_VERSIONS_KEPT
+
+    home = tmp_path / "ws"
+    full, later = tmp_path / "cdnow.csv", tmp_path / "later.csv"
+    full.write_text(EVENTS)
+    later.write_text("".join(line + "\n" for line in EVENTS.splitlines() if line[:5] != "00012"))
+    ingest = ["--dataset", "cdnow", *MAP, "--event-type", "purchase"]
+    invoke(home, "ingest", str(full), *ingest)
+    for step in ("build", "apply", "materialize"):
+        invoke(home, "features", step, "--dataset", "cdnow")
+    for _ in range(DATASET_VERSIONS_KEPT + 1):  # the versions holding 00012 pruned
+        invoke(home, "ingest", str(later), *ingest, "--replace")
+    invoke(home, "features", "build", "--dataset", "cdnow")
+    invoke(home, "features", "materialize", "--dataset", "cdnow")
+    assert "00012  (not found" not in invoke(
+        home, "features", "show", "00012", "--dataset", "cdnow"
+    )
+
+    out = json.loads(invoke(home, "--json", "forget", "00012", "3"))
+    assert out["not_found"] == ["00012", "3"] and out["no_user"] == ["3"]
+    assert out["listed_only"] == ["00012"] and out["removed"]["online/cdnow"] == 3
+    shown = invoke(home, "features", "show", "00012", "--dataset", "cdnow")
+    assert "00012  (not found in the online store)" in shown
+    assert quantities(home).count("3") == 11  # the no-user id's text stays (00012's went)
