@@ -150,6 +150,27 @@ def refuse_options_without_amounts(notes: dict[str, Any], source: str) -> None:
         )
 
 
+# what amounts are, by the option that made them counts (:func:`counted_by`; None: money)
+KINDS = {
+    None: "money",
+    "--amount-default": "purchases counted (its files had no amount column: --amount-default)",
+    "--amount-unit count": "counts of what was bought (--amount-unit count)",
+}
+
+
+def kinds_apart(stored: Path, notes: dict[str, Any]) -> tuple[str, str] | None:
+    """What the amounts of the dataset whose events are ``stored`` are and what a file's
+    (``notes``: its read) are, where the dataset's count (its report's :func:`counted_by`)
+    and the file's are another kind (money appended to a log of purchases counted); else
+    None."""
+    from lifecycle.dataset_kind import read_report
+
+    report = read_report(stored.parent) or {}
+    held = counted_by(report.get("tables", {}).get("events", {}).get("notes", {}))
+    given = counted_by(notes)
+    return None if held is None or given == held else (KINDS[held], KINDS[given])
+
+
 def _refuse_without_amounts(option_reads: str, source: str) -> None:
     """Refuse an option (``option_reads``: it and what it reads from an amount column) given
     to the file ``source`` that has none."""

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from features import contract as c
+from features.amount_units import kinds_apart
 from features.source_files import SourceFiles
 from features.table_checks import TableChecks
 from features.validation import ContractError
@@ -113,13 +114,26 @@ def refuse_amount_shift(
     if 1 / limit <= ratio <= limit:
         return
     column = checks.named.get(c.AMOUNT, c.AMOUNT)
-    raise ContractError(
+    said = (
         f"{source}: the median of its {file_count:,} amounts ('{column}') is "
         f"{float(file_median):,.2f}, {ratio:.3g} times the dataset's {float(held_median):,.2f} "
-        f"(of its {held_count:,} amounts): another unit or currency (cents, a currency "
-        f"mistake)? Nothing was appended; correct the file, or if its amounts are right, "
-        f"append it with LIFECYCLE_INGEST__MAX_AMOUNT_SHIFT=0 (settings "
-        f"ingest.max_amount_shift, {limit:g}: the ratio beyond which an append is refused)"
+        f"(of its {held_count:,} amounts): "
+    )
+    setting = (
+        f"(settings ingest.max_amount_shift, {limit:g}: the ratio beyond which an append is "
+        "refused)"
+    )
+    if kinds := kinds_apart(stored, checks.notes):  # not another unit: another kind
+        raise ContractError(
+            f"{said}the dataset's amounts are {kinds[0]}, this file's {kinds[1]}. Nothing was "
+            "appended; ingest the file as a dataset of its own (--dataset NAME), or append it "
+            "read as the dataset's files were; LIFECYCLE_INGEST__MAX_AMOUNT_SHIFT=0 would sum "
+            f"the two kinds into one LTV {setting}"
+        )
+    raise ContractError(
+        f"{said}another unit or currency (cents, a currency mistake)? Nothing was appended; "
+        "correct the file, or if its amounts are right, append it with "
+        f"LIFECYCLE_INGEST__MAX_AMOUNT_SHIFT=0 {setting}"
     )
 
 

@@ -166,3 +166,38 @@ def test_online_retail_reads_its_absurd_amounts_by_the_setting_on_import_and_app
         assert "1 absurd_amount" in output, output
     events = pd.read_parquet(dataset / "events.parquet")
     assert len(events) == 75 and events[c.AMOUNT].max() < 5000
+
+
+def test_money_far_above_a_log_of_purchases_counted_is_refused_for_what_it_is(
+    home: Path, tmp_path: Path
+) -> None:
+    """A log without amounts, ingested with --amount-default 1 (LTV in purchases), then a
+    month whose file has prices (CDNOW's dollars, median 27.77): the shift's refusal said
+    "another unit or currency (cents, a currency mistake)?" and, if its amounts are right,
+    LIFECYCLE_INGEST__MAX_AMOUNT_SHIFT=0, which sums money with purchases counted."""
+    counted = tmp_path / "january.csv"
+    counted.write_text(
+        "user_id,event_time,event_type\n"
+        + "".join(f"u{i},2011-01-{1 + i % 28:02d},purchase\n" for i in range(30))
+    )
+    assert _run("ingest", str(counted), "--dataset", "log", "--amount-default", "1")[0] == 0
+    dataset = home / "datasets" / "log"
+    version = dataset.resolve()
+    priced = tmp_path / "february.csv"
+    priced.write_text(
+        HEADER + "".join(f"u{i},2011-02-{1 + i % 28:02d},purchase,{25 + i}\n" for i in range(25))
+    )
+    for command in (["ingest", str(priced), "--append"], ["refresh", str(priced)]):
+        code, output = _run(*command, "--dataset", "log")
+        assert code == 1, output
+        said = " ".join(output.split())
+        assert (
+            "february.csv: the median of its 25 amounts ('amount') is 37.00, 37 times the "
+            "dataset's 1.00 (of its 30 amounts): the dataset's amounts are purchases counted "
+            "(its files had no amount column: --amount-default), this file's money. Nothing was "
+            "appended; ingest the file as a dataset of its own (--dataset NAME), or append it "
+            "read as the dataset's files were; LIFECYCLE_INGEST__MAX_AMOUNT_SHIFT=0 would sum "
+            "the two kinds into one LTV"
+        ) in said
+        assert "another unit or currency" not in said
+        assert dataset.resolve() == version
