@@ -148,22 +148,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, action="append", help="repeatable; default 10000")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print one JSON list")
-    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from docblocks import doc_arguments, machine, record, shown_command
+
+    doc_arguments(parser)
     args = parser.parse_args(argv)
     sizes = args.users or [10_000]
 
     if args.child:
         print(json.dumps(measure(sizes[0], args.seed)))
         return
-    from docblocks import machine, record
-
     meta = machine()
     results = [run_in_subprocess(users, args.seed) for users in sizes]
     if args.doc:
-        command = "python experiments/bench_demo_data.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("bench_demo_data.py", list(argv or sys.argv[1:]))
         document = {"machine": meta, "seed": args.seed, "runs": results}
-        record(args.doc, "bench_demo_data", "bench_demo_data.py", command, document, render_doc)
+        record(
+            args.doc,
+            "bench_demo_data",
+            "bench_demo_data.py",
+            command,
+            document,
+            render_doc,
+            args.results_dir,
+        )
     if args.json:
         print(json.dumps(results, indent=2))
         return

@@ -161,10 +161,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
-    args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import machine, record
+    from docblocks import doc_arguments, machine, record, shown_command
+
+    doc_arguments(parser)
+    args = parser.parse_args(argv)
 
     measured_from = machine()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-connections-") as tmp:
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{case['cpu_now']:.3f} s: {case['ratio']:.2f}x the baseline"
         )
     if args.doc:
-        command = "python experiments/bench_ingest_connections.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("bench_ingest_connections.py", list(argv or sys.argv[1:]))
         record(
             args.doc,
             "bench_ingest_connections",
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
             command,
             document,
             render_doc,
+            args.results_dir,
         )
 
 

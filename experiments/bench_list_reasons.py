@@ -112,12 +112,13 @@ def main(argv: list[str] | None = None) -> None:
         help="a trained workspace with a scores table [env LIFECYCLE_HOME]",
     )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from docblocks import doc_arguments, machine, record, shown_command
+
+    doc_arguments(parser)
     args = parser.parse_args(argv)
     if args.home is None:
         parser.error("--home (or LIFECYCLE_HOME): a trained workspace")
-    sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import machine, record, shown_command
 
     measured_from = machine()
     document = {"machine": measured_from, **bench(args.home, args.runs)}
@@ -130,7 +131,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.doc:
         command = shown_command("bench_list_reasons.py", list(argv or sys.argv[1:]))
         record(
-            args.doc, "bench_list_reasons", "bench_list_reasons.py", command, document, render_doc
+            args.doc,
+            "bench_list_reasons",
+            "bench_list_reasons.py",
+            command,
+            document,
+            render_doc,
+            args.results_dir,
         )
 
 

@@ -14,6 +14,8 @@ each engine's own floor is printed beside it.
 
     LIFECYCLE_HOME=<trained workspace> .venv/bin/python experiments/bench_serving_inprocess.py \
         --seconds 5 --doc docs/benchmarks.md
+    python experiments/bench_serving_inprocess.py --home <trained workspace> --seconds 0.05 \
+        --no-compile     # LightGBM only, in seconds: what CI runs (tests/test_benchmark_scripts.py)
 """
 
 from __future__ import annotations
@@ -128,9 +130,9 @@ def floor_call(scorer: Any, user_id: str, *, explain: bool = False) -> Callable[
     return call
 
 
-def measure(home: Path, seconds: float) -> dict[str, Any]:
+def measure(home: Path, seconds: float, compile_trees: bool = True) -> dict[str, Any]:
     """Every case and the floor, in this process, against the trained workspace ``home``:
-    through LightGBM, then with the champions' trees compiled."""
+    through LightGBM, then (``compile_trees``) with the champions' trees compiled."""
     from lifecycle.settings import load_settings
     from serving.scorer import Scorer
     from serving.scoring import compile_champions
@@ -163,7 +165,8 @@ def measure(home: Path, seconds: float) -> dict[str, Any]:
     state = scorer.state
     assert state is not None
     started = time.process_time()
-    compile_champions(load_settings(home=home), state.champions, background=False)
+    if compile_trees:  # minutes of CPU the first time, and the trees cached in the workspace
+        compile_champions(load_settings(home=home), state.champions, background=False)
     compile_s = time.process_time() - started
     compiled = sum(len(b.compiled) for b in state.champions.bundles.values())
     tables = sum(
@@ -276,25 +279,37 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=os.environ.get("LIFECYCLE_HOME", "workspace"),
+        help="a trained workspace [env LIFECYCLE_HOME, else ./workspace]",
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="of calls per case")
-    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="measure through LightGBM only (the compiled trees cost minutes of CPU)",
+    )
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from docblocks import doc_arguments, machine, record, shown_command
+
+    doc_arguments(parser)
     args = parser.parse_args(argv)
-    home = Path(os.environ.get("LIFECYCLE_HOME", "workspace")).resolve()
-    from docblocks import machine
+    home = args.home.resolve()
 
     meta = machine()
-    result = measure(home, args.seconds)
+    result = measure(home, args.seconds, compile_trees=not args.no_compile)
     print("\n".join(lines(result)))
     if args.doc:
         import pyarrow.parquet as pq
-        from docblocks import record
 
         from lifecycle.settings import load_settings
 
         scores = load_settings(home=home).workspace.latest_scores
         users = pq.ParquetFile(scores).metadata.num_rows
-        command = "python experiments/bench_serving_inprocess.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]
+        command = shown_command(
+            "bench_serving_inprocess.py", list(argv if argv is not None else sys.argv[1:])
         )
         document = {
             "machine": meta,
@@ -309,6 +324,7 @@ def main(argv: list[str] | None = None) -> None:
             command,
             document,
             render_doc,
+            args.results_dir,
         )
 
 

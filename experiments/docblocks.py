@@ -147,6 +147,18 @@ def record(
     doc.write_text(text[:start] + body + "\n" + text[end:])
 
 
+def doc_arguments(parser: Any) -> None:
+    """``--doc DOC`` (write the block into DOC) and ``--results-dir`` (where its results JSON
+    goes: docs/results/ unless a test gives a folder of its own) on an experiment's parser."""
+    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=RESULTS,
+        help="the folder of the block's recorded results (default docs/results)",
+    )
+
+
 def shown_command(script: str, argv: list[str]) -> str:
     """The command a block names: ``python experiments/<script> ARGS``, a ``--home`` path (this
     machine's) shown as ``<trained workspace>``."""

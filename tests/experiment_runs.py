@@ -26,10 +26,11 @@ def run_experiment(script: str, *args: str, timeout: int = 300) -> str:
 def run_main(script: str, *args: str, cwd: Path) -> str:
     """The standard output of experiments/SCRIPT's ``main(ARGS)`` run in this process, as
     ``python experiments/SCRIPT ARGS`` runs from ``cwd`` without LIFECYCLE_* settings; a
-    non-zero exit fails the test (its log is the test's captured stderr). In a fresh process
-    the script's imports (MLflow, Feast, LightGBM, scikit-learn) cost ~6 CPU-s that a test
-    worker has paid already; what a quick mode changes for the whole process (its models on
-    one thread, MLflow's store) is undone after it."""
+    non-zero exit fails the test (its log is the test's captured stderr; a ``main`` returning
+    None exits 0, as ``sys.exit(None)`` does). In a fresh process the script's imports
+    (MLflow, Feast, LightGBM, scikit-learn) cost ~6 CPU-s that a test worker has paid
+    already; what a quick mode changes for the whole process (its models on one thread,
+    MLflow's store) is undone after it."""
     import contextlib
     import importlib
     import io
@@ -58,7 +59,7 @@ def run_main(script: str, *args: str, cwd: Path) -> str:
             models.SPECS.update(specs)
             mlflow.set_tracking_uri(stores[0])
             mlflow.set_registry_uri(stores[1])
-    assert code == 0, f"{script} {' '.join(args)}: exit code {code}"
+    assert code in (0, None), f"{script} {' '.join(args)}: exit code {code}"
     return printed.getvalue()
 
 

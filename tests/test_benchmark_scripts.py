@@ -1,0 +1,153 @@
+"""Benchmark scripts of experiments/ that no other test runs, run with their smallest
+parameters (as MLflow runs every example script in CI): a script nobody runs rots.
+
+Each test runs the script's ``main`` in this process (``experiment_runs.run_main``), checks
+what it promises (its fields, finite ratios, its same-output check) and, with ``--doc``,
+that it writes its block into a copy of the doc and its results into a folder of the test's
+(``--results-dir``), never into the repository's docs/.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from experiment_runs import run_main
+from workspaces import TrainedWorkspace
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _recorded(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A copy of docs/benchmarks.md holding block ``name``, and a results folder, in tmp."""
+    doc = tmp_path / "benchmarks.md"
+    shutil.copyfile(REPO / "docs" / "benchmarks.md", doc)
+    assert f"<!-- BEGIN generated {name}:" in doc.read_text()
+    return doc, tmp_path / "results"
+
+
+def _block_from_results(doc: Path, results: Path, name: str) -> dict[str, Any]:
+    """The block ``name`` the script wrote into ``doc``, checked against its results JSON
+    rendered again (tests/test_docs.py's check); the recorded results."""
+    sys.path.insert(0, str(REPO / "experiments"))
+    from docblocks import blocks, rendered
+
+    record = json.loads((results / f"{name}.json").read_text())
+    assert record["experiment"] == f"{name}.py"
+    assert record["command"].startswith(f"python experiments/{name}.py ")
+    (block,) = [b for b in blocks(doc) if b.name == name]
+    assert block.body == rendered(name, results)
+    return record["results"]
+
+
+def _finite(*values: Any) -> bool:
+    return all(isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in values)
+
+
+def test_bench_ingest_connections_quick(tmp_path: Path) -> None:
+    """A 300-row ingest and a 200-row append, once each way: the step-per-connection baseline
+    opens more connections than the one the ingest now opens, and every ratio is a number."""
+    doc, results = _recorded(tmp_path, "bench_ingest_connections")
+    printed = run_main(
+        "bench_ingest_connections.py",
+        *("--rows", "300", "--runs", "1", "--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_ingest_connections")
+    cases = {case["case"]: case for case in document["cases"]}
+    assert set(cases) == {"fresh", "append"}, document
+    assert cases["fresh"]["rows"] == 300 and cases["append"]["rows"] == 200
+    for case in cases.values():
+        assert case["connections_now"] == 1 < case["connections_before"], case
+        assert _finite(case["cpu_before"], case["cpu_now"], case["ratio"]), case
+        assert f"{case['ratio']:.2f}x the baseline" in printed
+
+
+def test_bench_list_reasons_quick(trained_workspace: TrainedWorkspace, tmp_path: Path) -> None:
+    """One run over the shared workspace's scored users (read-only): the words' and the
+    contributions' CPU are parts of the whole, and the shares are numbers."""
+    doc, results = _recorded(tmp_path, "bench_list_reasons")
+    home = str(trained_workspace.home)
+    run_main(
+        "bench_list_reasons.py",
+        *("--home", home, "--runs", "1", "--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_list_reasons")
+    assert document["users"] > 0 and document["runs"] == 1
+    assert _finite(document["cpu_words"], document["cpu_contributions"])
+    assert _finite(document["words_share"], document["words_to_contributions"])
+    parts = document["cpu_words"] + document["cpu_contributions"]
+    assert parts <= document["cpu_total"] + 0.02, document  # rounded to 0.01 each
+    assert home not in (results / "bench_list_reasons.json").read_text()  # "<trained workspace>"
+
+
+def test_bench_models_listing_quick(trained_workspace: TrainedWorkspace, tmp_path: Path) -> None:
+    """One `lifecycle models` process each way: the same lines, every champion version listed,
+    and the baseline imports LightGBM where the listing now imports none of the libraries."""
+    doc, results = _recorded(tmp_path, "bench_models_listing")
+    home = str(trained_workspace.home)
+    run_main(
+        "bench_models_listing.py",
+        *("--home", home, "--runs", "1", "--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_models_listing")
+    assert document["same_output"] is True
+    assert document["versions_listed"] >= 3  # churn, conversion, ltv: one version each at least
+    assert _finite(document["cpu_before"], document["cpu_now"], document["ratio"])
+    assert "lightgbm" in document["imported_before"] and document["imported_now"] == []
+
+
+def test_bench_demo_data_quick(tmp_path: Path) -> None:
+    """Two tiny sizes, each in its own process: events generated and counted, a write-only
+    baseline timed beside them, and the doc's line of memory per user."""
+    doc, results = _recorded(tmp_path, "bench_demo_data")
+    printed = run_main(
+        "bench_demo_data.py",
+        *("--users", "100", "--users", "200", "--json"),
+        *("--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_demo_data")
+    runs = document["runs"]
+    assert json.loads(printed) == runs
+    assert [run["users"] for run in runs] == [100, 200]
+    assert runs[0]["events"] < runs[1]["events"]
+    for run in runs:
+        assert 0 < run["paying_users"] <= run["users"] and run["revenue"] > 0, run
+        assert _finite(run["seconds"], run["baseline_write_seconds"], run["peak_rss_mb"]), run
+        assert _finite(run["ratio_to_baseline"], run["events_mb"]), run
+    assert "Peak memory grows by about" in doc.read_text()
+
+
+def test_bench_serving_inprocess_quick(trained_workspace: TrainedWorkspace, tmp_path: Path) -> None:
+    """Every case through LightGBM for 50 ms each (--no-compile: compiling the trees costs
+    minutes, tests/test_compiled.py measures them), read-only over the shared workspace:
+    each case timed over calls, against the floor measured in the same run."""
+    doc, results = _recorded(tmp_path, "bench_serving_inprocess")
+    home = str(trained_workspace.home)
+    args = ("--home", home, "--seconds", "0.05", "--no-compile")
+    printed = run_main(
+        "bench_serving_inprocess.py",
+        *(*args, "--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_serving_inprocess")
+    sys.path.insert(0, str(REPO / "experiments"))
+    from bench_serving_inprocess import CASES
+
+    result = document["in_process"]
+    assert set(result["engines"]) == {"lightgbm"} and result["compiled_boosters"] == 0
+    cases = result["engines"]["lightgbm"]
+    assert set(cases) == set(CASES)
+    for name, case in cases.items():
+        assert case["calls"] >= 1 and _finite(case["cpu_p50_ms"], case["wall_p50_ms"]), name
+        assert _finite(case["over_floor"]), name
+        assert CASES[name] in printed
+    assert cases["floor"]["over_floor"] == 1.0
+    assert document["users"] > 0
