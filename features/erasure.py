@@ -376,10 +376,13 @@ def forget(
     record.erased_with = {
         u: [s for s in apart[i] if s != u] for u, i in sorted(read_as.items()) if i in apart
     }
-    record.user_hashes = sorted(keyed_hash(key, u) for u in found)
-    record.spelling_hashes = sorted(set(erasure_log.spelling_hashes(key, sorted(found))))
-    record.folded_hashes = sorted(keyed_hash(key, u) for u in found - set(read.values()))
-    asked_only = {read[u] for u, i in read_as.items() if i in found and read[u] not in found}
+    # a user a list or online store alone held is logged as one a table held, as the id
+    # its datasets hold it as: later ingests keep it out too
+    users = found | {read_as[u] for u in record.listed}
+    record.user_hashes = sorted(keyed_hash(key, u) for u in users)
+    record.spelling_hashes = sorted(set(erasure_log.spelling_hashes(key, sorted(users))))
+    record.folded_hashes = sorted(keyed_hash(key, u) for u in users - set(read.values()))
+    asked_only = {read[u] for u, i in read_as.items() if i in users and read[u] not in users}
     record.asked_hashes = sorted(keyed_hash(key, u) for u in asked_only)
     held, certain = datasets_holding(held_by, found) if found else ([], True)
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}

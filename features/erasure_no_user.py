@@ -10,7 +10,8 @@ tells the tables and the log; here the lists: those in the workspace
 (``features.erasure_places.other_files``), the registered lists and backtest copies
 outside it, and the tables of the datasets not searched (``forget --dataset``). An id one
 of them, or a searched dataset's online store (``features.erasure_online.online_held``),
-holds a row of is a user after all, erased as any (the privacy-safe side).
+holds a row of is a user after all, erased and logged as any (the privacy-safe side), so
+later ingests keep it out.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class ErasureRecord:
     # of those, no user (no list holds a row of them either) -> why, when more than "no
     # user": the dataset's ids zero-padded; nothing changed for them, told, never logged
     no_user: dict[str, str] = field(default_factory=dict)
-    # of no table, a list's or a dataset's online store's row: users after all
+    # of no table, a list's or a dataset's online store's row: users after all, logged
     listed: list[str] = field(default_factory=list)
     # ids in no table that an earlier forget erased -> its time: told, never logged again
     erased_before: dict[str, str] = field(default_factory=dict)

@@ -136,10 +136,27 @@ def test_an_id_of_no_table_that_a_list_holds_a_row_of_is_a_user(home: Path) -> N
     assert quantities(home).count("3") == 12
 
 
-def test_a_user_only_the_online_store_still_holds_is_erased_from_it(tmp_path: Path) -> None:
-    """Materialize upserts: a user whose events a replaced dataset no longer holds (a rolling
-    export, once its oldest versions are pruned) keeps the features materialized before,
-    served by /score. `forget` of it said "no user, nothing changed" and left its rows."""
+def test_an_id_of_no_table_that_a_list_held_is_kept_out_of_later_ingests(
+    home: Path, tmp_path: Path
+) -> None:
+    """Erased from a list only, it was logged nowhere: a file holding it again loaded it."""
+    (home / "lists" / "crm.csv").write_text("user_id,rank\nx-9,1\n")
+    out = json.loads(invoke(home, "--json", "forget", "x-9"))
+    assert out["listed_only"] == ["x-9"] and out["users"] == 1
+    [entry] = log_entries(home)
+    assert len(entry["user_hashes"]) == 1 and len(entry["spelling_hashes"]) == 1
+    back = tmp_path / "back.csv"
+    back.write_text(EVENTS + "x-9,1997-04-11,1,12.5,\n")
+    said = invoke(home, "ingest", str(back), "--dataset", "cdnow", *MAP, "--event-type",
+                  "purchase", "--replace")  # fmt: skip
+    assert "36 rows loaded of 37, 1 quarantined (1 erased_user," in said
+    events = pd.read_parquet(home / "datasets" / "cdnow" / "events.parquet")
+    assert "x-9" not in set(events[c.USER_ID]) and len(events) == 36
+
+
+def online_only(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A workspace whose online store alone holds 00012 (its events replaced away); the
+    ingest arguments of the full file, which holds it."""
     from lifecycle.workspace import DATASET_VERSIONS_KEPT
 
     home = tmp_path / "ws"
@@ -157,10 +174,37 @@ def test_a_user_only_the_online_store_still_holds_is_erased_from_it(tmp_path: Pa
     assert "00012  (not found" not in invoke(
         home, "features", "show", "00012", "--dataset", "cdnow"
     )
+    return home, [str(full), *ingest]
 
+
+def test_a_user_only_the_online_store_still_holds_is_erased_from_it(tmp_path: Path) -> None:
+    """Materialize upserts: a user whose events a replaced dataset no longer holds (a rolling
+    export, once its oldest versions are pruned) keeps the features materialized before,
+    served by /score. `forget` of it said "no user, nothing changed" and left its rows."""
+    home, _ = online_only(tmp_path)
     out = json.loads(invoke(home, "--json", "forget", "00012", "3"))
     assert out["not_found"] == ["00012", "3"] and out["no_user"] == ["3"]
     assert out["listed_only"] == ["00012"] and out["removed"]["online/cdnow"] == 3
     shown = invoke(home, "features", "show", "00012", "--dataset", "cdnow")
     assert "00012  (not found in the online store)" in shown
     assert quantities(home).count("3") == 11  # the no-user id's text stays (00012's went)
+
+
+def test_a_user_only_the_online_store_held_is_kept_out_of_later_ingests(tmp_path: Path) -> None:
+    """Its online rows went, but no erasure was logged: the export holding it again (a
+    rolling export's next file) loaded its 3 purchases, served and scored again."""
+    home, ingest = online_only(tmp_path)
+    out = json.loads(invoke(home, "--json", "forget", "00012"))
+    assert out["listed_only"] == ["00012"] and out["removed"]["online/cdnow"] == 3
+    assert out["users"] == 1 and out["log"]
+    [entry] = log_entries(home)
+    assert len(entry["user_hashes"]) == 1 and len(entry["spelling_hashes"]) == 1
+    said = invoke(home, "ingest", *ingest, "--replace")
+    assert "33 rows loaded of 36, 3 quarantined (3 erased_user," in said
+    events = pd.read_parquet(home / "datasets" / "cdnow" / "events.parquet")
+    assert "00012" not in set(events[c.USER_ID]) and len(events) == 33
+    # its other spellings are held back too (` 12`, `012`: the spelling keys logged)
+    spelt = tmp_path / "spelt.csv"
+    spelt.write_text(EVENTS.replace("\n00012,", "\n012,"))
+    said = invoke(home, "ingest", str(spelt), *ingest[1:], "--replace")
+    assert "33 rows loaded of 36, 3 quarantined (3 erased_user_spelling," in said, said
