@@ -22,6 +22,7 @@ import pandas as pd
 from features import contract as c
 from features.currency import CURRENCY_IGNORED, ISO_CODES
 from features.duckdb_memory import cursor
+from features.duckdb_memory import median as estimated_median
 from features.hints import option_hint
 from lifecycle.sql import identifier, literal
 
@@ -217,11 +218,14 @@ def whole_amounts(
         named = c.currency_column(names)
         code = f"min(upper(trim(CAST({identifier(named)} AS VARCHAR))))" if named else "NULL"
         monetary = ", ".join(literal(t) for t in c.MONETARY_EVENT_TYPES)
-        rows, whole, median, currency = con.execute(
-            f"SELECT count(*), bool_and({c.AMOUNT} = floor({c.AMOUNT})), median({c.AMOUNT}), "
-            f"{code} FROM read_parquet({literal(events)}) "
+        amounts = (
+            f"read_parquet({literal(events)}) "
             f"WHERE {c.EVENT_TYPE} IN ({monetary}) AND {c.AMOUNT} > 0"
+        )
+        rows, whole, currency = con.execute(
+            f"SELECT count(*), bool_and({c.AMOUNT} = floor({c.AMOUNT})), {code} FROM {amounts}"
         ).fetchone()
+        median = estimated_median(con, c.AMOUNT, amounts, rows)
     return {"rows": int(rows), "whole": bool(whole), "median": median, "currency": currency}
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from features import contract as c
 from features.amount_units import kinds_apart
+from features.duckdb_memory import median as estimated_median
 from features.source_files import SourceFiles
 from features.table_checks import TableChecks
 from features.validation import ContractError
@@ -59,7 +60,8 @@ def absurd_amounts(
         positive += (
             f" UNION ALL SELECT {amount} FROM read_parquet({literal(stored)}) WHERE {normal}"
         )
-    ((median,),) = con.execute(f"SELECT median(amount) FROM ({positive})").fetchall()
+    ((count,),) = con.execute(f"SELECT count(*) FROM ({positive})").fetchall()
+    median = estimated_median(con, "amount", f"({positive})", count)
     limit = min(CENT_LIMIT, ratio * median) if ratio and median else CENT_LIMIT
     tiny = f"{amount} <> 0 AND abs({amount}) < {SUBNORMAL!r}"
     found, small = con.execute(
@@ -101,15 +103,14 @@ def refuse_amount_shift(
         return
     amount = identifier(c.AMOUNT)
     positive = f"{amount} >= {SUBNORMAL!r}"
-    ((file_median, file_count),) = con.execute(
-        f"SELECT median({amount}), count(*) FROM {staged} WHERE {positive} "
-        f"AND {row} NOT IN (SELECT source_row FROM held_back)"
-    ).fetchall()
-    ((held_median, held_count),) = con.execute(
-        f"SELECT median({amount}), count(*) FROM read_parquet({literal(stored)}) WHERE {positive}"
-    ).fetchall()
+    files = f"{staged} WHERE {positive} AND {row} NOT IN (SELECT source_row FROM held_back)"
+    held = f"read_parquet({literal(stored)}) WHERE {positive}"
+    ((file_count,),) = con.execute(f"SELECT count(*) FROM {files}").fetchall()
+    ((held_count,),) = con.execute(f"SELECT count(*) FROM {held}").fetchall()
     if min(file_count, held_count) < SHIFT_MIN_AMOUNTS:
         return
+    file_median = estimated_median(con, amount, files, file_count)
+    held_median = estimated_median(con, amount, held, held_count)
     ratio = float(file_median) / float(held_median)
     if 1 / limit <= ratio <= limit:
         return
