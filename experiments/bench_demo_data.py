@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON list")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import doc_arguments, machine, record, shown_command
+    from docblocks import doc_arguments, machine, record_run
 
     doc_arguments(parser)
     args = parser.parse_args(argv)
@@ -162,17 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     meta = machine()
     results = [run_in_subprocess(users, args.seed) for users in sizes]
     if args.doc:
-        command = shown_command("bench_demo_data.py", list(argv or sys.argv[1:]))
         document = {"machine": meta, "seed": args.seed, "runs": results}
-        record(
-            args.doc,
-            "bench_demo_data",
-            "bench_demo_data.py",
-            command,
-            document,
-            render_doc,
-            args.results_dir,
-        )
+        record_run("bench_demo_data.py", args, argv, document, render_doc)
     if args.json:
         print(json.dumps(results, indent=2))
         return

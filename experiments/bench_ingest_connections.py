@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=7)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import doc_arguments, machine, record, shown_command
+    from docblocks import doc_arguments, machine, record_run
 
     doc_arguments(parser)
     args = parser.parse_args(argv)
@@ -177,16 +177,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{case['cpu_now']:.3f} s: {case['ratio']:.2f}x the baseline"
         )
     if args.doc:
-        command = shown_command("bench_ingest_connections.py", list(argv or sys.argv[1:]))
-        record(
-            args.doc,
-            "bench_ingest_connections",
-            "bench_ingest_connections.py",
-            command,
-            document,
-            render_doc,
-            args.results_dir,
-        )
+        record_run("bench_ingest_connections.py", args, argv, document, render_doc)
 
 
 if __name__ == "__main__":

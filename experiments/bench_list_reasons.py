@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--runs", type=int, default=3)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import doc_arguments, machine, record, shown_command
+    from docblocks import doc_arguments, machine, record_run
 
     doc_arguments(parser)
     args = parser.parse_args(argv)
@@ -129,16 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{document['words_to_contributions']:.2f}x the contributions)"
     )
     if args.doc:
-        command = shown_command("bench_list_reasons.py", list(argv or sys.argv[1:]))
-        record(
-            args.doc,
-            "bench_list_reasons",
-            "bench_list_reasons.py",
-            command,
-            document,
-            render_doc,
-            args.results_dir,
-        )
+        record_run("bench_list_reasons.py", args, argv, document, render_doc)
 
 
 if __name__ == "__main__":

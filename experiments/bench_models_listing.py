@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--runs", type=int, default=7)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import doc_arguments, machine, record, shown_command
+    from docblocks import doc_arguments, machine, record_run
 
     doc_arguments(parser)
     args = parser.parse_args(argv)
@@ -139,16 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{document['same_output']}"
     )
     if args.doc:
-        command = shown_command("bench_models_listing.py", list(argv or sys.argv[1:]))
-        record(
-            args.doc,
-            "bench_models_listing",
-            "bench_models_listing.py",
-            command,
-            document,
-            render_doc,
-            args.results_dir,
-        )
+        record_run("bench_models_listing.py", args, argv, document, render_doc)
 
 
 if __name__ == "__main__":

@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         help="measure through LightGBM only (the compiled trees cost minutes of CPU)",
     )
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from docblocks import doc_arguments, machine, record, shown_command
+    from docblocks import doc_arguments, machine, record_run
 
     doc_arguments(parser)
     args = parser.parse_args(argv)
@@ -308,24 +308,13 @@ def main(argv: list[str] | None = None) -> None:
 
         scores = load_settings(home=home).workspace.latest_scores
         users = pq.ParquetFile(scores).metadata.num_rows
-        command = shown_command(
-            "bench_serving_inprocess.py", list(argv if argv is not None else sys.argv[1:])
-        )
         document = {
             "machine": meta,
             "seconds": args.seconds,
             "users": users,
             "in_process": result,
         }
-        record(
-            args.doc,
-            "bench_serving_inprocess",
-            "bench_serving_inprocess.py",
-            command,
-            document,
-            render_doc,
-            args.results_dir,
-        )
+        record_run("bench_serving_inprocess.py", args, argv, document, render_doc)
 
 
 if __name__ == "__main__":

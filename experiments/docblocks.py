@@ -168,6 +168,16 @@ def shown_command(script: str, argv: list[str]) -> str:
     return " ".join([f"python experiments/{script}", *shown])
 
 
+def record_run(
+    script: str, args: Any, argv: list[str] | None, results: Any, render: Renderer
+) -> None:
+    """:func:`record` of a run of ``script`` parsed with :func:`doc_arguments`: its block and
+    results are named after the script, its command as :func:`shown_command` shows it."""
+    shown = shown_command(script, list(argv if argv is not None else sys.argv[1:]))
+    name = script.removesuffix(".py")
+    record(args.doc, name, script, shown, results, render, args.results_dir)
+
+
 def machine() -> dict[str, Any]:
     """When and on what a measurement ran: a timing means little without the load beside it."""
     import datetime
