@@ -62,16 +62,21 @@ def young(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
         log = demo_purchase_log(root / "demo", users=USERS, seed=SEED, days=DAYS)
         log.to_csv(root / "orders.csv", index=False)
         settings = load_settings(home=home, environ=_environ(home))
-        steps = [
-            ("ingest", str(root / "orders.csv"), "--dataset", DATASET, "--event-type", "purchase"),
-            ("features", "build"),
-            ("features", "apply"),
-            ("features", "materialize"),
-        ]
-        for i, step in enumerate(steps):
-            done = _cli(settings, *step, *(PURCHASE_LOG_MAPS if i == 0 else ()))
-            assert done.exit_code == 0, done.output
+        _publish(settings, root / "orders.csv")
         yield settings, log
+
+
+def _publish(settings: Settings, orders: Path) -> None:
+    """Ingest the log of ``orders`` as dataset DATASET and publish its features, as a user would."""
+    steps = [
+        ("ingest", str(orders), "--dataset", DATASET, "--event-type", "purchase"),
+        ("features", "build"),
+        ("features", "apply"),
+        ("features", "materialize"),
+    ]
+    for i, step in enumerate(steps):
+        done = _cli(settings, *step, *(PURCHASE_LOG_MAPS if i == 0 else ()))
+        assert done.exit_code == 0, done.output
 
 
 def _champion(settings: Settings, task: str, tmp_path: Path) -> tuple[str, ModelBundle]:
@@ -681,15 +686,7 @@ def test_a_young_log_whose_order_values_have_no_mean_refuses_the_ltv_in_words(
     log["Total"] = (log["Total"] * log["Customer"].map(scale)).round(2)
     log.to_csv(tmp_path / "orders.csv", index=False)
     settings = load_settings(home=home, environ=_environ(home))
-    steps = [
-        ("ingest", str(tmp_path / "orders.csv"), "--dataset", DATASET, "--event-type", "purchase"),
-        ("features", "build"),
-        ("features", "apply"),
-        ("features", "materialize"),
-    ]
-    for i, step in enumerate(steps):
-        done = _cli(settings, *step, *(PURCHASE_LOG_MAPS if i == 0 else ()))
-        assert done.exit_code == 0, done.output
+    _publish(settings, tmp_path / "orders.csv")
     refused = _cli(settings, "train", "ltv")
     assert refused.exit_code == 1 and "Traceback" not in refused.output, refused.output
     assert isinstance(refused.exception, SystemExit), refused.exception  # no BTYDError
