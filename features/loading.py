@@ -209,7 +209,8 @@ def stream_table(
             refuse_currencies(con, staged, row, good.schema.names, source, checks.named)
         if rules.table == "events":  # 40512..41000 read as 489 days, one row each: said
             found = checks.notes.get(DATES_READ_AS, {})
-            note_each_once(con, staged, found.get(checks.named.get(c.EVENT_TIME, c.EVENT_TIME)))
+            time_column = checks.named.get(c.EVENT_TIME, c.EVENT_TIME)
+            note_each_once(con, staged, found.get(time_column), rules.timezone)
         # the marks' currency, staged by every chunk, when the file named no one currency
         unkept = [*ignored, *(checks.money.unkept() if checks.money else [])]
         columns = [n for n in good.schema.names if n not in unkept]

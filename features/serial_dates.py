@@ -27,7 +27,7 @@ import pandas as pd
 
 from features import contract as c
 from features.parsing import FAST_TEXT, LOCAL_TIME, SERIAL_DAYS, SPREADSHEET_SERIAL, as_text
-from lifecycle.sql import identifier
+from lifecycle.sql import identifier, literal
 
 SERIAL = SPREADSHEET_SERIAL  # a DATES_READ_AS note's order: the column read as serial dates
 DAY_ZERO = pd.Timestamp("1899-12-30")  # day 0 of the 1900 date system
@@ -79,17 +79,21 @@ def serial_columns(
     return found
 
 
-def note_each_once(con: Any, staged: str, note: dict[str, Any] | None) -> None:
+def note_each_once(
+    con: Any, staged: str, note: dict[str, Any] | None, timezone: str = "UTC"
+) -> None:
     """On the ``DATES_READ_AS`` note of the events' time column read as serial dates, whether
     its values are whole days each held by one row (:data:`EACH_ONCE`, of at least
     :data:`MIN_ID_LIKE_ROWS` rows): an order number or id mapped as the time (40512..41000
-    read as 489 days, one order each) rather than a sheet's dates, which repeat a day."""
+    read as 489 days, one order each) rather than a sheet's dates, which repeat a day. Days
+    and clocks are the wall time of ``timezone``, the zone the serials were read in (in UTC
+    a summer time's midnights are another clock)."""
     if not note or note.get("order") != SERIAL or note["rows"] < MIN_ID_LIKE_ROWS:
         return
-    time = identifier(c.EVENT_TIME)
+    local = f"timezone({literal(timezone)}, {identifier(c.EVENT_TIME)})"
     ((rows, days, clocks, first, last),) = con.execute(
-        f"SELECT count(*), count(DISTINCT {time}), count(DISTINCT epoch({time}) % 86400), "
-        f"min({time}), max({time}) FROM {staged}"
+        f"SELECT count(*), count(DISTINCT {local}), count(DISTINCT CAST({local} AS TIME)), "
+        f"min({local}), max({local}) FROM {staged}"
     ).fetchall()
     if rows >= MIN_ID_LIKE_ROWS and days == rows and clocks == 1:  # whole days, each once
         span = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1

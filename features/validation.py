@@ -431,6 +431,7 @@ class TableRules:
     # an append's median amount beyond shift x the dataset's (or below its share): refused
     max_amount_shift: float = DEFAULT_MAX_AMOUNT_SHIFT
     order_lines: bool = False  # rows are an order's lines: equal ones may be two items
+    timezone: str = "UTC"  # the zone zoneless times were read in (their wall clock and day)
 
 
 def latest_time(latest: pd.Timestamp | None = None) -> pd.Timestamp:
@@ -493,6 +494,7 @@ def event_rules(
         max_amount_ratio=max_amount_ratio,
         max_amount_shift=max_amount_shift,
         not_bad=(LINE_ITEM,),
+        timezone=mapping.timezone,
         noted=(FREE_PURCHASES,)
         + ((AMOUNT_DEFAULTED,) if amount_default is not None else ())
         + ((NEGATIVE_REFUNDS,) if mapping.negative_amount_is_refund else ())

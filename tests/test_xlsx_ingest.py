@@ -442,3 +442,37 @@ def test_a_time_column_of_whole_serials_each_once_is_said_to_read_as_ids(
     assert dates.exit_code == 0, dates.output
     assert "'OrderDate' read as a spreadsheet's serial dates, all 489 of its values" in dates.output
     assert "each on its own row" not in dates.output
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "Asia/Tokyo"])
+def test_whole_serials_each_once_are_said_to_read_as_ids_in_the_zone_they_were_read_in(
+    home: Path, tmp_path: Path, zone: str
+) -> None:
+    """Read in a zone with summer time (Europe/London), the same 489 order numbers are local
+    midnights at two UTC clocks, so the line was not said; read east of UTC (Asia/Tokyo) it
+    named the days a day early (from 2010-11-29). Days and clocks are the zone's wall time."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    rows = "".join(
+        f"{number},{17850 + i % 30},2.5\n" for i, number in enumerate(range(40512, 41001))
+    )
+    path = tmp_path / "orders.csv"
+    path.write_text("OrderNo,CustomerID,UnitPrice\n" + rows)
+    args = [
+        "--map",
+        "user_id=CustomerID",
+        "--map",
+        "amount=UnitPrice",
+        "--map",
+        "event_time=OrderNo",
+    ]
+    done = CliRunner().invoke(
+        main, ["ingest", str(path), *args, "--event-type", "purchase", "--timezone", zone]
+    )
+    assert done.exit_code == 0, done.output
+    assert (
+        "    'OrderNo': its 489 values are whole numbers, each on its own row, read as 489 days "
+        "from 2010-11-30 to 2012-04-01, every day between,"
+    ) in done.output, done.output
