@@ -4,9 +4,13 @@ A list reaching below `score-all --reasons-top N` (a filter, a long --top) expla
 users at list time (``serving.list_reasons``): TreeSHAP contributions of the churn model,
 then each user's reasons in words (``serving.churn_reasons.worded_reasons``, a Python loop
 over the features that raised the risk). This times that path, ``list_reasons._computed``
-for every user the latest scores table scored, read-only, and splits its CPU seconds
-(``time.process_time``) between the words and the contributions (the baseline, measured in
-the same calls): the words are worth vectorising only if they are the bulk.
+for every user the latest scores table scored, read-only, in CPU seconds
+(``time.process_time``), two ways in the same run: the baseline with
+``serving.compile_trees`` off, LightGBM's ``pred_contrib`` (what every list used before
+2026-12-07), and now, the precomputed TreeSHAP of ``lifecycle.treeshap`` that score-all and
+``/score`` explain with (built for each list, which loads its model). Each is split between
+the contributions and the words, and the two ways' reasons are compared user by user: the
+same features, values and words, the contributions equal to 1e-9.
 
     python experiments/bench_list_reasons.py --home <trained workspace> [--runs 3]
     python experiments/bench_list_reasons.py --home <trained workspace> --doc docs/benchmarks.md
@@ -15,6 +19,8 @@ the same calls): the words are worth vectorising only if they are the bulk.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import statistics
 import sys
@@ -23,19 +29,51 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+WAYS = ("baseline", "now")
+
+
+def _same(baseline: str | None, now: str | None) -> tuple[bool, float]:
+    """Whether two users' reasons (JSON) say the same (features, values, words), and the
+    largest relative difference of their contributions."""
+    if baseline is None or now is None:
+        return baseline == now, 0.0
+    before, after = json.loads(baseline), json.loads(now)
+
+    def said(reasons: list[dict[str, Any]]) -> list[tuple[Any, ...]]:  # NaN (null) as None
+        return [
+            (r["feature"], r["value"] if r["value"] == r["value"] else None, r["text"])
+            for r in reasons
+        ]
+
+    words = said(before) == said(after)
+    worst = max(
+        (
+            abs(a["contribution"] - b["contribution"]) / max(abs(b["contribution"]), 1e-300)
+            for a, b in zip(after, before, strict=False)
+        ),
+        default=0.0,
+    )
+    return words and len(before) == len(after), worst
 
 
 def bench(home: Path, runs: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from lifecycle import bundle
     from lifecycle.settings import load_settings
+    from lifecycle.treeshap_native import kernel
     from serving import churn_reasons, list_reasons
     from serving.batch import latest_scores
 
-    settings = load_settings(home=home, environ={"LIFECYCLE_SERVING__COMPILE_TREES": "false"})
-    table = latest_scores(settings)
+    settings = {
+        "baseline": load_settings(home=home, environ={"LIFECYCLE_SERVING__COMPILE_TREES": "false"}),
+        "now": load_settings(home=home, environ={}),
+    }
+    table = latest_scores(settings["now"])
     users = table.frame.loc[table.frame["churn_probability"].notna(), "user_id"]
     version = str(table.metadata["model_versions"]["churn"])
+    started = time.process_time()
+    kernel()  # the TreeSHAP kernel, compiled once per process (a list's first explanation)
+    kernel_cpu = time.process_time() - started
     spent = {"words": 0.0, "contributions": 0.0}
     words, contributions = churn_reasons.worded_reasons, bundle.ModelBundle.contributions_matrix
 
@@ -55,50 +93,69 @@ def bench(home: Path, runs: int) -> dict[str, Any]:
 
     churn_reasons.worded_reasons = timed_words  # type: ignore[assignment]
     bundle.ModelBundle.contributions_matrix = timed_contributions  # type: ignore[method-assign]
-    samples: dict[str, list[float]] = {"total": [], "words": [], "contributions": []}
+    samples: dict[str, list[float]] = {
+        f"{way}_{part}": [] for way in WAYS for part in ("total", "words", "contributions")
+    }
+    found: dict[str, Any] = {}
     try:
-        list_reasons._computed(settings, table, ("churn", version), users.head(50))  # warm
+        for way in WAYS:  # warm
+            list_reasons._computed(settings[way], table, ("churn", version), users.head(50))
         for _ in range(runs):
-            spent.update(words=0.0, contributions=0.0)
-            started = time.process_time()
-            found, why = list_reasons._computed(settings, table, ("churn", version), users)
-            samples["total"].append(time.process_time() - started)
-            samples["words"].append(spent["words"])
-            samples["contributions"].append(spent["contributions"])
-            if found is None:
-                raise SystemExit(f"no reasons computed: {why}")
+            for way in WAYS:
+                spent.update(words=0.0, contributions=0.0)
+                started = time.process_time()
+                found[way], why = list_reasons._computed(
+                    settings[way], table, ("churn", version), users
+                )
+                samples[f"{way}_total"].append(time.process_time() - started)
+                samples[f"{way}_words"].append(spent["words"])
+                samples[f"{way}_contributions"].append(spent["contributions"])
+                if found[way] is None:
+                    raise SystemExit(f"no reasons computed: {why}")
     finally:
         churn_reasons.worded_reasons = words  # type: ignore[assignment]
         bundle.ModelBundle.contributions_matrix = contributions  # type: ignore[method-assign]
+    compared = [_same(b, n) for b, n in zip(found["baseline"], found["now"], strict=True)]
     median = {k: statistics.median(v) for k, v in samples.items()}
     return {
         "users": len(users),
         "runs": runs,
-        "cpu_total": round(median["total"], 2),
-        "cpu_words": round(median["words"], 2),
-        "cpu_contributions": round(median["contributions"], 2),
-        "words_ms_per_user": round(median["words"] * 1000 / len(users), 3),
-        "words_share": round(median["words"] / median["total"], 2),
-        "words_to_contributions": round(median["words"] / median["contributions"], 2),
+        "cpu_baseline": round(median["baseline_total"], 2),
+        "cpu_now": round(median["now_total"], 2),
+        "ratio": round(median["now_total"] / median["baseline_total"], 2),
+        "contributions_baseline": round(median["baseline_contributions"], 2),
+        "contributions_now": round(median["now_contributions"], 2),
+        "cpu_words": round(median["now_words"], 2),
+        "words_ms_per_user": round(median["now_words"] * 1000 / len(users), 3),
+        "kernel_cpu": round(kernel_cpu, 2),
+        "same_words": all(same for same, _ in compared),
+        "contribution_rel_diff": float(f"{max(d for _, d in compared):.1e}"),
     }
 
 
 def render_doc(name: str, document: dict[str, Any]) -> str:
     from docblocks import measured_on
 
-    total = document["cpu_total"]
+    users = f"{document['users']:,}"
+    same = "the same" if document["same_words"] else "**not** the same"
     return "\n".join(
         [
-            f"| reasons of {document['users']:,} users at list time | CPU s | share |",
-            "|---|---:|---:|",
-            f"| all (features read, contributions, words, JSON) | {total:.2f} | 1.00 |",
-            f"| TreeSHAP contributions (baseline) | {document['cpu_contributions']:.2f} | "
-            f"{document['cpu_contributions'] / total:.2f} |",
-            f"| reasons in words ({document['words_ms_per_user']:.3f} ms a user) | "
-            f"{document['cpu_words']:.2f} | {document['words_share']:.2f} |",
+            f"| reasons of {users} users at list time (CPU s) | baseline: LightGBM "
+            "`pred_contrib` | now: precomputed TreeSHAP | ratio |",
+            "|---|---:|---:|---:|",
+            f"| all (model loaded, features read, contributions, words, JSON) | "
+            f"{document['cpu_baseline']:.2f} | {document['cpu_now']:.2f} | "
+            f"**{document['ratio']:.2f}x** |",
+            f"| TreeSHAP contributions | {document['contributions_baseline']:.2f} | "
+            f"{document['contributions_now']:.2f} | "
+            f"{document['contributions_now'] / max(document['contributions_baseline'], 1e-9):.2f}x |",
             "",
-            f"Medians of {document['runs']} runs, {measured_on(document['machine'])}: the words "
-            f"cost {document['words_to_contributions']:.2f}x the contributions.",
+            f"Medians of {document['runs']} runs, {measured_on(document['machine'])}. The reasons "
+            f"in words took {document['cpu_words']:.2f} s ({document['words_ms_per_user']:.3f} ms "
+            f"a user); the TreeSHAP kernel compiles once per process "
+            f"({document['kernel_cpu']:.2f} s, not in the runs). Every user's reasons are "
+            f"{same} both ways (features, values, words); the contributions differ by "
+            f"{document['contribution_rel_diff']:.1e} relative at most.",
         ]
     )
 
@@ -123,11 +180,15 @@ def main(argv: list[str] | None = None) -> None:
     measured_from = machine()
     document = {"machine": measured_from, **bench(args.home, args.runs)}
     print(
-        f"{document['users']:,} users: {document['cpu_total']:.2f} CPU-s, of which "
-        f"contributions {document['cpu_contributions']:.2f} s, words {document['cpu_words']:.2f}"
-        f" s ({document['words_ms_per_user']:.3f} ms a user, {document['words_share']:.0%}; "
-        f"{document['words_to_contributions']:.2f}x the contributions)"
+        f"{document['users']:,} users: {document['cpu_baseline']:.2f} -> "
+        f"{document['cpu_now']:.2f} CPU-s ({document['ratio']:.2f}x the baseline, LightGBM's "
+        f"pred_contrib in the same run); contributions {document['contributions_baseline']:.2f}"
+        f" -> {document['contributions_now']:.2f} s, words {document['cpu_words']:.2f} s; "
+        f"same reasons: {document['same_words']} (contributions to "
+        f"{document['contribution_rel_diff']:.1e})"
     )
+    if not document["same_words"] or not math.isfinite(document["ratio"]):
+        raise SystemExit("the two ways' reasons differ")
     if args.doc:
         record_run("bench_list_reasons.py", args, argv, document, render_doc)
 

@@ -181,14 +181,18 @@ def compile_bundles(
     *,
     background: bool = False,
     cached_only: bool = False,
+    trees: bool = True,
 ) -> threading.Thread | None:
-    """Compile the trees of every bundle (name: model and version -> bundle). In the
-    background the bundles predict through LightGBM until each booster's trees are ready
-    (a server stays quick to start); else before returning (batch scoring)."""
+    """Compile the trees of every bundle (name: model and version -> bundle) and prepare
+    its TreeSHAP (``ModelBundle.tabulate_reasons``). In the background the bundles predict
+    through LightGBM until each booster's trees are ready (a server stays quick to start);
+    else before returning (batch scoring). ``trees`` False: the TreeSHAP alone, for a caller
+    that explains and predicts nothing (a list's reasons)."""
 
     def compile_all() -> None:
         for name, bundle in bundles.items():
-            bundle.compile_trees(cache_dir, name, cached_only=cached_only)
+            if trees:
+                bundle.compile_trees(cache_dir, name, cached_only=cached_only)
             bundle.tabulate_reasons()  # TreeSHAP tables: explained answers at a fraction of the CPU
 
     if not background:

@@ -68,8 +68,8 @@ def test_bench_ingest_connections_quick(tmp_path: Path) -> None:
 
 
 def test_bench_list_reasons_quick(trained_workspace: TrainedWorkspace, tmp_path: Path) -> None:
-    """One run over the shared workspace's scored users (read-only): the words' and the
-    contributions' CPU are parts of the whole, and the shares are numbers."""
+    """One run over the shared workspace's scored users (read-only), both ways: the same
+    reasons, the contributions' CPU a part of the whole, and the ratio a number."""
     doc, results = _recorded(tmp_path, "bench_list_reasons")
     home = str(trained_workspace.home)
     run_main(
@@ -79,10 +79,11 @@ def test_bench_list_reasons_quick(trained_workspace: TrainedWorkspace, tmp_path:
     )
     document = _block_from_results(doc, results, "bench_list_reasons")
     assert document["users"] > 0 and document["runs"] == 1
-    assert _finite(document["cpu_words"], document["cpu_contributions"])
-    assert _finite(document["words_share"], document["words_to_contributions"])
-    parts = document["cpu_words"] + document["cpu_contributions"]
-    assert parts <= document["cpu_total"] + 0.02, document  # rounded to 0.01 each
+    assert document["same_words"] is True and document["contribution_rel_diff"] <= 1e-9
+    assert _finite(document["cpu_words"], document["ratio"], document["kernel_cpu"])
+    for way in ("baseline", "now"):
+        assert _finite(document[f"contributions_{way}"], document[f"cpu_{way}"])
+        assert document[f"contributions_{way}"] <= document[f"cpu_{way}"] + 0.01, document
     assert home not in (results / "bench_list_reasons.json").read_text()  # "<trained workspace>"
 
 

@@ -76,6 +76,30 @@ def test_a_filtered_list_explains_every_listed_user_as_explaining_all_does(
         ), suffix
 
 
+def test_a_list_explains_its_users_exactly_as_score_all_does(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """`score-all` (serving.compile_trees on, the default) explains with the precomputed
+    TreeSHAP of lifecycle.treeshap, a list computing its users' reasons explained with
+    LightGBM's `pred_contrib` instead: the same words, contributions apart in their last
+    digits, and four times the CPU. A list now explains by the same TreeSHAP: every user's
+    reasons are the very JSON `score-all` stores for them."""
+    from serving.list_reasons import explain_listed
+
+    scores = trained_copy / "scores" / LATEST_SCORES
+    run_cli(trained_copy, "score-all")  # every eligible user explained
+    table = read_scores(scores)
+    every = table.frame.set_index("user_id")["reasons"]
+    assert every.notna().sum() >= 100
+    blank = read_scores(write_scores(tmp_path, table.frame.assign(reasons=None), table.metadata))
+    settings = load_settings(home=trained_copy, environ={})
+    listed, notes = explain_listed(settings, blank, blank.frame)
+    computed = listed.set_index("user_id")["reasons"]
+    assert not [n for n in notes if "without churn reasons" in n], notes
+    differing = [user for user in every.index if computed[user] != every[user]]
+    assert differing == [], (len(differing), differing[:3])
+
+
 def test_reasons_that_cannot_be_computed_are_said_in_one_note(
     trained_copy: Path, tmp_path: Path
 ) -> None:
