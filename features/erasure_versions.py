@@ -20,10 +20,11 @@ from features.erasure_reports import (
     recount_report,
     users_in_notes,
 )
+from features.id_spellings import record_padded_width
 from features.scrub import Scrubbed, recorded_columns, rewrite_file, scrub, table_files
 from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.storage import atomic_dir, atomic_file
-from lifecycle.workspace import DATASET_VERSIONS_KEPT
+from lifecycle.workspace import DATASET_VERSIONS_KEPT, EVENTS_FILE
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -109,6 +110,7 @@ def forget_dataset(
                 else:
                     shutil.copy2(item, target)
             recount_report(staging / REPORT, erased, ids, counted, reasons)
+            record_padded_width(staging / EVENTS_FILE)  # of the events without the users
         # The feature table loses the same users: it stays as current as it was.
         lineage.follow_dataset(
             settings.workspace.feature_table(name), before, lineage.dataset_version(path)
@@ -123,6 +125,8 @@ def forget_dataset(
         for file in table_files(old):
             scrubbed_old = rewrite_file(file, ids, **of_old(file))
             older += scrubbed_old
+            if scrubbed_old and file == old / EVENTS_FILE:  # a version restorable as it is
+                record_padded_width(file)
             if scrubbed_old and scrubbed_old.removed and file.parent == old:
                 lost.add(file.stem)
         forget_in_report(old, ids, lost, counted)

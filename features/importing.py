@@ -10,6 +10,7 @@ from features import adapters, appending
 from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.guest_orders import GUEST_ROWS, write_guest_rows
+from features.id_spellings import record_padded_width
 from features.ingest import (
     DATASET_VERSIONS_KEPT,
     erasure_columns,
@@ -223,6 +224,7 @@ def write_dataset(
             keep_repeats=keep_repeats,
             negative_is_refund=negative_is_refund,
         )
+        record_padded_width(staging / EVENTS_FILE)  # read once, not at each model load
     return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])
 
 

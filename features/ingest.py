@@ -39,6 +39,7 @@ from features.erasure_log import ErasedUsers
 from features.file_shape import FileShape
 from features.forms import column_forms
 from features.guest_orders import GUEST_ROWS, NO_USER_NOTE, adds_guest_rows, keep_guest_rows
+from features.id_spellings import record_padded_width
 from features.json_reading import JSON_LINES_SUFFIXES
 from features.loading import stream_table
 from features.quarantine import batch_quarantine, quarantine_name
@@ -443,6 +444,7 @@ def ingest_into(
                     held,
                     con,
                 )
+                record_padded_width(staging / EVENTS_FILE)  # read once, not at each model load
             reported = report["tables"]
         except _Unchanged as unchanged:  # the dataset keeps its version
             reported, totals, kept = unchanged.tables, unchanged.totals, True

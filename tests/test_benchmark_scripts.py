@@ -87,6 +87,21 @@ def test_bench_list_reasons_quick(trained_workspace: TrainedWorkspace, tmp_path:
     assert home not in (results / "bench_list_reasons.json").read_text()  # "<trained workspace>"
 
 
+def test_bench_padded_width_quick(tmp_path: Path) -> None:
+    """A 20,000-row table, twice each way: the same width, and the load with the width kept
+    beside the table reads no id (a fraction of the baseline's CPU)."""
+    doc, results = _recorded(tmp_path, "bench_padded_width")
+    run_main(
+        "bench_padded_width.py",
+        *("--rows", "20000", "--runs", "2", "--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_padded_width")
+    assert document["rows"] == 20_000 and document["width"] == 5 and document["same_width"]
+    assert _finite(document["cpu_baseline"], document["cpu_record"])
+    assert document["cpu_now"] <= document["cpu_baseline"], document
+
+
 def test_bench_models_listing_quick(trained_workspace: TrainedWorkspace, tmp_path: Path) -> None:
     """One `lifecycle models` process each way: the same lines, every champion version listed,
     and the baseline imports LightGBM where the listing now imports none of the libraries."""

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from workspaces import NO_COMPILE
 
 from features import contract as c
-from features.id_spellings import padded_width, padding_hint
+from features.id_spellings import padded_width, padding_hint, recorded_width
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from serving.batch import ScoresTable
@@ -35,13 +35,13 @@ CDNOW = (
 CDNOW_MAP = ["--map", "user_id=customer", "--map", "event_time=date", "--map", "amount=amount"]
 
 
-def _ingest(home: Path, tmp_path: Path, text: str, dataset: str = "cdnow") -> None:
+def _ingest(home: Path, tmp_path: Path, text: str, dataset: str = "cdnow", *options: str) -> None:
     events = tmp_path / f"{dataset}.csv"
     events.write_text(text)
     result = CliRunner().invoke(
         main,
         ["--home", str(home), "ingest", str(events), "--dataset", dataset, *CDNOW_MAP,
-         "--event-type", "purchase", "--time-format", "%Y%m%d"],
+         "--event-type", "purchase", "--time-format", "%Y%m%d", *options],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
 
@@ -66,6 +66,47 @@ def test_the_width_is_of_ids_all_digits_one_length_some_padded(home: Path, tmp_p
     for asked in ("00003", "123456", "u3", "3.0", "\uff13", ""):  # full-width 3: not ASCII
         assert padding_hint(asked, 5) is None, asked
     assert padding_hint("3", None) is None
+
+
+def _rows(ids: str) -> str:
+    return "customer,date,quantity,amount\n" + "".join(
+        f"{u},1997010{day},1,1.00\n" for day, u in enumerate(ids.split(), 1)
+    )
+
+
+def test_the_width_is_recorded_with_each_dataset_version(home: Path, tmp_path: Path) -> None:
+    """Each model load (a scorer's, a campaign's, `features show`'s) read every id of a
+    dataset whose ids look zero-padded (0.73 s at 16M rows). The width is now found once,
+    by the step that writes the events (ingest, append, replace, forget), and kept beside
+    them under the file's key; a load reads that. After each step the width kept is the
+    one of the ids the dataset now holds."""
+    settings = load_settings(home=home, environ={})
+    events = settings.workspace.events("cdnow")
+
+    def run(*args: str) -> None:
+        result = CliRunner().invoke(main, ["--home", str(home), *args])
+        assert result.exit_code == 0, result.output
+
+    def kept(width: int | None) -> None:
+        assert recorded_width(events) == (True, width)
+        assert padded_width(events) == width
+
+    _ingest(home, tmp_path, CDNOW)
+    kept(5)
+    appended = tmp_path / "later.csv"
+    appended.write_text(_rows("123456"))  # a sixth digit: no one width
+    run("ingest", str(appended), "--dataset", "cdnow", "--append", *CDNOW_MAP,
+        "--event-type", "purchase", "--time-format", "%Y%m%d")  # fmt: skip
+    kept(None)
+    _ingest(home, tmp_path, CDNOW, "cdnow", "--replace")
+    kept(5)
+    _ingest(home, tmp_path, _rows("00001 00002 12345 x1"), "cdnow", "--replace")  # a code too
+    kept(None)
+    run("forget", "x1")
+    kept(5)
+    run("forget", "00001", "00002")  # none padded left
+    assert sorted(set(pd.read_parquet(events)[c.USER_ID])) == ["12345"]
+    kept(None)
 
 
 @pytest.mark.slow
