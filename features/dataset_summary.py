@@ -22,6 +22,9 @@ class DatasetSummary:
     totals: dict[str, int] | None = None  # after an append: rows in the whole dataset
     now: dict[str, Any] | None = None  # the events dataset as it is (appending.dataset_now)
     unchanged: bool = False  # an append that brought nothing new: the dataset kept its version
+    # with a users file and the attribute settings: its attributes no model reads -> why
+    # (features.identifiers.users_file_not_features, judged on the ingest's connection)
+    not_features: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "path": str(self.path), "kind": self.kind, "tables": self.tables}

@@ -242,15 +242,16 @@ def table_not_features(
 
 
 def users_file_not_features(
-    users: Any, allow: Sequence[str] = (), exclude: Sequence[str] = ()
+    users: Any, allow: Sequence[str] = (), exclude: Sequence[str] = (), con: Any = None
 ) -> dict[str, str]:
-    """:func:`table_not_features` of a users table (Parquet file)."""
-    from features.duckdb_memory import connect
+    """:func:`table_not_features` of a users table (Parquet file), in a cursor of ``con``
+    (an ingest's connection; None: a connection of its own)."""
+    from features.duckdb_memory import cursor
     from lifecycle.sql import literal
 
-    with connect() as con:
-        con.execute(f"CREATE TEMP VIEW users_raw AS SELECT * FROM read_parquet({literal(users)})")
-        return table_not_features(con, "users_raw", allow, exclude)
+    with cursor(con) as own:
+        own.execute(f"CREATE TEMP VIEW users_raw AS SELECT * FROM read_parquet({literal(users)})")
+        return table_not_features(own, "users_raw", allow, exclude)
 
 
 def not_features_of(schema: Any) -> dict[str, str]:

@@ -40,6 +40,7 @@ from features.file_shape import FileShape
 from features.forms import column_forms
 from features.guest_orders import GUEST_ROWS, NO_USER_NOTE, adds_guest_rows, keep_guest_rows
 from features.id_spellings import record_padded_width
+from features.identifiers import users_file_not_features
 from features.json_reading import JSON_LINES_SUFFIXES
 from features.loading import stream_table
 from features.quarantine import batch_quarantine, quarantine_name
@@ -126,6 +127,7 @@ def ingest_events(
     recorded: dict[str, Any] | None = None,
     case_insensitive_ids: bool = False,
     not_activity_types: Sequence[str] = (),
+    attributes: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 
@@ -142,6 +144,8 @@ def ingest_events(
     read here, once. ``case_insensitive_ids``: both files' user ids are folded
     (:func:`features.contract.fold_case`), recorded; an append folds as the dataset does.
     ``not_activity_types``: ``labels.not_activity_types``, which the summary tells apart.
+    ``attributes``: the settings features.allow_attributes and exclude_attributes; with a
+    users file, the summary's ``not_features`` judges its attributes by them.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -231,6 +235,7 @@ def ingest_events(
         ),
         users_csv=users_csv,
         held=recorded,
+        attributes=attributes,
     )
 
 
@@ -327,6 +332,7 @@ def ingest_into(
     read_as: dict[str, Any] | None = None,
     users_csv: CsvFormat | None = None,
     held: dict[str, Any] | None = None,
+    attributes: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> DatasetSummary:
     """Validate ``tables`` into a dataset version (appended to ``appending_to``, whose
     report.json ``held`` is, when the caller read it). One DuckDB connection, limited to
@@ -456,7 +462,12 @@ def ingest_into(
         else:
             kept = False
         now = appending.dataset_now(dataset_dir, con) if appending_to is not None else None
-        return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals, now, kept)
+        users = dataset_dir / USERS_FILE  # its attributes judged as features, on this connection
+        judged = attributes is not None and users_path is not None and users.is_file()
+        left_out = users_file_not_features(users, *attributes, con=con) if judged else None
+        return DatasetSummary(
+            dataset_dir.name, dataset_dir, "events", reported, totals, now, kept, left_out
+        )
 
 
 def _header_only(empty: NoDataRows, rules: TableRules) -> LoadReport:

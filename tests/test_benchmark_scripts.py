@@ -49,8 +49,9 @@ def _finite(*values: Any) -> bool:
 
 
 def test_bench_ingest_connections_quick(tmp_path: Path) -> None:
-    """A 300-row ingest and a 200-row append, once each way: the step-per-connection baseline
-    opens more connections than the one the ingest now opens, and every ratio is a number."""
+    """A 300-row ingest, with and without a users file, and a 200-row append, once each way:
+    the step-per-connection baseline opens more connections than the one the ingest now
+    opens, and every ratio is a number; the users' check alone is timed both ways."""
     doc, results = _recorded(tmp_path, "bench_ingest_connections")
     printed = run_main(
         "bench_ingest_connections.py",
@@ -59,8 +60,10 @@ def test_bench_ingest_connections_quick(tmp_path: Path) -> None:
     )
     document = _block_from_results(doc, results, "bench_ingest_connections")
     cases = {case["case"]: case for case in document["cases"]}
-    assert set(cases) == {"fresh", "append"}, document
-    assert cases["fresh"]["rows"] == 300 and cases["append"]["rows"] == 200
+    assert set(cases) == {"fresh", "append", "users"}, document
+    assert cases["fresh"]["rows"] == cases["users"]["rows"] == 300
+    assert cases["append"]["rows"] == 200
+    assert _finite(document["users_check"]["ms_before"], document["users_check"]["ms_now"])
     for case in cases.values():
         assert case["connections_now"] == 1 < case["connections_before"], case
         assert _finite(case["cpu_before"], case["cpu_now"], case["ratio"]), case

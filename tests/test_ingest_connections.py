@@ -4,6 +4,7 @@ holds ingest.memory_limit and spills beside the dataset."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from features.duckdb_memory import OutOfMemory
+from features.identifiers import users_file_not_features
 from features.ingest import ingest_events
 from lifecycle.cli import main
 
@@ -87,13 +89,26 @@ def test_an_ingest_and_an_append_each_open_one_connection(
 def test_the_ingest_command_opens_one_connection(
     home: Path, tmp_path: Path, connections: list[Any]
 ) -> None:
-    """The command around it opens none of its own (with --users, the check of the users'
-    attributes as features opens a second: features.identifiers)."""
-    events = tmp_path / "events.csv"
+    """The command around it opens none of its own. With --users it opened a second (~15 ms)
+    to judge the users' attributes as features (features.identifiers): they are judged on
+    the ingest's connection now, with the same answer."""
+    events, users = tmp_path / "events.csv", tmp_path / "users.csv"
     events.write_text(FIRST)
     result = CliRunner().invoke(main, ["--quiet", "ingest", str(events), "--dataset", "shop"])
     assert result.exit_code == 0, result.output
     assert len(connections) == 1
+    # an email beside the channel: an attribute that identifies people, no model input
+    users.write_text("user_id,signup_time,channel,email\nu1,2024-12-01,ads,a@x.com\n"
+                     "u2,2024-12-02,organic,b@x.com\nu4,2024-12-03,ads,c@x.com\n")  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        ["--json", "ingest", str(events), "--dataset", "shop", "--users", str(users), "--replace"],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(connections) == 2  # the second ingest's one
+    said = json.loads(result.stdout)["not_features"]
+    assert said == users_file_not_features(home / "datasets" / "shop" / "users.parquet")
+    assert list(said) == ["email"], said
 
 
 def test_the_connection_holds_the_memory_limit_spilling_beside_the_dataset(

@@ -356,7 +356,7 @@ def ingest(
     from features.batches import file_reading
     from features.erasure_log import erased_users
     from features.file_shape import FileShape
-    from features.identifiers import left_out_line, users_file_not_features
+    from features.identifiers import left_out_line
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
     from lifecycle.dataset_kind import read_report
     from lifecycle.errors import UserError
@@ -459,14 +459,13 @@ def ingest(
         recorded=held,  # what the options above were read from
         case_insensitive_ids=case_insensitive_ids,  # an append: as the dataset's, see there
         not_activity_types=obj.settings.labels.not_activity_types,
+        attributes=(
+            obj.settings.features.allow_attributes,
+            obj.settings.features.exclude_attributes,
+        ),
     )
     said, lines = summary.to_dict(), summary.lines()
-    users = obj.settings.workspace.users_if_any(name)
-    if users_file is not None and users is not None:  # a first name: said before any model
-        features = obj.settings.features
-        left_out = users_file_not_features(
-            users, features.allow_attributes, features.exclude_attributes
-        )
+    if (left_out := summary.not_features) is not None:  # a first name: said before any model
         said["not_features"] = left_out
         lines += [left_out_line(left_out)] if left_out else []
     obj.console.result(said, lines)
