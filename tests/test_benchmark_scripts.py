@@ -105,6 +105,22 @@ def test_bench_padded_width_quick(tmp_path: Path) -> None:
     assert document["cpu_now"] <= document["cpu_baseline"], document
 
 
+def test_bench_append_medians_quick(tmp_path: Path) -> None:
+    """20,001 amounts (an odd count, an even one with the file's), once each way: the three
+    medians read once are the checks' exact ones, and the histogram's equal them."""
+    doc, results = _recorded(tmp_path, "bench_append_medians")
+    run_main(
+        "bench_append_medians.py",
+        *("--rows", "20001", "--runs", "1", "--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_append_medians")
+    assert [case["amounts"] for case in document["cases"]] == ["prices", "distinct"]
+    for case in document["cases"]:
+        assert case["medians_one_read"] == case["medians_histogram"], case
+        assert _finite(case["cpu_now"], case["ratio_one_read"], case["ratio_histogram"])
+
+
 def test_bench_models_listing_quick(trained_workspace: TrainedWorkspace, tmp_path: Path) -> None:
     """One `lifecycle models` process each way: the same lines, every champion version listed,
     and the baseline imports LightGBM where the listing now imports none of the libraries."""
