@@ -465,6 +465,21 @@ class GammaGamma:
             )
         return cls(*(float(v) for v in np.exp(fitted)))
 
+    @classmethod
+    def fit_for_value(
+        cls, frequency: ArrayLike, monetary_value: ArrayLike
+    ) -> tuple[GammaGamma | None, str | None]:
+        """The fit of the repeat customers' spend that forecasts an order value, and None; or
+        why none does, in words: it cannot be fitted (fewer than MIN_CUSTOMERS repeat
+        customers, no likelihood; the fit None) or it has no mean order value
+        (:meth:`no_mean`). The one rule of the served LTV rule and the backtest's baseline."""
+        try:
+            fitted = cls.fit(frequency, monetary_value)
+        except BTYDError as error:
+            return None, f"Gamma-Gamma cannot be fitted: {error}"
+        repeat = np.asarray(frequency, dtype=float).ravel() > 0
+        return fitted, fitted.no_mean(np.asarray(monetary_value, dtype=float).ravel()[repeat])
+
     def log_likelihood(self, frequency: ArrayLike, monetary_value: ArrayLike) -> FloatArray:
         """Per-customer log density of monetary_value (customers with frequency > 0)."""
         arrays = _as_arrays(frequency=frequency, monetary_value=monetary_value)

@@ -321,7 +321,7 @@ def fit_rule(
             "monetary": float(train[monetary].median()),
         }
     elif kind == "bgnbd_gamma_gamma":
-        from lifecycle.btyd import BGNBD, BTYDError, GammaGamma
+        from lifecycle.btyd import BGNBD, GammaGamma
         from lifecycle.btyd_features import fit_purchase_process
 
         process = fit_purchase_process(latest, BGNBD)  # the classical baseline
@@ -330,11 +330,8 @@ def fit_rule(
         spent = rule._net("avg_order_value")
         # customers whose repeat purchases kept some value after refunds
         repeat = latest[(latest["orders_total"].fillna(0) >= 2) & (latest[spent] > 0)]
-        try:
-            gg = GammaGamma.fit(repeat["orders_total"] - 1, repeat[spent])
-        except BTYDError as error:
-            raise RuleError(f"Gamma-Gamma cannot be fitted: {error}") from None
-        if why := gg.no_mean(repeat[spent]):  # a one-time buyer's p v / (q - 1) is undefined
+        gg, why = GammaGamma.fit_for_value(repeat["orders_total"] - 1, repeat[spent])
+        if why:  # no fit, or a one-time buyer's p v / (q - 1) is undefined
             raise RuleError(why)
         params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}
     elif kind == "purchase_process":

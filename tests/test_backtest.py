@@ -758,6 +758,45 @@ def test_a_gamma_gamma_fit_without_a_mean_order_value_leaves_the_baseline_withou
     assert "spearman" in result["methods"][MODEL]  # the model's value is judged
 
 
+def test_a_gamma_gamma_that_cannot_be_fitted_leaves_the_baseline_without_a_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
+) -> None:
+    """online_retail's first week, cut at 2010-12-06: 13 customers bought on a second day
+    (Gamma-Gamma needs 20). The BG/NBD baseline then forecast its expected purchases times
+    the mean order value of everyone, a model of another name, unsaid (Spearman -0.062,
+    total error -78.9%): as where the fit has no mean, its value is left out and the
+    backtest says why (the served rule's words, ``GammaGamma.fit_for_value``)."""
+    import gzip
+
+    from lifecycle.backtest_judge import NO_VALUE_FORECAST, verdict_lines
+
+    clear_lifecycle_environ(monkeypatch)
+    source = shared_data / "online_retail" / "online_retail_transactions.csv.gz"
+    with gzip.open(source, "rt") as lines:
+        header = next(lines)
+        week = [line for line in lines if ",2010-12-0" in line]
+    (tmp_path / "week.csv").write_text(header + "".join(week))
+    home, env = tmp_path / "ws", NO_PLOTS | {"LIFECYCLE_DATASET": "week"}
+    run_cli(home, "import", "online-retail", str(tmp_path / "week.csv"), "--dataset", "week",
+            env=env)  # fmt: skip
+    stdout = run_cli(home, "--json", "backtest", "--cutoff", "2010-12-06", "--horizon", "3",
+                     "--resamples", "100", env=env)  # fmt: skip
+    [result] = json.loads(stdout)["cutoffs"]
+    baseline = result["methods"]["bgnbd_gamma_gamma"]
+    assert set(baseline) == set(CLASSIFICATION + PROBABILITY), baseline  # no value metrics
+    assert set(result["bootstrap"]["bgnbd_gamma_gamma"]) == {"auc"}
+    why = result[NO_VALUE_FORECAST]["bgnbd_gamma_gamma"]
+    assert why == (
+        "Gamma-Gamma cannot be fitted: GammaGamma.fit (customers with frequency > 0): "
+        "need at least 20 customers to fit, got 13"
+    )
+    said = verdict_lines(result, 0, 100)
+    assert f"  bgnbd_gamma_gamma has no value forecast: {why}" in said
+    row = next(line for line in said if line.startswith("  bgnbd_gamma_gamma "))
+    assert row.split()[1:3] == ["-", "-"]  # Spearman, Gini: none
+    assert "spearman" in result["methods"][MODEL]  # the model's value is judged
+
+
 def test_forget_finds_and_deletes_a_kept_scratch_workspace(
     home: Path, backtest: tuple[dict, Path], tmp_path: Path
 ) -> None:

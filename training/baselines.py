@@ -57,16 +57,16 @@ def last_period_value(test: pd.DataFrame, horizon_days: int, windows: list[int])
     return _score(rule, test)
 
 
-# attrs key of a :func:`bgnbd_forecast`: why its ``expected_value`` is NaN (Gamma-Gamma's
-# fit has no mean order value, ``GammaGamma.no_mean``)
+# attrs key of a :func:`bgnbd_forecast`: why its ``expected_value`` is NaN (Gamma-Gamma
+# cannot be fitted or has no mean order value, ``GammaGamma.fit_for_value``)
 NO_VALUE = "no_value"
 
 
 def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
     """BG/NBD + Gamma-Gamma fitted on the purchases up to ``as_of``: per buyer (index user_id)
     ``p_alive``, ``p_purchase`` (of at least one), ``expected_purchases`` and
-    ``expected_value`` in the next ``horizon_days``; NaN values where the spend's fit has no
-    mean order value, and why in ``attrs[NO_VALUE]``."""
+    ``expected_value`` in the next ``horizon_days``; NaN values where the spend cannot be
+    fitted or its fit has no mean order value, and why in ``attrs[NO_VALUE]``."""
     import duckdb
 
     as_of = pd.Timestamp(as_of)
@@ -82,17 +82,13 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
     # customers whose repeat days kept some value (a day of free items only is 0), as the
     # rule's fit (lifecycle.rules): one such customer would end the fit for everyone
     spent = summary[summary["monetary_value"] > 0]
-    no_value = None
-    try:
-        gamma = GammaGamma.fit(spent["frequency"], spent["monetary_value"])
-    except BTYDError:
-        # No repeat buyers to fit spend on: fall back to the mean order value of everyone.
-        value = purchases * orders["value"].mean()
+    # no fit (too few repeat customers) or no mean order value: no value, said why, as the
+    # served rule refuses (not the mean order value of everyone, another model)
+    gamma, no_value = GammaGamma.fit_for_value(spent["frequency"], spent["monetary_value"])
+    if no_value or gamma is None:
+        value = np.full(len(summary), np.nan)
     else:
-        if no_value := gamma.no_mean(spent["monetary_value"]):  # no value, said why
-            value = np.full(len(summary), np.nan)
-        else:
-            value = expected_value(bgnbd, gamma, summary, horizon_days)
+        value = expected_value(bgnbd, gamma, summary, horizon_days)
     forecast = pd.DataFrame(
         {
             "p_alive": bgnbd.probability_alive(*rfm),
