@@ -251,9 +251,9 @@ class BGNBD:
     @one_blas_thread  # its weighted sums: OpenBLAS's dot of over 10,000 rows split across threads
     def fit(cls, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBD:
         """Maximum-likelihood fit (:mod:`lifecycle.btyd_fit`: L-BFGS-B with the exact
-        gradient on log r, log alpha and the dropout's logit mean and log concentration,
-        a + b <= e^12, best of several starts): the same optimum on any CPU and any number
-        of BLAS threads."""
+        gradient on log r, the log mean purchase rate r / alpha and the dropout's logit mean
+        and log concentration, r and a + b <= e^12, best of several starts): the same
+        optimum on any CPU and any number of BLAS threads."""
         x, t_x, t_obs = _validate_rfm(frequency, recency, T)
         x, t_x, t_obs = x.ravel(), t_x.ravel(), t_obs.ravel()
         _check_count(x.size, "BGNBD.fit")
