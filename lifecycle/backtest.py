@@ -62,6 +62,7 @@ from lifecycle.settings import LabelSettings, Settings, TrackingSettings
 from lifecycle.sql import literal
 from lifecycle.steps import refusals
 from lifecycle.storage import refuse_unwritable
+from lifecycle.words import DAYS, counted
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 if TYPE_CHECKING:
@@ -231,9 +232,10 @@ class CutoffResult:
         lines = [
             f"cutoff {self.cutoff:%Y-%m-%d}: {self.users:,} users known, "
             f"{sum(self.seconds.values()):.0f} s",
-            f"  what happened: {o['active_rate']:.1%} active within {labels.churn_horizon_days} days, "
+            f"  what happened: {o['active_rate']:.1%} active within "
+            f"{counted(labels.churn_horizon_days, DAYS)}, "
             f"{o['bought_rate']:.1%} bought and value {value} within "
-            f"{labels.ltv_horizon_days} days (purchases minus refunds, at least 0 per user)",
+            f"{counted(labels.ltv_horizon_days, DAYS)} (purchases minus refunds, at least 0 per user)",
         ]
         lines.append(f"  {MODEL} serves: {served_text(self.models)}")
         lines += verdict_lines(self.verdict, o["blank_churn"], o["resamples"])
@@ -382,7 +384,7 @@ class BacktestResult:
         }
 
     def lines(self) -> list[str]:
-        said = ", ".join(f"{t} {d} days" for t, d in horizons(self.labels).items())
+        said = ", ".join(f"{t} {counted(d, DAYS)}" for t, d in horizons(self.labels).items())
         lines = [f"backtest of dataset '{self.dataset}' (horizons: {said})"]
         for result in self.cutoffs:
             lines += result.lines(self.labels, self.currency)

@@ -17,6 +17,7 @@ from lifecycle.errors import UserError
 from lifecycle.setting_types import MAX_DAYS
 from lifecycle.settings import LabelSettings
 from lifecycle.sql import literal
+from lifecycle.words import DAYS, counted
 
 
 class BacktestError(UserError):
@@ -106,7 +107,8 @@ def check_history(
     days = (last_event - first_event).days
     fits = max(1, (days - 1) // 2)  # one horizon before the cutoff and one after it
     raise BacktestError(
-        f"{why}, and no cutoff of this data ({days} days, to {last_event:%Y-%m-%d}) has that "
+        f"{why}, and no cutoff of this data ({counted(days, DAYS)}, to {last_event:%Y-%m-%d}) "
+        "has that "
         f"and a {history}-day horizon after it to judge by: give --horizon {fits} or shorter "
         f"(the earliest cutoff is then {earliest(fits):%Y-%m-%d})"
     )

@@ -25,6 +25,7 @@ from lifecycle.backtest_judge import (
     verdict_lines,
 )
 from lifecycle.settings import LabelSettings
+from lifecycle.words import DAYS, counted
 
 STILL_ACTIVE = "still_active"  # its key in the JSON, its MLflow metrics' and plots' prefix
 
@@ -59,7 +60,7 @@ def judge_still_active(
     keep = still_active(feature_rows, labels)
     days, source = active_window(labels)
     result: dict[str, Any] = {
-        "definition": f"active in the {days} days up to the cutoff ({source})",
+        "definition": f"active in the {counted(days, DAYS)} up to the cutoff ({source})",
         "window_days": days,
         "users": int(keep.sum()),
         "left_out": int((~keep).sum()),
@@ -78,7 +79,7 @@ def still_active_lines(verdict: dict[str, Any], resamples: int) -> list[str]:
     days = verdict["window_days"]
     lines = [
         f"  still active at the cutoff, {verdict['definition']}: {verdict['users']:,} users; "
-        f"{verdict['left_out']:,} left out, no activity in those {days} days"
+        f"{verdict['left_out']:,} left out, no activity in the {counted(days, DAYS)}"
     ]
     if "error" in verdict:
         return [*lines, f"    not judged: {verdict['error']}"]

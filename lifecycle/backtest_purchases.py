@@ -23,6 +23,7 @@ import pandas as pd
 from features import contract as c
 from features.orders import cancelled_by, cancelled_sql, orders_sql
 from lifecycle.sql import literal
+from lifecycle.words import DAYS, counted
 
 PURCHASES = "expected_purchases"  # the served column, its key in the JSON and metric prefix
 COUNTED = "orders"  # what a purchase is, to the served process and so to this verdict
@@ -123,7 +124,8 @@ def lines_of(verdict: dict[str, Any]) -> list[str]:
         for row in verdict["calibration"]
     )
     return [
-        f"  {PURCHASES} of {verdict['customers']:,} customers ({COUNTED} in {days} days): "
+        f"  {PURCHASES} of {verdict['customers']:,} customers "
+        f"({COUNTED} in {counted(days, DAYS)}): "
         f"{verdict['expected_total']:,.0f} expected vs {verdict['happened_total']:,.0f} "
         f"happened ({said}), Spearman {verdict['spearman']:.3f}, MAE {verdict['mae']:.2f}",
         f"    mean expected vs happened by expected: {bins}",
@@ -166,7 +168,8 @@ def plot(folder: Path, verdict: dict[str, Any]) -> list[str]:
     for row, x, y in zip(table, expected, happened, strict=True):
         ax.annotate(f"{bin_name(row)} ({row['customers']:,})", (x, y), fontsize=8)
     ax.set(
-        title=f"expected purchases in {verdict['horizon_days']} days against {COUNTED} that happened",
+        title=f"expected purchases in {counted(verdict['horizon_days'], DAYS)} against "
+        f"{COUNTED} that happened",
         xlabel="mean expected purchases (bins of expected purchases)",
         ylabel=f"mean {COUNTED} that happened",
     )

@@ -6,6 +6,7 @@ CUTOFFS = ("cutoff", "cutoffs")
 BATCHES = ("batch", "batches")
 LATE_EVENTS = ("late event", "late events")
 APPENDS = ("append", "appends")
+DAYS = ("day", "days")
 
 
 def word_for(n: int, noun: tuple[str, str]) -> str:

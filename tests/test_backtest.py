@@ -758,6 +758,39 @@ def test_a_gamma_gamma_fit_without_a_mean_order_value_leaves_the_baseline_withou
     assert "spearman" in result["methods"][MODEL]  # the model's value is judged
 
 
+def _first_week(shared_data: Path, folder: Path) -> Path:
+    """online_retail's invoice lines of 2010-12-01..09: a young shop's real log."""
+    import gzip
+
+    source = shared_data / "online_retail" / "online_retail_transactions.csv.gz"
+    with gzip.open(source, "rt") as lines:
+        header = next(lines)
+        week = [line for line in lines if ",2010-12-0" in line]
+    path = folder / "week.csv"
+    path.write_text(header + "".join(week))
+    return path
+
+
+def test_a_one_day_horizon_reads_one_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
+) -> None:
+    """online_retail's first week cut at 2010-12-03 with --horizon 1, the shortest a new
+    shop's log allows: every line said '1 days' ('horizons: churn 1 days', 'active within 1
+    days', 'no activity in those 1 days', 'orders in 1 days')."""
+    clear_lifecycle_environ(monkeypatch)
+    home, env = tmp_path / "ws", NO_PLOTS | {"LIFECYCLE_DATASET": "week"}
+    run_cli(home, "import", "online-retail", str(_first_week(shared_data, tmp_path)),
+            "--dataset", "week", env=env)  # fmt: skip
+    said = run_cli(home, "backtest", "--cutoff", "2010-12-03", "--horizon", "1",
+                   "--resamples", "100", env=env)  # fmt: skip
+    assert "1 days" not in said
+    assert "(horizons: churn 1 day, conversion 1 day, ltv 1 day)" in said
+    assert "active within 1 day, " in said and "value 4,112 GBP within 1 day (" in said
+    assert "active in the 1 day up to the cutoff" in said
+    assert "left out, no activity in the 1 day" in said
+    assert "(orders in 1 day): " in said
+
+
 def test_a_gamma_gamma_that_cannot_be_fitted_leaves_the_baseline_without_a_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
 ) -> None:
@@ -766,19 +799,12 @@ def test_a_gamma_gamma_that_cannot_be_fitted_leaves_the_baseline_without_a_value
     the mean order value of everyone, a model of another name, unsaid (Spearman -0.062,
     total error -78.9%): as where the fit has no mean, its value is left out and the
     backtest says why (the served rule's words, ``GammaGamma.fit_for_value``)."""
-    import gzip
-
     from lifecycle.backtest_judge import NO_VALUE_FORECAST, verdict_lines
 
     clear_lifecycle_environ(monkeypatch)
-    source = shared_data / "online_retail" / "online_retail_transactions.csv.gz"
-    with gzip.open(source, "rt") as lines:
-        header = next(lines)
-        week = [line for line in lines if ",2010-12-0" in line]
-    (tmp_path / "week.csv").write_text(header + "".join(week))
     home, env = tmp_path / "ws", NO_PLOTS | {"LIFECYCLE_DATASET": "week"}
-    run_cli(home, "import", "online-retail", str(tmp_path / "week.csv"), "--dataset", "week",
-            env=env)  # fmt: skip
+    run_cli(home, "import", "online-retail", str(_first_week(shared_data, tmp_path)),
+            "--dataset", "week", env=env)  # fmt: skip
     stdout = run_cli(home, "--json", "backtest", "--cutoff", "2010-12-06", "--horizon", "3",
                      "--resamples", "100", env=env)  # fmt: skip
     [result] = json.loads(stdout)["cutoffs"]
