@@ -109,6 +109,18 @@ def fit_purchase_process(
     }
 
 
+def why_not_fitted(
+    features: pd.DataFrame, kind: type[BGNBD] = MBGNBD, who: str = "customers"
+) -> str:
+    """Why :func:`fit_purchase_process` gave None on ``features``, in words with the count
+    (``who``: what its rows are, the customers or users active on a day)."""
+    name = "MBG/NBD" if kind.FIRST else "BG/NBD"
+    n = len(rfm_from_features(features).dropna())
+    if n < MIN_CUSTOMERS:
+        return f"too few {who} to fit {name}: {n:,}, at least {MIN_CUSTOMERS} needed"
+    return f"{name} cannot be fitted on these {n:,} {who}: its likelihood has no finite optimum"
+
+
 # p_alive tells who has left only where the fitted process judges some customer more likely
 # gone than alive: a log of one row a customer and day (a grocery export, online_retail
 # counted so) fits a dropout on its bound (MBG/NBD's mean a/(a+b) 3.8e-11), so every

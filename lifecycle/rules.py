@@ -322,11 +322,11 @@ def fit_rule(
         }
     elif kind == "bgnbd_gamma_gamma":
         from lifecycle.btyd import BGNBD, GammaGamma
-        from lifecycle.btyd_features import fit_purchase_process
+        from lifecycle.btyd_features import fit_purchase_process, why_not_fitted
 
         process = fit_purchase_process(latest, BGNBD)  # the classical baseline
         if process is None:
-            raise RuleError("too few customers to fit BG/NBD")
+            raise RuleError(why_not_fitted(latest, BGNBD))
         spent = rule._net("avg_order_value")
         # customers whose repeat purchases kept some value after refunds
         repeat = latest[(latest["orders_total"].fillna(0) >= 2) & (latest[spent] > 0)]
@@ -336,7 +336,7 @@ def fit_rule(
         params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}
     elif kind == "purchase_process":
         from lifecycle.btyd import MBGNBD, MIN_CUSTOMERS
-        from lifecycle.btyd_features import fit_purchase_process
+        from lifecycle.btyd_features import fit_purchase_process, why_not_fitted
 
         params["sign"] = tasks.get(task).silence_sign  # churn: silence; conversion: a purchase
         # Without repeat purchases the purchase rate's fit runs to 0: churn 1 for everyone.
@@ -348,10 +348,14 @@ def fit_rule(
             )
         params["process"] = fit_purchase_process(latest, MBGNBD)
         if params["process"] is None:
-            raise RuleError("too few customers to fit MBG/NBD")
+            raise RuleError(why_not_fitted(latest, MBGNBD))
     elif kind == "activity_process":
         from lifecycle.btyd import MBGNBD, MIN_CUSTOMERS
-        from lifecycle.btyd_features import PURCHASE_HISTORY, fit_purchase_process
+        from lifecycle.btyd_features import (
+            PURCHASE_HISTORY,
+            fit_purchase_process,
+            why_not_fitted,
+        )
 
         window = params["window"]
         # the window is (as_of - w, as_of] and a cutoff is midnight: a user first seen w days
@@ -372,7 +376,7 @@ def fit_rule(
         as_events = pd.DataFrame(dict(zip(PURCHASE_HISTORY, (days, tenure, recency), strict=True)))
         params["process"] = fit_purchase_process(as_events, MBGNBD)
         if params["process"] is None:
-            raise RuleError("too few active users to fit MBG/NBD")
+            raise RuleError(why_not_fitted(as_events, MBGNBD, "active users"))
     if kind in ("bgnbd_gamma_gamma", "purchase_process", "activity_process"):  # one term
         inputs = train[rule.inputs()].apply(pd.to_numeric, errors="coerce")
         params["input_reference"] = [float(inputs[name].median()) for name in inputs]

@@ -107,6 +107,19 @@ def test_bgnbd_rule_forecasts_value_for_customers_only(rows: pd.DataFrame) -> No
         fit_rule("magic", "churn", rows, NAMES, horizon_days=90, windows=[90])
 
 
+def test_a_process_rule_too_few_customers_can_fit_says_how_many(rows: pd.DataFrame) -> None:
+    """A young or small log's label-free LTV and churn said only "too few customers to fit
+    BG/NBD" (the backtest of the 30-user demo: "and no label-free model: too few customers
+    to fit BG/NBD"): how many there were and how many it takes are said now."""
+    few = rows.head(15)
+    customers = int((few["orders_total"] > 0).sum())
+    with pytest.raises(RuleError) as refused:
+        fit_rule("bgnbd_gamma_gamma", "ltv", few, NAMES, horizon_days=90, windows=[90])
+    assert str(refused.value) == (
+        f"too few customers to fit BG/NBD: {customers}, at least 20 needed"
+    )
+
+
 def test_a_gamma_gamma_fit_without_a_mean_order_value_is_no_rule_and_the_measured_one_serves(
     rows: pd.DataFrame,
 ) -> None:
