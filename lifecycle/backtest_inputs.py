@@ -91,26 +91,37 @@ def check_history(
     def earliest(days: int) -> pd.Timestamp:
         return (first_event + pd.Timedelta(days=days)).normalize() + pd.Timedelta(days=1)
 
-    history = max(getattr(labels, field) for field in horizon_fields())
+    fields = horizon_fields()
+    history = max(getattr(labels, field) for field in fields)
     if cutoff >= earliest(history):
         return
+    # the settings' horizons (no --horizon): the one that asks for this history, named
+    longest = next(f for f in fields if getattr(labels, f) == history)
+    whose = (
+        ""
+        if all(getattr(labels, f) == history for f in fields)
+        else f" (labels.{longest}, the longest; --horizon DAYS sets every task's)"
+    )
     why = (
         f"--cutoff {cutoff:%Y-%m-%d} is too early: the data starts at {first_event:%Y-%m-%d} "
-        f"and training needs at least one {history}-day label horizon of history before "
-        "the cutoff"
+        f"and training needs at least one {history}-day label horizon{whose} of history "
+        "before the cutoff"
     )
+    # the longest horizon with one before this cutoff and one after it, as the too-late
+    # refusal offers one (a user asking for this cutoff was told only of another)
+    here = min((cutoff - first_event.normalize()).days - 1, (last_event - cutoff).days)
+    at_this = f", or --horizon {here} at this one" if here >= 1 else ""
     if earliest(history) + pd.Timedelta(days=history) <= last_event:
         raise BacktestError(
-            f"{why}; the earliest cutoff is {earliest(history):%Y-%m-%d} (or give a shorter "
-            "--horizon)"
+            f"{why}; the earliest cutoff a {history}-day horizon fits is "
+            f"{earliest(history):%Y-%m-%d}{at_this}"
         )
     days = (last_event - first_event).days
     fits = max(1, (days - 1) // 2)  # one horizon before the cutoff and one after it
     raise BacktestError(
         f"{why}, and no cutoff of this data ({counted(days, DAYS)}, to {last_event:%Y-%m-%d}) "
-        "has that "
-        f"and a {history}-day horizon after it to judge by: give --horizon {fits} or shorter "
-        f"(the earliest cutoff is then {earliest(fits):%Y-%m-%d})"
+        f"has that and a {history}-day horizon after it to judge by: give --horizon {fits} or "
+        f"shorter (the earliest cutoff is then {earliest(fits):%Y-%m-%d}){at_this}"
     )
 
 

@@ -446,7 +446,15 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
             ["--cutoff", "2023-06-01", "--horizon", "300"],
             "history before the cutoff, and no cutoff of this data (399 days, to 2024-02-04) has "
             "that and a 300-day horizon after it to judge by: give --horizon 199 or shorter (the "
-            "earliest cutoff is then 2023-07-20)",
+            "earliest cutoff is then 2023-07-20), or --horizon 150 at this one",
+        ),
+        # a cutoff too early for the horizon: the earliest that fits, and the horizon that fits
+        # this one (it said only "the earliest cutoff is 2023-03-03 (or give a shorter
+        # --horizon)", as the too-late refusal names the horizon that fits)
+        (
+            ["--cutoff", "2023-02-10"],
+            "; the earliest cutoff a 60-day horizon fits is 2023-03-03, or --horizon 39 at this "
+            "one",
         ),
         (
             ["--cutoff", "2023-11-01", "--out", "/proc/bt"],
@@ -458,6 +466,23 @@ def test_bad_inputs_are_refused_in_one_line(home: Path, args: list[str], message
     result = invoke(home, "backtest", "--horizon", str(HORIZON), *args)
     assert result.exit_code == 1, result.output
     assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_a_cutoff_too_early_for_the_settings_horizons_names_the_setting(home: Path) -> None:
+    """Without --horizon the settings' horizons apply, ltv's 365 days the longest: a new user
+    asking for a cutoff of the demo's year was told of "one 365-day label horizon" and a
+    horizon that fits another cutoff; now of the setting that asks for it and of the
+    horizon that fits the cutoff asked for."""
+    result = invoke(home, "backtest", "--cutoff", "2023-11-01")
+    assert result.exit_code == 1, result.output
+    assert (
+        "needs at least one 365-day label horizon (labels.ltv_horizon_days, the longest; "
+        "--horizon DAYS sets every task's) of history before the cutoff" in result.stderr
+    )
+    assert result.stderr.rstrip().endswith(
+        "give --horizon 199 or shorter (the earliest cutoff is then 2023-07-20), or --horizon "
+        "95 at this one"
+    )
     assert len(result.stderr.strip().splitlines()) == 1
 
 
