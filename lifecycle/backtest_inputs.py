@@ -117,7 +117,17 @@ def check_history(
             f"{earliest(history):%Y-%m-%d}{at_this}"
         )
     days = (last_event - first_event).days
-    fits = max(1, (days - 1) // 2)  # one horizon before the cutoff and one after it
+    # the longest horizon with a cutoff that has one before it and one after it: the cutoff
+    # earliest(h), the first day's midnight + h + 1 day, plus h within the data
+    fits = (last_event - first_event.normalize() - pd.Timedelta(days=1)) // pd.Timedelta(days=2)
+    if fits < 1:  # not even --horizon 1 (a day's log): no cutoff of this data can be judged
+        shortest = first_event.normalize() + pd.Timedelta(days=3)
+        raise BacktestError(
+            f"--cutoff {cutoff:%Y-%m-%d}: the data runs from {first_event:%Y-%m-%d %H:%M} to "
+            f"{last_event:%Y-%m-%d %H:%M}, too short to backtest: the shortest backtest, "
+            "--horizon 1, needs a day of events before its cutoff and a whole day after it, "
+            f"events up to {shortest:%Y-%m-%d} at least"
+        )
     raise BacktestError(
         f"{why}, and no cutoff of this data ({counted(days, DAYS)}, to {last_event:%Y-%m-%d}) "
         f"has that and a {history}-day horizon after it to judge by: give --horizon {fits} or "

@@ -783,17 +783,39 @@ def test_a_gamma_gamma_fit_without_a_mean_order_value_leaves_the_baseline_withou
     assert "spearman" in result["methods"][MODEL]  # the model's value is judged
 
 
-def _first_week(shared_data: Path, folder: Path) -> Path:
-    """online_retail's invoice lines of 2010-12-01..09: a young shop's real log."""
+def _first_week(shared_data: Path, folder: Path, days: str = ",2010-12-0") -> Path:
+    """online_retail's invoice lines of 2010-12-01..09 (``days``: of the times so written):
+    a young shop's real log."""
     import gzip
 
     source = shared_data / "online_retail" / "online_retail_transactions.csv.gz"
     with gzip.open(source, "rt") as lines:
         header = next(lines)
-        week = [line for line in lines if ",2010-12-0" in line]
+        week = [line for line in lines if days in line]
     path = folder / "week.csv"
     path.write_text(header + "".join(week))
     return path
+
+
+def test_a_log_too_short_for_any_backtest_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
+) -> None:
+    """online_retail's first day alone: no cutoff has a day before it and a day after it.
+    The refusal said "give --horizon 1 or shorter (the earliest cutoff is then 2010-12-03)",
+    the horizon given and a date past the data; it says the data is too short, and how long
+    the shortest backtest needs it."""
+    clear_lifecycle_environ(monkeypatch)
+    home, env = tmp_path / "ws", NO_PLOTS | {"LIFECYCLE_DATASET": "day"}
+    day = _first_week(shared_data, tmp_path, ",2010-12-01 ")
+    run_cli(home, "import", "online-retail", str(day), "--dataset", "day", env=env)
+    for horizon in ([], ["--horizon", "1"]):
+        result = invoke(home, "backtest", "--cutoff", "2010-12-01", *horizon, env=env)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.strip() == (
+            "Error: --cutoff 2010-12-01: the data runs from 2010-12-01 08:26 to 2010-12-01 "
+            "17:35, too short to backtest: the shortest backtest, --horizon 1, needs a day of "
+            "events before its cutoff and a whole day after it, events up to 2010-12-04 at least"
+        )
 
 
 def test_a_one_day_horizon_reads_one_day(
