@@ -224,7 +224,21 @@ def blank_rows(raw: pd.DataFrame) -> pd.Series:
     whose blank cell is that column's value missing."""
     if len(raw.columns) <= 1:
         return pd.Series(False, index=raw.index)
-    return every_cell(raw, lambda text, _: text.str.strip() == "")
+    # narrowed column by column, as the first one rules out most rows; an empty cell is
+    # compared in C (_blank), the others stripped: 1M ',,,,,,,,,' lines took 1.7 s stripping
+    # every cell, 0.3 s so
+    blank = np.full(len(raw), not raw.empty)
+    for i in range(len(raw.columns)):
+        rows = np.flatnonzero(blank)
+        if not len(rows):
+            break
+        values = raw.iloc[:, i] if len(rows) == len(raw) else raw.iloc[rows, i]
+        empty = _blank(values)
+        if not empty.all():
+            rest = ~empty
+            empty[rest] = as_text(values[rest]).fillna("").str.strip().eq("").to_numpy(bool)
+        blank[rows] = empty
+    return pd.Series(blank, index=raw.index)
 
 
 def every_cell(raw: pd.DataFrame, test: Callable[[pd.Series, str], pd.Series]) -> pd.Series:

@@ -186,3 +186,14 @@ def test_bench_serving_inprocess_quick(trained_workspace: TrainedWorkspace, tmp_
         assert CASES[name] in printed
     assert cases["floor"]["over_floor"] == 1.0
     assert document["users"] > 0
+
+
+def test_bench_blank_tail_quick(tmp_path: Path) -> None:
+    """1,000 rows with and without 20,000 blank lines under them, each ingested in its own
+    process: the same events and quarantine, the tail counted, the ratios numbers."""
+    printed = run_main("bench_blank_tail.py", "--quick", "--json", cwd=tmp_path)
+    result = json.loads(printed)
+    assert result["identical"] is True, result
+    assert (result["no_tail"]["skipped"], result["tail"]["skipped"]) == (0, 20_000)
+    assert result["no_tail"]["rows_read"] == result["tail"]["rows_read"] == 1_001
+    assert _finite(*(result[n][k] for n in ("no_tail", "tail") for k in ("seconds", "peak_rss_mb")))
