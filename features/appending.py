@@ -227,7 +227,7 @@ def merge_events(
     from features.money_checks import refuse_currencies
     from features.quarantine import _beside
     from features.source_files import SourceFiles
-    from features.staged_tables import ROW_COLUMNS, write_batches
+    from features.staged_tables import ROW_COLUMNS, write_sorted
 
     try:
         old_schema = pq.read_schema(old_events)
@@ -295,14 +295,13 @@ def merge_events(
                 f"SELECT count(*) FROM new WHERE {added} AND {identifier(column)}"
             ).fetchall()
             notes[name] = int(count)
-        # held in a table (it spills), then sorted: DuckDB's sort of a UNION ALL read by two
-        # threads ran out of the default 256MB over a 16M-row dataset, where a table's took 5 s
-        con.execute(
-            f"CREATE TEMP TABLE merged AS SELECT {kept} FROM old UNION ALL "
-            f"SELECT {kept} FROM new WHERE {added}"
+        write_sorted(  # a UNION ALL's sort ran out of 256MB over 16M rows, a table's not
+            con,
+            f"SELECT {kept} FROM old UNION ALL SELECT {kept} FROM new WHERE {added}",
+            f"{c.EVENT_TIME}, {c.USER_ID}",
+            schema,
+            out,
         )
-        merged = con.sql(f"SELECT {kept} FROM merged ORDER BY {c.EVENT_TIME}, {c.USER_ID}")
-        write_batches(merged, schema, out)
         ((total,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
         if held.counts():
             # as every quarantine file: source row and reason first (when the rows are known)

@@ -81,14 +81,35 @@ def bounded(
         spill.mkdir(parents=True)
         con.execute(f"SET memory_limit = {literal(memory_limit)}")
         con.execute(f"SET temp_directory = {literal(spill)}")
+        con.execute(f"SET threads = {threads_within(con, memory_limit)}")
     try:
         yield con
-    except duckdb.OutOfMemoryException as error:
+    except (duckdb.OutOfMemoryException, OSError) as error:
+        # a result read through Arrow (to_arrow_reader) ran out as an OSError of its words
+        if not isinstance(error, duckdb.OutOfMemoryException) and not str(error).startswith(
+            "Out of Memory Error"
+        ):
+            raise
         raise OutOfMemory(out_of_memory(memory_limit, error, setting, building)) from None
     finally:
         con.close()
         if spill is not None:
             shutil.rmtree(spill, ignore_errors=True)
+
+
+# What one of DuckDB's threads needs at least: a hash aggregate of 1M order ids (an ingest's
+# repeated_totals over 2M rows) ran out of 32MB with two threads and took 1.2 s with one; it
+# ran with two under 48MB. Each thread holds buffers of its own, which do not spill.
+MEMORY_PER_THREAD = "32MB"
+
+
+def threads_within(con: duckdb.DuckDBPyConnection, memory_limit: str) -> int:
+    """The connection's threads, fewer under a small ``memory_limit``: one per
+    :data:`MEMORY_PER_THREAD` (the default 256MB takes eight, the least, 16 MiB, one)."""
+    from lifecycle.setting_types import memory_bytes
+
+    ((threads,),) = con.execute("SELECT current_setting('threads')").fetchall()
+    return max(1, min(int(threads), memory_bytes(memory_limit) // memory_bytes(MEMORY_PER_THREAD)))
 
 
 def out_of_memory(
@@ -97,15 +118,48 @@ def out_of_memory(
     setting: str = SETTING,
     building: tuple[str, str] = ("the features", "the feature table"),
 ) -> str:
-    """One line: what ran out, the setting, and what to do."""
+    """One line: what ran out, in which step (the innermost function of ours it ran in),
+    the setting, and a value to try: the setting's default, or twice the limit above it."""
     said = str(error).splitlines()[0].removeprefix("Out of Memory Error: ")[:160]
     limit = f"{setting} = {memory_limit!r}" if memory_limit else f"{setting} unset"
     variable = "LIFECYCLE_" + setting.upper().replace(".", "__")
+    step = _step(error)
     return (
-        f"DuckDB ran out of memory building {building[0]} ({said}) with {limit}: raise "
-        f"{setting} (e.g. {variable}=8GB) or free disk space for its spill folder beside "
-        f"{building[1]}"
+        f"DuckDB ran out of memory building {building[0]}{step} ({said}) with {limit}: "
+        f"raise {setting} (e.g. {variable}={_larger(memory_limit, setting)}) or free disk "
+        f"space for its spill folder beside {building[1]}"
     )
+
+
+# modules of helpers a step calls: the step is the function of ours that called them
+_HELPERS = ("features/duckdb_memory.py", "features/staged_tables.py", "lifecycle/sql.py")
+
+
+def _step(error: BaseException) -> str:
+    """`` in <module>.<function>``: the innermost frame of the project's code (a helper's
+    caller) the error was raised through; empty if none."""
+    import traceback
+
+    root = Path(__file__).resolve().parents[1]
+    step = ""
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = Path(frame.filename).resolve()
+        if path.is_file() and path.is_relative_to(root) and ".venv" not in path.parts:
+            name = path.relative_to(root).as_posix()
+            if not name.endswith(_HELPERS):
+                step = f" in {name.removesuffix('.py').replace('/', '.')}.{frame.name}"
+    return step
+
+
+def _larger(memory_limit: str | None, setting: str) -> str:
+    """The setting's default if ``memory_limit`` is below it, else twice the limit."""
+    from features import validation
+    from lifecycle.setting_types import memory_bytes
+
+    default = validation.DEFAULT_MEMORY_LIMIT if setting == INGEST[0] else DEFAULT_MEMORY_LIMIT
+    if memory_limit is None or memory_bytes(memory_limit) < memory_bytes(default):
+        return default
+    return f"{2 * memory_bytes(memory_limit) // 10**6:,}MB".replace(",", "")
 
 
 # Up to this many values a median is DuckDB's exact one; beyond, its t-digest estimate: the
@@ -114,13 +168,30 @@ def out_of_memory(
 # a threshold's scale (10 times a dataset's median amount), and off by about 0.01% (49.965
 # for 49.969 over 2M amounts): a value that close to a threshold is judged either way.
 EXACT_MEDIAN_VALUES = 1_000_000
+# ... and as many as the connection's memory limit holds at this many bytes a value: the
+# exact median of 1M doubles ran out of 17MB (16 MiB, the least the setting takes), of 500k
+# not, nor of 1M under 24MB
+EXACT_MEDIAN_BYTES = 32
 
 
 def median(con: duckdb.DuckDBPyConnection, value: str, rows: str, count: int) -> float | None:
     """The median of ``value`` over ``rows`` (what follows FROM: a table, read_parquet(...),
-    with its WHERE), of ``count`` values: exact up to :data:`EXACT_MEDIAN_VALUES`, estimated
-    beyond (``approx_quantile``), so a dataset of any size has one in little memory. None: no
+    with its WHERE), of ``count`` values: exact up to :data:`EXACT_MEDIAN_VALUES` (and as
+    many as the memory limit holds, :data:`EXACT_MEDIAN_BYTES` each), estimated beyond
+    (``approx_quantile``), so a dataset of any size has one in little memory. None: no
     value."""
-    how = "median({})" if count <= EXACT_MEDIAN_VALUES else "approx_quantile({}, 0.5)"
+    exact = count <= min(EXACT_MEDIAN_VALUES, memory_limit(con) // EXACT_MEDIAN_BYTES)
+    how = "median({})" if exact else "approx_quantile({}, 0.5)"
     ((found,),) = con.execute(f"SELECT {how.format(value)} FROM {rows}").fetchall()
     return None if found is None else float(found)
+
+
+def memory_limit(con: duckdb.DuckDBPyConnection) -> int:
+    """The connection's memory limit in bytes, as DuckDB says it ('16.2 MiB', '3.0 GB')."""
+    import re
+
+    ((said,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    number, unit, binary = re.fullmatch(
+        r"([\d.]+)\s*([KMGT]?)(i?)B?(?:ytes)?", said.strip()
+    ).groups()
+    return int(float(number) * (1024 if binary else 1000) ** " KMGT".index(unit or " "))

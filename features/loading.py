@@ -59,6 +59,7 @@ from features.staged_tables import (
     unused_name,
     with_row_columns,
     write_batches,
+    write_sorted,
 )
 from features.table_checks import TableChecks, is_blank
 from features.time_gaps import ISOLATED_EVENT_TIME, isolated_times
@@ -366,14 +367,15 @@ def stream_table(
                         held.write(quarantine_rows(raw, picked, reason))
         held.close()
 
-        order = ", ".join([*(identifier(n) for n in rules.order_by), row])
         kept = ", ".join(identifier(n) for n in columns)
+        written = list(columns)  # the names, as the sorted table has them
         schema = pa.schema([f for f in good.schema if f.name in columns], good.schema.metadata)
         if keep_rows:
             repeat = unused_name(REPEAT_COLUMN, [*columns, source_row, *noted.values()])
             is_repeat = f"{row} IN (SELECT source_row FROM kept_repeats)"
             kept += "".join(f", {identifier(n)}" for n in [source_row, *noted.values()])
             kept += f", {is_repeat if rules.keep_repeats else 'false'} AS {identifier(repeat)}"
+            written += [source_row, *noted.values(), repeat]
             # the duplicate_row rows too: whether --keep-repeats would add them is the
             # dataset's to say (appending.merge_events)
             duplicates = out.with_name(f"{out.stem}.{DUPLICATE_ROWS}.parquet")
@@ -389,11 +391,17 @@ def stream_table(
                 )
             found = duplicates.name if len(repeats) else None
             schema = with_row_columns(schema, source_row, noted, repeat, found)
-        final = con.sql(
-            f"SELECT {kept} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM held_back) "
-            f"ORDER BY {order}"
+        # then file order: the source row, under a name none of the columns written has
+        then = identifier(unused_name(f"{source_row}_order", written))
+        write_sorted(
+            con,
+            f"SELECT {kept}, {row} AS {then} FROM {staged} "
+            f"WHERE {row} NOT IN (SELECT source_row FROM held_back)",
+            ", ".join([*(identifier(n) for n in rules.order_by), then]),
+            schema,
+            out,
+            ", ".join(identifier(n) for n in written),
         )
-        write_batches(final, schema, out)
         if held.rows or quarantine_out.suffix != ".csv":  # each row named by file and row
             reason = identifier(c.REASON)
             relabelled = (

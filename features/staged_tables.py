@@ -103,3 +103,18 @@ def write_batches(relation: Any, schema: Any, out: Path, batch_rows: int = 100_0
     with pq.ParquetWriter(out, schema, compression="snappy") as writer:
         for batch in reader:
             writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+
+
+def write_sorted(
+    con: Any, query: str, order: str, schema: Any, out: Path, columns: str = "*"
+) -> None:
+    """The ``columns`` of the rows of ``query`` (a SELECT) written to ``out`` in ``order``
+    (:func:`write_batches`), held in a temporary table first (it spills) and sorted from it. DuckDB's sort of a query
+    that reads a UNION ALL or filters with NOT IN (a join) ran out where the sort of a table
+    spilled: an append's merge into 16M rows ran out of 256MB (8.5 s from a table), an
+    ingest's 2M rows out of 24MB (3.4 s from a table under 16 MiB, the least)."""
+    con.execute(f"CREATE TEMP TABLE sorting AS {query}")
+    try:
+        write_batches(con.sql(f"SELECT {columns} FROM sorting ORDER BY {order}"), schema, out)
+    finally:
+        con.execute("DROP TABLE sorting")

@@ -1,0 +1,100 @@
+"""An ingest's whole-table steps under a small ingest.memory_limit: a file of 2M rows (1M
+orders of two lines, each repeating its order's total) ran out of 32MB in repeated_totals,
+whose aggregate held every order id on each of DuckDB's two threads (and count(DISTINCT)
+its amounts, which never spills); the exact median of 1M amounts ran out of 17MB (16 MiB,
+the least the setting takes). What still cannot fit says so in one line naming the
+setting, the step and a value to set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from features import contract as c
+from features.duckdb_memory import INGEST, OutOfMemory, bounded, connect, median
+from features.line_items import REPEATED_TOTALS, repeated_totals
+from features.staged_tables import write_sorted
+from features.table_checks import TableChecks
+from lifecycle.sql import literal
+
+ROWS = 2_000_000  # 1M orders of two lines
+
+
+@pytest.fixture(scope="module")
+def orders(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A file's staged good rows: each order's total on both of its lines (DuckDB, 1 s)."""
+    path = tmp_path_factory.mktemp("orders") / "staged.parquet"
+    connect().execute(
+        f"COPY (SELECT i + 1 AS source_row, 'u' || (i // 2 % 50000) AS {c.USER_ID}, "
+        f"TIMESTAMPTZ '2020-01-01 00:00:00+00' + to_seconds(i // 2) AS {c.EVENT_TIME}, "
+        f"'{c.PURCHASE}' AS {c.EVENT_TYPE}, (10 + (i // 2 % 1000) / 100)::DOUBLE AS {c.AMOUNT}, "
+        f"'o' || (i // 2) AS {c.ORDER_ID} FROM range({ROWS}) t(i)) TO {literal(path)}"
+    )
+    return f"read_parquet({literal(path)})"
+
+
+def _repeated_totals(limit: str, orders: str, tmp_path: Path) -> tuple[list[int], TableChecks]:
+    checks = TableChecks()
+    with bounded(connect(), limit, tmp_path / "shop", *INGEST) as con:
+        con.execute("CREATE TEMP TABLE held_back (source_row BIGINT)")
+        found = repeated_totals(con, orders, "source_row", checks)
+    return found.tolist(), checks
+
+
+def test_the_totals_on_the_lines_of_a_million_orders_are_found_within_24MB(
+    orders: str, tmp_path: Path
+) -> None:
+    found, checks = _repeated_totals("24MB", orders, tmp_path)
+    assert len(found) == ROWS // 2 and found[:3] == [2, 4, 6]  # each order's second line
+    note = checks.notes[REPEATED_TOTALS]
+    assert (note["orders"], note["of"], note["rows"]) == (ROWS // 2, ROWS // 2, ROWS // 2)
+
+
+def test_a_median_of_a_million_amounts_is_estimated_under_the_least_limit(tmp_path: Path) -> None:
+    with bounded(connect(), "17MB", tmp_path / "shop", *INGEST) as con:
+        con.execute(
+            "CREATE TEMP TABLE amounts AS SELECT (10 + (i % 1000) / 100)::DOUBLE AS a "
+            "FROM range(1000000) t(i)"
+        )
+        assert abs(median(con, "a", "amounts", 1_000_000) - 14.995) <= 0.01
+        assert median(con, "a", "amounts WHERE a < 10.04", 4_000) == 10.015  # exact
+
+
+def test_out_of_memory_names_the_setting_the_step_and_a_value_to_set(
+    orders: str, tmp_path: Path
+) -> None:
+    with pytest.raises(OutOfMemory) as refused:
+        _repeated_totals("17MB", orders, tmp_path)
+    said = str(refused.value)
+    assert "\n" not in said and "ingest.memory_limit = '17MB'" in said, said
+    assert " in features.line_items.repeated_totals (" in said, said
+    assert "(e.g. LIFECYCLE_INGEST__MEMORY_LIMIT=256MB)" in said, said
+    found, _ = _repeated_totals("256MB", orders, tmp_path)  # the value said works
+    assert len(found) == ROWS // 2
+
+
+def test_a_file_s_rows_are_sorted_into_the_dataset_under_the_least_limit(
+    orders: str, tmp_path: Path
+) -> None:
+    """An ingest's last step, its good rows (those not held back) in time order: DuckDB's sort
+    of the filtered file ran out of 24MB; held in a table first, 16 MiB sort it."""
+    out = tmp_path / "events.parquet"
+    schema = pq.read_schema(orders.removeprefix("read_parquet('").removesuffix("')"))
+    with bounded(connect(), "17MB", tmp_path / "shop", *INGEST) as con:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(
+            "CREATE TEMP TABLE held_back AS SELECT 7 * range AS source_row FROM range(1000)"
+        )
+        write_sorted(
+            con,
+            f"SELECT * FROM {orders} WHERE source_row NOT IN (SELECT source_row FROM held_back)",
+            f"{c.EVENT_TIME}, {c.USER_ID}, source_row",
+            schema,
+            out,
+        )
+    written = pq.read_table(out, columns=[c.EVENT_TIME, "source_row"])
+    assert written.num_rows == ROWS - 1_000 + 1  # row 0 is no source row: 999 held
+    times = written.column(c.EVENT_TIME).to_numpy()
+    assert (times[1:] >= times[:-1]).all()
