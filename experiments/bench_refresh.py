@@ -11,6 +11,12 @@ twice. In the same run:
   skipped: what a scheduler pays on a day without data).
 
     uv run python experiments/bench_refresh.py [--users 2000] [--doc docs/refresh.md]
+    uv run python experiments/bench_refresh.py --quick   # CI: 500 users, 100 rounds at most
+
+``--quick`` (tests/test_benchmark_scripts.py) checks the script, not the timings: the
+smallest demo whose conversion model trains (500 users of seed 5: 300 users, or 600 of seed
+5, leave its validation set fewer than 20 positives), every model at most
+``quick.QUICK_ROUNDS`` boosting rounds on one thread, no plots, no compiled trees.
 """
 
 from __future__ import annotations
@@ -25,9 +31,17 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 WEEK = 7  # days in the new batch
+QUICK_DEMO = {"users": 500, "seed": 5}  # --quick's demo: its conversion model trains
 
 
-def prepare(home: Path, users: int, seed: int) -> Path:
+def settings_of(home: Path, environ: dict[str, str]) -> Any:
+    """The workspace's settings: the defaults, and ``environ`` (--quick's caps) over them."""
+    from lifecycle.settings import load_settings
+
+    return load_settings(home=home, environ=environ)
+
+
+def prepare(home: Path, users: int, seed: int, environ: dict[str, str]) -> Path:
     """A workspace current up to the last week; returns the last week's events file."""
     import pandas as pd
 
@@ -35,11 +49,10 @@ def prepare(home: Path, users: int, seed: int) -> Path:
     from features.demo import generate_demo
     from features.ingest import ingest_events
     from lifecycle import steps
-    from lifecycle.settings import load_settings
     from serving.batch import score_all
     from serving.report import build_report
 
-    settings = load_settings(home=home, environ={})
+    settings = settings_of(home, environ)
     demo = settings.demo
     out = home.parent / "demo-files"
     generate_demo(
@@ -68,15 +81,14 @@ def prepare(home: Path, users: int, seed: int) -> Path:
     return week
 
 
-def by_hand(home: Path, week: Path) -> dict[str, float]:
+def by_hand(home: Path, week: Path, environ: dict[str, str]) -> dict[str, float]:
     """The steps a new week needs, each timed."""
     from features.ingest import ingest_events
     from lifecycle import steps
-    from lifecycle.settings import load_settings
     from serving.batch import score_all
     from serving.report import build_report
 
-    settings = load_settings(home=home, environ={})
+    settings = settings_of(home, environ)
     dataset = settings.workspace.dataset_dir(settings.dataset)
     seconds = {}
     for step, action in (
@@ -93,27 +105,30 @@ def by_hand(home: Path, week: Path) -> dict[str, float]:
     return seconds
 
 
-def refreshed(home: Path, files: list[Path]) -> dict[str, Any]:
+def refreshed(home: Path, files: list[Path], environ: dict[str, str]) -> dict[str, Any]:
     from lifecycle.refresh import refresh
-    from lifecycle.settings import load_settings
 
     started = time.perf_counter()
-    result = refresh(load_settings(home=home, environ={}), files)
+    result = refresh(settings_of(home, environ), files)
     total = round(time.perf_counter() - started, 2)
     return {"seconds": total, "ran": result.to_dict()["ran"], "steps": result.to_dict()["steps"]}
 
 
-def bench(users: int, seed: int, folder: Path) -> dict[str, Any]:
+def bench(
+    users: int, seed: int, folder: Path, environ: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``environ``: LIFECYCLE_* settings of every step (none: the product's defaults)."""
+    environ = environ or {}
     sys.path.insert(0, str(ROOT / "tests"))
     from workspaces import copy_workspace  # re-points MLflow and Feast paths at the copy
 
     base = folder / "base" / "workspace"
-    week = prepare(base, users, seed)
+    week = prepare(base, users, seed, environ)
     manual = copy_workspace(base, folder / "manual" / "workspace")
     auto = copy_workspace(base, folder / "auto" / "workspace")
-    steps = by_hand(manual, week)
-    refresh_run = refreshed(auto, [week])
-    current = refreshed(auto, [])
+    steps = by_hand(manual, week, environ)
+    refresh_run = refreshed(auto, [week], environ)
+    current = refreshed(auto, [], environ)
     needed = round(sum(steps.values()), 2)
     return {
         "users": users,
@@ -140,7 +155,8 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
         f"{run['refresh_current']['seconds'] / run['by_hand']['seconds']:.2f}x | "
         f"{', '.join(run['refresh_current']['ran']) or 'none'} |",
         "",
-        f"One run each, {measured_on(document['machine'])}.",
+        f"One run each, {measured_on(document['machine'])}"
+        + (f"; CI sizes ({run['quick']})." if run.get("quick") else "."),
     ]
     return "\n".join(lines)
 
@@ -149,16 +165,33 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
-    args = parser.parse_args(argv)
-    from docblocks import machine, record
+    parser.add_argument(
+        "--quick", action="store_true", help="500 users, 100 rounds at most, no plots: for CI"
+    )
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from docblocks import doc_arguments, machine, record_run
 
+    doc_arguments(parser)
+    args = parser.parse_args(argv)
+    environ: dict[str, str] = {}
+    quick_note = None
+    if args.quick:
+        from quick import NO_PLOTS, QUICK_ROUNDS, UNCOMPILED, few_rounds, single_threaded_models
+
+        single_threaded_models()
+        args.users, args.seed = QUICK_DEMO["users"], QUICK_DEMO["seed"]
+        environ = UNCOMPILED | NO_PLOTS | few_rounds()
+        quick_note = f"at most {QUICK_ROUNDS} rounds a model, one thread, no plots"
+
+    measured_from = machine()
     with tempfile.TemporaryDirectory(prefix="bench-refresh-") as tmp:
-        run = bench(args.users, args.seed, Path(tmp))
+        run = bench(args.users, args.seed, Path(tmp), environ)
+    if quick_note:
+        run["quick"] = quick_note
     if args.doc:
-        command = "python experiments/bench_refresh.py " + " ".join(argv or sys.argv[1:])
-        document = {"machine": machine(), "run": run}
-        record(args.doc, "bench_refresh", "bench_refresh.py", command, document, render_doc)
+        record_run(
+            "bench_refresh.py", args, argv, {"machine": measured_from, "run": run}, render_doc
+        )
     print(json.dumps(run, indent=2))
 
 

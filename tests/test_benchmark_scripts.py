@@ -22,10 +22,10 @@ from workspaces import TrainedWorkspace
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _recorded(tmp_path: Path, name: str) -> tuple[Path, Path]:
-    """A copy of docs/benchmarks.md holding block ``name``, and a results folder, in tmp."""
-    doc = tmp_path / "benchmarks.md"
-    shutil.copyfile(REPO / "docs" / "benchmarks.md", doc)
+def _recorded(tmp_path: Path, name: str, page: str = "benchmarks.md") -> tuple[Path, Path]:
+    """A copy of docs/PAGE holding block ``name``, and a results folder, in tmp."""
+    doc = tmp_path / page
+    shutil.copyfile(REPO / "docs" / page, doc)
     assert f"<!-- BEGIN generated {name}:" in doc.read_text()
     return doc, tmp_path / "results"
 
@@ -197,3 +197,26 @@ def test_bench_blank_tail_quick(tmp_path: Path) -> None:
     assert (result["no_tail"]["skipped"], result["tail"]["skipped"]) == (0, 20_000)
     assert result["no_tail"]["rows_read"] == result["tail"]["rows_read"] == 1_001
     assert _finite(*(result[n][k] for n in ("no_tail", "tail") for k in ("seconds", "peak_rss_mb")))
+
+
+def test_bench_refresh_quick(tmp_path: Path) -> None:
+    """The demo of 500 users (the smallest whose conversion model trains) up to its last week,
+    then that week three ways: the steps by hand (the baseline), `lifecycle refresh`, and
+    refresh again with nothing new; each timed, the ratio printed and recorded."""
+    doc, results = _recorded(tmp_path, "bench_refresh", "refresh.md")
+    printed = run_main(
+        "bench_refresh.py",
+        *("--quick", "--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_refresh")
+    run = document["run"]
+    assert json.loads(printed) == run
+    assert run["users"] == 500 and run["week_days"] == 7 and run["quick"]
+    every = ["ingest", "features", "online", "train", "score", "report"]
+    assert list(run["by_hand"]["steps"]) == every, run
+    assert _finite(*run["by_hand"]["steps"].values(), run["by_hand"]["seconds"]), run
+    assert run["refresh"]["ran"] == every and run["refresh_current"]["ran"] == [], run
+    assert _finite(run["refresh"]["seconds"], run["refresh_current"]["seconds"]), run
+    assert run["ratio"] == round(run["refresh"]["seconds"] / run["by_hand"]["seconds"], 2)
+    assert _finite(run["ratio"]) and "CI sizes (at most 100 rounds" in doc.read_text()
