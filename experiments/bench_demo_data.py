@@ -150,10 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON list")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import doc_arguments, machine, record_run
+    from docblocks import machine, parse_arguments, record_run
 
-    doc_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     sizes = args.users or [10_000]
 
     if args.child:

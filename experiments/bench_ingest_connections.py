@@ -202,12 +202,10 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=7)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import doc_arguments, machine, record_run
+    from docblocks import machine, parse_arguments, record_run
 
-    doc_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv, runs=7)
 
     measured_from = machine()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-connections-") as tmp:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -161,21 +160,12 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--home",
-        type=Path,
-        default=os.environ.get("LIFECYCLE_HOME"),
-        help="a trained workspace with a scores table [env LIFECYCLE_HOME]",
-    )
-    parser.add_argument("--runs", type=int, default=3)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import doc_arguments, machine, record_run
+    from docblocks import home_argument, machine, parse_arguments, record_run
 
-    doc_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.home is None:
-        parser.error("--home (or LIFECYCLE_HOME): a trained workspace")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    home_argument(parser, "a trained workspace with a scores table")
+    args = parse_arguments(parser, argv, runs=3)
 
     measured_from = machine()
     document = {"machine": measured_from, **bench(args.home, args.runs)}

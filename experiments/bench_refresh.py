@@ -169,10 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         "--quick", action="store_true", help="500 users, 100 rounds at most, no plots: for CI"
     )
     sys.path.insert(0, str(ROOT / "experiments"))
-    from docblocks import doc_arguments, machine, record_run
+    from docblocks import machine, parse_arguments, record_run
 
-    doc_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     environ: dict[str, str] = {}
     quick_note = None
     if args.quick:

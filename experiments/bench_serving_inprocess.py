@@ -278,24 +278,18 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from docblocks import home_argument, machine, parse_arguments, record_run
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--home",
-        type=Path,
-        default=os.environ.get("LIFECYCLE_HOME", "workspace"),
-        help="a trained workspace [env LIFECYCLE_HOME, else ./workspace]",
-    )
+    home_argument(parser, "a trained workspace", fallback="workspace")
     parser.add_argument("--seconds", type=float, default=5.0, help="of calls per case")
     parser.add_argument(
         "--no-compile",
         action="store_true",
         help="measure through LightGBM only (the compiled trees cost minutes of CPU)",
     )
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from docblocks import doc_arguments, machine, record_run
-
-    doc_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     home = args.home.resolve()
 
     meta = machine()

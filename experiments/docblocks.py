@@ -159,6 +159,33 @@ def doc_arguments(parser: Any) -> None:
     )
 
 
+def home_argument(parser: Any, what: str, fallback: str | None = None) -> None:
+    """``--home``: ``what`` (a trained workspace), default $LIFECYCLE_HOME, else ``fallback``
+    (a folder; none: :func:`parse_arguments` refuses a run given neither)."""
+    import os
+
+    where = f"env LIFECYCLE_HOME, else ./{fallback}" if fallback else "env LIFECYCLE_HOME"
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=os.environ.get("LIFECYCLE_HOME", fallback),
+        help=f"{what} [{where}]",
+    )
+
+
+def parse_arguments(parser: Any, argv: list[str] | None, runs: int | None = None) -> Any:
+    """An experiment's arguments: its own, ``--runs`` (default ``runs``, when it repeats its
+    measurements), then :func:`doc_arguments`'; a ``--home`` of :func:`home_argument` that
+    neither the command line nor the environment gives is refused."""
+    if runs is not None:
+        parser.add_argument("--runs", type=int, default=runs)
+    doc_arguments(parser)
+    args = parser.parse_args(argv)
+    if "home" in args and args.home is None:
+        parser.error("--home (or LIFECYCLE_HOME): a trained workspace")
+    return args
+
+
 def shown_command(script: str, argv: list[str]) -> str:
     """The command a block names: ``python experiments/<script> ARGS``, a ``--home`` path (this
     machine's) shown as ``<trained workspace>``."""

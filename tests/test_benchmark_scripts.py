@@ -220,3 +220,36 @@ def test_bench_refresh_quick(tmp_path: Path) -> None:
     assert _finite(run["refresh"]["seconds"], run["refresh_current"]["seconds"]), run
     assert run["ratio"] == round(run["refresh"]["seconds"] / run["by_hand"]["seconds"], 2)
     assert _finite(run["ratio"]) and "CI sizes (at most 100 rounds" in doc.read_text()
+
+
+def test_shared_arguments_of_the_scripts(monkeypatch: Any, capsys: Any) -> None:
+    """docblocks' --home (from LIFECYCLE_HOME, else a fallback, else refused), --runs and
+    --doc/--results-dir, as the scripts above parse them."""
+    import argparse
+
+    sys.path.insert(0, str(REPO / "experiments"))
+    from docblocks import RESULTS, home_argument, parse_arguments
+
+    def parsed(argv: list[str], **home: Any) -> argparse.Namespace:
+        parser = argparse.ArgumentParser(prog="bench_x.py")
+        home_argument(parser, "a trained workspace", **home)
+        return parse_arguments(parser, argv, runs=3)
+
+    monkeypatch.delenv("LIFECYCLE_HOME", raising=False)
+    try:
+        parsed(["--runs", "1"])
+    except SystemExit as refused:
+        assert refused.code == 2
+    else:
+        raise AssertionError("no --home and no LIFECYCLE_HOME: not refused")
+    assert "error: --home (or LIFECYCLE_HOME): a trained workspace" in capsys.readouterr().err
+    args = parsed(["--home", "ws", "--doc", "d.md"])
+    assert (args.home, args.runs, args.doc, args.results_dir) == (
+        Path("ws"),
+        3,
+        Path("d.md"),
+        RESULTS,
+    )
+    assert parsed([], fallback="workspace").home == Path("workspace")
+    monkeypatch.setenv("LIFECYCLE_HOME", "/srv/ws")
+    assert parsed(["--runs", "5"]).home == Path("/srv/ws") and parsed(["--runs", "5"]).runs == 5
