@@ -416,7 +416,7 @@ def main() -> None:
         f"top of the list: {ranked['user_id'].iloc[0]} value at risk {ranked['value_at_risk'].iloc[0]:.2f}"
     )
     if args.doc:
-        from docblocks import record
+        from docblocks import record, shown_command
 
         document = {
             "machine": meta,
@@ -441,7 +441,7 @@ def main() -> None:
             "peak_above_start_mib": round(memory.above_base / 2**20, 1),
             "matrix_mib": round(matrix.nbytes / 2**20, 1),
         }
-        command = "python experiments/bench_batch_scoring.py " + " ".join(sys.argv[1:])
+        command = shown_command("bench_batch_scoring.py", None)
         record(
             args.doc, "bench_batch_scoring", "bench_batch_scoring.py", command, document, render_doc
         )

@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 customers: for CI")
     parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
     args = parser.parse_args(argv)
-    from docblocks import machine, record
+    from docblocks import machine, record, shown_command
 
     count, reference = (2_000, 500) if args.quick else (args.customers, args.reference)
     measured_from = machine()
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{run['max_relative_difference']:.1e}; same zeros {run['same_zeros']}"
         )
     if args.doc:
-        command = "python experiments/bench_btyd_interval.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("bench_btyd_interval.py", argv)
         document = {"machine": measured_from, "runs": runs}
         record(
             args.doc, "bench_btyd_interval", "bench_btyd_interval.py", command, document, render_doc

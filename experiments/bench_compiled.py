@@ -190,7 +190,7 @@ def main() -> None:
         f"{batch['lightgbm'] / batch['compiled']:.1f}x in batch"
     )
     if args.doc:
-        from docblocks import record
+        from docblocks import record, shown_command
 
         document = {
             "machine": meta,
@@ -205,7 +205,7 @@ def main() -> None:
             "one_row_us": one_row_us,
             "batch_seconds": batch,
         }
-        command = "python experiments/bench_compiled.py " + " ".join(sys.argv[1:])
+        command = shown_command("bench_compiled.py", None)
         record(args.doc, "bench_compiled", "bench_compiled.py", command, document, render_doc)
 
 

@@ -552,7 +552,7 @@ def main(argv: list[str] | None = None) -> None:
         *("--users", str(args.users), "--cutoffs", str(args.cutoffs), "--days", str(args.days)),
         *("--seed", str(args.seed), "--reps", str(args.reps), "--warmup", str(args.warmup)),
     ]
-    from docblocks import machine, record
+    from docblocks import machine, record, shown_command
 
     meta = machine()
     try:
@@ -580,7 +580,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(document, indent=2, default=str))
     if args.doc:
-        command = "python experiments/bench_feature_store.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("bench_feature_store.py", argv)
         document = json.loads(json.dumps(document | {"machine": meta}, default=str))
         from bench_feature_store_doc import render_doc
 

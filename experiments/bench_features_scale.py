@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     forwarded = _without(argv, {"--json": 0, "--doc": 1})
-    from docblocks import machine, record
+    from docblocks import machine, record, shown_command
 
     results: dict[str, Any] = {"machine": machine()}
     try:
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
     if args.doc:
-        command = "python experiments/bench_features_scale.py " + " ".join(argv)
+        command = shown_command("bench_features_scale.py", argv)
         record(
             args.doc,
             "bench_features_scale",

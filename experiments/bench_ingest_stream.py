@@ -212,13 +212,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     sizes = args.rows or ([20_000] if args.quick else [1_000_000, 4_000_000])
     chunk_rows = args.chunk_rows or (5_000 if args.quick else None)
-    from docblocks import machine, record
+    from docblocks import machine, record, shown_command
 
     meta = machine()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         results = [bench(rows, chunk_rows, Path(tmp)) for rows in sizes]
     if args.doc:
-        command = "python experiments/bench_ingest_stream.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("bench_ingest_stream.py", argv)
         document = {"machine": meta, "chunk_rows": chunk_rows, "runs": results}
         record(
             args.doc, "bench_ingest_stream", "bench_ingest_stream.py", command, document, render_doc

@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="5k users: for CI")
     parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
     args = parser.parse_args(argv)
-    from docblocks import machine, record
+    from docblocks import machine, record, shown_command
 
     users = 5_000 if args.quick else args.users
     measured_from = machine()  # the load before this run adds its own
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{share['both']:.3f}x (aim < {TARGET:.2f}x)"
         )
     if args.doc:
-        command = "python experiments/bench_monitor.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("bench_monitor.py", argv)
         document = {"machine": measured_from, "run": run}
         record(args.doc, "bench_monitor", "bench_monitor.py", command, document, render_doc)
 

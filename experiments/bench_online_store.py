@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is not installed: apt-get install -y redis-server")
     sys.path.insert(0, str(ROOT / "tests"))
-    from docblocks import machine, record
+    from docblocks import machine, record, shown_command
     from services import redis_server  # the same launcher the tests use
 
     results: dict[str, Any] = {"machine": machine(), "users": args.users, "reps": args.reps}
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
                 args,
             )
     if args.doc:
-        command = "python experiments/bench_online_store.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("bench_online_store.py", argv)
         record(
             args.doc, "bench_online_store", "bench_online_store.py", command, results, render_doc
         )

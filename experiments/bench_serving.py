@@ -463,9 +463,9 @@ def main(argv: list[str] | None = None) -> None:
 
     report(rows, starts, cli_help, args)
     if args.doc:
-        from docblocks import record
+        from docblocks import record, shown_command
 
-        command = "python experiments/bench_serving.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("bench_serving.py", argv)
         document = {
             "machine": meta,
             "seconds": args.seconds,

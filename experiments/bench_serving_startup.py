@@ -271,9 +271,9 @@ def main(argv: list[str]) -> None:
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=2))
     if args.doc:
-        from docblocks import record
+        from docblocks import record, shown_command
 
-        command = "python experiments/bench_serving.py " + " ".join(argv)
+        command = shown_command("bench_serving.py", argv)
         record(
             args.doc,
             "bench_serving_startup",

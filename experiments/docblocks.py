@@ -186,10 +186,10 @@ def parse_arguments(parser: Any, argv: list[str] | None, runs: int | None = None
     return args
 
 
-def shown_command(script: str, argv: list[str]) -> str:
-    """The command a block names: ``python experiments/<script> ARGS``, a ``--home`` path (this
-    machine's) shown as ``<trained workspace>``."""
-    shown = list(argv)
+def shown_command(script: str, argv: list[str] | None) -> str:
+    """The command a block names: ``python experiments/<script> ARGS`` (``argv``; None: this
+    process's), a ``--home`` path (this machine's) shown as ``<trained workspace>``."""
+    shown = list(sys.argv[1:] if argv is None else argv)
     if "--home" in shown[:-1]:
         shown[shown.index("--home") + 1] = "<trained workspace>"
     return " ".join([f"python experiments/{script}", *shown])
@@ -200,7 +200,7 @@ def record_run(
 ) -> None:
     """:func:`record` of a run of ``script`` parsed with :func:`doc_arguments`: its block and
     results are named after the script, its command as :func:`shown_command` shows it."""
-    shown = shown_command(script, list(argv if argv is not None else sys.argv[1:]))
+    shown = shown_command(script, argv)
     name = script.removesuffix(".py")
     record(args.doc, name, script, shown, results, render, args.results_dir)
 

@@ -585,9 +585,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([r.to_dict() for r in rows], indent=2, default=float))
     if args.doc:
-        from docblocks import load_results, measured_on, record, results_path
+        from docblocks import load_results, measured_on, record, results_path, shown_command
 
-        command = "python experiments/quality.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("quality.py", argv)
         results = {"header": header, "rows": [r.to_dict() for r in rows]}
         if args.only and results_path("quality").is_file():
             took = f"re-{measured_on(meta)}, {time.perf_counter() - started:.0f} s"

@@ -135,9 +135,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     results = measure()
     if args.doc:
-        from docblocks import record
+        from docblocks import record, shown_command
 
-        command = "python experiments/reliability_counts.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("reliability_counts.py", argv)
         record(
             args.doc, "reliability_counts", "reliability_counts.py", command, results, render_doc
         )

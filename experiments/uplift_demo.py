@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         args.users, args.draws, args.outcome = 3000, 30, ["visit"]
     outcomes = args.outcome or ["visit", "conversion"]
 
-    from docblocks import machine, record
+    from docblocks import machine, record, shown_command
 
     from features.demo import METADATA_FILE
 
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "outcomes": runs,
     }
     if args.doc:
-        command = "python experiments/uplift_demo.py " + " ".join(argv or sys.argv[1:])
+        command = shown_command("uplift_demo.py", argv)
         record(args.doc, "uplift_demo", "uplift_demo.py", command, results, render_doc)
     return 0
 

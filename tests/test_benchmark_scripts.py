@@ -253,3 +253,19 @@ def test_shared_arguments_of_the_scripts(monkeypatch: Any, capsys: Any) -> None:
     assert parsed([], fallback="workspace").home == Path("workspace")
     monkeypatch.setenv("LIFECYCLE_HOME", "/srv/ws")
     assert parsed(["--runs", "5"]).home == Path("/srv/ws") and parsed(["--runs", "5"]).runs == 5
+
+
+def test_a_recorded_command_names_no_workspace_of_this_machine(monkeypatch: Any) -> None:
+    """A script run from the shell (``main()`` reads sys.argv, as bench_batch_scoring's and
+    bench_compiled's do) records its command as docblocks.shown_command shows it: the
+    workspace given to --home is this machine's, not part of the command."""
+    sys.path.insert(0, str(REPO / "experiments"))
+    from docblocks import shown_command
+
+    argv = ["bench_compiled.py", "--home", "/tmp/s5ws/ws", "--rows", "50000", "--doc", "d.md"]
+    monkeypatch.setattr(sys, "argv", argv)
+    shown = (
+        "python experiments/bench_compiled.py --home <trained workspace> --rows 50000 --doc d.md"
+    )
+    assert shown_command("bench_compiled.py", None) == shown
+    assert shown_command("bench_compiled.py", []) == "python experiments/bench_compiled.py"
