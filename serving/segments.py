@@ -8,9 +8,10 @@ Definitions are versioned: a list or report names the version it used.
   the funnel counts as not active, and v2 called churned, silent or new; v4: the days as
   the feature windows ``(as_of - w, as_of]`` count them, so a user last active exactly 30
   days ago, none in the 30 days' window, is silent, not active as v3 said);
-- named RFM segments (``rfm_v3``, monetary after refunds): champions, loyal, potential,
+- named RFM segments (``rfm_v4``, monetary after refunds): champions, loyal, potential,
   cannot lose, hibernating, lost from quintile scores among buyers (``no_purchase`` for users
   without an order); a one-order buyer is potential, hibernating or lost by recency (v3);
+  champions score 4-5 on F and on M each, not only on their mean (v4);
 - super users (``super_users_v4``): the top 20% of the customers (users with revenue kept
   after refunds, v4) by a value, revenue or LTV, and the share of all of it they bring.
 """
@@ -196,8 +197,9 @@ def money_column(frame: pd.DataFrame, column: str) -> pd.Series:
 # -- RFM segments ------------------------------------------------------------------------
 
 # v2: monetary after refunds (v1 before them); v3: at_risk renamed cannot_lose (a stage's name),
-# and a one-order buyer is never champions, loyal or cannot_lose (one large order made FM 3)
-RFM_VERSION = "rfm_v3"
+# and a one-order buyer is never champions, loyal or cannot_lose (one large order made FM 3);
+# v4: champions score 4-5 on F and on M each (FM, their mean, let F 3 and M 5 in: 2 orders)
+RFM_VERSION = "rfm_v4"
 NO_PURCHASE = "no_purchase"
 RF_ONLY = "_rf"  # a version's ending: scored on recency and frequency alone (no money)
 
@@ -205,12 +207,14 @@ RF_ONLY = "_rf"  # a version's ending: scored on recency and frequency alone (no
 @dataclass(frozen=True)
 class RfmRule:
     """A named segment: recency score and frequency-monetary score within inclusive bounds,
-    and the fewest orders (frequency column) a buyer of it has."""
+    and the fewest orders (frequency column) a buyer of it has; ``each``: F and M each within
+    the FM bounds, not only their mean (without M, F alone)."""
 
     name: str
     recency: tuple[int, int]
     frequency_monetary: tuple[int, int]
     min_orders: int = 1
+    each: bool = False
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,10 @@ class RfmDefinition:
 
     R, F and M are 1..``bins`` by percentile rank among users with at least one order
     (R from days since the last purchase, fewer is better; F from orders; M from revenue).
-    FM is the rounded mean of F and M. The first rule that matches names the segment, so a
+    FM is the rounded mean of F and M; champions take F and M each in 4-5 (v4: on
+    online_retail at 2011-09-10 the mean let in 2-order buyers of M 5 and frequent small
+    ones, 27.8% of the buyers, 22.5% now, who bought again in the next 91 days 86.7% of the
+    time, where those of v3 did 82.6%). The first rule that matches names the segment, so a
     one-order buyer, whom the rules of buying often pass by, is named by recency alone;
     users without an order are ``no_purchase``.
     """
@@ -231,7 +238,8 @@ class RfmDefinition:
     # None: scored on R and F alone, FM is F (:meth:`of_counts`)
     monetary_column: str | None = KEPT
     rules: tuple[RfmRule, ...] = (
-        RfmRule("champions", (4, 5), (4, 5), min_orders=2),  # bought recently, often and a lot
+        # bought recently, often and a lot: F and M each 4-5
+        RfmRule("champions", (4, 5), (4, 5), min_orders=2, each=True),
         RfmRule("loyal", (3, 5), (3, 5), min_orders=2),  # steady buyers
         RfmRule("cannot_lose", (1, 2), (3, 5), min_orders=2),  # used to buy often and a lot
         # the rest (FM 3-5 here: one order, however large)
@@ -246,7 +254,7 @@ class RfmDefinition:
 
     def of_counts(self, purchase_counts: Counted | None) -> RfmDefinition:
         """This definition for a dataset's amounts (``serving.units.purchase_counts``): a log
-        counting purchases (no amount column) is scored on R and F alone, as ``rfm_v3_rf``
+        counting purchases (no amount column) is scored on R and F alone, as ``rfm_v4_rf``
         (its M, the purchases kept, would only repeat F); money, and items counted (the
         basket's volume, as money is its value), keep M."""
         counts_purchases = purchase_counts is not None and purchase_counts.noun == "purchases"
@@ -313,12 +321,19 @@ def rfm_title(version: str | None) -> str:
 def rfm_segment(features: pd.DataFrame, definition: RfmDefinition | None = None) -> np.ndarray:
     """One named RFM segment per user (``no_purchase`` without an order)."""
     d = definition or RfmDefinition()
-    r, _, _, fm, orders = _rfm_values(features, d)
+    r, f, m, fm, orders = _rfm_values(features, d)
+    m = f if d.monetary_column is None else m  # without M, F alone (FM is F)
+
+    def within(score: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
+        return (score >= bounds[0]) & (score <= bounds[1])
+
     conditions = [
-        (r >= rule.recency[0])
-        & (r <= rule.recency[1])
-        & (fm >= rule.frequency_monetary[0])
-        & (fm <= rule.frequency_monetary[1])
+        within(r, rule.recency)
+        & within(fm, rule.frequency_monetary)
+        & (
+            (not rule.each)
+            | (within(f, rule.frequency_monetary) & within(m, rule.frequency_monetary))
+        )
         & (orders >= rule.min_orders)
         for rule in d.rules
     ]

@@ -530,8 +530,27 @@ def test_a_one_order_buyer_is_never_a_steady_or_frequent_buyer() -> None:
     one_order = rfm_segment(many)[:50]
     assert set(one_order) <= {"potential", "hibernating", "lost"}
     definition = RfmDefinition()
-    assert definition.version == "rfm_v3"
+    assert definition.version == "rfm_v4"
     assert not set(definition.segments) & set(STAGES)  # no segment shares a stage's name
+
+
+def test_champions_take_frequency_and_money_each_not_their_mean() -> None:
+    """rfm_v3 took FM, the rounded mean of F and M: a recent buyer of 2 orders and the largest
+    spend (F 3, M 5) and one of the most orders and a small spend (F 5, M 3) were champions
+    ("bought recently, often and a lot"). rfm_v4 asks F and M 4-5 each: they are loyal."""
+    frame = buyers(
+        recency=[1.0, 2, 3, 4, 5, 300, 310, 320, 330, 340],
+        orders=[20.0, 5, 19, 10, 1, 2, 3, 4, 6, 7],
+        revenue=[900.0, 950, 300, 800, 5, 20, 30, 40, 400, 500],
+    )
+    scores = rfm_scores(frame)
+    assert scores.loc[[1, 2], ["f", "m", "fm"]].to_numpy().tolist() == [[3, 5, 4], [5, 3, 4]]
+    assert scores.loc[0, ["f", "m"]].tolist() == [5, 5]
+    segments = rfm_segment(frame)
+    assert segments[:4].tolist() == ["champions", "loyal", "loyal", "champions"]
+    counted = RfmDefinition(monetary_column=None)  # without M, F alone decides
+    assert rfm_segment(frame, counted)[[1, 2, 3]].tolist() == ["loyal", "champions", "champions"]
+    assert RfmDefinition().version == "rfm_v4"
 
 
 def test_super_users_by_channel_split_the_same_flags() -> None:
