@@ -357,6 +357,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     from lifecycle.workspace import EVENTS_FILE
     from serving.batch import find_scores, latest_scores, score_all
     from serving.revenue import revenue_totals, revenue_words
+    from serving.rfm_quintiles import quintiles_words, rfm_quintiles
     from serving.segments import (
         SuperUserDefinition,
         channel_line,
@@ -417,12 +418,17 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     if uncounted := guest_rows_uncounted(events.parent):  # an ingest from before they were
         data["rows_without_user_id_uncounted"] = uncounted
         lines.append(f"not in these: {uncounted_words(uncounted, dataset)}")
-    rfm = rfm_title(made_with.get("definitions", {}).get("segment"))  # R and F alone: said
+    rfm_version = made_with.get("definitions", {}).get("segment")
+    rfm = rfm_title(rfm_version)  # R and F alone: said
     for column, title in (("lifecycle_stage", "lifecycle stages"), ("segment", rfm)):
         summary = segment_summary(frame, column, ("revenue", "ltv"))
         data[column] = summary.to_dict(orient="records")
         lines.append(f"{title}:")
         lines += [summary_line(r, column, revenue) for r in summary.to_dict(orient="records")]
+    # what R 4 or M 5 is on this table: quintiles of its buyers, which move as they age
+    data["rfm_quintiles"] = quintiles = rfm_quintiles(frame, rfm_version)
+    if quintiles is not None:
+        lines.append(quintiles_words(quintiles, revenue))
     data["super_users"] = {}
     flagged_by = made_with.get("definitions", {}).get("super_user")  # a table of older flags
     for value in ("revenue", "ltv"):
