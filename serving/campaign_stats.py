@@ -88,6 +88,14 @@ class Effect:
             raise ValueError(f"no interval to scale: {self.no_spread}")
         return self.difference * factor, self.low * factor, self.high * factor
 
+    def saved(self) -> dict[str, float | str | None]:
+        """The difference times the targeted users, with its interval; all null where there is
+        no interval (a revenue of one value for every member read ``0 saved, 0 to 0``), and why."""
+        if self.no_spread:
+            return {"estimate": None, "low": None, "high": None, "not_judged": self.no_spread}
+        value, low, high = self.scaled(self.targeted)
+        return {"estimate": value, "low": low, "high": high, "not_judged": self.too_small}
+
     def to_dict(self) -> dict[str, float | int | str | None]:
         return {**asdict(self), "not_judged": self.too_small or self.no_spread}
 

@@ -35,6 +35,7 @@ from features.id_spellings import padded_width, padding_hint
 from lifecycle import tasks
 from lifecycle.dataset_kind import SCORES_STEP
 from lifecycle.errors import UserError
+from serving.campaign_balance import expected_line, expected_retention
 from serving.campaign_stats import Effect, mean_difference, proportion_difference
 from serving.units import Units, units_for
 
@@ -454,11 +455,11 @@ class CampaignReport:
 
     @property
     def users_saved(self) -> dict[str, Any]:
-        return _saved(self.effects["retention"])
+        return self.effects["retention"].saved()
 
     @property
     def value_saved(self) -> dict[str, Any]:
-        return _saved(self.effects["revenue"])
+        return self.effects["revenue"].saved()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -471,6 +472,7 @@ class CampaignReport:
             "users_saved": self.users_saved,
             "value_saved": self.value_saved,
             "control_targeted_elsewhere": self.targeted_elsewhere,
+            "expected_retention": expected_retention(self.campaign.members, CONTROL),
         }
 
     def lines(self) -> list[str]:
@@ -499,6 +501,8 @@ class CampaignReport:
         lines.append(f"  users saved {self.effects['retention'].saved_words(',.1f')}")
         unit = f" {self.units.value_name('revenue')}" if self.units.counted else ""
         lines.append(f"  value saved {self.effects['revenue'].saved_words(',.0f', unit)}")
+        if expected := expected_retention(self.campaign.members, CONTROL):  # the draw's own
+            lines.append(expected_line(expected, self.units, self.campaign.horizon_days))
         small = self.effects["retention"].too_small
         if small:  # every measure compares the same two groups
             lines.append(f"  {small}: hold out more users in the next campaign")
@@ -509,15 +513,6 @@ class CampaignReport:
 
             lines.append(targeted_elsewhere_line(self.targeted_elsewhere, info["control"]))
         return lines
-
-
-def _saved(effect: Effect) -> dict[str, Any]:
-    """The difference times the targeted users, with its interval; all null where there is no
-    interval (a revenue of one value for every member read ``0 saved, 0 to 0``), and why."""
-    if effect.no_spread:
-        return {"estimate": None, "low": None, "high": None, "not_judged": effect.no_spread}
-    value, low, high = effect.scaled(effect.targeted)
-    return {"estimate": value, "low": low, "high": high, "not_judged": effect.too_small}
 
 
 def measure(campaign: Campaign, outcomes: pd.DataFrame) -> dict[str, Effect]:
