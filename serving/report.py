@@ -53,6 +53,7 @@ from serving.report_figures import (
 )
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
 from serving.revenue import revenue_totals, revenue_words
+from serving.rfm_quintiles import quintiles_words, rfm_quintiles
 from serving.segments import (
     HIGH_RISK,
     MEDIUM_RISK,
@@ -357,7 +358,13 @@ def render_report(
                 if supers is not None
                 else "super_user flag): none, the scores table has no revenue column. "
             )
-            + f"Definitions: {html.escape(', '.join(f'{k} {v}' for k, v in meta.get('definitions', {}).items()))}.</p>"
+            + f"Definitions: {html.escape(', '.join(f'{k} {v}' for k, v in meta.get('definitions', {}).items()))}."
+            + (  # what R 4 or M 5 is on this table, as `segments` says it
+                f" RFM {html.escape(quintiles_words(quintiles, revenue).strip())}."
+                if (quintiles := rfm_quintiles(scores, rfm_version))
+                else ""
+            )
+            + "</p>"
             + '<div class="models"><div>'
             + (_table(rfm, shares) if rfm is not None else "")
             + "</div><div>"

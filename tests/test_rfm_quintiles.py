@@ -74,6 +74,13 @@ def test_segments_say_the_days_orders_and_money_each_rfm_score_spans(tmp_path: P
         "since the last purchase: 0-3, 10-20, 30-45, 60-90, 120-200; F 5-1, orders: 6-9, 3-4, "
         "2, 1, none; M 5-1, revenue kept: 700-900, 450-500, 250-300, 99.5-150, -12 to 40"
     ) in text
+    report = tmp_path / "report.html"  # the report says it under its segments too
+    built = CliRunner().invoke(main, ["--home", str(home), "report", "--out", str(report)])
+    assert built.exit_code == 0, built.output
+    assert (
+        "RFM scores by quintile of the 10 buyers (segments&#x27; edges move with them): R 5-1, "
+        "days since the last purchase: 0-3, 10-20, 30-45, 60-90, 120-200; F 5-1"
+    ) in report.read_text()
 
 
 def test_a_log_counting_purchases_has_no_m_and_a_table_without_buyers_no_line() -> None:
