@@ -7,7 +7,8 @@ import html
 from typing import TYPE_CHECKING
 
 from lifecycle.errors import UserError
-from serving.campaigns import PROPORTIONS, report_campaign
+from serving.campaign_balance import expected_retention
+from serving.campaigns import CONTROL, PROPORTIONS, report_campaign
 from serving.units import units_for
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ def campaigns_section(settings: Settings) -> tuple[str, str] | None:
             )
             continue
         info, e = report.campaign.summary(), report.effects
+        expected = expected_retention(report.campaign.members, CONTROL)  # the draw's own
         cells = [
             info["name"],
             f"{info['as_of']} + {info['horizon_days']} d",
@@ -40,6 +42,11 @@ def campaigns_section(settings: Settings) -> tuple[str, str] | None:
             *(
                 f"{e[m].difference:+.1%} ({e[m].low:+.1%} to {e[m].high:+.1%}); "
                 f"detectable {e[m].minimum_detectable:.1%}"
+                + (
+                    f"; the scores expected {expected['difference']:+.1%} before it started"
+                    if m == "retention" and expected
+                    else ""
+                )
                 for m in PROPORTIONS
             ),
             _with_interval(e["revenue"].difference, e["revenue"].low, e["revenue"].high, ",.2f"),
@@ -64,7 +71,9 @@ def campaigns_section(settings: Settings) -> tuple[str, str] | None:
         '<p class="note">Outcomes in the horizon after the as-of date only; intervals: '
         f"Newcombe's hybrid score for proportions, Welch for {spent} (none where every member "
         "of each group has one value); detectable = the smallest effect this "
-        "sample finds 80% of the time at 5% significance. "
+        "sample finds 80% of the time at 5% significance; the scores expected: the "
+        "retention difference the members' churn scores gave the two groups at the start, "
+        "before anything was sent. "
         "<code>lifecycle campaign report NAME</code> for one campaign.</p>"
     )
     return "Campaigns: targeted vs control", f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from features import contract as c
+from lifecycle.settings import load_settings
+from serving.batch import ScoresTable
 from serving.campaigns import Campaign, CampaignReport, measure
 from serving.units import Units
 
@@ -58,3 +62,32 @@ def test_no_churn_scores_no_expectation() -> None:
     report = _report(np.full(60, np.nan), control, np.ones(60), churn_days=90)
     assert report.to_dict()["expected_retention"] is None
     assert not any("before it started" in line for line in report.lines())
+
+
+def test_the_html_report_row_says_what_the_scores_expected(tmp_path: Path) -> None:
+    """The report's campaigns table gave the measured retention difference alone."""
+    from serving.campaign_section import campaigns_section
+    from serving.campaigns import start_campaign
+
+    settings = load_settings(home=tmp_path / "ws", environ={})
+    ids = [f"u{i}" for i in range(80)]
+    control = [i % 2 == 1 for i in range(80)]
+    churn = [0.3 if held else 0.5 for held in control]  # expected 70% and 50%
+    scores = pd.DataFrame({c.USER_ID: ids, "churn_probability": churn, "ltv": 10.0})
+    table = ScoresTable(frame=scores, metadata={"dataset": "demo", "as_of": "2024-03-01"})
+    members = pd.DataFrame({c.USER_ID: ids, "control": control})
+    start_campaign(settings, "drawn", members, table, horizon_days=30, source="x.csv")
+    events = pd.DataFrame(
+        [(u, "2024-02-10") for u in (*ids, "z")]
+        + [(u, "2024-03-10") for u in ids[::3]]
+        + [("z", "2024-04-10")],
+        columns=[c.USER_ID, c.EVENT_TIME],
+    ).assign(**{c.EVENT_TYPE: c.SESSION, c.AMOUNT: np.nan, c.ORDER_ID: None})
+    events[c.EVENT_TIME] = pd.to_datetime(events[c.EVENT_TIME], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    path = settings.workspace.events("demo")
+    path.parent.mkdir(parents=True)
+    events.to_parquet(path)
+    _, section = campaigns_section(settings)
+    assert "; the scores expected -20.0% before it started</td>" in section
