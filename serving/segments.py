@@ -224,9 +224,9 @@ class RfmDefinition:
     R, F and M are 1..``bins`` by percentile rank among users with at least one order
     (R from days since the last purchase, fewer is better; F from orders; M from revenue).
     FM is the rounded mean of F and M; champions take F and M each in 4-5 (v4: on
-    online_retail at 2011-09-10 the mean let in 2-order buyers of M 5 and frequent small
-    ones, 27.8% of the buyers, 22.5% now, who bought again in the next 91 days 86.7% of the
-    time, where those of v3 did 82.6%). The first rule that matches names the segment, so a
+    online_retail at 2011-09-09 the mean let in 2-order buyers of M 5 and frequent small
+    ones, 27.8% of the buyers, 22.5% now, who bought again in the next 90 days 86.3% of the
+    time, where those of v3 did 82.3%). The first rule that matches names the segment, so a
     one-order buyer, whom the rules of buying often pass by, is named by recency alone;
     users without an order are ``no_purchase``.
     """
