@@ -47,7 +47,10 @@ where it says which (``features.erasure_places``): a dataset of case-insensitive
 what still holds it (lists outside, the champions that erasure named, if still serving).
 
 An id no table holds, no list holds a row of and no erasure logged is no user
-(``features.erasure_no_user``, told before any change): nothing is rewritten for it.
+(``features.erasure_no_user``, told before any change): nothing is rewritten for it. The
+users a ``forget`` erases are one set, used by every step (rows, mentions, log, monitor
+files, champions): those a table held, and those only a list or an online store held, each
+a user of the datasets of the places holding it (``features.erasure_holders.datasets_holding``).
 
 In every table rewritten, the users' ids left in other rows' text columns (a ``description``, a
 ``note``) are redacted as whole tokens (``features.scrub``), and counted per location.
@@ -181,11 +184,12 @@ def _monitor_references(settings: Settings, name: str) -> list[Path]:
 
 
 def _forget_monitor_files(
-    settings: Settings, held: list[str], certain: bool, record: ErasureRecord
+    settings: Settings, held: list[str], unsure: str, record: ErasureRecord
 ) -> None:
     """The monitor's samples and reference files hold users' rows without ids (none can be
     told apart): those of the datasets that ``held`` the users are deleted whole (the monitor
-    reads the tables again and rebuilds them); another dataset's never had their rows."""
+    reads the tables again and rebuilds them); another dataset's never had their rows.
+    ``unsure``: why which dataset held them cannot be told (then ``held`` is every one)."""
     from serving.drift_results import mark_outdated
     from serving.monitor_sample import sample_dataset
 
@@ -198,10 +202,10 @@ def _forget_monitor_files(
     references = []
     for name in held:
         whose = (
-            f"rows of dataset {name}, which held a user, with no ids to remove them by"
-            if certain
-            else f"rows of dataset {name}, which may have held a user: an earlier erasure "
-            "left none of their rows to tell"
+            f"rows of dataset {name}, which may have held a user: {unsure}, so which "
+            "dataset held them cannot be told"
+            if unsure
+            else f"rows of dataset {name}, which held a user, with no ids to remove them by"
         )
         for path in _monitor_references(settings, name):
             references.append(path)
@@ -347,7 +351,9 @@ def forget(
     handled = _handled(settings, names)
     files = other_files(settings, handled)  # read before any change
     spelt_as = {u: spellings({u, read[u], *readings[u]}) - spellings(known) for u in asked}
-    unheld = no_users(settings, key, record, spelt_as, names, (files, owned, apart, bool(folding)))
+    owners = list_owners(settings, owned, workspace_names)  # the workspace's lists' datasets
+    lists = (files, owned, apart, bool(folding), owners)
+    unheld, listed_in = no_users(settings, key, record, spelt_as, names, lists)
     erase = spellings(ids)  # what the tables may hold them as
     erase_in = {n: spellings(set(held_as[n].values())) - unheld for n in names}  # its own
     # outside a dataset, its owner's; a folding one's place may hold the id in any casing
@@ -376,15 +382,17 @@ def forget(
     record.erased_with = {
         u: [s for s in apart[i] if s != u] for u, i in sorted(read_as.items()) if i in apart
     }
-    # a user a list or online store alone held is logged as one a table held, as the id
-    # its datasets hold it as: later ingests keep it out too
+    # the users this forget erases: those a table held (or a killed erasure logged), and
+    # those a list or online store alone held, as the id their datasets hold them as;
+    # each step treats them alike: logged (later ingests keep them out), the monitor files
+    # and champions of the datasets that held them
     users = found | {read_as[u] for u in record.listed}
     record.user_hashes = sorted(keyed_hash(key, u) for u in users)
     record.spelling_hashes = sorted(set(erasure_log.spelling_hashes(key, sorted(users))))
     record.folded_hashes = sorted(keyed_hash(key, u) for u in users - set(read.values()))
     asked_only = {read[u] for u, i in read_as.items() if i in users and read[u] not in users}
     record.asked_hashes = sorted(keyed_hash(key, u) for u in asked_only)
-    held, certain = datasets_holding(held_by, found) if found else ([], True)
+    held, unsure = datasets_holding(held_by, found, listed_in)
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
     record.spellings_added = erasure_log.log_spellings(home, key, pending, earlier)
     if record.user_hashes:
@@ -405,9 +413,8 @@ def forget(
         record.not_covered += not_covered
     forget_scores(settings, places, record)
     if record.user_hashes:  # some user's rows may be in the monitor's samples
-        _forget_monitor_files(settings, held, certain, record)
+        _forget_monitor_files(settings, held, unsure, record)
     forget_ledger(settings, places, record)
-    owners = list_owners(settings, owned, workspace_names)
     forget_other_files(settings, terms, owners, record, [p for p in files if p.is_file()])
     _scan_mlflow(settings, terms, workspace_names, record)
     record.exports += check_exports(settings, exports, places, scrub_exports=scrub_exports)
@@ -416,7 +423,7 @@ def forget(
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
         # those of earlier erasures of these users: named by them, or trained before them
         entries = list({e["timestamp"]: e for e in earlier.values()}.values())
-        record.champions, line = not_changed(settings, held, certain, (names, entries))
+        record.champions, line = not_changed(settings, held, unsure, (names, entries))
         record.not_covered.append(line)
 
     outside = [e for e in record.exports if e.status in CHANGED]  # rewritten or deleted

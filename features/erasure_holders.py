@@ -11,7 +11,7 @@ from features.scrub import csv_user_ids, recorded_columns, table_files, users_in
 from lifecycle.storage import VERSIONS
 
 if TYPE_CHECKING:
-    from collections.abc import Container
+    from collections.abc import Collection, Container, Mapping
 
     from lifecycle.settings import Settings
 
@@ -80,14 +80,26 @@ def ids_present(settings: Settings, held_by: dict[str, set[str]], ids: set[str])
     return found | ids_in(others, ids - found)
 
 
-def datasets_holding(held_by: dict[str, set[str]], found: set[str]) -> tuple[list[str], bool]:
-    """The datasets whose rows (any version, or the feature table) hold some of the users
-    ``found``, and whether each user is in one: a user whose rows a killed erasure removed
-    already could have been in any dataset, and all are named then."""
-    certain = set().union(*held_by.values()) >= found
-    return (
-        [name for name, held in held_by.items() if held & found] if certain else list(held_by)
-    ), certain
+def datasets_holding(
+    held_by: dict[str, set[str]], found: set[str], listed: Mapping[str, Collection[str | None]]
+) -> tuple[list[str], str]:
+    """The datasets that held the users this ``forget`` erases, and why that cannot be told
+    ("" when it can). The users: those ``found`` (a table held them, or a killed erasure
+    logged them), whose datasets are those whose rows (any version, or the feature table,
+    ``held_by``) hold them, and those only a list or online store held (``listed``: id ->
+    the datasets of the places holding it, ``features.erasure_no_user``), of those places'
+    datasets. When a user's rows a killed erasure removed already, or a list of no known
+    dataset (None) held one, it could have been any dataset's, and all are named then."""
+    if not found and not listed:
+        return [], ""
+    if not set().union(*held_by.values()) >= found:
+        unsure = "rows of theirs were gone before this erasure (a killed one)"
+    elif any(None in owners for owners in listed.values()):
+        unsure = "a list of no known dataset held one"
+    else:
+        of = {n for owners in listed.values() for n in owners}
+        return [name for name, held in held_by.items() if held & found or name in of], ""
+    return list(held_by), unsure
 
 
 def spellings(ids: set[str]) -> set[str]:

@@ -88,12 +88,13 @@ def retrain(settings: Settings, datasets: list[str]) -> str:
 def not_changed(
     settings: Settings,
     held: list[str],
-    certain: bool,
+    unsure: str,
     earlier: tuple[Sequence[str], Sequence[dict[str, Any]]] = ((), ()),
 ) -> tuple[list[str], str]:
     """The champions that learned from the users (of the datasets that ``held`` them) and the
-    line saying what replaces them; ``certain``: False when some user's rows were gone before
-    this erasure (a killed one), so which dataset held them cannot be told. ``earlier``: the
+    line saying what replaces them; ``unsure``: why which dataset held the users cannot be
+    told ("" when it can: a killed erasure removed rows of theirs already, a list of no known
+    dataset held one; ``held`` is every dataset then). ``earlier``: the
     datasets searched and the logged erasures of users nothing is left of: the champions
     they named (``demo-churn v1``), while still serving, and those registered before one
     of them removed their dataset's rows are named too."""
@@ -116,10 +117,10 @@ def not_changed(
     if not named:
         return [], f"{UNCHANGED} (retrain to drop the users)"
     which = (
-        "serving champions that learned from the users"
-        if certain
-        else "serving champions that may have learned from the users (rows of theirs were gone "
-        "before this erasure, so which dataset held them cannot be told)"
+        f"serving champions that may have learned from the users ({unsure}, so which "
+        "dataset held them cannot be told)"
+        if unsure
+        else "serving champions that learned from the users"
     )
     return named, f"{UNCHANGED}; {which}: {', '.join(named)} ({retrain(settings, list(learned))})"
 

@@ -16,7 +16,7 @@ later ingests keep it out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,39 +43,51 @@ def listed(
     exports: Iterable[Export],
     apart: Iterable[str],
     fold: bool,
-) -> set[str]:
+    owners: Mapping[Path, str],
+) -> dict[str, set[str | None]]:
     """Of ``groups`` (an asked id no table holds and no erasure logged -> the terms a row of
     it holds: its spellings, and keyed pseudonyms where a key is configured), those a list
-    holds a row of: one of ``files`` (the workspace's), a registered list or backtest copy
-    outside (``exports``), or a table of a dataset ``apart`` (not searched). ``fold``: in any
-    casing. Each place is read once for all the ids, again per id only when it holds one."""
-    found: set[str] = set()
+    holds a row of, each with the datasets of the lists that do (None: a list of no known
+    dataset): one of ``files`` (the workspace's, of ``owners``' dataset: resolved path ->
+    dataset), a registered list or backtest copy outside (``exports``, of the dataset
+    registered), or a table of a dataset ``apart`` (not searched). ``fold``: in any casing.
+    Each place is read once for all the ids, again per id only when it holds one."""
+    found: dict[str, set[str | None]] = {}
+    every = set().union(*groups.values())
 
-    def take(rows: Callable[[set[str]], int]) -> None:
-        left = {u: terms for u, terms in groups.items() if u not in found}
+    def take(rows: Callable[[set[str]], int], owner: str | None) -> None:
         try:
-            if left and rows(set().union(*left.values())):
-                found.update(u for u, terms in left.items() if rows(terms))
+            if rows(every):
+                for u, terms in groups.items():
+                    if rows(terms):
+                        found.setdefault(u, set()).add(owner)
         except Exception:  # damaged or no table: the erasure names it where it reads it
             return
 
     for path in files:
         if path.suffix.lower() in LIST_SUFFIXES:
             fmt = table_format(path) or path.suffix.lower().removeprefix(".")
-            take(lambda terms, p=path, f=fmt: _removed(scrub(p, None, terms, f, fold=fold)))
+            take(
+                lambda terms, p=path, f=fmt: _removed(scrub(p, None, terms, f, fold=fold)),
+                owners.get(path.resolve()),
+            )
     home = settings.workspace.home.resolve()
-    outside = [Path(e.path) for e in exports if not Path(e.path).is_relative_to(home)]
-    scratch = [p for p in outside if (p / SCRATCH_MARKER).is_file()]
-    scratch += [marker.parent for marker in home.rglob(SCRATCH_MARKER)]
-    for path in scratch:
-        take(lambda terms, p=path: sum(f.rows for f in check_scratch(p, terms, False, fold)))
-    for path in outside:
+    outside = {Path(e.path): e.dataset for e in exports if not Path(e.path).is_relative_to(home)}
+    scratch = {p: owner for p, owner in outside.items() if (p / SCRATCH_MARKER).is_file()}
+    scratch |= {marker.parent: None for marker in home.rglob(SCRATCH_MARKER)}
+    for path, owner in scratch.items():
+        take(lambda terms, p=path: sum(f.rows for f in check_scratch(p, terms, False, fold)), owner)
+    for path, owner in outside.items():
         if path.is_file() and path.suffix.lower() not in REPORT_SUFFIXES:
-            take(lambda terms, p=path: _removed(scrub(p, None, terms, export_format(p), fold=fold)))
+            take(
+                lambda terms, p=path: _removed(scrub(p, None, terms, export_format(p), fold=fold)),
+                owner,
+            )
     if apart := list(apart):
-        every = set().union(*groups.values())
-        held = set().union(*ids_by_dataset(settings, dict.fromkeys(apart, every), fold).values())
-        found |= {u for u, terms in groups.items() if terms & held}
+        held = ids_by_dataset(settings, dict.fromkeys(apart, every), fold)
+        for u, terms in groups.items():
+            for name in (n for n, ids in held.items() if terms & ids):
+                found.setdefault(u, set()).add(name)
     return found
 
 
@@ -85,31 +97,34 @@ def no_users(
     record: ErasureRecord,
     spelt_as: dict[str, set[str]],
     names: list[str],
-    lists: tuple[list[Path], list[Any], list[str], bool],
-) -> set[str]:
+    lists: tuple[list[Path], list[Any], list[str], bool, Mapping[Path, str]],
+) -> tuple[set[str], dict[str, set[str | None]]]:
     """The spellings of the ids asked that are no user (``record.not_found`` that no list
     holds a row of, :func:`listed`, nor the online store of a dataset searched), each said in
-    ``record.no_user`` (why, with the dataset's zero-padding where it applies); those a list
-    or online store holds a row of are users after all (``record.listed``). ``spelt_as``: each asked id -> its spellings no table
-    holds; ``names``: the datasets searched. ``lists``: the workspace's other files, the registered lists, the datasets not
-    searched, whether one searched folds case."""
+    ``record.no_user`` (why, with the dataset's zero-padding where it applies); and those a
+    list or online store holds a row of, users after all (``record.listed``), each with the
+    datasets of the places holding it (None: a list of no known dataset). ``spelt_as``: each
+    asked id -> its spellings no table holds; ``names``: the datasets searched. ``lists``:
+    the workspace's other files, the registered lists, the datasets not searched, whether
+    one searched folds case, the workspace files' datasets (:func:`listed`)."""
     terms = {u: set(spelt_as[u]) for u in record.not_found}
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms = {u: t | {pseudonym(key, s) for s in t} for u, t in terms.items()}
-    found = listed(settings, terms, *lists) if terms else set()
+    found = listed(settings, terms, *lists) if terms else {}
     # a dataset's online store keeps the features of a user its events no longer hold (a
     # rolling export replaced them): a user there, its row deleted (`online_held`)
-    left = {s for u in record.not_found if u not in found for s in spelt_as[u]}
-    online = set().union(*(online_held(settings, name, left) for name in names)) if left else set()
-    found |= {u for u in record.not_found if spelt_as[u] & online}
+    left = {s for u in record.not_found for s in spelt_as[u]}  # a list's too: whose
+    for name in names if left else ():
+        online = online_held(settings, name, left)
+        for u in (u for u in record.not_found if spelt_as[u] & online):
+            found.setdefault(u, set()).add(name)
     record.listed = sorted(found)
-    nobody = [u for u in record.not_found if u not in record.listed]
+    nobody = [u for u in record.not_found if u not in found]
     widths = [padded_width(settings.workspace.events(n)) for n in names]
     for u in nobody:
         record.no_user[u] = next((h for w in widths if (h := padding_hint(u, w))), "")
-    return {s for u in nobody for s in spelt_as[u]} - {
-        s for u in record.listed for s in spelt_as[u]
-    }
+    unheld = {s for u in nobody for s in spelt_as[u]} - {s for u in found for s in spelt_as[u]}
+    return unheld, found
 
 
 def _removed(done: object) -> int:

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from features import contract as c
 from features.erasure_log import log_entries
 from features.scrub import REDACTED
+from lifecycle import registry
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from serving.batch import write_scores
@@ -208,3 +209,71 @@ def test_a_user_only_the_online_store_held_is_kept_out_of_later_ingests(tmp_path
     spelt.write_text(EVENTS.replace("\n00012,", "\n012,"))
     said = invoke(home, "ingest", str(spelt), *ingest[1:], "--replace")
     assert "33 rows loaded of 36, 3 quarantined (3 erased_user_spelling," in said, said
+
+
+def champion_and_reference(home: Path, tmp_path: Path, dataset: str = "cdnow") -> Path:
+    """``<dataset>-churn v1``, the serving champion (trained with every user then held), and
+    a monitor reference sample of the dataset's training window (rows without ids)."""
+    settings = load_settings(home=home, environ={})
+    client = registry.client(settings)
+    model = registry.model_name(dataset, "churn")
+    client.create_registered_model(model)
+    client.create_model_version(model, source=str(tmp_path), run_id=None)
+    registry.set_champion(client, model, "1", "first model")
+    settings.workspace.monitor_dir.mkdir(parents=True, exist_ok=True)
+    reference = settings.workspace.monitor_dir / f"reference-features-{dataset}-{'0' * 16}.parquet"
+    pd.DataFrame({"recency_days": [1.0, 2.0]}).to_parquet(reference)
+    return reference
+
+
+def test_a_user_only_the_online_store_held_is_one_of_its_datasets_users_everywhere(
+    tmp_path: Path,
+) -> None:
+    """Logged as erased, but its dataset's monitor reference (rows of it, no ids) was kept and
+    the champion trained on the versions holding it was not named: those followed the
+    users a table held only."""
+    home, _ = online_only(tmp_path)
+    reference = champion_and_reference(home, tmp_path)
+    out = json.loads(invoke(home, "--json", "forget", "00012"))
+    assert out["listed_only"] == ["00012"] and out["users"] == 1
+    assert out["champions_trained_with_users"] == ["cdnow-churn v1"]
+    assert not reference.exists() and out["removed"]["monitor reference files deleted"] == 1
+    assert out["deleted_files"] == [str(reference.relative_to(home))]
+    said = " ".join(out["not_covered"])
+    assert "serving champions that learned from the users: cdnow-churn v1 (retrain" in said
+
+
+def test_a_user_only_a_list_held_is_a_user_of_the_lists_dataset_or_of_any(
+    home: Path, tmp_path: Path
+) -> None:
+    """A list registered as cdnow's: cdnow's champion and monitor files, not shop's. A list of
+    no known dataset: which dataset it came from cannot be told, so every one's, said so."""
+    from lifecycle.exports import record_export
+
+    shop = tmp_path / "shop.csv"
+    shop.write_text("user_id,event_time,event_type,amount\n7,2024-01-01,purchase,10\n")
+    invoke(home, "ingest", str(shop), "--dataset", "shop")
+    references = {n: champion_and_reference(home, tmp_path, n) for n in ("cdnow", "shop")}
+    settings = load_settings(home=home, environ={})
+    outside = tmp_path / "calls-cdnow.csv"
+    scores = next(settings.workspace.scores_dir.glob("scores-*.parquet"))
+    record_export(settings, outside, 1, pseudonymized=False, scores=scores)
+    outside.write_text("user_id,note\nx-8,call\n")
+    out = json.loads(invoke(home, "--json", "forget", "x-8"))
+    assert out["listed_only"] == ["x-8"] and out["users"] == 1
+    assert out["champions_trained_with_users"] == ["cdnow-churn v1"]
+    assert not references["cdnow"].exists() and references["shop"].exists()
+
+    (home / "lists" / "crm.csv").write_text("user_id,rank\nx-9,1\n")
+    out = json.loads(invoke(home, "--json", "forget", "x-9"))
+    assert out["listed_only"] == ["x-9"] and out["users"] == 1
+    assert out["champions_trained_with_users"] == ["cdnow-churn v1", "shop-churn v1"]
+    assert not references["shop"].exists()
+    assert out["removed"]["monitor reference files deleted"] == 1
+    said = invoke(home, "forget", "x-9")  # nothing left: erased before, said so
+    assert "erased by the forget of" in said
+    why = " ".join(out["not_covered"])
+    assert (
+        "serving champions that may have learned from the users (a list of no known dataset "
+        "held one, so which dataset held them cannot be told): cdnow-churn v1, shop-churn v1"
+    ) in why
