@@ -44,7 +44,9 @@ both are erased and the summary names the other (``erased_with``). A place outsi
 dataset (scores, ledger, lists, reports) is scrubbed of the ids as its dataset holds them,
 where it says which (``features.erasure_places``): a dataset of case-insensitive ids holds
 ``C1@X.COM`` as ``c1@x.com``, another's ``c1@x.com`` is a user of its own. An id found nowhere that an earlier erasure logged is said to be erased, with
-what still holds it (lists outside, the champions that erasure named, if still serving).
+what still holds it (lists outside, the champions that erasure named, if still serving);
+with ``dataset``, one an erasure of another dataset logged is a user, said with it
+(``erased_elsewhere``) and logged for this dataset, so its ingests keep it out too.
 
 An id no table holds, no list holds a row of and no erasure logged is no user
 (``features.erasure_no_user``, told before any change): nothing is rewritten for it. The
@@ -341,10 +343,19 @@ def forget(
     found = present | {u for u in ids if _logged(key, u, started)}
     logged = erasure_log.erased_before(home, record.key_check, dataset)
     earlier = {u: entry for u in ids - found if (entry := _logged(key, u, logged))}
-    known = found | set(earlier)  # each asked id read as the one held (its first, if none)
+    # an id `forget --dataset y` erased is a person, not "no user" of dataset x: a user of
+    # this forget, its mentions in x's places redacted, logged for x (x's ingests keep it out)
+    anywhere = erasure_log.erased_before(home, record.key_check, None) if dataset else {}
+    gone = {u: entry for u in ids - found - set(earlier) if (entry := _logged(key, u, anywhere))}
+    known = found | set(earlier) | set(gone)  # each asked id read as the one held (or first)
     read_as = {u: next((i for i in held if i in known), held[0]) for u, held in readings.items()}
     record.read_as = {u: i for u, i in read_as.items() if i != u and i in known}
     record.erased_before = {u: earlier[i]["timestamp"] for u, i in read_as.items() if i in earlier}
+    record.erased_elsewhere = {
+        u: {"dataset": gone[i]["dataset"], "timestamp": gone[i]["timestamp"]}
+        for u, i in read_as.items()
+        if i in gone
+    }
     record.not_found = sorted(u for u, i in read_as.items() if i not in known)
     # an id no table holds, no list holds a row of and no erasure logged (`forget user_id`,
     # `forget 3` of ids 00001..) is no user: it changes nothing, its mentions stay
@@ -386,7 +397,7 @@ def forget(
     # those a list or online store alone held, as the id their datasets hold them as;
     # each step treats them alike: logged (later ingests keep them out), the monitor files
     # and champions of the datasets that held them
-    users = found | {read_as[u] for u in record.listed}
+    users = found | {read_as[u] for u in [*record.listed, *record.erased_elsewhere]}
     record.user_hashes = sorted(keyed_hash(key, u) for u in users)
     record.spelling_hashes = sorted(set(erasure_log.spelling_hashes(key, sorted(users))))
     record.folded_hashes = sorted(keyed_hash(key, u) for u in users - set(read.values()))
@@ -429,7 +440,7 @@ def forget(
     outside = [e for e in record.exports if e.status in CHANGED]  # rewritten or deleted
     if record.user_hashes or record.stale_staging or outside:  # never when nothing changed
         hidden = ("log", "not_found", "read_as", "other_spellings", "erased_before", "erased_with")
-        hidden += ("spared_files",)
+        hidden += ("spared_files", "erased_elsewhere")
         entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
         record.log_path = str(append_entry(home, entry))
     elif record.spellings_added:

@@ -46,6 +46,10 @@ class ErasureRecord:
     listed: list[str] = field(default_factory=list)
     # ids in no table that an earlier forget erased -> its time: told, never logged again
     erased_before: dict[str, str] = field(default_factory=dict)
+    # with --dataset x, ids in no table of x that a forget of another dataset y erased ->
+    # {"dataset": y, "timestamp": its time}: users of this forget, logged for x; told, the
+    # ids never logged
+    erased_elsewhere: dict[str, dict[str, str]] = field(default_factory=dict)
     read_as: dict[str, str] = field(default_factory=dict)  # 18074.0 -> 18074: told, never logged
     # ids held under another spelling of one asked for (Bob / 'Bob '): told, never logged
     other_spellings: dict[str, list[str]] = field(default_factory=dict)
@@ -95,6 +99,7 @@ class ErasureRecord:
             "no_user_hints": {u: why for u, why in self.no_user.items() if why},
             "listed_only": self.listed,
             "erased_before": self.erased_before,
+            "erased_elsewhere": self.erased_elsewhere,
             "read_as": self.read_as,
             "other_spellings": self.other_spellings,
             "erased_with": self.erased_with,
@@ -132,6 +137,19 @@ class ErasureRecord:
             out.append(
                 f"  erased by the forget of {when}, no row left in the workspace: "
                 f"{', '.join(sorted(erased))}"
+            )
+        for where, when in sorted(
+            {(e["dataset"], e["timestamp"]) for e in self.erased_elsewhere.values()}
+        ):
+            erased = [
+                u
+                for u, e in self.erased_elsewhere.items()
+                if (e["dataset"], e["timestamp"]) == (where, when)
+            ]
+            out.append(
+                f"  in no table of dataset {self.dataset}; erased from dataset {where} by the "
+                f"forget of {when}: a user, its mentions redacted, logged for {self.dataset} "
+                f"now, so later ingests of it keep it out: {', '.join(sorted(erased))}"
             )
         out += [f"  {u}: read as {i}, the id ingest loaded" for u, i in self.read_as.items()]
         for asked, held in self.other_spellings.items():

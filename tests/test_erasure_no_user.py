@@ -277,3 +277,52 @@ def test_a_user_only_a_list_held_is_a_user_of_the_lists_dataset_or_of_any(
         "serving champions that may have learned from the users (a list of no known dataset "
         "held one, so which dataset held them cannot be told): cdnow-churn v1, shop-churn v1"
     ) in why
+
+
+def erased_from_shop(home: Path, tmp_path: Path) -> dict[str, object]:
+    """Dataset shop, whose one user c-5 (no id of cdnow) `forget --dataset shop` erased."""
+    shop = tmp_path / "shop.csv"
+    shop.write_text("user_id,event_time,event_type,amount\nc-5,2024-01-01,purchase,10\n")
+    invoke(home, "ingest", str(shop), "--dataset", "shop")
+    first = json.loads(invoke(home, "--json", "forget", "c-5", "--dataset", "shop"))
+    assert first["users"] == 1
+    return first
+
+
+def test_an_id_erased_from_another_dataset_is_said_so_and_kept_out_of_this_one(
+    home: Path, tmp_path: Path
+) -> None:
+    """`forget --dataset cdnow c-5` after `forget --dataset shop c-5` said "no user, nothing
+    changed for it ... no erasure logged it": an erasure had logged it, in shop. It is that
+    person: said with the erasure, its mention redacted, logged for cdnow, whose later
+    ingests keep it out (they loaded it). The log holds no id, as ever."""
+    first = erased_from_shop(home, tmp_path)
+    (home / "lists" / "calls.csv").write_text("user_id,note\n00001,call c-5 first\n")
+    out = json.loads(invoke(home, "--json", "forget", "c-5", "--dataset", "cdnow"))
+    assert out["no_user"] == [] and out["not_found"] == []
+    assert out["erased_elsewhere"] == {"c-5": {"dataset": "shop", "timestamp": first["timestamp"]}}
+    assert out["users"] == 1 and out["redacted"] == {"lists": 1}
+    said = invoke(home, "forget", "c-5", "--dataset", "cdnow")  # now erased from cdnow too
+    assert f"erased by the forget of {out['timestamp']}, no row left" in said
+    entries = log_entries(home)
+    assert [e["dataset"] for e in entries] == ["shop", "cdnow"]
+    assert "c-5" not in (home / "erasure_log.jsonl").read_text()
+    back = tmp_path / "back.csv"
+    back.write_text(EVENTS + "c-5,1997-04-11,1,12.5,\n")
+    said = invoke(home, "ingest", str(back), "--dataset", "cdnow", *MAP, "--event-type",
+                  "purchase", "--replace")  # fmt: skip
+    assert "36 rows loaded of 37, 1 quarantined (1 erased_user," in said
+
+
+def test_an_id_erased_from_another_dataset_is_told_in_the_summary(
+    home: Path, tmp_path: Path
+) -> None:
+    first = erased_from_shop(home, tmp_path)
+    said = invoke(home, "forget", "c-5", "--dataset", "cdnow")
+    assert "no user" not in said, said
+    assert (
+        f"in no table of dataset cdnow; erased from dataset shop by the forget of "
+        f"{first['timestamp']}: a user, its mentions redacted, logged for cdnow now, so later "
+        "ingests of it keep it out: c-5"
+    ) in said
+    assert said.startswith("forgot 1 user: 0 rows removed")
