@@ -490,6 +490,32 @@ def datasets_history(obj: Context, dataset: str | None) -> None:
     obj.console.result({"dataset": name, "versions": [v.to_dict() for v in found]}, lines)
 
 
+@datasets.command("check")
+@click.argument("dataset", required=False)
+@pass_context
+def datasets_check(obj: Context, dataset: str | None) -> None:
+    """Cells an erasure damaged: `[forgotten]` in place of a number or code (a `forget`
+    before 2026-12-07 of an id that was no user redacted those too), in each dataset (or
+    DATASET) and its kept versions, with the source files to ingest again. Reads every
+    table; changes nothing."""
+    from features.redacted_cells import check_dataset, check_lines
+    from lifecycle.dataset_kind import REPORT, require_dataset
+
+    root = obj.settings.workspace.home / "datasets"
+    if dataset is not None:
+        require_dataset(obj.settings, dataset, "datasets check")
+    names = (
+        [dataset]
+        if dataset
+        else sorted(
+            p.name for p in root.glob("*") if not p.name.startswith(".") and (p / REPORT).is_file()
+        )
+    )
+    found = [check_dataset(obj.settings.workspace.dataset_dir(n), n) for n in names]
+    lines = [line for each in found for line in check_lines(each)]
+    obj.console.result({"datasets": found}, lines or [f"no datasets in {root}"])
+
+
 @datasets.command("restore")
 @click.argument("version")
 @changes_workspace

@@ -1,0 +1,53 @@
+"""`lifecycle datasets check`: cells a `forget` before 2026-12-07 damaged (`forget 3` of ids
+00001.. turned every `quantity` cell `3` into `[forgotten]`, in the dataset and its older
+versions, with nothing logged) had no way to be found but reading the tables by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from test_erasure_no_user import EVENTS, MAP, invoke
+
+from features.erasure_holders import older_versions
+from features.erasure_places import rewrite_all
+from features.scrub import REDACTED
+
+
+def test_cells_a_forget_of_no_user_redacted_are_found_with_the_way_to_repair(
+    tmp_path: Path,
+) -> None:
+    home, source = tmp_path / "ws", tmp_path / "cdnow.csv"
+    source.write_text(EVENTS)
+    ingest = ["ingest", str(source), "--dataset", "cdnow", *MAP, "--event-type", "purchase"]
+    for _ in range(2):
+        invoke(home, *ingest)
+    invoke(home, "forget", "00004")  # a user: its mention in a note is redacted, as meant
+    clean = json.loads(invoke(home, "--json", "datasets", "check"))["datasets"]
+    assert clean[0]["damaged"] == {} and clean[0]["redacted"] == {"events.note": 1}
+    said = invoke(home, "datasets", "check", "cdnow")
+    assert said.startswith("dataset 'cdnow': no cell damaged by an erasure"), said
+
+    # what `forget 3` did before 2026-12-07: every table scrubbed of the id 3, no user
+    folder = home / "datasets" / "cdnow"
+    for version in [folder, *older_versions(folder, "cdnow")]:
+        rewrite_all([version / "events.parquet"], {"3"})
+    assert pd.read_parquet(folder / "events.parquet")["quantity"].tolist().count(REDACTED) == 11
+    [found] = json.loads(invoke(home, "--json", "datasets", "check"))["datasets"]
+    assert found["damaged"] == {"events.quantity": 11}
+    assert found["damaged_in_older_versions"] == {"events.quantity": 22}
+    assert found["redacted"] == {"events.note": 1, "events.quantity": 11}
+    said = invoke(home, "datasets", "check")
+    assert "dataset 'cdnow': cells DAMAGED by an erasure" in said
+    assert "events.quantity: 11 cells, its other values numbers or codes" in said
+    assert f"{source} (on disk)" in said and "`lifecycle refresh --dataset cdnow`" in said
+
+    # the repair said: the source again; the erased user stays out
+    assert "33 rows loaded of 36, 3 quarantined (3 erased_user" in invoke(
+        home, *ingest, "--replace"
+    )
+    [after] = json.loads(invoke(home, "--json", "datasets", "check", "cdnow"))["datasets"]
+    assert after["damaged"] == {} and after["redacted"] == {}
+    events = pd.read_parquet(folder / "events.parquet")
+    assert events["quantity"].tolist().count("3") == 11 and "00004" not in set(events["user_id"])
