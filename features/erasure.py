@@ -338,7 +338,7 @@ def forget(
     readings = held_readings(held_as, read)
     ids = {i for held in readings.values() for i in held}
     held_by = ids_by_dataset(settings, {n: set(held_as[n].values()) for n in names})
-    present = ids_present(settings, held_by, ids)
+    present = ids_present(settings, held_by, ids, apart)  # of the datasets searched
     started = erasure_log.started_hashes(home, record.key_check)  # found, even if all gone
     found = present | {u for u in ids if _logged(key, u, started)}
     logged = erasure_log.erased_before(home, record.key_check, dataset)

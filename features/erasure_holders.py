@@ -4,14 +4,14 @@ datasets' versions, hold their ids (read before any change, ``features.erasure``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from features.scrub import csv_user_ids, recorded_columns, table_files, users_in
 from lifecycle.storage import VERSIONS
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Container, Mapping
+    from collections.abc import Collection, Container, Iterable, Mapping
 
     from lifecycle.settings import Settings
 
@@ -71,13 +71,33 @@ def ids_by_dataset(
     }
 
 
-def ids_present(settings: Settings, held_by: dict[str, set[str]], ids: set[str]) -> set[str]:
-    """The ids some table of the workspace holds: a dataset's (``held_by``, of
-    :func:`ids_by_dataset`), or the features', scores', ledger's or demo's."""
+def ids_present(
+    settings: Settings, held_by: dict[str, set[str]], ids: set[str], apart: Container[str] = ()
+) -> set[str]:
+    """The ids some table of the datasets searched holds: a dataset's (``held_by``, of
+    :func:`ids_by_dataset`), or the features', scores', ledger's or demo's, but those of a
+    dataset ``apart`` (not searched, ``forget --dataset``: its scores hold its own users)."""
+    from lifecycle.exports import scores_dataset
+
     ws = settings.workspace
     found = set().union(*held_by.values())
     others = [ws.features_dir, ws.scores_dir, ws.ledger_dir, ws.demo_dir()]
+    if apart:
+        others = [
+            *(p for p in _tables(ws.features_dir) if p.parent.name not in apart),
+            *(p for p in ws.scores_dir.glob("scores-*.parquet") if scores_dataset(p) not in apart),
+            *(p for p in _tables(ws.ledger_dir) if not _partition_of(ws, p, apart)),
+            *([] if "demo" in apart else [ws.demo_dir()]),
+        ]
     return found | ids_in(others, ids - found)
+
+
+def _tables(folder: Path) -> list[Path]:
+    return table_files(folder) if folder.is_dir() else []
+
+
+def _partition_of(ws: Any, path: Path, names: Iterable[str]) -> bool:
+    return any(ws.ledger(n) in path.parents for n in names)
 
 
 def datasets_holding(
@@ -89,11 +109,15 @@ def datasets_holding(
     ``held_by``) hold them, and those only a list or online store held (``listed``: id ->
     the datasets of the places holding it, ``features.erasure_no_user``), of those places'
     datasets. When a user's rows a killed erasure removed already, or a list of no known
-    dataset (None) held one, it could have been any dataset's, and all are named then."""
+    dataset (None) held one, it could have been any dataset's, and all are named then (so
+    is one a searched dataset's scores or ledger hold, but none of their rows)."""
     if not found and not listed:
         return [], ""
     if not set().union(*held_by.values()) >= found:
-        unsure = "rows of theirs were gone before this erasure (a killed one)"
+        unsure = (
+            "rows of theirs were gone from the datasets before this erasure (a killed erasure, "
+            "or a dataset replaced since its scores were made)"
+        )
     elif any(None in owners for owners in listed.values()):
         unsure = "a list of no known dataset held one"
     else:

@@ -326,3 +326,24 @@ def test_an_id_erased_from_another_dataset_is_told_in_the_summary(
         "ingests of it keep it out: c-5"
     ) in said
     assert said.startswith("forgot 1 user: 0 rows removed")
+
+
+def test_forget_of_a_dataset_is_not_told_by_another_datasets_scores(tmp_path: Path) -> None:
+    """`forget --dataset cdnow 00012`, held by cdnow's online store alone and by shop's scores
+    table: the scores of shop (not searched) made it "found", so that no dataset's rows
+    holding it read as a killed erasure: cdnow's champion 'may have learned' from it, 'rows
+    of theirs were gone before this erasure (a killed one)'."""
+    home, _ = online_only(tmp_path)
+    champion_and_reference(home, tmp_path)
+    shop = tmp_path / "shop.csv"
+    shop.write_text("user_id,event_time,event_type,amount\n00012,2024-01-01,purchase,10\n")
+    invoke(home, "ingest", str(shop), "--dataset", "shop")
+    settings = load_settings(home=home, environ={})
+    scores = pd.DataFrame({c.USER_ID: ["00012"], "churn_probability": [0.5]})
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-02", "dataset": "shop"})
+    out = json.loads(invoke(home, "--json", "forget", "00012", "--dataset", "cdnow"))
+    assert out["listed_only"] == ["00012"] and out["removed"]["online/cdnow"] == 3
+    assert out["champions_trained_with_users"] == ["cdnow-churn v1"]
+    said = " ".join(out["not_covered"])
+    assert "serving champions that learned from the users: cdnow-churn v1" in said, said
+    assert out["removed"]["scores"] == 0  # shop's user, left as it is
