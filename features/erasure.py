@@ -113,7 +113,7 @@ from features.erasure_places import (
     place_ids,
     rewrite_all,
 )
-from features.erasure_record import ErasureRecord, users_text
+from features.erasure_record import FILES_DELETED, ErasureRecord, users_text
 from features.erasure_versions import forget_dataset
 from features.id_spellings import held_alike
 from features.scrub import (
@@ -217,8 +217,8 @@ def _forget_monitor_files(
     for name in held:  # /monitor's counts and verdicts included their rows: said until redone
         erased = f"{users_text(len(record.user_hashes))} of dataset {name} at {record.timestamp}"
         mark_outdated(settings, name, f"measured before `lifecycle forget` erased {erased}")
-    record.removed["monitor sample files deleted"] = len(samples)
-    record.removed["monitor reference files deleted"] = len(references)
+    record.removed[f"monitor sample {FILES_DELETED}"] = len(samples)
+    record.removed[f"monitor reference {FILES_DELETED}"] = len(references)
     record.deleted_files += [str(p.relative_to(home)) for p in references]
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features.erasure_log import KEY_FILE, LOG_FILE
+from features.erasure_record import FILES_DELETED
 from features.scrub import Mentions, Scrubbed, rewrite_file, scrub, table_files, token_pattern
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.registry import model_name
@@ -335,4 +336,4 @@ def forget_other_files(
         delete(path, owner, where)
         reports += 1
     record.count("lists", done)
-    record.removed["report files deleted"] = reports
+    record.removed[f"report {FILES_DELETED}"] = reports

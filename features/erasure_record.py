@@ -12,6 +12,7 @@ from features.id_spellings import shown
 from features.scrub import REDACTED, Scrubbed
 
 NOT_FOUND_SHOWN = 20  # unknown ids a summary names; --json has them all
+FILES_DELETED = "files deleted"  # the end of a count of ``removed`` that is of files, not rows
 
 
 @dataclass
@@ -66,7 +67,8 @@ class ErasureRecord:
 
     @property
     def total(self) -> int:
-        return sum(self.removed.values())
+        """The rows removed (not the files deleted, counted beside them)."""
+        return sum(n for where, n in self.removed.items() if not where.endswith(FILES_DELETED))
 
     def count(self, location: str, done: Scrubbed) -> None:
         """What scrubbing a location's files did: rows removed, and tokens redacted if any."""

@@ -347,3 +347,19 @@ def test_forget_of_a_dataset_is_not_told_by_another_datasets_scores(tmp_path: Pa
     said = " ".join(out["not_covered"])
     assert "serving champions that learned from the users: cdnow-churn v1" in said, said
     assert out["removed"]["scores"] == 0  # shop's user, left as it is
+
+
+def test_the_rows_removed_are_rows_not_files_deleted(home: Path) -> None:
+    """`forget x-9`, one list row: said `forgot 1 user: 3 rows removed`, counting the 2 monitor
+    sample files deleted beside it (so `total_removed` in the log and --json)."""
+    settings = load_settings(home=home, environ={})
+    for sample in settings.workspace.monitor_samples:
+        pd.DataFrame({"recency_days": [1.0]}).to_parquet(sample)
+    (home / "lists" / "crm.csv").write_text("user_id,rank\nx-9,1\n")
+    out = json.loads(invoke(home, "--json", "forget", "x-9"))
+    assert out["removed"]["monitor sample files deleted"] == 2 and out["removed"]["lists"] == 1
+    assert out["total_removed"] == 1 and log_entries(home)[0]["total_removed"] == 1
+    (home / "lists" / "crm.csv").write_text("user_id,rank\nx-8,1\n")
+    for sample in settings.workspace.monitor_samples:
+        pd.DataFrame({"recency_days": [1.0]}).to_parquet(sample)
+    assert invoke(home, "forget", "x-8").startswith("forgot 1 user: 1 row removed\n")
