@@ -432,8 +432,11 @@ def forget(
     record.every_spelling = dict(sorted(places.noted.items()))
     record.another_datasets = dict(sorted(places.left.items()))
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
-        # those of earlier erasures of these users: named by them, or trained before them
-        entries = list({e["timestamp"]: e for e in earlier.values()}.values())
+        # those of every earlier erasure of these users (one per dataset, `forget --dataset`):
+        # named by them, or trained before them
+        hashes = {keyed_hash(key, s) for s in spellings(set(earlier))}
+        logged_all = erasure_log.erasures(home, record.key_check, dataset)
+        entries = [e for e in logged_all if hashes & set(e.get("user_hashes", []))]
         record.champions, line = not_changed(settings, held, unsure, (names, entries))
         record.not_covered.append(line)
 

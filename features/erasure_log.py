@@ -139,14 +139,22 @@ def started_hashes(home: Path, check: str) -> set[str]:
     return {h for e in pending_entries(home) if e["key_check"] == check for h in e["user_hashes"]}
 
 
-def erased_before(home: Path, check: str, dataset: str | None) -> dict[str, dict[str, Any]]:
+def erasures(home: Path, check: str, dataset: str | None) -> list[dict[str, Any]]:
     """The logged erasures made with the key of ``check`` that covered ``dataset`` (None:
-    any): user hash -> the last entry that erased that user."""
-    return {
-        user: entry
+    any), oldest first."""
+    return [
+        entry
         for entry in log_entries(home)
         if entry.get("key_check") == check
         and (dataset is None or entry.get("dataset") in (None, dataset))
+    ]
+
+
+def erased_before(home: Path, check: str, dataset: str | None) -> dict[str, dict[str, Any]]:
+    """Of :func:`erasures`: user hash -> the last entry that erased that user."""
+    return {
+        user: entry
+        for entry in erasures(home, check, dataset)
         for user in entry.get("user_hashes", [])
     }
 
@@ -340,6 +348,7 @@ __all__ = [
     "erased_before",
     "erased_users",
     "erasure_key",
+    "erasures",
     "finish_erasure",
     "key_check",
     "log_entries",

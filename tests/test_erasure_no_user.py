@@ -363,3 +363,23 @@ def test_the_rows_removed_are_rows_not_files_deleted(home: Path) -> None:
     for sample in settings.workspace.monitor_samples:
         pd.DataFrame({"recency_days": [1.0]}).to_parquet(sample)
     assert invoke(home, "forget", "x-8").startswith("forgot 1 user: 1 row removed\n")
+
+
+def test_a_rerun_names_the_champions_every_earlier_erasure_of_the_user_named(
+    home: Path, tmp_path: Path
+) -> None:
+    """00005 erased dataset by dataset: shop's erasure named shop-churn v1, cdnow's named
+    cdnow-churn v1. A `forget 00005` to check named cdnow-churn v1 only (the last entry of
+    the user), though shop-churn v1, trained with the user, still served."""
+    shop = tmp_path / "shop.csv"
+    shop.write_text("user_id,event_time,event_type,amount\n00005,2024-01-01,purchase,10\n")
+    invoke(home, "ingest", str(shop), "--dataset", "shop")
+    for name in ("cdnow", "shop"):
+        champion_and_reference(home, tmp_path, name)
+    first = json.loads(invoke(home, "--json", "forget", "00005", "--dataset", "shop"))
+    assert first["champions_trained_with_users"] == ["shop-churn v1"]
+    second = json.loads(invoke(home, "--json", "forget", "00005", "--dataset", "cdnow"))
+    assert second["champions_trained_with_users"] == ["cdnow-churn v1"]
+    again = json.loads(invoke(home, "--json", "forget", "00005"))
+    assert again["erased_before"] == {"00005": second["timestamp"]}
+    assert again["champions_trained_with_users"] == ["cdnow-churn v1", "shop-churn v1"]
