@@ -443,7 +443,7 @@ def forget(
     outside = [e for e in record.exports if e.status in CHANGED]  # rewritten or deleted
     if record.user_hashes or record.stale_staging or outside:  # never when nothing changed
         hidden = ("log", "not_found", "read_as", "other_spellings", "erased_before", "erased_with")
-        hidden += ("spared_files", "erased_elsewhere")
+        hidden += ("spared_files", "erased_elsewhere", "listed_in")
         entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
         record.log_path = str(append_entry(home, entry))
     elif record.spellings_added:

@@ -44,23 +44,23 @@ def listed(
     apart: Iterable[str],
     fold: bool,
     owners: Mapping[Path, str],
-) -> dict[str, set[str | None]]:
+) -> dict[str, dict[str, str | None]]:
     """Of ``groups`` (an asked id no table holds and no erasure logged -> the terms a row of
     it holds: its spellings, and keyed pseudonyms where a key is configured), those a list
-    holds a row of, each with the datasets of the lists that do (None: a list of no known
-    dataset): one of ``files`` (the workspace's, of ``owners``' dataset: resolved path ->
+    holds a row of, each with the places that do (``the list lists/crm.csv``) and their
+    datasets (None: a list of no known dataset): one of ``files`` (the workspace's, of ``owners``' dataset: resolved path ->
     dataset), a registered list or backtest copy outside (``exports``, of the dataset
     registered), or a table of a dataset ``apart`` (not searched). ``fold``: in any casing.
     Each place is read once for all the ids, again per id only when it holds one."""
-    found: dict[str, set[str | None]] = {}
+    found: dict[str, dict[str, str | None]] = {}
     every = set().union(*groups.values())
 
-    def take(rows: Callable[[set[str]], int], owner: str | None) -> None:
+    def take(rows: Callable[[set[str]], int], owner: str | None, where: str) -> None:
         try:
             if rows(every):
                 for u, terms in groups.items():
                     if rows(terms):
-                        found.setdefault(u, set()).add(owner)
+                        found.setdefault(u, {})[where] = owner
         except Exception:  # damaged or no table: the erasure names it where it reads it
             return
 
@@ -70,24 +70,30 @@ def listed(
             take(
                 lambda terms, p=path, f=fmt: _removed(scrub(p, None, terms, f, fold=fold)),
                 owners.get(path.resolve()),
+                f"the list {path.relative_to(settings.workspace.home)}",
             )
     home = settings.workspace.home.resolve()
     outside = {Path(e.path): e.dataset for e in exports if not Path(e.path).is_relative_to(home)}
     scratch = {p: owner for p, owner in outside.items() if (p / SCRATCH_MARKER).is_file()}
     scratch |= {marker.parent: None for marker in home.rglob(SCRATCH_MARKER)}
     for path, owner in scratch.items():
-        take(lambda terms, p=path: sum(f.rows for f in check_scratch(p, terms, False, fold)), owner)
+        take(
+            lambda terms, p=path: sum(f.rows for f in check_scratch(p, terms, False, fold)),
+            owner,
+            f"the backtest copy {path}",
+        )
     for path, owner in outside.items():
         if path.is_file() and path.suffix.lower() not in REPORT_SUFFIXES:
             take(
                 lambda terms, p=path: _removed(scrub(p, None, terms, export_format(p), fold=fold)),
                 owner,
+                f"the list {path}",
             )
     if apart := list(apart):
         held = ids_by_dataset(settings, dict.fromkeys(apart, every), fold)
         for u, terms in groups.items():
             for name in (n for n, ids in held.items() if terms & ids):
-                found.setdefault(u, set()).add(name)
+                found.setdefault(u, {})[f"dataset {name}'s tables (not searched, left)"] = name
     return found
 
 
@@ -117,14 +123,15 @@ def no_users(
     for name in names if left else ():
         online = online_held(settings, name, left)
         for u in (u for u in record.not_found if spelt_as[u] & online):
-            found.setdefault(u, set()).add(name)
+            found.setdefault(u, {})[f"the online store of {name}"] = name
     record.listed = sorted(found)
+    record.listed_in = {u: sorted(found[u]) for u in record.listed}
     nobody = [u for u in record.not_found if u not in found]
     widths = [padded_width(settings.workspace.events(n)) for n in names]
     for u in nobody:
         record.no_user[u] = next((h for w in widths if (h := padding_hint(u, w))), "")
     unheld = {s for u in nobody for s in spelt_as[u]} - {s for u in found for s in spelt_as[u]}
-    return unheld, found
+    return unheld, {u: set(where.values()) for u, where in found.items()}
 
 
 def _removed(done: object) -> int:

@@ -45,6 +45,8 @@ class ErasureRecord:
     no_user: dict[str, str] = field(default_factory=dict)
     # of no table, a list's or a dataset's online store's row: users after all, logged
     listed: list[str] = field(default_factory=list)
+    # each of those -> the places holding it (`the online store of shop`): told, never logged
+    listed_in: dict[str, list[str]] = field(default_factory=dict)
     # ids in no table that an earlier forget erased -> its time: told, never logged again
     erased_before: dict[str, str] = field(default_factory=dict)
     # with --dataset x, ids in no table of x that a forget of another dataset y erased ->
@@ -100,6 +102,7 @@ class ErasureRecord:
             "no_user": sorted(self.no_user),
             "no_user_hints": {u: why for u, why in self.no_user.items() if why},
             "listed_only": self.listed,
+            "listed_in": self.listed_in,
             "erased_before": self.erased_before,
             "erased_elsewhere": self.erased_elsewhere,
             "read_as": self.read_as,
@@ -129,10 +132,17 @@ class ErasureRecord:
             )
         hints = [why for why in self.no_user.values() if why]
         out += [f"  {why}" for why in hints[:NOT_FOUND_SHOWN]]
-        if self.listed:
+        held_in: dict[str, list[str]] = {}  # the places holding them -> the ids
+        for u in self.listed:
+            held_in.setdefault("; ".join(self.listed_in.get(u, [])), []).append(u)
+        for where, ids in held_in.items():
+            hold = "hold" if "; " in where else "holds"
+            shown_ids = ", ".join(ids[:NOT_FOUND_SHOWN])
+            shown_ids += f" and {len(ids) - NOT_FOUND_SHOWN:,} more" * (len(ids) > NOT_FOUND_SHOWN)
             out.append(
-                "  not found in any table, but a list or online store holds a row of it: a "
-                f"user, erased from them, its mentions redacted: {', '.join(self.listed)}"
+                f"  in no table searched, but {where or 'a list or online store'} {hold} a row "
+                "of it: a user, erased from the places searched, its mentions redacted, logged: "
+                f"{shown_ids}"
             )
         for when in sorted(set(self.erased_before.values())):
             erased = [u for u, at in self.erased_before.items() if at == when]

@@ -383,3 +383,28 @@ def test_a_rerun_names_the_champions_every_earlier_erasure_of_the_user_named(
     again = json.loads(invoke(home, "--json", "forget", "00005"))
     assert again["erased_before"] == {"00005": second["timestamp"]}
     assert again["champions_trained_with_users"] == ["cdnow-churn v1", "shop-churn v1"]
+
+
+def test_the_places_holding_a_user_no_table_searched_holds_are_named(
+    home: Path, tmp_path: Path
+) -> None:
+    """`forget --dataset shop 00007`, an id only cdnow's tables hold, said "not found in any
+    table, but a list or online store holds a row of it: a user, erased from them": cdnow's
+    table holds it, and is left. Each such id is now told with the places holding it."""
+    shop = tmp_path / "shop.csv"
+    shop.write_text("user_id,event_time,event_type,amount\nc-5,2024-01-01,purchase,10\n")
+    invoke(home, "ingest", str(shop), "--dataset", "shop")
+    (home / "lists" / "crm.csv").write_text("user_id,rank\nx-9,1\n")
+    out = json.loads(invoke(home, "--json", "forget", "00007", "x-9", "--dataset", "shop"))
+    assert out["listed_only"] == ["00007", "x-9"]
+    assert out["listed_in"] == {
+        "00007": ["dataset cdnow's tables (not searched, left)"],
+        "x-9": ["the list lists/crm.csv"],
+    }
+    assert "listed_in" not in log_entries(home)[0]
+    said = invoke(home, "forget", "00008", "--dataset", "shop")
+    assert (
+        "  in no table searched, but dataset cdnow's tables (not searched, left) holds a row "
+        "of it: a user, erased from the places searched, its mentions redacted, logged: 00008\n"
+    ) in said
+    assert "a list or online store holds" not in said
