@@ -113,7 +113,7 @@ from features.erasure_places import (
     place_ids,
     rewrite_all,
 )
-from features.erasure_record import FILES_DELETED, ErasureRecord, users_text
+from features.erasure_record import FILES_DELETED, TOLD_ONLY, ErasureRecord, users_text
 from features.erasure_versions import forget_dataset
 from features.id_spellings import held_alike
 from features.scrub import (
@@ -319,6 +319,8 @@ def forget(
         dataset=dataset,
     )
     record.stale_staging = sorted(str(p.relative_to(home)) for p in sweep_tree(home))
+    # entries logged before 2026-12-07 held the ids of `listed_only` and `no_user`: dropped
+    record.log_ids_dropped = erasure_log.drop_fields(home, TOLD_ONLY)
 
     names = _dataset_names(settings, dataset)
     for name in names:  # a damaged events or users table stops us before any change
@@ -442,10 +444,7 @@ def forget(
 
     outside = [e for e in record.exports if e.status in CHANGED]  # rewritten or deleted
     if record.user_hashes or record.stale_staging or outside:  # never when nothing changed
-        hidden = ("log", "not_found", "read_as", "other_spellings", "erased_before", "erased_with")
-        hidden += ("spared_files", "erased_elsewhere", "listed_in")
-        entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
-        record.log_path = str(append_entry(home, entry))
+        record.log_path = str(append_entry(home, record.log_entry()))
     elif record.spellings_added:
         record.log_path = str(home / LOG_FILE)
     left = erasure_log.finish_erasure(home, pending | {"user_hashes": record.user_hashes})

@@ -44,9 +44,11 @@ from typing import TYPE_CHECKING, Any
 from features import contract as c
 from lifecycle.errors import UserError
 from lifecycle.pseudonyms import keyed_hash
-from lifecycle.storage import read_json
+from lifecycle.storage import atomic_file, read_json
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import numpy as np
     import pandas as pd
 
@@ -111,6 +113,24 @@ def append_entry(home: Path, entry: dict[str, Any]) -> Path:
         out.flush()
         os.fsync(out.fileno())
     return log
+
+
+def drop_fields(home: Path, fields: Iterable[str]) -> int:
+    """Rewrite the log (atomically, mode 0600) without ``fields`` in any entry, when one holds
+    any: entries logged before 2026-12-07 kept the ids of ``listed_only`` and ``no_user``.
+    The entries so rewritten."""
+    entries, drop = log_entries(home), set(fields)
+    held = sum(1 for entry in entries if drop & entry.keys())
+    if held:
+        with atomic_file(home / LOG_FILE) as staging:
+            staging.write_text(
+                "".join(
+                    json.dumps({k: v for k, v in e.items() if k not in drop}, sort_keys=True) + "\n"
+                    for e in entries
+                )
+            )
+            staging.chmod(0o600)
+    return held
 
 
 def log_entries(home: Path) -> list[dict[str, Any]]:
@@ -345,6 +365,7 @@ __all__ = [
     "ErasedUsers",
     "append_entry",
     "begin_erasure",
+    "drop_fields",
     "erased_before",
     "erased_users",
     "erasure_key",

@@ -12,6 +12,23 @@ from features.id_spellings import shown
 from features.scrub import REDACTED, Scrubbed
 
 NOT_FOUND_SHOWN = 20  # unknown ids a summary names; --json has them all
+# what forget tells and never logs: the ids (as asked, as held, no user's), the places
+# holding them; the erasure log keeps keyed hashes, never an id
+TOLD_ONLY = (
+    "log",
+    "not_found",
+    "no_user",
+    "no_user_hints",
+    "listed_only",
+    "listed_in",
+    "read_as",
+    "other_spellings",
+    "erased_before",
+    "erased_elsewhere",
+    "erased_with",
+    "spared_files",
+    "log_entries_without_ids",
+)
 FILES_DELETED = "files deleted"  # the end of a count of ``removed`` that is of files, not rows
 
 
@@ -66,6 +83,7 @@ class ErasureRecord:
     # places of a dataset not searched holding the ids, left as they are -> whose (logged)
     another_datasets: dict[str, str] = field(default_factory=dict)
     log_path: str = ""
+    log_ids_dropped: int = 0  # earlier log entries rewritten without the ids they held
 
     @property
     def total(self) -> int:
@@ -114,7 +132,12 @@ class ErasureRecord:
             "scrubbed_as_every_dataset_holds": self.every_spelling,
             "left_as_another_dataset_holds": self.another_datasets,
             "log": self.log_path,
+            "log_entries_without_ids": self.log_ids_dropped,
         }
+
+    def log_entry(self) -> dict[str, Any]:
+        """The erasure log's line: :meth:`to_dict` without what is told only (``TOLD_ONLY``)."""
+        return {k: v for k, v in self.to_dict().items() if k not in TOLD_ONLY}
 
     def lines(self) -> list[str]:
         rows = self.total
@@ -201,6 +224,11 @@ class ErasureRecord:
             "hold back its ids spelt another way too"
             for when in self.spellings_added
         ]
+        if self.log_ids_dropped:
+            out.append(
+                f"  {self.log_ids_dropped:,} earlier entr{'ies' if self.log_ids_dropped != 1 else 'y'}"
+                " of the erasure log held ids (listed_only, no_user): rewritten without them"
+            )
         if self.log_path:
             out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
         else:

@@ -408,3 +408,25 @@ def test_the_places_holding_a_user_no_table_searched_holds_are_named(
         "of it: a user, erased from the places searched, its mentions redacted, logged: 00008\n"
     ) in said
     assert "a list or online store holds" not in said
+
+
+def test_the_erasure_log_holds_no_id_of_a_listed_user_or_of_no_user(home: Path) -> None:
+    """The log keeps keyed hashes, never ids (docs/privacy.md), yet its entry held the ids a
+    list alone held (`"listed_only": ["x-9"]`) and those of no user (`no_user`,
+    `no_user_hints`). Entries written so are rewritten without them by the next `forget`."""
+    (home / "lists" / "crm.csv").write_text("user_id,rank\nx-9,1\n")
+    out = json.loads(invoke(home, "--json", "forget", "x-9", "3", "00004"))
+    assert out["listed_only"] == ["x-9"] and out["no_user"] == ["3"] and out["users"] == 2
+    text = (home / "erasure_log.jsonl").read_text()
+    for held in ('"x-9"', '"3"', "00004", "00003"):
+        assert held not in text, held
+    [entry] = log_entries(home)
+    assert {"listed_only", "no_user", "no_user_hints"}.isdisjoint(entry)
+
+    # an entry as logged before: the next forget, whatever it finds, drops its ids
+    before = dict(entry, listed_only=["x-9"], no_user=["3"], no_user_hints={"3": "00003"})
+    (home / "erasure_log.jsonl").write_text(json.dumps(before) + "\n")
+    said = invoke(home, "forget", "nobody-1")
+    assert "1 earlier entry of the erasure log held ids (listed_only, no_user)" in said
+    assert log_entries(home) == [entry]
+    assert (home / "erasure_log.jsonl").stat().st_mode & 0o777 == 0o600
