@@ -51,3 +51,23 @@ def test_cells_a_forget_of_no_user_redacted_are_found_with_the_way_to_repair(
     assert after["damaged"] == {} and after["redacted"] == {}
     events = pd.read_parquet(folder / "events.parquet")
     assert events["quantity"].tolist().count("3") == 11 and "00004" not in set(events["user_id"])
+
+
+def test_a_damaged_report_is_named_and_the_other_datasets_still_checked(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.csv").write_text(EVENTS)
+        invoke(
+            home,
+            "ingest",
+            str(tmp_path / f"{name}.csv"),
+            "--dataset",
+            name,
+            *MAP,
+            "--event-type",
+            "purchase",
+        )
+    (home / "datasets" / "a" / "report.json").write_text("{not json")
+    said = invoke(home, "datasets", "check")
+    assert said.startswith("dataset 'a': ") and "report.json" in said
+    assert "dataset 'b': no cell damaged by an erasure" in said

@@ -500,6 +500,7 @@ def datasets_check(obj: Context, dataset: str | None) -> None:
     table; changes nothing."""
     from features.redacted_cells import check_dataset, check_lines
     from lifecycle.dataset_kind import REPORT, require_dataset
+    from lifecycle.errors import UserError
 
     root = obj.settings.workspace.home / "datasets"
     if dataset is not None:
@@ -511,8 +512,16 @@ def datasets_check(obj: Context, dataset: str | None) -> None:
             p.name for p in root.glob("*") if not p.name.startswith(".") and (p / REPORT).is_file()
         )
     )
-    found = [check_dataset(obj.settings.workspace.dataset_dir(n), n) for n in names]
-    lines = [line for each in found for line in check_lines(each)]
+    found, lines = [], []
+    for name in names:
+        try:
+            each = check_dataset(obj.settings.workspace.dataset_dir(name), name)
+        except UserError as error:  # one damaged report: the others are still checked
+            found.append({"name": name, "error": str(error)})
+            lines.append(f"dataset '{name}': {error}")
+            continue
+        found.append(each)
+        lines += check_lines(each)
     obj.console.result({"datasets": found}, lines or [f"no datasets in {root}"])
 
 
