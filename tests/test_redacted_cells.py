@@ -8,11 +8,20 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from click.testing import CliRunner
 from test_erasure_no_user import EVENTS, MAP, invoke
 
 from features.erasure_holders import older_versions
 from features.erasure_places import rewrite_all
 from features.scrub import REDACTED
+from lifecycle.cli import main
+
+
+def check(home: Path, *args: str, exit_code: int) -> str:
+    """`datasets check` with the exit status a script reads: 3 damage found, 1 unreadable."""
+    result = CliRunner().invoke(main, ["--home", str(home), *args])
+    assert result.exit_code == exit_code, result.output
+    return result.stdout
 
 
 def test_cells_a_forget_of_no_user_redacted_are_found_with_the_way_to_repair(
@@ -34,11 +43,11 @@ def test_cells_a_forget_of_no_user_redacted_are_found_with_the_way_to_repair(
     for version in [folder, *older_versions(folder, "cdnow")]:
         rewrite_all([version / "events.parquet"], {"3"})
     assert pd.read_parquet(folder / "events.parquet")["quantity"].tolist().count(REDACTED) == 11
-    [found] = json.loads(invoke(home, "--json", "datasets", "check"))["datasets"]
+    [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
     assert found["damaged"] == {"events.quantity": 11}
     assert found["damaged_in_older_versions"] == {"events.quantity": 22}
     assert found["redacted"] == {"events.note": 1, "events.quantity": 11}
-    said = invoke(home, "datasets", "check")
+    said = check(home, "datasets", "check", exit_code=3)
     assert "dataset 'cdnow': cells DAMAGED by an erasure" in said
     assert "events.quantity: 11 cells, its other values numbers or codes" in said
     assert f"{source} (on disk)" in said and "`lifecycle refresh --dataset cdnow`" in said
@@ -47,8 +56,10 @@ def test_cells_a_forget_of_no_user_redacted_are_found_with_the_way_to_repair(
     assert "33 rows loaded of 36, 3 quarantined (3 erased_user" in invoke(
         home, *ingest, "--replace"
     )
+    # the current version whole again: exit 0; the older versions' damage is still said
     [after] = json.loads(invoke(home, "--json", "datasets", "check", "cdnow"))["datasets"]
     assert after["damaged"] == {} and after["redacted"] == {}
+    assert after["damaged_in_older_versions"] == {"events.quantity": 33}
     events = pd.read_parquet(folder / "events.parquet")
     assert events["quantity"].tolist().count("3") == 11 and "00004" not in set(events["user_id"])
 
@@ -68,6 +79,6 @@ def test_a_damaged_report_is_named_and_the_other_datasets_still_checked(tmp_path
             "purchase",
         )
     (home / "datasets" / "a" / "report.json").write_text("{not json")
-    said = invoke(home, "datasets", "check")
+    said = check(home, "datasets", "check", exit_code=1)
     assert said.startswith("dataset 'a': ") and "report.json" in said
     assert "dataset 'b': no cell damaged by an erasure" in said

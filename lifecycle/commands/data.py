@@ -490,10 +490,18 @@ def datasets_history(obj: Context, dataset: str | None) -> None:
     obj.console.result({"dataset": name, "versions": [v.to_dict() for v in found]}, lines)
 
 
-@datasets.command("check")
+DATASETS_CHECK_EXIT_HELP = (
+    "Exit status: 0 no cell of a dataset's current version damaged (damage kept only in older "
+    "versions is said), 3 cells of a current version damaged by an erasure, 1 a dataset could "
+    "not be read."
+)
+
+
+@datasets.command("check", epilog=DATASETS_CHECK_EXIT_HELP)
 @click.argument("dataset", required=False)
 @pass_context
-def datasets_check(obj: Context, dataset: str | None) -> None:
+@click.pass_context
+def datasets_check(ctx: click.Context, obj: Context, dataset: str | None) -> None:
     """Cells an erasure damaged: `[forgotten]` in place of a number or code (a `forget`
     before 2026-12-07 of an id that was no user redacted those too), in each dataset (or
     DATASET) and its kept versions, with the source files to ingest again. Reads every
@@ -523,6 +531,10 @@ def datasets_check(obj: Context, dataset: str | None) -> None:
         found.append(each)
         lines += check_lines(each)
     obj.console.result({"datasets": found}, lines or [f"no datasets in {root}"])
+    if any("error" in each for each in found):
+        ctx.exit(1)
+    if any(each["damaged"] for each in found):
+        ctx.exit(3)
 
 
 @datasets.command("restore")
