@@ -60,15 +60,7 @@ NON_PRODUCT_CODES = (
     "B",
 )
 RETAIL_TIMEZONE = "Europe/London"  # of the shop's invoice times (they have no offset)
-ONLINE_RETAIL_COLUMNS = (
-    "InvoiceNo",
-    "StockCode",
-    "Quantity",
-    "InvoiceDate",
-    "UnitPrice",
-    "CustomerID",
-    "Country",
-)
+ONLINE_RETAIL_COLUMNS = c.ONLINE_RETAIL_COLUMNS  # the adapter reads these
 
 
 def source_shaped_like(path: Path | str) -> str | None:

@@ -108,6 +108,18 @@ def snake_case(name: str) -> str:
 
 # words of a column that holds money (an export's amount column renamed: revenue, total)
 AMOUNT_WORDS = ("amount", "revenue", "total", "price", "value", "sales", "paid")
+# words of a column that counts the units a price is of (a line's Quantity beside UnitPrice)
+QUANTITY_WORDS = ("quantity", "qty")
+# the columns of online_retail's own file, which `import online-retail` reads (features.adapters)
+ONLINE_RETAIL_COLUMNS = (
+    "InvoiceNo",
+    "StockCode",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
+)
 
 
 # the same in the other languages of shops' exports (a German shop's 'Betrag' was "no amount
@@ -151,6 +163,16 @@ def named_as_amount(names: Iterable[str], used: Iterable[str]) -> str | None:
         if abroad or any(w in name.lower() for w in AMOUNT_WORDS):
             return name
     return None
+
+
+def quantity_beside_price(names: Iterable[str], named: str) -> str | None:
+    """The file's quantity column when ``named`` (a column :func:`named_as_amount` found) is
+    a price per unit beside it (``UnitPrice`` and ``Quantity``): then no column holds what a
+    line cost, their product, and the price alone is no amount. None otherwise."""
+    if "price" not in named.lower():
+        return None
+    found = (n for n in map(str, names) if set(name_words(n)) & set(QUANTITY_WORDS))
+    return next(found, None)
 
 
 def named_just_as_amount(name: str) -> bool:

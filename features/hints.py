@@ -267,3 +267,24 @@ def number_columns(raw: pd.DataFrame, used: Iterable[str]) -> list[tuple[str, st
 def number_columns_said(columns: list[tuple[str, str]]) -> str:
     """:func:`number_columns` as a refusal names them: `'金額' (14.85) or 'Menge' (6)`."""
     return " or ".join(f"'{name}' ({cell})" for name, cell in columns)
+
+
+MAP_AMOUNT = "--map amount=COLUMN"
+
+
+def unit_price_said(raw: pd.DataFrame, price: str, quantity: str) -> str:
+    """Why a price per unit beside a quantity (``UnitPrice``, ``Quantity``) is not offered for
+    --map amount: mapped, each line counted one unit (online_retail read so: every order's
+    revenue the sum of its unit prices, and its cancellations' negative quantities purchases).
+    Its own file goes in through its adapter."""
+    said = (
+        f"'{price}' is a price per unit beside '{quantity}': a purchase's amount is what the "
+        f"line cost, {quantity} x {price}, which no column holds; write it as a column and "
+        f"name that with {MAP_AMOUNT}"
+    )
+    if set(c.ONLINE_RETAIL_COLUMNS) <= set(map(str, raw.columns)):
+        said += (
+            " (this file has online_retail's own columns: `lifecycle import online-retail "
+            "FILE` reads it so, its cancellations as refunds)"
+        )
+    return said

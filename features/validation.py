@@ -49,12 +49,14 @@ from features.currency import (
     refuse_other_currency,
 )
 from features.hints import (
+    MAP_AMOUNT,
     amounts,
     currency_agrees,
     number_columns,
     number_columns_said,
     purchase_log,
     timestamps,
+    unit_price_said,
 )
 from features.id_checks import (
     FORMULA_AMOUNTS,
@@ -295,7 +297,12 @@ def check_events(
                 f"has: {', '.join(raw.columns)})"
             )
             held = mapping.dataset_with_amounts  # a money dataset: purchases never counted 1
-            if named := c.named_as_amount(raw.columns, columns.values()):  # a renamed column
+            named = c.named_as_amount(raw.columns, columns.values())
+            if named and (quantity := c.quantity_beside_price(raw.columns, named)):
+                raise ContractError(
+                    f"{said}. {unit_price_said(raw, named, quantity)}", (MAP_AMOUNT,)
+                )
+            if named:  # a renamed column
                 counted = "; for a log without amounts use --amount-default 1 (each purchase"
                 raise ContractError(
                     f"{said}. If '{named}' holds them, name it with --map amount={named}"
@@ -310,8 +317,8 @@ def check_events(
             if held:
                 raise ContractError(
                     f"{said}. Dataset '{held}' holds amounts, so this file's purchases need "
-                    f"theirs: name its amount column with --map amount=COLUMN{seen}",
-                    ("--map amount=COLUMN",),
+                    f"theirs: name its amount column with {MAP_AMOUNT}{seen}",
+                    (MAP_AMOUNT,),
                 )
             raise ContractError(
                 f"{said}. For a log without amounts use --amount-default 1 (each purchase "

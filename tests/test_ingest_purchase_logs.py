@@ -257,6 +257,47 @@ def test_an_amount_column_named_in_another_language_is_named_as_the_amount(
     assert c.named_as_amount(["Importeur", "Menge", "escena"], []) is None
 
 
+def test_a_unit_price_beside_a_quantity_is_not_offered_as_the_amount(
+    home: Path, tmp_path: Path, shared_data: Path
+) -> None:
+    """Session 58, a newcomer's ingest of online_retail's own file with the README's maps:
+    the refusal said `If 'UnitPrice' holds them, name it with --map amount=UnitPrice`, and
+    that ingest loaded 401,604 rows whose every line counted one unit (an order's revenue
+    the sum of its unit prices; its cancellations, quantity -6 at a positive price, read as
+    purchases). A price per unit beside a quantity is said to be one, with the product to
+    write, and online_retail's file is pointed to its adapter; nothing is written."""
+    import gzip
+
+    from features import adapters
+
+    with gzip.open(shared_data / adapters.ONLINE_RETAIL_FILE, "rt") as source:
+        head = [next(source) for _ in range(200)]
+    orders = tmp_path / "online_retail_head.csv"
+    orders.write_text("".join(head))
+    maps = ["--map", "user_id=CustomerID", "--map", "event_time=InvoiceDate"]
+    args = ["ingest", str(orders), *maps, "--map", "order_id=InvoiceNo", "--event-type"]
+    refused = CliRunner().invoke(main, [*args, "purchase", "--negative-is-refund"])
+    assert refused.exit_code == 1, refused.output
+    (error,) = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
+    assert "--map amount=UnitPrice" not in error
+    assert error.endswith(
+        "'UnitPrice' is a price per unit beside 'Quantity': a purchase's amount is what the "
+        "line cost, Quantity x UnitPrice, which no column holds; write it as a column and name "
+        "that with --map amount=COLUMN (this file has online_retail's own columns: `lifecycle "
+        "import online-retail FILE` reads it so, its cancellations as refunds)"
+    ), error
+    assert not (home / "datasets" / "online_retail_head").exists()
+    # another shop's lines: the product to write, no adapter named
+    lines = tmp_path / "lines.csv"
+    lines.write_text("Email,Paid at,Lineitem quantity,Lineitem price\na@x.com,2024-01-01,2,9.5\n")
+    args = ["ingest", str(lines), "--map", "user_id=Email", "--map", "event_time=Paid at"]
+    refused = CliRunner().invoke(main, [*args, "--event-type", "purchase"])
+    assert "'Lineitem price' is a price per unit beside 'Lineitem quantity'" in refused.stderr
+    assert "import online-retail" not in refused.stderr
+    # a price with no quantity beside it may be the line's amount: offered as before
+    assert c.quantity_beside_price(["Email", "Price"], "Price") is None
+
+
 def test_count_only_log_with_amount_default_counts_purchases(home: Path, tmp_path: Path) -> None:
     log = _grocery(tmp_path)
     args = ["ingest", str(log), *GROCERY_MAPS, "--event-type", "purchase", "--amount-default", "1"]
