@@ -91,6 +91,22 @@ def what_it_is(kind: str) -> str:
     return NOT_EVENTS[kind][0] if kind in NOT_EVENTS else f"an {kind} log"
 
 
+def uplift_training(settings: Settings, dataset: str) -> str:
+    """How ``dataset``'s uplift model is trained, in words: a campaign table from its
+    randomized arms; an events dataset, which has none, from its recorded campaigns or a
+    randomized list (`train-uplift` and an at-risk list ranked by uplift both say it)."""
+    if dataset_kind(settings, dataset) == EVENTS:
+        return (
+            f"'{dataset}' is an events dataset, which has no campaign table: learn from its "
+            f"recorded campaigns (`lifecycle campaign start`, then `lifecycle train-uplift "
+            f"--dataset {dataset} --campaigns all`) or from a randomized list (--from-list FILE)"
+        )
+    return (
+        f"run `lifecycle train-uplift --dataset {dataset}` on a randomized campaign table of "
+        "this dataset"
+    )
+
+
 def require_events(settings: Settings, dataset: str, step: str, *, held: bool = False) -> None:
     """Refuse ``step`` on a snapshot or campaign dataset, naming what works on it; ``held``:
     on a dataset the workspace does not hold too (:func:`require_dataset`)."""

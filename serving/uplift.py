@@ -20,6 +20,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF
 from lifecycle import registry
+from lifecycle.dataset_kind import uplift_training
 from lifecycle.errors import UserError
 from lifecycle.list_fields import UPLIFT_OUTSIDE, model_version_column
 from lifecycle.tasks import LTV
@@ -62,10 +63,12 @@ def load_uplift_champion(
     name = registry.model_name(dataset, UPLIFT_TASK)
     client = registry.reader(settings, mirrored=mirrored)
     version = registry.alias_version(client, name, registry.CHAMPION)
-    if version is None:
+    if version is None:  # said as train-uplift says it, and a challenger it held back
+        # (not at a server's start, which reads the mirror: a challenger is no answer there)
+        held = None if mirrored else registry.alias_version(client, name, registry.CHALLENGER)
+        kept = held and f" (v{held.version} is a challenger the gate kept back: `lifecycle models`)"
         raise UpliftUnavailable(
-            f"no uplift champion {name}: run `lifecycle train-uplift --dataset {dataset}` on a "
-            f"randomized campaign table of this dataset"
+            f"no uplift champion {name}{kept or ''}: {uplift_training(settings, dataset)}"
         )
     with tempfile.TemporaryDirectory(prefix="lifecycle-uplift-") as scratch:
         copy = Path(cache or scratch) / f"{name}-v{version.version}"

@@ -412,6 +412,52 @@ def test_uplift_of_an_events_dataset_says_how_it_learns_without_a_campaign_table
     assert "--from-list FILE" in said and "import hillstrom" not in said
 
 
+def test_expected_saved_value_of_an_events_dataset_names_its_campaigns_and_a_challenger(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 58, the demo: `at-risk --rank-by expected_saved_value` said to run
+    `train-uplift --dataset demo` "on a randomized campaign table of this dataset", which an
+    events dataset has not (that command refused, naming --campaigns all), and said the same
+    once `train-uplift --campaigns all` had registered demo-uplift v1 as a challenger. The
+    list says what train-uplift says, and names the challenger the gate kept back."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+    from lifecycle.settings import load_settings
+    from serving.batch import write_scores
+    from training.uplift import train_uplift
+
+    events = home / "datasets" / "shop" / "events.parquet"
+    events.parent.mkdir(parents=True)
+    pd.DataFrame({c.USER_ID: ["a"], c.EVENT_TYPE: ["purchase"]}).to_parquet(events)
+    users = pd.DataFrame({c.USER_ID: ["a"], "ltv": [1.0], "value_at_risk": [1.0]})
+    scores = write_scores(tmp_path / "s", users, {"as_of": "2025-01-01", "dataset": "shop"})
+    args = ["at-risk", "--rank-by", "expected_saved_value", "--scores", str(scores)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    trains = CliRunner().invoke(main, ["train-uplift", "--dataset", "shop"])
+    told = trains.stderr.strip().removeprefix("Error: ")
+    assert told.startswith("'shop' is an events dataset, which has no campaign table")
+    assert result.stderr.strip() == f"Error: no uplift champion shop-uplift: {told}"
+    # a campaign nobody responded to more for: its model is kept back as a challenger
+    settings = load_settings(home=home)
+    table, _ = constructed_campaign(1200, seed=3)
+    table[c.VISIT] = np.random.default_rng(3).random(len(table)) < 0.3
+    path = settings.workspace.campaign_table("flat")
+    path.parent.mkdir(parents=True)
+    table.to_parquet(path, index=False)
+    trained = train_uplift(settings, "flat", c.VISIT, draws=60)
+    assert not trained.promoted, trained.reason
+    scores = write_scores(tmp_path / "f", users, {"as_of": "2025-01-01", "dataset": "flat"})
+    args = ["at-risk", "--rank-by", "expected_saved_value", "--scores", str(scores)]
+    result = CliRunner().invoke(main, args)
+    assert result.stderr.strip() == (
+        f"Error: no uplift champion flat-uplift (v{trained.version} is a challenger the gate "
+        "kept back: `lifecycle models`): run `lifecycle train-uplift --dataset flat` on a "
+        "randomized campaign table of this dataset"
+    )
+
+
 # -- bad campaign tables: one clear line, nothing written ---------------------------------
 
 

@@ -76,7 +76,7 @@ def train_uplift_command(
     held-out split by Qini and AUUC against random and response-model targeting (paired
     bootstrap intervals), register the best as <dataset>-uplift; it becomes champion only
     if its Qini interval is above random's and above the response model's."""
-    from lifecycle.dataset_kind import EVENTS, dataset_kind
+    from lifecycle.dataset_kind import EVENTS, dataset_kind, uplift_training
     from serving.campaign_uplift import table_notes
     from training.uplift import train_uplift
 
@@ -89,11 +89,7 @@ def train_uplift_command(
         said = [line for lines in table_notes(table).values() for line in lines]
     elif dataset_kind(obj.settings, dataset) == EVENTS:
         # an events dataset never has an imported campaign table: its campaigns are recorded
-        raise UserError(
-            f"'{dataset}' is an events dataset, which has no campaign table: learn from its "
-            f"recorded campaigns (`lifecycle campaign start`, then `lifecycle train-uplift "
-            f"--dataset {dataset} --campaigns all`) or from a randomized list (--from-list FILE)"
-        )
+        raise UserError(uplift_training(obj.settings, dataset))
     result = train_uplift(
         obj.settings,
         dataset,
