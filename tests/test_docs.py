@@ -395,3 +395,27 @@ def test_an_option_a_command_no_longer_takes_is_caught(tmp_path: Path) -> None:
         "page.md: `lifecycle at-risk` has no --min-value",
         "page.md: `lifecycle features build` has no --fast",
     ]
+
+
+DATASET_VERSION = re.compile(r"\b[a-z][a-z0-9_]*@(\d{8}T\d+-[0-9a-f]+)\b")
+
+
+def version_shape(stamp: str) -> str:
+    """A version name's stamp and random part with each digit and hex letter as 0: the form
+    a reader types, e.g. 00000000T000000000000-00000000."""
+    return re.sub(r"[0-9a-f]", "0", stamp)
+
+
+def test_dataset_versions_the_docs_show_are_written_as_datasets_name_them(tmp_path: Path) -> None:
+    """Session 58: docs/refresh.md's `datasets restore orders@20260101T120000-ab12cd34` had
+    no microseconds where `datasets history` lists
+    orders@20261207T133709458891-8985a201; a version typed from the page is no version."""
+    from lifecycle.storage import VERSIONS, atomic_dir
+
+    with atomic_dir(tmp_path / "orders"):
+        pass
+    [made] = [p.name for p in (tmp_path / VERSIONS).iterdir()]
+    shape = version_shape(DATASET_VERSION.fullmatch(made)[1])  # type: ignore[index]
+    shown = [m for page in PAGES for m in DATASET_VERSION.findall(page.read_text())]
+    assert shown, "no dataset version on the pages: the test reads nothing"
+    assert [s for s in shown if version_shape(s) != shape] == []
