@@ -29,6 +29,11 @@ NOT_ONLY_SPACE = (
     r"[^ \t\n\r\f\v\x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
     r"\u3000\ufeff]"
 )
+# a list field sent as another JSON value (`"tasks": null`, `"user_ids": "u1"`): what it takes
+LISTS = {
+    "tasks": 'a list of task names, as ["churn", "ltv"]; leave tasks out for every task',
+    "user_ids": 'a list of ids, as ["u0000001"], even for one user',
+}
 VERSION_NUMBER = r"^[vV]?[0-9]{1,9}$"  # a registry version as `lifecycle models` shows it
 MATCH = "String should match pattern "
 # A pattern's meaning in words: a "reason" of spaces was told "should match pattern '[^ \t...'"
@@ -48,7 +53,8 @@ def place(loc: list[Any]) -> str:
 
 def problems(detail: list[dict[str, Any]]) -> list[str]:
     """One sentence per field: a union's branches as one (``Input should be a valid number,
-    boolean or string``), an id sent as a number with how to send it."""
+    boolean or string``), an id sent as a number with how to send it, a list sent as another
+    value with what it takes (:data:`LISTS`)."""
     said: dict[str, list[str]] = {}
     branches: dict[str, list[str]] = {}
     for item in detail:
@@ -68,6 +74,8 @@ def problems(detail: list[dict[str, Any]]) -> list[str]:
         msg = "; ".join(msgs)
         if msg == f"{VALID}string" and ID_FIELDS & set(re.split(r"[.\[]", where)):
             msg += " (ids are text: send them in quotes)"
+        if msg in (f"{VALID}array", f"{VALID}list") and where in LISTS:
+            msg += f" ({LISTS[where]})"
         out.append(f"{where}: {msg}")
     return out
 

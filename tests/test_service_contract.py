@@ -94,6 +94,19 @@ def test_a_400_says_in_its_error_which_fields_and_what_is_wrong(home: Path) -> N
                 "user_ids[1]: Input should be a valid string (ids are text: send them in quotes)",
             ),
             ("score", {}, "user_ids: Field required"),
+            # session 58: `"tasks": null` was told "Input should be a valid array", no more
+            (
+                "score",
+                {"user_ids": ["u1"], "tasks": None},
+                'tasks: Input should be a valid array (a list of task names, as ["churn", '
+                '"ltv"]; leave tasks out for every task)',
+            ),
+            (
+                "score",
+                {"user_ids": "u1"},
+                'user_ids: Input should be a valid array (a list of ids, as ["u0000001"], even '
+                "for one user)",
+            ),
             # a pattern's words, not the pattern: a reason of spaces was told "reason: String
             # should match pattern '[^ \\t\\n...]'" (session 51)
             (
