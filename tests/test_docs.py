@@ -419,3 +419,20 @@ def test_dataset_versions_the_docs_show_are_written_as_datasets_name_them(tmp_pa
     shown = [m for page in PAGES for m in DATASET_VERSION.findall(page.read_text())]
     assert shown, "no dataset version on the pages: the test reads nothing"
     assert [s for s in shown if version_shape(s) != shape] == []
+
+
+def test_the_docs_run_lifecycle_and_python_with_what_run_installs() -> None:
+    """Session 58, a fresh machine (PATH=/usr/bin:/bin): `./run main` installs uv into
+    .tools/bin, off the PATH, so the README's other way, `uv run lifecycle ARGS`, was `uv:
+    command not found`, and serving.md's Python client said "in the locked environment"
+    without how to run it there. Both name the environment `./run`'s `uv sync` writes."""
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    run = (REPO / "run").read_text()
+    assert "lifecycle" in scripts
+    assert "$UV sync" in run and "UV_PROJECT_ENVIRONMENT" not in run  # so it is ./.venv
+    readme = (REPO / "README.md").read_text()
+    assert "`.venv/bin/lifecycle ARGS`" in readme and "`uv run lifecycle" not in readme
+    serving = " ".join((DOCS / "serving.md").read_text().split())
+    assert "`.venv/bin/python client.py` runs it" in serving
