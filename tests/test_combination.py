@@ -225,3 +225,16 @@ def test_training_registers_the_blend_the_test_rows_chose(
     assert logged[f"lightgbm.{result.gate_metric}"] == pytest.approx(best)
     for share, value in tried.items():
         assert logged[f"lightgbm_share_{share}.{result.gate_metric}"] == pytest.approx(value)
+
+
+def test_the_line_of_a_blend_says_it_is_one_and_each_share() -> None:
+    """Session 58, `./run main --users 1500`: `lightgbm above is LightGBM's value 50% and
+    bgnbd_gamma_gamma's 50%` read as LightGBM's value halved; the line says it is a blend."""
+    from training.combination import Blend
+
+    blend = Blend(0.75, "normalized_gini", {"1": 0.9059, "0.75": 0.9206, "0.5": 0.91})
+    assert blend.lines() == [
+        "  lightgbm above is a blend: 75% LightGBM's value and 25% bgnbd_gamma_gamma's "
+        "(normalized_gini 0.9206; LightGBM alone 0.9059)"
+    ]
+    assert Blend(1.0, "normalized_gini", {"1": 0.9}).lines() == []

@@ -41,9 +41,9 @@ class Blend:
         if self.weight >= 1.0:
             return []
         return [
-            f"  lightgbm above is LightGBM's value {self.weight:.0%} and {BLEND_RULE}'s "
-            f"{1 - self.weight:.0%} ({self.metric} {self.tried[f'{self.weight:g}']:.4f}; "
-            f"LightGBM alone {self.tried['1']:.4f})"
+            f"  lightgbm above is a blend: {self.weight:.0%} LightGBM's value and "
+            f"{1 - self.weight:.0%} {BLEND_RULE}'s ({self.metric} "
+            f"{self.tried[f'{self.weight:g}']:.4f}; LightGBM alone {self.tried['1']:.4f})"
         ]
 
 
