@@ -84,10 +84,15 @@ class ScoresTable:
 
 
 def resolve_as_of(
-    feature_table: Path, as_of: str | pd.Timestamp | None, events: Path | None = None
+    feature_table: Path,
+    as_of: str | pd.Timestamp | None,
+    events: Path | None = None,
+    dataset: str | None = None,
 ) -> pd.Timestamp:
     """The as-of if a cutoff of the feature table (None: its latest); any other is refused,
-    advising `features build` only for a date the ``events`` allow."""
+    advising `features build` only for a date the ``events`` allow, with ``--dataset``
+    where one is given (a dataset other than the settings'; without it the command built
+    the default dataset's table)."""
     cutoffs = feature_cutoffs(feature_table)
     if not cutoffs:
         raise ScoringError(f"the feature table {feature_table} is empty")
@@ -95,7 +100,8 @@ def resolve_as_of(
         return cutoffs[-1]
     stamp = cutoff_date(as_of)
     if stamp not in cutoffs:
-        advice = f"run `lifecycle features build --as-of {stamp:%Y-%m-%d}` first"
+        named = f" --dataset {dataset}" if dataset else ""
+        advice = f"run `lifecycle features build{named} --as-of {stamp:%Y-%m-%d}` first"
         span = event_span(events) if events and events.is_file() else None
         if span and not span.earliest_cutoff <= stamp <= span.latest_cutoff:
             advice = (
@@ -464,7 +470,10 @@ def score_all(
     built = lineage.require_current_features(settings, paths.dataset, "score-all")
     if write:  # a read-only workspace refused before every user is scored, not after
         probe_writable(settings.workspace.scores_dir, "scores.parquet")
-    stamp = resolve_as_of(paths.feature_table, as_of, settings.workspace.events(paths.dataset))
+    other = paths.dataset if paths.dataset != settings.dataset else None  # named in advice
+    stamp = resolve_as_of(
+        paths.feature_table, as_of, settings.workspace.events(paths.dataset), other
+    )
     if champions is None:
         say("loading the champion models from the registry")
         champions = load_champions(settings, paths.dataset)

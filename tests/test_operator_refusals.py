@@ -143,6 +143,30 @@ def test_segments_of_a_date_outside_the_data_advises_a_date_that_works(
     )
 
 
+def test_a_date_not_in_another_datasets_feature_table_advises_its_own_build(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 58, online_retail ingested as 'orders' beside the demo: `score-all --dataset
+    orders --as-of 2011-09-09` advised `lifecycle features build --as-of 2011-09-09`, which
+    builds the settings' dataset (demo), not orders. The advice names the dataset, and
+    followed, the date is a cutoff of that dataset's table."""
+    from features.store import store_paths
+    from lifecycle.settings import load_settings
+    from serving.batch import resolve_as_of
+
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "shop"]).exit_code == 0
+    assert CliRunner().invoke(main, ["features", "build", "--dataset", "shop"]).exit_code == 0
+    error = _error(["segments", "--dataset", "shop", "--as-of", "2024-02-11"])
+    advised = "lifecycle features build --dataset shop --as-of 2024-02-11"
+    assert error.endswith(f"run `{advised}` first"), error
+    followed = CliRunner().invoke(main, advised.split()[1:])
+    assert followed.exit_code == 0, followed.output
+    table = store_paths(load_settings(home=home, environ={}), "shop").feature_table
+    assert f"{resolve_as_of(table, '2024-02-11'):%Y-%m-%d}" == "2024-02-11"
+
+
 def test_refresh_of_a_file_with_other_columns_advises_a_command_that_exists(
     home: Path, tmp_path: Path
 ) -> None:
