@@ -436,3 +436,21 @@ def test_the_docs_run_lifecycle_and_python_with_what_run_installs() -> None:
     assert "`.venv/bin/lifecycle ARGS`" in readme and "`uv run lifecycle" not in readme
     serving = " ".join((DOCS / "serving.md").read_text().split())
     assert "`.venv/bin/python client.py` runs it" in serving
+
+
+def test_refresh_md_says_which_status_a_lost_challenger_gives() -> None:
+    """Session 58, online_retail's December refresh: LTV v2 lost to its champion, and the
+    JSON said `"status": "ok"`, `"exit_code": 0` beside a filled `not_promoted`, where the
+    page listed `not_promoted` among the statuses without saying when. It says so, as the
+    code decides it."""
+    from lifecycle.refresh import EXIT_NOT_PROMOTED, RefreshResult
+
+    lost = {"ltv": {"why": "... behind by 0.0037", "trained": True, "champion": "1"}}
+    assert RefreshResult("orders", not_promoted=lost).status == "ok"
+    held = RefreshResult("orders", exit_code=EXIT_NOT_PROMOTED, not_promoted=lost)
+    assert held.status == "not_promoted" and EXIT_NOT_PROMOTED == 3
+    text = " ".join((DOCS / "refresh.md").read_text().split())
+    assert (
+        "`not_promoted` goes with exit code 3 only: a challenger that lost to its champion is "
+        "`ok`, exit 0, though named in `not_promoted`"
+    ) in text
