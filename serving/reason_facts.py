@@ -13,6 +13,8 @@ days" was one fact three times, and "fewer than 3 orders so far; 2 orders so far
 twice. A pace that fell (``serving.reason_words.Pace``) or a falling trend is a fact of its
 window: "1 order in the last 90 days, down from 2 ...", the same of active days and "orders
 falling (last 90 days at 0.5x the yearly pace)" were one decline three times (trial 107).
+A next purchase not yet due says the usual gap: "next purchase not yet due: bought 34 days
+ago, buys every 40 days on average; buys every 40 days on average" (the demo, session 58).
 """
 
 from __future__ import annotations
@@ -197,6 +199,11 @@ def fact_of(
         return ("split_orders", None, None)
     if name == "overdue_ratio" and value > 1 and under_a_day(gap := value_of(USUAL_GAP)):
         return ("split_orders", "orders", float(value) * float(gap))
+    if name == USUAL_GAP:  # "buys every 40 days on average" (under a day: above)
+        return ("usual_gap", False, float(value))
+    if name == "overdue_ratio" and value < 1 and not is_missing(gap := value_of(USUAL_GAP)):
+        # "next purchase not yet due: bought 34 days ago, buys every 40 days on average"
+        return ("usual_gap", True, float(gap))
     if name == TENURE and value > 0:
         return ("first_seen", None, float(whole_days(value)))
     first = _first_day_only(value_of) if first_day_only is None else first_day_only
@@ -246,6 +253,9 @@ def says(stronger: Fact | None, weaker: Fact | None) -> bool:
         ):
             return True
         stronger = ("empty", "orders", stronger[2])
+    if stronger[0] == "usual_gap" or weaker[0] == "usual_gap":  # the gap, or with the days
+        same = stronger[0] == weaker[0] and math.isclose(stronger[2], weaker[2], abs_tol=1e-6)
+        return same and (stronger[1] or not weaker[1])
     if weaker[0] == "first_day":  # said by itself alone
         return stronger == weaker
     if stronger[0] == "first_day":  # "seen only on their first day, 256 days ago"

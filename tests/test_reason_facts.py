@@ -128,6 +128,34 @@ CASES = {
             ("largest order 90", "max_order_value", 0.1),
         ],
     ),
+    "not yet due says the usual gap: the gap said once": (
+        FEATURES,
+        {"overdue_ratio": 0.85, "ipt_mean_days": 40.0, "purchase_recency_days": 34.0},
+        {"overdue_ratio": 0.3, "ipt_mean_days": 0.2, "max_order_value": 0.1},
+        {},
+        [  # the demo's u0000784 (session 58) read "...; buys every 40 days on average" twice
+            (
+                "next purchase not yet due: bought 34 days ago, buys every 40 days on average",
+                "overdue_ratio",
+                0.5,
+            ),
+            ("largest order 190", "max_order_value", 0.1),
+        ],
+    ),
+    "the usual gap first, then not yet due: the reason that says both": (
+        FEATURES,
+        {"overdue_ratio": 0.85, "ipt_mean_days": 40.0, "purchase_recency_days": 34.0},
+        {"ipt_mean_days": 0.3, "overdue_ratio": 0.2, "max_order_value": 0.1},
+        {},
+        [
+            (
+                "next purchase not yet due: bought 34 days ago, buys every 40 days on average",
+                "overdue_ratio",
+                0.5,
+            ),
+            ("largest order 190", "max_order_value", 0.1),
+        ],
+    ),
     "windows as long as the user is known: totals": (
         FEATURES,
         {"tenure_days": 20.0, "recency_days": 20.0, "active_days_90d": 1.0}
