@@ -428,6 +428,44 @@ def test_a_champion_of_replaced_data_is_offered_a_version_to_promote_only_where_
     )
 
 
+def test_a_rollback_to_a_model_of_replaced_data_says_so(home: Path) -> None:
+    """Session 58, `./run main` then `./run main --users 1500`: `lifecycle promote churn 1`
+    (the 20,000-user demo's model) said only `champion is now v1 (was v2)`; /readyz then
+    warned it was trained on data the dataset no longer holds. The promotion says it."""
+    settings = load_settings(home=home, environ={})
+    first = _ingest_shop(home, "first.csv", FIRST)
+    client = registry.client(settings)
+    name = registry.model_name("shop", "churn")
+    client.create_registered_model(name)
+
+    def register(built: dict[str, str]) -> str:
+        version = client.create_model_version(name, source=str(home), run_id=None).version
+        for key, value in built.items():
+            client.set_model_version_tag(name, version, lineage.TAG_PREFIX + key, value)
+        return str(version)
+
+    registry.set_champion(client, name, register(first), "first model")
+    other = _ingest_shop(home, "other.csv", OTHER, "--replace")
+    registry.set_champion(client, name, register(other), "first model of this data")
+    args = ["promote", "churn", "1", "--reason", "rollback", "--dataset", "shop"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("shop-churn: champion is now v1 (was v2): rollback")
+    assert (
+        "  churn: champion shop-churn v1 was trained on data the dataset no longer holds "
+        f"(dataset version {first['dataset_version']} was replaced by "
+        f"{other['dataset_version']} (a new ingest, not an append)) and still serves, a model "
+        "of other data: `lifecycle train churn` replaces it once this data can train it, or "
+        "`lifecycle promote churn 2 --reason ...` serves v2, a version of this data "
+        "(`lifecycle models`)"
+    ) in result.stdout.splitlines(), result.stdout
+    back = CliRunner().invoke(
+        main, ["promote", "churn", "2", "--reason", "back", "--dataset", "shop"]
+    )
+    assert back.exit_code == 0, back.output
+    assert "no longer holds" not in back.stdout
+
+
 def test_a_restore_to_before_an_append_takes_away_what_was_built_on_it(home: Path) -> None:
     """A bad export appended, then undone by `datasets restore`: the champion trained on the
     appended data kept serving, and the new model lost the gate to it (trial 96)."""

@@ -120,6 +120,7 @@ def promote(
     back (--accept-definition-change then suffices). A running service follows it by itself
     (every worker reads the champion alias)."""
     from features.erasure_models import predates_erasure
+    from lifecycle.lineage import champions_of_replaced_data
     from lifecycle.registry import challenger_version
     from lifecycle.registry import promote as promote_version
     from serving.one_event import no_served_change
@@ -155,6 +156,14 @@ def promote(
     moved = task == tasks.CHURN.name and done["previous"] != done["champion"]
     answered = _answered(obj.settings, named, [task, tasks.CONVERSION.name] if moved else [task])
     lines += [f"  {note}" for note in promotion_notes(task, done, erased, answered)]
+    # a rollback to a model of data the dataset no longer holds: said now, not only by
+    # /readyz and the next score-all (the demo's churn v1 after `run --users 1500`)
+    other = champions_of_replaced_data(
+        obj.settings, named, {task: done["champion"]}, answered=answered
+    )
+    if other:
+        done["replaced_data"] = other[task]
+        lines.append(f"  {other[task]}")
     by = answered.get(task)
     stale = _scored_by_another(obj.settings, named, task, by or done["champion"])
     if stale:  # the service follows the alias; the batch lists are what score-all last wrote
