@@ -124,7 +124,8 @@ def append_files(
             raise ContractError(
                 f"{error}. `refresh` reads files as the dataset's were read and takes no ingest "
                 f"options: append this one with `lifecycle ingest {path} --dataset "
-                f"{settings.dataset} --append {options}`, then run `lifecycle refresh`",
+                f"{settings.dataset} --append {options}`, then run `lifecycle refresh "
+                f"--dataset {settings.dataset}`",
                 error.options,
             ) from None
         kept(path, summary)

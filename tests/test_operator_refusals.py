@@ -167,6 +167,22 @@ def test_a_date_not_in_another_datasets_feature_table_advises_its_own_build(
     assert f"{resolve_as_of(table, '2024-02-11'):%Y-%m-%d}" == "2024-02-11"
 
 
+def test_refresh_of_another_dataset_names_it_in_the_refresh_it_advises(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 58: `lifecycle refresh bad.csv --dataset orders` (online_retail beside the
+    demo) advised `lifecycle ingest bad.csv --dataset orders --append ...`, then `lifecycle
+    refresh` alone, which refreshes the settings' dataset (demo), not orders."""
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "shop"]).exit_code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    error = _error(["refresh", str(bad), "--dataset", "shop"])
+    assert f"`lifecycle ingest {bad} --dataset shop --append " in error, error
+    assert error.endswith("then run `lifecycle refresh --dataset shop`"), error
+
+
 def test_refresh_of_a_file_with_other_columns_advises_a_command_that_exists(
     home: Path, tmp_path: Path
 ) -> None:

@@ -355,7 +355,7 @@ def test_refresh_of_a_raw_file_names_the_ingest_that_maps_it(
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert result.exit_code == 1 and len(errors) == 1, result.output
     hint = f"lifecycle ingest {raw} --dataset demo --append --map CONTRACT=SOURCE"
-    assert hint in errors[0] and "then run `lifecycle refresh`" in errors[0], errors[0]
+    assert hint in errors[0] and "then run `lifecycle refresh --dataset demo`" in errors[0]
     # The hint works: the same file goes in with the mapping it names.
     maps = ["--map", "user_id=CustomerID", "--map", "event_time=InvoiceDate"]
     ingest = [str(raw), "--dataset", "demo", "--append", *maps]
