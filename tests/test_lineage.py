@@ -431,7 +431,8 @@ def test_a_champion_of_replaced_data_is_offered_a_version_to_promote_only_where_
 def test_a_rollback_to_a_model_of_replaced_data_says_so(home: Path) -> None:
     """Session 58, `./run main` then `./run main --users 1500`: `lifecycle promote churn 1`
     (the 20,000-user demo's model) said only `champion is now v1 (was v2)`; /readyz then
-    warned it was trained on data the dataset no longer holds. The promotion says it."""
+    warned it was trained on data the dataset no longer holds. The promotion says it. And
+    `promote --dataset shop` named `lifecycle score-all` alone, which scores the demo."""
     settings = load_settings(home=home, environ={})
     first = _ingest_shop(home, "first.csv", FIRST)
     client = registry.client(settings)
@@ -447,6 +448,11 @@ def test_a_rollback_to_a_model_of_replaced_data_says_so(home: Path) -> None:
     registry.set_champion(client, name, register(first), "first model")
     other = _ingest_shop(home, "other.csv", OTHER, "--replace")
     registry.set_champion(client, name, register(other), "first model of this data")
+    from serving.batch import write_scores
+
+    users = pd.DataFrame({c.USER_ID: ["u1"], "churn_probability": [0.5]})
+    made = {"as_of": "2024-03-02", "dataset": "shop", "model_versions": {"churn": "2"}}
+    write_scores(settings.workspace.scores_dir, users, made)
     args = ["promote", "churn", "1", "--reason", "rollback", "--dataset", "shop"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -459,6 +465,8 @@ def test_a_rollback_to_a_model_of_replaced_data_says_so(home: Path) -> None:
         "`lifecycle promote churn 2 --reason ...` serves v2, a version of this data "
         "(`lifecycle models`)"
     ) in result.stdout.splitlines(), result.stdout
+    # the score-all it names is of this dataset, not the settings' (the demo)
+    assert "follow v1 after `lifecycle score-all --dataset shop`" in result.stdout, result.stdout
     back = CliRunner().invoke(
         main, ["promote", "churn", "2", "--reason", "back", "--dataset", "shop"]
     )

@@ -171,7 +171,8 @@ def promote(
         lines.append(
             f"  the latest scores table (as of {stale['as_of']}) was scored by "
             f"{_version_text(stale['version'])}: `lifecycle at-risk`, movers, segments and the "
-            f"report follow {_version_text(by or done['champion'])} after `lifecycle score-all`"
+            f"report follow {_version_text(by or done['champion'])} after `lifecycle score-all"
+            f"{'' if named == obj.settings.dataset else f' --dataset {named}'}`"
         )
     if done["previous"] != done["champion"] and not before:  # before: it answers nothing
         lines += _score_shift(obj.settings, named, done, [task, *answered])
