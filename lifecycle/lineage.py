@@ -159,6 +159,7 @@ def champions_of_replaced_data(
             for task, v in versions.items()
         }
     found = {}
+    named = "" if dataset == settings.dataset else f" --dataset {dataset}"  # else the default's
     for task, version in versions.items():
         why = replaced(settings, built[task], now) if task in (built or {}) else None
         if not why:
@@ -171,15 +172,15 @@ def champions_of_replaced_data(
             lineages = (known or {}).get(task, {})
         fresh = sorted((v for v, lin in lineages.items() if of_data(settings, lin, now)), key=int)
         instead = (
-            f", or `lifecycle promote {task} {fresh[-1]} --reason ...` serves v{fresh[-1]}, "
-            "a version of this data (`lifecycle models`)"
+            f", or `lifecycle promote {task} {fresh[-1]}{named} --reason ...` serves "
+            f"v{fresh[-1]}, a version of this data (`lifecycle models`)"
             if fresh
             else ""  # none to promote (too few users trained none): not offered
         )
         found[task] = (
             f"{task}: champion {name} v{version} was trained on data the dataset no longer "
             f"holds ({why}) and still serves, a model of other data: `lifecycle train "
-            f"{task}` replaces it once this data can train it{instead}"
+            f"{task}{named}` replaces it once this data can train it{instead}"
         )
     return found
 

@@ -392,12 +392,16 @@ def test_a_champion_of_replaced_data_is_offered_a_version_to_promote_only_where_
     registry.set_champion(client, name, champion, "first model")
     other = _ingest_shop(home, "other.csv", OTHER, "--replace")
     (said,) = lineage.champions_of_replaced_data(settings, "shop", {"conversion": "1"}).values()
-    assert said.endswith("`lifecycle train conversion` replaces it once this data can train it")
+    # named with --dataset: shop is not the settings' dataset (demo), which they would act on
+    assert said.endswith(
+        "`lifecycle train conversion --dataset shop` replaces it once this data can train it"
+    )
     assert "promote" not in said, said
     fresh = register(other)
     (said,) = lineage.champions_of_replaced_data(settings, "shop", {"conversion": "1"}).values()
     assert said.endswith(
-        "once this data can train it, or `lifecycle promote conversion 2 --reason ...` serves "
+        "once this data can train it, or `lifecycle promote conversion 2 --dataset shop "
+        "--reason ...` serves "
         "v2, a version of this data (`lifecycle models`)"
     )
     # a server: the versions its mirror records, nothing else
@@ -461,8 +465,9 @@ def test_a_rollback_to_a_model_of_replaced_data_says_so(home: Path) -> None:
         "  churn: champion shop-churn v1 was trained on data the dataset no longer holds "
         f"(dataset version {first['dataset_version']} was replaced by "
         f"{other['dataset_version']} (a new ingest, not an append)) and still serves, a model "
-        "of other data: `lifecycle train churn` replaces it once this data can train it, or "
-        "`lifecycle promote churn 2 --reason ...` serves v2, a version of this data "
+        "of other data: `lifecycle train churn --dataset shop` replaces it once this data can "
+        "train it, or `lifecycle promote churn 2 --dataset shop --reason ...` serves v2, a "
+        "version of this data "
         "(`lifecycle models`)"
     ) in result.stdout.splitlines(), result.stdout
     # the score-all it names is of this dataset, not the settings' (the demo)
