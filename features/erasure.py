@@ -264,6 +264,18 @@ def _logged(key: bytes, user_id: str, hashes: Container[str]) -> Any:
     return None
 
 
+def _erasures(key: bytes, user_id: str, by_user: Mapping[str, list[dict[str, Any]]]) -> list:
+    """Every logged erasure of the user (``by_user``: of ``erasure_log.erasures_of``), under
+    any spelling of its id, oldest first: each erasure's dataset (None: all) and time."""
+    entries = {
+        (e["timestamp"], e.get("dataset")): None
+        for spelt in c.user_id_spellings(user_id)
+        for e in by_user.get(keyed_hash(key, spelt), [])
+    }
+    ordered = sorted(entries, key=lambda each: each[0])  # stable: the log's order in a second
+    return [{"dataset": name, "timestamp": when} for when, name in ordered]
+
+
 def _handled(settings: Settings, names: list[str]) -> set[Path]:
     """The files (resolved) scrubbed as places of their own, not as lists or reports: the
     demo's, the scores tables, feature tables, ledger, monitor samples and references."""
@@ -353,6 +365,10 @@ def forget(
     read_as = {u: next((i for i in held if i in known), held[0]) for u, held in readings.items()}
     record.read_as = {u: i for u, i in read_as.items() if i != u and i in known}
     record.erased_before = {u: earlier[i]["timestamp"] for u, i in read_as.items() if i in earlier}
+    every_erasure = erasure_log.erasures_of(home, record.key_check, dataset)
+    record.erasures_before = {
+        u: _erasures(key, i, every_erasure) for u, i in read_as.items() if i in earlier
+    }
     record.erased_elsewhere = {
         u: {"dataset": gone[i]["dataset"], "timestamp": gone[i]["timestamp"]}
         for u, i in read_as.items()

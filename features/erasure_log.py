@@ -170,13 +170,19 @@ def erasures(home: Path, check: str, dataset: str | None) -> list[dict[str, Any]
     ]
 
 
+def erasures_of(home: Path, check: str, dataset: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Of :func:`erasures`: user hash -> every entry that erased that user, oldest first (a
+    user erased dataset by dataset, `forget --dataset`, has one a dataset)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for entry in erasures(home, check, dataset):
+        for user in entry.get("user_hashes", []):
+            found.setdefault(user, []).append(entry)
+    return found
+
+
 def erased_before(home: Path, check: str, dataset: str | None) -> dict[str, dict[str, Any]]:
-    """Of :func:`erasures`: user hash -> the last entry that erased that user."""
-    return {
-        user: entry
-        for entry in erasures(home, check, dataset)
-        for user in entry.get("user_hashes", [])
-    }
+    """Of :func:`erasures_of`: user hash -> the last entry that erased that user."""
+    return {user: entries[-1] for user, entries in erasures_of(home, check, dataset).items()}
 
 
 def log_spellings(
@@ -370,6 +376,7 @@ __all__ = [
     "erased_users",
     "erasure_key",
     "erasures",
+    "erasures_of",
     "finish_erasure",
     "key_check",
     "log_entries",

@@ -24,6 +24,7 @@ TOLD_ONLY = (
     "read_as",
     "other_spellings",
     "erased_before",
+    "erasures_before",
     "erased_elsewhere",
     "erased_with",
     "spared_files",
@@ -66,6 +67,9 @@ class ErasureRecord:
     listed_in: dict[str, list[str]] = field(default_factory=dict)
     # ids in no table that an earlier forget erased -> its time: told, never logged again
     erased_before: dict[str, str] = field(default_factory=dict)
+    # each of those -> every logged erasure of it, oldest first ({"dataset": None for all, or
+    # the one `forget --dataset` named, "timestamp"}): one a dataset, erased dataset by dataset
+    erasures_before: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # with --dataset x, ids in no table of x that a forget of another dataset y erased ->
     # {"dataset": y, "timestamp": its time}: users of this forget, logged for x; told, the
     # ids never logged
@@ -122,6 +126,7 @@ class ErasureRecord:
             "listed_only": self.listed,
             "listed_in": self.listed_in,
             "erased_before": self.erased_before,
+            "erasures_before": self.erasures_before,
             "erased_elsewhere": self.erased_elsewhere,
             "read_as": self.read_as,
             "other_spellings": self.other_spellings,
@@ -167,12 +172,11 @@ class ErasureRecord:
                 "of it: a user, erased from the places searched, its mentions redacted, logged: "
                 f"{shown_ids}"
             )
-        for when in sorted(set(self.erased_before.values())):
-            erased = [u for u, at in self.erased_before.items() if at == when]
-            out.append(
-                f"  erased by the forget of {when}, no row left in the workspace: "
-                f"{', '.join(sorted(erased))}"
-            )
+        by_erasures: dict[str, list[str]] = {}  # the erasures said -> the ids
+        for u, when in self.erased_before.items():
+            by_erasures.setdefault(self._erasures_text(u, when), []).append(u)
+        for said, erased in sorted(by_erasures.items()):
+            out.append(f"  {said}, no row left in the workspace: {', '.join(sorted(erased))}")
         for where, when in sorted(
             {(e["dataset"], e["timestamp"]) for e in self.erased_elsewhere.values()}
         ):
@@ -235,6 +239,18 @@ class ErasureRecord:
             nobody = "nothing left to erase" if self.erased_before else "no user found"
             out.append(f"{nobody}: nothing recorded in the erasure log")
         return out
+
+    def _erasures_text(self, user: str, last: str) -> str:
+        """'erased by the forget of T' (its one logged erasure, ``last``), or each of them:
+        'erased by the forgets of T1 (dataset shop) and T2 (dataset cdnow)'."""
+        each = self.erasures_before.get(user, [])
+        if len(each) < 2:
+            return f"erased by the forget of {last}"
+        named = [
+            f"{e['timestamp']} ({'every dataset' if e['dataset'] is None else 'dataset ' + e['dataset']})"
+            for e in each
+        ]
+        return f"erased by the {len(each)} forgets of {', '.join(named[:-1])} and {named[-1]}"
 
 
 def users_text(count: int) -> str:

@@ -430,3 +430,26 @@ def test_the_erasure_log_holds_no_id_of_a_listed_user_or_of_no_user(home: Path) 
     assert "1 earlier entry of the erasure log held ids (listed_only, no_user)" in said
     assert log_entries(home) == [entry]
     assert (home / "erasure_log.jsonl").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_rerun_names_every_earlier_erasure_of_the_user(home: Path, tmp_path: Path) -> None:
+    """00005 erased from shop, then from cdnow: a `forget 00005` to check said "erased by the
+    forget of <cdnow's time>" only, as if shop's erasure had not been."""
+    shop = tmp_path / "shop.csv"
+    shop.write_text("user_id,event_time,event_type,amount\n00005,2024-01-01,purchase,10\n")
+    invoke(home, "ingest", str(shop), "--dataset", "shop")
+    first = json.loads(invoke(home, "--json", "forget", "00005", "--dataset", "shop"))
+    second = json.loads(invoke(home, "--json", "forget", "00005", "--dataset", "cdnow"))
+    again = json.loads(invoke(home, "--json", "forget", "00005"))
+    assert again["erasures_before"] == {
+        "00005": [
+            {"dataset": "shop", "timestamp": first["timestamp"]},
+            {"dataset": "cdnow", "timestamp": second["timestamp"]},
+        ]
+    }
+    said = invoke(home, "forget", "00005")
+    assert (
+        f"  erased by the 2 forgets of {first['timestamp']} (dataset shop) and "
+        f"{second['timestamp']} (dataset cdnow), no row left in the workspace: 00005\n"
+    ) in said
+    assert "erasures_before" not in (home / "erasure_log.jsonl").read_text()
