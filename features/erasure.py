@@ -103,10 +103,8 @@ from features.erasure_online import forget_online
 from features.erasure_places import (
     TEXT_SUFFIXES,
     PlaceIds,
-    forget_demo,
-    forget_ledger,
     forget_other_files,
-    forget_scores,
+    forget_tables,
     list_owners,
     model_owner,
     other_files,
@@ -433,17 +431,17 @@ def forget(
     record.exports = forget_inner_scratch(settings, owned, places)
     for name in names:
         forget_dataset(settings, name, erase_in[name], record, lambda u: keyed_hash(key, u))
-    forget_demo(settings, places, record)
+    forget_tables(settings, places, record, "demo")
     for name in names:
         _forget_features(settings, name, erase_in[name], record)
     for name in names:
         removed, not_covered = forget_online(settings, name, erase_in[name])
         record.removed.update(removed)
         record.not_covered += not_covered
-    forget_scores(settings, places, record)
+    forget_tables(settings, places, record, "scores")
     if record.user_hashes:  # some user's rows may be in the monitor's samples
         _forget_monitor_files(settings, held, unsure, record)
-    forget_ledger(settings, places, record)
+    forget_tables(settings, places, record, "ledger")
     forget_other_files(settings, terms, owners, record, [p for p in files if p.is_file()])
     _scan_mlflow(settings, terms, workspace_names, record)
     record.exports += check_exports(settings, exports, places, scrub_exports=scrub_exports)

@@ -213,44 +213,55 @@ def rewrite_all(files: Iterable[Path], ids: set[str], fold: bool = False) -> Scr
     return done
 
 
-def forget_demo(settings: Settings, places: PlaceIds, record: ErasureRecord) -> None:
-    """The ids from the demo's generated tables, as the dataset `demo-data` ingests them as
-    holds them (where searched)."""
-    folder = settings.workspace.demo_dir()
-    if not folder.is_dir():
-        return
-    files = table_files(folder)
-    done = places.scrub(DEMO_DATASET, "demo", partial(rewrite_all, files), files)
-    record.count("demo", done)
-
-
-def forget_scores(settings: Settings, places: PlaceIds, record: ErasureRecord) -> None:
-    """The ids from the scores tables, as the dataset each names in its metadata holds them."""
+def rewritten_tables(settings: Settings, names: Iterable[str]) -> dict[str, list[Owned]]:
+    """The tables outside a dataset's folder that ``forget`` rewrites file by file, by
+    location (``demo``, ``scores``, ``ledger``), each with the dataset it belongs to (None: no
+    known one): the demo's generated tables (the dataset `demo-data` ingests them as), the
+    scores tables (not the ``latest``/``previous`` symlinks; the dataset their metadata
+    names) and the ledger's files (the dataset of their partition, among ``names``). Read by
+    ``forget`` and by ``lifecycle datasets check`` (``features.redacted_cells``)."""
     from lifecycle.exports import scores_dataset
 
-    folder = settings.workspace.scores_dir
-    if not folder.is_dir():
-        return
-    done = Scrubbed()
-    for table in sorted(p for p in folder.glob("scores-*.parquet") if not p.is_symlink()):
-        where = str(table.relative_to(settings.workspace.home))
-        done += places.scrub(scores_dataset(table), where, partial(rewrite_all, [table]), [table])
-    record.count("scores", done)
-
-
-def forget_ledger(settings: Settings, places: PlaceIds, record: ErasureRecord) -> list[Path]:
-    """The ids from the ledger, as the dataset of each partition holds them."""
     ws = settings.workspace
-    files = table_files(ws.ledger_dir) if ws.ledger_dir.is_dir() else []
-    if files:
-        done = Scrubbed()
-        names = [*places.of, *places.apart]
-        for file in files:
-            name = next((n for n in names if ws.ledger(n) in file.parents), None)
-            where = str(file.relative_to(ws.home))
-            done += places.scrub(name, where, partial(rewrite_all, [file]), [file])
-        record.count("ledger", done)
-    return files
+    demo = ws.demo_dir()
+    scores = ws.scores_dir
+    ledger = table_files(ws.ledger_dir) if ws.ledger_dir.is_dir() else []
+    names = list(names)
+    return {
+        "demo": [(p, DEMO_DATASET) for p in table_files(demo)] if demo.is_dir() else [],
+        "scores": [
+            (p, scores_dataset(p))
+            for p in (sorted(scores.glob("scores-*.parquet")) if scores.is_dir() else [])
+            if not p.is_symlink()
+        ],
+        "ledger": [
+            (p, next((n for n in names if ws.ledger(n) in p.parents), None)) for p in ledger
+        ],
+    }
+
+
+Owned = tuple[Path, "str | None"]  # a file, and the dataset it belongs to (None: no known one)
+
+
+def forget_tables(
+    settings: Settings, places: PlaceIds, record: ErasureRecord, location: str
+) -> list[Path]:
+    """The ids from the tables of ``location`` (of :func:`rewritten_tables`), each as its
+    dataset holds them (the demo's: as a whole place, one count); the files."""
+    home = settings.workspace.home
+    owned = rewritten_tables(settings, [*places.of, *places.apart])[location]
+    if not owned:
+        return []
+    done = Scrubbed()
+    if location == "demo":
+        files = [p for p, _ in owned]
+        done = places.scrub(DEMO_DATASET, "demo", partial(rewrite_all, files), files)
+    else:
+        for table, name in owned:
+            where = str(table.relative_to(home))
+            done += places.scrub(name, where, partial(rewrite_all, [table]), [table])
+    record.count(location, done)
+    return [p for p, _ in owned]
 
 
 def other_files(settings: Settings, handled: set[Path]) -> list[Path]:

@@ -5,7 +5,9 @@
 (``features.scrub``): a ``note`` of ``gift from 00004`` becomes ``gift from [forgotten]``, as
 documented. Before 2026-12-07 it did so for an id that was no user too (``forget 3`` of ids
 ``00001``..): every cell ``3`` of a column kept as text, CDNOW's ``quantity``, became
-``[forgotten]``, in the dataset and its older versions, with nothing in the erasure log. The
+``[forgotten]``, in the dataset, its quarantine and older versions, and in every place
+outside it ``forget`` rewrites as its (scores tables, ledger:
+``features.erasure_places.rewritten_tables``), with nothing in the erasure log. The
 workspace cannot tell which value such a cell held; the source file can: ingesting it again
 restores the values, and later ingests keep the erased users out (``features.erasure_log``).
 
@@ -16,13 +18,18 @@ a count or a code there, not a mention of someone: damage. A text column's cells
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from features.erasure_holders import older_versions
-from features.scrub import REDACTED
+from features.scrub import REDACTED, quarantine_own, recorded_columns, table_files
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
 
 NUMBER = r"^\s*[-+]?(\d[\d,]*(\.\d*)?|\.\d+)\s*$"  # a count, an amount, a numeric code
 
@@ -39,26 +46,31 @@ class Redacted:
         return {col: n for col, n in self.cells.items() if col in self.numbers}
 
 
-def redacted_cells(folder: Path, codes: tuple[str, ...] = ()) -> Redacted:
-    """The ``[forgotten]`` cells of a dataset version's Parquet tables (``folder``), read in
-    batches: every text column but the user id's."""
+Batches = tuple[list[str], Iterator[list[Any]]]  # the text columns, their values by batch
+
+
+def redacted_cells(
+    files: Iterable[Path],
+    root: Path,
+    columns: Callable[[Path], dict[str, Any]] = dict,
+) -> Redacted:
+    """The ``[forgotten]`` cells of ``files`` (Parquet tables and CSV files, as a dataset's
+    quarantine), read in batches: every text column but the user id's (a CSV: every column
+    but its user column and a quarantine's own). Named ``<file, of root, no suffix>.<column>``
+    (``events.quantity``, ``quarantine/events.quantity``); ``columns``: a file -> what its
+    version's report records (``features.scrub.recorded_columns``: ``codes``,
+    ``user_column``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     found = Redacted()
-    for path in sorted(folder.glob("*.parquet")):
-        table = pq.ParquetFile(path)
-        texts = [
-            f.name
-            for f in table.schema_arrow
-            if f.name != c.USER_ID
-            and (pa.types.is_string(_values(f.type)) or pa.types.is_large_string(_values(f.type)))
-        ]
+    for path in files:
+        recorded = columns(path)
+        texts, batches = _csv(path, recorded) if path.suffix.lower() == ".csv" else _parquet(path)
         other = dict.fromkeys(texts, True)  # every other value a number so far
         cells = dict.fromkeys(texts, 0)
-        for batch in table.iter_batches(columns=texts) if texts else ():
-            for name, column in zip(texts, batch.columns, strict=True):
+        for batch in batches:
+            for name, column in zip(texts, batch, strict=True):
                 if isinstance(column, pa.DictionaryArray):
                     column = column.dictionary_decode()
                 hits = pc.fill_null(pc.match_substring(column, REDACTED), False)
@@ -67,13 +79,54 @@ def redacted_cells(folder: Path, codes: tuple[str, ...] = ()) -> Redacted:
                     rest = pc.drop_null(column.filter(pc.invert(hits)))
                     rest = rest.filter(pc.not_equal(pc.utf8_trim_whitespace(rest), ""))
                     other[name] = bool(pc.all(pc.match_substring_regex(rest, NUMBER)).as_py())
+        table = path.relative_to(root).with_suffix("").as_posix()
         for name, count in cells.items():
             if count:
-                where = f"{path.stem}.{name}"
+                where = f"{table}.{name}"
                 found.cells[where] = count
-                if other[name] or name in codes:
+                codes = name in recorded.get("codes", ())
+                if other[name] or codes:
                     found.numbers.add(where)
     return found
+
+
+def _parquet(path: Path) -> Batches:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(path)
+    texts = [
+        f.name
+        for f in table.schema_arrow
+        if f.name != c.USER_ID
+        and (pa.types.is_string(_values(f.type)) or pa.types.is_large_string(_values(f.type)))
+    ]
+    batches = (b.columns for b in table.iter_batches(columns=texts)) if texts else iter(())
+    return texts, batches
+
+
+def _csv(path: Path, recorded: dict[str, Any], size: int = 65_536) -> Batches:
+    """A CSV's columns (all text), as ``features.scrub.scrub_csv`` reads it: not its user
+    column nor a quarantine's own (source row, reason)."""
+    import csv
+
+    import pyarrow as pa
+
+    src = path.open(newline="", encoding="utf-8", errors="surrogateescape")
+    rows = csv.reader(src)
+    header = next(rows, [])
+    user = next((n for n in (recorded.get("user_column"), c.USER_ID) if n in header), None)
+    own = quarantine_own(header)
+    at = [i for i, n in enumerate(header) if n != user and i not in own]
+
+    def batches() -> Iterator[list[Any]]:
+        with src:
+            while chunk := list(islice(rows, size)):
+                yield [
+                    pa.array([r[i] if i < len(r) else None for r in chunk], pa.string()) for i in at
+                ]
+
+    return [header[i] for i in at], batches()
 
 
 def _values(kind: Any) -> Any:
@@ -82,26 +135,62 @@ def _values(kind: Any) -> Any:
     return kind.value_type if pa.types.is_dictionary(kind) else kind
 
 
-def check_dataset(folder: Path, name: str) -> dict[str, Any]:
+def check_workspace(
+    settings: Settings, dataset: str | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """:func:`check_dataset` of ``dataset`` (None: each dataset of the workspace), with the
+    tables outside it ``forget`` rewrites as its, and the lines said; a dataset whose report
+    cannot be read is named in one line (``error``), the others still checked."""
+    from features.erasure_places import rewritten_tables
+    from lifecycle.dataset_kind import REPORT
+    from lifecycle.errors import UserError
+
+    root = settings.workspace.home / "datasets"
+    every = sorted(p.name for p in root.glob("*") if not p.name.startswith("."))
+    names = [dataset] if dataset else [n for n in every if (root / n / REPORT).is_file()]
+    outside = [t for owned in rewritten_tables(settings, every).values() for t in owned]
+    found: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for name in names:
+        tables = [path for path, owner in outside if owner == name]
+        folder = settings.workspace.dataset_dir(name)
+        try:
+            each = check_dataset(folder, name, tables, settings.workspace.home)
+        except UserError as error:  # one damaged report: the others are still checked
+            found.append({"name": name, "error": str(error)})
+            lines.append(f"dataset '{name}': {error}")
+            continue
+        found.append(each)
+        lines += check_lines(each)
+    return found, lines
+
+
+def check_dataset(folder: Path, name: str, outside: list[Path], home: Path) -> dict[str, Any]:
     """What ``lifecycle datasets check`` says of one dataset: its current version's
-    ``[forgotten]`` cells, its older versions', and the sources to ingest again."""
+    ``[forgotten]`` cells (tables and quarantine), its older versions', those of the tables
+    outside it ``forget`` rewrites as its (``outside``: its scores tables, ledger files, the
+    demo's: ``features.erasure_places.rewritten_tables``, named from ``home``), and the
+    sources to ingest again."""
     from features.batches import batches
-    from features.scrub import recorded_columns
     from lifecycle.dataset_kind import read_report
 
     report = read_report(folder) or {}
-    codes = tuple(recorded_columns(folder)(folder / "events.parquet")["codes"])
-    now = redacted_cells(folder, codes)
+    codes = recorded_columns(folder)(folder / "events.parquet")["codes"]
+    now = redacted_cells(table_files(folder), folder, recorded_columns(folder))
     older: dict[str, int] = {}
     for old in older_versions(folder, name):
-        for col, n in redacted_cells(old, codes).damaged().items():
+        found = redacted_cells(table_files(old), old, recorded_columns(old))
+        for col, n in found.damaged().items():
             older[col] = older.get(col, 0) + n
+    elsewhere = redacted_cells(outside, home, lambda _: {"codes": codes})
     sources = [b["source"] for b in batches(report) if b.get("source")]
     return {
         "name": name,
         "redacted": now.cells,
         "damaged": now.damaged(),
         "damaged_in_older_versions": older,
+        "redacted_outside": elsewhere.cells,
+        "damaged_outside": elsewhere.damaged(),
         "sources": [{"path": s, "on_disk": Path(s).is_file()} for s in sources],
     }
 
@@ -109,8 +198,10 @@ def check_dataset(folder: Path, name: str) -> dict[str, Any]:
 def check_lines(found: dict[str, Any]) -> list[str]:
     """The summary of :func:`check_dataset`."""
     name, damaged, older = found["name"], found["damaged"], found["damaged_in_older_versions"]
+    outside = found["damaged_outside"]
     text = {col: n for col, n in found["redacted"].items() if col not in damaged}
-    if not damaged and not older:
+    text |= {col: n for col, n in found["redacted_outside"].items() if col not in outside}
+    if not damaged and not older and not outside:
         said = f"dataset '{name}': no cell damaged by an erasure"
         if text:
             cells = ", ".join(f"{col} {n:,}" for col, n in text.items())
@@ -125,6 +216,12 @@ def check_lines(found: dict[str, Any]) -> list[str]:
         )
     for col, n in older.items():
         lines.append(f"  {col}: {n:,} in older versions (`datasets restore` brings them back)")
+    for col, n in outside.items():
+        lines.append(
+            f"  {col}: {n:,} cell{'s' * (n != 1)}, its other values numbers or codes, in a table "
+            f"`forget` rewrites as {name}'s (scores, ledger): the refresh below writes new "
+            "ones; this one keeps them until deleted"
+        )
     for col, n in text.items():
         lines.append(
             f"  {col}: {n:,} in text: mentions `forget` redacted (of an erased user, or by such "

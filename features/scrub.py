@@ -243,7 +243,7 @@ def scrub_parquet(
     return done
 
 
-def _quarantine_own(header: list[str]) -> set[int]:
+def quarantine_own(header: list[str]) -> set[int]:
     """The positions of a quarantine file's own columns (source row, reason, source file):
     the leading ones of those names in that order. A quarantine written before source_file
     was kept a file's own column of that name among the raw values, under it."""
@@ -267,7 +267,7 @@ def user_cells(
     named = next((n for n in (user_column, c.USER_ID) if n in header), None)
     at = None if named is None else header.index(named)
     reason = header.index(c.REASON) if c.REASON in header else len(header)
-    own = _quarantine_own(header)
+    own = quarantine_own(header)
 
     def cells(row: list[str]) -> tuple[list[str], bool]:
         if at is None or (reason < len(row) and row[reason] in OUT_OF_LINE):
@@ -386,7 +386,7 @@ def scrub_csv(
     mentions = token_pattern(ids, fold)
     # a quarantine's own columns, written by ingest, even in a row out of line with the
     # header: its row number 15749 is no user 15749 (it was redacted as a mention)
-    own = _quarantine_own(header)
+    own = quarantine_own(header)
     left = {*c.CODE_COLUMNS, *codes}
     text = [i for i, name in enumerate(header) if i != at and name not in left and i not in own]
     for row, every in kept:

@@ -82,3 +82,46 @@ def test_a_damaged_report_is_named_and_the_other_datasets_still_checked(tmp_path
     said = check(home, "datasets", "check", exit_code=1)
     assert said.startswith("dataset 'a': ") and "report.json" in said
     assert "dataset 'b': no cell damaged by an erasure" in said
+
+
+def test_the_quarantine_scores_tables_and_ledger_a_forget_rewrote_are_checked(
+    tmp_path: Path,
+) -> None:
+    """`datasets check` read the dataset's Parquet tables only: the quarantine CSV, the scores
+    tables and the ledger, which a `forget 3` before 2026-12-07 rewrote too, were not read,
+    and their damaged cells went unsaid (exit 0 once the dataset was ingested again)."""
+    from features import contract as c
+    from features.scrub import recorded_columns, rewrite_file
+    from lifecycle.settings import load_settings
+    from serving.batch import write_scores
+
+    home, source = tmp_path / "ws", tmp_path / "cdnow.csv"
+    source.write_text(EVENTS + "00013,not-a-date,3,10.5,\n00014,bad,2,10.5,\n")
+    invoke(home, "ingest", str(source), "--dataset", "cdnow", *MAP, "--event-type", "purchase")
+    settings = load_settings(home=home, environ={})
+    scores = pd.DataFrame({c.USER_ID: ["00001", "00002", "00003"], "orders": ["3", "1", "3"]})
+    write_scores(settings.workspace.scores_dir, scores.assign(churn_probability=0.5),
+                 {"as_of": "1997-04-01", "dataset": "cdnow"})  # fmt: skip
+    [table] = sorted(settings.workspace.scores_dir.glob("scores-*.parquet"))
+    ledger = settings.workspace.ledger("cdnow") / "as_of=1997-04-01" / "part-0.parquet"
+    ledger.parent.mkdir(parents=True)
+    scores.to_parquet(ledger)
+    check(home, "datasets", "check", exit_code=0)
+
+    # what `forget 3` did before 2026-12-07 to these places (the dataset's tables left whole)
+    quarantine = home / "datasets" / "cdnow" / "quarantine" / "events.csv"
+    columns = recorded_columns(quarantine.parent.parent.resolve())
+    assert rewrite_file(quarantine.resolve(), {"3"}, **columns(quarantine)).redacted == 1
+    for place in (table, ledger):
+        assert rewrite_all([place], {"3"}).redacted == 2
+    [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
+    assert found["damaged"] == {"quarantine/events.quantity": 1}
+    assert found["damaged_outside"] == {
+        f"scores/{table.stem}.orders": 2,
+        "ledger/dataset=cdnow/as_of=1997-04-01/part-0.orders": 2,
+    }
+    said = check(home, "datasets", "check", "cdnow", exit_code=3)
+    assert "  quarantine/events.quantity: 1 cell, its other values numbers or codes" in said
+    assert (
+        f"  scores/{table.stem}.orders: 2 cells, its other values numbers or codes, in a " in said
+    )

@@ -492,8 +492,8 @@ def datasets_history(obj: Context, dataset: str | None) -> None:
 
 DATASETS_CHECK_EXIT_HELP = (
     "Exit status: 0 no cell of a dataset's current version damaged (damage kept only in older "
-    "versions is said), 3 cells of a current version damaged by an erasure, 1 a dataset could "
-    "not be read."
+    "versions is said), 3 cells of a current version, of its quarantine or of a scores table "
+    "or ledger file of it damaged by an erasure, 1 a dataset could not be read."
 )
 
 
@@ -504,36 +504,19 @@ DATASETS_CHECK_EXIT_HELP = (
 def datasets_check(ctx: click.Context, obj: Context, dataset: str | None) -> None:
     """Cells an erasure damaged: `[forgotten]` in place of a number or code (a `forget`
     before 2026-12-07 of an id that was no user redacted those too), in each dataset (or
-    DATASET) and its kept versions, with the source files to ingest again. Reads every
-    table; changes nothing."""
-    from features.redacted_cells import check_dataset, check_lines
-    from lifecycle.dataset_kind import REPORT, require_dataset
-    from lifecycle.errors import UserError
+    DATASET), its kept versions, quarantine, scores tables and ledger, with the source
+    files to ingest again. Reads every table; changes nothing."""
+    from features.redacted_cells import check_workspace
+    from lifecycle.dataset_kind import require_dataset
 
     root = obj.settings.workspace.home / "datasets"
     if dataset is not None:
         require_dataset(obj.settings, dataset, "datasets check")
-    names = (
-        [dataset]
-        if dataset
-        else sorted(
-            p.name for p in root.glob("*") if not p.name.startswith(".") and (p / REPORT).is_file()
-        )
-    )
-    found, lines = [], []
-    for name in names:
-        try:
-            each = check_dataset(obj.settings.workspace.dataset_dir(name), name)
-        except UserError as error:  # one damaged report: the others are still checked
-            found.append({"name": name, "error": str(error)})
-            lines.append(f"dataset '{name}': {error}")
-            continue
-        found.append(each)
-        lines += check_lines(each)
+    found, lines = check_workspace(obj.settings, dataset)
     obj.console.result({"datasets": found}, lines or [f"no datasets in {root}"])
     if any("error" in each for each in found):
         ctx.exit(1)
-    if any(each["damaged"] for each in found):
+    if any(each.get("damaged") or each.get("damaged_outside") for each in found):
         ctx.exit(3)
 
 
