@@ -12,7 +12,10 @@ workspace cannot tell which value such a cell held; the source file can: ingesti
 restores the values, and later ingests keep the erased users out (``features.erasure_log``).
 
 A column whose other values are all numbers (or that the dataset's report names as codes) held
-a count or a code there, not a mention of someone: damage. A text column's cells may be either
+a count or a code there, not a mention of someone: damage; but a column of numbers most of
+whose values are the dataset's user ids (a ``referrer_id``) may hold an erased user's id,
+redacted as meant, when an erasure of a user of the dataset was logged: counted, said, not
+judged (the value is gone, the log holds keyed hashes only). A text column's cells may be either
 (a mention of an erased user, or of an id that was no user): counted, not judged.
 """
 
@@ -32,6 +35,10 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 NUMBER = r"^\s*[-+]?(\d[\d,]*(\.\d*)?|\.\d+)\s*$"  # a count, an amount, a numeric code
+# a column of numbers at least this share of whose distinct other values are user ids of the
+# dataset is one of ids (a ``referrer_id``): its ``[forgotten]`` may be an erased user's id
+ID_SHARE = 0.5
+DISTINCT = 10_000  # the distinct values of a column read to tell (a sample past it)
 
 
 @dataclass
@@ -41,9 +48,13 @@ class Redacted:
 
     cells: dict[str, int] = field(default_factory=dict)
     numbers: set[str] = field(default_factory=set)
+    # of ``numbers``, columns of user ids (a ``referrer_id``): -> (their distinct other values
+    # that are ids of the dataset, the distinct values read): a cell there may have been a
+    # mention of an erased user, redacted as meant
+    ids: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def damaged(self) -> dict[str, int]:
-        return {col: n for col, n in self.cells.items() if col in self.numbers}
+        return {col: n for col, n in self.cells.items() if col in self.numbers - set(self.ids)}
 
 
 Batches = tuple[list[str], Iterator[list[Any]]]  # the text columns, their values by batch
@@ -53,13 +64,17 @@ def redacted_cells(
     files: Iterable[Path],
     root: Path,
     columns: Callable[[Path], dict[str, Any]] = dict,
+    users: Callable[[], set[str]] | None = None,
 ) -> Redacted:
     """The ``[forgotten]`` cells of ``files`` (Parquet tables and CSV files, as a dataset's
     quarantine), read in batches: every text column but the user id's (a CSV: every column
     but its user column and a quarantine's own). Named ``<file, of root, no suffix>.<column>``
     (``events.quantity``, ``quarantine/events.quantity``); ``columns``: a file -> what its
     version's report records (``features.scrub.recorded_columns``: ``codes``,
-    ``user_column``)."""
+    ``user_column``); ``users``: the dataset's user ids, read when a column of numbers holds
+    ``[forgotten]`` (None: no erasure of a user of it was logged, so no cell was a mention):
+    a column most of whose distinct other values are ids (:data:`ID_SHARE`) is one of ids,
+    its cells not judged (``Redacted.ids``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -69,6 +84,7 @@ def redacted_cells(
         texts, batches = _csv(path, recorded) if path.suffix.lower() == ".csv" else _parquet(path)
         other = dict.fromkeys(texts, True)  # every other value a number so far
         cells = dict.fromkeys(texts, 0)
+        values: dict[str, set[str]] = {name: set() for name in texts}  # distinct, up to DISTINCT
         for batch in batches:
             for name, column in zip(texts, batch, strict=True):
                 if isinstance(column, pa.DictionaryArray):
@@ -79,6 +95,8 @@ def redacted_cells(
                     rest = pc.drop_null(column.filter(pc.invert(hits)))
                     rest = rest.filter(pc.not_equal(pc.utf8_trim_whitespace(rest), ""))
                     other[name] = bool(pc.all(pc.match_substring_regex(rest, NUMBER)).as_py())
+                    if other[name] and len(values[name]) < DISTINCT:
+                        values[name].update(pc.unique(rest).to_pylist()[:DISTINCT])
         table = path.relative_to(root).with_suffix("").as_posix()
         for name, count in cells.items():
             if count:
@@ -87,7 +105,30 @@ def redacted_cells(
                 codes = name in recorded.get("codes", ())
                 if other[name] or codes:
                     found.numbers.add(where)
+                if other[name] and not codes and users is not None and values[name]:
+                    held = len(values[name] & users())
+                    if held >= ID_SHARE * len(values[name]):
+                        found.ids[where] = (held, len(values[name]))
     return found
+
+
+def dataset_users(folder: Path) -> Callable[[], set[str]]:
+    """The user ids a dataset version's tables hold (read once, when first asked)."""
+    from functools import cache
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    @cache
+    def users() -> set[str]:
+        held: set[str] = set()
+        for path in sorted(folder.glob("*.parquet")):
+            if c.USER_ID in pq.ParquetFile(path).schema_arrow.names:
+                column = pq.read_table(path, columns=[c.USER_ID])[c.USER_ID]
+                held.update(str(u) for u in pc.unique(column).to_pylist() if u is not None)
+        return held
+
+    return users
 
 
 def _parquet(path: Path) -> Batches:
@@ -141,6 +182,7 @@ def check_workspace(
     """:func:`check_dataset` of ``dataset`` (None: each dataset of the workspace), with the
     tables outside it ``forget`` rewrites as its, and the lines said; a dataset whose report
     cannot be read is named in one line (``error``), the others still checked."""
+    from features.erasure_log import log_entries
     from features.erasure_places import rewritten_tables
     from lifecycle.dataset_kind import REPORT
     from lifecycle.errors import UserError
@@ -149,13 +191,18 @@ def check_workspace(
     every = sorted(p.name for p in root.glob("*") if not p.name.startswith("."))
     names = [dataset] if dataset else [n for n in every if (root / n / REPORT).is_file()]
     outside = [t for owned in rewritten_tables(settings, every).values() for t in owned]
+    # the datasets (None: all) of a logged erasure of a user: a mention redacted as meant
+    erased = {
+        e.get("dataset") for e in log_entries(settings.workspace.home) if e.get("user_hashes")
+    }
     found: list[dict[str, Any]] = []
     lines: list[str] = []
     for name in names:
         tables = [path for path, owner in outside if owner == name]
         folder = settings.workspace.dataset_dir(name)
+        logged = None in erased or name in erased
         try:
-            each = check_dataset(folder, name, tables, settings.workspace.home)
+            each = check_dataset(folder, name, tables, settings.workspace.home, logged)
         except UserError as error:  # one damaged report: the others are still checked
             found.append({"name": name, "error": str(error)})
             lines.append(f"dataset '{name}': {error}")
@@ -165,24 +212,34 @@ def check_workspace(
     return found, lines
 
 
-def check_dataset(folder: Path, name: str, outside: list[Path], home: Path) -> dict[str, Any]:
+def check_dataset(
+    folder: Path, name: str, outside: list[Path], home: Path, logged: bool = True
+) -> dict[str, Any]:
     """What ``lifecycle datasets check`` says of one dataset: its current version's
     ``[forgotten]`` cells (tables and quarantine), its older versions', those of the tables
     outside it ``forget`` rewrites as its (``outside``: its scores tables, ledger files, the
     demo's: ``features.erasure_places.rewritten_tables``, named from ``home``), and the
-    sources to ingest again."""
+    sources to ingest again. ``logged``: an erasure of a user of the dataset was logged (else
+    no ``[forgotten]`` of it was a mention: a column of ids is judged as any other)."""
     from features.batches import batches
     from lifecycle.dataset_kind import read_report
 
     report = read_report(folder) or {}
     codes = recorded_columns(folder)(folder / "events.parquet")["codes"]
-    now = redacted_cells(table_files(folder), folder, recorded_columns(folder))
+    users = dataset_users(folder) if logged else None
+    now = redacted_cells(table_files(folder), folder, recorded_columns(folder), users)
     older: dict[str, int] = {}
     for old in older_versions(folder, name):
-        found = redacted_cells(table_files(old), old, recorded_columns(old))
+        of_old = dataset_users(old) if logged else None
+        found = redacted_cells(table_files(old), old, recorded_columns(old), of_old)
         for col, n in found.damaged().items():
             older[col] = older.get(col, 0) + n
-    elsewhere = redacted_cells(outside, home, lambda _: {"codes": codes})
+    elsewhere = redacted_cells(outside, home, lambda _: {"codes": codes}, users)
+    ids = {
+        col: {"cells": found.cells[col], "ids": held, "values": read}
+        for found in (now, elsewhere)
+        for col, (held, read) in found.ids.items()
+    }
     sources = [b["source"] for b in batches(report) if b.get("source")]
     return {
         "name": name,
@@ -191,6 +248,7 @@ def check_dataset(folder: Path, name: str, outside: list[Path], home: Path) -> d
         "damaged_in_older_versions": older,
         "redacted_outside": elsewhere.cells,
         "damaged_outside": elsewhere.damaged(),
+        "user_id_columns": ids,
         "sources": [{"path": s, "on_disk": Path(s).is_file()} for s in sources],
     }
 
@@ -198,15 +256,26 @@ def check_dataset(folder: Path, name: str, outside: list[Path], home: Path) -> d
 def check_lines(found: dict[str, Any]) -> list[str]:
     """The summary of :func:`check_dataset`."""
     name, damaged, older = found["name"], found["damaged"], found["damaged_in_older_versions"]
-    outside = found["damaged_outside"]
-    text = {col: n for col, n in found["redacted"].items() if col not in damaged}
-    text |= {col: n for col, n in found["redacted_outside"].items() if col not in outside}
+    outside, ids = found["damaged_outside"], found["user_id_columns"]
+    text = {col: n for col, n in found["redacted"].items() if col not in damaged and col not in ids}
+    text |= {
+        col: n
+        for col, n in found["redacted_outside"].items()
+        if col not in outside and col not in ids
+    }
+    of_ids = [
+        f"  {col}: {i['cells']:,} in a column of user ids ({i['ids']:,} of its {i['values']:,} "
+        "distinct other values are ids of the dataset): an erased user's id `forget` redacted "
+        "as meant, or a value of an id that was no user: not told apart (the value is gone, the "
+        "erasure log holds keyed hashes only); ingest the source again if in doubt"
+        for col, i in ids.items()
+    ]
     if not damaged and not older and not outside:
         said = f"dataset '{name}': no cell damaged by an erasure"
         if text:
             cells = ", ".join(f"{col} {n:,}" for col, n in text.items())
             said += f" ({REDACTED} in text, mentions `forget` redacted: {cells})"
-        return [said]
+        return [said, *of_ids]
     lines = [f"dataset '{name}': cells DAMAGED by an erasure, {REDACTED} in place of a value"]
     for col, n in damaged.items():
         lines.append(
@@ -227,6 +296,7 @@ def check_lines(found: dict[str, Any]) -> list[str]:
             f"  {col}: {n:,} in text: mentions `forget` redacted (of an erased user, or by such "
             "a `forget`, of an id that was no user: not told apart)"
         )
+    lines += of_ids
     files = [
         f"{s['path']} ({'on disk' if s['on_disk'] else 'NOT on disk now'})"
         for s in found["sources"]

@@ -125,3 +125,42 @@ def test_the_quarantine_scores_tables_and_ledger_a_forget_rewrote_are_checked(
     assert (
         f"  scores/{table.stem}.orders: 2 cells, its other values numbers or codes, in a " in said
     )
+
+
+def test_a_column_of_user_ids_an_erasure_redacted_as_meant_is_not_called_damaged(
+    tmp_path: Path,
+) -> None:
+    """`forget 00004` redacts the user's id where another row mentions it, as documented: a
+    `referrer` column of ids (numbers) holding it then read as DAMAGED (exit 3), a value
+    taken for a count. Its other values are the dataset's ids and an erasure of a user was
+    logged: said as such a column, not judged. With no erasure logged, no cell of it could
+    have been a mention: damaged. A count (`quantity`) stays damaged."""
+    home, source = tmp_path / "ws", tmp_path / "cdnow.csv"
+    events = EVENTS.splitlines()
+    lines = [events[0] + ",referrer"] + [
+        f"{row},{(int(row[:5]) % 12) + 1:05d}" for row in events[1:]
+    ]  # user n was referred by user n+1: every value an id
+    source.write_text("\n".join(lines) + "\n")
+    ingest = ["ingest", str(source), "--dataset", "cdnow", *MAP, "--event-type", "purchase"]
+    invoke(home, *ingest)
+    invoke(home, "forget", "00004")
+    [found] = json.loads(invoke(home, "--json", "datasets", "check"))["datasets"]
+    assert found["redacted"] == {"events.note": 1, "events.referrer": 3}
+    assert found["damaged"] == {}
+    assert found["user_id_columns"] == {"events.referrer": {"cells": 3, "ids": 10, "values": 10}}
+    said = invoke(home, "datasets", "check")
+    assert (
+        "  events.referrer: 3 in a column of user ids (10 of its 10 distinct other values" in said
+    )
+
+    # a count damaged beside it: still DAMAGED
+    rewrite_all([home / "datasets" / "cdnow" / "events.parquet"], {"3"})
+    [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
+    assert found["damaged"] == {"events.quantity": 11}
+    assert list(found["user_id_columns"]) == ["events.referrer"]
+
+    # no erasure of a user logged: no cell was a mention
+    (home / "erasure_log.jsonl").unlink()
+    [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
+    assert found["damaged"] == {"events.quantity": 11, "events.referrer": 3}
+    assert found["user_id_columns"] == {}
