@@ -350,7 +350,7 @@ def forget(
     readings = held_readings(held_as, read)
     ids = {i for held in readings.values() for i in held}
     held_by = ids_by_dataset(settings, {n: set(held_as[n].values()) for n in names})
-    present = ids_present(settings, held_by, ids, apart)  # of the datasets searched
+    present, outside = ids_present(settings, held_by, ids, apart)  # of the datasets searched
     started = erasure_log.started_hashes(home, record.key_check)  # found, even if all gone
     found = present | {u for u in ids if _logged(key, u, started)}
     logged = erasure_log.erased_before(home, record.key_check, dataset)
@@ -419,7 +419,7 @@ def forget(
     record.folded_hashes = sorted(keyed_hash(key, u) for u in users - set(read.values()))
     asked_only = {read[u] for u, i in read_as.items() if i in users and read[u] not in users}
     record.asked_hashes = sorted(keyed_hash(key, u) for u in asked_only)
-    held, unsure = datasets_holding(held_by, found, listed_in)
+    held, unsure = datasets_holding(held_by, found, listed_in, outside)
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
     record.spellings_added = erasure_log.log_spellings(home, key, pending, earlier)
     if record.user_hashes:

@@ -73,23 +73,35 @@ def ids_by_dataset(
 
 def ids_present(
     settings: Settings, held_by: dict[str, set[str]], ids: set[str], apart: Container[str] = ()
-) -> set[str]:
+) -> tuple[set[str], dict[str, set[str | None]]]:
     """The ids some table of the datasets searched holds: a dataset's (``held_by``, of
     :func:`ids_by_dataset`), or the features', scores', ledger's or demo's, but those of a
-    dataset ``apart`` (not searched, ``forget --dataset``: its scores hold its own users)."""
-    from lifecycle.exports import scores_dataset
+    dataset ``apart`` (not searched, ``forget --dataset``: its scores hold its own users); and
+    of those no dataset's rows hold, the datasets of the places holding each (None: a place of
+    no known dataset, as a scores table naming none): the tables ``forget`` rewrites
+    (``features.erasure_places.rewritten_tables``) and the feature tables."""
+    from features.erasure_places import rewritten_tables
 
     ws = settings.workspace
-    found = set().union(*held_by.values())
-    others = [ws.features_dir, ws.scores_dir, ws.ledger_dir, ws.demo_dir()]
-    if apart:
-        others = [
-            *(p for p in _tables(ws.features_dir) if p.parent.name not in apart),
-            *(p for p in ws.scores_dir.glob("scores-*.parquet") if scores_dataset(p) not in apart),
-            *(p for p in _tables(ws.ledger_dir) if not _partition_of(ws, p, apart)),
-            *([] if "demo" in apart else [ws.demo_dir()]),
-        ]
-    return found | ids_in(others, ids - found)
+    rows = set().union(*held_by.values())
+    tables = [t for owned in rewritten_tables(settings, [*held_by, *apart]).values() for t in owned]
+    features = ws.features_dir
+    tables += [(p, _folder_of(features, p)) for p in _tables(features)]
+    by_owner: dict[str | None, list[Path]] = {}
+    for path, owner in tables:
+        if owner not in apart:
+            by_owner.setdefault(owner, []).append(path)
+    outside: dict[str, set[str | None]] = {}
+    for owner, paths in by_owner.items():
+        for user in ids_in(paths, ids - rows):
+            outside.setdefault(user, set()).add(owner)
+    return rows | set(outside), outside
+
+
+def _folder_of(features: Path, path: Path) -> str | None:
+    """The dataset of a file under the features folder: ``features/<name>/...``."""
+    parts = path.relative_to(features).parts
+    return parts[0] if len(parts) > 1 else None
 
 
 def _tables(folder: Path) -> list[Path]:
@@ -101,7 +113,10 @@ def _partition_of(ws: Any, path: Path, names: Iterable[str]) -> bool:
 
 
 def datasets_holding(
-    held_by: dict[str, set[str]], found: set[str], listed: Mapping[str, Collection[str | None]]
+    held_by: dict[str, set[str]],
+    found: set[str],
+    listed: Mapping[str, Collection[str | None]],
+    outside: Mapping[str, Collection[str | None]],
 ) -> tuple[list[str], str]:
     """The datasets that held the users this ``forget`` erases, and why that cannot be told
     ("" when it can). The users: those ``found`` (a table held them, or a killed erasure
@@ -109,19 +124,22 @@ def datasets_holding(
     ``held_by``) hold them, and those only a list or online store held (``listed``: id ->
     the datasets of the places holding it, ``features.erasure_no_user``), of those places'
     datasets. When a user's rows a killed erasure removed already, or a list of no known
-    dataset (None) held one, it could have been any dataset's, and all are named then (so
-    is one a searched dataset's scores or ledger hold, but none of their rows)."""
+    dataset (None) held one, it could have been any dataset's, and all are named then. One
+    only a searched dataset's scores, ledger or feature table holds, none of its rows (a
+    dataset replaced since it was scored), is of the datasets of those places (``outside``:
+    id -> their datasets, of :func:`ids_present`); of any, where one is of no known dataset."""
     if not found and not listed:
         return [], ""
-    if not set().union(*held_by.values()) >= found:
+    known = {u for u, owners in outside.items() if owners and set(owners) <= set(held_by)}
+    if not set().union(*held_by.values()) | known >= found:
         unsure = (
             "rows of theirs were gone from the datasets before this erasure (a killed erasure, "
-            "or a dataset replaced since its scores were made)"
+            "or a dataset replaced since a table of no known dataset was made from it)"
         )
     elif any(None in owners for owners in listed.values()):
         unsure = "a list of no known dataset held one"
     else:
-        of = {n for owners in listed.values() for n in owners}
+        of = {n for owners in [*listed.values(), *outside.values()] for n in owners}
         return [name for name, held in held_by.items() if held & found or name in of], ""
     return list(held_by), unsure
 

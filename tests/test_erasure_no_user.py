@@ -453,3 +453,24 @@ def test_a_rerun_names_every_earlier_erasure_of_the_user(home: Path, tmp_path: P
         f"{second['timestamp']} (dataset cdnow), no row left in the workspace: 00005\n"
     ) in said
     assert "erasures_before" not in (home / "erasure_log.jsonl").read_text()
+
+
+def test_a_user_only_a_datasets_scores_hold_is_of_that_dataset_for_its_champions(
+    home: Path, tmp_path: Path
+) -> None:
+    """s-9, scored in shop then replaced away from it (no row of any dataset holds it), only
+    shop's scores table holds: `forget s-9` named cdnow-churn v1 too, "may have learned from
+    the users (rows of theirs were gone ...)", and deleted cdnow's monitor reference."""
+    shop = tmp_path / "shop.csv"
+    shop.write_text("user_id,event_time,event_type,amount\n7,2024-01-01,purchase,10\n")
+    invoke(home, "ingest", str(shop), "--dataset", "shop")
+    references = {n: champion_and_reference(home, tmp_path, n) for n in ("cdnow", "shop")}
+    settings = load_settings(home=home, environ={})
+    scores = pd.DataFrame({c.USER_ID: ["7", "s-9"], "churn_probability": [0.5, 0.5]})
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-02", "dataset": "shop"})
+    out = json.loads(invoke(home, "--json", "forget", "s-9"))
+    assert out["users"] == 1 and out["removed"]["scores"] == 1
+    assert out["champions_trained_with_users"] == ["shop-churn v1"]
+    assert references["cdnow"].exists() and not references["shop"].exists()
+    said = " ".join(out["not_covered"])
+    assert "serving champions that learned from the users: shop-churn v1" in said, said
