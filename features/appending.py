@@ -227,7 +227,7 @@ def merge_events(
     from features.money_checks import refuse_currencies
     from features.quarantine import _beside
     from features.source_files import SourceFiles
-    from features.staged_tables import ROW_COLUMNS, write_sorted
+    from features.staged_tables import ROW_COLUMNS, unused_name, write_sorted
 
     try:
         old_schema = pq.read_schema(old_events)
@@ -295,12 +295,20 @@ def merge_events(
                 f"SELECT count(*) FROM new WHERE {added} AND {identifier(column)}"
             ).fetchall()
             notes[name] = int(count)
+        # ties on (event_time, user_id): the dataset's rows in its order, then the file's in its
+        # (data-contract.md#streaming); a dataset's column file_row_number shadows DuckDB's
+        part, at = (identifier(unused_name(f"__lifecycle_{n}", columns)) for n in ("part", "at"))
+        shadowed = "file_row_number" in old_schema.names
+        nth = "NULL" if shadowed else "file_row_number"
+        old_file = f"SELECT *{empty}, {nth} AS {at} FROM read_parquet({literal(old_events)})"
         write_sorted(  # a UNION ALL's sort ran out of 256MB over 16M rows, a table's not
             con,
-            f"SELECT {kept} FROM old UNION ALL SELECT {kept} FROM new WHERE {added}",
-            f"{c.EVENT_TIME}, {c.USER_ID}",
+            f"SELECT {kept}, 0 AS {part}, {at} FROM ({old_file}) UNION ALL "
+            f"SELECT {kept}, 1, new_row FROM new WHERE {added}",
+            f"{c.EVENT_TIME}, {c.USER_ID}, {part}, {at}" + (f", {kept}" if shadowed else ""),
             schema,
             out,
+            kept,
         )
         ((total,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
         if held.counts():
