@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from features import contract as c
@@ -40,13 +41,14 @@ def _ingest(home: Path, dataset: str, *args: str) -> pd.DataFrame:
 
 
 def test_the_same_ingest_and_the_same_append_write_the_same_rows_in_the_same_order(
-    home: Path, tmp_path: Path
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = _ties(tmp_path / "first.csv", range(60), 12)
     # the next export: its first days are late (tied with the dataset's rows), then new ones
     second = _ties(tmp_path / "second.csv", range(50, 70), 13)
     runs = []
-    for dataset in ("one", "two"):
+    for dataset, memory in (("one", "256MB"), ("two", "32MB")):  # DuckDB on 2 threads, then 1
+        monkeypatch.setenv("LIFECYCLE_INGEST__MEMORY_LIMIT", memory)
         ingested = _ingest(home, dataset, str(first))
         runs.append((ingested, _ingest(home, dataset, str(second), "--append")))
     (ingested, appended), (ingested_again, appended_again) = runs
