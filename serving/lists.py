@@ -16,7 +16,7 @@ not of the list).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -474,11 +474,16 @@ def missing_score(scores: pd.DataFrame, rank_by: str) -> str:
     wanted = _scored_from(rank_by)
     models = [needs[col] for col in wanted if col in needs and col not in scores]
     why = f"no {' or '.join(models)} model scored it" if models else "no model scored it"
-    # the return probability is made at list time from churn's (no table holds it)
-    usable = [choice for choice in rank_by_choices() if choice in with_ranking(scores[:0], choice)]
+    usable = usable_rankings(scores.columns)
     return f"the scores table has no {rank_by} ({why}); rank by " + (
         ", ".join(usable) if usable else "nothing: run `lifecycle score-all`"
     )
+
+
+def usable_rankings(columns: Iterable[str]) -> list[str]:
+    """The rankings a table of these columns gives (return probability: made from churn's)."""
+    empty = pd.DataFrame(columns=list(columns))
+    return [choice for choice in rank_by_choices() if choice in with_ranking(empty, choice)]
 
 
 def default_rank_by(scores: pd.DataFrame) -> tuple[str, str | None]:

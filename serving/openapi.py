@@ -181,8 +181,11 @@ def document_list_values(spec: dict[str, Any], scores: Path) -> None:
     if "where" in fields:
         fields["where"] = _attribute_values(scores, names)
     ranks = fields.get("rank_by", {})
-    if "enum" in ranks:
-        ranks["enum"] = [choice for choice in ranks["enum"] if choice in names]
+    if "enum" in ranks:  # as the list takes them: return_probability is of churn's column
+        from serving.lists import usable_rankings
+
+        usable = usable_rankings(names)
+        ranks["enum"] = [choice for choice in ranks["enum"] if choice in usable]
 
 
 WHERE_VALUES = 1000  # an attribute of more values is not offered to /at_risk's where

@@ -184,6 +184,23 @@ def test_null_is_refused_where_the_document_says_array_and_taken_where_nullable(
     assert http.post(f"{base}/at_risk", json={"control_share": 0.5}).status_code == 200
 
 
+def test_the_document_lists_exactly_the_rankings_at_risk_takes(
+    base: str, http: httpx.Client
+) -> None:
+    """A client validating against the document's enum could not rank the win-back list:
+    ``return_probability`` (made from churn's column, in no scores table) was left out of
+    ``rank_by`` while /at_risk took it."""
+    from serving.lists import rank_by_choices
+
+    document = http.get(f"{base}/docs.json").json()
+    at_risk = document["paths"]["/at_risk"]["post"]["requestBody"]["content"]["application/json"]
+    documented = at_risk["schema"]["properties"]["rank_by"]["enum"]
+    assert "return_probability" in documented, documented
+    for choice in rank_by_choices():
+        answer = http.post(f"{base}/at_risk", json={"rank_by": choice, "limit": 1})
+        assert answer.status_code == (200 if choice in documented else 400), (choice, answer.text)
+
+
 def test_impossible_feature_values_are_400_naming_each_field(base: str, http: httpx.Client) -> None:
     features = {"recency_days": -1e9, "tenure_days": -100, "orders_total": True, "channel": 5}
     response = http.post(
