@@ -295,6 +295,23 @@ def document_user_limit(spec: dict[str, Any], limit: int) -> None:
                 items["maxItems"] = limit
 
 
+def document_request_models(spec: dict[str, Any]) -> None:
+    """Each route's body once, under one name: BentoML also writes it among the components
+    (``score__Input``, referenced nowhere) without what this document adds (the users limit,
+    unknown fields refused, /at_risk's values and exclusive bound), while every route's own
+    is titled ``Input``; a client generated from the document had both, the component's
+    taking what the service refuses. The component is now the route's body as documented,
+    and the body bears its name."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    for path, item in spec.get("paths", {}).items():
+        name = f"{path.strip('/')}__Input"
+        content = item.get("post", {}).get("requestBody", {}).get("content", {})
+        body = content.get("application/json", {}).get("schema", {})
+        if name in schemas and "properties" in body:
+            body["title"] = name
+            schemas[name] = json.loads(json.dumps(body))
+
+
 API_DESCRIPTION = (
     "Churn, conversion and LTV scores of every user, with reasons, from the champion models "
     "and the Feast online store; the operators' at-risk list from the batch scores. Every "
@@ -395,7 +412,8 @@ class OpenApiErrors:
                     document_known_fields(spec)
                     document_user_limit(spec, self.settings.serving.max_users_per_request)
                     document_context(spec, self.settings)
-                    openapi_3_0_nulls(spec)  # last: null as 3.0 says it, whoever wrote it
+                    openapi_3_0_nulls(spec)  # null as 3.0 says it, whoever wrote it
+                    document_request_models(spec)  # last: copies the bodies as documented
                     body = json.dumps(spec).encode()
                 except ValueError:
                     pass

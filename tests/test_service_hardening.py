@@ -201,6 +201,26 @@ def test_the_document_lists_exactly_the_rankings_at_risk_takes(
         assert answer.status_code == (200 if choice in documented else 400), (choice, answer.text)
 
 
+def test_each_request_body_is_documented_once_as_the_route_takes_it(
+    base: str, http: httpx.Client
+) -> None:
+    """The components' ``score__Input`` (BentoML's, referenced nowhere) lacked the users
+    limit and the refusal of unknown fields that the route's own body, titled ``Input`` like
+    every other, stated: a generated client had two models, one taking what is refused."""
+    document = http.get(f"{base}/docs.json").json()
+    schemas = document["components"]["schemas"]
+    for route in ROUTES:
+        body = document["paths"][route]["post"]["requestBody"]["content"]["application/json"]
+        name = f"{route.strip('/')}__Input"
+        assert body["schema"]["title"] == name, route
+        assert schemas[name] == body["schema"], route
+        assert schemas[name]["additionalProperties"] is False, route
+    assert schemas["score__Input"]["properties"]["user_ids"]["maxItems"] == 1000
+    assert schemas["score_features__Input"]["properties"]["users"]["maxItems"] == 1000
+    over = http.post(f"{base}/score", json={"user_ids": [f"u{n}" for n in range(1001)]})
+    assert over.status_code == 400 and over.json()["detail"][0]["loc"] == ["user_ids"]
+
+
 def test_impossible_feature_values_are_400_naming_each_field(base: str, http: httpx.Client) -> None:
     features = {"recency_days": -1e9, "tenure_days": -100, "orders_total": True, "channel": 5}
     response = http.post(
