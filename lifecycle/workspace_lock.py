@@ -67,6 +67,7 @@ class WorkspaceBusy(UserError):
         found = _holding_process(home)  # /proc read once: both from the same holder
         self.holder = _described(found)
         self.command = _lifecycle_command(found)
+        self.argv = [] if isinstance(found, str) else found[1]  # the holder's command line
         super().__init__(
             f"the workspace {home} is being changed by another lifecycle command "
             f"({self.holder}); nothing was done: run this one again when it has finished"

@@ -16,7 +16,7 @@ from serving.errors import ApiError
 from serving.schemas import PromoteResponse
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from serving.scorer import Scorer
@@ -68,7 +68,7 @@ def promote(
         raise ApiError(404, str(error), ("version",)) from None
     except WorkspaceBusy as busy:  # its folder and pid are the server's, kept in its log
         logger.warning("POST /promote refused: %s", busy)
-        raise ApiError(409, busy_answer(busy.command)) from None
+        raise ApiError(409, busy_answer(busy.command, busy.argv)) from None
     except UserError as error:
         raise ApiError(409, str(error)) from None
     except Exception as error:  # the tracking server away: named, as `lifecycle promote` does
@@ -112,9 +112,17 @@ def promote(
     )
 
 
-def busy_answer(command: str | None) -> str:
+def busy_answer(command: str | None, argv: Sequence[str] = ()) -> str:
     """The 409 of a promotion while another command changes the server's workspace: what is
-    in progress and when to retry, without the server's paths and process ids."""
+    in progress and when to retry, without the server's paths and process ids. A holder
+    serving this service (``argv``, its command line) is another POST /promote."""
+    from serving.launch import SERVICE
+
+    if SERVICE in argv:
+        return (
+            "another POST /promote to this service is moving a champion; nothing was done: "
+            "retry when it has answered (a promotion takes seconds)"
+        )
     running = f"`lifecycle {command}`" if command else "another lifecycle command"
     return (
         f"{running} is changing the models and data on the server; nothing was done: retry "

@@ -118,6 +118,30 @@ def test_one_process_takes_its_own_lock_again_and_writes_nothing(home: Path) -> 
     assert list(home.iterdir()) == []  # the lock is the folder's own: no file to leave
 
 
+def test_http_promote_beside_another_workers_promotion_names_it(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """Concurrent POST /promote to a served online_retail reaching both workers: the one
+    refused was told `another lifecycle command is changing the models ... (a training or
+    refresh takes minutes)`, while the holder was the other worker promoting (seconds). A
+    holder serving the service (its command line, as a BentoML worker's, names it) is now
+    said to be another POST /promote."""
+    from lifecycle.settings import load_settings
+    from serving.errors import ApiError
+    from serving.launch import SERVICE
+    from serving.scorer import Scorer
+
+    scorer = Scorer(load_settings(home=trained_copy, environ={}))
+    worker = ("-m", "_bentoml_impl.worker.service", SERVICE, "--fd", "3")
+    with holding(trained_copy, tmp_path / "held", worker), pytest.raises(ApiError) as refused:
+        scorer.promote("churn", "beside another", force=True, version="1")
+    assert refused.value.status == 409
+    assert refused.value.message == (
+        "another POST /promote to this service is moving a champion; nothing was done: "
+        "retry when it has answered (a promotion takes seconds)"
+    )
+
+
 def test_http_promote_is_refused_while_another_command_changes_the_workspace(
     trained_copy: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
