@@ -19,7 +19,12 @@ TITLE = re.compile(r"^\d+ validation errors? for \w+$")
 SHOWN = 3  # problems the sentence names; ``detail`` holds every one
 # pydantic's loc of a union's branch (list[str]: /at_risk's where)
 UNION_MEMBERS = {"float", "int", "bool", "str", "none", "list[str]"}
-ID_FIELDS = {"user_ids", "user_id"}
+# Fields that are text though they look like numbers: a number sent there, how to send it
+QUOTED = {
+    "user_ids": "ids are text: send them in quotes",
+    "user_id": "ids are text: send them in quotes",
+    "version": 'a version is text: send it in quotes, "2" or "v2"',
+}
 VALID = "Input should be a valid "
 # A reason with a visible character. Not r"\S": regex dialects disagree on what is space
 # (U+0085 is in Python's and Rust's, not ECMAScript's; U+FEFF in ECMAScript's only), so
@@ -53,8 +58,8 @@ def place(loc: list[Any]) -> str:
 
 def problems(detail: list[dict[str, Any]]) -> list[str]:
     """One sentence per field: a union's branches as one (``Input should be a valid number,
-    boolean or string``), an id sent as a number with how to send it, a list sent as another
-    value with what it takes (:data:`LISTS`)."""
+    boolean or string``), an id or version sent as a number with how to send it, a list sent
+    as another value with what it takes (:data:`LISTS`)."""
     said: dict[str, list[str]] = {}
     branches: dict[str, list[str]] = {}
     for item in detail:
@@ -72,8 +77,9 @@ def problems(detail: list[dict[str, Any]]) -> list[str]:
             msgs = [*msgs, f"{VALID}{listed}"]
         msgs = [PATTERN_WORDS.get(m.removeprefix(MATCH)[1:-1], m) for m in msgs]
         msg = "; ".join(msgs)
-        if msg == f"{VALID}string" and ID_FIELDS & set(re.split(r"[.\[]", where)):
-            msg += " (ids are text: send them in quotes)"
+        quoted = [QUOTED[n] for n in re.split(r"[.\[]", where) if n in QUOTED]
+        if msg == f"{VALID}string" and quoted:
+            msg += f" ({quoted[0]})"
         if msg in (f"{VALID}array", f"{VALID}list") and where in LISTS:
             msg += f" ({LISTS[where]})"
         out.append(f"{where}: {msg}")

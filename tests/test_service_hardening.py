@@ -221,6 +221,19 @@ def test_each_request_body_is_documented_once_as_the_route_takes_it(
     assert over.status_code == 400 and over.json()["detail"][0]["loc"] == ["user_ids"]
 
 
+def test_a_version_sent_as_a_number_is_told_to_be_quoted(base: str, http: httpx.Client) -> None:
+    """`"version": 2` (as `lifecycle promote churn 2` types it) was told only `Input should
+    be a valid string`; an id sent so is told to quote it, and so now is a version."""
+    body = {"task": "churn", "reason": "rollback", "version": 2}
+    refused = http.post(f"{base}/promote", json=body)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"] == (
+        'version: Input should be a valid string (a version is text: send it in quotes, "2" '
+        'or "v2")'
+    )
+    assert refused.json()["detail"][0]["loc"] == ["version"]
+
+
 def test_impossible_feature_values_are_400_naming_each_field(base: str, http: httpx.Client) -> None:
     features = {"recency_days": -1e9, "tenure_days": -100, "orders_total": True, "channel": 5}
     response = http.post(
