@@ -13,6 +13,9 @@ from lifecycle import tasks
 # win-back list's ranking: every churn-scored user has it, where conversion probability is
 # only of users before conversion's target (a repeat customer has none: trial W).
 RETURN_PROBABILITY = "return_probability"
+# The R, F and M scores (1-5) a user's RFM segment was named from (serving.segments.rfm_columns):
+# null without an order, M on a log scored on R and F alone.
+RFM_SCORES = ("r_score", "f_score", "m_score")
 # Row context an operator reads besides the tasks' outputs (lifecycle.tasks), in list order.
 CONTEXT_BEFORE = ("rank", c.USER_ID)
 CONTEXT_AFTER = (
@@ -25,6 +28,7 @@ CONTEXT_AFTER = (
     "expected_purchases",
     "lifecycle_stage",
     "segment",
+    *RFM_SCORES,
     "super_user",
     "days_since_last_activity",
     "orders",

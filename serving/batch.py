@@ -38,7 +38,7 @@ from serving.lists import reason_rows
 from serving.monitor_sample import keep_samples as keep_monitor_samples
 from serving.no_scores import no_scores_yet, scores_remedy
 from serving.reason_words import redacted
-from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_segment, super_users
+from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_columns, super_users
 
 if TYPE_CHECKING:
     from lifecycle.bundle import ModelBundle
@@ -229,7 +229,8 @@ def score_users(
     for feature, column in CONTEXT_COLUMNS.items():
         found = feature in features or feature == KEPT
         scores[column] = money_column(features, feature).astype(float) if found else np.nan
-    scores["segment"] = rfm_segment(features, definitions.rfm)
+    for column, values in rfm_columns(features, definitions.rfm).items():  # segment, R, F, M
+        scores[column] = values
     scores["super_user"] = super_users(features, definitions.super_users).flags
     explained = next(
         (

@@ -15,10 +15,21 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import tasks
-from lifecycle.list_fields import RETURN_PROBABILITY, non_personal
+from lifecycle.list_fields import RETURN_PROBABILITY, RFM_SCORES, non_personal
 from serving.reason_words import said_again, withheld_text
 from serving.segments import whole_days
 from serving.units import amount_text
+
+
+def rfm_text(rows: pd.DataFrame) -> list[str]:
+    """Each row's R, F and M scores as one code, ``545`` (a missing score ``-``: ``54-`` on a
+    log scored on R and F alone; ``-`` without an order)."""
+    scores = [rows.get(column, pd.Series(pd.NA, index=rows.index)) for column in RFM_SCORES]
+    codes = [
+        "".join("-" if pd.isna(v) else str(int(v)) for v in each)
+        for each in zip(*scores, strict=True)
+    ]
+    return ["-" if set(code) == {"-"} else code for code in codes]
 
 
 def format_rows(
@@ -54,6 +65,8 @@ def format_rows(
         )
     shown["stage"] = rows.get("lifecycle_stage", "")
     shown["segment"] = rows.get("segment", "")
+    if RFM_SCORES[0] in rows:  # the scores the segment was named from, R F M: 545
+        shown["rfm"] = rfm_text(rows)
     always = non_personal()
     named = [n for n in rows.columns if n not in always]
     for col in (n for n in named if attributes is None or n in attributes):

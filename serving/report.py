@@ -32,7 +32,7 @@ from serving.answers import table_versions_text
 from serving.batch import ScoresTable
 from serving.funnel import STEPS, active_against_stages, channel_funnel, funnel_headers
 from serving.list_seeds import at_risk_seed
-from serving.list_text import value_text
+from serving.list_text import rfm_text, value_text
 from serving.lists import (
     Filters,
     Privacy,
@@ -420,6 +420,7 @@ def render_report(
                 "risk": rows.get("risk_band"),
                 "stage": rows.get("lifecycle_stage"),
                 "segment": rows.get("segment"),
+                "RFM": rfm_text(rows),  # the scores the segment was named from
                 "days idle": whole_days(rows.get("days_since_last_activity", np.nan)),
                 "channel": rows.get("channel"),
                 "control": rows["control"].map({True: "control", False: ""}),

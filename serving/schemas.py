@@ -436,6 +436,12 @@ class ModelsResponse(_Model):
 RankBy = Literal[rank_by_choices()]  # type: ignore[valid-type]
 
 
+RFM_SCORE_DOC = (
+    "the {} score (1-5, {}) the segment was named from; null without an order (M: also on a "
+    "log scored on R and F alone)"
+)
+
+
 class _AtRiskUser(_Model):
     """One row of the operator's at-risk list: the fields of ``serving.lists.list_fields()``
     (what ``lifecycle at-risk`` prints) plus the churn reasons as structured items."""
@@ -468,6 +474,9 @@ class _AtRiskUser(_Model):
     )
     lifecycle_stage: str | None = Field(None, description=STAGE_DOC)
     segment: str | None = Field(None, description="the user's value segment (RFM-based)")
+    r_score: int | None = Field(None, description=RFM_SCORE_DOC.format("R", "recency"))
+    f_score: int | None = Field(None, description=RFM_SCORE_DOC.format("F", "orders"))
+    m_score: int | None = Field(None, description=RFM_SCORE_DOC.format("M", "revenue kept"))
     super_user: bool | None = Field(
         None, description="among the top 20% of customers by revenue kept (super_users_v4)"
     )

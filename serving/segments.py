@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from lifecycle.list_fields import RFM_SCORES
 from lifecycle.settings import STAGE_WINDOWS, ServingSettings
 from lifecycle.words import counted
 from serving.funnel import NO_CHANNEL  # the funnel's row of users without a channel
@@ -297,9 +298,14 @@ def _rfm_values(features: pd.DataFrame, d: RfmDefinition) -> tuple[np.ndarray, .
             return r, f, m, fm, orders
         spent = money_column(features, d.monetary_column).astype(float).to_numpy()[buyers]
         m[buyers] = _quantile_scores(np.where(np.isnan(spent), 0.0, spent), d.bins, True)
-        # Round half up (numpy rounds half to even, which would make 3.5 -> 4 but 2.5 -> 2).
-        fm[buyers] = np.floor((f[buyers] + m[buyers]) / 2 + 0.5)
+        fm[buyers] = _fm(f[buyers], m[buyers], d)
     return r, f, m, fm, orders
+
+
+def _fm(f: np.ndarray, m: np.ndarray, d: RfmDefinition) -> np.ndarray:
+    """FM: the mean of F and M rounded half up (numpy rounds half to even, which would make
+    3.5 -> 4 but 2.5 -> 2); without M, F."""
+    return f if d.monetary_column is None else np.floor((f + m) / 2 + 0.5)
 
 
 def rf_only_words(version: str | None) -> str | None:
@@ -321,8 +327,30 @@ def rfm_title(version: str | None) -> str:
 def rfm_segment(features: pd.DataFrame, definition: RfmDefinition | None = None) -> np.ndarray:
     """One named RFM segment per user (``no_purchase`` without an order)."""
     d = definition or RfmDefinition()
-    r, f, m, fm, orders = _rfm_values(features, d)
+    r, f, m, _, orders = _rfm_values(features, d)
+    return rfm_named(r, f, m, orders, d)
+
+
+def rfm_columns(features: pd.DataFrame, definition: RfmDefinition | None = None) -> dict:
+    """The scores table's RFM columns: ``segment`` and the R, F and M scores it was named from,
+    of one computation, so a list's scores always name its segment (:func:`rfm_named`)."""
+    d = definition or RfmDefinition()
+    r, f, m, _, orders = _rfm_values(features, d)
+    scores = (pd.array(np.where(np.isnan(v), None, v), dtype="Int64") for v in (r, f, m))
+    return {"segment": rfm_named(r, f, m, orders, d), **dict(zip(RFM_SCORES, scores, strict=True))}
+
+
+def rfm_named(
+    r: Any, f: Any, m: Any, orders: Any, definition: RfmDefinition | None = None
+) -> np.ndarray:
+    """The segment that R, F and M scores (NaN or null for a user without an order; M unused
+    on R and F alone) and orders name, by ``definition``'s first matching rule."""
+    d = definition or RfmDefinition()
+    r, f, m, orders = (
+        pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float) for v in (r, f, m, orders)
+    )
     m = f if d.monetary_column is None else m  # without M, F alone (FM is F)
+    fm = _fm(f, m, d)
 
     def within(score: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
         return (score >= bounds[0]) & (score <= bounds[1])
