@@ -35,6 +35,7 @@ from lifecycle.list_fields import (
 )
 from lifecycle.pseudonyms import pseudonym
 from serving.list_errors import ListError, option_of
+from serving.list_rankings import ranking_clause, ranking_words
 from serving.list_text import format_rows, unwithheld
 from serving.reason_words import reasons_text
 from serving.segments import MEDIUM_RISK, STAGES
@@ -223,16 +224,6 @@ def below_floor_note(
         f"left out: {low:,} scored user{'s' * (low != 1)} below the medium risk band (churn "
         f"probability under {floor:g}, serving.medium_risk); `{option}` lists them too"
     )
-
-
-def ranking_words(rank_by: str) -> str:
-    """What a list is ranked by, for its title: value at risk says what it multiplies, the
-    return probability what it is the complement of."""
-    if rank_by == "value_at_risk":
-        return "value at risk (churn probability x LTV)"
-    if rank_by == RETURN_PROBABILITY:
-        return "return probability (1 - churn probability: any activity in churn's window)"
-    return rank_by.replace("_", " ")
 
 
 def with_ranking(scores: pd.DataFrame, rank_by: str) -> pd.DataFrame:
@@ -600,7 +591,10 @@ def print_top(
     echo(
         f"{settings.dataset}: top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by "
         f"{ranking_words(rank_by)}{floor} as of {table.as_of} "
-        f"(of {len(table.frame):,} scored; control group flagged C, seed {seed})"
+        f"(of {len(table.frame):,} scored; control group flagged C, seed {seed}); "
+        + ranking_clause(
+            rank_by, usable_rankings(table.frame.columns), "lifecycle at-risk --rank-by"
+        )
     )
     echo(units_for(settings, table.metadata).text())
     for line in format_rows(rows):

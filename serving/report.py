@@ -31,6 +31,7 @@ from lifecycle.workspace import EVENTS_FILE
 from serving.answers import table_versions_text
 from serving.batch import ScoresTable
 from serving.funnel import STEPS, active_against_stages, channel_funnel, funnel_headers
+from serving.list_rankings import ranking_clause
 from serving.list_seeds import at_risk_seed
 from serving.list_text import rfm_text, value_text
 from serving.lists import (
@@ -41,6 +42,7 @@ from serving.lists import (
     list_rows,
     listed_attributes,
     ranking_words,
+    usable_rankings,
 )
 from serving.report_figures import (
     deciles_figure,
@@ -427,6 +429,11 @@ def render_report(
                 "why (top reasons)": rows["top_reasons"],
             }
         )
+        usable = usable_rankings(
+            scores.columns
+        )  # first come...: and what ranks the likeliest to leave
+        ranked_so = ranking_clause("value_at_risk", usable, "lifecycle at-risk --rank-by")
+        ranked_so = html.escape(ranked_so.replace("`", ""))
         sections.append(
             (
                 f"Top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by "
@@ -440,6 +447,7 @@ def render_report(
                 "<code>lifecycle at-risk</code> draws it for this list); who a campaign really "
                 "held out is in its record. Full list: "
                 "<code>lifecycle at-risk --top N --out list.csv</code>.</p>"
+                + f'<p class="note">Ranked by value at risk: {ranked_so}.</p>'
                 + "".join(f'<p class="note warn">{html.escape(n)}</p>' for n in unexplained),
             )
         )

@@ -109,6 +109,7 @@ def at_risk_list(
     --min-churn says) ranked by value at risk (churn probability x LTV), with reasons and a
     control-group flag."""
     from serving.batch import latest_scores, of_dataset, read_scores
+    from serving.list_rankings import other_rankings, ranking_clause, ranks_first
     from serving.lists import (
         Filters,
         at_risk_filters,
@@ -119,6 +120,7 @@ def at_risk_list(
         listed_attributes,
         ranking_words,
         unscored_note,
+        usable_rankings,
     )
     from serving.snapshot_list import (
         SCORE,
@@ -181,6 +183,7 @@ def at_risk_list(
     # the score ranked by is always in the rows, listed or not (conversion_probability)
     rows = list_rows(ranked, privacy, extra=(rank_by,), **listed_attributes(table.metadata))
     labels = table.metadata.get("labels", {})
+    usable = usable_rankings(frame.columns)  # what else this table ranks by, said with the ranking
     title = (
         f"{_dataset_of(obj, table, dataset)}: top {len(rows)} user{'s' * (len(rows) != 1)} by "
         + (
@@ -189,6 +192,7 @@ def at_risk_list(
             else f"{ranking_words(rank_by)} as of {table.as_of}"
         )
         + f" ({table.path})"
+        + (f"; {clause}" if (clause := ranking_clause(rank_by, usable)) and not snapshot else "")
         + (f"; scores follow {definitions_text(labels)}" if labels else "")
     )
     emit_list(
@@ -201,6 +205,8 @@ def at_risk_list(
             "as_of": table.as_of,
             "scores": str(table.path),
             "rank_by": rank_by,
+            "ranks_first": None if snapshot else ranks_first(rank_by),
+            "other_rankings": [] if snapshot else other_rankings(rank_by, usable),
             "definitions": labels,
         },
         table.metadata,

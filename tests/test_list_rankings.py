@@ -1,0 +1,80 @@
+"""A list says what its ranking puts first and what else ranks it: the default at-risk list
+is ranked by value at risk, which is not who is likeliest to leave."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from test_lists import scores_table
+
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from serving.batch import write_scores
+from serving.lists import print_top
+
+BY_VALUE = (
+    "first come the most value at stake, not the likeliest to leave (`--rank-by "
+    "churn_probability` ranks those; also: conversion_probability, ltv, return_probability)"
+)
+
+
+def test_the_list_says_what_its_ranking_puts_first_and_the_other_rankings(
+    tmp_path: Path,
+) -> None:
+    """On online_retail cut at 2011-09-09 the default list's top 100 (by value at risk) bought
+    nothing in the next 91 days 29.0% of the time, the rest of the list 50.0%; ranked by
+    churn probability the top 100 lapsed 75.0%. Its title said "by value at risk (churn
+    probability x LTV)" and nothing of who comes first nor of the ranking that puts the
+    likeliest to leave first; --json gave rank_by alone."""
+    home = tmp_path / "ws"
+    settings = load_settings(home=home, environ={})
+    scores = scores_table().assign(conversion_probability=0.3)
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-05"})
+
+    def run(*args: str) -> str:
+        done = CliRunner().invoke(main, ["--home", str(home), *args])
+        assert done.exit_code == 0, done.output
+        return done.stdout
+
+    title = run("at-risk").splitlines()[0]
+    assert f"(churn probability x LTV) as of 2024-01-05 ({settings.workspace.scores_dir}" in title
+    assert f"); {BY_VALUE}; only churn probability >= 0.2; control group: " in title
+    found = json.loads(run("--json", "at-risk"))
+    assert found["rank_by"] == "value_at_risk"
+    assert found["ranks_first"] == "the most value at stake, not the likeliest to leave"
+    assert found["other_rankings"] == [
+        "churn_probability",
+        "conversion_probability",
+        "ltv",
+        "return_probability",
+    ]
+    # one option away: the likeliest to leave first, and the way back to the default said
+    by_churn = json.loads(run("--json", "at-risk", "--rank-by", "churn_probability"))
+    assert [row["user_id"] for row in by_churn["rows"]] == ["u1", "u3", "u4", "u2"]
+    assert by_churn["ranks_first"] == "the likeliest to leave"
+    assert by_churn["other_rankings"][0] == "value_at_risk"
+    assert (
+        "; first come the likeliest to leave (`--rank-by` also ranks by: value_at_risk (the "
+        "default), conversion_probability, ltv, return_probability);"
+    ) in run("at-risk", "--rank-by", "churn_probability").splitlines()[0]
+    winback = run("at-risk", "--rank-by", "return_probability", "--stage", "churned")
+    assert (
+        "; first come the likeliest to come back (`--rank-by churn_probability` ranks "
+        in (winback.splitlines()[0])
+    )
+    # a table without an LTV ranks by churn probability and offers no value at risk
+    write_scores(
+        settings.workspace.scores_dir,
+        scores.drop(columns=["ltv", "ltv_p10", "ltv_p90", "value_at_risk"]),
+        {"as_of": "2024-01-06"},
+    )
+    fallback = json.loads(run("--json", "at-risk"))
+    assert fallback["rank_by"] == "churn_probability"
+    assert fallback["other_rankings"] == ["conversion_probability", "return_probability"]
+    # `lifecycle run`'s top list says it too, with the command that ranks otherwise
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-07"})
+    said: list[str] = []
+    print_top(settings, 3, echo=said.append)
+    assert said[0].endswith(BY_VALUE.replace("`--rank-by", "`lifecycle at-risk --rank-by"))
