@@ -172,6 +172,9 @@ def worded_reasons(
         value = value_of(names[j])
         # how overdue is said against the usual gap itself where that gap is under a day
         gap = value_of(USUAL_GAP) if names[j] == "overdue_ratio" and USUAL_GAP in names else None
+        # and with the orders it was made of: "3 orders within 2 days", not only its mean
+        of_gap = names[j] in ("overdue_ratio", USUAL_GAP) and "orders_total" in names
+        orders = value_of("orders_total") if of_gap else None
         said = said_as(names[j], value, value_of, names)
         # a high count that raised the risk says the pace it fell from: its words and its fact
         pace = pace_of(names[j], value, value_of, names, purchase_counts)
@@ -181,6 +184,7 @@ def worded_reasons(
             purchase_counts,
             usual_gap_days=gap,
             first_day_only=first_day_only,
+            orders=orders,
             trends=trends,
         )
         if unseen(names[j], value, categories):

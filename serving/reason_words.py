@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -207,6 +208,26 @@ def days_since_order(ratio: float, usual_gap_days: Any) -> float:
     return float(whole_days(round(float(ratio) * float(usual_gap_days), 6)))
 
 
+def orders_within(usual_gap_days: Any, orders: Any) -> tuple[str, str] | None:
+    """A user's orders and the days they came within, the mean gap times the gaps (``("3
+    orders", "2 days")``): what a mean gap was made of, which a mean of minutes and days
+    hides (online_retail 12432's three orders, two of them two minutes apart, the third two
+    days later, read "came on average less than a day apart"). None without two orders."""
+    if is_missing(usual_gap_days) or is_missing(orders) or not isinstance(orders, int | float):
+        return None
+    if orders < 2:
+        return None
+    days = math.ceil(round(float(usual_gap_days) * (float(orders) - 1), 6))
+    return f"{orders:.0f} orders", "a day" if days <= 1 else f"{days} days"
+
+
+def split_orders_text(usual_gap_days: Any, orders: Any = None) -> str:
+    """Orders under a day apart on average: their count and the days they came within
+    where ``orders`` is known, else the mean's own words."""
+    within = orders_within(usual_gap_days, orders)
+    return f"their {within[0]} came within {within[1]}" if within else NONE_TEXT[USUAL_GAP]
+
+
 def _not_yet_due_text(ratio: float, usual_gap_days: Any) -> str:
     """A next purchase not yet due, in days where the usual gap is a day or more: "0.0x
     their usual gap" read as a glitch of a customer who had just bought (trial 107)."""
@@ -224,14 +245,21 @@ def _not_yet_due_text(ratio: float, usual_gap_days: Any) -> str:
 
 
 def _ratio_text(
-    feature: str, value: float, usual_gap_days: Any = None, trends: Trends | None = None
+    feature: str,
+    value: float,
+    usual_gap_days: Any = None,
+    trends: Trends | None = None,
+    orders: Any = None,
 ) -> str:
-    """The overdue ratio and the trends, worded by which side of 1 the value is on."""
+    """The overdue ratio and the trends, worded by which side of 1 the value is on; an
+    overdue one with the orders its usual gap was made of (:func:`orders_within`)."""
     if feature == "overdue_ratio" and value < 1:
         return _not_yet_due_text(value, usual_gap_days)
     if feature == "overdue_ratio":
         state = "overdue" if value > 1 else "due now"
-        return f"next purchase {state} ({_times(value)}x their usual gap)"
+        within = orders_within(usual_gap_days, orders)
+        made_of = f": {within[0]} within {within[1]}" if within else ""
+        return f"next purchase {state} ({_times(value)}x their usual gap{made_of})"
     short, longer = trend_days(feature, trends)
     what, recent = TRENDS[feature], f"last {short} days"
     pace = "the yearly pace" if longer == 365 else f"the {longer}-day pace"
@@ -324,17 +352,19 @@ def reason_text(
     usual_gap_days: Any = None,
     first_day_only: bool = False,
     trends: Trends | None = None,
+    orders: Any = None,
 ) -> str:
     """An operator's words for a feature's value; ``purchase_counts`` (what each purchase
     counts in a log without amounts, ``serving.units.Counted``) words amounts as purchases,
     or items where its noun says so;
     ``usual_gap_days``: the user's mean gap between orders, for the overdue ratio;
     ``first_day_only``: the user did nothing past their first day (the days since it);
-    ``trends``: the windows each trend compares (:func:`trend_days`)."""
+    ``trends``: the windows each trend compares (:func:`trend_days`); ``orders``: the
+    user's orders, which the usual gap was made of (:func:`orders_within`)."""
     if feature == "overdue_ratio" and is_missing(value) and under_a_day(usual_gap_days):
         # a usual gap of 0 (orders of one moment) makes no ratio: "no usual gap between
         # purchases yet" read as fewer than two orders (online_retail 16268, session 50)
-        return NONE_TEXT[USUAL_GAP]
+        return split_orders_text(usual_gap_days, orders)
     if is_missing(value):
         return _missing_text(feature, purchase_counts, trends)
     if feature == "recency_days" and first_day_only:
@@ -359,14 +389,17 @@ def reason_text(
         # first seen two days ago; the mean, as gaps of 0.001 and 1.99 days are (trial W).
         # The days since the last order are the fact: without them a customer who bought 3
         # days ago read as one gone a year (online_retail 16000 and 17850, session 48).
-        days = days_since_order(value, usual_gap_days)
+        days, split = (
+            days_since_order(value, usual_gap_days),
+            split_orders_text(usual_gap_days, orders),
+        )
         if days == 0:  # under a whole day: "no order for 0 days" contradicts itself
-            return f"{NONE_TEXT['purchase_recency_days']} ({NONE_TEXT[USUAL_GAP]})"
-        return f"no order for {days:.0f} day{_plural(days)} ({NONE_TEXT[USUAL_GAP]})"
+            return f"{NONE_TEXT['purchase_recency_days']} ({split})"
+        return f"no order for {days:.0f} day{_plural(days)} ({split})"
     if feature == USUAL_GAP and under_a_day(value):  # as the overdue ratio's words say it
-        return NONE_TEXT[USUAL_GAP]
+        return split_orders_text(value, orders)
     if feature == "overdue_ratio" or feature in TRENDS:
-        return _ratio_text(feature, float(value), usual_gap_days, trends)
+        return _ratio_text(feature, float(value), usual_gap_days, trends, orders)
     if feature in NONE_TEXT and _is_none(value, money=feature in COUNTED_TEXT):
         return NONE_TEXT[feature]
     if feature in NEGATIVE_TEXT and value < 0:

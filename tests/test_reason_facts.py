@@ -239,7 +239,7 @@ CASES = {
         {},
         [  # 105 days without an order say the empty 90 days
             (
-                "no order for 105 days (orders so far came on average less than a day apart)",
+                "no order for 105 days (their 2 orders came within a day)",
                 "overdue_ratio",
                 0.7,
             ),

@@ -179,7 +179,7 @@ def test_reasons_that_say_one_fact_are_one_reason() -> None:
     picked = worded_reasons(names, contributions, np.arange(5), two.get)
     assert [r["text"] for r in picked] == [
         "2 orders so far",  # says fewer than 3
-        "next purchase overdue (1.5x their usual gap)",
+        "next purchase overdue (1.5x their usual gap: 2 orders within 30 days)",
         "buys every 30 days on average",
     ]
     assert picked[0]["contribution"] == pytest.approx(0.8)
@@ -202,7 +202,7 @@ def test_reasons_that_say_one_fact_are_one_reason() -> None:
     picked = worded_reasons(names, np.array([0.5, 0.2, 0.1]), np.arange(3), moment.get)
     assert [r["text"] for r in picked] == [
         "2 orders so far",
-        "orders so far came on average less than a day apart",
+        "their 2 orders came within a day",
     ]
     # Refunds: none so far says none in any window, counted or summed; 0% refunded says none.
     names = ["refund_rate", "refunds_90d", "refund_amount_30d", "refund_amount_total"]
@@ -390,7 +390,7 @@ def test_orders_minutes_apart_say_how_long_since_the_last() -> None:
     gone_raised = np.array([1.066, 0.794, 0.537, -0.2, -0.1])
     picked = worded_reasons(names, gone_raised, np.argsort(-gone_raised), gone.get)
     assert [r["text"] for r in picked] == [
-        "no order for 372 days (orders so far came on average less than a day apart)",
+        "no order for 372 days (their 34 orders came within 2 days)",
         "34 orders so far",
     ]
     assert picked[0]["contribution"] == pytest.approx(1.066 + 0.794)
@@ -401,7 +401,7 @@ def test_orders_minutes_apart_say_how_long_since_the_last() -> None:
     idle = recent | {"revenue_30d": 12393.7, "recency_days": 2388.67 * 0.0010417}
     picked = worded_reasons(names, recent_raised, np.argsort(-recent_raised), idle.get)
     assert [r["text"] for r in picked] == [
-        "no order for 2 days (orders so far came on average less than a day apart)",
+        "no order for 2 days (their 3 orders came within a day)",
         "spent 12,394 in the last 30 days",
     ]
     assert picked[0]["contribution"] == pytest.approx(0.579)
@@ -410,7 +410,7 @@ def test_orders_minutes_apart_say_how_long_since_the_last() -> None:
     picked = worded_reasons(names, recent_raised, np.argsort(-recent_raised), later.get)
     assert [r["text"] for r in picked][1:] == [
         "no activity for 1 day",
-        "no order for 2 days (orders so far came on average less than a day apart)",
+        "no order for 2 days (their 3 orders came within a day)",
     ]
     # a gap under a day reads as the overdue ratio reads it, not "buys every 1 day on average"
     assert (
@@ -431,7 +431,7 @@ def test_orders_of_one_moment_never_read_as_no_gap_yet() -> None:
     picked = worded_reasons(names, raised, np.arange(4), served.get)
     assert [r["text"] for r in picked] == [
         "2 orders so far",
-        "orders so far came on average less than a day apart",
+        "their 2 orders came within a day",
         "1 active day in the last 90 days",
     ]
     assert picked[1]["feature"] == "overdue_ratio" and picked[1]["value"] is None
