@@ -83,7 +83,9 @@ def test_bench_list_reasons_quick(trained_workspace: TrainedWorkspace, tmp_path:
     document = _block_from_results(doc, results, "bench_list_reasons")
     assert document["users"] > 0 and document["runs"] == 1
     assert document["same_words"] is True and document["contribution_rel_diff"] <= 1e-9
-    assert _finite(document["cpu_words"], document["ratio"], document["kernel_cpu"])
+    assert _finite(document["cpu_words"], document["ratio"])
+    # the kernel's compile: 0.00 s where an earlier process of the run left it cached
+    assert math.isfinite(document["kernel_cpu"]) and document["kernel_cpu"] >= 0
     for way in ("baseline", "now"):
         assert _finite(document[f"contributions_{way}"], document[f"cpu_{way}"])
         assert document[f"contributions_{way}"] <= document[f"cpu_{way}"] + 0.01, document
