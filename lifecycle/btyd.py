@@ -36,7 +36,7 @@ from scipy.special import betaln, expit, hyp2f1
 from lifecycle.blas import one_blas_thread
 from lifecycle.btyd_fit import (
     BGNBD_BOUNDS,
-    LOG_BOUND,
+    GAMMA_GAMMA_BOUNDS,
     best_minimum,
     bgnbd_loglik,
     bgnbd_objective,
@@ -44,6 +44,8 @@ from lifecycle.btyd_fit import (
     dropout_params,
     gamma_gamma_loglik,
     gamma_gamma_objective,
+    spend_coordinates,
+    spend_params,
 )
 from lifecycle.maths import ARRAYS, Maths
 from lifecycle.words import counted, word_for
@@ -455,15 +457,15 @@ class GammaGamma:
 
         mean_spend = float(np.mean(m))
         starts = [
-            np.log([p0, q0, mean_spend * (q0 - 1) / p0])
+            spend_coordinates(p0, q0, mean_spend * (q0 - 1) / p0)
             for p0, q0 in ((1.0, 2.0), (3.0, 3.0), (10.0, 5.0), (2.0, 10.0))
         ]
-        fitted = best_minimum(gamma_gamma_objective(x, m), starts, [(-LOG_BOUND, LOG_BOUND)] * 3)
+        fitted = best_minimum(gamma_gamma_objective(x, m), starts, GAMMA_GAMMA_BOUNDS)
         if fitted is None:
             raise BTYDError(
                 "GammaGamma.fit: the likelihood could not be evaluated from any starting point"
             )
-        return cls(*(float(v) for v in np.exp(fitted)))
+        return cls(*(float(v) for v in spend_params(fitted)))
 
     @classmethod
     def fit_for_value(

@@ -18,7 +18,13 @@ from btyd_simulation import simulate_bgnbd
 
 from lifecycle import btyd_fit
 from lifecycle.btyd import BGNBD, MBGNBD, GammaGamma, _unique_rows
-from lifecycle.btyd_fit import BGNBD_BOUNDS, LOG_BOUND, dropout_coordinates
+from lifecycle.btyd_fit import (
+    BGNBD_BOUNDS,
+    GAMMA_GAMMA_BOUNDS,
+    LOG_BOUND,
+    dropout_coordinates,
+    spend_coordinates,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 # numpy's CPU-dispatched paths beyond x86-64's baseline: without AVX-512, and with none.
@@ -268,10 +274,109 @@ def test_the_optimum_is_stationary_or_on_the_stated_bounds(data: str, kind: str)
         assert point[0] == pytest.approx(LOG_BOUND, abs=1e-12)
 
 
-def test_the_gamma_gamma_optimum_is_stationary() -> None:
-    x, m = _spend()
+def _alike(seed: int, p: float = 1e9, q: float = 1e9) -> tuple[np.ndarray, np.ndarray]:
+    """2,000 customers of 1-14 repeat orders of about 20 each, rounded to cents: with p =
+    1e9 each customer's orders are all alike, with q = 1e9 every customer spends alike (their
+    rate nu ~ Gamma(q, mean p / 20)). Gamma-Gamma's likelihood then rises towards p, q ->
+    infinity; gammaln(p x + q) - gammaln(p x) - gammaln(q) cancels numbers of 1e6 there."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 15, 2_000).astype(float)
+    nu = rng.gamma(q, p / 20.0 / q, 2_000)
+    return x, np.round(rng.gamma(p * x, 1 / (x * nu)), 2)
+
+
+SPEND = {"alike": lambda seed: _alike(seed), "one rate": lambda seed: _alike(seed, p=3.0)}
+
+SPEND_IN_CHILD = """
+import json, sys
+import numpy as np
+from lifecycle.btyd import GammaGamma
+data = np.load(sys.argv[1])
+out = {}
+for name in sorted({key.rsplit("_", 1)[0] for key in data.files}):
+    x, m = data[f"{name}_x"], data[f"{name}_m"]
+    fit = GammaGamma.fit(x, m)
+    out[name] = {"params": [fit.p, fit.q, fit.v], "loglik": float(np.sum(fit.log_likelihood(x, m)))}
+print(json.dumps(out))
+"""
+
+
+def test_a_gamma_gamma_fit_is_the_same_with_or_without_numpy_s_avx2_and_avx512_paths(
+    tmp_path: Path,
+) -> None:
+    """Customers of nearly constant order values (:func:`_alike`): the old fit, on log p, log
+    q and log v, ended where gammaln's noise left it, v 19.99999997 with numpy's AVX-512
+    paths and 19.99999999999998 without (log-likelihood 4e-7 apart), and one spend rate's on
+    v's bound e^12 with q = 24,377 short of its own (24,349.81 and 24,349.83). Fitted on log
+    p, log q and log(p v / q) with a likelihood that cancels nothing large, every path ends
+    on the same optimum, p and q on their bound with the customers' order value held."""
+    features = np._core._multiarray_umath.__cpu_features__
+    disabled = {name: f for name, f in WITHOUT.items() if any(features.get(n) for n in f.split())}
+    data = tmp_path / "spend.npz"
+    np.savez(
+        data,
+        **{
+            f"{name} {seed}_{c}": column
+            for name, spend in SPEND.items()
+            for seed in (0, 1)
+            for c, column in zip("xm", spend(seed), strict=True)
+        },
+    )
+    script = tmp_path / "fit.py"
+    script.write_text(SPEND_IN_CHILD)
+    fits = {}
+    for name, features_off in {"default": "", **disabled}.items():
+        env = {**os.environ, "PYTHONPATH": str(REPO), "NPY_DISABLE_CPU_FEATURES": features_off}
+        done = subprocess.run(
+            [sys.executable, str(script), str(data)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        fits[name] = json.loads(done.stdout)
+    for name in disabled:
+        for key, fit in fits[name].items():
+            same = fits["default"][key]
+            assert fit["loglik"] == pytest.approx(same["loglik"], rel=1e-13, abs=0), (name, key)
+            np.testing.assert_allclose(fit["params"], same["params"], rtol=1e-7, err_msg=key)
+    bound = math.exp(LOG_BOUND)
+    for seed in (0, 1):
+        p, q, v = fits["default"][f"alike {seed}"]["params"]
+        assert (p, q) == (pytest.approx(bound, rel=1e-12), pytest.approx(bound, rel=1e-12))
+        assert p * v / (q - 1) == pytest.approx(20.0, rel=1e-4)
+        p, q, v = fits["default"][f"one rate {seed}"]["params"]
+        assert q == pytest.approx(bound, rel=1e-12)
+        assert p * v / (q - 1) == pytest.approx(20.0, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    "coordinates",
+    [(12.0, 12.0, 3.0), (11.0, 11.9, 3.0), (1.1, 12.0, 3.0), (12.0, 1.4, 3.0), (-3.0, 0.5, 2.9)],
+)
+def test_the_gamma_gamma_gradient_matches_finite_differences_as_p_and_q_grow(
+    coordinates: tuple,
+) -> None:
+    """The stable value and its exact gradient agree with central differences up to p and
+    q of e^12, in the fitted coordinates (log p, log q, log(p v / q))."""
+    objective = btyd_fit.gamma_gamma_objective(*_alike(0))
+    point = np.array(coordinates)
+    _, exact = objective(point)
+    step = 1e-5
+    numeric = [
+        (objective(point + step * e)[0] - objective(point - step * e)[0]) / (2 * step)
+        for e in np.eye(3)
+    ]
+    np.testing.assert_allclose(exact, numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("data", ["simulated", "alike 0", "alike 1", "one rate 0", "one rate 1"])
+def test_the_gamma_gamma_optimum_is_stationary_or_on_the_stated_bounds(data: str) -> None:
+    x, m = _spend() if data == "simulated" else SPEND[data[:-2]](int(data[-1]))
     model = GammaGamma.fit(x, m)
-    point = np.log([model.p, model.q, model.v])
+    point = spend_coordinates(model.p, model.q, model.v)
     _stationary_or_on_a_bound(
-        btyd_fit.gamma_gamma_objective(x, m)(point)[1], point, [(-LOG_BOUND, LOG_BOUND)] * 3
+        btyd_fit.gamma_gamma_objective(x, m)(point)[1], point, GAMMA_GAMMA_BOUNDS
     )
