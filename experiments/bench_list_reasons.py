@@ -8,9 +8,13 @@ for every user the latest scores table scored, read-only, in CPU seconds
 (``time.process_time``), two ways in the same run: the baseline with
 ``serving.compile_trees`` off, LightGBM's ``pred_contrib`` (what every list used before
 2026-12-07), and now, the precomputed TreeSHAP of ``lifecycle.treeshap`` that score-all and
-``/score`` explain with (built for each list, which loads its model). Each is split between
-the contributions and the words, and the two ways' reasons are compared user by user: the
-same features, values and words, the contributions equal to 1e-9.
+``/score`` explain with. Each is split between the contributions and the words, and the two
+ways' reasons are compared user by user: the same features, values and words, the
+contributions equal to 1e-9. The TreeSHAP of the list's model is saved beside its compiled
+trees since 2026-12-07 (``TreeShap.cached``): a third way, ``built``, neither reads nor
+writes the saved file (each list built it, as before) to time what that saves, for every
+user and for a list of 10 users, where it is most of the difference. The workspace is
+read only, but for that file where no server, score-all or list of this model saved it.
 
     python experiments/bench_list_reasons.py --home <trained workspace> [--runs 3]
     python experiments/bench_list_reasons.py --home <trained workspace> --doc docs/benchmarks.md
@@ -28,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-WAYS = ("baseline", "now")
+WAYS = ("baseline", "built", "now")
+SMALL_LIST = 10
 
 
 def _same(baseline: str | None, now: str | None) -> tuple[bool, float]:
@@ -59,14 +64,22 @@ def bench(home: Path, runs: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from lifecycle import bundle
     from lifecycle.settings import load_settings
+    from lifecycle.treeshap import TreeShap
     from lifecycle.treeshap_native import kernel
     from serving import churn_reasons, list_reasons
     from serving.batch import latest_scores
 
-    settings = {
-        "baseline": load_settings(home=home, environ={"LIFECYCLE_SERVING__COMPILE_TREES": "false"}),
-        "now": load_settings(home=home, environ={}),
-    }
+    now = load_settings(home=home, environ={})
+    baseline = {"LIFECYCLE_SERVING__COMPILE_TREES": "false"}
+    settings = {"baseline": load_settings(home=home, environ=baseline), "built": now, "now": now}
+
+    saved = TreeShap._read, TreeShap._write
+
+    def forget_saved(way: str) -> None:  # "built": as before, each list builds its TreeSHAP
+        built = way == "built"
+        TreeShap._read = (lambda path: None) if built else saved[0]  # type: ignore[method-assign]
+        TreeShap._write = (lambda self, path: None) if built else saved[1]  # type: ignore[method-assign]
+
     table = latest_scores(settings["now"])
     users = table.frame.loc[table.frame["churn_probability"].notna(), "user_id"]
     version = str(table.metadata["model_versions"]["churn"])
@@ -93,7 +106,7 @@ def bench(home: Path, runs: int) -> dict[str, Any]:
     churn_reasons.worded_reasons = timed_words  # type: ignore[assignment]
     bundle.ModelBundle.contributions_matrix = timed_contributions  # type: ignore[method-assign]
     samples: dict[str, list[float]] = {
-        f"{way}_{part}": [] for way in WAYS for part in ("total", "words", "contributions")
+        f"{way}_{part}": [] for way in WAYS for part in ("total", "words", "contributions", "small")
     }
     found: dict[str, Any] = {}
     try:
@@ -101,6 +114,13 @@ def bench(home: Path, runs: int) -> dict[str, Any]:
             list_reasons._computed(settings[way], table, ("churn", version), users.head(50))
         for _ in range(runs):
             for way in WAYS:
+                forget_saved(way)
+                started = time.process_time()
+                list_reasons._computed(
+                    settings[way], table, ("churn", version), users.head(SMALL_LIST)
+                )
+                samples[f"{way}_small"].append(time.process_time() - started)
+                forget_saved(way)
                 spent.update(words=0.0, contributions=0.0)
                 started = time.process_time()
                 found[way], why = list_reasons._computed(
@@ -112,6 +132,7 @@ def bench(home: Path, runs: int) -> dict[str, Any]:
                 if found[way] is None:
                     raise SystemExit(f"no reasons computed: {why}")
     finally:
+        forget_saved("now")
         churn_reasons.worded_reasons = words  # type: ignore[assignment]
         bundle.ModelBundle.contributions_matrix = contributions  # type: ignore[method-assign]
     compared = [_same(b, n) for b, n in zip(found["baseline"], found["now"], strict=True)]
@@ -124,6 +145,13 @@ def bench(home: Path, runs: int) -> dict[str, Any]:
         "ratio": round(median["now_total"] / median["baseline_total"], 2),
         "contributions_baseline": round(median["baseline_contributions"], 2),
         "contributions_now": round(median["now_contributions"], 2),
+        "cpu_built": round(median["built_total"], 2),
+        "saved_ratio": round(median["now_total"] / median["built_total"], 2),
+        "small_users": SMALL_LIST,
+        "small_baseline_ms": round(median["baseline_small"] * 1000),
+        "small_built_ms": round(median["built_small"] * 1000),
+        "small_now_ms": round(median["now_small"] * 1000),
+        "small_ratio": round(median["now_small"] / median["built_small"], 2),
         "cpu_words": round(median["now_words"], 2),
         "words_ms_per_user": round(median["now_words"] * 1000 / len(users), 3),
         "kernel_cpu": round(kernel_cpu, 2),
@@ -149,12 +177,22 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
             f"{document['contributions_now']:.2f} | "
             f"{document['contributions_now'] / max(document['contributions_baseline'], 1e-9):.2f}x |",
             "",
+            f"| reasons of a list of {document['small_users']} users (CPU ms) | TreeSHAP built "
+            "for each list (before) | now: saved per model version | ratio |",
+            "|---|---:|---:|---:|",
+            f"| all (model loaded, features read, TreeSHAP, contributions, words) | "
+            f"{document['small_built_ms']} | {document['small_now_ms']} | "
+            f"**{document['small_ratio']:.2f}x** |",
+            f"| all {users} users (CPU s) | {document['cpu_built']:.2f} | "
+            f"{document['cpu_now']:.2f} | {document['saved_ratio']:.2f}x |",
+            "",
             f"Medians of {document['runs']} runs, {measured_on(document['machine'])}. The reasons "
             f"in words took {document['cpu_words']:.2f} s ({document['words_ms_per_user']:.3f} ms "
             f"a user); the TreeSHAP kernel compiles once per process "
             f"({document['kernel_cpu']:.2f} s, not in the runs). Every user's reasons are "
             f"{same} both ways (features, values, words); the contributions differ by "
-            f"{document['contribution_rel_diff']:.1e} relative at most.",
+            f"{document['contribution_rel_diff']:.1e} relative at most. LightGBM's `pred_contrib` "
+            f"took {document['small_baseline_ms']} ms for the {document['small_users']} users.",
         ]
     )
 
@@ -174,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{document['cpu_now']:.2f} CPU-s ({document['ratio']:.2f}x the baseline, LightGBM's "
         f"pred_contrib in the same run); contributions {document['contributions_baseline']:.2f}"
         f" -> {document['contributions_now']:.2f} s, words {document['cpu_words']:.2f} s; "
+        f"{document['small_users']} users: TreeSHAP built {document['small_built_ms']} ms -> "
+        f"saved {document['small_now_ms']} ms ({document['small_ratio']:.2f}x); "
         f"same reasons: {document['same_words']} (contributions to "
         f"{document['contribution_rel_diff']:.1e})"
     )

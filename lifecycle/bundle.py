@@ -249,10 +249,11 @@ class ModelBundle:
                 self.compiled[id(booster)] = compiled
         return len(self.compiled)
 
-    def tabulate_reasons(self) -> bool:
+    def tabulate_reasons(self, cache_dir: Path | None = None, name: str | None = None) -> bool:
         """Build the TreeSHAP tables of the main booster (``lifecycle.treeshap``) when its
-        task explains its scores; whether they are there. A model they cannot hold (or a
-        baseline rule) keeps LightGBM's ``pred_contrib``, with one log line."""
+        task explains its scores; whether they are there; read from, else saved in,
+        ``cache_dir`` under ``name`` (``TreeShap.cached``) when given. A model they cannot
+        hold (or a baseline rule) keeps LightGBM's ``pred_contrib``, with one log line."""
         if self.shap_tables is not None:
             return True
         declared = next((t for t in tasks.all_tasks() if t.name == self.task), None)
@@ -261,7 +262,9 @@ class ModelBundle:
         from lifecycle.treeshap import TreeShap, TreeShapUnavailable
 
         try:
-            self.shap_tables = TreeShap(self.booster.model_to_string())
+            text = self.booster.model_to_string()
+            saved = cache_dir is not None and name is not None
+            self.shap_tables = TreeShap.cached(text, cache_dir, name) if saved else TreeShap(text)
         except TreeShapUnavailable as error:
             logging.getLogger("lifecycle.compiled").warning(
                 "no TreeSHAP tables for the %s model (%s): reasons through LightGBM",

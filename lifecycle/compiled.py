@@ -193,7 +193,8 @@ def compile_bundles(
         for name, bundle in bundles.items():
             if trees:
                 bundle.compile_trees(cache_dir, name, cached_only=cached_only)
-            bundle.tabulate_reasons()  # TreeSHAP tables: explained answers at a fraction of the CPU
+            # TreeSHAP tables: explained answers at a fraction of the CPU (saved beside the trees)
+            bundle.tabulate_reasons(cache_dir, f"{name}-booster")
 
     if not background:
         compile_all()
@@ -283,10 +284,14 @@ def prune_compiled(settings: Settings, dataset: str) -> list[Path]:
 
 
 def prune_versions(cache_dir: Path, served: Mapping[str, set[str]], keep: int) -> list[Path]:
-    """Delete ``<model>-v<version>-*.o`` of each model in ``served`` whose version is not
-    served and not among the ``keep`` newest other versions; the files deleted."""
+    """Delete ``<model>-v<version>-*.o`` (and its saved TreeSHAP, ``*.shap.npz``) of each
+    model in ``served`` whose version is not served and not among the ``keep`` newest other
+    versions; the files deleted."""
+    from lifecycle.treeshap import SAVED_SUFFIX
+
     by_model: dict[str, dict[int, list[Path]]] = {}
-    for path in cache_dir.glob(f"*{OBJECT_SUFFIX}"):
+    saved = (*cache_dir.glob(f"*{OBJECT_SUFFIX}"), *cache_dir.glob(f"*{SAVED_SUFFIX}"))
+    for path in saved:
         for model in served:
             version = _version_of(path.name, model)
             if version is not None:

@@ -241,6 +241,7 @@ class NativeRows:
     def __init__(self, function: Any, arrays: dict[str, np.ndarray], leaves: int) -> None:
         self._function = function
         self._leaves = leaves
+        self.named = arrays  # as given: what a saved TreeShap keeps (lifecycle.treeshap)
         nodes, weights = quadrature()
         order = ("snode", "sinfo", "lend", "estart", "efeat", "cover", "value")
         self._arrays = [np.ascontiguousarray(arrays[name]) for name in order] + [nodes, weights]

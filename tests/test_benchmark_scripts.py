@@ -89,6 +89,9 @@ def test_bench_list_reasons_quick(trained_workspace: TrainedWorkspace, tmp_path:
     for way in ("baseline", "now"):
         assert _finite(document[f"contributions_{way}"], document[f"cpu_{way}"])
         assert document[f"contributions_{way}"] <= document[f"cpu_{way}"] + 0.01, document
+    # the TreeSHAP built for each list (before) against the one saved per model version
+    assert _finite(document["cpu_built"], document["saved_ratio"], document["small_ratio"])
+    assert document["small_users"] == 10 and document["small_now_ms"] > 0
     assert home not in (results / "bench_list_reasons.json").read_text()  # "<trained workspace>"
 
 

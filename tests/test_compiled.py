@@ -223,6 +223,9 @@ def test_pruning_keeps_served_versions_the_newest_others_and_other_models(
         f"demo-churn-v2-purchase_booster-{0:016x}{OBJECT_SUFFIX}",
         f"demo-churn-extra-v1-booster-{0:016x}{OBJECT_SUFFIX}",  # another model's name
         f".demo-churn-v1-abc{OBJECT_SUFFIX}",  # a compile under way (staging file)
+        # the churn model's saved TreeSHAP goes with its version's trees
+        *(f"demo-churn-v{v}-booster-{v:016x}.shap.npz" for v in (1, 2)),
+        f".demo-churn-v1-booster-{1:016x}.shap.npz-x1",  # being saved (staging file)
     ]
     for name in names:
         (cache / name).write_bytes(b"object")
@@ -230,6 +233,7 @@ def test_pruning_keeps_served_versions_the_newest_others_and_other_models(
     deleted = prune_versions(cache, {"demo-churn": {"2", "5"}}, keep=2)
     assert sorted(p.name for p in deleted) == [
         f"demo-churn-v1-booster-{1:016x}{OBJECT_SUFFIX}",
+        f"demo-churn-v1-booster-{1:016x}.shap.npz",
         f"demo-churn-v3-booster-{3:016x}{OBJECT_SUFFIX}",
     ]
     left = {p.name for p in cache.iterdir()}
