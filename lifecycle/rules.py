@@ -31,6 +31,7 @@ Kinds:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from math import factorial
 from pathlib import Path
@@ -410,6 +411,24 @@ def refit_to_serve(
         return fitted, why
 
 
+RULES_LEFT_OUT = "baselines_left_out"  # a training's report and result: kind -> why
+
+
+def left_out_lines(left_out: dict[str, str] | None, indent: str = "  ") -> list[str]:
+    """Each baseline rule left out of the gate's comparison, and why, one line a rule."""
+    return [
+        f"{indent}baseline {kind} left out of the gate (not fitted): {why}"
+        for kind, why in (left_out or {}).items()
+    ]
+
+
+class FittedRules(dict[str, RuleModel]):
+    """The task's baseline rules fitted, by kind; ``left_out``: each rule the data could
+    not support, by kind, with why in words (said by training, logged with its run)."""
+
+    left_out: dict[str, str]
+
+
 def fitted_rules(
     task: str,
     train: pd.DataFrame,
@@ -418,10 +437,13 @@ def fitted_rules(
     horizon_days: int,
     windows: list[int],
     population: pd.DataFrame | None = None,
-) -> dict[str, RuleModel]:
-    """The task's baseline rules (``Task.rules``) fitted on ``train``; a rule
-    the data cannot support (e.g. no repeat buyers for Gamma-Gamma) is left out."""
-    out = {}
+    progress: Callable[[str], None] | None = None,
+) -> FittedRules:
+    """The task's baseline rules (``Task.rules``) fitted on ``train``; a rule the data
+    cannot support (e.g. no repeat buyers for Gamma-Gamma) is left out, and why is kept in
+    ``left_out`` and said to ``progress``: the gate compares LightGBM with the others only."""
+    out = FittedRules()
+    out.left_out = {}
     for kind in tasks.get(task).rules:
         try:
             out[kind] = fit_rule(
@@ -433,8 +455,10 @@ def fitted_rules(
                 windows=windows,
                 population=population,
             )
-        except RuleError:
-            continue
+        except RuleError as error:
+            out.left_out[kind] = str(error)
+            if progress is not None:
+                progress(*left_out_lines({kind: out.left_out[kind]}, f"{task}: "))
     return out
 
 

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lifecycle import tasks
 from lifecycle.bundle import ModelBundle
 from lifecycle.mixture import mixture_quantiles
 from lifecycle.rules import (
+    RULES_LEFT_OUT,
     RuleError,
     RuleModel,
     feature_matrix,
@@ -146,6 +148,37 @@ def test_a_gamma_gamma_fit_without_a_mean_order_value_is_no_rule_and_the_measure
     assert why.endswith("it serves as fitted for its test, as measured")
     fresh, why = refit_to_serve(measured, "ltv", rows, NAMES, said.append, **options)
     assert why is None and fresh is not measured and len(said) == 1
+
+
+def test_a_baseline_left_out_of_the_gate_is_said_with_why_in_lines_json_and_the_run(
+    rows: pd.DataFrame,
+) -> None:
+    """A baseline rule the data cannot support was dropped from the gate's comparison
+    without a word (``fitted_rules`` caught the RuleError): training's lines, its --json and
+    its MLflow run named only the baselines compared, so an ML engineer could not tell that
+    BG/NBD + Gamma-Gamma was never in the race. Now it is kept with why, said to progress,
+    in the result's lines and to_dict (the run's tags take the same words)."""
+    from training.pipeline import TimeSplit, TrainResult
+
+    heavy = rows.assign(as_of=pd.Timestamp("2024-07-01", tz="UTC"))
+    draws = np.random.default_rng(3).uniform(0, 1, len(heavy)) ** -2.0
+    heavy["avg_order_value"] = heavy["avg_order_value"] * draws
+    said: list[str] = []
+    rules = fitted_rules("ltv", heavy, NAMES, horizon_days=90, windows=[90], progress=said.append)
+    why = rules.left_out["bgnbd_gamma_gamma"]
+    assert "bgnbd_gamma_gamma" not in rules and why.startswith("Gamma-Gamma has no mean order")
+    assert said == [f"ltv: baseline bgnbd_gamma_gamma left out of the gate (not fitted): {why}"]
+    assert set(rules) == set(tasks.get("ltv").rules) - {"bgnbd_gamma_gamma"}
+    day = [pd.Timestamp("2024-07-01", tz="UTC")]
+    metrics = {"lightgbm": {"normalized_gini": 0.5, "n": 80.0}}
+    metrics |= {kind: {"normalized_gini": 0.4, "n": 80.0} for kind in rules}
+    result = TrainResult(
+        "ltv", "m-ltv", "1", "0123456789", metrics, True, "first model", TimeSplit(day, day, day),
+        report={RULES_LEFT_OUT: rules.left_out},
+    )  # fmt: skip
+    line = f"  baseline bgnbd_gamma_gamma left out of the gate (not fitted): {why}"
+    assert result.lines()[2] == line
+    assert result.to_dict()[RULES_LEFT_OUT] == {"bgnbd_gamma_gamma": why}
 
 
 def test_the_backtests_bgnbd_fits_spend_beside_a_customer_whose_repeat_days_were_free(

@@ -34,7 +34,7 @@ from lifecycle.btyd_features import FLAT_P_ALIVE, fit_purchase_process, flat_p_a
 from lifecycle.bundle import ModelBundle, blend_values
 from lifecycle.compiled import compile_registered
 from lifecycle.offsets import with_start_columns
-from lifecycle.rules import fitted_rules, refit_to_serve
+from lifecycle.rules import RULES_LEFT_OUT, fitted_rules, left_out_lines, refit_to_serve
 from lifecycle.settings import Settings
 from lifecycle.tracking_http import training_writes
 from lifecycle.words import CUTOFFS, counted
@@ -211,6 +211,7 @@ class TrainResult:
             "baseline": self.baseline.to_dict() if self.baseline else None,
             "champion": self.champion,
             "blend": self.blend.to_dict() if self.blend else None,
+            RULES_LEFT_OUT: self.report.get(RULES_LEFT_OUT) or {},  # the gate compared the rest
         }
 
     def lines(self, served: list[str] | None = None) -> list[str]:
@@ -237,7 +238,9 @@ class TrainResult:
         size = counted(len(test), CUTOFFS) + (f", {rows:,.0f} rows" if rows else "")
         size += datasets.sampled_users(self.report)  # training.max_rows kept a share
         blend = self.blend.lines() if self.blend else []
-        said = [f"{head}, test {window} ({size})", f"  {primary}: {table}", *blend, *verdicts]
+        left_out = left_out_lines(self.report.get(RULES_LEFT_OUT))  # not in the table: why
+        said = [f"{head}, test {window} ({size})", f"  {primary}: {table}", *left_out, *blend]
+        said += verdicts
         return (
             said
             + constant_lines(self.task, self.report)
@@ -355,9 +358,9 @@ def train_task(
         "horizon_days": training.spec.horizon_days,
         "windows": settings.features.windows_days,
     }
-    rules = fitted_rules(
-        task, parts["train"], training.feature_names, population=test, **rule_options
-    )
+    rules = fitted_rules(task, parts["train"], training.feature_names, population=test,
+                         progress=progress, **rule_options)  # fmt: skip
+    training.report[RULES_LEFT_OUT] = rules.left_out  # said, logged with the run, in --json
     scores = score_models(evaluated, rules, test)
     blend = None
     if method.blend and not tasks.get(task).is_probability:
@@ -567,6 +570,8 @@ def _log(
                 **hyperparameters(bundle, specs),
             }
         )
+        left_out = training.report.get(RULES_LEFT_OUT, {}).items()  # the gate compared the rest
+        mlflow.set_tags({f"baseline_left_out.{kind}": why[:4000] for kind, why in left_out})
         for model, values in (metrics | shares_tried(bundle.data_window)).items():
             mlflow.log_metrics(
                 {f"{model}.{k}": float(v) for k, v in values.items() if np.isfinite(v)}
