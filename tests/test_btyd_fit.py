@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -81,6 +82,25 @@ print(json.dumps(out))
 """
 
 
+def fits_in_children(script: Path, data: Path, disabled: dict[str, str]) -> dict[str, Any]:
+    """``script``'s fits of ``data`` in a child process per set of numpy CPU paths: the
+    default, and each of ``disabled`` (``NPY_DISABLE_CPU_FEATURES``) turned off."""
+    fits = {}
+    for name, features_off in {"default": "", **disabled}.items():
+        env = {**os.environ, "PYTHONPATH": str(REPO), "NPY_DISABLE_CPU_FEATURES": features_off}
+        done = subprocess.run(
+            [sys.executable, str(script), str(data)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        fits[name] = json.loads(done.stdout)
+    return fits
+
+
 def test_a_fit_is_the_same_with_or_without_numpy_s_avx2_and_avx512_paths(tmp_path: Path) -> None:
     """The same customers gave MBG/NBD a = 69.9, b = 3,493 with numpy's AVX-512 paths and
     a = 7.68, b = 378 without (the old fit stopped on the ridge where the last bits left it);
@@ -102,19 +122,7 @@ def test_a_fit_is_the_same_with_or_without_numpy_s_avx2_and_avx512_paths(tmp_pat
     )
     script = tmp_path / "fit.py"
     script.write_text(FIT_IN_CHILD)
-    fits = {}
-    for name, features_off in {"default": "", **disabled}.items():
-        env = {**os.environ, "PYTHONPATH": str(REPO), "NPY_DISABLE_CPU_FEATURES": features_off}
-        done = subprocess.run(
-            [sys.executable, str(script), str(data)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-        fits[name] = json.loads(done.stdout)
+    fits = fits_in_children(script, data, disabled)
     for name in disabled:
         for key, fit in fits[name].items():
             same = fits["default"][key]
@@ -324,19 +332,7 @@ def test_a_gamma_gamma_fit_is_the_same_with_or_without_numpy_s_avx2_and_avx512_p
     )
     script = tmp_path / "fit.py"
     script.write_text(SPEND_IN_CHILD)
-    fits = {}
-    for name, features_off in {"default": "", **disabled}.items():
-        env = {**os.environ, "PYTHONPATH": str(REPO), "NPY_DISABLE_CPU_FEATURES": features_off}
-        done = subprocess.run(
-            [sys.executable, str(script), str(data)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-        fits[name] = json.loads(done.stdout)
+    fits = fits_in_children(script, data, disabled)
     for name in disabled:
         for key, fit in fits[name].items():
             same = fits["default"][key]
