@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import math
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
@@ -320,20 +319,17 @@ class TreeShap:
         return tables
 
     def _write(self, path: Path) -> None:
-        """Save the prepared state (numpy arrays; the kernel's inputs when native), whole:
-        written to a private file, then renamed."""
+        """Save the prepared state (numpy arrays; the kernel's inputs when native), whole
+        (``lifecycle.storage.atomic_file``)."""
+        from lifecycle.storage import atomic_file
+
         arrays = {f"own_{k}": v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
         if self._native is not None:
             arrays |= {f"native_{k}": v for k, v in self._native.named.items()}
         counts = [self.num_features, self.table_values, getattr(self._native, "_leaves", -1)]
-        handle, staging = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                np.savez(out, counts=np.array(counts, dtype=np.int64), **arrays)
-            os.chmod(staging, 0o644)  # as the compiled trees beside it, not mkstemp's 0600
-            os.replace(staging, path)
-        finally:
-            Path(staging).unlink(missing_ok=True)
+        with atomic_file(path) as staging, staging.open("wb") as out:
+            np.savez(out, counts=np.array(counts, dtype=np.int64), **arrays)
+            os.chmod(staging, 0o644)  # as the compiled trees beside it, not the staging's 0600
 
     @classmethod
     def _read(cls, path: Path) -> TreeShap | None:
