@@ -5,6 +5,7 @@ into movers or into a response unmarked. Real Feast, MLflow and scores tables.""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +297,18 @@ NEXT = EVENTS + "u1,2025-01-06 10:00:00,purchase,7\n"
 OTHER = EVENTS + "u1,2025-01-01 09:00:00,session,\nu2,2025-01-06 11:00:00,purchase,3\n"
 
 
+def _registering(client: Any, name: str, home: Path) -> Callable[[dict[str, str]], str]:
+    """A function registering a version of model ``name`` with ``built``'s lineage tags."""
+
+    def register(built: dict[str, str]) -> str:
+        version = client.create_model_version(name, source=str(home), run_id=None).version
+        for key, value in built.items():
+            client.set_model_version_tag(name, version, lineage.TAG_PREFIX + key, value)
+        return str(version)
+
+    return register
+
+
 def _ingest_shop(home: Path, name: str, text: str, *flags: str) -> dict[str, str]:
     """Ingest ``text`` into dataset shop of ``home`` (CLI); the dataset's lineage after it."""
     path = home.parent / name
@@ -381,12 +394,7 @@ def test_a_champion_of_replaced_data_is_offered_a_version_to_promote_only_where_
     client = registry.client(settings)
     name = registry.model_name("shop", "conversion")
     client.create_registered_model(name)
-
-    def register(built: dict[str, str]) -> str:
-        version = client.create_model_version(name, source=str(home), run_id=None).version
-        for key, value in built.items():
-            client.set_model_version_tag(name, version, lineage.TAG_PREFIX + key, value)
-        return str(version)
+    register = _registering(client, name, home)
 
     champion = register(first)
     registry.set_champion(client, name, champion, "first model")
@@ -442,12 +450,7 @@ def test_a_rollback_to_a_model_of_replaced_data_says_so(home: Path) -> None:
     client = registry.client(settings)
     name = registry.model_name("shop", "churn")
     client.create_registered_model(name)
-
-    def register(built: dict[str, str]) -> str:
-        version = client.create_model_version(name, source=str(home), run_id=None).version
-        for key, value in built.items():
-            client.set_model_version_tag(name, version, lineage.TAG_PREFIX + key, value)
-        return str(version)
+    register = _registering(client, name, home)
 
     registry.set_champion(client, name, register(first), "first model")
     other = _ingest_shop(home, "other.csv", OTHER, "--replace")
