@@ -16,7 +16,12 @@ from click.testing import CliRunner
 from workspaces import NO_COMPILE
 
 from features import contract as c
-from features.id_spellings import padded_width, padding_hint, recorded_width
+from features.id_spellings import (
+    padded_width,
+    padding_hint,
+    record_padded_width,
+    recorded_width,
+)
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from serving.batch import ScoresTable
@@ -107,6 +112,48 @@ def test_the_width_is_recorded_with_each_dataset_version(home: Path, tmp_path: P
     run("forget", "00001", "00002")  # none padded left
     assert sorted(set(pd.read_parquet(events)[c.USER_ID])) == ["12345"]
     kept(None)
+
+
+def test_a_copy_without_file_times_keeps_its_width_and_other_ids_do_not(
+    home: Path, tmp_path: Path
+) -> None:
+    """The width was kept under the file's size, modification time and footer digest: a
+    workspace copied without its file times (`cp -r`, no -p) read every id again at each
+    load until its next write. The key is now the file's content (size, footer digest and
+    the digest of the id column's bytes): a copy keeps it, and a table of other ids whose
+    footer and size are the very same (a footer holds the ids' bounds and byte counts, not
+    the ids), given the first one's file time, does not."""
+    import os
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _ingest(home, tmp_path, CDNOW)
+    settings = load_settings(home=home, environ={})
+    copied = tmp_path / "copied"
+    shutil.copytree(home, copied, copy_function=shutil.copyfile)  # `cp -r`: new file times
+    events = load_settings(home=copied, environ={}).workspace.events("cdnow")
+    assert events.stat().st_mtime_ns != settings.workspace.events("cdnow").stat().st_mtime_ns
+    assert recorded_width(events) == (True, 5)
+
+    def table(ids: list[str]) -> bytes:  # plain, uncompressed: sizes of the ids' lengths
+        written = tmp_path / "ids.parquet"
+        pq.write_table(
+            pa.table({c.USER_ID: ids}), written, compression="none", use_dictionary=False
+        )
+        return written.read_bytes()
+
+    padded, coded = table(["00001", "00002", "99999"]), table(["00001", "0000a", "99999"])
+    footer = int.from_bytes(padded[-8:-4], "little") + 8
+    assert padded[-footer:] == coded[-footer:] and len(padded) == len(coded)  # one footer
+    events.write_bytes(coded)
+    assert record_padded_width(events) is None  # '0000a': no one padded width
+    kept = events.stat().st_mtime_ns
+    events.write_bytes(padded)
+    os.utime(events, ns=(kept, kept))  # even the same file time
+    assert recorded_width(events) == (False, None)
+    assert padded_width(events) == 5
 
 
 @pytest.mark.slow
