@@ -115,6 +115,29 @@ def _command_words(ctx: click.Context) -> list[str]:
     return named
 
 
+def shows_help(ctx: click.Context) -> bool:
+    """Whether the command line asks a command's help (`lifecycle ingest --help`, `lifecycle
+    datasets history -h`), read as click will read it: `--dataset -h` gives a value. Click
+    runs lifecycle's callback before it reads the command's options, so its help read the
+    settings first (pydantic-settings: 0.2 CPU-s) and a bad settings file refused it."""
+    group: click.Command = ctx.command
+    words = ctx.meta.get(ASKED, [])
+    try:
+        while words and isinstance(group, click.Group):
+            command = group.get_command(ctx, words[0])
+            if command is None:
+                return False
+            own = click.Context(command, info_name=words[0], parent=ctx, resilient_parsing=True)
+            given, words, _ = command.make_parser(own).parse_args(words[1:])
+            option = command.get_help_option(own)
+            if option is not None and given.get(option.name):
+                return True
+            group = command
+    except click.ClickException:  # a misspelt option: said when the command is read
+        return False
+    return False
+
+
 # lifecycle's own options, as written before a command (`--home DIR at-risk`)
 GLOBAL_OPTIONS = {
     **{name: name for name in ("--json", "--quiet", "-q", "--verbose", "-v")},
@@ -325,6 +348,8 @@ def main(
     Start with `lifecycle run`: it generates the demo product's data and takes it
     through the pipeline. Every command has --help.
     """
+    if shows_help(ctx):  # a command's --help: no settings read (0.2 CPU-s, and a bad one)
+        return
     from lifecycle.settings import load_settings
 
     settings = load_settings(config=config, home=home)
@@ -362,11 +387,11 @@ def main(
 def datasets(ctx: click.Context) -> None:
     """List the datasets in the workspace with their row counts; `history` and `restore`
     show and bring back earlier versions of one."""
+    if ctx.invoked_subcommand is not None:
+        return
     from features.ingest import read_dataset_summary
     from lifecycle.dataset_kind import REPORT
 
-    if ctx.invoked_subcommand is not None:
-        return
     obj = ctx.find_object(Context)
     # the listing repeats each ingest's notes: none may suggest an option it does not have
     # (an imported dataset's said `--keep-repeats`, an option of import, not of `datasets`)

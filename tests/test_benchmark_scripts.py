@@ -95,6 +95,26 @@ def test_bench_list_reasons_quick(trained_workspace: TrainedWorkspace, tmp_path:
     assert home not in (results / "bench_list_reasons.json").read_text()  # "<trained workspace>"
 
 
+def test_bench_cli_startup_quick(tmp_path: Path) -> None:
+    """One process of each call: a command's help imports none of the libraries, and costs
+    less than the same help with the settings read first (before 2026-12-07) and a
+    fraction of importing everything."""
+    doc, results = _recorded(tmp_path, "bench_cli_startup")
+    run_main(
+        "bench_cli_startup.py",
+        *("--runs", "1", "--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_cli_startup")
+    calls = {call["call"]: call for call in document["calls"]}
+    assert document["runs"] == 1 and _finite(document["cpu_everything"])
+    for name, ratio in document["help_ratios"].items():
+        assert calls[name]["imported"] == [], calls[name]
+        assert "pydantic_settings" in calls[f"{name} (before)"]["imported"]
+        assert _finite(ratio, calls[name]["cpu"], calls[name]["of_everything"])
+        assert calls[name]["cpu"] < document["cpu_everything"]
+
+
 def test_bench_padded_width_quick(tmp_path: Path) -> None:
     """A 20,000-row table, twice each way: the same width, and the load with the width kept
     beside the table reads no id (a fraction of the baseline's CPU)."""

@@ -1,0 +1,133 @@
+"""What a `lifecycle` call pays before its command runs. `./run lifecycle --help` took about
+1 s a call, `.venv/bin/lifecycle ingest --help` 0.2 CPU-s: `./run` compiled every installed
+module's bytecode again at each call (`uv sync --compile-bytecode`, 0.57 s), and lifecycle's
+own callback read the settings (pydantic-settings) before click read the command's
+`--help`; `datasets history --help` imported pandas too. Each process here is a real one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# what no command's help needs: the stages' libraries, and the settings' (0.2 CPU-s)
+HEAVY = (
+    "feast",
+    "mlflow",
+    "bentoml",
+    "lightgbm",
+    "pandas",
+    "duckdb",
+    "sklearn",
+    "scipy",
+    "pyarrow",
+    "numpy",
+    "dask",
+    "pydantic_settings",
+)
+# the `lifecycle` script's own code, then the heavy modules it imported, as JSON on stderr
+LIFECYCLE = """
+import json, sys
+sys.argv = ["lifecycle", *sys.argv[1:]]
+from lifecycle.cli import run
+try:
+    run()
+finally:
+    print(json.dumps([m for m in HEAVY if m in sys.modules]), file=sys.stderr)
+"""
+
+
+def lifecycle(*args: str, home: Path) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """A `lifecycle ARGS` process of this checkout; its result and the heavy modules it
+    imported."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    environ |= {"LIFECYCLE_HOME": str(home), "PYTHONPATH": str(REPO)}
+    code = LIFECYCLE.replace("HEAVY", repr(HEAVY))
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], env=environ, capture_output=True, text=True
+    )
+    return done, json.loads(done.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["ingest", "--help"],
+        ["at-risk", "--top", "5", "-h"],
+        ["datasets", "--help"],
+        ["datasets", "history", "--help"],
+        ["campaign", "start", "--help"],
+        ["features", "show", "-h"],
+    ],
+)
+def test_a_commands_help_imports_no_heavy_library(args: list[str], tmp_path: Path) -> None:
+    done, imported = lifecycle(*args, home=tmp_path / "workspace")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: lifecycle "), done.stdout
+    assert imported == [], imported
+
+
+def test_help_is_shown_under_settings_that_cannot_be_read(tmp_path: Path) -> None:
+    """A command's help reads no settings, so a broken settings file does not refuse it;
+    the command itself still does, naming the file. `--dataset -h` gives the option a
+    value: no help, as click reads it."""
+    home = tmp_path / "workspace"
+    home.mkdir()
+    (home / "lifecycle.toml").write_text("[training\n")
+    done, _ = lifecycle("ingest", "--help", home=home)
+    assert done.returncode == 0 and done.stdout.startswith("Usage: lifecycle ingest ")
+    done, _ = lifecycle("ingest", "events.csv", home=home)
+    assert done.returncode == 1 and "lifecycle.toml" in done.stderr, done.stderr
+    done, imported = lifecycle("features", "show", "--dataset", "-h", home=tmp_path / "other")
+    assert "Usage: lifecycle features show [OPTIONS]" not in done.stdout
+    assert "pydantic_settings" in imported  # the command ran: its settings were read
+
+
+def _fake_uv(folder: Path, check_exit: int) -> Path:
+    """A `uv` that writes each command line it is given into uv.log; `sync --check`
+    exits ``check_exit`` (0: the environment is in sync, 1: outdated)."""
+    folder.mkdir()
+    uv = folder / "uv"
+    uv.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {folder / "uv.log"}\n'
+        f'case "$*" in *--check*) exit {check_exit};; esac\n'
+    )
+    uv.chmod(0o755)
+    return folder / "uv.log"
+
+
+def test_run_only_checks_an_environment_already_in_sync(tmp_path: Path) -> None:
+    """`./run lifecycle ARGS` ran `uv sync --frozen --compile-bytecode` at every call, which
+    compiles every installed module again (0.57 s of a 0.7 s `./run lifecycle --help`). It
+    now asks `uv sync --check` first and syncs only an environment that is not in sync."""
+    script = tmp_path / "run"
+    shutil.copy(REPO / "run", script)
+    environ = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    log = _fake_uv(tmp_path / "bin", check_exit=0)
+    done = subprocess.run(
+        [str(script), "lifecycle", "--help"], env=environ, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().splitlines() == [
+        "sync --frozen --check --python 3.11 --quiet",
+        "run --frozen --no-sync lifecycle --help",
+    ]
+    shutil.rmtree(tmp_path / "bin")
+    log = _fake_uv(tmp_path / "bin", check_exit=1)  # outdated: synced, bytecode compiled
+    done = subprocess.run(
+        [str(script), "lifecycle", "datasets"], env=environ, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().splitlines() == [
+        "sync --frozen --check --python 3.11 --quiet",
+        "sync --frozen --compile-bytecode --python 3.11 --quiet",
+        "run --frozen --no-sync lifecycle datasets",
+    ]
