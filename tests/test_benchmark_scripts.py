@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from experiment_runs import run_main
 from workspaces import TrainedWorkspace
 
@@ -113,6 +114,22 @@ def test_bench_cli_startup_quick(tmp_path: Path) -> None:
         assert "pydantic_settings" in calls[f"{name} (before)"]["imported"]
         assert _finite(ratio, calls[name]["cpu"], calls[name]["of_everything"])
         assert calls[name]["cpu"] < document["cpu_everything"]
+
+
+@pytest.mark.real_data
+def test_bench_online_retail_import_quick(shared_data: Path, tmp_path: Path) -> None:
+    """online_retail's first 20,000 lines imported once each way: the same bytes written
+    (events, users, guest rows, quarantine), and the ratio a number."""
+    doc, results = _recorded(tmp_path, "bench_online_retail_import")
+    run_main(
+        "bench_online_retail_import.py",
+        *("--rows", "20000", "--runs", "1", "--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_online_retail_import")
+    assert document["rows"] == 20_000 and document["same_bytes"] is True
+    assert {"events.parquet", "quarantine/events.csv"} <= set(document["files"])
+    assert _finite(document["cpu_baseline"], document["cpu_now"], document["ratio"])
 
 
 def test_bench_padded_width_quick(tmp_path: Path) -> None:
