@@ -419,7 +419,7 @@ def show_settings(obj: Context) -> None:
     import json
 
     from lifecycle.registry import tracking_uri
-    from training.models import model_specs
+    from training.model_specs import model_specs
 
     model_specs(obj.settings)  # a misspelt model under training.models, refused as `train` does
     data = json.loads(obj.settings.model_dump_json())

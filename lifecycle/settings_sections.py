@@ -207,7 +207,7 @@ class TrackingSettings(Section):
 
 
 class HyperParameters(Section):
-    """LightGBM tuning values of one model, over its spec in ``training.models.SPECS``.
+    """LightGBM tuning values of one model, over its spec in ``training.model_specs.SPECS``.
 
     Names are LightGBM 4.7 parameters (``num_boost_round`` and ``early_stopping_rounds``: the
     boosting rounds and the early-stopping patience); unset ones keep the spec's value. The

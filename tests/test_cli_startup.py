@@ -90,6 +90,21 @@ def test_help_is_shown_under_settings_that_cannot_be_read(tmp_path: Path) -> Non
     assert "pydantic_settings" in imported  # the command ran: its settings were read
 
 
+def test_settings_imports_no_training_library(tmp_path: Path) -> None:
+    """`lifecycle settings` checks the model names under training.models through their
+    specs, which lived with the training code: it imported pandas, NumPy and SciPy (0.73
+    CPU-s). The specs are a module of their own; a misspelt name is still refused."""
+    done, imported = lifecycle("settings", home=tmp_path / "workspace")
+    assert done.returncode == 0 and 'dataset = "demo"' in done.stdout, done.stderr
+    assert imported == ["pydantic_settings"], imported
+    home = tmp_path / "other"
+    home.mkdir()
+    (home / "lifecycle.toml").write_text("[training.models.chrun]\nnum_leaves = 7\n")
+    done, _ = lifecycle("settings", home=home)
+    assert done.returncode == 1
+    assert "training.models.chrun: there is no model 'chrun'" in done.stderr, done.stderr
+
+
 def _fake_uv(folder: Path, check_exit: int) -> Path:
     """A `uv` that writes each command line it is given into uv.log; `sync --check`
     exits ``check_exit`` (0: the environment is in sync, 1: outdated)."""

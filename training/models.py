@@ -12,7 +12,7 @@ data and seed give the same model.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -22,89 +22,11 @@ from features.contract import USER_ID
 from lifecycle import offsets, tasks
 from lifecycle.bundle import VALUE_LEVELS, Calibrator, ModelBundle, logit
 from lifecycle.offsets import INIT_SCORE, start_column
-from lifecycle.settings import Settings, SettingsError
+from training.model_specs import LTV_PURCHASE, LTV_QUANTILE, SPECS, ModelSpec, spec_of
+from training.model_specs import model_specs as model_specs  # where it was imported from
 
-ROUNDS = ("num_boost_round", "early_stopping_rounds")  # ModelSpec fields, not LightGBM params
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """LightGBM parameters of one model; every tuning value can be overridden from settings
-    (``training.models.<name>``, applied by :func:`model_specs`)."""
-
-    objective: str
-    params: dict[str, Any] = field(default_factory=dict)
-    num_boost_round: int = 1000
-    early_stopping_rounds: int = 30
-
-    def lgb_params(self, seed: int, rows: int | None = None) -> dict[str, Any]:
-        """``rows``: the training size; below 50k rows one thread is faster (OpenMP start-up and
-        spinning cost more than the work: 97 s vs 0.2 s for 1,349 rows on a busy machine)."""
-        base = {
-            "objective": self.objective,
-            "learning_rate": 0.1,
-            "num_leaves": 31,
-            "min_data_in_leaf": 40,
-            "feature_fraction": 0.8,
-            "bagging_fraction": 0.8,
-            "bagging_freq": 1,
-            "lambda_l2": 1.0,
-            "seed": seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "num_threads": 1 if rows is not None and rows < 50_000 else 2,
-            "verbosity": -1,
-        }
-        return base | self.params
-
-    def overridden(self, values: Mapping[str, Any]) -> ModelSpec:
-        """This spec with settings' values over it: the rounds to their fields, the rest to
-        the LightGBM parameters."""
-        rounds = {name: values[name] for name in ROUNDS if name in values}
-        params = {name: value for name, value in values.items() if name not in ROUNDS}
-        return replace(self, params=self.params | params, **rounds)
-
-
-LTV_PURCHASE = "ltv_purchase"  # the spec of LTV's P(any value) part
-LTV_QUANTILE = "ltv_quantile"  # the spec of its value quantiles
-BOUGHT = "_bought"  # its label column: any value in the horizon
+BOUGHT = "_bought"  # LTV's purchase part's label column: any value in the horizon
 LOG_VALUE = "_log_value"  # the quantiles' label: log(1 + value)
-
-# The two-part value model's other boosters (the value-given-a-purchase booster is the task's).
-SPECS: dict[str, ModelSpec] = {
-    LTV_PURCHASE: ModelSpec(
-        "binary", {"metric": "binary_logloss", "num_leaves": 15, "learning_rate": 0.05}
-    ),
-    LTV_QUANTILE: ModelSpec("quantile", {"metric": "quantile", "num_leaves": 15}),
-}
-
-
-def spec_of(task: str) -> ModelSpec:
-    """The task's LightGBM spec: its declaration (``lifecycle.tasks``), or an entry of
-    ``SPECS`` under its name that replaces it."""
-    if task in SPECS:
-        return SPECS[task]
-    declared = tasks.get(task)
-    return ModelSpec(declared.objective, dict(declared.params))
-
-
-def model_specs(settings: Settings) -> dict[str, ModelSpec]:
-    """Every model's spec with ``training.models`` of the settings over it; a model name
-    with no spec is refused with the names there are."""
-    overrides = settings.training.models
-    names = [*tasks.names(), *SPECS]
-    unknown = sorted(set(overrides) - set(names))
-    if unknown:
-        raise SettingsError(
-            f"training.models.{unknown[0]}: there is no model {unknown[0]!r} to set "
-            f"hyperparameters of; the models are {', '.join(names)}"
-        )
-    return {
-        name: spec_of(name).overridden(overrides[name].values())
-        if name in overrides
-        else spec_of(name)
-        for name in names
-    }
 
 
 def boosters_of(bundle: ModelBundle) -> dict[str, tuple[str, Any]]:
