@@ -161,7 +161,8 @@ def test_bench_append_medians_quick(tmp_path: Path) -> None:
     assert [case["amounts"] for case in document["cases"]] == ["prices", "distinct"]
     for case in document["cases"]:
         assert case["medians_one_read"] == case["medians_histogram"], case
-        assert _finite(case["cpu_now"], case["ratio_one_read"], case["ratio_histogram"])
+        assert _finite(case["cpu_before"], case["cpu_now"], case["ratio_now"])
+        assert _finite(case["ratio_one_read"], case["ratio_histogram"])
 
 
 def test_bench_models_listing_quick(trained_workspace: TrainedWorkspace, tmp_path: Path) -> None:
