@@ -357,7 +357,7 @@ def forget(
     earlier = {u: entry for u in ids - found if (entry := _logged(key, u, logged))}
     # an id `forget --dataset y` erased is a person, not "no user" of dataset x: a user of
     # this forget, its mentions in x's places redacted, logged for x (x's ingests keep it out)
-    anywhere = erasure_log.erased_before(home, record.key_check, None) if dataset else {}
+    anywhere = erasure_log.erasures_of(home, record.key_check, None) if dataset else {}
     gone = {u: entry for u in ids - found - set(earlier) if (entry := _logged(key, u, anywhere))}
     known = found | set(earlier) | set(gone)  # each asked id read as the one held (or first)
     read_as = {u: next((i for i in held if i in known), held[0]) for u, held in readings.items()}
@@ -368,9 +368,7 @@ def forget(
         u: _erasures(key, i, every_erasure) for u, i in read_as.items() if i in earlier
     }
     record.erased_elsewhere = {
-        u: {"dataset": gone[i]["dataset"], "timestamp": gone[i]["timestamp"]}
-        for u, i in read_as.items()
-        if i in gone
+        u: _erasures(key, i, anywhere) for u, i in read_as.items() if i in gone
     }
     record.not_found = sorted(u for u, i in read_as.items() if i not in known)
     # an id no table holds, no list holds a row of and no erasure logged (`forget user_id`,

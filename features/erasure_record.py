@@ -70,10 +70,10 @@ class ErasureRecord:
     # each of those -> every logged erasure of it, oldest first ({"dataset": None for all, or
     # the one `forget --dataset` named, "timestamp"}): one a dataset, erased dataset by dataset
     erasures_before: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # with --dataset x, ids in no table of x that a forget of another dataset y erased ->
-    # {"dataset": y, "timestamp": its time}: users of this forget, logged for x; told, the
-    # ids never logged
-    erased_elsewhere: dict[str, dict[str, str]] = field(default_factory=dict)
+    # with --dataset x, ids in no table of x that a forget of another dataset erased -> every
+    # such erasure, oldest first ({"dataset": y, "timestamp": its time}, as ``erasures_before``):
+    # users of this forget, logged for x; told, the ids never logged
+    erased_elsewhere: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     read_as: dict[str, str] = field(default_factory=dict)  # 18074.0 -> 18074: told, never logged
     # ids held under another spelling of one asked for (Bob / 'Bob '): told, never logged
     other_spellings: dict[str, list[str]] = field(default_factory=dict)
@@ -177,18 +177,14 @@ class ErasureRecord:
             by_erasures.setdefault(self._erasures_text(u, when), []).append(u)
         for said, erased in sorted(by_erasures.items()):
             out.append(f"  {said}, no row left in the workspace: {', '.join(sorted(erased))}")
-        for where, when in sorted(
-            {(e["dataset"], e["timestamp"]) for e in self.erased_elsewhere.values()}
-        ):
-            erased = [
-                u
-                for u, e in self.erased_elsewhere.items()
-                if (e["dataset"], e["timestamp"]) == (where, when)
-            ]
+        elsewhere: dict[str, list[str]] = {}  # the erasures said -> the ids
+        for u, each in self.erased_elsewhere.items():
+            elsewhere.setdefault(_erased_from(each), []).append(u)
+        for said, erased in sorted(elsewhere.items()):
             out.append(
-                f"  in no table of dataset {self.dataset}; erased from dataset {where} by the "
-                f"forget of {when}: a user, its mentions redacted, logged for {self.dataset} "
-                f"now, so later ingests of it keep it out: {', '.join(sorted(erased))}"
+                f"  in no table of dataset {self.dataset}; {said}: a user, its mentions "
+                f"redacted, logged for {self.dataset} now, so later ingests of it keep it out: "
+                f"{', '.join(sorted(erased))}"
             )
         out += [f"  {u}: read as {i}, the id ingest loaded" for u, i in self.read_as.items()]
         for asked, held in self.other_spellings.items():
@@ -246,11 +242,24 @@ class ErasureRecord:
         each = self.erasures_before.get(user, [])
         if len(each) < 2:
             return f"erased by the forget of {last}"
-        named = [
-            f"{e['timestamp']} ({'every dataset' if e['dataset'] is None else 'dataset ' + e['dataset']})"
-            for e in each
-        ]
-        return f"erased by the {len(each)} forgets of {', '.join(named[:-1])} and {named[-1]}"
+        return f"erased by the {len(each)} forgets of {_named(each)}"
+
+
+def _named(each: list[dict[str, Any]]) -> str:
+    """'T1 (dataset shop) and T2 (every dataset)': logged erasures, oldest first."""
+    named = [
+        f"{e['timestamp']} ({'every dataset' if e['dataset'] is None else 'dataset ' + e['dataset']})"
+        for e in each
+    ]
+    return " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
+
+
+def _erased_from(each: list[dict[str, Any]]) -> str:
+    """'erased from dataset y by the forget of T' (one erasure of other datasets), or 'erased
+    from other datasets by the 2 forgets of T1 (dataset y) and T2 (dataset z)'."""
+    if len(each) == 1:
+        return f"erased from dataset {each[0]['dataset']} by the forget of {each[0]['timestamp']}"
+    return f"erased from other datasets by the {len(each)} forgets of {_named(each)}"
 
 
 def users_text(count: int) -> str:

@@ -300,7 +300,9 @@ def test_an_id_erased_from_another_dataset_is_said_so_and_kept_out_of_this_one(
     (home / "lists" / "calls.csv").write_text("user_id,note\n00001,call c-5 first\n")
     out = json.loads(invoke(home, "--json", "forget", "c-5", "--dataset", "cdnow"))
     assert out["no_user"] == [] and out["not_found"] == []
-    assert out["erased_elsewhere"] == {"c-5": {"dataset": "shop", "timestamp": first["timestamp"]}}
+    assert out["erased_elsewhere"] == {
+        "c-5": [{"dataset": "shop", "timestamp": first["timestamp"]}]
+    }
     assert out["users"] == 1 and out["redacted"] == {"lists": 1}
     said = invoke(home, "forget", "c-5", "--dataset", "cdnow")  # now erased from cdnow too
     assert f"erased by the forget of {out['timestamp']}, no row left" in said
@@ -408,6 +410,38 @@ def test_the_places_holding_a_user_no_table_searched_holds_are_named(
         "of it: a user, erased from the places searched, its mentions redacted, logged: 00008\n"
     ) in said
     assert "a list or online store holds" not in said
+
+
+def test_an_id_erased_from_two_other_datasets_is_said_with_both_erasures(
+    home: Path, tmp_path: Path
+) -> None:
+    """`forget --dataset cdnow c-5` after `forget --dataset shop c-5` and `--dataset web c-5`
+    named only web's erasure (`erased_elsewhere`: the latest), while a re-run over every
+    dataset names each one (`erasures_before`): each is named, oldest first, as there."""
+    first = erased_from_shop(home, tmp_path)
+    web = tmp_path / "web.csv"
+    web.write_text("user_id,event_time,event_type,amount\nc-5,2024-02-01,purchase,12\n")
+    invoke(home, "ingest", str(web), "--dataset", "web")
+    second = json.loads(invoke(home, "--json", "forget", "c-5", "--dataset", "web"))
+    out = json.loads(invoke(home, "--json", "forget", "c-5", "--dataset", "cdnow"))
+    both = [
+        {"dataset": "shop", "timestamp": first["timestamp"]},
+        {"dataset": "web", "timestamp": second["timestamp"]},
+    ]
+    assert out["erased_elsewhere"] == {"c-5": both} and out["users"] == 1
+    again = json.loads(invoke(home, "--json", "forget", "c-5"))
+    assert again["erasures_before"]["c-5"][:2] == both
+    entries = log_entries(home)  # the text, as if cdnow's erasure had not been logged yet
+    (home / "erasure_log.jsonl").write_text(
+        "".join(json.dumps(e) + "\n" for e in entries if e["dataset"] != "cdnow")
+    )
+    said = invoke(home, "forget", "c-5", "--dataset", "cdnow")
+    assert (
+        f"  in no table of dataset cdnow; erased from other datasets by the 2 forgets of "
+        f"{first['timestamp']} (dataset shop) and {second['timestamp']} (dataset web): a user, "
+        "its mentions redacted, logged for cdnow now, so later ingests of it keep it out: c-5\n"
+    ) in said
+    assert "c-5" not in (home / "erasure_log.jsonl").read_text()
 
 
 def test_the_erasure_log_holds_no_id_of_a_listed_user_or_of_no_user(home: Path) -> None:
