@@ -13,10 +13,14 @@ restores the values, and later ingests keep the erased users out (``features.era
 
 A column whose other values are all numbers (or that the dataset's report names as codes) held
 a count or a code there, not a mention of someone: damage; but a column of numbers most of
-whose values are the dataset's user ids (a ``referrer_id``) may hold an erased user's id,
-redacted as meant, when an erasure of a user of the dataset was logged: counted, said, not
-judged (the value is gone, the log holds keyed hashes only). A text column's cells may be either
-(a mention of an erased user, or of an id that was no user): counted, not judged.
+whose values are the dataset's user ids (a ``referrer_id``; compared by ingest's spelling key,
+``features.id_spellings.spelling_keys``: ``18074.0``, ``018074`` and `` 18074`` are ``18074``)
+may hold an erased user's id, redacted as meant, when an erasure of a user of the dataset was
+logged: counted, said, not judged (the value is gone, the log holds keyed hashes only). Where
+the ids are whole numbers from 1 (``00001``..), a count is an id too: a column whose values
+fill the lowest ids up to its largest, in the lower half of them (:func:`_fills_lowest`), is
+one of counts, judged as any. A text column's cells may be either (a mention of an erased
+user, or of an id that was no user): counted, not judged.
 """
 
 from __future__ import annotations
@@ -60,11 +64,56 @@ class Redacted:
 Batches = tuple[list[str], Iterator[list[Any]]]  # the text columns, their values by batch
 
 
+@dataclass(frozen=True)
+class UserKeys:
+    """A dataset's user ids by ingest's spelling key (``features.id_spellings``), and those
+    keys that are whole numbers, in order (where ids are ``00001``.., a count is one)."""
+
+    keys: frozenset[str]
+    numbers: tuple[int, ...]
+
+    def id_column(self, values: set[str]) -> tuple[int, int] | None:
+        """(the distinct ``values`` that are ids of the dataset, the distinct values) when at
+        least :data:`ID_SHARE` are and they do not fill its lowest ids as counts do; else
+        None."""
+        if not values:
+            return None
+        keys = dict(zip(values, _keys(values), strict=True))
+        held = {k for k in keys.values() if k in self.keys}
+        count = sum(k in held for k in keys.values())
+        if count < ID_SHARE * len(values) or _fills_lowest(held, self.numbers):
+            return None
+        return count, len(values)
+
+
+def _keys(ids: Iterable[str]) -> list[str]:
+    import pyarrow as pa
+
+    from features.id_spellings import spelling_keys
+
+    return spelling_keys(pa.array(list(ids), pa.string())).to_pylist()
+
+
+def _fills_lowest(held: set[str], numbers: tuple[int, ...]) -> bool:
+    """Whether the ids ``held`` (spelling keys) are the run of small whole numbers a count
+    column holds: at least half of the dataset's lowest ids up to the largest of them, which
+    is in the lower half of its ids (quantities 1..99 of ids 00001..23570). Ids of users
+    spread over the dataset do not; ids of its first users only (all referred by them) do,
+    and read as counts: judged, the side that hides no damage."""
+    from bisect import bisect_right
+
+    whole = [int(k) for k in held if k.isascii() and k.isdigit()]
+    if not whole or not numbers:
+        return False
+    lowest = bisect_right(numbers, max(whole))  # the dataset's ids up to the largest held
+    return 2 * len(whole) >= lowest and 2 * lowest <= len(numbers)
+
+
 def redacted_cells(
     files: Iterable[Path],
     root: Path,
     columns: Callable[[Path], dict[str, Any]] = dict,
-    users: Callable[[], set[str]] | None = None,
+    users: Callable[[], UserKeys] | None = None,
 ) -> Redacted:
     """The ``[forgotten]`` cells of ``files`` (Parquet tables and CSV files, as a dataset's
     quarantine), read in batches: every text column but the user id's (a CSV: every column
@@ -73,8 +122,8 @@ def redacted_cells(
     version's report records (``features.scrub.recorded_columns``: ``codes``,
     ``user_column``); ``users``: the dataset's user ids, read when a column of numbers holds
     ``[forgotten]`` (None: no erasure of a user of it was logged, so no cell was a mention):
-    a column most of whose distinct other values are ids (:data:`ID_SHARE`) is one of ids,
-    its cells not judged (``Redacted.ids``)."""
+    a column most of whose distinct other values are ids (:meth:`UserKeys.id_column`) is one
+    of ids, its cells not judged (``Redacted.ids``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -105,28 +154,29 @@ def redacted_cells(
                 codes = name in recorded.get("codes", ())
                 if other[name] or codes:
                     found.numbers.add(where)
-                if other[name] and not codes and users is not None and values[name]:
-                    held = len(values[name] & users())
-                    if held >= ID_SHARE * len(values[name]):
-                        found.ids[where] = (held, len(values[name]))
+                judged = not other[name] or codes or users is None
+                if not judged and (held := users().id_column(values[name])):
+                    found.ids[where] = held
     return found
 
 
-def dataset_users(folder: Path) -> Callable[[], set[str]]:
-    """The user ids a dataset version's tables hold (read once, when first asked)."""
+def dataset_users(folder: Path) -> Callable[[], UserKeys]:
+    """The user ids a dataset version's tables hold, by spelling key (read once, when first
+    asked)."""
     from functools import cache
 
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     @cache
-    def users() -> set[str]:
+    def users() -> UserKeys:
         held: set[str] = set()
         for path in sorted(folder.glob("*.parquet")):
             if c.USER_ID in pq.ParquetFile(path).schema_arrow.names:
                 column = pq.read_table(path, columns=[c.USER_ID])[c.USER_ID]
                 held.update(str(u) for u in pc.unique(column).to_pylist() if u is not None)
-        return held
+        keys = frozenset(_keys(held))
+        return UserKeys(keys, tuple(sorted(int(k) for k in keys if k.isascii() and k.isdigit())))
 
     return users
 

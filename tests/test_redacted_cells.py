@@ -164,3 +164,49 @@ def test_a_column_of_user_ids_an_erasure_redacted_as_meant_is_not_called_damaged
     [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
     assert found["damaged"] == {"events.quantity": 11, "events.referrer": 3}
     assert found["user_id_columns"] == {}
+
+
+def test_a_column_of_user_ids_spelt_as_other_files_write_them_is_one_of_ids(
+    tmp_path: Path,
+) -> None:
+    """The column of ids rule compared a column's values with the dataset's ids as held:
+    a `referrer` writing them `5.0`, `000005` or ` 00005` (as other exports do, and as
+    ingest reads one id) shared none, and the id `forget 00004` redacted there, as meant,
+    read as DAMAGED (exit 3). Compared by ingest's spelling key now: a column of ids."""
+    home, source = tmp_path / "ws", tmp_path / "cdnow.csv"
+    events = EVENTS.splitlines()
+    spelt = {0: "{m}.0", 1: "0{m:05d}", 2: " {m:05d}"}
+    lines = [events[0] + ",referrer"]
+    for row in events[1:]:
+        m = (int(row[:5]) % 12) + 1
+        lines.append(f"{row},{f'{m:05d}' if m == 4 else spelt[m % 3].format(m=m)}")
+    source.write_text("\n".join(lines) + "\n")
+    invoke(home, "ingest", str(source), "--dataset", "cdnow", *MAP, "--event-type", "purchase")
+    invoke(home, "forget", "00004")
+    referrers = pd.read_parquet(home / "datasets" / "cdnow" / "events.parquet")["referrer"]
+    assert {"6.0", "000007", " 00002"} <= set(referrers) and REDACTED in set(referrers)
+    [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=0))["datasets"]
+    assert found["damaged"] == {}
+    assert found["user_id_columns"] == {"events.referrer": {"cells": 3, "ids": 10, "values": 10}}
+
+
+def test_a_count_is_not_taken_for_a_column_of_ids_where_ids_are_whole_numbers_from_1(
+    tmp_path: Path,
+) -> None:
+    """Where the ids are 1..12, a damaged `quantity` (1, 2 and `[forgotten]` for 3) had every
+    other value an id: read as a column of user ids, not judged, exit 0, the damage unsaid.
+    Its values fill the lowest ids as counts do: DAMAGED (exit 3). A column of ids spread
+    over the users (a referrer) is still one of ids."""
+    home, source = tmp_path / "ws", tmp_path / "shop.csv"
+    events = EVENTS.splitlines()
+    lines = [events[0] + ",referrer"] + [
+        f"{int(row[:5])}{row[5:]},{(int(row[:5]) % 12) + 1}" for row in events[1:]
+    ]
+    source.write_text("\n".join(lines) + "\n")
+    invoke(home, "ingest", str(source), "--dataset", "shop", *MAP, "--event-type", "purchase")
+    invoke(home, "forget", "4")  # a user: an erasure is logged, its referrer cells redacted
+    # cells `3` redacted as a `forget 3` redacts them (user 3's own rows go: 10 cells left)
+    rewrite_all([home / "datasets" / "shop" / "events.parquet"], {"3"})
+    [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
+    assert found["damaged"] == {"events.quantity": 10}
+    assert list(found["user_id_columns"]) == ["events.referrer"]
