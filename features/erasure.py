@@ -110,6 +110,7 @@ from features.erasure_places import (
     other_files,
     place_ids,
     rewrite_all,
+    rewritten_tables,
 )
 from features.erasure_record import FILES_DELETED, TOLD_ONLY, ErasureRecord, users_text
 from features.erasure_versions import forget_dataset
@@ -159,10 +160,7 @@ def _dataset_names(settings: Settings, dataset: str | None) -> list[str]:
 
 
 def _forget_features(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:
-    from features.store import store_paths
-
-    table = store_paths(settings, name).feature_table
-    if table.is_file():
+    for table, _ in rewritten_tables(settings, [name])["features"]:
         record.count(f"features/{name}", rewrite_all([table], ids))
 
 

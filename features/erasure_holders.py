@@ -79,14 +79,16 @@ def ids_present(
     dataset ``apart`` (not searched, ``forget --dataset``: its scores hold its own users); and
     of those no dataset's rows hold, the datasets of the places holding each (None: a place of
     no known dataset, as a scores table naming none): the tables ``forget`` rewrites
-    (``features.erasure_places.rewritten_tables``) and the feature tables."""
+    (``features.erasure_places.rewritten_tables``, the feature tables among them) and any
+    other table of the features folder."""
     from features.erasure_places import rewritten_tables
 
     ws = settings.workspace
     rows = set().union(*held_by.values())
     tables = [t for owned in rewritten_tables(settings, [*held_by, *apart]).values() for t in owned]
     features = ws.features_dir
-    tables += [(p, _folder_of(features, p)) for p in _tables(features)]
+    listed = {p for p, _ in tables}
+    tables += [(p, _folder_of(features, p)) for p in _tables(features) if p not in listed]
     by_owner: dict[str | None, list[Path]] = {}
     for path, owner in tables:
         if owner not in apart:

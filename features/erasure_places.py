@@ -215,10 +215,11 @@ def rewrite_all(files: Iterable[Path], ids: set[str], fold: bool = False) -> Scr
 
 def rewritten_tables(settings: Settings, names: Iterable[str]) -> dict[str, list[Owned]]:
     """The tables outside a dataset's folder that ``forget`` rewrites file by file, by
-    location (``demo``, ``scores``, ``ledger``), each with the dataset it belongs to (None: no
-    known one): the demo's generated tables (the dataset `demo-data` ingests them as), the
-    scores tables (not the ``latest``/``previous`` symlinks; the dataset their metadata
-    names) and the ledger's files (the dataset of their partition, among ``names``). Read by
+    location (``demo``, ``scores``, ``ledger``, ``features``), each with the dataset it
+    belongs to (None: no known one): the demo's generated tables (the dataset `demo-data`
+    ingests them as), the scores tables (not the ``latest``/``previous`` symlinks; the
+    dataset their metadata names), the ledger's files (the dataset of their partition, among
+    ``names``) and the feature table (Feast's offline store) of each of ``names``. Read by
     ``forget`` and by ``lifecycle datasets check`` (``features.redacted_cells``)."""
     from lifecycle.exports import scores_dataset
 
@@ -237,6 +238,7 @@ def rewritten_tables(settings: Settings, names: Iterable[str]) -> dict[str, list
         "ledger": [
             (p, next((n for n in names if ws.ledger(n) in p.parents), None)) for p in ledger
         ],
+        "features": [(ws.feature_table(n), n) for n in names if ws.feature_table(n).is_file()],
     }
 
 

@@ -6,7 +6,7 @@
 documented. Before 2026-12-07 it did so for an id that was no user too (``forget 3`` of ids
 ``00001``..): every cell ``3`` of a column kept as text, CDNOW's ``quantity``, became
 ``[forgotten]``, in the dataset, its quarantine and older versions, and in every place
-outside it ``forget`` rewrites as its (scores tables, ledger:
+outside it ``forget`` rewrites as its (scores tables, ledger, feature table:
 ``features.erasure_places.rewritten_tables``), with nothing in the erasure log. The
 workspace cannot tell which value such a cell held; the source file can: ingesting it again
 restores the values, and later ingests keep the erased users out (``features.erasure_log``).
@@ -267,8 +267,9 @@ def check_dataset(
 ) -> dict[str, Any]:
     """What ``lifecycle datasets check`` says of one dataset: its current version's
     ``[forgotten]`` cells (tables and quarantine), its older versions', those of the tables
-    outside it ``forget`` rewrites as its (``outside``: its scores tables, ledger files, the
-    demo's: ``features.erasure_places.rewritten_tables``, named from ``home``), and the
+    outside it ``forget`` rewrites as its (``outside``: its scores tables, ledger files,
+    feature table, the demo's: ``features.erasure_places.rewritten_tables``, named from
+    ``home``), and the
     sources to ingest again. ``logged``: an erasure of a user of the dataset was logged (else
     no ``[forgotten]`` of it was a mention: a column of ids is judged as any other)."""
     from features.batches import batches
@@ -336,10 +337,15 @@ def check_lines(found: dict[str, Any]) -> list[str]:
     for col, n in older.items():
         lines.append(f"  {col}: {n:,} in older versions (`datasets restore` brings them back)")
     for col, n in outside.items():
+        kept = (
+            "the feature table (Feast's offline store; the online store serves its latest rows "
+            "as materialized): the refresh below builds both again"
+            if col.startswith("features/")
+            else f"a table `forget` rewrites as {name}'s (scores, ledger): the refresh below "
+            "writes new ones; this one keeps them until deleted"
+        )
         lines.append(
-            f"  {col}: {n:,} cell{'s' * (n != 1)}, its other values numbers or codes, in a table "
-            f"`forget` rewrites as {name}'s (scores, ledger): the refresh below writes new "
-            "ones; this one keeps them until deleted"
+            f"  {col}: {n:,} cell{'s' * (n != 1)}, its other values numbers or codes, in {kept}"
         )
     for col, n in text.items():
         lines.append(

@@ -210,3 +210,29 @@ def test_a_count_is_not_taken_for_a_column_of_ids_where_ids_are_whole_numbers_fr
     [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
     assert found["damaged"] == {"events.quantity": 10}
     assert list(found["user_id_columns"]) == ["events.referrer"]
+
+
+def test_the_feature_table_a_forget_rewrote_is_checked(tmp_path: Path) -> None:
+    """`forget` rewrites a dataset's feature table (Feast's offline store), and a `forget 002`
+    of no user before 2026-12-07 redacted its users' `store` codes `002` too; `datasets
+    check` did not read it: exit 0, the damaged features unsaid (and served, once
+    materialized)."""
+    home, source, users = tmp_path / "ws", tmp_path / "cdnow.csv", tmp_path / "users.csv"
+    source.write_text(EVENTS)
+    users.write_text("user_id,store\n" + "".join(f"{n:05d},00{n % 3}\n" for n in range(1, 13)))
+    invoke(home, "ingest", str(source), "--dataset", "cdnow", *MAP, "--event-type", "purchase",
+           "--users", str(users))  # fmt: skip
+    invoke(home, "features", "build", "--dataset", "cdnow")
+    check(home, "datasets", "check", exit_code=0)
+    table = home / "features" / "cdnow" / "user_features.parquet"
+    assert set(pd.read_parquet(table)["store"]) == {"000", "001", "002"}
+    done = rewrite_all([table], {"002"})  # what `forget 002` did then, the dataset left whole
+    assert done.removed == 0 and done.redacted > 0
+    [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
+    assert found["damaged"] == {}
+    assert found["damaged_outside"] == {"features/cdnow/user_features.store": done.redacted}
+    said = check(home, "datasets", "check", "cdnow", exit_code=3)
+    assert (
+        f"  features/cdnow/user_features.store: {done.redacted:,} cells, its other values "
+        "numbers or codes, in the feature table (Feast's offline store;"
+    ) in said
