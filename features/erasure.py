@@ -99,7 +99,7 @@ from features.erasure_log import LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
 from features.erasure_no_user import no_users
-from features.erasure_online import forget_online
+from features.erasure_online import forget_online, redact_online
 from features.erasure_places import (
     TEXT_SUFFIXES,
     PlaceIds,
@@ -434,6 +434,11 @@ def forget(
         removed, not_covered = forget_online(settings, name, erase_in[name])
         record.removed.update(removed)
         record.not_covered += not_covered
+        # mentions in other users' text features, as materialized from the feature table
+        mentions, not_covered = redact_online(settings, name, erase_in[name])
+        record.redacted.update({f"online/{name}": mentions} if mentions else {})
+        if record.redacted.get(f"features/{name}"):  # a store this cannot update: said
+            record.not_covered += not_covered
     forget_tables(settings, places, record, "scores")
     if record.user_hashes:  # some user's rows may be in the monitor's samples
         _forget_monitor_files(settings, held, unsure, record)

@@ -65,6 +65,70 @@ def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[st
     return {}, [f"online store type {store!r}"]
 
 
+def redact_online(settings: Settings, name: str, ids: set[str]) -> tuple[int, list[str]]:
+    """The users' ids mentioned as whole tokens in other users' text features of the
+    dataset's online store (a users attribute ``referred_by``), redacted as the feature table
+    they were materialized from is (``features.scrub``): (the mentions redacted, [why a store
+    could not be]). A SQLite store of a column per feature (``sqlite``) is updated in place,
+    each distinct value read once, and vacuumed when changed, as :func:`forget_online`'s
+    deletions are; another type keeps them until materialized again (said when the feature
+    table held one)."""
+    from features.store import project_name, store_paths
+
+    paths, store = store_paths(settings, name), settings.feast.online_store
+    if not ids or (not paths.online_db.is_file() and store != "redis"):
+        return 0, []
+    if store != "sqlite":
+        return 0, [
+            f"mentions of the users in other users' text features, in the {store} online store "
+            f"of {name}: run `lifecycle features materialize --dataset {name}` (it serves the "
+            "feature table's values, redacted)"
+        ]
+    import sqlite3
+
+    conn = sqlite3.connect(paths.online_db)
+    try:
+        with conn:  # one transaction: all tables or none
+            count = sum(
+                _redact_column(conn, table, column, ids)
+                for table in _user_tables(conn, project_name(name))
+                for column in _text_columns(conn, table)
+            )
+        if count:  # the replaced text lingers in free pages and the log, as deleted rows do
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return count, []
+
+
+def _text_columns(conn: Any, table: str) -> list[str]:
+    return [col[1] for col in conn.execute(f'PRAGMA table_info("{table}")') if col[2] == "TEXT"]
+
+
+def _redact_column(conn: Any, table: str, column: str, ids: set[str]) -> int:
+    """A TEXT column of the store without the mentions of ``ids``: each distinct value
+    holding one replaced where it occurs; the mentions redacted (per row)."""
+    import pyarrow as pa
+
+    from features.scrub import redact_table, token_pattern
+
+    name = column.replace('"', '""')
+    held = conn.execute(
+        f'SELECT "{name}", COUNT(*) FROM "{table}" WHERE "{name}" IS NOT NULL GROUP BY 1'
+    ).fetchall()
+    values = pa.table({"value": pa.array([v for v, _ in held], pa.string())})
+    redacted, found = redact_table(values, ids)
+    if not found:
+        return 0
+    mentions, count = token_pattern(ids), 0
+    for (value, rows), new in zip(held, redacted.column("value").to_pylist(), strict=True):
+        if new != value:
+            conn.execute(f'UPDATE "{table}" SET "{name}" = ? WHERE "{name}" = ?', (new, value))
+            count += rows * mentions.redact(value)[1]
+    return count
+
+
 def online_held(settings: Settings, name: str, ids: set[str]) -> set[str]:
     """Of ``ids``, those the dataset's online store (SQLite or Redis) holds a row of, read
     only; none when it was never materialized, or is of a type this cannot reach."""

@@ -275,3 +275,49 @@ def test_an_old_quarantines_own_source_file_column_is_scrubbed(tmp_path: Path) -
     assert new.read_text().splitlines()[1] == (
         f"12,missing_amount,dt=15749/part-0.parquet,17850,landing/{REDACTED}/b.csv"
     )
+
+
+def test_forget_redacts_a_users_id_in_other_users_text_features_of_the_online_store(
+    tmp_path: Path,
+) -> None:
+    """A users attribute naming another user (`referred_by` 00004, a feature: few distinct
+    values) is materialized into the online store. `forget 00004` redacted it in the feature
+    table (58 cells) but the online store kept `00004` in 6 users' rows, served by `features
+    show` and `/score` (`referred_by: 00004`), its bytes in the file. Now redacted there too,
+    the file vacuumed."""
+    import sqlite3
+
+    home = tmp_path / "ws"
+    events = "user_id,event_time,event_type,amount\n" + "".join(
+        f"{n:05d},1997-0{1 + k}-1{n % 9},purchase,{10 + n}.5\n"
+        for n in range(1, 13)
+        for k in range(3)
+    )
+    users = "user_id,referred_by\n" + "".join(
+        f"{n:05d},{'00004' if n % 2 else 'none'}\n" for n in range(1, 13)
+    )
+    (tmp_path / "events.csv").write_text(events)
+    (tmp_path / "users.csv").write_text(users)
+    invoke(home, "ingest", str(tmp_path / "events.csv"), "--users", str(tmp_path / "users.csv"),
+           "--dataset", "shop")  # fmt: skip
+    for step in ("build", "apply", "materialize"):
+        invoke(home, "features", step, "--dataset", "shop")
+    db = home / "feast" / "shop" / "online.db"
+
+    def stored() -> bytes:  # the file and its write-ahead log
+        return b"".join(p.read_bytes() for p in sorted(db.parent.glob("online.db*")))
+
+    assert b"00004" in stored()
+
+    out = json.loads(invoke(home, "--json", "forget", "00004"))
+    assert out["redacted"]["online/shop"] == 6 and out["removed"]["online/shop"] > 0
+    assert "referred_by: 00004" not in invoke(
+        home, "features", "show", "00001", "--dataset", "shop"
+    )
+    with sqlite3.connect(db) as conn:
+        [table] = [
+            t for (t,) in conn.execute("SELECT name FROM sqlite_master") if t.endswith("_profile")
+        ]
+        held = dict(conn.execute(f'SELECT referred_by, COUNT(*) FROM "{table}" GROUP BY 1'))
+    assert held == {REDACTED: 6, "none": 5}
+    assert b"00004" not in stored()
