@@ -328,7 +328,9 @@ def forget(
     )
     record.stale_staging = sorted(str(p.relative_to(home)) for p in sweep_tree(home))
     # entries logged before 2026-12-07 held the ids of `listed_only` and `no_user`: dropped
-    record.log_ids_dropped = erasure_log.drop_fields(home, TOLD_ONLY)
+    # (those a list or online store alone held were not hashed either: hashed first)
+    now = {"timestamp": record.timestamp, "key_check": record.key_check, "key_source": key_source}
+    record.log_ids_dropped = erasure_log.drop_fields(home, TOLD_ONLY, key, now)
 
     names = _dataset_names(settings, dataset)
     for name in names:  # a damaged events or users table stops us before any change

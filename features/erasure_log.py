@@ -115,22 +115,56 @@ def append_entry(home: Path, entry: dict[str, Any]) -> Path:
     return log
 
 
-def drop_fields(home: Path, fields: Iterable[str]) -> int:
+LISTED = "listed_only"  # an entry's ids a list or online store alone held, as logged before
+
+
+def drop_fields(
+    home: Path, fields: Iterable[str], key: bytes, now: dict[str, Any] | None = None
+) -> int:
     """Rewrite the log (atomically, mode 0600) without ``fields`` in any entry, when one holds
     any: entries logged before 2026-12-07 kept the ids of ``listed_only`` and ``no_user``.
-    The entries so rewritten."""
+    Those of ``listed_only`` were erased from a list or online store, and until session 57
+    not hashed (so a later ingest loaded them again): their keyed and spelling hashes join
+    the entry first (``listed_logged``: how many were missing), or, for an entry of another
+    key, an entry of this one (``now``: its time, key check and source; ``listed_of``: the
+    entry's time). The entries so rewritten."""
     entries, drop = log_entries(home), set(fields)
     held = sum(1 for entry in entries if drop & entry.keys())
     if held:
+        added = [_listed_hashes(e, key, now or {}) for e in entries]
         with atomic_file(home / LOG_FILE) as staging:
             staging.write_text(
                 "".join(
                     json.dumps({k: v for k, v in e.items() if k not in drop}, sort_keys=True) + "\n"
-                    for e in entries
+                    for e in [*entries, *filter(None, added)]
                 )
             )
             staging.chmod(0o600)
     return held
+
+
+def _listed_hashes(entry: dict[str, Any], key: bytes, now: dict[str, Any]) -> dict[str, Any]:
+    """The hashes of ``entry``'s ``listed_only`` ids it lacks: put in it when it was made with
+    ``key`` (``now["key_check"]``), else an entry of them made now (returned; {}: none)."""
+    ids = sorted({i for u in entry.get(LISTED, []) for i in (u, *c.user_id_spellings(u)[:1])})
+    users = {keyed_hash(key, u) for u in ids}
+    spelt = set(spelling_hashes(key, ids)) if ids else set()
+    if entry.get("key_check") == now.get("key_check"):
+        missing = users - set(entry.get("user_hashes", []))
+        if missing:
+            entry["user_hashes"] = sorted(missing | set(entry.get("user_hashes", [])))
+            entry["spelling_hashes"] = sorted(spelt | set(entry.get("spelling_hashes", [])))
+            entry["listed_logged"] = len(missing)
+        return {}
+    if not ids or not now:
+        return {}
+    made = {k: now[k] for k in ("timestamp", "key_check", "key_source") if k in now}
+    return made | {
+        "dataset": entry.get("dataset"),
+        "user_hashes": sorted(users),
+        "spelling_hashes": sorted(spelt),
+        "listed_of": entry.get("timestamp"),
+    }
 
 
 def log_entries(home: Path) -> list[dict[str, Any]]:

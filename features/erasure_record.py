@@ -227,7 +227,9 @@ class ErasureRecord:
         if self.log_ids_dropped:
             out.append(
                 f"  {self.log_ids_dropped:,} earlier entr{'ies' if self.log_ids_dropped != 1 else 'y'}"
-                " of the erasure log held ids (listed_only, no_user): rewritten without them"
+                " of the erasure log held ids (listed_only, no_user): rewritten without them, "
+                "the keyed hashes of those a list or online store alone held logged first (until "
+                "session 57 they were not), so later ingests keep them out"
             )
         if self.log_path:
             out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")

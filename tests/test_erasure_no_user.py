@@ -466,6 +466,41 @@ def test_the_erasure_log_holds_no_id_of_a_listed_user_or_of_no_user(home: Path) 
     assert (home / "erasure_log.jsonl").stat().st_mode & 0o777 == 0o600
 
 
+def test_ids_a_list_alone_held_in_an_entry_logged_before_are_hashed_not_lost(
+    home: Path, tmp_path: Path
+) -> None:
+    """Until session 57 an id only a list (or online store) held was erased there but not
+    hashed; an entry written for the users found with it kept it in clear (`listed_only`),
+    the only trace. The next `forget` dropped that field (the log holds no ids), so the
+    trace went and a re-ingest loaded the person again. Its hashes join the entry first."""
+    from features.erasure_log import erasure_key, spelling_hashes
+    from lifecycle.pseudonyms import keyed_hash
+
+    (home / "lists" / "crm.csv").write_text("user_id,rank\nx-9,1\n")
+    invoke(home, "forget", "00004", "x-9")
+    [entry] = log_entries(home)
+    key, _ = erasure_key(load_settings(home=home, environ={}))
+    gone, [spelt] = keyed_hash(key, "x-9"), spelling_hashes(key, ["x-9"])
+    before = dict(  # as a forget before session 57 logged it: x-9 in clear, not hashed
+        entry,
+        listed_only=["x-9"],
+        user_hashes=[h for h in entry["user_hashes"] if h != gone],
+        spelling_hashes=[h for h in entry["spelling_hashes"] if h != spelt],
+    )
+    (home / "erasure_log.jsonl").write_text(json.dumps(before) + "\n")
+    said = invoke(home, "forget", "nobody-1")
+    assert "1 earlier entry of the erasure log held ids (listed_only, no_user)" in said
+    [after] = log_entries(home)
+    assert gone in after["user_hashes"] and spelt in after["spelling_hashes"]
+    assert after["listed_logged"] == 1 and "listed_only" not in after
+    assert "x-9" not in (home / "erasure_log.jsonl").read_text()
+    back = tmp_path / "back.csv"
+    back.write_text(EVENTS + "x-9,1997-04-11,1,12.5,\n")
+    said = invoke(home, "ingest", str(back), "--dataset", "cdnow", *MAP, "--event-type",
+                  "purchase", "--replace")  # fmt: skip
+    assert "33 rows loaded of 37, 4 quarantined (4 erased_user," in said
+
+
 def test_a_rerun_names_every_earlier_erasure_of_the_user(home: Path, tmp_path: Path) -> None:
     """00005 erased from shop, then from cdnow: a `forget 00005` to check said "erased by the
     forget of <cdnow's time>" only, as if shop's erasure had not been."""
