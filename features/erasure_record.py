@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from features.erasure_exports import ExportFinding
+from features.id_spellings import listed as said
 from features.id_spellings import shown
 from features.scrub import REDACTED, Scrubbed
 
@@ -151,7 +152,7 @@ class ErasureRecord:
         ]
         if nobody := sorted(self.no_user):  # 10,000 unknown ids of a file were 150 kB a line
             more = len(nobody) - NOT_FOUND_SHOWN
-            listed = ", ".join(nobody[:NOT_FOUND_SHOWN])
+            listed = ", ".join(map(said, nobody[:NOT_FOUND_SHOWN]))
             listed += f" and {more:,} more (--json lists them all)" if more > 0 else ""
             out.append(
                 "  not found in any table, no list or online store holds a row of it, no "
@@ -165,7 +166,7 @@ class ErasureRecord:
             held_in.setdefault("; ".join(self.listed_in.get(u, [])), []).append(u)
         for where, ids in held_in.items():
             hold = "hold" if "; " in where else "holds"
-            shown_ids = ", ".join(ids[:NOT_FOUND_SHOWN])
+            shown_ids = ", ".join(map(said, ids[:NOT_FOUND_SHOWN]))
             shown_ids += f" and {len(ids) - NOT_FOUND_SHOWN:,} more" * (len(ids) > NOT_FOUND_SHOWN)
             out.append(
                 f"  in no table searched, but {where or 'a list or online store'} {hold} a row "
@@ -175,18 +176,20 @@ class ErasureRecord:
         by_erasures: dict[str, list[str]] = {}  # the erasures said -> the ids
         for u, when in self.erased_before.items():
             by_erasures.setdefault(self._erasures_text(u, when), []).append(u)
-        for said, erased in sorted(by_erasures.items()):
-            out.append(f"  {said}, no row left in the workspace: {', '.join(sorted(erased))}")
+        for erasures, erased in sorted(by_erasures.items()):
+            out.append(f"  {erasures}, no row left in the workspace: {_ids(erased)}")
         elsewhere: dict[str, list[str]] = {}  # the erasures said -> the ids
         for u, each in self.erased_elsewhere.items():
             elsewhere.setdefault(_erased_from(each), []).append(u)
-        for said, erased in sorted(elsewhere.items()):
+        for erasures, erased in sorted(elsewhere.items()):
             out.append(
-                f"  in no table of dataset {self.dataset}; {said}: a user, its mentions "
+                f"  in no table of dataset {self.dataset}; {erasures}: a user, its mentions "
                 f"redacted, logged for {self.dataset} now, so later ingests of it keep it out: "
-                f"{', '.join(sorted(erased))}"
+                f"{_ids(erased)}"
             )
-        out += [f"  {u}: read as {i}, the id ingest loaded" for u, i in self.read_as.items()]
+        out += [
+            f"  {said(u)}: read as {said(i)}, the id ingest loaded" for u, i in self.read_as.items()
+        ]
         for asked, held in self.other_spellings.items():
             also = "" if asked in self.not_found else "also "
             out.append(
@@ -262,6 +265,10 @@ def _erased_from(each: list[dict[str, Any]]) -> str:
     if len(each) == 1:
         return f"erased from dataset {each[0]['dataset']} by the forget of {each[0]['timestamp']}"
     return f"erased from other datasets by the {len(each)} forgets of {_named(each)}"
+
+
+def _ids(ids: list[str]) -> str:
+    return ", ".join(map(said, sorted(ids)))
 
 
 def users_text(count: int) -> str:

@@ -173,6 +173,22 @@ def shown(user_id: str) -> str:
     return json.dumps(user_id)
 
 
+def listed(user_id: str) -> str:
+    """An id in a line of ids: as it is where it reads as itself, else :func:`shown`: one
+    holding what does not show (``1785`` + a zero-width space + ``0`` reads ``17850``), spaces
+    around it (`` 13778`` after a colon), a comma or quote (the list's own marks), or an
+    accent of two characters."""
+    import unicodedata
+
+    plain = (
+        user_id.isprintable()
+        and user_id == user_id.strip()
+        and not {",", '"'} & set(user_id)
+        and unicodedata.is_normalized("NFC", user_id)
+    )
+    return user_id if plain and user_id else shown(user_id)
+
+
 # What the dataset's writer found of its events' ids, beside the table (the "_" keeps it out
 # of a folder read as a Parquet dataset): {"events": the file's key, "padded_width": ...}
 IDS_RECORD = "_events.parquet.ids.json"

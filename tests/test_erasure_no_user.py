@@ -543,3 +543,14 @@ def test_a_user_only_a_datasets_scores_hold_is_of_that_dataset_for_its_champions
     assert references["cdnow"].exists() and not references["shop"].exists()
     said = " ".join(out["not_covered"])
     assert "serving champions that learned from the users: shop-churn v1" in said, said
+
+
+def test_ids_that_read_as_another_are_said_quoted(home: Path) -> None:
+    """The summary's lines of ids printed them as they are: `1785` + a zero-width space + `0`
+    of an ids file (no user) was said as `no user ...: 17850` on screen, and ` 00005` (a
+    space in front, no user) as `...: 00005`, both read as real users being no user. Such ids
+    are said quoted and escaped, as the other spellings' lines say them; plain ids as before."""
+    said = invoke(home, "forget", "0000\u200b4", " 00005", "nobody-1")
+    line = next(x for x in said.splitlines() if "no user, nothing changed" in x)
+    assert line.endswith(': " 00005", "0000\\u200b4", nobody-1'), line
+    assert "0000\u200b4" not in said
