@@ -158,8 +158,17 @@ def online_retail_rules(
         require_columns(
             raw, {n: n for n in ONLINE_RETAIL_COLUMNS}, source, not_its_file("online-retail")
         )
-        # the invoice, product and country codes as the file names them and as loaded
-        codes = ("InvoiceNo", "StockCode", "Country", "stock_code", "country")
+        # the invoice, product and country codes as the file names them and as loaded, and
+        # the product's description: a catalogue name ("... BAUBLES 17080"), no one's mention
+        codes = (
+            "InvoiceNo",
+            "StockCode",
+            "Description",
+            "Country",
+            "stock_code",
+            "description",
+            "country",
+        )
         bad = Quarantine(raw, "CustomerID", codes)
         quantity = parse_amounts(raw["Quantity"])
         unit_price = parse_amounts(raw["UnitPrice"])

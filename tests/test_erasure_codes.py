@@ -99,3 +99,25 @@ def test_a_mapped_log_loses_its_users_rows_and_keeps_other_users_order_ids(
     assert left["Note"].tolist() == ["called [forgotten]"]
     assert left["OrderNo"].tolist() == ["10"]
     assert out["removed"]["datasets/shop"] == 1 + 2  # the event and two quarantined rows
+
+
+def test_a_product_description_naming_a_number_equal_to_a_forgotten_customer_stays(
+    tmp_path: Path,
+) -> None:
+    """online_retail's product `SET 10 CARDS HANGING BAUBLES 17080` (2 lines, customer 15810)
+    became `... [forgotten]` on `forget 17080`, customer 17080 being another person: a
+    product's catalogue name, not a mention of anyone, as its stock code is not. The adapter
+    names the description a code column too."""
+    lines = RETAIL + (
+        "536008,35004C,SET 10 CARDS HANGING BAUBLES 17080,1,2010-12-06 10:00,2.55,12583,France\n"
+        "536009,35004C,SET 10 CARDS HANGING BAUBLES 17080,1,2010-12-06 11:00,-1,12583,France\n"
+        "536010,22633,HAND WARMER UNION JACK,2,2010-12-07 10:00,1.85,17080,United Kingdom\n"
+    )
+    (tmp_path / "retail.csv").write_text(lines)
+    home = tmp_path / "ws"
+    invoke(home, "--quiet", "import", "online-retail", str(tmp_path / "retail.csv"), "--dataset", "shop")  # fmt: skip
+    out = json.loads(invoke(home, "--json", "forget", "17080"))
+    assert out["users"] == 1 and out["redacted"] == {}
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert "SET 10 CARDS HANGING BAUBLES 17080" in set(events["description"])
+    assert "SET 10 CARDS HANGING BAUBLES 17080" in set(quarantine(home, "shop")["Description"])
