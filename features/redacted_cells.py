@@ -331,8 +331,9 @@ def check_lines(found: dict[str, Any]) -> list[str]:
     for col, n in damaged.items():
         lines.append(
             f"  {col}: {n:,} cell{'s' * (n != 1)}, its other values numbers or codes: a value "
-            "a `forget` before 2026-12-07 took for an id that was no user (it redacted those "
-            "too); the workspace cannot tell what it was"
+            "a `forget` took for a mention of an id (before 2026-12-07 also of an id that was "
+            "no user; where the ids are whole numbers, a count equal to an erased user's id, "
+            "over-redacted rather than leaked); the workspace cannot tell what it was"
         )
     for col, n in older.items():
         lines.append(f"  {col}: {n:,} in older versions (`datasets restore` brings them back)")

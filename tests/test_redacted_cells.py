@@ -236,3 +236,18 @@ def test_the_feature_table_a_forget_rewrote_is_checked(tmp_path: Path) -> None:
         f"  features/cdnow/user_features.store: {done.redacted:,} cells, its other values "
         "numbers or codes, in the feature table (Feast's offline store;"
     ) in said
+
+
+def test_a_count_a_forget_of_a_user_redacted_today_is_said_as_such(tmp_path: Path) -> None:
+    """Where ids are 1..12, `forget 2` of a user redacts the other users' `quantity` cells `2`
+    kept as text (the token rule's over-redaction, not a leak). The check said them damaged
+    by "a `forget` before 2026-12-07 ... an id that was no user": wrong of this one."""
+    home, source = tmp_path / "ws", tmp_path / "shop.csv"
+    events = EVENTS.splitlines()
+    source.write_text("\n".join([events[0], *(f"{int(r[:5])}{r[5:]}" for r in events[1:])]))
+    invoke(home, "ingest", str(source), "--dataset", "shop", *MAP, "--event-type", "purchase")
+    invoke(home, "forget", "2")
+    [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
+    assert found["damaged"] == {"events.quantity": 11}
+    said = check(home, "datasets", "check", exit_code=3)
+    assert "where the ids are whole numbers, a count equal to an erased user's id" in said
