@@ -130,7 +130,7 @@ def redacted_cells(
     found = Redacted()
     for path in files:
         recorded = columns(path)
-        texts, batches = _csv(path, recorded) if path.suffix.lower() == ".csv" else _parquet(path)
+        texts, batches = _reader(path, recorded)
         other = dict.fromkeys(texts, True)  # every other value a number so far
         cells = dict.fromkeys(texts, 0)
         values: dict[str, set[str]] = {name: set() for name in texts}  # distinct, up to DISTINCT
@@ -179,6 +179,52 @@ def dataset_users(folder: Path) -> Callable[[], UserKeys]:
         return UserKeys(keys, tuple(sorted(int(k) for k in keys if k.isascii() and k.isdigit())))
 
     return users
+
+
+def _reader(path: Path, recorded: dict[str, Any]) -> Batches:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _csv(path, recorded)
+    return _sqlite(path) if suffix == ".db" else _parquet(path)
+
+
+def _sqlite(path: Path) -> Batches:
+    """A SQLite online store's text features (a column per feature: ``features.online_store``),
+    read only, as ``<view's table>.<column>``: a batch per table."""
+    import sqlite3
+    from contextlib import closing
+
+    import pyarrow as pa
+
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    columns = [
+        (t, col[1])
+        for t in tables
+        for col in conn.execute(f'PRAGMA table_info("{_quoted(t)}")')
+        if col[2] == "TEXT"
+    ]
+    if not columns:
+        conn.close()
+        return [], iter(())
+
+    def values(table: str, column: str) -> pa.Array:
+        read = conn.execute(f'SELECT "{_quoted(column)}" FROM "{_quoted(table)}"')
+        return pa.array([None if v is None else str(v) for (v,) in read], pa.string())
+
+    def batches() -> Iterator[list[Any]]:
+        with closing(conn):
+            for table in dict.fromkeys(t for t, _ in columns):
+                yield [
+                    values(t, col) if t == table else pa.array([], pa.string())
+                    for t, col in columns
+                ]
+
+    return [f"{t}.{col}" for t, col in columns], batches()
+
+
+def _quoted(name: str) -> str:
+    return name.replace('"', '""')
 
 
 def _parquet(path: Path) -> Batches:
@@ -249,6 +295,7 @@ def check_workspace(
     lines: list[str] = []
     for name in names:
         tables = [path for path, owner in outside if owner == name]
+        tables += _online_store(settings, name)
         folder = settings.workspace.dataset_dir(name)
         logged = None in erased or name in erased
         try:
@@ -260,6 +307,15 @@ def check_workspace(
         found.append(each)
         lines += check_lines(each)
     return found, lines
+
+
+def _online_store(settings: Settings, name: str) -> list[Path]:
+    """The dataset's online store, where it is a file of a column per feature (the default
+    ``sqlite``): its text features are what ``/score`` serves; another type is not read."""
+    from features.store import store_paths
+
+    db = store_paths(settings, name).online_db
+    return [db] if settings.feast.online_store == "sqlite" and db.is_file() else []
 
 
 def check_dataset(
@@ -342,6 +398,9 @@ def check_lines(found: dict[str, Any]) -> list[str]:
             "the feature table (Feast's offline store; the online store serves its latest rows "
             "as materialized): the refresh below builds both again"
             if col.startswith("features/")
+            else "the online store (the features `/score` serves, as materialized): the "
+            "refresh below materializes them again"
+            if col.startswith("feast/")
             else f"a table `forget` rewrites as {name}'s (scores, ledger): the refresh below "
             "writes new ones; this one keeps them until deleted"
         )

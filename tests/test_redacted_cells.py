@@ -251,3 +251,28 @@ def test_a_count_a_forget_of_a_user_redacted_today_is_said_as_such(tmp_path: Pat
     assert found["damaged"] == {"events.quantity": 11}
     said = check(home, "datasets", "check", exit_code=3)
     assert "where the ids are whole numbers, a count equal to an erased user's id" in said
+
+
+def test_the_online_store_a_forget_rewrote_is_checked(tmp_path: Path) -> None:
+    """The online store (SQLite, a column per feature) serves the users' text features to
+    `/score`; a `forget` of no user before 2026-12-07 rebuilt it, and `forget` redacts
+    mentions there: `datasets check` did not read it, its `[forgotten]` codes unsaid."""
+    import sqlite3
+
+    home, source, users = tmp_path / "ws", tmp_path / "cdnow.csv", tmp_path / "users.csv"
+    source.write_text(EVENTS)
+    users.write_text("user_id,store\n" + "".join(f"{n:05d},00{n % 3}\n" for n in range(1, 13)))
+    invoke(home, "ingest", str(source), "--dataset", "cdnow", *MAP, "--event-type", "purchase",
+           "--users", str(users))  # fmt: skip
+    for step in ("build", "apply", "materialize"):
+        invoke(home, "features", step, "--dataset", "cdnow")
+    check(home, "datasets", "check", exit_code=0)
+    with sqlite3.connect(home / "feast" / "cdnow" / "online.db") as conn:
+        [table] = [t for (t,) in conn.execute("SELECT name FROM sqlite_master") if "profile" in t]
+        damaged = conn.execute(f"UPDATE {table} SET store = ? WHERE store = '002'", [REDACTED])
+        assert damaged.rowcount == 4
+    [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
+    assert found["damaged_outside"] == {f"feast/cdnow/online.{table}.store": 4}
+    said = check(home, "datasets", "check", exit_code=3)
+    assert f"  feast/cdnow/online.{table}.store: 4 cells, its other values numbers" in said
+    assert "in the online store (the features `/score` serves, as materialized)" in said
