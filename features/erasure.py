@@ -290,6 +290,24 @@ def _handled(settings: Settings, names: list[str]) -> set[Path]:
 # -- the command ----------------------------------------------------------------------------
 
 
+def ids_file_lines(raw: bytes, name: str) -> list[str]:
+    """An ids file's lines (``--ids-file``): UTF-8 with or without a byte order mark, or
+    UTF-16 with one (Excel's "Unicode text", Notepad's "Unicode"), any line ending; other
+    bytes are refused in one line naming the file and the first byte not UTF-8."""
+    import codecs
+    import io
+
+    utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    try:
+        text = raw.decode("utf-16" if utf16 else "utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ErasureError(
+            f"--ids-file {name}: not UTF-8 (byte {raw[error.start]:#04x} at {error.start:,}): "
+            "save it as UTF-8, one id a line (or UTF-16 with its byte order mark)"
+        ) from None
+    return [line.rstrip("\n") for line in io.StringIO(text, newline=None)]
+
+
 def requested_ids(user_ids: Sequence[str]) -> tuple[list[str], int]:
     """The distinct ids asked for, in order, and how many empty ones were ignored."""
     given = [str(u) for u in user_ids]

@@ -169,6 +169,32 @@ def test_an_ids_file_saved_with_a_byte_order_mark_is_read_whole(home: Path, tmp_
     assert json.loads(piped.stdout)["not_found"] == []
 
 
+def test_an_ids_file_of_utf16_or_a_tab_separated_table_or_latin1_is_read_or_refused(
+    home: Path, tmp_path: Path
+) -> None:
+    """Excel's "Unicode text" (UTF-16 with a byte order mark) as --ids-file ended in a
+    Python traceback (UnicodeDecodeError), as did a Latin-1 file; a tab-separated table
+    (`CustomerID<TAB>Name`) was read as whole lines, `"17850\tBob"`, no user, nothing said.
+    UTF-16 is read; the others are refused in one line naming the file."""
+    source = tmp_path / "events.csv"
+    source.write_text(EVENTS.replace(".0,", ","))
+    cli_report("ingest", str(source), "--dataset", "shop")
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes("17850\r\n12583\r\n".encode("utf-16"))
+    out = cli_report("forget", "--ids-file", str(ids))
+    assert out["not_found"] == [] and out["users"] == 2
+    for raw, said in (
+        (b"CustomerID\tName\r\n13047\tBob\r\n", f"--ids-file {ids}: a table (its first"),
+        ("jos\xe9\n".encode("latin-1"), f"--ids-file {ids}: not UTF-8 (byte 0xe9 at 3): save"),
+    ):
+        ids.write_bytes(raw)
+        result = CliRunner().invoke(main, ["forget", "--ids-file", str(ids)])
+        assert result.exit_code != 0
+        line = result.output.strip()
+        assert "\n" not in line and "Traceback" not in line, line
+        assert line.startswith(f"Error: {said}"), line
+
+
 def test_an_at_risk_list_given_as_the_ids_file_is_refused_naming_its_user_id_column(
     home: Path, tmp_path: Path
 ) -> None:

@@ -533,7 +533,7 @@ def report(
 @click.argument("user_ids", nargs=-1)
 @click.option(
     "--ids-file",
-    type=click.File(encoding="utf-8-sig"),  # Excel and Notepad save "UTF-8 with BOM"
+    type=click.File("rb"),  # "UTF-8 with BOM", UTF-16 (features.erasure.ids_file_lines)
     help="Also the ids in this file, one a line, exactly as held ('-': standard input).",
 )
 @click.option(
@@ -562,9 +562,10 @@ def forget(
     the users are named (retrain, then `lifecycle promote`); see docs/privacy.md.
     """
     from features.erasure import forget as forget_users
-    from features.erasure import requested_ids
+    from features.erasure import ids_file_lines, requested_ids
 
-    listed = [line.rstrip("\r\n") for line in ids_file] if ids_file else []
+    name = getattr(ids_file, "name", "-")  # standard input: a buffer of no name
+    listed = ids_file_lines(ids_file.read(), name) if ids_file else []
     _refuse_a_table_of_ids(listed, ids_file)
     ids, blank = requested_ids([*user_ids, *listed])  # 20,000 ids need no command line
     ignored = f" ({blank:,} empty id{'s' * (blank != 1)} ignored)" if blank else ""
@@ -584,9 +585,11 @@ def _refuse_a_table_of_ids(lines: list[str], ids_file: Any) -> None:
 
     first = next((line for line in lines if line.strip()), "")
     columns = [cell.strip().strip('"').lower() for cell in re.split(r"[,;\t]", first)]
-    if len(columns) > 1 and c.USER_ID in columns:
+    # a tab is in no id (ingest refuses it) but between a table's cells (CustomerID<TAB>Name)
+    if len(columns) > 1 and (c.USER_ID in columns or "\t" in first):
         raise ErasureError(
-            f"--ids-file {ids_file.name}: a table (its first line: {first[:60]}"
+            f"--ids-file {getattr(ids_file, 'name', '-')}: a table (its first line: {first[:60]}"
             f"{'...' if len(first) > 60 else ''}), not one id a line: write its "
-            f"{c.USER_ID} column alone to a file, one id a line, and give that"
+            f"{c.USER_ID if c.USER_ID in columns else 'id'} column alone to a file, one id a "
+            "line, and give that"
         )
