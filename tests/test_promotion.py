@@ -223,6 +223,57 @@ def test_a_champion_of_replaced_data_is_no_rival_the_challenger_is_judged_as_a_f
     assert champion.tags["lineage.dataset_version"] == now
 
 
+def test_a_champion_of_replaced_data_keeps_its_label_definition_until_a_change_is_accepted(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """Session 58 (NEWU): after `promote churn 1` back to the old demo's 90-day churn (its
+    data replaced since), `labels.churn_horizon_days=60` and `train churn` replaced it by a
+    60-day v3 "judged as a first model", with no --accept-definition-change: a champion of
+    replaced data skipped the definition check. Its definition is the one on its own version
+    whatever data it learned from: the gate, `promote` and `refresh` hold the change back
+    until accepted; accepted, the verdict says both the change and the replaced data."""
+    from experiment_runs import few_rounds
+
+    from lifecycle import steps
+    from lifecycle.refresh import model_problem
+
+    environ = NO_COMPILE | NO_PLOTS | few_rounds()
+    settings = load_settings(home=trained_copy, environ=environ)
+    client = registry.client(settings)
+    before = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    old = before.tags["lineage.dataset_version"]
+    replace_demo(settings, tmp_path / "other", users=800)
+    steps.build_features(settings)
+    steps.publish_features(settings)
+    now = settings.workspace.dataset_dir("demo").resolve().name
+    sixty = load_settings(
+        home=trained_copy, environ=environ | {"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60"}
+    )
+    held = train_task(sixty, "churn")
+    changed = f"label definition differs from champion v{before.version} (horizon_days 90 -> 60)"
+    assert not held.promoted and held.gate.startswith(f"{changed}: refused, "), held.gate
+    assert held.gate.endswith(
+        f"`lifecycle promote churn {held.version} --reason REASON --accept-definition-change`"
+    ), held.gate
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    assert champion.version == before.version
+    with pytest.raises(PromotionError, match=r"horizon_days 90 -> 60.*--accept-definition-change"):
+        promote(sixty, "churn", held.version, "looks better", gated_only=True)
+    # refresh finds it current, held for its definition, until told to accept
+    assert model_problem(sixty, client, "demo", "churn") is None
+    assert model_problem(sixty, client, "demo", "churn", "60 days").endswith(
+        "now accepted (--accept-definition-change)"
+    )
+    accepted = train_task(sixty, "churn", accept_definition_change="product asked for 60 days")
+    replaced = (
+        f"champion v{before.version}'s data was replaced: dataset version {old} was replaced "
+        f"by {now} (a new ingest, not an append)"
+    )
+    _judged_as_a_first_model(
+        client, accepted, f"{changed}, accepted: product asked for 60 days; {replaced}"
+    )
+
+
 def test_a_champion_tested_on_outcomes_late_events_changed_is_no_rival(
     trained_copy: Path, tmp_path: Path
 ) -> None:

@@ -326,17 +326,21 @@ def gate_on_test(
 
     A challenger whose ``label`` definition (horizon, target, lookback...) differs from the
     champion's is never promoted by its metric (the two predict different things); only
-    with ``accept_definition_change``, a reason recorded on the version. A champion whose
-    data was replaced since (:func:`registry.replaced_data`) is no rival either way: its test
-    was of other customers, and the challenger is judged as a first model; so is one whose
+    with ``accept_definition_change``, a reason recorded on the version. The champion's
+    definition is the one on its own version, whatever data it learned from: one of data
+    replaced since still serves its window (a rollback to the old demo's 90-day churn was
+    replaced by a 60-day one unasked). A champion whose data was replaced since
+    (:func:`registry.replaced_data`) is no rival by its metric: its test was of other
+    customers, and the challenger is judged as a first model; so is one whose
     task another model answers (``answered_by``: ``1 - churn vN``, conversion on a log of
     purchases, ``serving.scoring.churn_answers``), as its lead protects no answer.
     """
     replaced = registry.replaced_data(settings, mlflow_client, name, version)
+    redefined = definition_change(mlflow_client, name, label)  # tag against tag
     refused = (
-        None
-        if replaced
-        else definition_refusal(mlflow_client, name, task, version, label, accept_definition_change)
+        definition_refused(redefined, task, version)
+        if redefined and not accept_definition_change
+        else None
     )
     if refused:  # before the baselines: a different definition is no rival at all
         metric = gate_metric_of(settings, task)
@@ -375,7 +379,8 @@ def gate_on_test(
 
     def champion_score(champion: Any, metric: str) -> float | Recorded | Unscored:
         if replaced is not None:  # its test was of other customers: judged as a first model
-            return Unscored(replaced, True)
+            accepted = f"{redefined}, accepted: {accept_definition_change}; " if redefined else ""
+            return Unscored(f"{accepted}{replaced}", True)
         if registry.is_label_free(champion):  # nothing to weigh: the challenger was judged
             return Unscored(f"champion v{champion.version} learned from no outcome", True)
         if by := answered_by:  # online_retail's conversion v1 kept its
@@ -403,11 +408,7 @@ def gate_on_test(
             )
             if accept_definition_change:
                 return Unscored(f"{changed}, accepted: {accept_definition_change}", True)
-            return Unscored(
-                f"{changed}: refused, scores would change meaning under their users; accept it "
-                f"with {accept_commands(task, version)}",
-                False,
-            )
+            return Unscored(definition_refused(changed, task, version), False)
         if set(current.feature_names) - set(test.columns):
             return Unscored(
                 f"champion v{champion.version} reads features this test set lacks", False
@@ -504,17 +505,29 @@ def definition_refusal(
 ) -> str | None:
     """Why a challenger whose label definition differs from the champion's recorded one
     (tag ``label_definition``) is not promoted; None when it is the same, or accepted."""
+    changed = None if accept else definition_change(mlflow_client, name, label)
+    return definition_refused(changed, task, version) if changed else None
+
+
+def definition_change(mlflow_client: Any, name: str, label: dict[str, Any] | None) -> str | None:
+    """How ``label`` differs from the definition recorded on the champion's own version (tag
+    ``label_definition``), whatever data it learned from: ``label definition differs from
+    champion v1 (horizon_days 90 -> 60)``; None when it is the same or either is unknown."""
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
     recorded = (champion.tags or {}).get(lineage.DEFINITION_TAG) if champion else None
-    if label is None or not recorded or accept:
+    if label is None or not recorded:
         return None
     changes = lineage.definition_changes(json.loads(recorded), _plain(label))
     if not changes:
         return None
+    return f"{registry.DEFINITION_HELD} v{champion.version} ({', '.join(changes)})"
+
+
+def definition_refused(changed: str, task: str, version: str) -> str:
+    """The gate's verdict on a version held back for its label definition (``changed``)."""
     return (
-        f"{registry.DEFINITION_HELD} v{champion.version} ({', '.join(changes)}): "
-        "refused, the scores would change meaning under their users; accept it with "
-        + accept_commands(task, version)
+        f"{changed}: refused, the scores would change meaning under their users; accept it "
+        f"with {accept_commands(task, version)}"
     )
 
 
