@@ -30,6 +30,7 @@ from lifecycle.backtest_attribute import fit_attribute_rule
 from lifecycle.backtest_copy import copy_dataset_until
 from lifecycle.backtest_inputs import (
     BacktestError,
+    TrainingCutoffs,
     backtest_labels,
     check_before_end,
     check_history,
@@ -432,11 +433,16 @@ def run_backtest(
     labels = backtest_labels(settings.labels, horizon_days)
     stamps = parse_cutoffs(cutoffs)
     span = data_span(source / EVENTS_FILE)
+    grid = TrainingCutoffs.of(
+        source / EVENTS_FILE,
+        settings.features.cutoff_frequency,
+        label_free=settings.training.label_free_fallback,
+    )
     progress("computing what happened after each cutoff")
     truths = {}
     for stamp in stamps:  # every cutoff is checked before anything runs
         check_before_end(stamp, span[1])
-        check_history(stamp, span, labels)  # one before the data: never 'cut earlier'
+        check_history(stamp, span, labels, grid)  # one before the data: never 'cut earlier'
         try:
             truths[stamp] = outcomes(source / EVENTS_FILE, source / USERS_FILE, stamp, labels)
         except UserError as error:  # a horizon that ends after the data

@@ -6,9 +6,11 @@ the horizon or the data's first and last day.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features import contract as c
@@ -79,17 +81,128 @@ def check_before_end(cutoff: pd.Timestamp, last_event: pd.Timestamp) -> None:
         )
 
 
+@dataclass(frozen=True)
+class TrainingCutoffs:
+    """The cutoffs a backtest's training has at a cutoff: the feature table's grid
+    (``features.cutoff_frequency``, :func:`features.asof.cutoff_grid`) of the events up to it,
+    of which those whose horizon ends by its last event are labelled. A 60-day horizon fits
+    after 61 days of data, yet the weekly grid of a cutoff 61 days in has none labelled: at
+    the earliest cutoff the refusal offered, training learned from no outcome, unsaid."""
+
+    first_event: pd.Timestamp
+    ends: np.ndarray  # each day's last event time, and each midnight an event is at (sorted)
+    frequency: str = "7D"
+    label_free: bool = True  # training.label_free_fallback
+
+    @classmethod
+    def of(
+        cls, events_path: Path, frequency: str = "7D", *, label_free: bool = True
+    ) -> TrainingCutoffs:
+        from features.asof import connect
+
+        t = c.EVENT_TIME
+        days = (
+            connect()
+            .execute(
+                f"SELECT min({t}), max({t}), bool_or({t} = date_trunc('day', {t})) "
+                f"FROM read_parquet({literal(events_path)}) GROUP BY date_trunc('day', {t})"
+            )
+            .fetchall()
+        )
+        if not days:
+            raise BacktestError(f"{events_path}: the events table is empty")
+        stamps = [pd.Timestamp(last).tz_convert("UTC") for _, last, _ in days]
+        stamps += [pd.Timestamp(first).tz_convert("UTC").normalize() for first, _, at in days if at]
+        first = min(pd.Timestamp(first).tz_convert("UTC") for first, _, _ in days)
+        ends = np.array(sorted({s.value for s in stamps}), dtype=np.int64)
+        return cls(first, ends, frequency, label_free)
+
+    def last_event(self, cutoff: pd.Timestamp) -> pd.Timestamp | None:
+        """The last event at or before ``cutoff`` (what the backtest's copy of the data ends at)."""
+        at = int(np.searchsorted(self.ends, pd.Timestamp(cutoff).value, side="right"))
+        return pd.Timestamp(int(self.ends[at - 1]), tz="UTC") if at else None
+
+    def labelled(self, cutoff: pd.Timestamp, horizon: int) -> list[pd.Timestamp]:
+        """The training cutoffs at ``cutoff`` whose ``horizon`` ends within its data."""
+        from features.asof import cutoff_grid
+        from features.labels import matured_cutoffs
+
+        last = self.last_event(cutoff)
+        if last is None:
+            return []
+        return matured_cutoffs(last, cutoff_grid(self.first_event, last, self.frequency), horizon)
+
+    def splits(self, cutoff: pd.Timestamp, horizon: int) -> bool:
+        """Whether the labelled cutoffs at ``cutoff`` split into train, validation and test
+        (:func:`training.pipeline.time_split`): else its training fits label-free models."""
+        from training.errors import TooFewOutcomes
+        from training.pipeline import time_split
+
+        try:
+            time_split(self.labelled(cutoff, horizon), horizon)
+        except TooFewOutcomes:
+            return False
+        return True
+
+    def earliest(
+        self, fits: Callable[[pd.Timestamp], bool], start: pd.Timestamp, end: pd.Timestamp
+    ) -> pd.Timestamp | None:
+        """The first midnight from ``start`` to ``end`` at which ``fits`` holds."""
+        days = pd.date_range(start.normalize(), end, freq="D")
+        return next((day for day in days if fits(day)), None)
+
+    def said(self, cutoff: pd.Timestamp, horizon: int, last_event: pd.Timestamp) -> str:
+        """What training does at a ``cutoff`` a refusal offers, where its cutoffs do not split
+        into train, validation and test at ``horizon`` days: naming the first cutoff with a
+        labelled one and the first whose split; '' where they split."""
+        if self.splits(cutoff, horizon):
+            return ""
+        latest = last_event - pd.Timedelta(days=horizon)
+        labelled = self.earliest(lambda day: bool(self.labelled(day, horizon)), cutoff, latest)
+        split = self.earliest(lambda day: self.splits(day, horizon), labelled or cutoff, latest)
+        fits = (
+            "fits label-free models"
+            if self.label_free
+            else "trains nothing (training.label_free_fallback is off)"
+        )
+        grid = f"training's cutoffs (every {self.frequency}, features.cutoff_frequency)"
+        splits = (
+            f"they split into train, validation and test from {split:%Y-%m-%d} on"
+            if split is not None
+            else "they split into train, validation and test at no cutoff of this data"
+        )
+        if labelled == cutoff:
+            return (
+                f"{grid}: {splits}; before, training learns a shorter horizon where one splits "
+                f"(training.bridge_horizon), else {fits}"
+            )
+        where = f"where none of {grid} has its {horizon} days within the data, training {fits}"
+        if labelled is None:
+            return f"{where}, as at every later cutoff of this data"
+        return f"{where}; the first cutoff with one is {labelled:%Y-%m-%d}, and {splits}"
+
+
 def check_history(
-    cutoff: pd.Timestamp, span: tuple[pd.Timestamp, pd.Timestamp], labels: LabelSettings
+    cutoff: pd.Timestamp,
+    span: tuple[pd.Timestamp, pd.Timestamp],
+    labels: LabelSettings,
+    grid: TrainingCutoffs,
 ) -> None:
     """Refuse a cutoff too early for one label horizon to have matured before it (nothing to
     learn from), naming the earliest cutoff that works, or, where no cutoff of the data has
-    a horizon before it and one after it, the longest horizon that fits; finer limits are
-    the training's own errors."""
+    a horizon before it and one after it, the longest horizon that fits; with what training
+    does at the cutoff offered where its cutoffs (``grid``) have none labelled or do not split
+    (:meth:`TrainingCutoffs.said`). Finer limits are the training's own errors."""
     first_event, last_event = span
 
     def earliest(days: int) -> pd.Timestamp:
         return (first_event + pd.Timedelta(days=days)).normalize() + pd.Timedelta(days=1)
+
+    def offered(days: int, before: str, after: str = "") -> str:
+        """The earliest cutoff of a ``days`` horizon, with what training does there."""
+        first = earliest(days)
+        said = grid.said(first, days, last_event)
+        return f"{first:%Y-%m-%d}{before}{said}{after}" if said else f"{first:%Y-%m-%d}"
 
     fields = horizon_fields()
     history = max(getattr(labels, field) for field in fields)
@@ -114,7 +227,7 @@ def check_history(
     if earliest(history) + pd.Timedelta(days=history) <= last_event:
         raise BacktestError(
             f"{why}; the earliest cutoff a {history}-day horizon fits is "
-            f"{earliest(history):%Y-%m-%d}{at_this}"
+            f"{offered(history, ' (', ')')}{at_this}"
         )
     days = (last_event - first_event).days
     # the longest horizon with a cutoff that has one before it and one after it: the cutoff
@@ -131,7 +244,7 @@ def check_history(
     raise BacktestError(
         f"{why}, and no cutoff of this data ({counted(days, DAYS)}, to {last_event:%Y-%m-%d}) "
         f"has that and a {history}-day horizon after it to judge by: give --horizon {fits} or "
-        f"shorter (the earliest cutoff is then {earliest(fits):%Y-%m-%d}){at_this}"
+        f"shorter (the earliest cutoff is then {offered(fits, ': ')}){at_this}"
     )
 
 

@@ -446,14 +446,20 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
             ["--cutoff", "2023-06-01", "--horizon", "300"],
             "history before the cutoff, and no cutoff of this data (399 days, to 2024-02-04) has "
             "that and a 300-day horizon after it to judge by: give --horizon 199 or shorter (the "
-            "earliest cutoff is then 2023-07-20), or --horizon 150 at this one",
+            "earliest cutoff is then 2023-07-20: where none of training's cutoffs (every 7D, "
+            "features.cutoff_frequency) has its 199 days within the data, training fits "
+            "label-free models, as at every later cutoff of this data), or --horizon 150 at this "
+            "one",
         ),
         # a cutoff too early for the horizon: the earliest that fits, and the horizon that fits
         # this one (it said only "the earliest cutoff is 2023-03-03 (or give a shorter
         # --horizon)", as the too-late refusal names the horizon that fits)
         (
             ["--cutoff", "2023-02-10"],
-            "; the earliest cutoff a 60-day horizon fits is 2023-03-03, or --horizon 39 at this "
+            "; the earliest cutoff a 60-day horizon fits is 2023-03-03 (where none of training's "
+            "cutoffs (every 7D, features.cutoff_frequency) has its 60 days within the data, "
+            "training fits label-free models; the first cutoff with one is 2023-03-06, and they "
+            "split into train, validation and test from 2023-06-26 on), or --horizon 39 at this "
             "one",
         ),
         (
@@ -480,10 +486,71 @@ def test_a_cutoff_too_early_for_the_settings_horizons_names_the_setting(home: Pa
         "--horizon DAYS sets every task's) of history before the cutoff" in result.stderr
     )
     assert result.stderr.rstrip().endswith(
-        "give --horizon 199 or shorter (the earliest cutoff is then 2023-07-20), or --horizon "
-        "95 at this one"
+        "give --horizon 199 or shorter (the earliest cutoff is then 2023-07-20: where none of "
+        "training's cutoffs (every 7D, features.cutoff_frequency) has its 199 days within the "
+        "data, training fits label-free models, as at every later cutoff of this data), or "
+        "--horizon 95 at this one"
     )
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_what_training_does_at_the_earliest_cutoff_offered_is_said(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 58 (BT2): the refusal offered the first cutoff a horizon fits after the data's
+    first day (2023-03-03 for 60 days), where training's weekly cutoffs, counted back from
+    it, have none whose 60 days end within the data: every model there learned from no
+    outcome (`no cutoff of dataset 'demo' has a matured 60-day churn horizon`), unsaid, and
+    the BG/NBD baseline stopped on a traceback (19 customers). The offer now says so, the
+    first cutoff with a labelled one (2023-03-06) and the first whose cutoffs split into
+    train, validation and test; checked here against the feature tables of those cutoffs."""
+    from features.asof import build_feature_table
+    from features.labels import matured_cutoffs
+    from training.errors import TooFewOutcomes
+    from training.pipeline import time_split
+
+    result = invoke(home, "backtest", "--cutoff", "2023-02-10", "--horizon", "60")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().endswith(
+        "; the earliest cutoff a 60-day horizon fits is 2023-03-03 (where none of training's "
+        "cutoffs (every 7D, features.cutoff_frequency) has its 60 days within the data, "
+        "training fits label-free models; the first cutoff with one is 2023-03-06, and they "
+        "split into train, validation and test from 2023-06-26 on), or --horizon 39 at this one"
+    ), result.stderr
+    off = invoke(
+        home,
+        *("backtest", "--cutoff", "2023-02-10", "--horizon", "60"),
+        env={"LIFECYCLE_TRAINING__LABEL_FREE_FALLBACK": "false"},
+    )
+    assert "within the data, training trains nothing (training.label_free_fallback is off)" in (
+        off.stderr
+    )
+    # what a backtest's training has at each cutoff: the feature table of its copy of the data
+    settings = load_settings(home=home, environ={})
+    source = settings.workspace.dataset_dir("demo")
+
+    def labelled(cutoff: str) -> list[pd.Timestamp]:
+        copy = tmp_path / cutoff
+        copy_dataset_until(source, copy, pd.Timestamp(cutoff, tz="UTC"))
+        table = build_feature_table(
+            copy / "events.parquet",
+            copy / "users.parquet",
+            copy / "features.parquet",
+            windows=settings.features.windows_days,
+            frequency=settings.features.cutoff_frequency,
+        )
+        last = pd.read_parquet(copy / "events.parquet")[c.EVENT_TIME].max()
+        return matured_cutoffs(last, [pd.Timestamp(t, tz="UTC") for t in table["cutoffs"]], 60)
+
+    def splits(cutoff: str) -> bool:
+        try:
+            return bool(time_split(labelled(cutoff), 60))
+        except TooFewOutcomes:
+            return False
+
+    assert not labelled("2023-03-03") and not labelled("2023-03-05")
+    assert labelled("2023-03-06")
+    assert not splits("2023-06-25") and splits("2023-06-26")
 
 
 def test_too_few_resamples_for_an_interval_are_refused(home: Path) -> None:
