@@ -59,6 +59,22 @@ SILENCE_SIGNS = {"recency_rule": 1.0, "rfm_score": -1.0}
 NET_VALUES = {"revenue_total": "net_revenue_total", "avg_order_value": "net_order_value"}
 
 
+# A bgnbd_gamma_gamma rule's one order value, where every buyer's orders are worth it (a
+# count-only log's 1 purchase): served in place of a Gamma-Gamma fit of no spread
+ORDER_VALUE = "order_value"
+
+
+def one_order_value(rows: Any, spent: str) -> float | None:
+    """The value every buyer's orders have, where all have one and the same (their mean
+    ``spent`` and ``max_order_value`` alike, where the features have it); else None."""
+    buyers = rows[rows["orders_total"].fillna(0) >= 1]
+    columns = [spent] + (["max_order_value"] if "max_order_value" in rows else [])
+    values = buyers[columns].to_numpy(dtype=float).ravel()
+    if not len(values) or not np.isfinite(values).all() or values[0] <= 0:
+        return None
+    return float(values[0]) if (values == values[0]).all() else None
+
+
 class RuleError(ValueError):
     """A rule cannot be built or applied on these features."""
 
@@ -159,12 +175,23 @@ class RuleModel:
         BG/NBD + Gamma-Gamma (``lifecycle.btyd_interval``; with ``none_ratio`` a bridge's,
         the levels are of the longer horizon's P(any purchase) and this one's value given
         a purchase)."""
-        from lifecycle.btyd_interval import value_quantiles
+        from lifecycle.btyd_interval import count_quantiles, value_quantiles
 
         if not self.has_outlook:
             raise RuleError(f"the {self.kind} rule has no value interval")
         matrix = np.asarray(matrix, dtype="float64")
         orders, first, last, mean_value = (self._column(matrix, name) for name in self.inputs())
+        if ORDER_VALUE in self.params:  # every order worth the same: N x it, exactly
+            quantiles, buys = count_quantiles(
+                self.params["bgnbd"],
+                float(self.params[ORDER_VALUE]),
+                np.nan_to_num(orders),
+                first,
+                last,
+                float(self.params["horizon_days"]),
+                none_ratio=none_ratio,
+            )
+            return np.column_stack([quantiles, buys])
         quantiles, buys = value_quantiles(
             self.params["bgnbd"],
             self.params["gamma_gamma"],
@@ -249,6 +276,8 @@ class RuleModel:
         horizon = float(self.params["horizon_days"])
         column = lambda name: self._column(matrix, name)  # noqa: E731
         purchases = outlook_of_columns(self.params["bgnbd"], column, horizon)[1]
+        if ORDER_VALUE in self.params:  # every order worth the same: no spend modelled
+            return np.nan_to_num(purchases * float(self.params[ORDER_VALUE]), nan=0.0)
         gg = GammaGamma(*(float(self.params["gamma_gamma"][k]) for k in ("p", "q", "v")))
         orders, spent = column("orders_total"), column(self._net("avg_order_value"))
         repeat = np.maximum(np.where(np.isnan(orders), 0.0, orders) - 1, 0)
@@ -334,7 +363,11 @@ def fit_rule(
         gg, why = GammaGamma.fit_for_value(repeat["orders_total"] - 1, repeat[spent])
         if why:  # no fit, or a one-time buyer's p v / (q - 1) is undefined
             raise RuleError(why)
-        params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}
+        if (each := one_order_value(latest, spent)) is not None:
+            # nothing for Gamma-Gamma to model (its p and q ran to their bounds): N x each
+            params |= {"bgnbd": process, ORDER_VALUE: each}
+        else:
+            params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}
     elif kind == "purchase_process":
         from lifecycle.btyd import MBGNBD, MIN_CUSTOMERS
         from lifecycle.btyd_features import fit_purchase_process, why_not_fitted

@@ -123,8 +123,8 @@ def _blend_rule(bundle: ModelBundle) -> BlendRule | None:
     """The bundle's blended BG/NBD + Gamma-Gamma rule; None for another rule or none (the
     arrays blend those), or one whose inputs the matrix lacks (the arrays raise)."""
     rule = bundle.blend
-    if rule is None or rule.kind != "bgnbd_gamma_gamma":
-        return None
+    if rule is None or rule.kind != "bgnbd_gamma_gamma" or "gamma_gamma" not in rule.params:
+        return None  # (one order value, rules.ORDER_VALUE: the arrays blend it)
     names = rule.inputs()
     if not set(names) <= set(rule.feature_names):
         return None

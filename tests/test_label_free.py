@@ -698,3 +698,55 @@ def test_a_young_log_whose_order_values_have_no_mean_refuses_the_ltv_in_words(
         said,
     ), said
     assert _cli(settings, "train", "churn").exit_code == 0
+
+
+def test_a_count_only_logs_label_free_ltv_is_expected_purchases_in_whole_purchases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 58 (BT3): a log of purchase days without amounts (`--amount-default 1`) has
+    every order worth 1 purchase; its label-free LTV fitted Gamma-Gamma on those equal values
+    (p and q on their bound e^12) and served 'BG/NBD expected purchases x Gamma-Gamma order
+    value': each value expected purchases x 1.000005, and an interval of a purchase count
+    smeared by a spend spread no order has (P10 1.0016, P50 2.9983, P90 10.005 purchases).
+    It now serves expected purchases x the one order value and the levels of the count in
+    whole purchases, and says no spend is modelled."""
+    from lifecycle.btyd_features import outlook_of_columns
+
+    clear_lifecycle_environ(monkeypatch)
+    home = tmp_path / "workspace"
+    log = demo_purchase_log(tmp_path / "demo", users=USERS, seed=SEED, days=DAYS)
+    days = pd.DataFrame({"Customer": log["Customer"], "Day": log["Time"].str[:10]})
+    days.drop_duplicates().to_csv(tmp_path / "days.csv", index=False)
+    settings = load_settings(home=home, environ=_environ(home))
+    steps = [
+        ("ingest", str(tmp_path / "days.csv"), "--dataset", DATASET, "--event-type", "purchase",
+         "--map", "user_id=Customer", "--map", "event_time=Day", "--amount-default", "1"),
+        ("features", "build"),
+        ("features", "apply"),
+        ("features", "materialize"),
+    ]  # fmt: skip
+    for step in steps:
+        done = _cli(settings, *step)
+        assert done.exit_code == 0, done.output
+    trained = _cli(settings, "train", "ltv")
+    assert trained.exit_code == 0, trained.output
+    said = " ".join(trained.output.split())
+    assert (
+        "label-free bgnbd_gamma_gamma (BG/NBD expected purchases x 1, every order's value (no "
+        "spend to model)) fitted on " in said
+    ), said
+    _, bundle = _champion(settings, "ltv", tmp_path / "bundle")
+    rule = bundle.booster
+    assert "gamma_gamma" not in rule.params and rule.params["order_value"] == 1.0
+    table = pd.read_parquet(store_paths(settings).feature_table)
+    rows = table[table[AS_OF] == table[AS_OF].max()]
+    matrix = rows[bundle.feature_names].to_numpy(dtype=float)
+    outlook = bundle.value_outlook_matrix(matrix)
+    expected = outlook_of_columns(
+        rule.params["bgnbd"],
+        lambda name: matrix[:, bundle.feature_names.index(name)],
+        float(rule.params["horizon_days"]),
+    )[1]
+    assert np.allclose(bundle.predict_matrix(matrix), np.nan_to_num(expected), rtol=1e-12)
+    levels = outlook[:, 1:4]  # P10, P50, P90: whole purchases
+    assert np.array_equal(levels, np.round(levels)) and levels[:, 2].max() >= 2

@@ -36,7 +36,7 @@ from lifecycle import lineage, registry
 from lifecycle.btyd import MBGNBD
 from lifecycle.btyd_features import FLAT_P_ALIVE, fit_purchase_process, flat_p_alive
 from lifecycle.bundle import ModelBundle
-from lifecycle.rules import RuleError, fit_rule
+from lifecycle.rules import ORDER_VALUE, RuleError, fit_rule
 from lifecycle.settings import Settings
 from training.datasets import latest_set
 from training.errors import TooFewOutcomes, TrainingError
@@ -139,7 +139,7 @@ def train_label_free(
     window = {
         "dataset": dataset,
         "kind": kind,
-        TAG: {"why": why, "model": WHAT[kind if other else task]},
+        TAG: {"why": why, "model": what_is_served(rule, WHAT[kind if other else task])},
         "trained_on": fitted_on,
         "rule_fitted_on": {"cutoff": fitted_on["cutoffs"][0], "rows": len(rows)},
         ACTIVITY: activity_of(rows),
@@ -168,6 +168,15 @@ def train_label_free(
     registry.record_gate(mlflow_client, name, version, verdict)
     report = training.report | {TAG: why, FLAT_P_ALIVE: bundle.data_window.get(FLAT_P_ALIVE)}
     return TrainResult(task, name, version, run_id, {}, promoted, verdict, None, report)
+
+
+def what_is_served(rule: Any, what: str) -> str:
+    """What a label-free model serves, in words: ``what`` (:data:`WHAT`), or, for an LTV
+    of orders all worth one value (:data:`lifecycle.rules.ORDER_VALUE`), no spend model."""
+    if ORDER_VALUE not in rule.params:
+        return what
+    each = float(rule.params[ORDER_VALUE])
+    return f"BG/NBD expected purchases x {each:g}, every order's value (no spend to model)"
 
 
 def gate_label_free(
@@ -252,6 +261,7 @@ def _log(
                 "fitted_at": window["trained_on"]["cutoffs"][0],
                 **{f"process.{k}": v for k, v in process.items()},
                 **{f"gamma_gamma.{k}": v for k, v in fitted.get("gamma_gamma", {}).items()},
+                **({ORDER_VALUE: fitted[ORDER_VALUE]} if ORDER_VALUE in fitted else {}),
             }
         )
         version = log_bundle(
