@@ -381,15 +381,32 @@ def local_trainer(
         if refit:
             return lgb.train(params | objective_params, data, num_boost_round=spec.num_boost_round)
         check = dataset(x_valid, valid, reference=data)
+        stops = [lgb.early_stopping(spec.early_stopping_rounds, verbose=False)]
+        if spec.certain_loss is not None:
+            stops.append(stop_when_certain(spec.certain_loss))
         return lgb.train(
             params | objective_params,
             data,
             num_boost_round=spec.num_boost_round,
             valid_sets=[check],
-            callbacks=[lgb.early_stopping(spec.early_stopping_rounds, verbose=False)],
+            callbacks=stops,
         )
 
     return booster_for
+
+
+def stop_when_certain(loss: float) -> Callable[[Any], None]:
+    """A LightGBM callback ending the boosting at the round whose validation log loss is
+    below ``loss`` (that round the best: ``ModelSpec.certain_loss``)."""
+    import lightgbm as lgb
+
+    def stop(env: Any) -> None:
+        for _, metric, value, _ in env.evaluation_result_list:
+            if metric == "binary_logloss" and value < loss:
+                raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    stop.order = 40  # type: ignore[attr-defined]  # after early stopping's own (30)
+    return stop
 
 
 # What one isotonic step's rate is pulled toward the overall rate by, in rows: a step of
