@@ -99,17 +99,31 @@ def bounded(
 
 # What one of DuckDB's threads needs at least: a hash aggregate of 1M order ids (an ingest's
 # repeated_totals over 2M rows) ran out of 32MB with two threads and took 1.2 s with one; it
-# ran with two under 48MB. Each thread holds buffers of its own, which do not spill.
+# ran with two under 48MB. Each thread holds buffers of its own, which do not spill. Measured
+# on 2 cores only: the eight this allows under the default 256MB were never run.
 MEMORY_PER_THREAD = "32MB"
 
 
 def threads_within(con: duckdb.DuckDBPyConnection, memory_limit: str) -> int:
     """The connection's threads, fewer under a small ``memory_limit``: one per
-    :data:`MEMORY_PER_THREAD` (the default 256MB takes eight, the least, 16 MiB, one)."""
+    :data:`MEMORY_PER_THREAD` (the default 256MB takes up to eight, the least, 16 MiB, one),
+    and never more than the CPUs this process may run on (DuckDB counts the machine's: two
+    in a process held to one CPU by its affinity, as ``taskset`` or a container's cpuset)."""
     from lifecycle.setting_types import memory_bytes
 
     ((threads,),) = con.execute("SELECT current_setting('threads')").fetchall()
-    return max(1, min(int(threads), memory_bytes(memory_limit) // memory_bytes(MEMORY_PER_THREAD)))
+    per_memory = memory_bytes(memory_limit) // memory_bytes(MEMORY_PER_THREAD)
+    return max(1, min(int(threads), usable_cpus(), per_memory))
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity where the system has one (Linux), else
+    the machine's count."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def out_of_memory(

@@ -7,6 +7,9 @@ setting, the step and a value to set."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -98,3 +101,26 @@ def test_a_file_s_rows_are_sorted_into_the_dataset_under_the_least_limit(
     assert written.num_rows == ROWS - 1_000 + 1  # row 0 is no source row: 999 held
     times = written.column(c.EVENT_TIME).to_numpy()
     assert (times[1:] >= times[:-1]).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_duckdb_runs_no_more_threads_than_the_cpus_the_process_may_use(tmp_path: Path) -> None:
+    """Held to one CPU (as ``taskset -c 0`` or a container's cpuset holds it), DuckDB still
+    counts the machine's CPUs: two threads here under 256MB, before; one now."""
+    probe = (
+        "import os, sys; from pathlib import Path\n"
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+        "from features.duckdb_memory import INGEST, bounded, connect\n"
+        "with bounded(connect(), '256MB', Path(sys.argv[1]) / 'shop', *INGEST) as con:\n"
+        "    print(con.execute(\"SELECT current_setting('threads')\").fetchone()[0])\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    ran = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert ran.stdout.split() == ["1"], ran.stdout + ran.stderr
