@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -124,3 +125,28 @@ def test_duckdb_runs_no_more_threads_than_the_cpus_the_process_may_use(tmp_path:
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     assert ran.stdout.split() == ["1"], ran.stdout + ran.stderr
+
+
+def _sort_by_customer(con: duckdb.DuckDBPyConnection, orders: str, out: Path) -> None:
+    """A step of ours sorting the 2M rows by customer and order (write_sorted, which the
+    ingest's last step and an append's merge call)."""
+    schema = pq.read_schema(orders.removeprefix("read_parquet('").removesuffix("')"))
+    write_sorted(con, f"SELECT * FROM {orders}", f"{c.USER_ID}, {c.ORDER_ID}", schema, out)
+
+
+def test_out_of_memory_read_through_arrow_names_the_step_and_the_limit(
+    orders: str, tmp_path: Path
+) -> None:
+    """DuckDB's sort of 2M rows by a repeating string key fits 19MB, but reading its result
+    batch by batch (Arrow's reader, write_batches) pins more than that: DuckDB's words come
+    as Arrow's OSError, not DuckDB's exception, and still make the one line."""
+    shop = tmp_path / "shop"
+    with pytest.raises(OutOfMemory) as refused, bounded(connect(), "19MB", shop, *INGEST) as con:
+        con.execute("SET enable_progress_bar = false")
+        _sort_by_customer(con, orders, tmp_path / "sorted.parquet")
+    raised = refused.value.__context__  # what bounded caught
+    assert isinstance(raised, OSError) and not isinstance(raised, duckdb.Error), repr(raised)
+    said = str(refused.value)
+    assert "\n" not in said and "ingest.memory_limit = '19MB'" in said, said
+    assert f" in tests.test_small_memory_limits.{_sort_by_customer.__name__} (" in said, said
+    assert "(failed to pin block of size" in said, said
