@@ -241,6 +241,7 @@ def repeated_totals(con: Any, staged: str, row: str, checks: Any, kept: str | No
     times on online_retail's invoices). They are added to ``held_back`` (:data:`LINE_ITEM`,
     the first row kept) and noted. ``kept``: a table of the rows --keep-repeats keeps, each
     a purchase of its own by the user's word, never a line of another."""
+    import duckdb
     import numpy as np
 
     from lifecycle.sql import identifier, literal
@@ -259,16 +260,28 @@ def repeated_totals(con: Any, staged: str, row: str, checks: Any, kept: str | No
     )
     # one amount: its least the same as its most (count(DISTINCT) holds each group's amounts
     # and never spilled: 1M orders of two lines ran out of 32MB)
-    con.execute(
-        f"CREATE TEMP TABLE several AS SELECT {key}, min({amount}) = max({amount}) AS alike "
-        f"FROM ({purchases}) GROUP BY {key} HAVING count(*) > 1"
-    )
+    # (several: each such order's key, whether its rows hold one amount, and its rows)
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE several AS SELECT {key}, min({amount}) = max({amount}) AS "
+            f"alike, count(*) AS n FROM ({purchases}) GROUP BY {key} HAVING count(*) > 1"
+        )
+    except duckdb.OutOfMemoryException:
+        # the hash aggregate of 1M order ids ran out of 17MB to 23MB (its table, in memory,
+        # grows by 4 MiB at once); a window's partitions spill: 6 s under 17MB where the
+        # aggregate takes 1 s, so only when the aggregate does not fit
+        con.execute(
+            f"CREATE TEMP TABLE several AS SELECT {key}, alike, n FROM (SELECT {key}, "
+            f"min({amount}) OVER w = max({amount}) OVER w AS alike, count(*) OVER w AS n, "
+            f"row_number() OVER w AS k FROM ({purchases}) WINDOW w AS (PARTITION BY {key})) "
+            "WHERE k = 1 AND n > 1"
+        )
     ((orders, same),) = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE alike) FROM several"
     ).fetchall()
     if orders < MIN_ORDERS or same < SHARE * orders:
         return np.array([], dtype=np.int64)
-    if _by_chance(con, purchases, key, amount) > CHANCE:
+    if _by_chance(con, purchases, amount) > CHANCE:
         return np.array([], dtype=np.int64)
     later = (
         f"SELECT source_row FROM (SELECT {row} AS source_row, row_number() OVER "
@@ -326,18 +339,16 @@ def repeated_totals_line(note: dict[str, Any]) -> str:
     )
 
 
-def _by_chance(con: Any, purchases: str, key: str, amount: str) -> float:
-    """The share of the orders of several rows whose rows would all hold one amount if the
-    purchases' amounts were dealt to the rows at random: each order of k rows sum_a p_a^k
-    (p_a: amount a's share of the purchase rows)."""
+def _by_chance(con: Any, purchases: str, amount: str) -> float:
+    """The share of the orders of several rows (the table ``several``, with their rows ``n``)
+    whose rows would all hold one amount if the purchases' amounts were dealt to the rows at
+    random: each order of k rows sum_a p_a^k (p_a: amount a's share of the purchase rows)."""
     import numpy as np
 
     shares = con.execute(
         f"SELECT count(*) / sum(count(*)) OVER () AS p FROM ({purchases}) GROUP BY {amount}"
     ).fetchnumpy()["p"]
-    sizes = con.execute(
-        f"SELECT count(*) AS k FROM ({purchases}) GROUP BY {key} HAVING count(*) > 1"
-    ).fetchnumpy()["k"]
+    sizes = con.execute("SELECT n AS k FROM several").fetchnumpy()["k"]
     k, orders = np.unique(sizes.astype(np.int64), return_counts=True)
     alike = np.power.outer(shares.astype(float), k).sum(axis=0)
     return float((alike * orders).sum() / orders.sum())
