@@ -111,12 +111,21 @@ def spelt_apart(con: Any, staged: str) -> dict[str, Any]:
     full-width digits show only escaped); ``by_case``: how many differ from another only by
     case, which `ingest --case-insensitive-ids` reads as one user."""
     distinct = f"SELECT DISTINCT {identifier(c.USER_ID)} AS id FROM {staged}"
-    ((groups, ids, examples),) = con.execute(
-        "SELECT count(*), sum(n), list(spellings ORDER BY unseen DESC, spellings)[1:3] FROM ("
-        "SELECT count(*) AS n, list(id ORDER BY id) AS spellings, "
-        f"bool_or(strlen(id) <> length(id)) AS unseen FROM ({distinct}"
-        f") GROUP BY {spelling_key(con, 'id')} HAVING count(*) > 1)"
-    ).fetchall()
+    # the ids' lists are built for the keys of several ids only: a list per key of 100,000
+    # users ran out of 17MB (16 MiB, the least ingest.memory_limit), their count did not
+    con.execute(
+        f"CREATE TEMP TABLE spellings AS SELECT id, {spelling_key(con, 'id')} AS k "
+        f"FROM ({distinct})"
+    )
+    try:
+        ((groups, ids, examples),) = con.execute(
+            "SELECT count(*), sum(n), list(spellings ORDER BY unseen DESC, spellings)[1:3] "
+            "FROM (SELECT count(*) AS n, list(id ORDER BY id) AS spellings, "
+            "bool_or(strlen(id) <> length(id)) AS unseen FROM spellings "
+            "WHERE k IN (SELECT k FROM spellings GROUP BY k HAVING count(*) > 1) GROUP BY k)"
+        ).fetchall()
+    finally:
+        con.execute("DROP TABLE spellings")
     if not groups:
         return {}
     note = {"ids": int(ids), "groups": int(groups), "example": list(examples[0])}

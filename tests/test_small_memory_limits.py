@@ -18,6 +18,7 @@ import pytest
 
 from features import contract as c
 from features.duckdb_memory import INGEST, OutOfMemory, bounded, connect, median
+from features.id_spellings import SPELT_APART, spelt_apart
 from features.line_items import REPEATED_TOTALS, repeated_totals
 from features.staged_tables import write_sorted
 from features.table_checks import TableChecks
@@ -156,3 +157,20 @@ def test_out_of_memory_read_through_arrow_names_the_step_and_the_limit(
     assert "\n" not in said and "ingest.memory_limit = '19MB'" in said, said
     assert f" in tests.test_small_memory_limits.{_sort_by_customer.__name__} (" in said, said
     assert "(failed to pin block of size" in said, said
+
+
+def test_ids_spelt_apart_among_many_users_are_found_under_the_least_limit(
+    tmp_path: Path,
+) -> None:
+    """A list of ids per spelling key of 100,000 users ran out of 17MB (a 2M-event log's
+    ingest, past repeated_totals); the lists are built for the keys of several ids only."""
+    events = tmp_path / "events.parquet"
+    connect().execute(
+        f"COPY (SELECT (100000 + i)::VARCHAR AS {c.USER_ID} FROM range(200000) t(i) "
+        f"UNION ALL SELECT '0' || (100000 + i) FROM range(3) t(i) "
+        f"UNION ALL SELECT ' 100005 ') TO {literal(events)}"
+    )
+    with bounded(connect(), "17MB", tmp_path / "shop", *INGEST) as con:
+        note = spelt_apart(con, f"read_parquet({literal(events)})")[SPELT_APART]
+    assert (note["groups"], note["ids"]) == (4, 8), note
+    assert note["example"] == [" 100005 ", "100005"], note
