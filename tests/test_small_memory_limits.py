@@ -10,16 +10,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from features import contract as c
 from features.duckdb_memory import INGEST, OutOfMemory, bounded, connect, median
 from features.id_spellings import SPELT_APART, spelt_apart
-from features.line_items import REPEATED_TOTALS, repeated_totals
+from features.line_items import LINE_ITEMS_NOTE, REPEATED_TOTALS, OrderLines, repeated_totals
+from features.quarantine import Quarantine
 from features.staged_tables import write_sorted
 from features.table_checks import TableChecks
 from lifecycle.sql import literal
@@ -174,3 +179,40 @@ def test_ids_spelt_apart_among_many_users_are_found_under_the_least_limit(
         note = spelt_apart(con, f"read_parquet({literal(events)})")[SPELT_APART]
     assert (note["groups"], note["ids"]) == (4, 8), note
     assert note["example"] == [" 100005 ", "100005"], note
+
+
+def _order_rows(first: int, rows: int, lines: int) -> pd.DataFrame:
+    """A line-item export's rows from row ``first`` on: orders of ``lines`` rows, customer,
+    date and total on the first row only (Shopify's layout)."""
+    at = np.arange(first, first + rows)
+    order = pd.Series((at // lines).astype(str), index=at)
+    head = at % lines == 0
+    return pd.DataFrame(
+        {
+            "Name": "#" + order,
+            "Email": np.where(head, "c" + order + "@example.com", ""),
+            "Created at": np.where(head, "2024-01-01 10:00:00", ""),
+            "Total": np.where(head, "12.50", ""),
+        },
+        index=at,
+    )
+
+
+def test_a_chunk_of_order_lines_costs_its_rows_not_the_orders_read_before() -> None:
+    """OrderLines looked the chunk's orders up with isin(every order read so far): with
+    100,000 orders held, a 1,000-row chunk hashed them all again (3.9 MB; 13 MB
+    and 1.4 s with 300,000). Each is looked up in the dict now."""
+    columns = {c.USER_ID: "Email", c.EVENT_TIME: "Created at", c.AMOUNT: "Total"}
+    order_lines = OrderLines(c.ColumnMapping({**columns, c.ORDER_ID: "Name"}))
+    held = _order_rows(0, 100_000, 1)
+    order_lines.fold(held, Quarantine(held), {})
+    chunk = _order_rows(500_000, 1_000, 5).set_axis(range(100_000, 101_000))
+    notes: dict[str, Any] = {}
+    tracemalloc.start()
+    try:
+        order_lines.fold(chunk, Quarantine(chunk), notes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert notes[LINE_ITEMS_NOTE]["orders"] == 200 and notes[LINE_ITEMS_NOTE]["set_aside"] == 800
+    assert peak < 1_000_000, f"{peak:,} bytes to fold 1,000 rows"
