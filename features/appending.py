@@ -301,14 +301,24 @@ def merge_events(
         shadowed = "file_row_number" in old_schema.names
         nth = "NULL" if shadowed else "file_row_number"
         old_file = f"SELECT *{empty}, {nth} AS {at} FROM read_parquet({literal(old_events)})"
+        old_rows = f"SELECT {kept}, 0 AS {part}, {at} FROM ({old_file})"
+        # the dataset's rows before the file's first new time, in order already, are not sorted
+        ((first_new,),) = con.execute(
+            f"SELECT min({c.EVENT_TIME}) FROM new WHERE {added}"
+        ).fetchall()
+        head, since = None, ""
+        if first_new is not None and not shadowed:
+            first = f"TIMESTAMPTZ {literal(first_new.isoformat())}"
+            head = (f"{old_rows} WHERE {c.EVENT_TIME} < {first}", (c.EVENT_TIME, c.USER_ID))
+            since = f" WHERE {c.EVENT_TIME} >= {first}"
         write_sorted(  # a UNION ALL's sort ran out of 256MB over 16M rows, a table's not
             con,
-            f"SELECT {kept}, 0 AS {part}, {at} FROM ({old_file}) UNION ALL "
-            f"SELECT {kept}, 1, new_row FROM new WHERE {added}",
+            f"{old_rows}{since} UNION ALL SELECT {kept}, 1, new_row FROM new WHERE {added}",
             f"{c.EVENT_TIME}, {c.USER_ID}, {part}, {at}" + (f", {kept}" if shadowed else ""),
             schema,
             out,
             kept,
+            head,
         )
         ((total,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
         if held.counts():

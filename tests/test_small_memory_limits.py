@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from features import contract as c
+from features.appending import merge_events
 from features.duckdb_memory import INGEST, OutOfMemory, bounded, connect, median
 from features.id_spellings import SPELT_APART, spelt_apart
 from features.line_items import LINE_ITEMS_NOTE, REPEATED_TOTALS, OrderLines, repeated_totals
@@ -216,3 +217,41 @@ def test_a_chunk_of_order_lines_costs_its_rows_not_the_orders_read_before() -> N
         tracemalloc.stop()
     assert notes[LINE_ITEMS_NOTE]["orders"] == 200 and notes[LINE_ITEMS_NOTE]["set_aside"] == 800
     assert peak < 1_000_000, f"{peak:,} bytes to fold 1,000 rows"
+
+
+def _events(path: Path, rows: range, order: str = "i") -> None:
+    """Purchases of rows ``rows`` (a second apart, two a customer), in ``order``."""
+    connect().execute(
+        f"COPY (SELECT 'u' || (i // 2 % 50000) AS {c.USER_ID}, TIMESTAMPTZ "
+        f"'2020-01-01 00:00:00+00' + to_seconds(i // 2) AS {c.EVENT_TIME}, '{c.PURCHASE}' AS "
+        f"{c.EVENT_TYPE}, (10 + i % 1000 / 100)::DOUBLE AS {c.AMOUNT} "
+        f"FROM range({rows.start}, {rows.stop}) t(i) ORDER BY {order}) TO {literal(path)}"
+    )
+
+
+def test_an_append_to_millions_of_rows_sorts_its_new_rows_not_the_dataset(tmp_path: Path) -> None:
+    """20,000 rows appended to 1.98M: the merge sorted all 2M by time and user and ran out of
+    17MB to 23MB; the dataset's rows before the file's first are written as they are."""
+    old, new, out = tmp_path / "events.parquet", tmp_path / "new.parquet", tmp_path / "out.parquet"
+    _events(old, range(1_980_000))
+    _events(new, range(1_980_000, 2_000_000))
+    with bounded(connect(), "17MB", tmp_path / "shop", *INGEST) as con:
+        merge_events(old, new, out, tmp_path / "held.csv", source="new.csv", con=con)
+    assert pq.read_metadata(out).num_rows == 2_000_000
+    written = pq.read_table(out, columns=[c.EVENT_TIME, c.AMOUNT])
+    times = written.column(c.EVENT_TIME).to_numpy()
+    assert (times[1:] >= times[:-1]).all()
+    assert written.column(c.AMOUNT)[1_979_999:1_980_001].to_pylist() == pytest.approx([19.99, 10])
+
+
+def test_a_dataset_out_of_order_is_sorted_with_the_file_s_rows(tmp_path: Path) -> None:
+    """The dataset's rows are written unsorted only while they are seen in order: a file of
+    another writer's, newest first, is sorted with the new rows as before."""
+    old, new, out = tmp_path / "events.parquet", tmp_path / "new.parquet", tmp_path / "out.parquet"
+    _events(old, range(1_000), order="i DESC")
+    _events(new, range(999, 1_010))  # its first row is the dataset's newest, held
+    merge_events(old, new, out, tmp_path / "held.csv", source="new.csv")
+    written = pq.read_table(out).to_pandas()
+    assert len(written) == 1_010 and written[c.EVENT_TIME].is_monotonic_increasing
+    tied = written.groupby(c.EVENT_TIME)[c.USER_ID].apply(list)
+    assert tied.iloc[0] == ["u0", "u0"] and tied.iloc[-1] == ["u504", "u504"]
