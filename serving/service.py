@@ -131,8 +131,10 @@ class LifecycleScoring:
         quiet_bentoml_deprecation()
         if bentoml.server_context.worker_index is not None:  # a server process, not a test's
             from lifecycle.bundle import import_lightgbm_without_sklearn
+            from serving.drain import drain_on_shutdown
 
             import_lightgbm_without_sklearn()
+            drain_on_shutdown()  # on SIGTERM, every request sent before it is answered
         self.settings = load_settings()
         auth_config(self.settings, [])  # an unreadable tokens file stops the start, clearly
         quiet_bad_input()

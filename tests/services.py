@@ -90,14 +90,14 @@ def _running(
     seconds: float,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=cwd
         )
     try:
         _wait_until(ready, process, log, seconds)
-        yield
+        yield process
     finally:
         _stop(process)
 
@@ -283,6 +283,19 @@ def bentoml_server(
     the server's output goes to ``server.log`` and its BentoML home to ``bentoml`` in
     ``workdir`` (``home`` unless given).
     """
+    with bentoml_process(home, env, ready_path, ready_seconds, workdir) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def bentoml_process(
+    home: Path,
+    env: dict[str, str],
+    ready_path: str = "/livez",
+    ready_seconds: float = 120,
+    workdir: Path | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`bentoml_server`, yielding its base URL and its process (BentoML's arbiter)."""
     from serving.launch import bentoml_command
 
     port = free_port()
@@ -310,8 +323,8 @@ def bentoml_server(
         ready_seconds,
         env=full_env,
         cwd=repo,
-    ):
-        yield base
+    ) as process:
+        yield base, process
 
 
 # The shared server's settings: the request limits test_fuzz_api fuzzes (test_soak's requests
