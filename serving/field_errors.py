@@ -40,6 +40,18 @@ LISTS = {
     "user_ids": 'a list of ids, as ["u0000001"], even for one user',
 }
 VERSION_NUMBER = r"^[vV]?[0-9]{1,9}$"  # a registry version as `lifecycle models` shows it
+# The largest whole number every JSON client reads exactly (JavaScript's numbers are doubles):
+# a seed of 10**30 was taken and echoed, and a browser read the echo as 1e+30.
+SAFE_INTEGER = 2**53 - 1
+SAFE_RANGE = (
+    f"Input should be a whole number from {-SAFE_INTEGER} to {SAFE_INTEGER} (2^53 - 1: "
+    "larger numbers lose digits in JSON clients such as JavaScript)"
+)
+# pydantic's bound of a field as the range it is part of
+BOUND_WORDS = {
+    f"Input should be less than or equal to {SAFE_INTEGER}": SAFE_RANGE,
+    f"Input should be greater than or equal to {-SAFE_INTEGER}": SAFE_RANGE,
+}
 MATCH = "String should match pattern "
 # A pattern's meaning in words: a "reason" of spaces was told "should match pattern '[^ \t...'"
 PATTERN_WORDS = {
@@ -75,7 +87,7 @@ def problems(detail: list[dict[str, Any]]) -> list[str]:
         if kinds:
             listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
             msgs = [*msgs, f"{VALID}{listed}"]
-        msgs = [PATTERN_WORDS.get(m.removeprefix(MATCH)[1:-1], m) for m in msgs]
+        msgs = [PATTERN_WORDS.get(m.removeprefix(MATCH)[1:-1], BOUND_WORDS.get(m, m)) for m in msgs]
         msg = "; ".join(msgs)
         quoted = [QUOTED[n] for n in re.split(r"[.\[]", where) if n in QUOTED]
         if msg == f"{VALID}string" and quoted:

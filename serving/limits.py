@@ -95,7 +95,9 @@ class EmptyBody:
     spaces alone were ``body: Invalid JSON: EOF while parsing a value``. A route without
     required fields (``/at_risk``, ``/reload``) takes no body, as its document says. A body
     that is no UTF-8 text (Latin-1, UTF-16) gets 400 saying so, where BentoML said only
-    ``Invalid JSON``. Runs after :class:`BodyLimit`, so what it reads is within the limit."""
+    ``Invalid JSON``. A JSON object holding a key twice gets 400 naming it
+    (:func:`duplicate_key`). Runs after :class:`BodyLimit`, so what it reads is within the
+    limit."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -142,7 +144,46 @@ class EmptyBody:
                 f"{fields} (/docs.json shows each field)"
             )
             return await send_response(send, error_response(400, message, ("body",)))
+        if (twice := duplicate_key(body)) is not None:
+            from serving.field_errors import place
+
+            message = (
+                f"{place(list(twice))}: given twice in one JSON object; send each field once "
+                "(JSON parsers differ in which one they keep)"
+            )
+            return await send_response(send, error_response(400, message, twice))
         await self.app(scope, replaying(body, receive), send)
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    """A JSON object as its (key, value) pairs, in order, duplicates kept."""
+
+
+def duplicate_key(body: bytes) -> tuple[str | int, ...] | None:
+    """Where a JSON object of ``body`` holds a key twice (the path to its second
+    occurrence: ``("where", "country")``), or None; a body that is no JSON is left to the
+    route's parser, which says why. Python's json (and BentoML's parser) kept the last
+    silently: ``{"user_ids": ["a"], "user_ids": ["b"]}`` scored b alone."""
+    import json
+
+    try:
+        document = json.loads(body or b"null", object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[tuple[str | int, ...], object]] = [((), document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, _Pairs):
+            seen: set[str] = set()
+            for key, item in value:
+                if key in seen:
+                    return (*path, key)
+                seen.add(key)
+                if isinstance(item, list):  # an object (_Pairs) or array: looked into
+                    stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(value) if isinstance(v, list))
+    return None
 
 
 def replaying(body: bytes, receive: Any) -> Any:

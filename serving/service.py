@@ -34,7 +34,7 @@ from lifecycle.tracking_http import registry_error
 from serving.answers import stale_text
 from serving.auth import TokenAuth, auth_config
 from serving.errors import ApiError, PlainErrors
-from serving.field_errors import NOT_ONLY_SPACE, VERSION_NUMBER, FieldErrors
+from serving.field_errors import NOT_ONLY_SPACE, SAFE_INTEGER, VERSION_NUMBER, FieldErrors
 from serving.follow import AliasPoll, MirrorFollower, poll_seconds
 from serving.limits import BodyLimit, EmptyBody, JsonOnly
 from serving.logs import quiet_bad_input
@@ -325,8 +325,11 @@ class LifecycleScoring:
             int | None,
             Strict(),
             Field(
-                description="control-group seed, same seed same group; null: drawn from "
-                "the list asked for, as the CLI draws it (seed_drawn_from says from what)"
+                ge=-SAFE_INTEGER,
+                le=SAFE_INTEGER,
+                description="control-group seed, same seed same group, within +-(2^53 - 1) "
+                "(what every JSON client reads exactly); null: drawn from the list asked "
+                "for, as the CLI draws it (seed_drawn_from says from what)",
             ),
         ] = None,
         limit: Annotated[
