@@ -473,10 +473,7 @@ def promote(
         raise PromotionError(f"unknown task {task!r}; expected one of {', '.join(tasks.names())}")
     if not reason.strip():
         raise PromotionError("a manual promotion needs a reason (--reason)")
-    mlflow_client = client(settings)
     name = model_name(dataset or settings.dataset, task)
-    from mlflow.exceptions import MlflowException
-
     # 'v3' as `lifecycle models` shows it is version 3; ' 3' or '03' (which MLflow finds)
     # is named as the registry spells it, never 'champion is now v 3 (was 3)'. Anything
     # else is no version: '1.0' was 'has no version 1.0', as if v1 were missing.
@@ -486,18 +483,21 @@ def promote(
             f"{version!r} is no model version: a version is a whole number as `lifecycle "
             "models` shows it (3 or v3), or `challenger`"
         )
+    from lifecycle.registry_sqlite import local_versions
+
+    found = local_versions(settings, name)  # without the MLflow client's seconds of import
+    if found is not None and int(number.group(1)) not in found:
+        raise UnknownVersion(no_version(name, version, found))
+    mlflow_client = client(settings)
+    from mlflow.exceptions import MlflowException
+
     try:
         chosen = mlflow_client.get_model_version(name, str(int(number.group(1))))
     except MlflowException as error:
         if server_failed(error):  # not "has no version N"
             raise
-        found = sorted(
-            int(v.version) for v in mlflow_client.search_model_versions(f"name = '{name}'")
-        )
-        has = f"it has {', '.join(f'v{v}' for v in found)}" if found else "it has none"
-        raise UnknownVersion(
-            f"model {name} has no version {version} ({has}); see `lifecycle models`"
-        ) from None
+        found = [int(v.version) for v in mlflow_client.search_model_versions(f"name = '{name}'")]
+        raise UnknownVersion(no_version(name, version, found)) from None
     version = str(chosen.version)
     previous = alias_version(mlflow_client, name, CHAMPION)
     theirs = (previous.tags or {}).get(DEFINITION_TAG) if previous else None
@@ -544,6 +544,12 @@ def promote(
         "reason": reason,
         "gate_overridden": refused,  # what the gate said of a version it kept back, if so
     }
+
+
+def no_version(name: str, version: str, found: list[int]) -> str:
+    """A promotion's refusal of a version model ``name`` lacks, naming those it has."""
+    has = f"it has {', '.join(f'v{v}' for v in sorted(found))}" if found else "it has none"
+    return f"model {name} has no version {version} ({has}); see `lifecycle models`"
 
 
 def _promotion_left(
