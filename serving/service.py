@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -96,9 +97,17 @@ def aliases_elsewhere(dataset: str) -> dict[str, dict[str, str]]:
     )
     os.setpriority(os.PRIO_PROCESS, child.pid, 10)  # below the requests being served
     out, err = child.communicate(timeout=600)
+    if child.returncode < 0:
+        raise CheckStopped(signal.Signals(-child.returncode).name)
     if child.returncode != 0:
-        raise RuntimeError((err.strip().splitlines() or ["no output"])[-1])
+        said = err.strip().splitlines() or [f"exit {child.returncode} with no output"]
+        raise RuntimeError(said[-1])
     return json.loads(out.strip().splitlines()[-1])
+
+
+class CheckStopped(Exception):
+    """The registry check's process was stopped by a signal (its name): BentoML passes a
+    server's SIGTERM on to its workers' child processes."""
 
 
 @bentoml.service(
@@ -182,6 +191,12 @@ class LifecycleScoring:
             state = self.scorer.state
             if state is not None and registered != state.aliases:
                 logger.info("aliases differ from their mirror: %s", self.scorer.reload().changed)
+        except CheckStopped as stopped:  # said "failed: no output" as the server stopped
+            logger.info(
+                "registry check after start not done: its process was stopped by %s, as "
+                "when the server stops; the next start checks again",
+                stopped,
+            )
         except Exception as error:  # the registry may be away for a moment; keep serving
             logger.warning("registry check after start failed: %s", error)
         finally:

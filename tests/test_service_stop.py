@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 from services import bentoml_process
 from workspaces import TrainedWorkspace, copy_workspace
 
@@ -68,3 +70,52 @@ def test_a_sigterm_answers_every_request_sent_before_it(
     assert answers == [200] * 6, answers
     assert late == 200, late
     assert server.returncode == 0 and exited < 60, (server.returncode, exited)
+
+
+def test_a_sigterm_during_the_registry_check_after_start_says_it_stopped_it(
+    trained_workspace: TrainedWorkspace, tmp_path: Path
+) -> None:
+    """A server stopped while its workers checked the registry after the start (a child
+    process, which BentoML stops with its worker) logged the warning ``registry check after
+    start failed: no output``, as if the registry had failed (session 58, helper SVC)."""
+    home = copy_workspace(trained_workspace.home, tmp_path / "ws")
+    with bentoml_process(home, {}, ready_path="/readyz") as (base, server):
+        with httpx.Client(timeout=60) as client:
+            settling = client.post(f"{base}/models", json={}).json()["settling"]
+        time.sleep(0.5)  # the check's process started: it imports MLflow for seconds
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=120)
+    assert settling == ["checking the champions' aliases against the registry"], settling
+    log = (home / "server.log").read_text()
+    assert "registry check after start failed" not in log, log[-2000:]
+
+
+def test_the_registry_check_stopped_by_a_signal_is_told_from_a_failed_one(
+    trained_workspace: TrainedWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check's child process stopped by SIGTERM is ``CheckStopped`` (logged at INFO:
+    not done, the next start checks again), not a failure with "no output"."""
+    import psutil
+
+    from serving.service import CheckStopped, aliases_elsewhere
+
+    home = copy_workspace(trained_workspace.home, tmp_path / "ws")
+    monkeypatch.setenv("LIFECYCLE_HOME", str(home))
+    raised: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            aliases_elsewhere("demo")
+        except Exception as error:
+            raised.append(error)
+
+    checking = threading.Thread(target=check)
+    checking.start()
+    deadline = time.monotonic() + 60
+    while not (children := psutil.Process().children()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for child in children:
+        child.send_signal(signal.SIGTERM)
+    checking.join(timeout=120)
+    assert len(raised) == 1 and isinstance(raised[0], CheckStopped), raised
+    assert str(raised[0]) == "SIGTERM"
