@@ -80,7 +80,8 @@ def _accepting_first(stop: Any) -> Any:
 
         for listening in sockets or ():  # BentoML's workers get the arbiter's socket
             for accepted in waiting_connections(listening):
-                await loop.connect_accepted_socket(connection, accepted)
+                # TLS as uvicorn's listener has it (BentoML's --ssl-certfile)
+                await loop.connect_accepted_socket(connection, accepted, ssl=self.config.ssl)
         await stop(self, sockets)
 
     shutdown.drains = True  # type: ignore[attr-defined]
