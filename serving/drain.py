@@ -5,14 +5,15 @@ BentoML's arbiter passes SIGTERM to each worker, where uvicorn stops accepting, 
 request it has begun finish (no timeout: BentoML sets none) and closes every other connection
 at once, as idle. Two kinds of connection were not idle and got no answer: one whose request
 was in its socket's buffer, unread (the event loop of a worker busy scoring reads late: the
-scoring threads hold the GIL), closed at once (``Server disconnected without sending a
-response``); and one a client had opened but no worker had accepted yet, left in the
-listening socket's queue, which BentoML's arbiter holds open until every worker has exited
-and then closes (``Connection reset by peer`` seconds later). 6 requests of 1,000 users sent
-0.3 s before a SIGTERM lost 1 (2 runs of 3) to the first, 4 of 6 to the second once the first
-was mended. Here the worker first accepts what waits in the queue, then closes a connection
-with no request begun :data:`DRAIN_SECONDS` later, as uvicorn closes it (at once when idle,
-after its answer when a request came meanwhile, with ``Connection: close``).
+scoring threads hold the GIL), closed at once (``Connection reset by peer`` or ``Server
+disconnected without sending a response``); and one a client had opened but no worker had
+accepted yet, left in the listening socket's queue, which BentoML's arbiter holds open until
+every worker has exited and then closes (``Connection reset by peer`` seconds later). 6 requests of 1,000 users sent
+0.3 s before a SIGTERM lost 1 in 2 runs of 3 to the first (docs/reliability.md has the
+measures; ``tests/test_service_stop.py`` makes each case certain). Here the worker first
+accepts what waits in the queue, then closes a connection with no request begun
+:data:`DRAIN_SECONDS` later, as uvicorn closes it (at once when idle, after its answer when a
+request came meanwhile, with ``Connection: close``).
 """
 
 from __future__ import annotations

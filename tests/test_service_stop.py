@@ -72,6 +72,77 @@ def test_a_sigterm_answers_every_request_sent_before_it(
     assert server.returncode == 0 and exited < 60, (server.returncode, exited)
 
 
+# uvicorn serving a duplicate of a listening socket another process holds, as BentoML's
+# workers serve the arbiter's; the first request holds the event loop 2 s (a worker whose
+# scoring threads hold the GIL), 3 clients connect meanwhile and wait in the queue, SIGTERM
+# comes during the hold, the holder closes its socket once the server has stopped (the arbiter
+# exits after its workers). Prints each client's answer.
+QUEUED = """import json, os, signal, socket, sys, threading, time
+import uvicorn
+from serving.drain import drain_on_shutdown
+drain_on_shutdown()
+held = []
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    if not held:
+        held.append(1)
+        time.sleep(2)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+arbiter = socket.socket()
+arbiter.bind(("127.0.0.1", 0))
+arbiter.listen(64)
+port = arbiter.getsockname()[1]
+worker = socket.socket(fileno=os.dup(arbiter.fileno()))
+server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+answers, stopped = {}, threading.Event()
+def client(i, wait):
+    time.sleep(wait)
+    sent = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sent.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+    try:
+        answer = sent.recv(100)
+        answers[i] = answer.split(b" ")[1].decode() if answer else "closed"
+    except OSError as error:
+        answers[i] = type(error).__name__
+def stop():
+    time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+    stopped.wait()
+    time.sleep(0.5)
+    arbiter.close()
+clients = [threading.Thread(target=client, args=(i, 0.5 if i == 0 else 0.8)) for i in range(4)]
+for thread in [*clients, threading.Thread(target=stop)]:
+    thread.start()
+signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn raises it again once stopped
+try:
+    server.run(sockets=[worker])
+finally:
+    stopped.set()
+for thread in clients:
+    thread.join()
+print(json.dumps([answers[i] for i in range(4)]))"""
+
+
+def test_connections_waiting_in_the_listening_queue_at_a_sigterm_are_answered() -> None:
+    """A connection no worker had accepted when the SIGTERM came stayed in the listening
+    socket's queue, which BentoML's arbiter holds until its workers have exited, then reset:
+    3 of 3 here before (uvicorn closes its own duplicate of the socket only), 3 of 3 200 now."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", QUEUED], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["200"] * 4, done.stdout
+
+
 def test_a_sigterm_during_the_registry_check_after_start_says_it_stopped_it(
     trained_workspace: TrainedWorkspace, tmp_path: Path
 ) -> None:
