@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+
 from lifecycle import lineage
 from serving.errors import ApiError, field_errors
 from serving.schemas import AtRiskResponse, AtRiskUser, RankBy, Reason, StaleScores, trusted
@@ -196,6 +198,22 @@ def staleness(metadata: dict[str, Any], served: Served) -> list[str]:
     return problems
 
 
+class RankedAtRiskResponse(AtRiskResponse):
+    """``/at_risk``'s answer with what its ranking puts first and the others the table ranks
+    by, as ``lifecycle at-risk --json`` says them (``serving.list_rankings.ranking_fields``):
+    the API gave ``rank_by`` alone, where the CLI's list said its default ranks the most
+    value at stake, not the likeliest to leave (session 58)."""
+
+    ranks_first: str | None = Field(
+        None,
+        description="who comes first in this ranking, in words (value_at_risk: the most value "
+        "at stake, not the likeliest to leave)",
+    )
+    other_rankings: list[RankBy] = Field(
+        default_factory=list, description="the other rank_by values this scores table ranks by"
+    )
+
+
 class ListAnswers:
     """``/at_risk``: pages of the latest batch scores table, as the CLI lists them, marked
     stale (or refused, ``serving.stale_scores``) when they are not what ``/score`` answers."""
@@ -290,9 +308,10 @@ class ListAnswers:
         limit: int = 100,
         offset: int = 0,
         where: dict[str, str | list[str]] | None = None,
-    ) -> AtRiskResponse:
+    ) -> RankedAtRiskResponse:
         """One page of the list ``lifecycle at-risk`` prints, made by the same functions
         (``serving.lists.at_risk_page`` and ``list_rows``) from the latest batch scores."""
+        from serving.list_rankings import ranking_fields
         from serving.list_reasons import explain_page
         from serving.list_seeds import list_drawn_from, seed_of
         from serving.lists import (
@@ -305,6 +324,7 @@ class ListAnswers:
             below_floor_note,
             list_rows,
             unscored_note,
+            usable_rankings,
         )
         from serving.uplift import frame_to_rank, outside_note
 
@@ -364,7 +384,8 @@ class ListAnswers:
             for row, raw in zip(rows.to_dict(orient="records"), reasons, strict=True)
         ]
         labels = table.metadata.get("labels", {})
-        return AtRiskResponse(
+        return RankedAtRiskResponse(
+            **ranking_fields(rank_by, usable_rankings(frame.columns)),
             total=page.total,
             offset=offset,
             limit=limit,

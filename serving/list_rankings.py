@@ -47,6 +47,12 @@ def other_rankings(rank_by: str, usable: Sequence[str]) -> list[str]:
     return [choice for choice in usable if choice != rank_by]
 
 
+def ranking_fields(rank_by: str, usable: Sequence[str]) -> dict[str, object]:
+    """A list's ranking in fields, as ``lifecycle at-risk --json`` and ``/at_risk`` answer
+    it: ``ranks_first`` (:func:`ranks_first`) and ``other_rankings`` (:func:`other_rankings`)."""
+    return {"ranks_first": ranks_first(rank_by), "other_rankings": other_rankings(rank_by, usable)}
+
+
 def ranking_clause(rank_by: str, usable: Sequence[str], option: str = "--rank-by") -> str:
     """What a title says of its ranking: who comes first, the option that ranks the
     likeliest to leave when this ranking does not, and the other rankings (``option``: the

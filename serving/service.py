@@ -32,7 +32,7 @@ from pydantic import Field, Strict, StringConstraints
 
 from lifecycle.tasks import names as task_names
 from lifecycle.tracking_http import registry_error
-from serving.answers import stale_text
+from serving.answers import RankedAtRiskResponse, stale_text
 from serving.auth import TokenAuth, auth_config
 from serving.errors import ApiError, PlainErrors
 from serving.field_errors import NOT_ONLY_SPACE, SAFE_INTEGER, VERSION_NUMBER, FieldErrors
@@ -42,7 +42,6 @@ from serving.logs import quiet_bad_input
 from serving.openapi import OpenApiErrors
 from serving.replaced_data import ReplacedData
 from serving.schemas import (
-    AtRiskResponse,
     FeatureRow,
     ModelsResponse,
     MonitorResponse,
@@ -362,7 +361,7 @@ class LifecycleScoring:
                 "the attributes are not returned; null: all"
             ),
         ] = None,
-    ) -> AtRiskResponse:
+    ) -> RankedAtRiskResponse:
         """The list `lifecycle at-risk` gives, one page: users from the latest batch scores,
         ranked by value at risk (or rank_by), with reasons and the control-group flag; `stale`
         says when those scores are not what /score answers now (and the command to run)."""

@@ -78,3 +78,42 @@ def test_the_list_says_what_its_ranking_puts_first_and_the_other_rankings(
     said: list[str] = []
     print_top(settings, 3, echo=said.append)
     assert said[0].endswith(BY_VALUE.replace("`--rank-by", "`lifecycle at-risk --rank-by"))
+
+
+def test_at_risk_over_http_says_what_its_ranking_puts_first_as_the_cli_does(
+    tmp_path: Path,
+) -> None:
+    """Session 58: `lifecycle at-risk --json` said `ranks_first` and `other_rankings` (the
+    default ranks the most value at stake, not the likeliest to leave), while `/at_risk`, the
+    same list over HTTP, answered `rank_by` alone. Both now take them from one function
+    (serving.list_rankings.ranking_fields), for every ranking and the fallback to churn."""
+    from serving.answers import ListAnswers
+
+    home = tmp_path / "ws"
+    settings = load_settings(home=home, environ={})
+    scores = scores_table().assign(conversion_probability=0.3)
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-05"})
+    answers = ListAnswers(settings, settings.dataset)
+
+    def cli(*args: str) -> dict:
+        done = CliRunner().invoke(main, ["--home", str(home), "--json", "at-risk", *args])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    for rank_by in ("value_at_risk", "churn_probability", "return_probability", "ltv"):
+        listed = cli("--rank-by", rank_by)
+        served = answers.at_risk(None, rank_by=rank_by).model_dump(mode="json")
+        said = {key: served[key] for key in ("ranks_first", "other_rankings")}
+        assert said == {key: listed[key] for key in said}, rank_by
+        assert said["ranks_first"] and said["other_rankings"], rank_by
+    assert answers.at_risk(None).ranks_first == (
+        "the most value at stake, not the likeliest to leave"
+    )
+    write_scores(  # no LTV: ranked by churn, and no value at risk offered
+        settings.workspace.scores_dir,
+        scores.drop(columns=["ltv", "ltv_p10", "ltv_p90", "value_at_risk"]),
+        {"as_of": "2024-01-06"},
+    )
+    served = answers.at_risk(None, rank_by="churn_probability")
+    assert served.other_rankings == cli()["other_rankings"]
+    assert served.other_rankings == ["conversion_probability", "return_probability"]

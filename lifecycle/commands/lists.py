@@ -109,7 +109,7 @@ def at_risk_list(
     --min-churn says) ranked by value at risk (churn probability x LTV), with reasons and a
     control-group flag."""
     from serving.batch import latest_scores, of_dataset, read_scores
-    from serving.list_rankings import other_rankings, ranking_clause, ranks_first
+    from serving.list_rankings import ranking_clause, ranking_fields
     from serving.lists import (
         Filters,
         at_risk_filters,
@@ -205,8 +205,8 @@ def at_risk_list(
             "as_of": table.as_of,
             "scores": str(table.path),
             "rank_by": rank_by,
-            "ranks_first": None if snapshot else ranks_first(rank_by),
-            "other_rankings": [] if snapshot else other_rankings(rank_by, usable),
+            # a snapshot's list has one ranking, its title's words
+            **ranking_fields("" if snapshot else rank_by, [] if snapshot else usable),
             "definitions": labels,
         },
         table.metadata,
