@@ -221,6 +221,22 @@ def orders_within(usual_gap_days: Any, orders: Any) -> tuple[str, str] | None:
     return f"{orders:.0f} orders", "a day" if days <= 1 else f"{days} days"
 
 
+def orders_said(feature: str, value: Any, usual_gap_days: Any, orders: Any) -> float | None:
+    """The order count a reason's words say with its usual gap (:func:`orders_within`): an
+    overdue ratio at or above 1 ("1.5x their usual gap: 2 orders within 30 days"), a usual
+    gap under a day, or no ratio of a gap under a day ("their 3 orders came within 2 days");
+    None where the words say no count, so that "2 orders so far" beside them says it once."""
+    if orders_within(usual_gap_days, orders) is None:
+        return None
+    if feature == USUAL_GAP:
+        return float(orders) if under_a_day(usual_gap_days) else None
+    if feature != "overdue_ratio":
+        return None
+    if is_missing(value):
+        return float(orders) if under_a_day(usual_gap_days) else None
+    return float(orders) if isinstance(value, int | float) and value >= 1 else None
+
+
 def split_orders_text(usual_gap_days: Any, orders: Any = None) -> str:
     """Orders under a day apart on average: their count and the days they came within
     where ``orders`` is known, else the mean's own words."""

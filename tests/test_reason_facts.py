@@ -237,13 +237,12 @@ CASES = {
         | {"orders_total": 2.0},
         {"overdue_ratio": 0.5, "orders_90d": 0.2, "orders_total": 0.1},
         {},
-        [  # 105 days without an order say the empty 90 days
+        [  # 105 days without an order say the empty 90 days, and their 2 orders the count
             (
                 "no order for 105 days (their 2 orders came within a day)",
                 "overdue_ratio",
-                0.7,
+                0.8,
             ),
-            ("2 orders so far", "orders_total", 0.1),
         ],
     ),
     "a model without the usual gap or the tenure": (
