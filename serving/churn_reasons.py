@@ -17,6 +17,7 @@ from lifecycle.bundle import ModelBundle
 from serving.feature_matrix import FeatureMatrix, layout_of
 from serving.reason_facts import Picked, fact_of, fact_values, merged, said_as
 from serving.reason_words import (
+    ORDER_VALUES,
     USUAL_GAP,
     Trends,
     pace_of,
@@ -172,10 +173,13 @@ def worded_reasons(
         value = value_of(names[j])
         # how overdue is said against the usual gap itself where that gap is under a day
         gap = value_of(USUAL_GAP) if names[j] == "overdue_ratio" and USUAL_GAP in names else None
-        # and with the orders it was made of: "3 orders within 2 days", not only its mean
-        of_gap = names[j] in ("overdue_ratio", USUAL_GAP) and "orders_total" in names
-        orders = value_of("orders_total") if of_gap else None
-        said = said_as(names[j], value, value_of, names)
+        # and with the orders it was made of: "3 orders within 2 days", not only its mean;
+        # an order's value with the orders (one: that order) and all they spent (a share)
+        said = said_as(names[j], value, value_of, names)  # net_order_value as the gross one
+        of_orders = said in ("overdue_ratio", USUAL_GAP, *ORDER_VALUES)
+        orders = value_of("orders_total") if of_orders and "orders_total" in names else None
+        of_spent = said == "max_order_value" and "revenue_total" in names
+        spent = value_of("revenue_total") if of_spent else None
         # a high count that raised the risk says the pace it fell from: its words and its fact
         pace = pace_of(names[j], value, value_of, names, purchase_counts)
         text = pace_text(names[j], pace) or reason_text(
@@ -185,6 +189,7 @@ def worded_reasons(
             usual_gap_days=gap,
             first_day_only=first_day_only,
             orders=orders,
+            spent=spent,
             trends=trends,
         )
         if unseen(names[j], value, categories):

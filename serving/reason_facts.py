@@ -29,11 +29,13 @@ import numpy as np
 from features.asof import WINDOW_FEATURES, window_of
 from lifecycle.rules import NET_VALUES
 from serving.reason_words import (
+    ORDER_VALUES,
     TREND_KINDS,
     USUAL_GAP,
     Pace,
     Trends,
     is_missing,
+    only_order,
     orders_said,
     pace_of,
     trend_days,
@@ -182,12 +184,15 @@ def fact_of(
     beside "2 orders within 40 days"). What the words say besides the count is ``("own",
     name, value)``: said by nothing else."""
     fact = _fact_of(name, value, value_of, names, purchase_counts, first_day_only, trends, pace)
-    if name not in (USUAL_GAP, "overdue_ratio") or "orders_total" not in names:
+    if name not in (USUAL_GAP, "overdue_ratio", *ORDER_VALUES) or "orders_total" not in names:
         return fact
     gap = value if name == USUAL_GAP else value_of(USUAL_GAP) if USUAL_GAP in names else None
-    count = orders_said(name, value, gap, _count(value_of, "orders_total"))
+    orders = _count(value_of, "orders_total")
+    count = orders_said(name, value, gap, orders, purchase_counts)
     if count is None:
         return fact
+    if only_order(name, value, orders, purchase_counts):  # that order is all they spent
+        return ("with_orders", count, (("total", "revenue", float(value)),))
     said = (("own", name, value),) if fact is None else (fact,)
     if fact is None and not under_a_day(gap):  # "2 orders within 40 days" is the mean gap too
         said += (("usual_gap", False, float(gap)),)

@@ -125,7 +125,7 @@ CASES = {
                 "overdue_ratio",
                 0.3,
             ),
-            ("largest order 90", "max_order_value", 0.1),
+            ("largest order 90, 8% of all they spent", "max_order_value", 0.1),
         ],
     ),
     "not yet due says the usual gap: the gap said once": (
@@ -139,7 +139,7 @@ CASES = {
                 "overdue_ratio",
                 0.5,
             ),
-            ("largest order 190", "max_order_value", 0.1),
+            ("largest order 190, 17% of all they spent", "max_order_value", 0.1),
         ],
     ),
     "the usual gap first, then not yet due: the reason that says both": (
@@ -153,7 +153,7 @@ CASES = {
                 "overdue_ratio",
                 0.5,
             ),
-            ("largest order 190", "max_order_value", 0.1),
+            ("largest order 190, 17% of all they spent", "max_order_value", 0.1),
         ],
     ),
     "windows as long as the user is known: totals": (
