@@ -10,7 +10,7 @@ orders. A window as long as the user is known holds all of it: "1 active day in 
 days" of a user known for 20 days is a total (``("total", kind, value)``; orders as an exact
 count), so the 365 days' same count is no second fact. "spent nothing so far; no purchase yet; spent nothing in the last 90
 days" was one fact three times, and "fewer than 3 orders so far; 2 orders so far" one fact
-twice. A pace that fell (``serving.reason_words.Pace``) or a falling trend is a fact of its
+twice. A pace that fell (``serving.reason_pace.Pace``) or a falling trend is a fact of its
 window: "1 order in the last 90 days, down from 2 ...", the same of active days and "orders
 falling (last 90 days at 0.5x the yearly pace)" were one decline three times (trial 107).
 A next purchase not yet due says the usual gap: "next purchase not yet due: bought 34 days
@@ -28,16 +28,15 @@ import numpy as np
 
 from features.asof import WINDOW_FEATURES, window_of
 from lifecycle.rules import NET_VALUES
+from serving.reason_pace import Pace, pace_of
 from serving.reason_words import (
     ORDER_VALUES,
     TREND_KINDS,
     USUAL_GAP,
-    Pace,
     Trends,
     is_missing,
     only_order,
     orders_said,
-    pace_of,
     trend_days,
     under_a_day,
 )
