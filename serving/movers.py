@@ -130,7 +130,6 @@ def mover_notes(
         notes.append(
             f"both tables are of {day}: each change comes from the models or the data{since}"
         )
-    span = f"between the two tables of {day}" if same_day else f"from {previous.as_of} to {day}"
     if value_only:
         notes.append(
             f"left out: {value_only:,} user{'s' * (value_only != 1)} whose value at risk rose "
@@ -144,7 +143,15 @@ def mover_notes(
             f"the table of {previous.as_of} did not score (new since): no change to rank them "
             "by; `lifecycle at-risk` ranks them with everyone"
         )
-    return (*notes, *([f"nobody's {by.replace('_', ' ')} rose {span}"] if nobody else []))
+    return (*notes, *([nobody_rose(by, previous, latest)] if nobody else []))
+
+
+def nobody_rose(by: str, previous: ScoresTable, latest: ScoresTable) -> str:
+    """Why a movers list is empty when its filters kept users: none of them rose."""
+    day = latest.as_of
+    same_day = previous.as_of == day
+    span = f"between the two tables of {day}" if same_day else f"from {previous.as_of} to {day}"
+    return f"nobody's {by.replace('_', ' ')} rose {span}"
 
 
 def _named(answerer: str) -> str:

@@ -230,6 +230,20 @@ class ListRequest:
         return text, data
 
 
+def unmatched_note(filters: Any) -> str | None:
+    """Why a list whose filters kept nobody is empty (None without filters)."""
+    text = filters.text()
+    return f"no scored user matches all of: {text}" if text else None
+
+
+def listed_words(count: int, noun: str, why: str | None) -> str:
+    """How many a list's title says it holds: "top 100 users", or, empty, "no users" and
+    why (a filter that matched nobody, nobody who rose): "top 0 users" read as a failure."""
+    if count:
+        return f"top {count} {noun}{'s' * (count != 1)}"
+    return f"no {noun}s" + (f" ({why})" if why else "")
+
+
 def emit_list(
     obj: Context,
     rows: Any,
@@ -258,8 +272,8 @@ def emit_list(
     units = units or units_for(obj.settings, metadata)
     said = (_behind_the_dataset(obj, metadata), by_former_champions(obj, metadata))
     notes = (*notes, *filter(None, said))
-    if len(rows) == 0 and request.filters.text() and not matched:  # "top 0" read as a failure
-        notes = (*notes, f"no scored user matches all of: {request.filters.text()}")
+    if len(rows) == 0 and not matched and (unmatched := unmatched_note(request.filters)):
+        notes = (*notes, unmatched)  # "top 0" read as a failure
     described, asked = request.described()
     title += described
     data = {**data, **asked, "units": units.to_dict(), "notes": list(notes)}
@@ -303,7 +317,8 @@ def emit_list(
     # JSON rows are the values the API's /at_risk serves (units once, at the top).
     records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
     table = format_rows(rows, attributes=request.allow_columns)  # --out and --json: all
-    obj.console.result({**data, "rows": records}, [title, units.text(), *notes, *table])
+    said = [note for note in notes if note not in title]  # why a list is empty: its title's
+    obj.console.result({**data, "rows": records}, [title, units.text(), *said, *table])
 
 
 def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:

@@ -16,6 +16,8 @@ from lifecycle.commands.list_output import (
     emit_list,
     list_options,
     list_privacy,
+    listed_words,
+    unmatched_note,
 )
 
 
@@ -184,8 +186,9 @@ def at_risk_list(
     rows = list_rows(ranked, privacy, extra=(rank_by,), **listed_attributes(table.metadata))
     labels = table.metadata.get("labels", {})
     usable = usable_rankings(frame.columns)  # what else this table ranks by, said with the ranking
+    why = None if len(rows) else unmatched_note(request.filters)
     title = (
-        f"{_dataset_of(obj, table, dataset)}: top {len(rows)} user{'s' * (len(rows) != 1)} by "
+        f"{_dataset_of(obj, table, dataset)}: {listed_words(len(rows), 'user', why)} by "
         + (
             f"{snapshot_ranking_words(rank_by)} as of its import, {table.as_of}"
             if snapshot  # the day the snapshot was imported: the file has no dates
@@ -271,7 +274,7 @@ def movers(
     from serving.batch import ScoringError, latest_scores, require_same_definitions
     from serving.list_reasons import explain_listed
     from serving.lists import list_rows, listed_attributes
-    from serving.movers import MOVER_FIELDS, model_changes, mover_notes
+    from serving.movers import MOVER_FIELDS, model_changes, mover_notes, nobody_rose
     from serving.movers import movers as find_movers
     from serving.scores_history import earlier_date, previous_scores
 
@@ -310,7 +313,9 @@ def movers(
     )
     ranked, unexplained = explain_listed(obj.settings, latest, ranked)
     rows = list_rows(ranked, privacy, extra=MOVER_FIELDS, **listed_attributes(latest.metadata))
-    title = f"{name}: top {len(rows)} risers in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
+    nobody = len(rows) == 0 and ranked.attrs.get("matched", 0) > 0
+    why = nobody_rose(by, previous, latest) if nobody else unmatched_note(request.filters)
+    title = f"{name}: {listed_words(len(rows), 'riser', why)} in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
     emit_list(
         obj,
         rows,
@@ -329,7 +334,7 @@ def movers(
             previous,
             latest,
             by,
-            nobody=len(rows) == 0 and ranked.attrs.get("matched", 0) > 0,
+            nobody=nobody,
             value_only=ranked.attrs.get("value_only", 0),
             not_before=ranked.attrs.get("not_before", 0),
             earlier=None if since else earlier_date(latest, name),
