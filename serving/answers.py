@@ -311,7 +311,7 @@ class ListAnswers:
     ) -> RankedAtRiskResponse:
         """One page of the list ``lifecycle at-risk`` prints, made by the same functions
         (``serving.lists.at_risk_page`` and ``list_rows``) from the latest batch scores."""
-        from serving.list_rankings import ranking_fields
+        from serving.list_rankings import ranking_fields, reasons_note
         from serving.list_reasons import explain_page
         from serving.list_seeds import list_drawn_from, seed_of
         from serving.lists import (
@@ -414,6 +414,7 @@ class ListAnswers:
                         labels=table.metadata.get("labels"),
                     ),
                     outside_note(page.matching, Filters()),
+                    reasons_note(rank_by),
                     *unexplained,
                 )
                 if note

@@ -47,6 +47,19 @@ def other_rankings(rank_by: str, usable: Sequence[str]) -> list[str]:
     return [choice for choice in usable if choice != rank_by]
 
 
+def reasons_note(rank_by: str) -> str | None:
+    """What a list's reasons explain where its ranking is not a churn risk: the churn
+    model's, so the win-back list's first user (online_retail 13027, 84% likely to come
+    back) read "reasons: no activity for 113 days; ..." as if that were why they rank first.
+    None for the rankings by churn risk (value at risk, churn probability)."""
+    if rank_by in (DEFAULT_RANKING, LEAVING) or ranks_first(rank_by) is None:
+        return None
+    return (
+        "reasons are what raised each user's churn risk above the average user's, not why "
+        f"this ranking puts them first ({ranks_first(rank_by)})"
+    )
+
+
 def ranking_fields(rank_by: str, usable: Sequence[str]) -> dict[str, object]:
     """A list's ranking in fields, as ``lifecycle at-risk --json`` and ``/at_risk`` answer
     it: ``ranks_first`` (:func:`ranks_first`) and ``other_rankings`` (:func:`other_rankings`)."""

@@ -117,3 +117,34 @@ def test_at_risk_over_http_says_what_its_ranking_puts_first_as_the_cli_does(
     served = answers.at_risk(None, rank_by="churn_probability")
     assert served.other_rankings == cli()["other_rankings"]
     assert served.other_rankings == ["conversion_probability", "return_probability"]
+
+
+def test_a_list_not_ranked_by_churn_risk_says_what_its_reasons_explain(tmp_path: Path) -> None:
+    """The win-back list (by return probability) printed each user's churn reasons under
+    "reasons:": online_retail's first, 13027 at 2011-12-10, 84% likely to come back, read
+    "reasons: no activity for 113 days; ...", as if that were why they rank first. A list
+    ranked otherwise than by churn risk says whose reasons they are, on the CLI and over
+    HTTP alike (serving.list_rankings.reasons_note)."""
+    from serving.answers import ListAnswers
+
+    home = tmp_path / "ws"
+    settings = load_settings(home=home, environ={})
+    write_scores(settings.workspace.scores_dir, scores_table(), {"as_of": "2024-01-05"})
+    answers = ListAnswers(settings, settings.dataset)
+    note = (
+        "reasons are what raised each user's churn risk above the average user's, not why "
+        "this ranking puts them first (the likeliest to come back)"
+    )
+
+    def notes(*args: str) -> list[str]:
+        done = CliRunner().invoke(main, ["--home", str(home), "--json", "at-risk", *args])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)["notes"]
+
+    assert note in notes("--rank-by", "return_probability")
+    assert note in answers.at_risk(None, rank_by="return_probability").notes
+    assert [n for n in notes("--rank-by", "ltv") if n.endswith("(the most value expected)")]
+    for rank_by in ("value_at_risk", "churn_probability"):  # the reasons explain the ranking
+        assert not [n for n in notes("--rank-by", rank_by) if n.startswith("reasons are")]
+        served = answers.at_risk(None, rank_by=rank_by).notes
+        assert not [n for n in served if n.startswith("reasons are")]

@@ -895,6 +895,8 @@ def test_a_list_ranked_by_a_score_some_users_lack_counts_them(tmp_path: Path) ->
         "the average user's",
         "left out: 1 user the filters keep without a return probability (no churn_probability "
         "for them)",
+        "reasons are what raised each user's churn risk above the average user's, not why this "
+        "ranking puts them first (the likeliest to come back)",
     ]
     looked_back = {"churn": {"task": "churn", "horizon_days": 90, "lookback_days": 180}}
     assert unscored_note(scores, Filters(), "return_probability", labels=looked_back) == (

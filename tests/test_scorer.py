@@ -357,9 +357,11 @@ def test_at_risk_filters_ranks_and_pages(scorer: Any, home: Path) -> None:
     back = scorer.at_risk(rank_by="return_probability", limit=2)
     assert [u.user_id for u in back.users] == ["b", "c"] and back.total == 4
     assert back.users[0].return_probability == pytest.approx(0.8)
-    assert back.notes == [  # b's reasons are stored as [], computed and none
+    assert back.notes == [  # whose reasons they are; b's are stored as [], computed and none
+        "reasons are what raised each user's churn risk above the average user's, not why "
+        "this ranking puts them first (the likeliest to come back)",
         "1 user of this page with no churn reason to give: no feature raised their churn risk "
-        "above the average user's"
+        "above the average user's",
     ]
     # A list for one country, as `at-risk --where country=FR`: filtered by, not returned
     frame = pd.read_parquet(path).assign(country=["FR", "DE", "FR", "DE"])

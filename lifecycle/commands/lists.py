@@ -111,7 +111,7 @@ def at_risk_list(
     --min-churn says) ranked by value at risk (churn probability x LTV), with reasons and a
     control-group flag."""
     from serving.batch import latest_scores, of_dataset, read_scores
-    from serving.list_rankings import ranking_clause, ranking_fields
+    from serving.list_rankings import ranking_clause, ranking_fields, reasons_note
     from serving.lists import (
         Filters,
         at_risk_filters,
@@ -178,6 +178,8 @@ def at_risk_list(
         page.matching, Filters(), rank_by, labels=table.metadata.get("labels")
     )
     notes += (unscored,) if unscored else ()
+    if not snapshot and (said := reasons_note(rank_by)):
+        notes += (said,)
     if snapshot and set(table.metadata["personal_columns"]) - set(request.allow_columns):
         notes += (WITHHELD_NOTE,)
     from lifecycle.lineage import definitions_text
