@@ -158,3 +158,17 @@ def unwithheld(text: Any, raw: Any, values: dict[str, Any]) -> Any:
         if reason["feature"] in values and pd.notna(value):
             text = text.replace(withheld_text(reason["feature"]), said_again(reason, value))
     return text
+
+
+def unmatched_note(filters: Any) -> str | None:
+    """Why a list whose filters kept nobody is empty (None without filters)."""
+    text = filters.text()
+    return f"no scored user matches all of: {text}" if text else None
+
+
+def listed_words(count: int, noun: str, why: str | None) -> str:
+    """How many a list's title says it holds: "top 100 users", or, empty, "no users" and
+    why (a filter that matched nobody, nobody who rose): "top 0 users" read as a failure."""
+    if count:
+        return f"top {count} {noun}{'s' * (count != 1)}"
+    return f"no {noun}s" + (f" ({why})" if why else "")

@@ -16,7 +16,7 @@ not of the list).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +35,8 @@ from lifecycle.list_fields import (
 )
 from lifecycle.pseudonyms import pseudonym
 from serving.list_errors import ListError, option_of
-from serving.list_rankings import ranking_clause, ranking_words
-from serving.list_text import format_rows, unwithheld
+from serving.list_rankings import ranking_words  # noqa: F401  (imported from here too)
+from serving.list_text import unwithheld
 from serving.reason_words import reasons_text
 from serving.segments import MEDIUM_RISK, STAGES
 
@@ -562,41 +562,3 @@ def list_rows(
     rows = ranked[[*fields, *attributes]].reset_index(drop=True)
     reasons = list(ranked["reasons"]) if "reasons" in ranked else None
     return apply_privacy(rows, privacy, personal, shown, reasons)
-
-
-# -- the terminal ---------------------------------------------------------------------
-
-
-def print_top(
-    settings: Settings,
-    top: int = 10,
-    *,
-    echo: Callable[[str], None] = print,
-    rank_by: str = "value_at_risk",
-    privacy: Privacy | None = None,
-) -> pd.DataFrame:
-    """Print the top of the at-risk list from the latest scores table; returns the rows shown."""
-    from serving.batch import latest_scores
-    from serving.list_seeds import at_risk_seed
-    from serving.units import units_for
-
-    table = latest_scores(settings)
-    filters = at_risk_filters(Filters(), table.frame, settings.serving.medium_risk)
-    # the control flags `lifecycle at-risk` gives this list (it draws the seed, not 0)
-    listed = str(table.metadata.get("dataset") or settings.dataset)
-    seed = at_risk_seed(listed, table.as_of, filters, rank_by)
-    ranked = at_risk(table.frame, filters, rank_by=rank_by, limit=top, seed=seed)
-    rows = list_rows(ranked, privacy, extra=(rank_by,), **listed_attributes(table.metadata))
-    floor = f", churn probability >= {filters.min_churn:g}" if filters.min_churn else ""
-    echo(
-        f"{settings.dataset}: top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by "
-        f"{ranking_words(rank_by)}{floor} as of {table.as_of} "
-        f"(of {len(table.frame):,} scored; control group flagged C, seed {seed}); "
-        + ranking_clause(
-            rank_by, usable_rankings(table.frame.columns), "lifecycle at-risk --rank-by"
-        )
-    )
-    echo(units_for(settings, table.metadata).text())
-    for line in format_rows(rows):
-        echo(line)
-    return rows

@@ -559,7 +559,7 @@ def score_and_report(
 ) -> dict[str, Any]:
     """The end of the main job: score everyone, write the report, print the list's top and the report's path."""
     from serving.batch import score_all
-    from serving.lists import print_top
+    from serving.list_top import print_top
 
     scored = score_all(settings, progress=progress)
     if progress:

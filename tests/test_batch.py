@@ -687,7 +687,7 @@ def test_score_and_report_is_what_run_ends_with(trained_copy: Path) -> None:
     assert lines[1].startswith("money in ")  # the units, then the table
     assert "ctl" in lines[2] and summary["top"][0]["user_id"] in lines[3]
     assert lines[-1] == f"report: {summary['report']}" and Path(summary["report"]).is_file()
-    from serving.lists import print_top
+    from serving.list_top import print_top
 
     one: list[str] = []  # it said "top 1 at-risk users"
     print_top(load_settings(home=home, environ={}), 1, echo=one.append)

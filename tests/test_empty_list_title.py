@@ -50,3 +50,18 @@ def test_an_empty_movers_list_says_nobody_rose_in_its_title(home: Path) -> None:
     assert title.startswith(
         "shop: no risers (no scored user matches all of: churn probability >= 0.9) in "
     ), title
+
+
+def test_lifecycle_runs_top_list_says_why_it_is_empty(tmp_path: Path) -> None:
+    """`lifecycle run`'s top list (print_top, now serving/list_top.py) titled "top 0 at-risk
+    users" when every user was below the medium risk band."""
+    from serving.list_top import print_top
+
+    settings = load_settings(home=tmp_path / "ws", environ={})
+    calm = scores_table().assign(churn_probability=0.05, value_at_risk=1.0)
+    write_scores(settings.workspace.scores_dir, calm, {"as_of": "2024-01-05"})
+    said: list[str] = []
+    assert print_top(settings, 3, echo=said.append).empty
+    assert said[0].startswith(
+        "demo: no at-risk users (no scored user matches all of: churn probability >= 0.2) by "
+    ), said[0]

@@ -12,7 +12,7 @@ from test_lists import scores_table
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from serving.batch import write_scores
-from serving.lists import print_top
+from serving.list_top import print_top
 
 BY_VALUE = (
     "first come the most value at stake, not the likeliest to leave (`--rank-by "

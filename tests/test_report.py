@@ -862,7 +862,7 @@ def test_the_reports_and_the_printed_tops_control_flags_are_the_at_risk_lists(
     from lifecycle.cli import main
     from lifecycle.settings import load_settings
     from serving.batch import write_scores
-    from serving.lists import print_top
+    from serving.list_top import print_top
 
     users = 60
     events = tmp_path / "cdnow.csv"  # one purchase per customer, as CDNOW's lines read

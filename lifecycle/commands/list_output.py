@@ -230,20 +230,6 @@ class ListRequest:
         return text, data
 
 
-def unmatched_note(filters: Any) -> str | None:
-    """Why a list whose filters kept nobody is empty (None without filters)."""
-    text = filters.text()
-    return f"no scored user matches all of: {text}" if text else None
-
-
-def listed_words(count: int, noun: str, why: str | None) -> str:
-    """How many a list's title says it holds: "top 100 users", or, empty, "no users" and
-    why (a filter that matched nobody, nobody who rose): "top 0 users" read as a failure."""
-    if count:
-        return f"top {count} {noun}{'s' * (count != 1)}"
-    return f"no {noun}s" + (f" ({why})" if why else "")
-
-
 def emit_list(
     obj: Context,
     rows: Any,
@@ -262,7 +248,7 @@ def emit_list(
     those whose risk did not rise), so that an empty list is not said to match nobody."""
     from lifecycle.storage import created_path, created_words, refuse_unwritable, written_at
     from serving.list_export import export, list_format
-    from serving.list_text import format_rows
+    from serving.list_text import format_rows, unmatched_note
     from serving.units import units_for
 
     out, created = request.out, None

@@ -16,9 +16,8 @@ from lifecycle.commands.list_output import (
     emit_list,
     list_options,
     list_privacy,
-    listed_words,
-    unmatched_note,
 )
+from serving.list_text import listed_words, unmatched_note
 
 
 @main.command("score-all")
