@@ -213,6 +213,9 @@ def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path, http: httpx
         response = http.post(f"{ready_server}/at_risk", json={"limit": 60, **body}, timeout=60)
         assert response.status_code == 200, response.text
         assert response.json()["stale"] is None  # scored by the champions served
+        # what the ranking puts first and the others, as the CLI list says them (session 59)
+        for said in ("ranks_first", "other_rankings"):
+            assert response.json()[said] == json.loads(listed)[said], said
         served = response.json()["users"]
         assert len(cli) == len(served) == 60, options
         assert [u["user_id"] for u in served] == [r["user_id"] for r in cli], options
