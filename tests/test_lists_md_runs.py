@@ -71,3 +71,26 @@ def test_the_command_block_of_lists_md_runs_on_the_demo(
             if done.exit_code != 0:
                 failed.append(f"lifecycle {' '.join(args)}: {done.output.strip()[-300:]}")
     assert runs >= 20 and failed == []
+
+
+def test_the_at_risk_where_examples_of_serving_md_run_on_the_demo(trained_copy: Path) -> None:
+    """docs/serving.md's `/at_risk` row gave `{"country": "Spain"}` and `["Spain", "France"]`,
+    online_retail's names, which a demo server refuses (a 400 naming GB, US, DE, FR, IE).
+    Each `where` the row shows for the demo is answered by the demo's list (ListAnswers, what
+    the route calls), and lists someone."""
+    import json
+
+    from lifecycle.settings import load_settings
+    from serving.answers import ListAnswers
+
+    row = next(
+        line for line in (DOCS / "serving.md").read_text().splitlines() if "`POST /at_risk`" in line
+    )
+    demo = row.split(" on the demo")[0]  # the examples before online_retail's are the demo's
+    shown = [json.loads(m) for m in re.findall(r'`(\{"country": [^`]+\})`', demo)]
+    shown += [json.loads(m) for m in re.findall(r'`(\{"country": \[[^`]+\]\})`', row)]
+    shown = [json.loads(u) for u in dict.fromkeys(json.dumps(w) for w in shown)]
+    assert len(shown) == 2, shown
+    answers = ListAnswers(load_settings(home=trained_copy, environ={}), "demo")
+    for where in shown:
+        assert answers.at_risk(None, where=where, min_churn=0).users, where
