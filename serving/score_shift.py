@@ -1,6 +1,7 @@
 """How far a promotion moves the served scores (`lifecycle promote`, a rollback above all):
 the latest scores table's users scored by the champions now, through the batch scoring,
-beside the numbers the table holds, which lists and the report give until `score-all`."""
+beside what the champion before gave them: the table's numbers where it made them, else
+that version scored again (a rollback after a promotion the table never followed)."""
 
 from __future__ import annotations
 
@@ -21,17 +22,25 @@ TOP = 100  # the head of a ranking an operator pulls: how many of it another ver
 SAMPLE_USERS = 100_000
 
 
-def score_shift(settings: Settings, dataset: str, moved: list[str]) -> dict[str, dict[str, Any]]:
-    """Task -> on the latest scores table's users (of ``dataset``), the score's mean in the
-    table and as the champions now give it, their rank correlation and how many of the
-    table's top :data:`TOP` leave it; empty without a table of this dataset or its features."""
+def score_shift(
+    settings: Settings, dataset: str, moved: list[str], previous: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Task -> on the latest scores table's users (of ``dataset``), the score's mean as the
+    champion before gave it and as the champions now give it, their rank correlation and how
+    many of the top :data:`TOP` before leave it; empty without a table of this dataset or its
+    features. ``previous``: the version of ``moved[0]`` that was champion; where the table was
+    scored by another (a rollback of a promotion `score-all` never followed: the table is of
+    the version rolled back to), that version scores the users again. The table's numbers
+    were read as "before", and such a rollback said its users' scores did not move at all
+    (online_retail churn v2 -> v1: "0 of the top 100 change"; /score moved 21 of them)."""
     from features.store import open_store
-    from serving.answers import scores_metadata
+    from serving.answers import scores_metadata, table_answerers
     from serving.batch import entity_rows, read_scores, retrieve_features
     from serving.scoring import load_champions, score_frame
 
     path = settings.workspace.latest_scores
-    if (scores_metadata(path) or {}).get("dataset") != dataset:
+    metadata = scores_metadata(path) or {}
+    if metadata.get("dataset") != dataset:
         return {}
     table = read_scores(path)
     frame, of = table.frame, len(table.frame)
@@ -42,19 +51,26 @@ def score_shift(settings: Settings, dataset: str, moved: list[str]) -> dict[str,
     champions = load_champions(settings, dataset, only=tuple(wanted))
     if not champions.bundles:
         return {}
+    stale = previous not in (None, "none", table_answerers(metadata).get(moved[0]))
+    before_champions = (
+        load_champions(settings, dataset, only=tuple(wanted), pinned={moved[0]: str(previous)})
+        if stale
+        else None
+    )
     stamp = pd.Timestamp(table.as_of, tz="UTC")
     features = retrieve_features(
         open_store(settings, dataset),
         entity_rows(frame[c.USER_ID].tolist(), stamp),
-        champions.services,
+        champions.services | (before_champions.services if before_champions else set()),
     )
     now = score_frame(champions, features, reasons=False)
+    then = score_frame(before_champions, features, reasons=False) if before_champions else frame
     shift = {}
     for task in moved:
         column = tasks.get(task).score
-        if column not in frame or column not in now or task not in champions.bundles:
+        if column not in then or column not in now or task not in champions.bundles:
             continue
-        before = frame[column].to_numpy(dtype=float)
+        before = then[column].to_numpy(dtype=float)
         after = now[column].to_numpy(dtype=float)
         shift[task] = compared(column, before, after) | {"as_of": table.as_of, "of": of}
     return shift

@@ -180,12 +180,13 @@ def promote(
 
 
 def _score_shift(settings: Settings, dataset: str, done: dict, moved: list[str]) -> list[str]:
-    """How far the served scores of ``moved`` tasks change, on the latest scores' users (a
-    rollback named the `score-all` to run, not by how much its numbers would move)."""
+    """How far the served scores of ``moved`` tasks change from the champion before
+    (``done["previous"]``) to the new one, on the latest scores' users (a rollback named the
+    `score-all` to run, not by how much its numbers would move)."""
     from serving.score_shift import score_shift, shift_line
 
     try:
-        shift = score_shift(settings, dataset, list(dict.fromkeys(moved)))
+        shift = score_shift(settings, dataset, list(dict.fromkeys(moved)), done["previous"])
     except Exception as error:  # the promotion is done: the shift is said when measurable
         return [f"  how far the scores move was not measured: {error}"]
     done["score_shift"] = shift
