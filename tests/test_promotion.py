@@ -1179,6 +1179,9 @@ def test_a_winning_rules_run_says_what_it_was_fitted_on_as_a_lightgbm_run_does(
     model_run = client.get_run(weak.run_id).data.params
     for key in ("label", "rows_train", "rows_valid", "rows_test", "calibrated", "test_cutoff"):
         assert rule_run[key] == model_run[key], key
+    # the settings that chose its rows and judged it, as LightGBM's run logs them
+    for key in ("training.max_rows", "training.min_improvement", "features.windows_days"):
+        assert rule_run[key] == model_run[key], key
     # LightGBM's own: its seed, trees, blend with a rule and each booster's <model>.<name>
     lightgbm_only = {k for k in set(model_run) - set(rule_run) if "." not in k}
     assert lightgbm_only == {"seed", "best_iteration", "blend_weight"}

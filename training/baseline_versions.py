@@ -25,6 +25,7 @@ from training.tracking import (
     experiment_for,
     log_bundle,
     save_evaluation_tables,
+    settings_params,
     start_training_run,
 )
 
@@ -179,6 +180,7 @@ def serve_baseline(
                 **{
                     k: ",".join(v) if isinstance(v, list) else v for k, v in split.to_dict().items()
                 },
+                **settings_params(settings, task),
             }
         )
         mlflow.log_metrics({f"test.{k}": float(v) for k, v in full.items() if np.isfinite(v)})

@@ -42,7 +42,7 @@ from training.datasets import latest_set
 from training.errors import TooFewOutcomes, TrainingError
 from training.models import categories_of
 from training.promotion import definition_refusal
-from training.tracking import experiment_for, log_bundle, start_training_run
+from training.tracking import experiment_for, log_bundle, settings_params, start_training_run
 
 if TYPE_CHECKING:
     from training.pipeline import TrainResult
@@ -262,6 +262,7 @@ def _log(
                 **{f"process.{k}": v for k, v in process.items()},
                 **{f"gamma_gamma.{k}": v for k, v in fitted.get("gamma_gamma", {}).items()},
                 **({ORDER_VALUE: fitted[ORDER_VALUE]} if ORDER_VALUE in fitted else {}),
+                **settings_params(settings, task),
             }
         )
         version = log_bundle(

@@ -62,6 +62,7 @@ from training.tracking import (
     hyperparameters,
     log_bundle,
     save_evaluation_tables,
+    settings_params,
     start_training_run,
 )
 
@@ -568,6 +569,7 @@ def _log(
                     k: ",".join(v) if isinstance(v, list) else v for k, v in split.to_dict().items()
                 },
                 **hyperparameters(bundle, specs),
+                **settings_params(settings, task),
             }
         )
         left_out = training.report.get(RULES_LEFT_OUT, {}).items()  # the gate compared the rest

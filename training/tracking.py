@@ -218,6 +218,37 @@ def start_training_run(
             raise
 
 
+# The settings besides LightGBM's values that make a task's model or judge it, logged on its
+# run as ``<section>.<name>``: which rows it learns from (``lineage.TRAINING_SHAPES``; the
+# seed is the run's ``seed``), what its gate asks, and the feature table's grid. Unlogged, a
+# run of other settings differed only in their effects (``rows_train``, ``trees``) and the
+# cause was a digest on the version (``lineage.training_hash``).
+RUN_SETTINGS = {
+    "training": (
+        *(name for name in lineage.TRAINING_SHAPES if name != "seed"),
+        "min_rows",
+        "min_positives",
+        "min_improvement",
+    ),
+    "features": ("windows_days", "cutoff_frequency", "allow_attributes", "exclude_attributes"),
+    "labels": ("not_activity_types",),
+}
+
+
+def settings_params(settings: Settings, task: str) -> dict[str, str]:
+    """:data:`RUN_SETTINGS` as MLflow params (``training.max_rows``; a list as ``7,30,90``,
+    empty as ``-``), and ``training.gate_metric``, the task's."""
+    from training.promotion import gate_metric_of
+
+    params = {}
+    for section, names in RUN_SETTINGS.items():
+        for name in names:
+            value = getattr(getattr(settings, section), name)
+            text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            params[f"{section}.{name}"] = text or "-"
+    return params | {"training.gate_metric": gate_metric_of(settings, task)}
+
+
 def hyperparameters(bundle: ModelBundle, specs: Mapping[str, ModelSpec]) -> dict[str, str]:
     """Every booster's effective hyperparameters as MLflow params ``<booster>.<name>``: the
     parameters the booster records it was trained with, the trees it grew, and its spec's
