@@ -701,6 +701,24 @@ def test_environment_hyperparameters_reach_the_booster_and_the_run(trained_copy:
         map(str, settings.features.windows_days)
     )
     assert params["features.exclude_attributes"] == "-"  # none: said, not an empty value
+    # `lifecycle models` says what it was trained with that the champion was not (the run's
+    # params; CDNOW's churn v2 of num_leaves 63 read as v1 but for its metrics); not the trees
+    # it grew, a result
+    [row] = [r for r in list_models(settings) if r["model"] == "demo-churn"
+             and r["version"] == result.version]  # fmt: skip
+    assert row["settings_changed"] == {
+        "churn.learning_rate": {"champion": "0.05", "version": "0.03"},
+        "churn.num_boost_round": {"champion": "1000", "version": "40"},
+        "training.max_rows": {"champion": str(120_000), "version": "90000"},
+        "training.min_improvement": {"champion": "0.0", "version": "1.0"},
+    }
+    said = CliRunner().invoke(main, ["--home", str(trained_copy), "models"]).stdout.splitlines()
+    at = said.index(next(x for x in said if x.startswith(f"demo-churn v{result.version} ")))
+    assert (
+        "  settings other than the champion's: churn.learning_rate 0.03 (champion 0.05), "
+        "churn.num_boost_round 40 (champion 1000), training.max_rows 90000 (champion 120000), "
+        "training.min_improvement 1.0 (champion 0.0)"
+    ) in said[at + 1 : at + 5], said[at : at + 5]
     bundle = ModelBundle.load(
         registry.bundle_path(client, "demo-churn", result.version, trained_copy / "env-params")
     )

@@ -474,9 +474,14 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
         except MlflowException:
             continue
         versions = mlflow_client.search_model_versions(f"name = '{name}'")
-        tested = _test_cutoffs(mlflow_client, name, versions)
+        ran = _run_params(mlflow_client, name, versions)
+        champion = str(aliases.get(registry.CHAMPION, ""))
+        of_champion = next(
+            (ran.get(v.run_id) for v in versions if str(v.version) == champion), None
+        )
         for version in versions:
             tags = version.tags
+            params = ran.get(version.run_id) or {}
             window = registry.recorded_window(mlflow_client, name, str(version.version))
             rows.append(
                 {
@@ -487,7 +492,14 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                         a for a, v in aliases.items() if str(v) == str(version.version)
                     ),
                     "test_cutoff": tags.get("test_cutoff"),
-                    "test_cutoffs": tested.get(version.run_id),  # its run's; None: not read
+                    # its run's; None: not read
+                    "test_cutoffs": params["test_cutoffs"].split(",")
+                    if params.get("test_cutoffs")
+                    else None,
+                    # what it was trained with that the champion was not: run params
+                    "settings_changed": None
+                    if str(version.version) == champion or not of_champion or not params
+                    else settings_changed(of_champion, params),
                     "evaluation": tags.get("evaluation"),  # a snapshot's: "5-fold CV"
                     "excluded": tags.get(EXCLUDED_TAG),  # a snapshot's columns not learned from
                     "kind": tags.get("kind", "lightgbm"),
@@ -513,9 +525,32 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
     return sorted(rows, key=lambda r: (r["task"], -int(r["version"])))
 
 
-def _test_cutoffs(mlflow_client: Any, name: str, versions: list[Any]) -> dict[str, list[str]]:
-    """Run id -> the test cutoffs its training recorded (param ``test_cutoffs``), one search
-    of the model's experiment: a version's tags hold only the last (``test_cutoff``)."""
+# Run parameters named <booster>.<name> that a training derives, not a setting: the trees it
+# grew, the threads its size gave it, the positions of its categorical features
+DERIVED = ("trees", "num_threads", "categorical_column")
+
+
+def settings_changed(champion: Mapping[str, str], params: Mapping[str, str]) -> dict[str, dict]:
+    """Setting -> ``{"champion": value, "version": value}`` where two training runs' params
+    differ: the seed, each booster's LightGBM values and :data:`RUN_SETTINGS` (both runs'
+    only: a rule's run has no booster)."""
+    return {
+        key: {"champion": champion[key], "version": params[key]}
+        for key in sorted(set(champion) & set(params))
+        if champion[key] != params[key]
+        and (key == "seed" or ("." in key and key.rsplit(".", 1)[1] not in DERIVED))
+    }
+
+
+def settings_text(changed: Mapping[str, Mapping[str, str]]) -> str:
+    """``settings other than the champion's: churn.learning_rate 0.03 (champion 0.05), ...``"""
+    said = ", ".join(f"{k} {v['version']} (champion {v['champion']})" for k, v in changed.items())
+    return f"settings other than the champion's: {said}"
+
+
+def _run_params(mlflow_client: Any, name: str, versions: list[Any]) -> dict[str, dict[str, str]]:
+    """Run id -> the params its training logged (the test cutoffs: a version's tags hold only
+    the last, ``test_cutoff``; the settings), one search of the model's experiment."""
     from mlflow.exceptions import MlflowException
 
     runs = {v.run_id for v in versions if v.run_id}
@@ -529,11 +564,7 @@ def _test_cutoffs(mlflow_client: Any, name: str, versions: list[Any]) -> dict[st
         )
     except MlflowException:  # a registry whose runs cannot be read: the last cutoff is said
         return {}
-    return {
-        run.info.run_id: run.data.params["test_cutoffs"].split(",")
-        for run in found
-        if run.data.params.get("test_cutoffs")
-    }
+    return {run.info.run_id: run.data.params for run in found}
 
 
 def _verdict(tags: dict[str, str]) -> str | None:

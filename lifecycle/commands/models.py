@@ -238,7 +238,7 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
     """List registered model versions with aliases and headline test metrics."""
     from serving.one_event import answers_nothing, none_answers
     from training.promotion import tested_window
-    from training.tracking import list_models
+    from training.tracking import list_models, settings_text
 
     if history:
         _champion_history(obj, dataset or obj.settings.dataset)
@@ -292,6 +292,8 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
             lines.append(f"  the gate's verdict: {r['gate']}")  # kept beside the hand's reason
         if r["learned_from"]:  # versions of June's data and September's differ here
             lines.append(f"  learned from {r['learned_from']}")
+        if r.get("settings_changed"):  # the run's params: what an engineer changed
+            lines.append(f"  {settings_text(r['settings_changed'])}")
         if "champion" in r["aliases"] and r["task"] in answered:
             r["answered_by"] = answered[r["task"]]
             lines.append(f"  {answers_nothing(r['task'], answered[r['task']])}")
