@@ -386,6 +386,12 @@ class BacktestResult:
 
     def lines(self) -> list[str]:
         said = ", ".join(f"{t} {counted(d, DAYS)}" for t, d in horizons(self.labels).items())
+        # the settings' LightGBM values (a lifecycle.toml tuning a challenger): the models
+        # judged are of them, not the champions' (said in --json and the run only)
+        if values := self.settings.get("training_models"):
+            said += "; LightGBM values of the settings: " + ", ".join(
+                f"{name} {value}" for name, value in values.items()
+            )
         lines = [f"backtest of dataset '{self.dataset}' (horizons: {said})"]
         for result in self.cutoffs:
             lines += result.lines(self.labels, self.currency)

@@ -887,6 +887,27 @@ def test_a_log_too_short_for_any_backtest_says_so(
         )
 
 
+def test_the_backtest_says_the_lightgbm_values_of_its_settings() -> None:
+    """A workspace's lifecycle.toml tuning churn (online_retail, num_leaves 31 and
+    min_data_in_leaf 20) made the backtest's churn lose to rfm_score at 2011-09-09, where the
+    champion's default values serve LightGBM; its text said `lifecycle serves: churn
+    rfm_score` and nowhere that the models judged were of other values than the defaults
+    (only --json's `settings.training_models` and the run's params had them)."""
+    from lifecycle.backtest import BacktestResult
+
+    labels = LabelSettings()  # the defaults: 90, 90 and 365 days
+    values = {"churn.num_leaves": 31, "churn.min_data_in_leaf": 20}
+    result = BacktestResult("online_retail", labels, [], {"training_models": values},
+                            {"run_id": "r", "experiment": "backtest-online_retail"}, None, 1.0)  # fmt: skip
+    assert result.lines()[0] == (
+        "backtest of dataset 'online_retail' (horizons: churn 90 days, conversion 90 days, "
+        "ltv 365 days; LightGBM values of the settings: churn.num_leaves 31, "
+        "churn.min_data_in_leaf 20)"
+    )
+    result.settings["training_models"] = {}  # none set: the defaults, not said
+    assert result.lines()[0].endswith("ltv 365 days)")
+
+
 def test_a_one_day_horizon_reads_one_day(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
 ) -> None:
