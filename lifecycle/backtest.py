@@ -523,7 +523,7 @@ def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str,
     from mlflow.entities import Metric, Param
 
     from lifecycle import registry
-    from training.tracking import code_version, experiment_for
+    from training.tracking import code_version, experiment_for, settings_params
 
     client = registry.client(settings)
     name = f"backtest-{result.dataset}"
@@ -548,6 +548,8 @@ def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str,
         "resamples": result.settings["resamples"],
         "bootstrap_seed": result.settings["bootstrap_seed"],
         **result.settings["training_models"],
+        # the other settings that chose the rows and judged the models, as a training run's
+        **settings_params(settings),
     }
     now = int(time.time() * 1000)
     metrics = []

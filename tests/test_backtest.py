@@ -908,6 +908,26 @@ def test_the_backtest_says_the_lightgbm_values_of_its_settings() -> None:
     assert result.lines()[0].endswith("ltv 365 days)")
 
 
+def test_the_backtest_run_logs_the_settings_that_chose_the_rows(tmp_path: Path) -> None:
+    """The CDNOW 270-day backtest of docs/quality.md was run twice, once with
+    LIFECYCLE_TRAINING__BRIDGE_HORIZON=false: the two MLflow runs had the same parameters
+    (the LightGBM values, windows and seed only). They carry the settings a training run
+    logs (``training.tracking.RUN_SETTINGS``) and each task's gate metric."""
+    from lifecycle.backtest import BacktestResult, log_run
+
+    env = {"LIFECYCLE_TRAINING__BRIDGE_HORIZON": "false", "LIFECYCLE_TRAINING__MAX_ROWS": "9000"}
+    settings = load_settings(home=tmp_path / "ws", environ=env)
+    used = {"training_models": {}, "resamples": 100, "bootstrap_seed": 0,
+            "dataset_version": "cdnow@1", "code_version": "0"}  # fmt: skip
+    result = BacktestResult("cdnow", LabelSettings(), [], used, {}, None, 1.0)
+    logged = log_run(settings, result, tmp_path)
+    params = registry.client(settings).get_run(logged["run_id"]).data.params
+    assert params["training.bridge_horizon"] == "False"
+    assert params["training.max_rows"] == "9000" and params["training.max_cutoffs"] == "52"
+    assert params["training.gate_metric.churn"] == "auc"
+    assert params["training.gate_metric.ltv"] == "normalized_gini"
+
+
 def test_a_one_day_horizon_reads_one_day(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
 ) -> None:

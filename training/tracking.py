@@ -235,9 +235,10 @@ RUN_SETTINGS = {
 }
 
 
-def settings_params(settings: Settings, task: str) -> dict[str, str]:
+def settings_params(settings: Settings, task: str | None = None) -> dict[str, str]:
     """:data:`RUN_SETTINGS` as MLflow params (``training.max_rows``; a list as ``7,30,90``,
-    empty as ``-``), and ``training.gate_metric``, the task's."""
+    empty as ``-``), and ``training.gate_metric``, the task's; without one (a backtest trains
+    them all) each task's, ``training.gate_metric.<task>``."""
     from training.promotion import gate_metric_of
 
     params = {}
@@ -246,6 +247,10 @@ def settings_params(settings: Settings, task: str) -> dict[str, str]:
             value = getattr(getattr(settings, section), name)
             text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
             params[f"{section}.{name}"] = text or "-"
+    if task is None:
+        return params | {
+            f"training.gate_metric.{t}": gate_metric_of(settings, t) for t in tasks.names()
+        }
     return params | {"training.gate_metric": gate_metric_of(settings, task)}
 
 
