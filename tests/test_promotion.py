@@ -1295,6 +1295,20 @@ def test_a_promotion_says_how_far_the_latest_scores_move_and_a_rollback_back(
     assert back["mean_after"] == pytest.approx(held.mean(), abs=1e-9)
     assert f"{back['rank_correlation']:.2f}" == f"{correlation:.2f}", back
     assert back["top_changed"] == changed, back
+    # `models` says the rule is champion no more: its "manual: r" alone read as current
+    # (online_retail churn v2 after its rollback to v1)
+    listed = json.loads(run_cli(home, "--json", "models"))["models"]
+    [ruled_row] = [r for r in listed if r["model"] == "demo-churn"
+                   and r["version"] == weak.baseline.version]  # fmt: skip
+    gone = ruled_row["replaced"]
+    assert ruled_row["promotion"] == "manual: r" and gone["to"] == before, ruled_row
+    assert gone["reason"] == "manual: rollback" and gone["by"].startswith("hand ("), gone
+    [champion_row] = [r for r in listed if r["model"] == "demo-churn" and r["version"] == before]
+    assert champion_row["replaced"] is None
+    text = run_cli(home, "models").splitlines()
+    at = text.index(next(x for x in text if x.startswith(f"demo-churn v{weak.baseline.version} ")))
+    until = f"  champion until {gone['at']}: v{before} by {gone['by']}: manual: rollback"
+    assert until in text[at + 1 : at + 7], text[at : at + 7]
     # a table larger than the users scored again: a seeded sample of them, said so
     from serving import score_shift
 

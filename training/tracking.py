@@ -461,10 +461,13 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
     rows = []
     from mlflow.exceptions import MlflowException
 
+    from lifecycle.champion_log import champion_history
     from lifecycle.uplift_model import UPLIFT_TASK
 
     known = (*tasks.names(), UPLIFT_TASK)
     prefix = registry.model_name(dataset, "")
+    # (model, version) -> the latest move of the champion away from it (a rollback)
+    left = {(e["model"], e["from"]): e for e in champion_history(settings, dataset) if e["from"]}
     try:  # and a snapshot's models of another label than churn (<dataset>-<label>)
         found = mlflow_client.search_registered_models(f"name LIKE '{prefix}%'")
     except MlflowException:
@@ -521,6 +524,11 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                     # an uplift model: what it predicts and how (versions differ in both)
                     **{key: tags.get(key) for key in UPLIFT_TAGS if task == UPLIFT_TASK},
                     "promotion": tags.get("promotion"),  # why it became champion, if it did
+                    # the move that took the champion from it since (None: it still is, or
+                    # was never): its promotion's reason alone read as current
+                    "replaced": None
+                    if str(version.version) == champion
+                    else left.get((name, str(version.version))),
                     "gate": _verdict(tags),  # the gate's verdict, if it was gated
                     # what it learned from, as /models says it (None: not recorded)
                     "learned_from": lineage.learned_from(window) if window else None,

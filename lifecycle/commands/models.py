@@ -294,6 +294,9 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
             lines.append(f"  learned from {r['learned_from']}")
         if r.get("settings_changed"):  # the run's params: what an engineer changed
             lines.append(f"  {settings_text(r['settings_changed'])}")
+        if (gone := r.get("replaced")) and r["promotion"]:  # its reason is of a past move
+            lines.append(f"  champion until {gone['at']}: v{gone['to']} by {gone['by']}: "
+                         f"{gone['reason']}")  # fmt: skip
         if "champion" in r["aliases"] and r["task"] in answered:
             r["answered_by"] = answered[r["task"]]
             lines.append(f"  {answers_nothing(r['task'], answered[r['task']])}")
