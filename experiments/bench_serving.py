@@ -1,8 +1,8 @@
 """Scoring latency and throughput: in process against its floor, over HTTP against a plain route.
 
-    LIFECYCLE_HOME=/tmp/lc_small .venv/bin/python experiments/bench_serving.py [--quick]
-    LIFECYCLE_HOME=/tmp/lc_small .venv/bin/python experiments/bench_serving.py --seconds 5 \
-        --doc docs/benchmarks.md                   # the table of docs/benchmarks.md
+    python experiments/bench_serving.py --home <trained workspace> --quick   # CI sizes
+    LIFECYCLE_HOME=<trained workspace> python experiments/bench_serving.py --seconds 5 \
+        --workers 1,2 --doc docs/benchmarks.md     # the table of docs/benchmarks.md
 
 Needs a trained workspace (demo-data, features build/apply/materialize, train all). In
 one run it measures, at 1 and 100 users per request:
@@ -16,7 +16,9 @@ with a closed-loop aiohttp load generator (``--connections`` concurrent, for ``-
 on 127.0.0.1, plus the time from ``bentoml serve`` to ``/readyz`` 200 and to its first
 answer, and of ``lifecycle --help``. The load generator shares the machine's cores with the
 server, as it would with a co-located caller. ``--workers 1,2`` serves BentoML with each
-worker count in turn.
+worker count in turn. ``--quick`` (what CI runs, tests/test_benchmark_scripts.py): 0.2 s
+per row, nothing compiled (LightGBM predicts, in process and in every server: compiling
+costs minutes of CPU), ``lifecycle --help`` timed once.
 
 Before all that, the in-process cases of issue 17 against the floor measured in the same
 run (``bench_serving_inprocess``): 1 user with reasons computed, without reasons, 100
@@ -30,12 +32,24 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from docblocks import doc_arguments, home_argument
+from quick import UNCOMPILED
+from served_processes import (
+    first_answer,
+    free_port,
+    serve,
+    settle,
+    stop,
+    wait_ready,
+    worker_memory_mb,
+)
 
 from serving.launch import bentoml_command
 
@@ -46,12 +60,7 @@ SCORER, BARE, BENTOML, PLAIN = (
     "bentoml",
     "plain route (uvicorn)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+QUICK_SECONDS = 0.2  # load time per row of a --quick run
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -90,13 +99,8 @@ def user_sample(home: Path, count: int = 2000) -> list[str]:
     return ids[:count]
 
 
-def in_process(home: Path, ids: list[str], users: int, seconds: float) -> dict[str, Any]:
-    """Feast lookup + models + reasons in this process, one call at a time."""
-    from lifecycle.settings import load_settings
-    from serving.scorer import Scorer
-
-    scorer = Scorer(load_settings(home=home))
-    scorer.load()
+def in_process(scorer: Any, ids: list[str], users: int, seconds: float) -> dict[str, Any]:
+    """Feast lookup + models + reasons in this process (a loaded scorer), one call at a time."""
     rng = random.Random(2)
     latencies: list[float] = []
     for _ in range(5):
@@ -150,64 +154,6 @@ async def load(
     return {**summary("", users, latencies, elapsed, errors), "connections": connections}
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> float:
-    """Seconds until ``url`` answers 200; fails if the process dies first."""
-    import httpx
-
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return time.perf_counter() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} not ready after {timeout} s")
-
-
-def first_answer(base: str, ids: list[str], process: subprocess.Popen, started: float) -> float:
-    """Seconds from process start to the first 200 from /score."""
-    import httpx
-
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if (
-                httpx.post(f"{base}/score", json={"user_ids": ids[:1]}, timeout=5).status_code
-                == 200
-            ):
-                return time.perf_counter() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-
-
-def serve(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        command,
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def stop(process: subprocess.Popen) -> None:
-    import signal
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def over_http(
     name: str,
     command: list[str],
@@ -258,56 +204,6 @@ def cli_help_seconds(runs: int = 5) -> dict[str, float]:
     return {"wall": sorted(walls)[runs // 2], "cpu": sorted(cpus)[runs // 2]}
 
 
-def settle(process: subprocess.Popen, timeout: float = 180) -> None:
-    """Wait until the server's post-start registry check (a child process reading the MLflow
-    registry, ``serving.service.aliases_elsewhere``) is done: rows measure a settled server."""
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline and any(
-        "registry_aliases" in command for command in descendants(process.pid)
-    ):
-        time.sleep(0.2)
-
-
-def descendants(root: int) -> list[str]:
-    """Command lines of the processes below ``root``."""
-    return list(descendant_commands(root).values())
-
-
-def descendant_commands(root: int) -> dict[int, str]:
-    """Pid -> command line of the processes below ``root``."""
-    parents: dict[int, int] = {}
-    commands: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            commands[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
-        except (OSError, ValueError, IndexError):
-            continue
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return {pid: commands[pid] for pid in found if pid in commands}
-
-
-def worker_memory_mb(root: int) -> list[float]:
-    """Proportional set size (MB: shared pages split between the processes sharing them) of
-    each serving worker below ``root``: BentoML's ``--worker-id`` processes."""
-    sizes = []
-    for pid, command in sorted(descendant_commands(root).items()):
-        if "--worker-id" not in command:
-            continue
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-        except OSError:
-            continue
-        pss = next((line.split()[1] for line in rollup if line.startswith("Pss:")), None)
-        if pss is not None:
-            sizes.append(int(pss) / 1024)
-    return sizes
-
-
 def bentoml_target(workers: int) -> str:
     return BENTOML if workers == 1 else f"{BENTOML}, {workers} workers"
 
@@ -343,19 +239,15 @@ def baseline_app() -> Any:
     return Starlette(routes=[Route("/score", score, methods=["POST"]), Route("/readyz", ready)])
 
 
-def plain_app(home: Path) -> Any:
-    """The HTTP floor: one route answering a fixed /score answer, encoded once."""
+def plain_app(answer: Path) -> Any:
+    """The HTTP floor: one route answering a fixed /score answer (the file ``answer``, one
+    user's answer the benchmark's scorer encoded), read once; no model loaded."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from lifecycle.settings import load_settings
-    from serving.scorer import Scorer
-
-    scorer = Scorer(load_settings(home=home))
-    scorer.load()
-    body = scorer.score(user_sample(home, 1)).model_dump_json().encode()
+    body = answer.read_bytes()
 
     async def score(request: Request) -> Response:
         await request.body()
@@ -370,9 +262,14 @@ def plain_app(home: Path) -> Any:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="short runs (the whole bench in under a minute)"
+        "--quick",
+        action="store_true",
+        help=f"CI sizes: {QUICK_SECONDS} s per row, no tree compiled, `lifecycle --help` once",
     )
-    parser.add_argument("--seconds", type=float, help="load time per measurement [10; --quick 2]")
+    home_argument(parser, "a trained workspace", fallback="workspace")
+    parser.add_argument(
+        "--seconds", type=float, help=f"load time per measurement [10; --quick {QUICK_SECONDS}]"
+    )
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
     parser.add_argument(
         "--workers",
@@ -383,9 +280,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--json", dest="json_out", type=Path, help="also write the rows as JSON here"
     )
-    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
+    doc_arguments(parser)
     parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--plain-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--plain-answer", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--startup-only",
         action="store_true",
@@ -403,40 +301,37 @@ def main(argv: list[str] | None = None) -> None:
         import uvicorn
 
         uvicorn.run(
-            baseline_app()
-            if args.baseline_server
-            else plain_app(Path(os.environ["LIFECYCLE_HOME"])),
+            baseline_app() if args.baseline_server else plain_app(args.plain_answer),
             host="127.0.0.1",
             port=args.baseline_server or args.plain_server,
             log_level="warning",
             access_log=False,
         )
         return
-    args.seconds = args.seconds or (2.0 if args.quick else 10.0)
-    home = Path(os.environ.get("LIFECYCLE_HOME", "workspace")).resolve()
-    env = {**os.environ, "LIFECYCLE_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    args.seconds = args.seconds or (QUICK_SECONDS if args.quick else 10.0)
+    home = args.home.resolve()
+    quick = UNCOMPILED if args.quick else {}
+    env = {**os.environ, **quick, "LIFECYCLE_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
     ids = user_sample(home)
     from docblocks import machine
 
     meta = machine()
     from bench_serving_inprocess import lines, measure
 
-    cases = measure(home, args.seconds)
+    cases = measure(home, args.seconds, compile_trees=not args.quick)
     print("\n".join(lines(cases)))
-    rows: list[dict[str, Any]] = []
-    for users in (1, 100):
-        rows.append(in_process(home, ids, users, args.seconds))
-    port = free_port()
-    plain, _ = over_http(
-        PLAIN,
-        [sys.executable, __file__, "--plain-server", str(port)],
-        port,
-        env,
-        ids,
-        args,
-        "/readyz",
-    )
-    rows += plain
+    from lifecycle.settings import load_settings
+    from serving.scorer import Scorer
+
+    scorer = Scorer(load_settings(home=home, environ=env))  # as the servers are set
+    scorer.load()
+    rows = [in_process(scorer, ids, users, args.seconds) for users in (1, 100)]
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as folder:
+        answer = Path(folder) / "answer.json"  # the plain route's fixed answer: one user's
+        answer.write_bytes(scorer.score(ids[:1]).model_dump_json().encode())
+        port = free_port()
+        plain = [sys.executable, __file__, "--plain-server", str(port), "--plain-answer", answer]
+        rows += over_http(PLAIN, list(map(str, plain)), port, env, ids, args, "/readyz")[0]
     port = free_port()
     bare, bare_start = over_http(
         BARE,
@@ -459,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         name = bentoml_target(workers)
         bento, starts[name] = over_http(name, command, port, served, ids, args, "/readyz")
         rows += bento
-    cli_help = cli_help_seconds()
+    cli_help = cli_help_seconds(1 if args.quick else 5)
 
     report(rows, starts, cli_help, args)
     if args.doc:
@@ -469,6 +364,7 @@ def main(argv: list[str] | None = None) -> None:
         document = {
             "machine": meta,
             "seconds": args.seconds,
+            "quick": args.quick,
             "connections": args.connections,
             "workers": args.workers,
             "users_scored": len(ids),
@@ -477,7 +373,15 @@ def main(argv: list[str] | None = None) -> None:
             "start_s": starts,
             "cli_help_s": cli_help,
         }
-        record(args.doc, "bench_serving", "bench_serving.py", command, document, render_doc)
+        record(
+            args.doc,
+            "bench_serving",
+            "bench_serving.py",
+            command,
+            document,
+            render_doc,
+            args.results_dir,
+        )
     if args.json_out:
         args.json_out.write_text(
             json.dumps({"rows": rows, "start_s": starts, "cli_help_s": cli_help}, indent=2)
@@ -501,8 +405,9 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
     rows, n = document["rows"], document["connections"]
     by = {(r["target"], r["users_per_request"], r["connections"]): r for r in rows}
     lines = [
-        f"{measured_on(document['machine'])}; {document['seconds']:.0f} s per row, "
-        f"BentoML with {' and '.join(map(str, document['workers']))} worker(s).",
+        f"{measured_on(document['machine'])}; {document['seconds']:g} s per row, "
+        f"BentoML with {' and '.join(map(str, document['workers']))} worker(s)"
+        + ("; CI sizes (no tree compiled)." if document.get("quick") else "."),
         "",
         *in_process_lines(document["in_process"]),
         "",
@@ -563,7 +468,7 @@ def report(
     args: argparse.Namespace,
 ) -> None:
     by = {(r["target"], r["users_per_request"], r["connections"]): r for r in rows}
-    print(f"\n{args.seconds:.0f} s per row, {os.cpu_count()} cores\n")
+    print(f"\n{args.seconds:g} s per row, {os.cpu_count()} cores\n")
     print("| target | users/request | connections | req/s | p50 ms | p99 ms | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:

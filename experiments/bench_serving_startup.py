@@ -97,7 +97,7 @@ def tree(root: int) -> dict[int, dict[str, Any]]:
 def one_start(command: list[str], port: int, env: dict[str, str], user: str) -> dict[str, Any]:
     """The timeline of one start: seconds from exec to each mark, CPU-s per process at ready."""
     import httpx
-    from bench_serving import serve, stop
+    from served_processes import serve, stop
 
     base = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
@@ -191,8 +191,9 @@ def median_marks(starts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def measure(home: Path, runs: int) -> dict[str, Any]:
     """Bentoml and the bare-uvicorn baseline started in turn ``runs`` times, then the steps."""
-    from bench_serving import free_port, user_sample
+    from bench_serving import user_sample
     from docblocks import machine
+    from served_processes import free_port
 
     from serving.launch import bentoml_command
 
@@ -259,14 +260,16 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
 def main(argv: list[str]) -> None:
     import argparse
 
+    from docblocks import home_argument
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--startup-only", action="store_true", help=argparse.SUPPRESS)
+    home_argument(parser, "a trained workspace", fallback="workspace")
     parser.add_argument("--runs", type=int, default=5, help="starts of each server [5]")
     parser.add_argument("--doc", type=Path, help="write the start-up block into this doc")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
-    home = Path(os.environ.get("LIFECYCLE_HOME", "workspace")).resolve()
-    result = measure(home, args.runs)
+    result = measure(args.home.resolve(), args.runs)
     print("\n".join(lines(result)))
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=2))

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from experiment_runs import run_main
+from services import SharedServer
 from workspaces import TrainedWorkspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,6 +265,54 @@ def test_bench_refresh_quick(tmp_path: Path) -> None:
     assert _finite(run["refresh"]["seconds"], run["refresh_current"]["seconds"]), run
     assert run["ratio"] == round(run["refresh"]["seconds"] / run["by_hand"]["seconds"], 2)
     assert _finite(run["ratio"]) and "CI sizes (at most 100 rounds" in doc.read_text()
+
+
+def test_bench_serving_quick(
+    shared_server: SharedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HTTP load on the workspace of the suite's shared server (a served copy, whose files
+    are checked unchanged after), 0.2 s a row at 1 and 3 connections: the script starts its
+    plain route, its bare-ASGI baseline and a real `bentoml serve` of 1 worker, nothing
+    compiled; every target, size and concurrency measured without an error, the starts timed
+    in order, and the ratios its block gives are numbers."""
+    sys.path.insert(0, str(REPO / "experiments"))
+    from bench_serving import BARE, BENTOML, PLAIN, QUICK_SECONDS, SCORER
+
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))  # not ~/bentoml
+    doc, results = _recorded(tmp_path, "bench_serving")
+    home = str(shared_server.workspace.home)
+    printed = run_main(
+        "bench_serving.py",
+        *("--home", home, "--quick", "--connections", "3"),
+        *("--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_serving")
+    assert document["quick"] is True and document["seconds"] == QUICK_SECONDS
+    assert (document["connections"], document["workers"]) == (3, [1])
+    served = [(t, u, c) for t in (PLAIN, BARE, BENTOML) for u in (1, 100) for c in (1, 3)]
+    by = {(r["target"], r["users_per_request"], r["connections"]): r for r in document["rows"]}
+    assert list(by) == [(SCORER, 1, 1), (SCORER, 100, 1), *served], list(by)
+    for key, row in by.items():
+        assert row["errors"] == 0 and row["requests"] >= 1, (key, row)
+        assert _finite(row["req_per_s"], row["p50_ms"], row["p99_ms"]), (key, row)
+        assert row["p50_ms"] <= row["p99_ms"], (key, row)
+    for users in (1, 100):
+        bento = by[(BENTOML, users, 1)]["p50_ms"]
+        assert _finite(
+            bento / by[(PLAIN, users, 1)]["p50_ms"],
+            bento / by[(SCORER, users, 1)]["p50_ms"],
+            by[(BENTOML, users, 3)]["req_per_s"] / by[(BARE, users, 3)]["req_per_s"],
+        )
+    for name in (BARE, BENTOML):
+        start = document["start_s"][name]
+        assert 0 < start["ready"] <= start["first_answer"], (name, start)
+    assert _finite(document["start_s"][BENTOML]["worker_mb"], *document["cli_help_s"].values())
+    in_process = document["in_process"]
+    assert set(in_process["engines"]) == {"lightgbm"} and in_process["compiled_boosters"] == 0
+    assert "CI sizes (no tree compiled)" in doc.read_text()
+    assert "start to ready, bentoml: " in printed
+    assert home not in (results / "bench_serving.json").read_text()  # "<trained workspace>"
 
 
 def test_shared_arguments_of_the_scripts(monkeypatch: Any, capsys: Any) -> None:
