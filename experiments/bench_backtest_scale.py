@@ -1,6 +1,7 @@
 """How `lifecycle ingest` + `lifecycle backtest` (one cutoff) scale with the customers of a log.
 
     python experiments/bench_backtest_scale.py --events cdnow.csv --replicas 1,4,13
+    python experiments/bench_backtest_scale.py --quick --json    # CI sizes, in seconds
 
 ``--events`` is a purchase log with the contract's columns (``user_id, event_time,
 event_type, amount``; CDNOW: ``CDNOW_master.txt`` of the ``lifetimes`` wheel, see
@@ -11,6 +12,12 @@ span), so the customers are new and their days differ. Every size is ingested
 command in its own process (wall, CPU and peak RSS from ``wait4``), and the backtest's own
 step timings are read from its JSON. The baseline is the smallest size of the same run:
 the last columns are each size's seconds per 1,000 customers against it (1.0x: linear).
+
+``--quick`` (what CI runs, tests/test_benchmark_scripts.py) checks the script, not the
+product: instead of ``--events``, the purchases of a demo product of QUICK_USERS users over
+QUICK_DAYS days, at 1 and 2 copies, cut QUICK_HORIZON days before its end and judged with
+QUICK_RESAMPLES bootstrap resamples; its models on one thread, at most 100 boosting rounds,
+no plots, no compiled trees (quick.py).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+QUICK_USERS, QUICK_SEED, QUICK_DAYS = 500, 5, 160
+QUICK_REPLICAS, QUICK_HORIZON, QUICK_RESAMPLES = "1,2", 28, 100
 # The installed script: under ``python -c`` DuckDB takes the session for an interactive one
 # (``__main__`` has no file) and draws progress bars on stdout, before the JSON.
 LIFECYCLE = [sys.executable, str(Path(sys.executable).with_name("lifecycle"))]
@@ -55,11 +64,29 @@ def replicate(events: Path, replicas: int, out: Path, seed: int = 11) -> dict[st
     return {"rows": len(table), "users": int(table["user_id"].nunique())}
 
 
-def measured(args: list[str], stdout: Path) -> dict[str, float]:
+def demo_log(folder: Path) -> tuple[Path, str]:
+    """--quick's log: the purchases of a demo product (QUICK_USERS, QUICK_DAYS) as a contract
+    CSV, and its cutoff, QUICK_HORIZON days before its last purchase."""
+    import pandas as pd
+
+    from features import contract as c
+    from features.demo import generate_demo
+
+    generate_demo(QUICK_USERS, QUICK_SEED, folder / "demo", days=QUICK_DAYS, future_days=0)
+    events = pd.read_parquet(folder / "demo" / "events.parquet")
+    bought = events.loc[events[c.EVENT_TYPE] == c.PURCHASE, [c.USER_ID, c.EVENT_TIME, c.AMOUNT]]
+    log = folder / "demo_purchases.csv"
+    stamps = bought[c.EVENT_TIME].dt.strftime("%Y-%m-%d %H:%M:%S")
+    bought.assign(**{c.EVENT_TIME: stamps, c.EVENT_TYPE: c.PURCHASE}).to_csv(log, index=False)
+    cutoff = bought[c.EVENT_TIME].max() - pd.Timedelta(days=QUICK_HORIZON)
+    return log, cutoff.strftime("%Y-%m-%d")
+
+
+def measured(args: list[str], stdout: Path, env: dict[str, str]) -> dict[str, float]:
     """Run one command in its own process: wall seconds, CPU seconds and peak RSS (MB)."""
     started = time.perf_counter()
     with stdout.open("w") as out, stdout.with_suffix(".log").open("w") as err:
-        process = subprocess.Popen(args, stdout=out, stderr=err, cwd=REPO)
+        process = subprocess.Popen(args, stdout=out, stderr=err, cwd=REPO, env=env)
         _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -72,17 +99,23 @@ def measured(args: list[str], stdout: Path) -> dict[str, float]:
     }
 
 
-def run_size(events: Path, replicas: int, cutoff: str, horizon: int, folder: Path) -> dict:
+def run_size(
+    events: Path, replicas: int, options: argparse.Namespace, folder: Path, env: dict[str, str]
+) -> dict:
+    """One size: the log ``replicas`` times, ingested and backtested in a fresh workspace."""
     log = folder / f"events_x{replicas}.csv"
     counts = replicate(events, replicas, log)
     home = folder / f"home_x{replicas}"
     base = [*LIFECYCLE, "--home", str(home)]
     ingest = measured(
-        [*base, "ingest", str(log), "--dataset", "log", "--keep-repeats"], folder / "ingest.out"
+        [*base, "ingest", str(log), "--dataset", "log", "--keep-repeats"],
+        folder / "ingest.out",
+        env,
     )
     out = folder / f"backtest_x{replicas}.json"
-    judged = ["--cutoff", cutoff, "--horizon", str(horizon), "--out", str(home / "bt")]
-    backtest = measured([*base, "--json", "backtest", "--dataset", "log", *judged], out)
+    judged = ["--cutoff", options.cutoff, "--horizon", str(options.horizon)]
+    judged += ["--resamples", str(options.resamples), "--out", str(home / "bt")]
+    backtest = measured([*base, "--json", "backtest", "--dataset", "log", *judged], out, env)
     result = json.loads(out.read_text())
     (verdict,) = result["cutoffs"]
     log.unlink()
@@ -125,25 +158,43 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=Path, required=True, help="purchase log (contract CSV)")
-    parser.add_argument("--replicas", default="1,4,13", help="sizes, as copies of the log")
-    parser.add_argument("--cutoff", default="1997-09-30")
-    parser.add_argument("--horizon", type=int, default=91)
+    parser.add_argument("--events", type=Path, help="purchase log (contract CSV); or --quick")
+    parser.add_argument("--replicas", help="sizes, as copies of the log [1,4,13; --quick 1,2]")
+    parser.add_argument("--cutoff", help="[1997-09-30; --quick the demo's end less the horizon]")
+    parser.add_argument("--horizon", type=int, help=f"days [91; --quick {QUICK_HORIZON}]")
+    parser.add_argument(
+        "--resamples", type=int, help=f"bootstrap [1000; --quick {QUICK_RESAMPLES}]"
+    )
+    parser.add_argument("--quick", action="store_true", help="CI sizes: a demo's purchases")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    options = parser.parse_args()
+    options = parser.parse_args(argv)
+    if (options.events is None) == (not options.quick):
+        parser.error("give the purchase log (--events FILE) or --quick (a demo's), not both")
+    quick = {"replicas": QUICK_REPLICAS, "horizon": QUICK_HORIZON, "resamples": QUICK_RESAMPLES}
+    full = {"replicas": "1,4,13", "horizon": 91, "resamples": 1000, "cutoff": "1997-09-30"}
+    for name, value in (quick if options.quick else full).items():
+        setattr(options, name, value if getattr(options, name) is None else getattr(options, name))
     sizes = sorted(int(k) for k in options.replicas.split(","))
+    env = {**os.environ}
+    if options.quick:
+        from quick import NO_PLOTS, UNCOMPILED, few_rounds
+
+        env |= UNCOMPILED | NO_PLOTS | few_rounds()
     with tempfile.TemporaryDirectory(prefix="bench-backtest-scale-") as folder:
+        if options.quick:
+            options.events, cutoff = demo_log(Path(folder))
+            options.cutoff = options.cutoff or cutoff
         results = []
         for replicas in sizes:
             print(f"x{replicas}: ingest + backtest", file=sys.stderr, flush=True)
-            results.append(
-                run_size(options.events, replicas, options.cutoff, options.horizon, Path(folder))
-            )
+            results.append(run_size(options.events, replicas, options, Path(folder), env))
     load = os.getloadavg()[0]
     if options.json:
-        print(json.dumps({"load_average_at_end": load, "sizes": results}, indent=1))
+        run = {"replicas": sizes, "cutoff": options.cutoff, "horizon": options.horizon}
+        run |= {"resamples": options.resamples, "quick": options.quick}
+        print(json.dumps({"load_average_at_end": load, "run": run, "sizes": results}, indent=1))
         return
     print(
         f"measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPUs (load {load:.1f} at the end)"

@@ -215,7 +215,7 @@ LONGEST_MODULES = (
     "test_label_free.py",
     "test_mlflow_server.py",
     "test_backtest.py",
-    "test_benchmark_scripts.py",  # ~60 CPU-s of calls: bench_refresh, bench_serving --quick
+    "test_benchmark_scripts.py",  # ~80 CPU-s of calls: bench_refresh, _serving, _backtest_scale
     "test_feature_store.py",
     "test_drift.py",
     "test_soak.py",

@@ -315,6 +315,37 @@ def test_bench_serving_quick(
     assert home not in (results / "bench_serving.json").read_text()  # "<trained workspace>"
 
 
+def test_bench_backtest_scale_quick(tmp_path: Path) -> None:
+    """A demo product's purchases at 1 and 2 copies, each ingested and backtested in its own
+    process: twice the rows and users, more customers at the cutoff, every command's wall,
+    CPU and peak memory and the backtest's steps measured, and the per-customer ratios to
+    the smallest size numbers."""
+    sys.path.insert(0, str(REPO / "experiments"))
+    from bench_backtest_scale import QUICK_HORIZON, QUICK_RESAMPLES, table
+
+    result = json.loads(run_main("bench_backtest_scale.py", "--quick", "--json", cwd=tmp_path))
+    run, sizes = result["run"], result["sizes"]
+    assert run == {
+        "replicas": [1, 2],
+        "cutoff": run["cutoff"],
+        "horizon": QUICK_HORIZON,
+        "resamples": QUICK_RESAMPLES,
+        "quick": True,
+    }
+    one, two = sizes
+    assert [one["replicas"], two["replicas"]] == [1, 2]
+    assert (two["rows"], two["users"]) == (2 * one["rows"], 2 * one["users"]), sizes
+    assert 0 < one["customers"] <= one["users"] and one["customers"] < two["customers"]
+    for size in sizes:
+        for command in ("ingest", "backtest"):
+            took = size[command]
+            assert _finite(took["wall_s"], took["cpu_s"], took["peak_rss_mb"]), size
+        assert {"features", "scoring", "judge"} <= set(size["steps_s"]), size["steps_s"]
+    shown = [line.split("|") for line in table(sizes).splitlines()[2:6]]
+    assert [cells[3].strip() for cells in shown] == ["ingest", "backtest"] * 2
+    assert _finite(*(float(cells[-2].strip().removesuffix("x")) for cells in shown))
+
+
 def test_shared_arguments_of_the_scripts(monkeypatch: Any, capsys: Any) -> None:
     """docblocks' --home (from LIFECYCLE_HOME, else a fallback, else refused), --runs and
     --doc/--results-dir, as the scripts above parse them."""
