@@ -97,7 +97,12 @@ def measure(rows: int, rounds: int, busy: int, repeats: int) -> dict[str, Any]:
                 worker.join()
         base = runs[BASELINE]["wall"]
         settings[label] = {name: run | {"ratio": run["wall"] / base} for name, run in runs.items()}
+    from docblocks import machine
+
+    meta = machine()  # when and on what: the load is taken before the runs (above)
     return {
+        "date": meta["date"],
+        "cpus": meta["cpus"],
         "rows": rows,
         "rounds": rounds,
         "busy": busy,
@@ -110,7 +115,8 @@ def measure(rows: int, rounds: int, busy: int, repeats: int) -> dict[str, Any]:
 def render_doc(name: str, results: dict[str, Any]) -> str:
     lines = [
         f"One LightGBM fit of {results['rows']:,} rows x 45 features, {results['rounds']} "
-        f"rounds, best of {results['repeats']} (`experiments/bench_threads.py`, load average "
+        f"rounds, best of {results['repeats']} (`experiments/bench_threads.py`, measured "
+        f"{results['date']} on {results['cpus']} CPUs, load average "
         f"{results['load_average']:.1f} before it started); wall seconds and the ratio to one "
         "thread with OpenMP's default in the same setting:",
         "",
@@ -151,16 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.doc:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from docblocks import record
+        from docblocks import record, shown_command
 
-        record(
-            args.doc,
-            "bench_threads",
-            "bench_threads.py",
-            f"python experiments/bench_threads.py --doc {args.doc}",
-            results,
-            render_doc,
-        )
+        shown = shown_command("bench_threads.py", argv)
+        record(args.doc, "bench_threads", "bench_threads.py", shown, results, render_doc)
     return 0
 
 

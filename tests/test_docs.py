@@ -156,6 +156,18 @@ def test_generated_table_is_its_experiments_rendering(block: docblocks.Block) ->
     )
 
 
+def test_every_measurement_of_the_benchmarks_page_says_when_and_beside_what_load() -> None:
+    """A time means little without when it was taken and the load beside it on this shared
+    machine: every block docs/benchmarks.md shows, rendered from its results, names a date
+    and a load average (bench_threads' gave the load alone until 2026-12-07)."""
+    undated = [
+        block.name
+        for block in docblocks.blocks(DOCS / "benchmarks.md")
+        if not re.search(r"\b20\d\d-\d\d-\d\d\b", block.body) or "load average" not in block.body
+    ]
+    assert undated == [], f"docs/benchmarks.md blocks without a date or a load: {undated}"
+
+
 def test_every_recorded_result_is_shown_once() -> None:
     names = [block.name for block in generated_blocks()]
     assert len(names) == len(set(names)), f"a block appears twice: {sorted(names)}"
