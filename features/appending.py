@@ -28,6 +28,7 @@ from features.append_identity import duplicates_new, hold
 from features.batches import batches
 from features.duckdb_memory import cursor
 from features.spreadsheet_cells import spreadsheet_safe
+from features.staged_tables import file_row, numbered
 from features.validation import ContractError, LoadReport
 from lifecycle.dataset_kind import (
     EVENTS,
@@ -250,7 +251,7 @@ def merge_events(
     shared = [n for n in columns if n in new_schema.names and n not in extra]
     absent = [n for n in columns if n not in new_schema.names]
     kept = ", ".join(identifier(n) for n in columns)
-    new_row = identifier(rows["source_row"]) if rows else "row_number() OVER ()"
+    new_row = identifier(rows["source_row"]) if rows else numbered(new_schema.names)
     flags = "".join(f", {identifier(n)}" for n in staging[1:])
     with cursor(con) as con:
         con.execute("SET TimeZone = 'UTC'")
@@ -298,8 +299,8 @@ def merge_events(
         # ties on (event_time, user_id): the dataset's rows in its order, then the file's in its
         # (data-contract.md#streaming); a dataset's column file_row_number shadows DuckDB's
         part, at = (identifier(unused_name(f"__lifecycle_{n}", columns)) for n in ("part", "at"))
-        shadowed = "file_row_number" in old_schema.names
-        nth = "NULL" if shadowed else "file_row_number"
+        nth = file_row(old_schema.names) or "NULL"
+        shadowed = nth == "NULL"
         old_file = f"SELECT *{empty}, {nth} AS {at} FROM read_parquet({literal(old_events)})"
         old_rows = f"SELECT {kept}, 0 AS {part}, {at} FROM ({old_file})"
         # the dataset's rows before the file's first new time, in order already, are not sorted
@@ -376,7 +377,7 @@ def events_to_add(old_events: Path, new_events: Path, source: str) -> int | None
         except NotAppendable:
             return None
         con.execute(
-            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {typed} "
+            f"CREATE TEMP TABLE new AS SELECT {numbered(new_names)} AS new_row, {typed} "
             f"FROM read_parquet({literal(new_events)})"
         )
         ((rows,),) = con.execute("SELECT count(*) FROM new").fetchall()

@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.spreadsheet_cells import spreadsheet_safe
 from features.validation import ContractError
+from lifecycle.sql import identifier
 
 
 class ParquetSink:
@@ -85,6 +86,23 @@ def unused_name(name: str, columns: Iterable[str]) -> str:
         n += 1
         unique = f"{name}_{n}"
     return unique
+
+
+def file_row(columns: Iterable[str]) -> str | None:
+    """DuckDB's ``read_parquet`` virtual column of a row's place in its file (0 first), or
+    None where the file has a column of that name (``columns``), which shadows it."""
+    return None if "file_row_number" in columns else "file_row_number"
+
+
+def numbered(columns: Iterable[str]) -> str:
+    """The rows of a Parquet file of ``columns``, as ``read_parquet`` reads them, numbered 1, 2,
+    ... in file order; where a column shadows the file's row number, in the order of all its
+    columns (identical rows alike). ``row_number() OVER ()`` numbers rows in the order DuckDB's
+    threads hand them on, which it does not promise to be the file's."""
+    columns = list(columns)
+    if at := file_row(columns):
+        return f"({at} + 1)"
+    return f"row_number() OVER (ORDER BY {', '.join(identifier(n) for n in columns)})"
 
 
 def write_batches(relation: Any, schema: Any, out: Path, batch_rows: int = 100_000) -> None:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from features import contract as c
+from features.appending import merge_events
 from lifecycle.cli import main
+from lifecycle.sql import literal
 from lifecycle.workspace import Workspace
 
 HEADER = "user_id,event_time,event_type,amount\n"
@@ -58,3 +61,38 @@ def test_the_same_ingest_and_the_same_append_write_the_same_rows_in_the_same_ord
     # the ties in file order, the dataset's before the file's: each user-day's amounts rise
     steps = appended.groupby([c.EVENT_TIME, c.USER_ID])[c.AMOUNT].diff().dropna()
     assert (steps > 0).all()
+
+
+def _purchases(con: duckdb.DuckDBPyConnection, path: Path, rows: int, first: float) -> Path:
+    """``rows`` purchases of 50 users in moments of 100 tied rows (the same time and user),
+    their amounts rising in file order from ``first`` (all apart); in row groups of 10,000 rows."""
+    con.execute(
+        f"COPY (SELECT 'u' || (i // 100 % 50) AS {c.USER_ID}, TIMESTAMPTZ '2025-01-01 00:00:00+00'"
+        f" + to_hours(i // 5000) AS {c.EVENT_TIME}, '{c.PURCHASE}' AS {c.EVENT_TYPE}, "
+        f"({first} + i / 100)::DOUBLE AS {c.AMOUNT} FROM range({rows}) t(i)) "
+        f"TO {literal(path)} (ROW_GROUP_SIZE 10000)"
+    )
+    return path
+
+
+def test_a_merge_of_a_file_without_staged_rows_numbers_them_in_file_order(tmp_path: Path) -> None:
+    """merge_events on a plain file (no staged source rows) numbered its rows by
+    ``row_number() OVER ()``: in the order DuckDB's threads hand them on, which it does not
+    promise. Now by their place in the file: on 1 thread or 4, the same rows in the same order,
+    the ties in file order (the dataset's first)."""
+    con = duckdb.connect()
+    old = _purchases(con, tmp_path / "events.parquet", 20_000, -1000.0)
+    new = _purchases(con, tmp_path / "new.parquet", 200_000, 0.0)  # 20 row groups
+    merged = []
+    for threads, in_order in ((1, True), (4, False)):
+        with duckdb.connect() as con:
+            con.execute(f"SET threads = {threads}")
+            con.execute(f"SET preserve_insertion_order = {in_order}")
+            out = tmp_path / f"merged_{threads}.parquet"
+            merge_events(old, new, out, tmp_path / "held.csv", source="new.csv", con=con)
+        merged.append(pd.read_parquet(out))
+    one, four = merged
+    assert len(one) == 220_000  # no row of the file equals one of the dataset's
+    pd.testing.assert_frame_equal(one, four)
+    steps = one.groupby([c.EVENT_TIME, c.USER_ID])[c.AMOUNT].diff().dropna()
+    assert (steps > 0).all()  # the dataset's row of a tie, then the file's in file order
