@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -74,14 +71,9 @@ HELPS = ("lifecycle ingest --help", "lifecycle datasets history --help", "lifecy
 
 def one_process(code: str, home: Path) -> tuple[float, list[str]]:
     """CPU seconds of one ``python -c code`` process, and the libraries it said it imported."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
-    environ |= {"LIFECYCLE_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
-    )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    spent = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    from docblocks import python_child
+
+    spent, done = python_child(code, home)
     said = done.stderr.strip().splitlines()
     return spent, json.loads(said[-1]) if said and said[-1].startswith("[") else []
 

@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import resource
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,14 +52,9 @@ def one_run(home: Path, baseline: bool) -> tuple[float, list[str], list[str]]:
     code = RUN.replace("BASELINE", BASELINE if baseline else "").replace(
         "LIBRARIES", repr(LIBRARIES)
     )
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
-    environ |= {"LIFECYCLE_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
-    )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    spent = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    from docblocks import python_child
+
+    spent, done = python_child(code, home)
     *lines, imported = done.stdout.splitlines()
     return spent, lines, json.loads(imported)
 

@@ -223,3 +223,20 @@ def measured_on(meta: dict[str, Any]) -> str:
         f"measured {meta['date']} on {meta['cpus']} CPUs "
         f"(load average {meta['load_average_1m']} at the start)"
     )
+
+
+def python_child(code: str, home: Path) -> tuple[float, Any]:
+    """CPU seconds of one ``python -c code`` process on the workspace ``home`` (no other
+    ``LIFECYCLE_`` setting of this shell), and the finished process (its output)."""
+    import os
+    import resource
+    import subprocess
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    environ |= {"LIFECYCLE_HOME": str(home), "PYTHONPATH": str(Path(__file__).parents[1])}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, done

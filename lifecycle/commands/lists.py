@@ -17,7 +17,6 @@ from lifecycle.commands.list_output import (
     list_options,
     list_privacy,
 )
-from serving.list_text import listed_words, unmatched_note
 
 
 @main.command("score-all")
@@ -187,6 +186,8 @@ def at_risk_list(
     rows = list_rows(ranked, privacy, extra=(rank_by,), **listed_attributes(table.metadata))
     labels = table.metadata.get("labels", {})
     usable = usable_rankings(frame.columns)  # what else this table ranks by, said with the ranking
+    from serving.list_text import listed_words, unmatched_note
+
     why = None if len(rows) else unmatched_note(request.filters)
     title = (
         f"{_dataset_of(obj, table, dataset)}: {listed_words(len(rows), 'user', why)} by "
@@ -315,6 +316,8 @@ def movers(
     ranked, unexplained = explain_listed(obj.settings, latest, ranked)
     rows = list_rows(ranked, privacy, extra=MOVER_FIELDS, **listed_attributes(latest.metadata))
     nobody = len(rows) == 0 and ranked.attrs.get("matched", 0) > 0
+    from serving.list_text import listed_words, unmatched_note
+
     why = nobody_rose(by, previous, latest) if nobody else unmatched_note(request.filters)
     title = f"{name}: {listed_words(len(rows), 'riser', why)} in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
     emit_list(
