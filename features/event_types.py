@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from features import contract as c
 from features.duckdb_memory import cursor
 from features.validation import ContractError
-from lifecycle.sql import literal
+from lifecycle.sql import identifier, literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -151,10 +151,18 @@ def mapped_types_line(notes: dict[str, Any]) -> str | None:
     return f"    read as the contract's event types (--map-type): {read}"
 
 
-def refuse_types_not_found(notes: dict[str, Any], source: str) -> None:
+def refuse_types_not_found(
+    notes: dict[str, Any],
+    source: str,
+    quarantine: Path | None = None,
+    column: str = c.EVENT_TYPE,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> None:
     """A ``--map-type`` of a type no row of the file has (a typo: ``payment_don``) would load
     the type meant as activity, its purchases counted nowhere: refused, with the file's
-    types that are left and the closest one."""
+    types that are left and the closest one. A type whose rows are all in ``quarantine``
+    (the file's ``column`` of types: a shop's ``Cancelled`` rows of negative amounts) is
+    there: refused naming how many and why, not as missing."""
     import difflib
 
     left = list(notes.get(OTHER_TYPES, {}))
@@ -162,9 +170,49 @@ def refuse_types_not_found(notes: dict[str, Any], source: str) -> None:
         if n:
             continue
         source_type = pair.partition("=")[2]
+        if held := _quarantined_of_type(quarantine, column, source_type, con):
+            raise ContractError(_all_quarantined(source, pair, source_type, held))
         close = difflib.get_close_matches(source_type, left, n=1, cutoff=0.6)
         raise ContractError(
             f"{source}: --map-type {pair}: no row of the file has the type {source_type!r}"
             + (f" (did you mean {close[0]}?)" if close else "")
             + (f"; its types the contract does not know: {', '.join(left[:SHOWN])}" if left else "")
         )
+
+
+# why a quarantine reason held every row of a mapped type back, and the way out
+_WAY_OUT = {
+    "negative_amount": "a purchase's or refund's amount is written positive: "
+    "--negative-is-refund reads a negative amount as that much refunded",
+}
+
+
+def _quarantined_of_type(
+    quarantine: Path | None, column: str, source_type: str, con: duckdb.DuckDBPyConnection | None
+) -> dict[str, int]:
+    """The quarantined rows whose ``column`` reads as ``source_type`` (as validation reads a
+    type: stripped, lower case), by reason, most first."""
+    if quarantine is None or not quarantine.is_file():
+        return {}
+    with cursor(con) as con:
+        table = f"read_csv({literal(quarantine)}, all_varchar = true, header = true)"
+        names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+        if column not in names:
+            return {}
+        rows = con.execute(
+            f"SELECT reason, count(*) FROM {table} "
+            f"WHERE lower(trim({identifier(column)})) = {literal(source_type)} "
+            "GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+    return {str(reason): int(n) for reason, n in rows}
+
+
+def _all_quarantined(source: str, pair: str, source_type: str, held: dict[str, int]) -> str:
+    total = sum(held.values())
+    why = ", ".join(f"{n:,} {reason}" for reason, n in held.items())
+    ways = [_WAY_OUT[reason] for reason in held if reason in _WAY_OUT]
+    return (
+        f"{source}: --map-type {pair}: every one of the file's {total:,} rows of type "
+        f"{source_type!r} is quarantined ({why}), so none would load as a "
+        f"{pair.partition('=')[0]}" + (f"; {'; '.join(ways)}" if ways else "")
+    )

@@ -29,6 +29,7 @@ from features.event_types import (
 )
 from features.file_shape import SHAPE
 from features.id_spellings import SPELT_APART, ids_spelt_apart
+from features.quarantine import batch_quarantine
 from features.refund_columns import unread_refunds
 from features.user_notes import WITHOUT_EVENTS
 from features.user_overlap import LATER_KEYS, ids_apart, refuse_users_of_no_events
@@ -64,7 +65,13 @@ def note_staged(
             reports["events"].notes[NOT_ACTIVITY_NOTE] = quiet
     shape = (read_as or {}).get(SHAPE) or {}
     if appending_to is None:  # an append reads its file with the dataset's map, typed or not
-        refuse_types_not_found(reports["events"].notes, source)
+        refuse_types_not_found(
+            reports["events"].notes,
+            source,
+            batch_quarantine(staging, "events"),
+            (shape.get("columns") or {}).get(c.EVENT_TYPE, c.EVENT_TYPE),
+            con,
+        )
     refuse_options_without_amounts(reports["events"].notes, source)  # given on this command
     # none given: maybe cents, or counts of a file's own column (not --amount-default's)
     unit, in_file = shape.get("amount_unit"), reports["events"].notes.get("amount_in_file", True)

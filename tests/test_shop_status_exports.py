@@ -1,0 +1,61 @@
+"""A shop's order export typed by its own status column (`Completed`, `Cancelled`), its
+cancellations written as negative money (`-£31.80`), as online_retail's orders exported by a
+shop read (session 59's new-user walk-through)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from lifecycle.cli import main
+
+MAPS = (
+    "--map", "user_id=Customer No.", "--map", "event_time=Order Date",
+    "--map", "amount=Order Value", "--map", "order_id=Order Ref", "--map", "event_type=Status",
+    "--map-type", "purchase=Completed", "--map-type", "refund=Cancelled",
+)  # fmt: skip
+
+
+def _export(path: Path) -> Path:
+    lines = ["Order Ref,Customer No.,Order Date,Status,Order Value"]
+    for n in range(30):
+        lines.append(
+            f'#{536365 + n},{17850 + n % 7},0{1 + n % 9}/12/2010 08:26,Completed,"£1,{n:03d}.50"'
+        )
+    for n in range(4):
+        lines.append(f"C{536400 + n},{17850 + n},13/12/2010 09:0{n},Cancelled,-£31.80")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_mapped_type_whose_rows_are_all_quarantined_is_said_so_not_missing(
+    tmp_path: Path,
+) -> None:
+    """`--map-type refund=Cancelled` on a file whose every Cancelled row has a negative amount
+    said `no row of the file has the type 'cancelled'` (the file held 2,554 of them in the
+    walk-through): its rows were there, all quarantined as negative_amount. The refusal now
+    counts them, names the reason and --negative-is-refund, which loads them as refunds."""
+    export = _export(tmp_path / "orders.csv")
+    home = ["--home", str(tmp_path / "ws"), "ingest", "--dataset", "shop", *MAPS]
+    refused = CliRunner().invoke(main, [*home, str(export)])
+    assert refused.exit_code != 0
+    assert "no row of the file has the type" not in refused.output
+    assert (
+        "--map-type refund=cancelled: every one of the file's 4 rows of type 'cancelled' is "
+        "quarantined (4 negative_amount), so none would load as a refund; "
+        "a purchase's or refund's amount is written positive: --negative-is-refund reads a "
+        "negative amount as that much refunded"
+    ) in " ".join(refused.output.split())
+    assert not (tmp_path / "ws" / "datasets" / "shop").exists()
+    loaded = CliRunner().invoke(main, [*home, "--negative-is-refund", str(export)])
+    assert loaded.exit_code == 0, loaded.output
+    events = pd.read_parquet(tmp_path / "ws" / "datasets" / "shop" / "events.parquet")
+    refunds = events[events["event_type"] == "refund"]
+    assert len(refunds) == 4 and (refunds["amount"] == 31.80).all()
+    # a type no row has (a typo) is still said so
+    typo = [a if a != "refund=Cancelled" else "refund=Canceled" for a in home]
+    missing = CliRunner().invoke(main, [*typo, "--replace", "--negative-is-refund", str(export)])
+    assert missing.exit_code != 0
+    assert "no row of the file has the type 'canceled'" in missing.output
