@@ -110,6 +110,9 @@ class DateOrders:
                     "example": orders[shown[0]],
                     "showing": counts[shown[0]],
                     "either_way": counts[EITHER_ORDER],
+                    # the file's own, as written: a generic 01/02/2011 read as one of its
+                    # rows in a file of '01.12.2010' or of none that day
+                    "either_example": orders[EITHER_ORDER],
                 }
         return found
 
@@ -150,9 +153,10 @@ def read_as_lines(notes: dict[str, Any]) -> list[str]:
             lines += filter(None, [each_once_line(column, note)])  # 40512..41000: order numbers?
             continue
         words = WORDS[note["order"]]
+        either = note.get("either_example", "01/02/2011")  # a report of before it was kept
         lines.append(
             f"    '{column}' read {words}: all {note['showing']:,} of its dates whose order shows "
             f"are {words} ({note['example']}), so the {note['either_way']:,} that read either "
-            f"way (01/02/2011) are read {words} too (--date-order {note['order']} says so)"
+            f"way ({either}) are read {words} too (--date-order {note['order']} says so)"
         )
     return lines

@@ -601,6 +601,7 @@ def test_dates_whose_order_does_not_show_are_ambiguous(tmp_path: Path) -> None:
             "example": "row 2 has event_time='31/12/2023'",
             "showing": 1,
             "either_way": 1,  # 05/05 is one date either way
+            "either_example": "row 1 has event_time='01/02/2023'",
         }
     }
     assert "dates_read_as" not in told.report.notes

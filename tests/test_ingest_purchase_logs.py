@@ -828,7 +828,8 @@ def test_a_day_first_file_is_read_day_first_never_partly_quarantined(
     assert (
         "    'InvoiceDate' read day first: all 2 of its dates whose order shows are day first "
         "(row 1 has InvoiceDate='13/01/2011 10:00'), so the 1 that read either way "
-        "(01/02/2011) are read day first too (--date-order dayfirst says so)"
+        "(row 2 has InvoiceDate='01/02/2011 10:00') are read day first too (--date-order "
+        "dayfirst says so)"
     ) in result.stdout.splitlines()
     events = pd.read_parquet(home / "datasets" / "dayfirst" / "events.parquet")
     assert sorted(events[c.EVENT_TIME].dt.strftime("%Y-%m-%d")) == [

@@ -1,6 +1,6 @@
-"""A shop's order export typed by its own status column (`Completed`, `Cancelled`), its
-cancellations written as negative money (`-£31.80`), as online_retail's orders exported by a
-shop read (session 59's new-user walk-through)."""
+"""Shops' order exports of online_retail's orders, as session 59's new-user walk-through
+wrote them: typed by their own status column (`Completed`, `Cancelled`), cancellations
+written as negative money (`-£31.80`), dates day first (`01/12/2010`, `01.12.2010`)."""
 
 from __future__ import annotations
 
@@ -59,3 +59,30 @@ def test_a_mapped_type_whose_rows_are_all_quarantined_is_said_so_not_missing(
     missing = CliRunner().invoke(main, [*typo, "--replace", "--negative-is-refund", str(export)])
     assert missing.exit_code != 0
     assert "no row of the file has the type 'canceled'" in missing.output
+
+
+def test_the_dates_read_either_way_are_shown_as_the_file_writes_them(tmp_path: Path) -> None:
+    """A German export's `01.12.2010 08:26` read day first: the summary said `the 6,363 that
+    read either way (01/02/2011) are read day first too`, a date of another form that the file
+    (and an append of September and October, which has no 1st of February) never held, read
+    as one of its rows. It now shows the file's own first such row, as for the dates that
+    show the order."""
+    export = tmp_path / "bestellungen.csv"
+    rows = [f"{536365 + n};{17850 + n};0{1 + n % 9}.12.2010 08:26;139,12 €" for n in range(9)]
+    rows.append("536400;17850;13.12.2010 09:02;22,20 €")
+    export.write_text("Bestellnummer;Kundennr;Bestelldatum;Betrag\n" + "\n".join(rows) + "\n")
+    maps = ["--map", "user_id=Kundennr", "--map", "event_time=Bestelldatum"]
+    done = CliRunner().invoke(
+        main,
+        [
+            *("--home", str(tmp_path / "ws"), "ingest", str(export), "--delimiter", ";"),
+            *(*maps, "--map", "amount=Betrag", "--event-type", "purchase", "--decimal-comma"),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert (
+        "    'Bestelldatum' read day first: all 1 of its dates whose order shows are day first "
+        "(row 10 has Bestelldatum='13.12.2010 09:02'), so the 9 that read either way "
+        "(row 1 has Bestelldatum='01.12.2010 08:26') are read day first too (--date-order "
+        "dayfirst says so)"
+    ) in done.stdout.splitlines()
