@@ -424,7 +424,21 @@ def _with_repeated(frame: pd.DataFrame, repeated: list[str]) -> pd.DataFrame:
     return frame
 
 
-def encoding_hint(option: str = "--encoding") -> str:
+def encoding_hint(option: str = "--encoding", shown: str | None = None) -> str:
+    """The way to name a file's encoding; ``shown``: its first line not UTF-8, bytes escaped.
+    A byte 0x80-0x9F is a control character in latin-1, which refuses it in turn: such a
+    byte of Windows' Western text (Excel's CSV, a `€` 0x80) names cp1252 alone."""
+    if shown and (found := re.search(r"\\x([89][0-9a-f])", shown)):
+        byte = int(found.group(1), 16)
+        try:
+            char = bytes([byte]).decode("cp1252")
+        except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d: no cp1252 character
+            char = None
+        if char is not None:
+            return (
+                f"its byte 0x{byte:02x} is '{char}' in Windows' Western text (as Excel saves a "
+                f"CSV): give {option} cp1252 (latin-1 reads it as a control character)"
+            )
     return f"give the file's encoding with {option} (e.g. {option} latin-1 or cp1252)"
 
 
@@ -440,7 +454,10 @@ def _csv_error(path: Path, error: Exception, names: list[str], csv: CsvFormat) -
         where = f" (line {found_line[0]:,} reads '{found_line[1]}')" if found_line else ""
         return ContractError(
             f"{path}: column '{names[column]}' is not UTF-8 text{where}; "
-            + option_hint(encoding_hint(csv.option("encoding")), "save the file as UTF-8")
+            + option_hint(
+                encoding_hint(csv.option("encoding"), found_line[1] if found_line else None),
+                "save the file as UTF-8",
+            )
         )
     if "straddling object straddles" in message:  # Arrow's words for a row over a block
         return row_too_long(path, CSV_BLOCK_BYTES)
@@ -450,7 +467,7 @@ def _csv_error(path: Path, error: Exception, names: list[str], csv: CsvFormat) -
     if found and utf8 and (line := first_line_not_utf8(path)):
         return ContractError(
             f"{path}: line {line[0]:,} is not UTF-8 text (it reads '{line[1]}'); "
-            + option_hint(encoding_hint(csv.option("encoding")), "save the file as UTF-8")
+            + option_hint(encoding_hint(csv.option("encoding"), line[1]), "save the file as UTF-8")
         )
     line = line_number(path, found.group(1)) if found else None
     return ValueError(message + (f" (line {line:,})" if line else ""))

@@ -86,3 +86,37 @@ def test_the_dates_read_either_way_are_shown_as_the_file_writes_them(tmp_path: P
         "(row 1 has Bestelldatum='01.12.2010 08:26') are read day first too (--date-order "
         "dayfirst says so)"
     ) in done.stdout.splitlines()
+
+
+def test_a_windows_western_export_is_told_cp1252_not_latin1_first(tmp_path: Path) -> None:
+    """A German export saved by Excel in cp1252 (`139,12 €`, the € byte 0x80) was told
+    `--encoding latin-1 or cp1252`; latin-1, the first named, was then refused in turn (0x80
+    is a control character there). A byte 0x80-0x9F now names cp1252 alone, which reads it;
+    other bytes keep both."""
+    export = tmp_path / "bestellungen.csv"
+    rows = [f"{536365 + n};{17850 + n};2010-12-0{1 + n % 9} 08:26;139,12 €" for n in range(9)]
+    text = "Bestellnummer;Kundennr;Bestelldatum;Betrag\n" + "\n".join(rows) + "\n"
+    export.write_bytes(text.encode("cp1252"))
+    maps = ["--map", "user_id=Kundennr", "--map", "event_time=Bestelldatum"]
+    cli = [
+        *("--home", str(tmp_path / "ws"), "ingest", str(export), "--delimiter", ";"),
+        *(*maps, "--map", "amount=Betrag", "--event-type", "purchase", "--decimal-comma"),
+    ]
+    refused = CliRunner().invoke(main, cli)
+    assert refused.exit_code != 0
+    said = " ".join(refused.output.split())
+    assert (
+        "its byte 0x80 is '€' in Windows' Western text (as Excel saves a CSV): give --encoding "
+        "cp1252 (latin-1 reads it as a control character)"
+    ) in said
+    assert "latin-1 or cp1252" not in said
+    done = CliRunner().invoke(main, [*cli, "--encoding", "cp1252"])
+    assert done.exit_code == 0, done.output
+    assert "read as EUR" in done.output
+    # a byte latin-1 reads as a letter (Ö, 0xd6) keeps both encodings named
+    lines = text.replace("€", "").splitlines()
+    lines = [lines[0] + ";Land", *(line + ";Österreich" for line in lines[1:])]
+    export.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    other = CliRunner().invoke(main, cli)
+    assert other.exit_code != 0
+    assert "(e.g. --encoding latin-1 or cp1252)" in " ".join(other.output.split())
