@@ -107,6 +107,18 @@ def uplift_training(settings: Settings, dataset: str) -> str:
     )
 
 
+def first_steps(settings: Settings, dataset: str) -> str:
+    """What follows a first ingest of an events dataset, in words: the one command that builds
+    its features, models and scores (a new user found it only deep in docs/refresh.md), and
+    the lists and server that read them, each with ``--dataset`` when not the settings'."""
+    named = "" if dataset == settings.dataset else f" --dataset {dataset}"
+    return (
+        f"next: `lifecycle refresh{named}` builds its features and online store, trains its "
+        f"models and scores its users; then `lifecycle at-risk{named}` lists them and "
+        f"`lifecycle serve{named}` answers over HTTP (docs/refresh.md)"
+    )
+
+
 def require_events(settings: Settings, dataset: str, step: str, *, held: bool = False) -> None:
     """Refuse ``step`` on a snapshot or campaign dataset, naming what works on it; ``held``:
     on a dataset the workspace does not hold too (:func:`require_dataset`)."""

@@ -120,3 +120,41 @@ def test_a_windows_western_export_is_told_cp1252_not_latin1_first(tmp_path: Path
     other = CliRunner().invoke(main, cli)
     assert other.exit_code != 0
     assert "(e.g. --encoding latin-1 or cp1252)" in " ".join(other.output.split())
+
+
+def test_a_first_ingest_names_the_command_that_builds_scores_from_it(tmp_path: Path) -> None:
+    """After ingesting their own export, a new user was told nothing of what follows: the one
+    command that builds the features, trains and scores a dataset (`lifecycle refresh
+    --dataset shop`) is said only deep in docs/refresh.md. A first ingest now names it, with
+    the lists and the server, on stderr after the summary; an append does not repeat it."""
+    export = _export(tmp_path / "orders.csv")
+    home = ["--home", str(tmp_path / "ws"), "ingest", "--dataset", "shop", *MAPS]
+    done = CliRunner().invoke(main, [*home, "--negative-is-refund", str(export)])
+    assert done.exit_code == 0, done.output
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "next: `lifecycle refresh --dataset shop` builds its features and online store, trains "
+            "its models and scores its users; then `lifecycle at-risk --dataset shop` lists them "
+            "and `lifecycle serve --dataset shop` answers over HTTP (docs/refresh.md)"
+        )
+    )
+    later = tmp_path / "later.csv"
+    later.write_text(
+        "Order Ref,Customer No.,Order Date,Status,Order Value\n"
+        "#536500,17850,14/12/2010 10:00,Completed,£5.00\n",
+        encoding="utf-8",
+    )
+    appended = CliRunner().invoke(
+        main,
+        ["--home", str(tmp_path / "ws"), "ingest", "--dataset", "shop", "--append", str(later)],
+    )
+    assert appended.exit_code == 0, appended.output
+    assert "next: `lifecycle refresh" not in appended.stderr
+    # the settings' own dataset is named without --dataset
+    demo = CliRunner().invoke(
+        main, [*home[:3], "--dataset", "demo", *MAPS, "--negative-is-refund", str(export)]
+    )
+    assert demo.exit_code == 0, demo.output
+    assert "next: `lifecycle refresh` builds" in demo.stderr

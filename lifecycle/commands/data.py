@@ -358,7 +358,7 @@ def ingest(
     from features.file_shape import FileShape
     from features.identifiers import left_out_line
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
-    from lifecycle.dataset_kind import read_report
+    from lifecycle.dataset_kind import first_steps, read_report
     from lifecycle.errors import UserError
     from lifecycle.storage import missing_file
 
@@ -469,6 +469,8 @@ def ingest(
         said["not_features"] = left_out
         lines += [left_out_line(left_out)] if left_out else []
     obj.console.result(said, lines)
+    if not append:  # on stderr, after the summary: what a first ingest leads to
+        obj.console.note(first_steps(obj.settings, name))
 
 
 @datasets.command("history")
