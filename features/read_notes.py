@@ -59,7 +59,7 @@ from features.refund_columns import UNREAD_REFUNDS, unread_refunds_line
 from features.time_columns import zoneless_lines, zones_mixed_lines
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 from features.user_validation import USERS_COLUMNS_ABSENT
-from features.validation import FREE_PURCHASES, INVALID_AMOUNTS, ZONES_MIXED
+from features.validation import FREE_PURCHASES, INVALID_AMOUNTS, NEGATIVE_AMOUNTS, ZONES_MIXED
 
 
 def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
@@ -217,6 +217,18 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             f"    {reasons['invalid_amount']:,} invalid_amount rows: '{invalid['column']}' should "
             f"hold {invalid['expected']}, not e.g. {invalid['example']!r}; the quarantine file "
             "gives each row and its value: fix them and append those rows again"
+        )
+    if (negative := notes.get(NEGATIVE_AMOUNTS)) and reasons.get("negative_amount"):
+        # a shop's cancellations written -£31.80: every refund quarantined, LTV and revenue
+        # counted as if none was ever given back, and the way to read them unsaid
+        out.append(
+            f"    {reasons['negative_amount']:,} negative_amount rows (e.g. {negative['example']})"
+            + option_hint(
+                ": if they are money going back (cancellations, returns), --negative-is-refund "
+                "books each as a refund of its size (--allow-negative keeps them as negative "
+                "amounts); ingest the file again with it",
+                ": amounts are at least 0, money going back a refund",
+            )
         )
     if repeats := reasons.get("duplicate_row"):  # quarantined below the refusal, which says it too
         out.append(f"    {repeats:,} duplicate_row rows: " + _repeats_text(repeats, notes))

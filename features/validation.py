@@ -128,6 +128,7 @@ AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount i
 NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
 FREE_PURCHASES = "free_purchases"  # report note: purchases at 0.00 (a free item), kept
 INVALID_AMOUNTS = "invalid_amounts"  # report note: {"column", "expected", "example"}
+NEGATIVE_AMOUNTS = "negative_amounts"  # report note: {"column", "example"} of those quarantined
 ZONES_MIXED = "times_with_and_without_zone"  # report note: column -> counts, an example of each
 
 
@@ -261,6 +262,12 @@ def check_events(
             amount = amount.abs()
         elif not allow_negative_amounts:
             bad.flag(negative, "negative_amount")
+            if negative.any() and NEGATIVE_AMOUNTS not in checks.notes:  # the summary's example
+                first = negative.idxmax()
+                checks.notes[NEGATIVE_AMOUNTS] = {
+                    "column": amount_col,
+                    "example": f"{c.row_named(raw, first)} has {amount_col}='{written[first]}'",
+                }
         if amount_default is not None:
             defaulted = monetary & is_blank(written)
             amount = amount.mask(defaulted, amount_default)

@@ -158,3 +158,27 @@ def test_a_first_ingest_names_the_command_that_builds_scores_from_it(tmp_path: P
     )
     assert demo.exit_code == 0, demo.output
     assert "next: `lifecycle refresh` builds" in demo.stderr
+
+
+def test_negative_amounts_quarantined_name_the_option_that_books_them_as_refunds(
+    tmp_path: Path,
+) -> None:
+    """A shop export's cancellations written `-£31.80`, ingested with `--event-type purchase`
+    and no more: all 2,556 went to the quarantine as negative_amount (every refund of the
+    file), revenue and LTV counted as if nothing was ever given back, and the summary said
+    only the count. It now shows one and names --negative-is-refund, which loads them."""
+    export = _export(tmp_path / "orders.csv")
+    maps = MAPS[:8]  # user, time, amount, order; not the Status types
+    cli = ["--home", str(tmp_path / "ws"), "ingest", "--dataset", "shop", *maps]
+    cli += ["--event-type", "purchase", str(export)]
+    done = CliRunner().invoke(main, cli)
+    assert done.exit_code == 0, done.output
+    assert (
+        "    4 negative_amount rows (e.g. row 31 has Order Value='-£31.80'): if they are money "
+        "going back (cancellations, returns), --negative-is-refund books each as a refund of its "
+        "size (--allow-negative keeps them as negative amounts); ingest the file again with it"
+    ) in done.stdout.splitlines()
+    again = CliRunner().invoke(main, [*cli[:-1], "--negative-is-refund", str(export)])
+    assert again.exit_code == 0, again.output
+    assert "negative_amount rows" not in again.stdout
+    assert "negative purchase amounts booked as refunds: 4" in again.stdout
