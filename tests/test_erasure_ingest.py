@@ -159,7 +159,8 @@ def test_the_log_holds_only_the_ids_found_once_each(home: Path, shop: Path) -> N
         main, ["--json", "forget", "12590", "15749", "14646", "12590", "99999", ""]
     )
     assert result.exit_code == 0, result.output
-    assert "forgetting 4 users (1 empty id ignored)" in result.stderr
+    # 4 ids asked, 3 of them users: the progress line counts ids (it said "4 users")
+    assert "forgetting 4 ids (1 empty id ignored)" in result.stderr
     out = json.loads(result.stdout)
     assert out["not_found"] == ["99999"]
     [entry] = log_entries(home)

@@ -578,7 +578,8 @@ def forget(
     _refuse_a_table_of_ids(listed, ids_file)
     ids, blank = requested_ids([*user_ids, *listed])  # 20,000 ids need no command line
     ignored = f" ({blank:,} empty id{'s' * (blank != 1)} ignored)" if blank else ""
-    obj.console.step(f"forgetting {len(ids):,} user{'s' * (len(ids) != 1)}{ignored}")
+    # ids, not users: which of them a table holds is known only once read (the summary says)
+    obj.console.step(f"forgetting {len(ids):,} id{'s' * (len(ids) != 1)}{ignored}")
     record = forget_users(obj.settings, ids, dataset=dataset, scrub_exports=scrub_exports)
     obj.console.result(record.to_dict(), record.lines())
 
