@@ -10,6 +10,7 @@ import errno
 import functools
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,20 @@ class LifecycleGroup(click.Group):
             _said_stopped(ctx, error)
             raise
         except click.NoSuchOption as error:  # `lifecycle at-risk --json`: say where it goes
-            if error.option_name not in GLOBAL_OPTIONS or error.ctx is None:
+            if error.ctx is None:
                 raise
             command = error.ctx.command_path.removeprefix(f"{ctx.command_path} ")
+            # `forget -5`: an id, not an option (click names `-17850` by its `-1` alone)
+            given = ctx.meta.get(ASKED, [])
+            if number := next((a for a in given if _negative(a, error.option_name)), None):
+                raise click.UsageError(
+                    f"No such option '{number}'. An argument that begins with '-' (the id "
+                    f"{number}) goes after `--`, which ends the options: lifecycle {command} "
+                    f"[OPTIONS] -- {number}",
+                    error.ctx,
+                ) from None
+            if error.option_name not in GLOBAL_OPTIONS:
+                raise
             raise click.UsageError(
                 f"{error.option_name} is an option of lifecycle itself, given before the "
                 f"command: lifecycle {GLOBAL_OPTIONS[error.option_name]} {command} ...",
@@ -68,6 +80,12 @@ class LifecycleGroup(click.Group):
             # Ctrl-C inside a DuckDB query: the same "Aborted!" as anywhere else, not a trace
             # (what was being written is staging, removed by the next write).
             raise click.Abort() from None
+
+
+def _negative(arg: str, option: str) -> bool:
+    """Whether ``arg`` of the command line is a negative number (an id ``-5``, ``-17850.0``)
+    that click read as the unknown short ``option``."""
+    return arg.startswith(option) and re.fullmatch(r"-\d[\d.,]*", arg) is not None
 
 
 # Commands a scheduler's SIGTERM stops in one line, the workspace as it was (each of their

@@ -450,3 +450,21 @@ def test_the_lifecycle_script_ends_without_collecting_its_objects(args: list[str
     )
     assert done.returncode == (0 if args == ["--version"] else 2), done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1] == "collecting False True", done.stderr[-2000:]
+
+
+def test_a_negative_id_is_told_to_go_after_the_double_dash(tmp_path: Path) -> None:
+    """`lifecycle forget -5` (an id beginning with '-') answered Click's "No such option: -5"
+    alone, not saying that `forget -- -5` gives it as an id (session 59, ERX3)."""
+    home = str(tmp_path / "ws")
+    result = CliRunner().invoke(main, ["--home", home, "forget", "--dataset", "x", "-5"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: No such option '-5'. An argument that begins with '-' (the id -5) goes after "
+        "`--`, which ends the options: lifecycle forget [OPTIONS] -- -5"
+    )
+    shown = CliRunner().invoke(main, ["--home", home, "features", "show", "-17850.0"])
+    assert "lifecycle features show [OPTIONS] -- -17850.0" in shown.stderr
+    typo = CliRunner().invoke(main, ["--home", home, "forget", "-x"])  # an option mistyped
+    assert (
+        typo.exit_code == 2 and "No such option '-x'." in typo.stderr and "--`" not in typo.stderr
+    )
