@@ -107,6 +107,7 @@ from features.erasure_places import (
     forget_tables,
     list_owners,
     model_owner,
+    online_stores,
     other_files,
     place_ids,
     rewrite_all,
@@ -450,15 +451,12 @@ def forget(
     forget_tables(settings, places, record, "demo")
     for name in names:
         _forget_features(settings, name, erase_in[name], record)
-    for name in names:
-        removed, not_covered = forget_online(settings, name, erase_in[name])
-        record.removed.update(removed)
-        record.not_covered += not_covered
+    for store in online_stores(settings, names):
+        where, ids_here = store.location, erase_in[store.dataset]
+        record.removed[where] = record.removed.get(where, 0) + forget_online(store, ids_here)
         # mentions in other users' text features, as materialized from the feature table
-        mentions, not_covered = redact_online(settings, name, erase_in[name])
-        record.redacted.update({f"online/{name}": mentions} if mentions else {})
-        if record.redacted.get(f"features/{name}"):  # a store this cannot update: said
-            record.not_covered += not_covered
+        if mentions := redact_online(store, ids_here):
+            record.redacted[where] = record.redacted.get(where, 0) + mentions
     forget_tables(settings, places, record, "scores")
     if record.user_hashes:  # some user's rows may be in the monitor's samples
         _forget_monitor_files(settings, held, unsure, record)

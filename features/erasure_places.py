@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features.erasure_log import KEY_FILE, LOG_FILE
+from features.erasure_online import OnlineStore
 from features.erasure_record import FILES_DELETED
 from features.scrub import Mentions, Scrubbed, rewrite_file, scrub, table_files, token_pattern
 from lifecycle.exports import REGISTER_FILE
@@ -220,7 +221,8 @@ def rewritten_tables(settings: Settings, names: Iterable[str]) -> dict[str, list
     ingests them as), the scores tables (not the ``latest``/``previous`` symlinks; the
     dataset their metadata names), the ledger's files (the dataset of their partition, among
     ``names``) and the feature table (Feast's offline store) of each of ``names``. Read by
-    ``forget`` and by ``lifecycle datasets check`` (``features.redacted_cells``)."""
+    ``forget`` and by ``lifecycle datasets check`` (``features.redacted_cells``), as are the
+    online stores (:func:`online_stores`)."""
     from lifecycle.exports import scores_dataset
 
     ws = settings.workspace
@@ -243,6 +245,25 @@ def rewritten_tables(settings: Settings, names: Iterable[str]) -> dict[str, list
 
 
 Owned = tuple[Path, "str | None"]  # a file, and the dataset it belongs to (None: no known one)
+
+
+def online_stores(settings: Settings, names: Iterable[str]) -> list[OnlineStore]:
+    """The online stores of each of ``names`` that ``forget`` erases the users from (their
+    rows, their mentions in other users' text features) and ``lifecycle datasets check``
+    reads (``features.redacted_cells``): the SQLite file of its Feast repository, whatever
+    the settings name now (the default store or Feast's own; one written before a change to
+    Redis holds its users still), and, where the settings name Redis, the hashes of its
+    Feast project once applied (a Redis of earlier settings cannot be reached)."""
+    from features.store import store_paths
+
+    stores = []
+    for name in names:
+        paths = store_paths(settings, name)
+        if paths.online_db.is_file():
+            stores.append(OnlineStore(settings, name, paths.online_db))
+        if settings.feast.online_store == "redis" and paths.registry.is_file():
+            stores.append(OnlineStore(settings, name, None))
+    return stores
 
 
 def forget_tables(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from features.erasure_holders import older_versions
+from features.erasure_online import OnlineStore
 from features.scrub import REDACTED, quarantine_own, recorded_columns, table_files
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def _fills_lowest(held: set[str], numbers: tuple[int, ...]) -> bool:
 
 
 def redacted_cells(
-    files: Iterable[Path],
+    files: Iterable[Path | OnlineStore],
     root: Path,
     columns: Callable[[Path], dict[str, Any]] = dict,
     users: Callable[[], UserKeys] | None = None,
@@ -146,7 +147,10 @@ def redacted_cells(
                     other[name] = bool(pc.all(pc.match_substring_regex(rest, NUMBER)).as_py())
                     if other[name] and len(values[name]) < DISTINCT:
                         values[name].update(pc.unique(rest).to_pylist()[:DISTINCT])
-        table = path.relative_to(root).with_suffix("").as_posix()
+        if isinstance(path, OnlineStore):
+            table = path.named(root)
+        else:
+            table = path.relative_to(root).with_suffix("").as_posix()
         for name, count in cells.items():
             if count:
                 where = f"{table}.{name}"
@@ -181,50 +185,12 @@ def dataset_users(folder: Path) -> Callable[[], UserKeys]:
     return users
 
 
-def _reader(path: Path, recorded: dict[str, Any]) -> Batches:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _csv(path, recorded)
-    return _sqlite(path) if suffix == ".db" else _parquet(path)
+def _reader(path: Path | OnlineStore, recorded: dict[str, Any]) -> Batches:
+    if isinstance(path, OnlineStore):  # its text features (``features.online_text``)
+        from features.online_text import text_batches
 
-
-def _sqlite(path: Path) -> Batches:
-    """A SQLite online store's text features (a column per feature: ``features.online_store``),
-    read only, as ``<view's table>.<column>``: a batch per table."""
-    import sqlite3
-    from contextlib import closing
-
-    import pyarrow as pa
-
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    columns = [
-        (t, col[1])
-        for t in tables
-        for col in conn.execute(f'PRAGMA table_info("{_quoted(t)}")')
-        if col[2] == "TEXT"
-    ]
-    if not columns:
-        conn.close()
-        return [], iter(())
-
-    def values(table: str, column: str) -> pa.Array:
-        read = conn.execute(f'SELECT "{_quoted(column)}" FROM "{_quoted(table)}"')
-        return pa.array([None if v is None else str(v) for (v,) in read], pa.string())
-
-    def batches() -> Iterator[list[Any]]:
-        with closing(conn):
-            for table in dict.fromkeys(t for t, _ in columns):
-                yield [
-                    values(t, col) if t == table else pa.array([], pa.string())
-                    for t, col in columns
-                ]
-
-    return [f"{t}.{col}" for t, col in columns], batches()
-
-
-def _quoted(name: str) -> str:
-    return name.replace('"', '""')
+        return text_batches(path)
+    return _csv(path, recorded) if path.suffix.lower() == ".csv" else _parquet(path)
 
 
 def _parquet(path: Path) -> Batches:
@@ -279,7 +245,7 @@ def check_workspace(
     tables outside it ``forget`` rewrites as its, and the lines said; a dataset whose report
     cannot be read is named in one line (``error``), the others still checked."""
     from features.erasure_log import log_entries
-    from features.erasure_places import rewritten_tables
+    from features.erasure_places import online_stores, rewritten_tables
     from lifecycle.dataset_kind import REPORT
     from lifecycle.errors import UserError
 
@@ -294,8 +260,8 @@ def check_workspace(
     found: list[dict[str, Any]] = []
     lines: list[str] = []
     for name in names:
-        tables = [path for path, owner in outside if owner == name]
-        tables += _online_store(settings, name)
+        tables: list[Path | OnlineStore] = [path for path, owner in outside if owner == name]
+        tables += online_stores(settings, [name])
         folder = settings.workspace.dataset_dir(name)
         logged = None in erased or name in erased
         try:
@@ -309,23 +275,14 @@ def check_workspace(
     return found, lines
 
 
-def _online_store(settings: Settings, name: str) -> list[Path]:
-    """The dataset's online store, where it is a file of a column per feature (the default
-    ``sqlite``): its text features are what ``/score`` serves; another type is not read."""
-    from features.store import store_paths
-
-    db = store_paths(settings, name).online_db
-    return [db] if settings.feast.online_store == "sqlite" and db.is_file() else []
-
-
 def check_dataset(
-    folder: Path, name: str, outside: list[Path], home: Path, logged: bool = True
+    folder: Path, name: str, outside: list[Path | OnlineStore], home: Path, logged: bool = True
 ) -> dict[str, Any]:
     """What ``lifecycle datasets check`` says of one dataset: its current version's
     ``[forgotten]`` cells (tables and quarantine), its older versions', those of the tables
     outside it ``forget`` rewrites as its (``outside``: its scores tables, ledger files,
     feature table, the demo's: ``features.erasure_places.rewritten_tables``, named from
-    ``home``), and the
+    ``home``; its online stores' text features: ``online_stores``), and the
     sources to ingest again. ``logged``: an erasure of a user of the dataset was logged (else
     no ``[forgotten]`` of it was a mention: a column of ids is judged as any other)."""
     from features.batches import batches

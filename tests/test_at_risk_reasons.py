@@ -20,6 +20,7 @@ from workspaces import NO_COMPILE
 
 from features.asof import feature_cutoffs
 from features.erasure_online import forget_online
+from features.erasure_places import online_stores
 from features.store import store_paths
 from lifecycle.settings import load_settings
 from lifecycle.workspace import LATEST_SCORES
@@ -111,7 +112,8 @@ def test_a_filtered_page_explains_every_user_or_says_why_not(trained_copy: Path)
         fix = "`lifecycle score-all --dataset demo` explains every user"
         page = _pages(http, base, table.frame)[0]
         gone = next(u["user_id"] for u in page["users"] if pd.isna(stored[u["user_id"]]))
-        forget_online(settings, "demo", {gone})  # deleted there, as an erasure deletes them
+        for online in online_stores(settings, ["demo"]):  # deleted there, as an erasure does
+            forget_online(online, {gone})
         page = _pages(http, base, table.frame)[0]
         assert page["stale"] is None and [
             u["user_id"] for u in page["users"] if not u["reasons"]

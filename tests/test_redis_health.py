@@ -23,6 +23,7 @@ from workspaces import NO_COMPILE, TrainedWorkspace, clear_lifecycle_environ, co
 from features import contract as c
 from features import redis_health
 from features.erasure_online import _entity_protos, forget_online
+from features.erasure_places import online_stores
 from features.store import project_name
 from lifecycle import lineage
 from lifecycle.cli import main
@@ -209,7 +210,8 @@ def test_redis_that_lost_some_users_is_503_naming_the_loss_and_an_erasure_is_non
     users = int(store.hget(redis_health.USERS_KEY, "demo") or 0)
     assert users > 1000 and store.dbsize() == users + 2  # its users, the lineage key, the count
     # forget takes users out and lowers the count: no loss
-    assert forget_online(settings, "demo", {"u0000999"}) == ({"online/demo": 1}, [])
+    [online] = [s for s in online_stores(settings, ["demo"]) if s.path is None]  # Redis
+    assert forget_online(online, {"u0000999"}) == 1
     assert int(store.hget(redis_health.USERS_KEY, "demo") or 0) == users - 1
     assert client.get("/readyz").status_code == 200
     # a known user's key evicted under maxmemory (or deleted), the lineage key kept: it was

@@ -1,0 +1,103 @@
+"""`lifecycle forget` and `lifecycle datasets check` in every online store the project writes:
+a users attribute naming another user (`referred_by` 00004, a text feature) is materialized
+into Redis (a real `redis-server`) or Feast's own SQLite store (a row per user and feature);
+`forget 00004` redacted it in the feature table and the default SQLite store only, so these
+kept serving it, and `datasets check` did not read them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from services import redis_server
+
+from features.scrub import REDACTED
+from lifecycle.cli import main
+
+
+def invoke(home: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--home", str(home), *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _string(blob: bytes) -> str | None:
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    value = Value.FromString(blob)
+    return value.string_val if value.WhichOneof("val") == "string_val" else None
+
+
+def served(home: Path, store: str, connection: str | None) -> Counter[str]:
+    """Every text value the store holds, read with the test's own reading of its layout."""
+    if store == "redis":
+        import redis
+
+        host, port = str(connection).split(":")
+        with redis.Redis(host=host, port=int(port)) as client:
+            hashes = [
+                client.hgetall(k) for k in client.scan_iter() if not k.startswith(b"lifecycle:")
+            ]
+        texts = [_string(v) for held in hashes for f, v in held.items() if not f.startswith(b"_")]
+    else:
+        with sqlite3.connect(home / "feast" / "shop" / "online.db") as conn:
+            tables = [
+                t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+            texts = [
+                _string(blob)
+                for t in tables
+                if t.startswith("lifecycle_shop_")
+                for (blob,) in conn.execute(f'SELECT value FROM "{t}"')
+            ]
+    return Counter(t for t in texts if t is not None)
+
+
+@pytest.mark.parametrize("store", ["redis", "sqlite-feast"])
+def test_forget_redacts_mentions_in_every_online_store_and_the_check_reads_it(
+    tmp_path: Path, store: str
+) -> None:
+    home = tmp_path / "ws"
+    home.mkdir()
+    events = "user_id,event_time,event_type,amount\n" + "".join(
+        f"{n:05d},1997-0{1 + k}-1{n % 9},purchase,{10 + n}.5\n"
+        for n in range(1, 13)
+        for k in range(3)
+    )
+    users = "user_id,referred_by\n" + "".join(
+        f"{n:05d},{'00004' if n % 2 else 'none'}\n" for n in range(1, 13)
+    )
+    (tmp_path / "events.csv").write_text(events)
+    (tmp_path / "users.csv").write_text(users)
+    server = redis_server(tmp_path / "redis") if store == "redis" else contextlib.nullcontext()
+    with server as connection:
+        extra = f'redis_connection = "{connection}"\n' if connection else ""
+        (home / "lifecycle.toml").write_text(f'[feast]\nonline_store = "{store}"\n{extra}')
+        invoke(home, "ingest", str(tmp_path / "events.csv"), "--users", str(tmp_path / "users.csv"),
+               "--dataset", "shop")  # fmt: skip
+        for step in ("build", "apply", "materialize"):
+            invoke(home, "features", step, "--dataset", "shop")
+        assert served(home, store, connection)["00004"] == 6
+
+        out = json.loads(invoke(home, "--json", "forget", "00004"))
+        assert out["redacted"]["online/shop"] == 6 and out["removed"]["online/shop"] > 0
+        assert out["not_covered"] == [line for line in out["not_covered"] if "online" not in line]
+        held = served(home, store, connection)
+        assert held["00004"] == 0 and held[REDACTED] == 6 and held["none"] == 5
+        assert "referred_by: 00004" not in invoke(
+            home, "features", "show", "00001", "--dataset", "shop"
+        )
+        if store != "redis":  # the replaced text is not left in free pages or the log either
+            db = home / "feast" / "shop" / "online.db"
+            assert b"00004" not in b"".join(p.read_bytes() for p in db.parent.glob("online.db*"))
+
+        # `datasets check` reads the store's text features: the 6 mentions counted there
+        [found] = json.loads(invoke(home, "--json", "datasets", "check"))["datasets"]
+        prefix = "feast/shop/redis." if store == "redis" else "feast/shop/online.lifecycle_shop_"
+        online = {k: n for k, n in found["redacted_outside"].items() if k.startswith(prefix)}
+        assert list(online.values()) == [6] and next(iter(online)).endswith(".referred_by")
