@@ -16,14 +16,16 @@ later ingests keep it out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from features import contract as c
 from features.erasure_exports import REPORT_SUFFIXES, check_scratch, export_format
 from features.erasure_holders import ids_by_dataset
 from features.erasure_online import online_held
-from features.id_spellings import padded_width, padding_hint
+from features.id_spellings import padded_width, padding_hint, shown
 from features.scrub import scrub, table_format
 from lifecycle.exports import SCRATCH_MARKER
 from lifecycle.pseudonyms import pseudonym
@@ -128,10 +130,38 @@ def no_users(
     record.listed_in = {u: sorted(found[u]) for u in record.listed}
     nobody = [u for u in record.not_found if u not in found]
     widths = [padded_width(settings.workspace.events(n)) for n in names]
+    pasted = pasted_as(settings, nobody, names)
     for u in nobody:
-        record.no_user[u] = next((h for w in widths if (h := padding_hint(u, w))), "")
+        padded = next((h for w in widths if (h := padding_hint(u, w))), "")
+        record.no_user[u] = padded or pasted.get(u, "")
     unheld = {s for u in nobody for s in spelt_as[u]} - {s for u in found for s in spelt_as[u]}
     return unheld, {u: set(where.values()) for u, where in found.items()}
+
+
+PASTED = re.compile(r'\s*(?:="(?P<formula>.*)"|"(?P<quoted>.*)"|\'(?P<single>.*)\')\s*')
+
+
+def pasted_as(settings: Settings, ids: list[str], names: list[str]) -> dict[str, str]:
+    """Of ``ids`` (no user), those pasted with the quotes around a value (``"13047"``, as a
+    CSV cell or a JSON string is written) or as a spreadsheet's text formula (``="12583"``)
+    whose inside a searched dataset holds (in any spelling ingest reads as it, ``13047.0``):
+    id -> the hint naming the held id, which is not erased (only what was asked is)."""
+    inside = {u: m.group(m.lastgroup) for u in ids if (m := PASTED.fullmatch(u)) and m.lastgroup}
+    if not inside:
+        return {}
+    # each read in every spelling ingest reads as it (13047.0 is 13047), named as read
+    held = ids_by_dataset(settings, {name: set(inside.values()) for name in names})
+    hints = {}
+    for u, i in inside.items():
+        if where := [n for n in names if i in held[n]]:
+            as_held = c.user_id_spellings(i)[0]
+            form = "a spreadsheet's text formula" if u.lstrip().startswith("=") else "quoted"
+            hints[u] = (
+                f"no user {shown(u)}: {form}, as pasted; it reads as {shown(as_held)}, held by "
+                f"dataset {', '.join(where)}: NOT erased (ids are matched exactly as "
+                f"given); if that is who is meant, run forget {as_held}"
+            )
+    return hints
 
 
 def _removed(done: object) -> int:

@@ -554,3 +554,27 @@ def test_ids_that_read_as_another_are_said_quoted(home: Path) -> None:
     line = next(x for x in said.splitlines() if "no user, nothing changed" in x)
     assert line.endswith(': " 00005", "0000\\u200b4", nobody-1'), line
     assert "0000\u200b4" not in said
+
+
+def test_an_id_pasted_quoted_or_as_a_formula_says_the_held_id_it_reads_as(home: Path) -> None:
+    """`"13047"` (quoted, as a CSV cell or JSON string is written) and `="12583"` (a
+    spreadsheet's text formula) pasted into forget were "no user" with no hint that the id
+    inside is held (session 59, ERX3, online_retail). The summary names the held id, and
+    nothing is erased for it: only what was asked is matched."""
+    before = files(home)
+    out = json.loads(invoke(home, "--json", "forget", '"00004"', '="00007"', "'00009'", '"777"'))
+    assert out["no_user"] == ['"00004"', '"777"', "'00009'", '="00007"']
+    assert out["no_user_hints"] == {
+        '"00004"': 'no user "\\"00004\\"": quoted, as pasted; it reads as "00004", held by '
+        "dataset cdnow: NOT erased (ids are matched exactly as given); if that is who is "
+        "meant, run forget 00004",
+        '="00007"': 'no user "=\\"00007\\"": a spreadsheet\'s text formula, as pasted; it '
+        'reads as "00007", held by dataset cdnow: NOT erased (ids are matched exactly as '
+        "given); if that is who is meant, run forget 00007",
+        "'00009'": 'no user "\'00009\'": quoted, as pasted; it reads as "00009", held by '
+        "dataset cdnow: NOT erased (ids are matched exactly as given); if that is who is "
+        "meant, run forget 00009",
+    }
+    assert files(home) == before and log_entries(home) == []
+    said = invoke(home, "forget", '="00007"')
+    assert 'it reads as "00007", held by dataset cdnow: NOT erased' in said
