@@ -60,7 +60,8 @@ In every table rewritten, the users' ids left in other rows' text columns (a ``d
 Every rewrite goes to a temporary file that replaces the old one only when complete, so
 a crash leaves the previous file readable, and running ``forget`` again finishes the job
 (the erasure is recorded as pending first: ``features.erasure_log``).
-Finally, when a user was found (or lists outside rewritten), one line is appended to
+Finally, when a user was found (or lists outside rewritten, or what an earlier erasure of the
+ids left removed: ``completes``), one line is appended to
 ``$LIFECYCLE_HOME/erasure_log.jsonl`` (``features.erasure_log``): the time, the dataset, keyed hashes (HMAC-SHA256) of the ids
 found, never the ids, and the rows removed per location. The key is the pseudonym key of
 the settings when one is configured (so a list pseudonym is the first 16 hex characters of
@@ -476,7 +477,15 @@ def forget(
         record.not_covered.append(line)
 
     outside = [e for e in record.exports if e.status in CHANGED]  # rewritten or deleted
-    if record.user_hashes or record.stale_staging or outside:  # never when nothing changed
+    # a re-run of ids erased before that finds mentions or a report left (an online store
+    # redacted since) changes the workspace too: logged, naming the erasures it completes
+    leftovers = bool(record.redacted or record.deleted_files)
+    if leftovers:
+        each = {
+            (e["timestamp"], e["dataset"] or "") for u in record.erasures_before.values() for e in u
+        }
+        record.completes = [{"dataset": d or None, "timestamp": t} for t, d in sorted(each)]
+    if record.user_hashes or record.stale_staging or outside or leftovers:  # nothing changed: none
         record.log_path = str(append_entry(home, record.log_entry()))
     elif record.spellings_added:
         record.log_path = str(home / LOG_FILE)

@@ -81,6 +81,10 @@ class ErasureRecord:
     # ids held as users of their own, erased with one asked as one id (18074.0 beside 18074)
     erased_with: dict[str, list[str]] = field(default_factory=dict)
     exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
+    # the earlier erasures ({"dataset", "timestamp"}, oldest first) of the ids asked that no
+    # table holds now whose leftovers (mentions in text, a report) this one removed: logged,
+    # so a re-run that finds no user but changes something is on record, with no id
+    completes: list[dict[str, Any]] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)  # earlier erasures killed midway
     spellings_added: list[str] = field(default_factory=list)  # to erasures logged without
     # places of no known dataset scrubbed of every dataset's spellings -> why (logged)
@@ -133,6 +137,7 @@ class ErasureRecord:
             "other_spellings": self.other_spellings,
             "erased_with": self.erased_with,
             "exports": [asdict(e) for e in self.exports],
+            "completes": self.completes,
             "unfinished_erasures": self.unfinished,
             "spelling_hashes_added_to": self.spellings_added,
             "scrubbed_as_every_dataset_holds": self.every_spelling,
@@ -234,7 +239,13 @@ class ErasureRecord:
                 "the keyed hashes of those a list or online store alone held logged first (until "
                 "session 57 they were not), so later ingests keep them out"
             )
-        if self.log_path:
+        if self.log_path and not self.user_hashes and self.completes:
+            out.append(
+                f"what the {'forget' if len(self.completes) == 1 else 'forgets'} of "
+                f"{_named(self.completes)} left, removed now: recorded in {self.log_path} "
+                "(counts and times, no ids)"
+            )
+        elif self.log_path:
             out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
         else:
             nobody = "nothing left to erase" if self.erased_before else "no user found"

@@ -101,3 +101,54 @@ def test_forget_redacts_mentions_in_every_online_store_and_the_check_reads_it(
         prefix = "feast/shop/redis." if store == "redis" else "feast/shop/online.lifecycle_shop_"
         online = {k: n for k, n in found["redacted_outside"].items() if k.startswith(prefix)}
         assert list(online.values()) == [6] and next(iter(online)).endswith(".referred_by")
+
+
+def test_a_rerun_that_only_removes_what_an_erasure_left_is_logged_without_ids(
+    tmp_path: Path,
+) -> None:
+    """A `forget` of an id erased before, run again to redact the mentions an older code
+    left in the online store (here put back by hand: 6 rows of `referred_by` 00004), redacted
+    them and wrote no log entry ("nothing recorded"): a privacy officer could not show what
+    was done or when. It is logged now: the time, the counts per place and the erasure it
+    completes, no id and no hash of one."""
+    home = tmp_path / "ws"
+    events = "user_id,event_time,event_type,amount\n" + "".join(
+        f"{n:05d},1997-0{1 + k}-1{n % 9},purchase,{10 + n}.5\n"
+        for n in range(1, 13)
+        for k in range(3)
+    )
+    users = "user_id,referred_by\n" + "".join(
+        f"{n:05d},{'00004' if n % 2 else 'none'}\n" for n in range(1, 13)
+    )
+    (tmp_path / "events.csv").write_text(events)
+    (tmp_path / "users.csv").write_text(users)
+    invoke(home, "ingest", str(tmp_path / "events.csv"), "--users", str(tmp_path / "users.csv"),
+           "--dataset", "shop")  # fmt: skip
+    for step in ("build", "apply", "materialize"):
+        invoke(home, "features", step, "--dataset", "shop")
+    first = json.loads(invoke(home, "--json", "forget", "00004"))
+    with sqlite3.connect(home / "feast" / "shop" / "online.db") as conn:  # as old code left it
+        [table] = [t for (t,) in conn.execute("SELECT name FROM sqlite_master") if "profile" in t]
+        put_back = conn.execute(f'UPDATE "{table}" SET referred_by = ? WHERE referred_by = ?',
+                                ["00004", REDACTED])  # fmt: skip
+        assert put_back.rowcount == 6
+
+    again = json.loads(invoke(home, "--json", "forget", "00004"))
+    assert again["users"] == 0 and again["redacted"] == {"online/shop": 6}
+    assert again["completes"] == [{"dataset": None, "timestamp": first["timestamp"]}]
+    log = home / "erasure_log.jsonl"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(entries) == 2 and entries[1]["redacted"] == {"online/shop": 6}
+    assert entries[1]["completes"] == again["completes"] and entries[1]["user_hashes"] == []
+    assert "00004" not in log.read_text()
+    said = invoke(home, "forget", "00004")  # nothing left now: nothing logged
+    assert "nothing left to erase: nothing recorded in the erasure log" in said
+    assert len(log.read_text().splitlines()) == 2
+    with sqlite3.connect(home / "feast" / "shop" / "online.db") as conn:
+        conn.execute(f'UPDATE "{table}" SET referred_by = ? WHERE referred_by = ?',
+                     ["00004", REDACTED])  # fmt: skip
+    said = invoke(home, "forget", "00004")
+    assert said.splitlines()[-1] == (
+        f"what the forget of {first['timestamp']} (every dataset) left, removed now: recorded "
+        f"in {log} (counts and times, no ids)"
+    )
