@@ -155,7 +155,9 @@ def redacted_cells(
             if count:
                 where = f"{table}.{name}"
                 found.cells[where] = count
-                codes = name in recorded.get("codes", ())
+                # an online store's column is `<view table>.<feature>`: the feature's name
+                column = name.rsplit(".", 1)[-1] if isinstance(path, OnlineStore) else name
+                codes = column in recorded.get("codes", ())
                 if other[name] or codes:
                     found.numbers.add(where)
                 judged = not other[name] or codes or users is None

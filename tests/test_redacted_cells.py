@@ -276,3 +276,29 @@ def test_the_online_store_a_forget_rewrote_is_checked(tmp_path: Path) -> None:
     said = check(home, "datasets", "check", exit_code=3)
     assert f"  feast/cdnow/online.{table}.store: 4 cells, its other values numbers" in said
     assert "in the online store (the features `/score` serves, as materialized)" in said
+
+
+def test_a_code_column_of_the_online_store_is_judged_as_in_the_feature_table(
+    tmp_path: Path,
+) -> None:
+    """online_retail's `Country` is a code column (the report's `code_columns`): a
+    `[forgotten]` there is DAMAGED in the feature table, but in the online store, whose
+    columns `datasets check` names `<view table>.<feature>`, the name never matched the
+    codes, so the same damage was counted as text mentions (exit 0)."""
+    import sqlite3
+
+    from test_erasure_codes import RETAIL
+
+    home, source = tmp_path / "ws", tmp_path / "retail.csv"
+    source.write_text(RETAIL)
+    invoke(home, "--quiet", "import", "online-retail", str(source), "--dataset", "shop")
+    for step in ("build", "apply", "materialize"):
+        invoke(home, "features", step, "--dataset", "shop")
+    with sqlite3.connect(home / "feast" / "shop" / "online.db") as conn:
+        [table] = [t for (t,) in conn.execute("SELECT name FROM sqlite_master") if "profile" in t]
+        damaged = conn.execute(
+            f"UPDATE {table} SET country = ? WHERE country = 'United Kingdom'", [REDACTED]
+        )
+        assert damaged.rowcount == 2
+    [found] = json.loads(check(home, "--json", "datasets", "check", exit_code=3))["datasets"]
+    assert found["damaged_outside"] == {f"feast/shop/online.{table}.country": 2}
