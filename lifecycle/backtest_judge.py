@@ -22,6 +22,7 @@ from lifecycle.sql import literal
 MODEL = "lifecycle"  # what the product serves: LightGBM, or the baseline rule that beat it
 BASELINES = ("recency", "last_period_value", "rfm_score", "bgnbd_gamma_gamma")  # always judged
 NO_VALUE_FORECAST = "no_value_forecast"  # a verdict's baselines without a value forecast: why
+NO_ACTIVE_FORECAST = "no_active_forecast"  # ... without a P(active): why (BG/NBD not fitted)
 
 
 # -- what happened, and what each method forecast ----------------------------------------
@@ -112,6 +113,7 @@ class Forecasts:
     unscored: np.ndarray | None = None  # users without a churn score (P(active) 0)
     attribute: dict[str, Any] | None = None  # the attribute baseline's choice, where it has one
     no_value: dict[str, str] = field(default_factory=dict)  # a baseline without a value: why
+    no_active: dict[str, str] = field(default_factory=dict)  # ... without a P(active): why
 
     @property
     def blank_churn(self) -> int:
@@ -119,9 +121,10 @@ class Forecasts:
 
     @property
     def baselines(self) -> list[str]:
-        """The baselines these forecasts hold: every one of BASELINES, and the attribute's
-        where the data has a users file."""
-        return [b for b in (*BASELINES, ATTRIBUTE) if b in self.active or b in self.value]
+        """The baselines these forecasts hold (or say why they have none): every one of
+        BASELINES, and the attribute's where the data has a users file."""
+        held = (self.active, self.value, self.no_active, self.no_value)
+        return [b for b in (*BASELINES, ATTRIBUTE) if any(b in h for h in held)]
 
     def subset(self, keep: np.ndarray) -> Forecasts:
         """The same forecasts of the users where ``keep`` is True."""
@@ -135,6 +138,7 @@ class Forecasts:
             None if self.unscored is None else self.unscored[keep],
             self.attribute,
             self.no_value,
+            self.no_active,
         )
 
 
@@ -151,6 +155,7 @@ def forecasts(
     (``attribute``: the attribute baseline fitted on the training cutoffs, if any)."""
     from training.baselines import (
         NO_VALUE,
+        NoForecast,
         bgnbd_activity,
         bgnbd_forecast,
         classification_baselines,
@@ -185,19 +190,32 @@ def forecasts(
     horizons = {labels.ltv_horizon_days} | (
         {labels.churn_horizon_days} if purchases_only else set()
     )
-    fitted = {  # one fit per distinct horizon
-        horizon: bgnbd_forecast(scratch_events, cutoff, horizon) for horizon in horizons
-    }
-    if purchases_only:
+    # too few customers to fit (a young log): no forecast, said why, as the served rules do
+    fitted: dict[int, pd.DataFrame] = {}
+    no_fit = ""
+    try:
+        fitted = {  # one fit per distinct horizon
+            horizon: bgnbd_forecast(scratch_events, cutoff, horizon) for horizon in horizons
+        }
+    except NoForecast as error:
+        no_fit = str(error)
+    active, no_active = None, no_fit
+    if not purchases_only:
+        try:
+            active = bgnbd_activity(
+                scratch_events, cutoff, labels.churn_horizon_days, labels.not_activity_types
+            )
+        except NoForecast as error:
+            no_active = str(error)
+    elif fitted:
         active = fitted[labels.churn_horizon_days]["p_purchase"]
+    if active is None:
+        found.no_active["bgnbd_gamma_gamma"] = no_active
     else:
-        active = bgnbd_activity(
-            scratch_events, cutoff, labels.churn_horizon_days, labels.not_activity_types
-        )
-    found.active["bgnbd_gamma_gamma"] = active.reindex(scores[c.USER_ID]).fillna(0.0).to_numpy()
-    found.probabilities.add("bgnbd_gamma_gamma")
-    spend = fitted[labels.ltv_horizon_days]
-    if why := spend.attrs.get(NO_VALUE):  # no value forecast: none judged, said why
+        found.active["bgnbd_gamma_gamma"] = active.reindex(scores[c.USER_ID]).fillna(0.0).to_numpy()
+        found.probabilities.add("bgnbd_gamma_gamma")
+    spend = fitted.get(labels.ltv_horizon_days)
+    if why := no_fit if spend is None else spend.attrs.get(NO_VALUE):  # none judged, said why
         found.no_value["bgnbd_gamma_gamma"] = why
     else:
         value = spend["expected_value"].reindex(scores[c.USER_ID]).fillna(0.0)
@@ -274,6 +292,7 @@ def judge_methods(
         methods[method] = metrics
     verdict = {"methods": methods, "bootstrap": _bootstrap(active, value, found, resamples, seed)}
     verdict |= {NO_VALUE_FORECAST: found.no_value} if found.no_value else {}
+    verdict |= {NO_ACTIVE_FORECAST: found.no_active} if found.no_active else {}
     return verdict | ({"attribute_baseline": found.attribute} if found.attribute else {})
 
 
@@ -356,11 +375,7 @@ METRIC_NAMES = {"auc": "AUC", "spearman": "Spearman", "normalized_gini": "Gini"}
 def verdict_lines(verdict: dict[str, Any], blank_churn: int, resamples: int) -> list[str]:
     """The methods table (Spearman, Gini, AUC of P(active), total error, ECE, coverage), the
     conversion model's line and the bootstrap intervals, as lines for a terminal."""
-    lines = method_rows(verdict["methods"])
-    lines += [
-        f"  {b} has no value forecast: {why}"
-        for b, why in verdict.get(NO_VALUE_FORECAST, {}).items()
-    ]
+    lines = method_rows(verdict["methods"]) + no_forecast_lines(verdict)
     model = verdict["methods"].get(MODEL, {})
     if "mean_p_active" in model:
         lines.append(
@@ -394,12 +409,30 @@ def verdict_lines(verdict: dict[str, Any], blank_churn: int, resamples: int) -> 
     return lines
 
 
+def no_forecast_lines(verdict: dict[str, Any]) -> list[str]:
+    """One line per baseline without a value forecast or a P(active), and why (one line
+    where both have one reason: BG/NBD not fitted)."""
+    values, active = verdict.get(NO_VALUE_FORECAST, {}), verdict.get(NO_ACTIVE_FORECAST, {})
+    lines = []
+    for baseline in dict.fromkeys([*active, *values]):
+        whys = {"P(active)": active.get(baseline), "value": values.get(baseline)}
+        if whys["P(active)"] == whys["value"]:
+            lines.append(f"  {baseline} has no forecast: {whys['value']}")
+            continue
+        lines += [
+            f"  {baseline} has no {what} forecast: {why}" for what, why in whys.items() if why
+        ]
+    return lines
+
+
 def baseline_rows(by_baseline: dict[str, dict[str, Any]], cell: Callable[[Any], str]) -> list[str]:
-    """One terminal line per baseline: each metric's name and ``cell`` of what it holds."""
+    """One terminal line per baseline with something to say: each metric's name and
+    ``cell`` of what it holds."""
     return [
         f"    {baseline:<20}"
         + "   ".join(f"{METRIC_NAMES[name]} {cell(held)}" for name, held in by_metric.items())
         for baseline, by_metric in by_baseline.items()
+        if by_metric
     ]
 
 

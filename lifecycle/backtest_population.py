@@ -17,6 +17,7 @@ import pandas as pd
 
 from features.labels import LabelSpec
 from lifecycle.backtest_judge import (
+    NO_ACTIVE_FORECAST,
     NO_VALUE_FORECAST,
     Forecasts,
     judge_methods,
@@ -71,6 +72,7 @@ def judge_still_active(
     verdict = judge_methods(truth[keep], part, resamples=resamples, seed=seed)
     verdict.pop("attribute_baseline", None)  # the headline's lines name it
     verdict.pop(NO_VALUE_FORECAST, None)  # and say why a baseline has no value forecast
+    verdict.pop(NO_ACTIVE_FORECAST, None)
     return result | {"blank_churn": part.blank_churn} | verdict, keep
 
 

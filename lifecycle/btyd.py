@@ -274,6 +274,26 @@ class BGNBD:
             )
         return cls(*(float(v) for v in dropout_params(fitted)[0]))
 
+    @classmethod
+    def fit_for_forecast(
+        cls, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, who: str = "customers"
+    ) -> tuple[BGNBD | None, str | None]:
+        """The fit that forecasts purchases, and None; or None and why none does, in words
+        with the count (``who``: what the rows are): fewer than MIN_CUSTOMERS, or no finite
+        optimum. The one rule of the served rules (``btyd_features.purchase_process``) and
+        the backtest's BG/NBD baseline."""
+        name = "MBG/NBD" if cls.FIRST else "BG/NBD"
+        n = np.asarray(frequency).size
+        if n < MIN_CUSTOMERS:
+            return None, f"too few {who} to fit {name}: {n:,}, at least {MIN_CUSTOMERS} needed"
+        try:
+            return cls.fit(frequency, recency, T), None
+        except BTYDError:
+            return None, (
+                f"{name} cannot be fitted on these {n:,} {who}: its likelihood has no finite "
+                "optimum"
+            )
+
     def log_likelihood(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray:
         """Per-customer log-likelihood, eq. (6) of FHL (2005)."""
         x, t_x, t_obs = _validate_rfm(frequency, recency, T)

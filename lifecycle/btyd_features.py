@@ -15,8 +15,6 @@ import pandas as pd
 from lifecycle.btyd import (
     BGNBD,
     MBGNBD,
-    MIN_CUSTOMERS,
-    BTYDError,
     _validate_rfm,
     purchase_model,
 )
@@ -95,30 +93,24 @@ def fit_purchase_process(
     features: pd.DataFrame, kind: type[BGNBD] = MBGNBD
 ) -> dict[str, float] | None:
     """``kind``'s parameters (MBG/NBD unless told) fitted on the customers of feature rows
-    (one cutoff), with ``first`` naming the model (:func:`purchase_model`); None when there
-    are too few customers to fit."""
+    (one cutoff), with ``first`` naming the model (:func:`purchase_model`); None when they
+    cannot be fitted (:func:`purchase_process` says why)."""
+    return purchase_process(features, kind)[0]
+
+
+def purchase_process(
+    features: pd.DataFrame, kind: type[BGNBD] = MBGNBD, who: str = "customers"
+) -> tuple[dict[str, float] | None, str | None]:
+    """:func:`fit_purchase_process` and None; or None and why it cannot be fitted, in words
+    with the count (``who``: what its rows are, the customers or users active on a day;
+    ``BGNBD.fit_for_forecast``, the backtest baseline's rule too)."""
     rfm = rfm_from_features(features).dropna()
-    if len(rfm) < MIN_CUSTOMERS:
-        return None
-    try:
-        model = kind.fit(rfm["frequency"], rfm["recency"], rfm["T"])
-    except BTYDError:
-        return None
+    model, why = kind.fit_for_forecast(rfm["frequency"], rfm["recency"], rfm["T"], who)
+    if model is None:
+        return None, why
     return dict(zip(("r", "alpha", "a", "b"), model.params, strict=True)) | {
         "first": float(kind.FIRST)
-    }
-
-
-def why_not_fitted(
-    features: pd.DataFrame, kind: type[BGNBD] = MBGNBD, who: str = "customers"
-) -> str:
-    """Why :func:`fit_purchase_process` gave None on ``features``, in words with the count
-    (``who``: what its rows are, the customers or users active on a day)."""
-    name = "MBG/NBD" if kind.FIRST else "BG/NBD"
-    n = len(rfm_from_features(features).dropna())
-    if n < MIN_CUSTOMERS:
-        return f"too few {who} to fit {name}: {n:,}, at least {MIN_CUSTOMERS} needed"
-    return f"{name} cannot be fitted on these {n:,} {who}: its likelihood has no finite optimum"
+    }, None
 
 
 # p_alive tells who has left only where the fitted process judges some customer more likely

@@ -352,11 +352,11 @@ def fit_rule(
         }
     elif kind == "bgnbd_gamma_gamma":
         from lifecycle.btyd import BGNBD, GammaGamma
-        from lifecycle.btyd_features import fit_purchase_process, why_not_fitted
+        from lifecycle.btyd_features import purchase_process
 
-        process = fit_purchase_process(latest, BGNBD)  # the classical baseline
+        process, why = purchase_process(latest, BGNBD)  # the classical baseline
         if process is None:
-            raise RuleError(why_not_fitted(latest, BGNBD))
+            raise RuleError(why)
         spent = rule._net("avg_order_value")
         # customers whose repeat purchases kept some value after refunds
         repeat = latest[(latest["orders_total"].fillna(0) >= 2) & (latest[spent] > 0)]
@@ -370,7 +370,7 @@ def fit_rule(
             params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}
     elif kind == "purchase_process":
         from lifecycle.btyd import MBGNBD, MIN_CUSTOMERS
-        from lifecycle.btyd_features import fit_purchase_process, why_not_fitted
+        from lifecycle.btyd_features import purchase_process
 
         params["sign"] = tasks.get(task).silence_sign  # churn: silence; conversion: a purchase
         # Without repeat purchases the purchase rate's fit runs to 0: churn 1 for everyone.
@@ -380,16 +380,12 @@ def fit_rule(
                 f"MBG/NBD needs at least {MIN_CUSTOMERS} customers with a repeat purchase, "
                 f"got {repeat}"
             )
-        params["process"] = fit_purchase_process(latest, MBGNBD)
+        params["process"], why = purchase_process(latest, MBGNBD)
         if params["process"] is None:
-            raise RuleError(why_not_fitted(latest, MBGNBD))
+            raise RuleError(why)
     elif kind == "activity_process":
         from lifecycle.btyd import MBGNBD, MIN_CUSTOMERS
-        from lifecycle.btyd_features import (
-            PURCHASE_HISTORY,
-            fit_purchase_process,
-            why_not_fitted,
-        )
+        from lifecycle.btyd_features import PURCHASE_HISTORY, purchase_process
 
         window = params["window"]
         # the window is (as_of - w, as_of] and a cutoff is midnight: a user first seen w days
@@ -408,9 +404,9 @@ def fit_rule(
             )
         # active days as the process's events: their count, days since the first and the last
         as_events = pd.DataFrame(dict(zip(PURCHASE_HISTORY, (days, tenure, recency), strict=True)))
-        params["process"] = fit_purchase_process(as_events, MBGNBD)
+        params["process"], why = purchase_process(as_events, MBGNBD, "active users")
         if params["process"] is None:
-            raise RuleError(why_not_fitted(as_events, MBGNBD, "active users"))
+            raise RuleError(why)
     if kind in ("bgnbd_gamma_gamma", "purchase_process", "activity_process"):  # one term
         inputs = train[rule.inputs()].apply(pd.to_numeric, errors="coerce")
         params["input_reference"] = [float(inputs[name].median()) for name in inputs]

@@ -555,6 +555,36 @@ def test_what_training_does_at_the_earliest_cutoff_offered_is_said(
     assert not splits("2023-06-25") and splits("2023-06-26")
 
 
+def test_a_bgnbd_baseline_too_few_customers_fit_is_no_forecast_said_why(home: Path) -> None:
+    """Session 59 (GATE2): at 2023-03-03, a cutoff the backtest accepts for 60 days, 19
+    customers had bought and the BG/NBD baseline ended the run on a traceback (BTYDError:
+    need at least 20 customers to fit, got 19). It has no value forecast, said in the served
+    rule's words (``BGNBD.fit_for_forecast``, the label-free LTV's refusal beside it); its
+    P(active), BG/NBD of the demo's active days (enough users), is judged."""
+    said = "too few customers to fit BG/NBD: 19, at least 20 needed"
+    result = invoke(home, "--json", "backtest", "--cutoff", "2023-03-03", "--horizon", "60",
+                    "--resamples", "100", env=NO_PLOTS)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    from lifecycle.backtest_judge import NO_ACTIVE_FORECAST, NO_VALUE_FORECAST, verdict_lines
+
+    [cutoff] = json.loads(result.stdout)["cutoffs"]
+    assert cutoff[NO_VALUE_FORECAST] == {"bgnbd_gamma_gamma": said}
+    assert NO_ACTIVE_FORECAST not in cutoff
+    assert set(cutoff["methods"]["bgnbd_gamma_gamma"]) == set(CLASSIFICATION + PROBABILITY)
+    assert cutoff["models"]["ltv"]["error"].endswith(f"and no label-free model: {said}")
+    lines = verdict_lines(cutoff, 0, 100)
+    assert f"  bgnbd_gamma_gamma has no value forecast: {said}" in lines
+    # a purchase log's (no activity but purchases): neither forecast, one line
+    neither = cutoff | {NO_ACTIVE_FORECAST: {"bgnbd_gamma_gamma": said}}
+    neither["methods"] = cutoff["methods"] | {"bgnbd_gamma_gamma": {}}
+    neither["bootstrap"] = cutoff["bootstrap"] | {"bgnbd_gamma_gamma": {}}
+    lines = verdict_lines(neither, 0, 100)
+    assert f"  bgnbd_gamma_gamma has no forecast: {said}" in lines
+    row = next(line.split() for line in lines if "bgnbd_gamma_gamma" in line)
+    assert row == ["bgnbd_gamma_gamma", *["-"] * 6]  # its row: nothing judged
+    assert not [line for line in lines if line.strip() == "bgnbd_gamma_gamma"]
+
+
 def test_too_few_resamples_for_an_interval_are_refused(home: Path) -> None:
     """One resample printed "AUC +0.024 [+0.050, +0.050]": an interval of one draw."""
     result = invoke(home, "backtest", "--cutoff", CUTOFF, "--resamples", "20")

@@ -62,11 +62,17 @@ def last_period_value(test: pd.DataFrame, horizon_days: int, windows: list[int])
 NO_VALUE = "no_value"
 
 
+class NoForecast(BTYDError):
+    """BG/NBD cannot be fitted on the log up to the cutoff (``BGNBD.fit_for_forecast``, the
+    served rules' check): the message says why, with the count."""
+
+
 def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
     """BG/NBD + Gamma-Gamma fitted on the purchases up to ``as_of``: per buyer (index user_id)
     ``p_alive``, ``p_purchase`` (of at least one), ``expected_purchases`` and
     ``expected_value`` in the next ``horizon_days``; NaN values where the spend cannot be
-    fitted or its fit has no mean order value, and why in ``attrs[NO_VALUE]``."""
+    fitted or its fit has no mean order value, and why in ``attrs[NO_VALUE]``. Where BG/NBD
+    itself cannot be fitted (too few customers): :class:`NoForecast`, saying why."""
     import duckdb
 
     as_of = pd.Timestamp(as_of)
@@ -113,7 +119,8 @@ def bgnbd_activity(
     ``not_activity_types``) up to
     ``as_of``: per user (index user_id) P(at least one active day in the next
     ``horizon_days``), the textbook model of a log whose activity is more than its purchases
-    (visits, sessions), judged as churn's P(active) is."""
+    (visits, sessions), judged as churn's P(active) is; :class:`NoForecast` where it cannot
+    be fitted."""
     import duckdb
 
     from features.event_types import is_activity
@@ -125,19 +132,23 @@ def bgnbd_activity(
             WHERE {is_activity(c.EVENT_TYPE, not_activity_types)}
               AND {c.EVENT_TIME} <= '{as_of.isoformat()}'::TIMESTAMPTZ"""
     ).df()
-    summary, bgnbd, rfm = _fitted(days, as_of)  # calendar days: a day of sessions is one
+    summary, bgnbd, rfm = _fitted(days, as_of, "active users")  # a day of sessions is one
     none = bgnbd.probability_of_no_purchase(horizon_days / 7.0, *rfm)
     return pd.Series(1.0 - np.asarray(none, dtype=float), index=summary.index)
 
 
 def _fitted(
-    orders: pd.DataFrame, as_of: pd.Timestamp
+    orders: pd.DataFrame, as_of: pd.Timestamp, who: str = "customers"
 ) -> tuple[pd.DataFrame, BGNBD, tuple[pd.Series, pd.Series, pd.Series]]:
     """BG/NBD fitted on ``orders`` (user_id, order_time, value) up to ``as_of``: the users'
-    summary, the model and their (frequency, recency, T)."""
+    summary, the model and their (frequency, recency, T); :class:`NoForecast` where it
+    cannot be fitted (``who``: what the users are, in its words)."""
     summary = rfm_summary(orders, as_of)
     rfm = (summary["frequency"], summary["recency"], summary["T"])
-    return summary, BGNBD.fit(*rfm), rfm
+    bgnbd, why = BGNBD.fit_for_forecast(*rfm, who=who)
+    if bgnbd is None:
+        raise NoForecast(why)
+    return summary, bgnbd, rfm
 
 
 def bgnbd_value(events_path: Path, test: pd.DataFrame, horizon_days: int) -> np.ndarray:
