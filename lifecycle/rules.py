@@ -75,6 +75,24 @@ def one_order_value(rows: Any, spent: str) -> float | None:
     return float(values[0]) if (values == values[0]).all() else None
 
 
+def purchase_value(
+    frequency: Any, monetary_value: Any, buyers: Any, spent: str
+) -> tuple[Any, float | None, str | None]:
+    """What the BG/NBD + Gamma-Gamma rule multiplies expected purchases by: the Gamma-Gamma
+    fit of the repeat customers' ``frequency`` and ``monetary_value``
+    (``GammaGamma.fit_for_value``), and the one value every buyer's purchases have, where
+    they have one (:func:`one_order_value` of ``buyers``' orders_total, ``spent`` and
+    max_order_value), which replaces it: (fit, value or None, None); or (None, None, why
+    no order value is forecast). The one rule of the served rule and the backtest's
+    BG/NBD + Gamma-Gamma baseline."""
+    from lifecycle.btyd import GammaGamma
+
+    gg, why = GammaGamma.fit_for_value(frequency, monetary_value)
+    if why:  # no fit, or a one-time buyer's p v / (q - 1) is undefined
+        return None, None, why
+    return gg, one_order_value(buyers, spent), None
+
+
 class RuleError(ValueError):
     """A rule cannot be built or applied on these features."""
 
@@ -351,7 +369,7 @@ def fit_rule(
             "monetary": float(train[monetary].median()),
         }
     elif kind == "bgnbd_gamma_gamma":
-        from lifecycle.btyd import BGNBD, GammaGamma
+        from lifecycle.btyd import BGNBD
         from lifecycle.btyd_features import purchase_process
 
         process, why = purchase_process(latest, BGNBD)  # the classical baseline
@@ -360,10 +378,10 @@ def fit_rule(
         spent = rule._net("avg_order_value")
         # customers whose repeat purchases kept some value after refunds
         repeat = latest[(latest["orders_total"].fillna(0) >= 2) & (latest[spent] > 0)]
-        gg, why = GammaGamma.fit_for_value(repeat["orders_total"] - 1, repeat[spent])
-        if why:  # no fit, or a one-time buyer's p v / (q - 1) is undefined
+        gg, each, why = purchase_value(repeat["orders_total"] - 1, repeat[spent], latest, spent)
+        if why:
             raise RuleError(why)
-        if (each := one_order_value(latest, spent)) is not None:
+        if each is not None:
             # nothing for Gamma-Gamma to model (its p and q ran to their bounds): N x each
             params |= {"bgnbd": process, ORDER_VALUE: each}
         else:

@@ -222,6 +222,42 @@ def test_the_backtests_bgnbd_fits_spend_beside_a_customer_whose_repeat_days_were
     assert per_order["u0"] < gamma.population_mean and per_order.std() > 1
 
 
+def test_the_bgnbd_baseline_of_a_count_only_log_is_expected_purchases_times_the_one_value(
+    tmp_path: Path,
+) -> None:
+    """Session 59 (GATE2): where every purchase is worth one value (a log of purchase days
+    with --amount-default 1), the served rule serves expected purchases x that value
+    (``rules.one_order_value``), but the backtest's BG/NBD + Gamma-Gamma baseline still fitted
+    Gamma-Gamma on values all 1 (p and q on their bound): values expected purchases x
+    1.000005. It now keeps the same rule (``rules.purchase_value``): exactly the value, here
+    2.5 a purchase day; a day of two purchases is worth two, so Gamma-Gamma is fitted."""
+    from features import contract as c
+    from training.baselines import bgnbd_forecast
+
+    rng, hours = np.random.default_rng(5), pd.Timedelta(hours=2)
+    start, as_of = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-12-31", tz="UTC")
+    rows = [
+        (f"u{user}", start + pd.Timedelta(days=int(day), hours=9), 2.5)
+        for user in range(300)
+        for day in rng.choice(365, size=1 + rng.poisson(3), replace=False)
+    ]
+    events = pd.DataFrame(rows, columns=[c.USER_ID, c.EVENT_TIME, c.AMOUNT])
+    events[c.EVENT_TYPE] = c.PURCHASE
+    events[c.EVENT_TIME] = events[c.EVENT_TIME].astype("datetime64[us, UTC]")  # as stored
+    events.to_parquet(tmp_path / "events.parquet")
+    forecast = bgnbd_forecast(tmp_path / "events.parquet", as_of, 90)
+    assert (forecast["expected_purchases"] > 0).all()
+    assert (forecast["expected_value"] == forecast["expected_purchases"] * 2.5).all()
+    # a second purchase on one of u0's days: that day is worth 5, Gamma-Gamma's spread
+    first = events.index[events[c.USER_ID] == "u0"][0]
+    twice = events.loc[[first]].assign(**{c.EVENT_TIME: events.at[first, c.EVENT_TIME] + hours})
+    both = pd.concat([events, twice]).astype({c.EVENT_TIME: "datetime64[us, UTC]"})
+    both.to_parquet(tmp_path / "events.parquet")
+    spread = bgnbd_forecast(tmp_path / "events.parquet", as_of, 90)
+    per_day = spread["expected_value"] / spread["expected_purchases"]
+    assert per_day["u0"] > 2.5 and (per_day.drop("u0") != 2.5).all()
+
+
 def test_purchase_process_rule_is_the_processes_own_probability(
     rows: pd.DataFrame, tmp_path: Path
 ) -> None:

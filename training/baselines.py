@@ -17,9 +17,9 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF
 from features.orders import money
-from lifecycle.btyd import BGNBD, BTYDError, GammaGamma, expected_value, rfm_summary
+from lifecycle.btyd import BGNBD, BTYDError, expected_value, rfm_summary
 from lifecycle.bundle import ModelBundle
-from lifecycle.rules import RuleModel, feature_matrix, fit_rule
+from lifecycle.rules import RuleModel, feature_matrix, fit_rule, purchase_value
 from lifecycle.sql import literal
 
 
@@ -89,10 +89,15 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
     # rule's fit (lifecycle.rules): one such customer would end the fit for everyone
     spent = summary[summary["monetary_value"] > 0]
     # no fit (too few repeat customers) or no mean order value: no value, said why, as the
-    # served rule refuses (not the mean order value of everyone, another model)
-    gamma, no_value = GammaGamma.fit_for_value(spent["frequency"], spent["monetary_value"])
+    # served rule refuses (not the mean order value of everyone, another model); every
+    # purchase day worth one value (a count-only log's 1): that value, as the rule serves
+    gamma, each, no_value = purchase_value(
+        spent["frequency"], spent["monetary_value"], _days_of_buyers(orders), "avg_order_value"
+    )
     if no_value or gamma is None:
         value = np.full(len(summary), np.nan)
+    elif each is not None:
+        value = purchases * each
     else:
         value = expected_value(bgnbd, gamma, summary, horizon_days)
     forecast = pd.DataFrame(
@@ -107,6 +112,17 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
     if no_value:
         forecast.attrs[NO_VALUE] = no_value
     return forecast
+
+
+def _days_of_buyers(orders: pd.DataFrame) -> pd.DataFrame:
+    """Per buyer of ``orders`` (user_id, order_time, value) their purchases as this baseline
+    counts them, calendar days (``rfm_summary``): how many, their mean and largest value, the
+    columns :func:`lifecycle.rules.one_order_value` reads."""
+    day = orders["order_time"].dt.floor("D").rename("day")
+    days = orders.groupby([orders["user_id"], day])["value"].sum().groupby(level=0)
+    return pd.DataFrame(
+        {"orders_total": days.size(), "avg_order_value": days.mean(), "max_order_value": days.max()}
+    )
 
 
 def bgnbd_activity(
