@@ -37,6 +37,7 @@ from lifecycle.backtest_inputs import (
     data_span,
     horizons,
     parse_cutoffs,
+    too_late,
 )
 from lifecycle.backtest_judge import (
     MODEL,
@@ -443,6 +444,8 @@ def run_backtest(
         source / EVENTS_FILE,
         settings.features.cutoff_frequency,
         label_free=settings.training.label_free_fallback,
+        min_rows=settings.training.min_rows,
+        max_cutoffs=settings.training.max_cutoffs,
     )
     progress("computing what happened after each cutoff")
     truths = {}
@@ -451,17 +454,8 @@ def run_backtest(
         check_history(stamp, span, labels, grid)  # one before the data: never 'cut earlier'
         try:
             truths[stamp] = outcomes(source / EVENTS_FILE, source / USERS_FILE, stamp, labels)
-        except UserError as error:  # a horizon that ends after the data
-            room = (span[1] - stamp).days  # whole days of data after the cutoff
-            hint = (
-                f"; --horizon DAYS sets every label horizon (at most {room} here), or cut earlier"
-                if horizon_days is None and room >= 1
-                else ""
-            )
-            if horizon_days is not None:  # the horizon asked for: where it fits, or what does here
-                latest = (span[1] - pd.Timedelta(days=horizon_days)).normalize()
-                hint = f"; the latest cutoff a {horizon_days}-day horizon fits is {latest:%Y-%m-%d}"
-                hint += f", or --horizon {room} at this one" if room >= 1 else ""
+        except UserError as error:  # a horizon that ends after the data: what trains labelled
+            hint = too_late(stamp, span, horizon_days, grid)
             raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}{hint}") from None
         if why := nothing_to_judge(truths[stamp], stamp):  # known before anything runs
             raise BacktestError(why)

@@ -7,7 +7,7 @@ the horizon or the data's first and last day.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -93,10 +93,19 @@ class TrainingCutoffs:
     ends: np.ndarray  # each day's last event time, and each midnight an event is at (sorted)
     frequency: str = "7D"
     label_free: bool = True  # training.label_free_fallback
+    firsts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # users' first
+    min_rows: int = 200  # training.min_rows
+    max_cutoffs: int = 10_000  # training.max_cutoffs
 
     @classmethod
     def of(
-        cls, events_path: Path, frequency: str = "7D", *, label_free: bool = True
+        cls,
+        events_path: Path,
+        frequency: str = "7D",
+        *,
+        label_free: bool = True,
+        min_rows: int = 200,
+        max_cutoffs: int = 10_000,
     ) -> TrainingCutoffs:
         from features.asof import connect
 
@@ -115,7 +124,12 @@ class TrainingCutoffs:
         stamps += [pd.Timestamp(first).tz_convert("UTC").normalize() for first, _, at in days if at]
         first = min(pd.Timestamp(first).tz_convert("UTC") for first, _, _ in days)
         ends = np.array(sorted({s.value for s in stamps}), dtype=np.int64)
-        return cls(first, ends, frequency, label_free)
+        seen = connect().execute(  # each user's first event: the users a cutoff knows
+            f"SELECT epoch_ns(min({t})) FROM read_parquet({literal(events_path)}) "
+            f"GROUP BY {c.USER_ID}"
+        )
+        firsts = np.sort(np.array([row[0] for row in seen.fetchall()], dtype=np.int64))
+        return cls(first, ends, frequency, label_free, firsts, min_rows, max_cutoffs)
 
     def last_event(self, cutoff: pd.Timestamp) -> pd.Timestamp | None:
         """The last event at or before ``cutoff`` (what the backtest's copy of the data ends at)."""
@@ -123,26 +137,41 @@ class TrainingCutoffs:
         return pd.Timestamp(int(self.ends[at - 1]), tz="UTC") if at else None
 
     def labelled(self, cutoff: pd.Timestamp, horizon: int) -> list[pd.Timestamp]:
-        """The training cutoffs at ``cutoff`` whose ``horizon`` ends within its data."""
+        """The training cutoffs at ``cutoff`` whose ``horizon`` ends within its data (at most
+        ``training.max_cutoffs``, thinned as training thins them)."""
         from features.asof import cutoff_grid
         from features.labels import matured_cutoffs
+        from training.datasets import thin_cutoffs
 
         last = self.last_event(cutoff)
         if last is None:
             return []
-        return matured_cutoffs(last, cutoff_grid(self.first_event, last, self.frequency), horizon)
+        grid = cutoff_grid(self.first_event, last, self.frequency)
+        return thin_cutoffs(matured_cutoffs(last, grid, horizon), self.max_cutoffs)
 
     def splits(self, cutoff: pd.Timestamp, horizon: int) -> bool:
-        """Whether the labelled cutoffs at ``cutoff`` split into train, validation and test
-        (:func:`training.pipeline.time_split`): else its training fits label-free models."""
+        """Whether training at ``cutoff`` can learn ``horizon`` days from labels: its labelled
+        cutoffs split into train, validation and test (:func:`training.pipeline.time_split`)
+        and the users known at its train cutoffs are ``training.min_rows`` at least (the
+        feature rows it trains on, at most: ``training.foresight`` counts them so); else it
+        learns a shorter horizon (``training.bridge_horizon``) or fits label-free models."""
         from training.errors import TooFewOutcomes
         from training.pipeline import time_split
 
         try:
-            time_split(self.labelled(cutoff, horizon), horizon)
+            train = time_split(self.labelled(cutoff, horizon), horizon).train
         except TooFewOutcomes:
             return False
-        return True
+        known = np.searchsorted(self.firsts, [t.value for t in train], side="right")
+        return int(known.sum()) >= self.min_rows
+
+    def happens(self, cutoff: pd.Timestamp, horizon: int) -> bool:
+        """Whether an event lies in the ``horizon`` days after ``cutoff`` (a day-aligned
+        window holds an event exactly where it holds one of a day's last): a 1-day horizon
+        on a day the shop was shut has nothing to judge by."""
+        start, end = pd.Timestamp(cutoff).value, (cutoff + pd.Timedelta(days=horizon)).value
+        at = int(np.searchsorted(self.ends, start, side="right"))
+        return at < len(self.ends) and int(self.ends[at]) <= end
 
     def earliest(
         self, fits: Callable[[pd.Timestamp], bool], start: pd.Timestamp, end: pd.Timestamp
@@ -151,35 +180,97 @@ class TrainingCutoffs:
         days = pd.date_range(start.normalize(), end, freq="D")
         return next((day for day in days if fits(day)), None)
 
-    def said(self, cutoff: pd.Timestamp, horizon: int, last_event: pd.Timestamp) -> str:
-        """What training does at a ``cutoff`` a refusal offers, where its cutoffs do not split
-        into train, validation and test at ``horizon`` days: naming the first cutoff with a
-        labelled one and the first whose split; '' where they split."""
-        if self.splits(cutoff, horizon):
-            return ""
+    def longest(self, cutoff: pd.Timestamp, most: int) -> int | None:
+        """The longest horizon up to ``most`` days at which the cutoffs at ``cutoff`` split
+        (a shorter one labels more of them and needs a shorter span: bisected); None."""
+        days = longest_that(lambda days: self.splits(cutoff, days), most)
+        # a longer window holds more events: where the longest holds none, no shorter does
+        return days if days and self.happens(cutoff, days) else None
+
+    def first_labelled(
+        self, horizon: int, span: tuple[pd.Timestamp, pd.Timestamp]
+    ) -> pd.Timestamp | None:
+        """The earliest cutoff a backtest of ``horizon`` days accepts (:func:`check_history`)
+        whose training learns from labels (its cutoffs split); None where none does."""
+        first_event, last_event = span
         latest = last_event - pd.Timedelta(days=horizon)
-        labelled = self.earliest(lambda day: bool(self.labelled(day, horizon)), cutoff, latest)
-        split = self.earliest(lambda day: self.splits(day, horizon), labelled or cutoff, latest)
+        return self.earliest(
+            lambda day: self.happens(day, horizon) and self.splits(day, horizon),
+            first_cutoff(first_event, horizon),
+            latest,
+        )
+
+    def last_labelled(
+        self, horizon: int, span: tuple[pd.Timestamp, pd.Timestamp]
+    ) -> pd.Timestamp | None:
+        """The latest cutoff a backtest of ``horizon`` days accepts whose training learns from
+        labels and whose horizon holds an event; None where none does."""
+        first_event, last_event = span
+        days = pd.date_range(
+            first_cutoff(first_event, horizon), last_event - pd.Timedelta(days=horizon), freq="D"
+        )
+        fits = (day for day in days[::-1] if self.happens(day, horizon))
+        return next((day for day in fits if self.splits(day, horizon)), None)
+
+    def offer(self, span: tuple[pd.Timestamp, pd.Timestamp], most: int) -> str:
+        """The longest ``--horizon`` up to ``most`` with which some cutoff of the data trains
+        on labels, and the earliest such cutoff, as a refusal offers them; or, where none
+        does, what training does at every cutoff."""
+        first_event, last_event = span
+        # the latest cutoff each horizon fits has the most data: where it does not split, none does
+        latest = lambda days: (last_event - pd.Timedelta(days=days)).normalize()  # noqa: E731
+        low = longest_that(
+            lambda days: self.happens(latest(days), days) and self.splits(latest(days), days),
+            most,
+        )
+        if low:
+            first = self.first_labelled(low, span) or latest(low)
+            return (
+                f"give --horizon {low} or shorter (the earliest cutoff training then learns "
+                f"from labels at is {first:%Y-%m-%d})"
+            )
         fits = (
             "fits label-free models"
             if self.label_free
             else "trains nothing (training.label_free_fallback is off)"
         )
-        grid = f"training's cutoffs (every {self.frequency}, features.cutoff_frequency)"
-        splits = (
-            f"they split into train, validation and test from {split:%Y-%m-%d} on"
-            if split is not None
-            else "they split into train, validation and test at no cutoff of this data"
+        return (
+            f"give --horizon {most} or shorter (the earliest cutoff is then "
+            f"{first_cutoff(first_event, most):%Y-%m-%d}): with no horizon do {self.split_words} "
+            f"at any cutoff of this data, so training {fits}"
         )
-        if labelled == cutoff:
-            return (
-                f"{grid}: {splits}; before, training learns a shorter horizon where one splits "
-                f"(training.bridge_horizon), else {fits}"
-            )
-        where = f"where none of {grid} has its {horizon} days within the data, training {fits}"
-        if labelled is None:
-            return f"{where}, as at every later cutoff of this data"
-        return f"{where}; the first cutoff with one is {labelled:%Y-%m-%d}, and {splits}"
+
+    @property
+    def split_words(self) -> str:
+        """What :meth:`splits` asks of training's cutoffs, in words."""
+        return (
+            f"training's cutoffs (every {self.frequency}, features.cutoff_frequency) split into "
+            f"train, validation and test with {self.min_rows} training rows (training.min_rows)"
+        )
+
+
+def longest_that(holds: Callable[[int], bool], most: int) -> int:
+    """The longest horizon from 1 to ``most`` days that ``holds`` (which holds for every
+    shorter one too: bisected), 0 where none does."""
+    low, high = 0, most  # holds at low (0: none yet), not above high
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if holds(middle) else (low, middle - 1)
+    return low
+
+
+def first_cutoff(first_event: pd.Timestamp, days: int) -> pd.Timestamp:
+    """The earliest cutoff with a ``days`` horizon of history before it: the first day's
+    midnight + ``days`` + 1 day."""
+    return (first_event + pd.Timedelta(days=days)).normalize() + pd.Timedelta(days=1)
+
+
+def at_this(grid: TrainingCutoffs, cutoff: pd.Timestamp, most: int) -> str:
+    """', or --horizon N at this one': the longest horizon up to ``most`` days (the history
+    before ``cutoff`` and the data after it allow) at which its training learns from labels;
+    '' where none does."""
+    days = grid.longest(cutoff, most) if most >= 1 else None
+    return f", or --horizon {days} at this one" if days else ""
 
 
 def check_history(
@@ -189,24 +280,15 @@ def check_history(
     grid: TrainingCutoffs,
 ) -> None:
     """Refuse a cutoff too early for one label horizon to have matured before it (nothing to
-    learn from), naming the earliest cutoff that works, or, where no cutoff of the data has
-    a horizon before it and one after it, the longest horizon that fits; with what training
-    does at the cutoff offered where its cutoffs (``grid``) have none labelled or do not split
-    (:meth:`TrainingCutoffs.said`). Finer limits are the training's own errors."""
+    learn from). The refusal offers what the backtest then accepts and trains on labels
+    (``grid``: its cutoffs split into train, validation and test): the earliest such cutoff
+    of the horizon, or, where none is, the longest horizon some cutoff does; and the longest
+    horizon at this cutoff. Finer limits are the training's own errors."""
     first_event, last_event = span
-
-    def earliest(days: int) -> pd.Timestamp:
-        return (first_event + pd.Timedelta(days=days)).normalize() + pd.Timedelta(days=1)
-
-    def offered(days: int, before: str, after: str = "") -> str:
-        """The earliest cutoff of a ``days`` horizon, with what training does there."""
-        first = earliest(days)
-        said = grid.said(first, days, last_event)
-        return f"{first:%Y-%m-%d}{before}{said}{after}" if said else f"{first:%Y-%m-%d}"
-
     fields = horizon_fields()
     history = max(getattr(labels, field) for field in fields)
-    if cutoff >= earliest(history):
+    start = first_cutoff(first_event, history)
+    if cutoff >= start:
         return
     # the settings' horizons (no --horizon): the one that asks for this history, named
     longest = next(f for f in fields if getattr(labels, f) == history)
@@ -222,16 +304,12 @@ def check_history(
     )
     # the longest horizon with one before this cutoff and one after it, as the too-late
     # refusal offers one (a user asking for this cutoff was told only of another)
-    here = min((cutoff - first_event.normalize()).days - 1, (last_event - cutoff).days)
-    at_this = f", or --horizon {here} at this one" if here >= 1 else ""
-    if earliest(history) + pd.Timedelta(days=history) <= last_event:
-        raise BacktestError(
-            f"{why}; the earliest cutoff a {history}-day horizon fits is "
-            f"{offered(history, ' (', ')')}{at_this}"
-        )
+    here = at_this(
+        grid, cutoff, min((cutoff - first_event.normalize()).days - 1, (last_event - cutoff).days)
+    )
     days = (last_event - first_event).days
     # the longest horizon with a cutoff that has one before it and one after it: the cutoff
-    # earliest(h), the first day's midnight + h + 1 day, plus h within the data
+    # first_cutoff(h), the first day's midnight + h + 1 day, plus h within the data
     fits = (last_event - first_event.normalize() - pd.Timedelta(days=1)) // pd.Timedelta(days=2)
     if fits < 1:  # not even --horizon 1 (a day's log): no cutoff of this data can be judged
         shortest = first_event.normalize() + pd.Timedelta(days=3)
@@ -241,11 +319,58 @@ def check_history(
             "--horizon 1, needs a day of events before its cutoff and a whole day after it, "
             f"events up to {shortest:%Y-%m-%d} at least"
         )
+    if start + pd.Timedelta(days=history) <= last_event:
+        labelled = grid.first_labelled(history, span)
+        if labelled is not None:
+            before = (
+                f"; from {start:%Y-%m-%d} a backtest runs, its training fitting label-free models"
+                if labelled > start and grid.label_free
+                else ""
+            )
+            raise BacktestError(
+                f"{why}; the earliest cutoff at which training learns a {history}-day horizon "
+                f"from labels is {labelled:%Y-%m-%d} (where {grid.split_words} first"
+                f"{before}){here}"
+            )
+        raise BacktestError(
+            f"{why}; at no cutoff of this data do {grid.split_words} with a {history}-day "
+            f"horizon: {grid.offer(span, fits)}{here}"
+        )
     raise BacktestError(
         f"{why}, and no cutoff of this data ({counted(days, DAYS)}, to {last_event:%Y-%m-%d}) "
-        f"has that and a {history}-day horizon after it to judge by: give --horizon {fits} or "
-        f"shorter (the earliest cutoff is then {offered(fits, ': ')}){at_this}"
+        f"has that and a {history}-day horizon after it to judge by: "
+        f"{grid.offer(span, fits)}{here}"
     )
+
+
+def too_late(
+    cutoff: pd.Timestamp,
+    span: tuple[pd.Timestamp, pd.Timestamp],
+    horizon_days: int | None,
+    grid: TrainingCutoffs,
+) -> str:
+    """What a refusal of ``cutoff``, whose horizon ends after the data, offers: the latest
+    cutoff of ``horizon_days`` (--horizon) that trains on labels, or the longest horizon
+    that does at this one (the settings' horizons)."""
+    first_event, last_event = span
+    room = min((last_event - cutoff).days, (cutoff - first_event.normalize()).days - 1)
+    here = grid.longest(cutoff, room) if room >= 1 else None
+    if horizon_days is None:
+        return (
+            f"; --horizon DAYS sets every label horizon (at most {here} here), or cut earlier"
+            if here
+            else ""
+        )
+    latest = grid.last_labelled(horizon_days, span)
+    if latest is not None:
+        hint = f"; the latest cutoff a {horizon_days}-day horizon fits is {latest:%Y-%m-%d}"
+    else:
+        fits = (last_event - first_event.normalize() - pd.Timedelta(days=1)) // pd.Timedelta(days=2)
+        hint = (
+            f"; at no cutoff of this data do {grid.split_words} with a {horizon_days}-day "
+            f"horizon: {grid.offer(span, fits)}"
+        )
+    return hint + (f", or --horizon {here} at this one" if here else "")
 
 
 def horizon_fields() -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -447,22 +448,19 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
         (
             ["--cutoff", "2023-06-01", "--horizon", "300"],
             "history before the cutoff, and no cutoff of this data (399 days, to 2024-02-04) has "
-            "that and a 300-day horizon after it to judge by: give --horizon 199 or shorter (the "
-            "earliest cutoff is then 2023-07-20: where none of training's cutoffs (every 7D, "
-            "features.cutoff_frequency) has its 199 days within the data, training fits "
-            "label-free models, as at every later cutoff of this data), or --horizon 150 at this "
-            "one",
+            "that and a 300-day horizon after it to judge by: give --horizon 104 or shorter (the "
+            "earliest cutoff training then learns from labels at is 2023-10-17), or --horizon 34 "
+            "at this one",
         ),
         # a cutoff too early for the horizon: the earliest that fits, and the horizon that fits
         # this one (it said only "the earliest cutoff is 2023-03-03 (or give a shorter
         # --horizon)", as the too-late refusal names the horizon that fits)
         (
             ["--cutoff", "2023-02-10"],
-            "; the earliest cutoff a 60-day horizon fits is 2023-03-03 (where none of training's "
-            "cutoffs (every 7D, features.cutoff_frequency) has its 60 days within the data, "
-            "training fits label-free models; the first cutoff with one is 2023-03-06, and they "
-            "split into train, validation and test from 2023-06-26 on), or --horizon 39 at this "
-            "one",
+            "; the earliest cutoff at which training learns a 60-day horizon from labels is "
+            "2023-07-25 (where training's cutoffs (every 7D, features.cutoff_frequency) split "
+            "into train, validation and test with 200 training rows (training.min_rows) first; "
+            "from 2023-03-03 a backtest runs, its training fitting label-free models)",
         ),
         (
             ["--cutoff", "2023-11-01", "--out", "/proc/bt"],
@@ -488,10 +486,8 @@ def test_a_cutoff_too_early_for_the_settings_horizons_names_the_setting(home: Pa
         "--horizon DAYS sets every task's) of history before the cutoff" in result.stderr
     )
     assert result.stderr.rstrip().endswith(
-        "give --horizon 199 or shorter (the earliest cutoff is then 2023-07-20: where none of "
-        "training's cutoffs (every 7D, features.cutoff_frequency) has its 199 days within the "
-        "data, training fits label-free models, as at every later cutoff of this data), or "
-        "--horizon 95 at this one"
+        "give --horizon 104 or shorter (the earliest cutoff training then learns from labels "
+        "at is 2023-10-17), or --horizon 95 at this one"
     )
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -502,36 +498,34 @@ def test_what_training_does_at_the_earliest_cutoff_offered_is_said(
     """Session 58 (BT2): the refusal offered the first cutoff a horizon fits after the data's
     first day (2023-03-03 for 60 days), where training's weekly cutoffs, counted back from
     it, have none whose 60 days end within the data: every model there learned from no
-    outcome (`no cutoff of dataset 'demo' has a matured 60-day churn horizon`), unsaid, and
-    the BG/NBD baseline stopped on a traceback (19 customers). The offer now says so, the
-    first cutoff with a labelled one (2023-03-06) and the first whose cutoffs split into
-    train, validation and test; checked here against the feature tables of those cutoffs."""
+    outcome. Session 59 (GATE2) said so; at the later cutoff it named, 2023-06-26, where they
+    split, the train cutoffs held 4 users (training.min_rows 200): churn still fitted a
+    label-free model, LTV learned a bridged 42 days. The offer is now the first cutoff whose
+    training learns the horizon from labels, 2023-07-25; checked here against the feature
+    tables of the backtest's own copies of the data (users known at the train cutoffs)."""
     from features.asof import build_feature_table
     from features.labels import matured_cutoffs
-    from training.errors import TooFewOutcomes
     from training.pipeline import time_split
 
     result = invoke(home, "backtest", "--cutoff", "2023-02-10", "--horizon", "60")
     assert result.exit_code == 1, result.output
     assert result.stderr.strip().endswith(
-        "; the earliest cutoff a 60-day horizon fits is 2023-03-03 (where none of training's "
-        "cutoffs (every 7D, features.cutoff_frequency) has its 60 days within the data, "
-        "training fits label-free models; the first cutoff with one is 2023-03-06, and they "
-        "split into train, validation and test from 2023-06-26 on), or --horizon 39 at this one"
+        "; the earliest cutoff at which training learns a 60-day horizon from labels is "
+        "2023-07-25 (where training's cutoffs (every 7D, features.cutoff_frequency) split into "
+        "train, validation and test with 200 training rows (training.min_rows) first; from "
+        "2023-03-03 a backtest runs, its training fitting label-free models)"
     ), result.stderr
     off = invoke(
         home,
         *("backtest", "--cutoff", "2023-02-10", "--horizon", "60"),
         env={"LIFECYCLE_TRAINING__LABEL_FREE_FALLBACK": "false"},
     )
-    assert "within the data, training trains nothing (training.label_free_fallback is off)" in (
-        off.stderr
-    )
+    assert off.stderr.strip().endswith("(training.min_rows) first)"), off.stderr
     # what a backtest's training has at each cutoff: the feature table of its copy of the data
     settings = load_settings(home=home, environ={})
     source = settings.workspace.dataset_dir("demo")
 
-    def labelled(cutoff: str) -> list[pd.Timestamp]:
+    def train_rows(cutoff: str) -> int:
         copy = tmp_path / cutoff
         copy_dataset_until(source, copy, pd.Timestamp(cutoff, tz="UTC"))
         table = build_feature_table(
@@ -542,17 +536,56 @@ def test_what_training_does_at_the_earliest_cutoff_offered_is_said(
             frequency=settings.features.cutoff_frequency,
         )
         last = pd.read_parquet(copy / "events.parquet")[c.EVENT_TIME].max()
-        return matured_cutoffs(last, [pd.Timestamp(t, tz="UTC") for t in table["cutoffs"]], 60)
+        grid = [pd.Timestamp(t, tz="UTC") for t in table["cutoffs"]]
+        train = time_split(matured_cutoffs(last, grid, 60), 60).train
+        rows = pd.read_parquet(copy / "features.parquet", columns=["as_of"])["as_of"]
+        return int(rows.isin(train).sum())
 
-    def splits(cutoff: str) -> bool:
-        try:
-            return bool(time_split(labelled(cutoff), 60))
-        except TooFewOutcomes:
-            return False
+    assert train_rows("2023-07-24") < 200 <= train_rows("2023-07-25")
 
-    assert not labelled("2023-03-03") and not labelled("2023-03-05")
-    assert labelled("2023-03-06")
-    assert not splits("2023-06-25") and splits("2023-06-26")
+
+SUGGESTED = (  # the commands a refusal suggests: (cutoff, horizon) of each, as printed
+    re.compile(r"learns a (?P<days>\d+)-day horizon from labels is (?P<cutoff>[\d-]{10})"),
+    re.compile(
+        r"--horizon (?P<days>\d+) or shorter \(the earliest cutoff training then learns "
+        r"from labels at is (?P<cutoff>[\d-]{10})\)"
+    ),
+    re.compile(r"the latest cutoff a (?P<days>\d+)-day horizon fits is (?P<cutoff>[\d-]{10})"),
+    re.compile(r"--horizon (?P<days>\d+) at this one"),  # the cutoff refused
+)
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [["--cutoff", "2023-02-10", "--horizon", "60"], ["--cutoff", "2023-06-01", "--horizon", "300"]],
+)
+def test_every_command_a_refusal_suggests_runs_and_learns_from_labels(
+    home: Path, refused: list[str]
+) -> None:
+    """Session 59 (GATE2's Left): the refusals offered cutoffs and horizons by arithmetic (a
+    horizon of history before the cutoff, one after it): at 2023-03-03 (60 days) every model
+    learned from no outcome; at 2023-07-20 (199 days) and 2023-06-01 (--horizon 150 at this
+    one) too. Each suggested command, run as printed, now runs, and training learns churn and
+    LTV at that horizon from labels: a time split, no shorter horizon bridged, no label-free
+    model."""
+    result = invoke(home, "backtest", *refused)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = result.stderr.strip().splitlines()
+    commands = [
+        (found.groupdict().get("cutoff") or refused[1], found["days"])
+        for pattern in SUGGESTED
+        for found in pattern.finditer(line)
+    ]
+    assert len(commands) == {"2023-02-10": 1, "2023-06-01": 2}[refused[1]], line
+    for cutoff, days in commands:
+        args = ["--home", str(home), "--json", "backtest", "--cutoff", cutoff, "--horizon", days]
+        run = CliRunner().invoke(main, [*args, "--resamples", "100"], env=NO_PLOTS)
+        assert run.exit_code == 0, (cutoff, days, run.output)
+        [judged] = json.loads(run.stdout)["cutoffs"]
+        for task in ("churn", "ltv"):
+            assert judged["models"][task]["split"], (cutoff, days, task, judged["models"][task])
+            said = [line for line in run.stderr.splitlines() if f" {task}: " in line]
+            assert not [s for s in said if "instead, served on" in s or "label-free" in s], said
 
 
 def test_a_bgnbd_baseline_too_few_customers_fit_is_no_forecast_said_why(home: Path) -> None:
@@ -631,7 +664,7 @@ def test_a_cutoff_on_the_first_day_of_data_names_the_earliest_that_works(home: P
     [line] = result.stderr.strip().splitlines()
     assert result.exit_code == 1 and "cut earlier" not in line
     assert line.startswith("Error: --cutoff 2023-01-01 is too early: the data starts at 2023-01-01")
-    assert "the earliest cutoff is " in line
+    assert "give --horizon 104 or shorter (the earliest cutoff training then learns " in line
 
 
 def test_a_horizon_after_which_nothing_happened_is_refused_before_anything_runs(
