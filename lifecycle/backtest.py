@@ -458,7 +458,8 @@ def run_backtest(
             hint = too_late(stamp, span, horizon_days, grid)
             raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}{hint}") from None
         if why := nothing_to_judge(truths[stamp], stamp):  # known before anything runs
-            raise BacktestError(why)
+            days = max(labels.churn_horizon_days, labels.ltv_horizon_days)  # what it reads
+            raise BacktestError(why + grid.quiet_after(stamp, days))
     # before anything runs: a folder that cannot be made, or written (read-only), stops here
     if out is not None:
         refuse_unwritable(out / RESULT_FILE, "the backtest (--out)")

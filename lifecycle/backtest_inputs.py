@@ -173,6 +173,18 @@ class TrainingCutoffs:
         at = int(np.searchsorted(self.ends, start, side="right"))
         return at < len(self.ends) and int(self.ends[at]) <= end
 
+    def quiet_after(self, cutoff: pd.Timestamp, horizon: int) -> str:
+        """Where no event lies in the ``horizon`` days after ``cutoff`` (a weekend, a holiday
+        gap), those words and the day of the next event, in parentheses; '' otherwise."""
+        if self.happens(cutoff, horizon):
+            return ""
+        at = int(np.searchsorted(self.ends, pd.Timestamp(cutoff).value, side="right"))
+        after = f"the {counted(horizon, DAYS)} after the cutoff"
+        if at == len(self.ends):
+            return f" (the data has no event in {after})"
+        day = pd.Timestamp(int(self.ends[at]), tz="UTC")
+        return f" (the data has no event in {after}; the next is on {day:%A %Y-%m-%d})"
+
     def earliest(
         self, fits: Callable[[pd.Timestamp], bool], start: pd.Timestamp, end: pd.Timestamp
     ) -> pd.Timestamp | None:
