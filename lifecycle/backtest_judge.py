@@ -519,4 +519,6 @@ def flat_metrics(verdict: dict[str, Any]) -> dict[str, float]:
 def _cell(metrics: dict[str, float], key: str, fmt: str, width: int) -> str:
     value = metrics.get(key)
     text = "-" if value is None or not np.isfinite(value) else format(value, fmt)
+    if text.lstrip("+-") == format(0.0, fmt).lstrip("+-"):  # -1e-17 read "-0.000"
+        text = format(0.0, fmt)
     return f"{text:>{width}}"

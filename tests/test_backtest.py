@@ -618,6 +618,18 @@ def test_a_bgnbd_baseline_too_few_customers_fit_is_no_forecast_said_why(home: Pa
     assert not [line for line in lines if line.strip() == "bgnbd_gamma_gamma"]
 
 
+def test_a_metric_that_rounds_to_zero_reads_zero_not_minus_zero() -> None:
+    """online_retail at 2010-12-05 with --horizon 1: the last day's spend (a Saturday's) is 0
+    for everyone, and its Gini, a hair below 0, read "-0.000" in the table."""
+    from lifecycle.backtest_judge import method_rows
+
+    metrics = {"spearman": 0.0, "normalized_gini": -1e-17, "auc": 0.5, "total_error": -1e-5}
+    row = method_rows({"last_period_value": metrics})[1]
+    assert row.split() == ["last_period_value", "0.000", "0.000", "0.500", "+0.0%", "-", "-"]
+    below = method_rows({"rfm_score": {"spearman": -0.0004, "normalized_gini": -0.0006}})[1]
+    assert below.split()[1:3] == ["0.000", "-0.001"]
+
+
 def test_too_few_resamples_for_an_interval_are_refused(home: Path) -> None:
     """One resample printed "AUC +0.024 [+0.050, +0.050]": an interval of one draw."""
     result = invoke(home, "backtest", "--cutoff", CUTOFF, "--resamples", "20")
