@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # The data window's record of the features LightGBM was kept from learning
 # (training.datasets.unlearned): {"features", "longest_history_days", "now_days"}.
 LEFT_OUT = "left_out"
+WORDS_ONLY_WHY = "not learned from: read for the reasons' words only (features.asof.WORDS_ONLY)"
 
 
 def learned_inputs(bundle: ModelBundle) -> tuple[list[str], dict[str, str]]:
@@ -25,6 +26,7 @@ def learned_inputs(bundle: ModelBundle) -> tuple[list[str], dict[str, str]]:
     ``feature_names`` does not: what drift judges (`lifecycle monitor`, /metrics, the
     report). It still reads them all (``encode``), but trees kept from a feature never split
     on it and a served rule reads its own few, so their drift cannot move a score."""
+    from features.asof import WORDS_ONLY
     from lifecycle.btyd_features import PURCHASE_HISTORY
     from lifecycle.rules import RuleModel
 
@@ -43,7 +45,9 @@ def learned_inputs(bundle: ModelBundle) -> tuple[list[str], dict[str, str]]:
         f"({left_out.get('longest_history_days', float('nan')):.0f} days at most), "
         "so it repeated the lifetime total there"
     )
-    return [n for n in names if n not in unlearned], {n: why for n in names if n in unlearned}
+    whys = {n: why for n in names if n in unlearned}
+    whys |= {n: WORDS_ONLY_WHY for n in names if n in WORDS_ONLY}  # features.asof.WORDS_ONLY
+    return [n for n in names if n not in whys], whys
 
 
 def champion_inputs(settings: Settings, dataset: str) -> dict[str, list[str]]:

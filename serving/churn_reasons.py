@@ -26,6 +26,7 @@ from serving.reason_words import (
     unseen_text,
 )
 from serving.segments import first_day_only_columns
+from serving.unkept_words import unkept_of, unkept_text
 
 if TYPE_CHECKING:
     from serving.scoring import Champions, KnownReasons
@@ -162,6 +163,7 @@ def worded_reasons(
     picked: Picked = []
     facts_value_of = fact_values(value_of, names)
     shares = np.asarray(contributions).tolist()  # Python numbers: no NumPy scalar a candidate
+    unkept = unkept_of(value_of)  # what no order so far was: refunded in full, refunds only
     for j in np.asarray(ranked).tolist():
         if shares[j] <= 0:
             break
@@ -181,15 +183,19 @@ def worded_reasons(
         spent = value_of("revenue_total") if of_spent else None
         # a high count that raised the risk says the pace it fell from: its words and its fact
         pace = pace_of(names[j], value, value_of, names, purchase_counts)
-        text = pace_text(names[j], pace) or reason_text(
-            said,
-            value,
-            purchase_counts,
-            usual_gap_days=gap,
-            first_day_only=first_day_only,
-            orders=orders,
-            spent=spent,
-            trends=trends,
+        text = (
+            unkept_text(said, value, unkept)
+            or pace_text(names[j], pace)
+            or reason_text(
+                said,
+                value,
+                purchase_counts,
+                usual_gap_days=gap,
+                first_day_only=first_day_only,
+                orders=orders,
+                spent=spent,
+                trends=trends,
+            )
         )
         if unseen(names[j], value, categories):
             text = unseen_text(text)

@@ -40,6 +40,7 @@ REASON_TEXT = {
     "ipt_std_days": "gaps between purchases vary by {value:.0f} day{s}",
     "days_to_activation": "took {value:.0f} day{s} to activate",
     "refund_rate": "{value:.0%} of spend refunded",
+    "cancelled_orders_total": "{value:.0f} order{s} refunded in full",
 }
 # What a value below 0 reads as, given its size: refunds of purchases before the log can
 # exceed what the log's purchases kept ("spent -30 net of refunds" said nothing).
@@ -70,6 +71,7 @@ NONE_TEXT = {
     "ipt_mean_days": "orders so far came on average less than a day apart",
     "ipt_std_days": "gaps between purchases vary by less than a day",
     "days_to_activation": "activated on their first day",
+    "cancelled_orders_total": "no order refunded in full",
 }
 # What a missing value means (``features.asof``: no purchase, fewer than two, no activity).
 MISSING_TEXT = {
@@ -87,6 +89,7 @@ MISSING_TEXT = {
     "activated": "activation not recorded",
     "tenure_days": "first visit not recorded",
     "orders_total": "no orders recorded",
+    "cancelled_orders_total": "no orders recorded",
     "sessions_total": "no sessions recorded",
     "revenue_total": "no spend recorded",
     "refund_amount_total": "no refunds recorded",

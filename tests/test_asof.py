@@ -309,6 +309,41 @@ def test_money_is_summed_exactly_so_every_run_learns_the_same_model() -> None:
     assert labels.set_index(c.USER_ID).loc["p", LABEL] == 1.0
 
 
+def test_the_orders_refunded_in_full_are_counted_as_of_the_cutoff_and_read_no_future() -> None:
+    """``cancelled_orders_total``: the orders refunded in full by the cutoff, which count as
+    no order (online_retail 12346 bought 77,183.60 and was refunded 16 minutes later: 0
+    orders, 0 revenue, 0 refunds, and the reasons said "no purchase yet"). An order whose
+    note comes after the cutoff is an order then, and refund notes after the cutoff, even of
+    an order before it, change no cutoff's count; a note with no order before it is a
+    refund, no cancelled order."""
+    rows = [
+        ev("x", "2024-01-18 10:01", c.PURCHASE, 77_183.6, "541431"),
+        ev("x", "2024-01-18 10:17", c.REFUND, 77_183.6, "C541433"),
+        ev("y", "2024-02-10 10:00", c.PURCHASE, 20.0, "y1"),
+        ev("y", "2024-02-11 10:00", c.PURCHASE, 30.0, "y2"),
+        ev("y", "2024-02-12 10:00", c.REFUND, 20.0, "Cy1"),  # y1 refunded in full
+        ev("y", "2024-03-02 10:00", c.REFUND, 30.0, "Cy2"),  # y2, after the first cutoff
+        ev("z", "2024-02-01 10:00", c.REFUND, 12.0, "Cz"),  # a purchase before the log
+    ]
+    later = pd.Timestamp("2024-03-05", tz="UTC")
+    features = compute_features(frame(rows), [T, later], windows=(7, 30, 90))
+    at, then = (features[features[AS_OF] == t].set_index(c.USER_ID) for t in (T, later))
+    assert at["cancelled_orders_total"].to_dict() == {"x": 1, "y": 1, "z": 0}
+    assert then["cancelled_orders_total"].to_dict() == {"x": 1, "y": 2, "z": 0}
+    assert at.loc["x", ["orders_total", "revenue_total", "refund_amount_total"]].sum() == 0
+    assert (at.loc["y", "orders_total"], then.loc["y", "orders_total"]) == (1, 0)
+    assert (at.loc["z", "orders_total"], at.loc["z", "refund_amount_total"]) == (0, 12)
+    future = frame(
+        [
+            ev("y", "2024-03-01 00:00:00.000001", c.REFUND, 30.0, "Cy2b"),  # would cancel y2
+            ev("x", "2024-03-03 10:00", c.PURCHASE, 5.0, "x2"),
+            ev("x", "2024-03-04 10:00", c.REFUND, 5.0, "Cx2"),
+        ]
+    )
+    again = compute_features(pd.concat([frame(rows), future]), [T], windows=(7, 30, 90))
+    pd.testing.assert_frame_equal(again, features[features[AS_OF] == T].reset_index(drop=True))
+
+
 def test_appending_future_events_changes_no_feature(events: pd.DataFrame) -> None:
     before = compute_features(events, [T], windows=(7, 30, 90))
     rng = np.random.default_rng(0)

@@ -221,7 +221,8 @@ CASES = {
         | {"orders_total": 0.0, "revenue_total": 0.0, "orders_90d": 0.0, "orders_365d": 0.0}
         | {"revenue_90d": 0.0, "avg_order_value": None, "ipt_mean_days": None}
         | {"ipt_std_days": None, "overdue_ratio": None, "recency_days": 3.0}
-        | {"sessions_30d": 5.0, "tenure_days": 40.0},
+        # nothing refunded either: refunds with no order are "only refunds in the log"
+        | {"sessions_30d": 5.0, "tenure_days": 40.0, "refund_amount_total": 0.0},
         {"revenue_total": 0.4, "purchase_recency_days": 0.3, "orders_90d": 0.25}
         | {"ipt_std_days": 0.2, "orders_365d": 0.1, "sessions_30d": 0.08, "tenure_days": 0.06},
         {},

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from features.asof import WORDS_ONLY
 from features.contract import USER_ID
 from lifecycle import offsets, tasks
 from lifecycle.bundle import VALUE_LEVELS, Calibrator, ModelBundle, logit
@@ -90,7 +91,8 @@ def fit_bundle(
     (``process``, ``horizon_days``: what the bundle scores with; the rows' own starts are in
     their ``lifecycle.offsets`` columns). ``probability_only``: a value task's purchase part
     alone (what a calibrator is fitted on). ``unlearned``: features the trees may not split
-    on (``training.datasets.unlearned``): empty in every row they learn from, so that the
+    on (``training.datasets.unlearned``), and never those of words only
+    (``features.asof.WORDS_ONLY``): empty in every row they learn from, so that the
     bundle reads the same features as the rules and the service. ``calibrate``: False leaves
     the calibrator to the caller (a refit's, whose ``valid`` is its training rows: fitted on
     them it would be thrown away; :func:`refit_bundle` fits the deployed one).
@@ -114,8 +116,8 @@ def fit_bundle(
         evaluated: Any,
         part: str = "booster",
     ) -> Any:
-        if unlearned:
-            rows, check = (r.assign(**dict.fromkeys(unlearned, np.nan)) for r in (rows, check))
+        if blank := [*unlearned, *(n for n in WORDS_ONLY if n in feature_names)]:
+            rows, check = (r.assign(**dict.fromkeys(blank, np.nan)) for r in (rows, check))
         if draft.boost_start is not None:
             rows, check = (with_init_score(draft.boost_start, part, r) for r in (rows, check))
         if rounds_of is not None:  # the training rows as "validation": the loss only falls

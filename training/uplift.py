@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.asof import WORDS_ONLY
 from features.identifiers import not_features
 from lifecycle import registry
 from lifecycle.errors import UserError
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
     from lifecycle.settings import Settings
 
-NOT_FEATURES = frozenset(c.CAMPAIGN_REQUIRED) | {c.SOURCE_ROW}
+NOT_FEATURES = frozenset(c.CAMPAIGN_REQUIRED) | {c.SOURCE_ROW, *WORDS_ONLY}
 SPLIT_SHARES = (0.6, 0.2, 0.2)  # train, valid, test
 RESPONSE = "response_model"
 MIN_ROWS_PER_ARM = 50

@@ -1,0 +1,82 @@
+"""The words of no order so far say what the log holds: an order refunded in full is no
+order to the features, and a refund of a purchase before the log no purchase, so "no
+purchase yet" and "nothing refunded so far" told of online_retail's 12346 (77,183.60 bought
+and refunded in full 16 minutes later) a history the log does not hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from features.asof import AS_OF, compute_features
+from serving.churn_reasons import worded_reasons
+from serving.unkept_words import REFUNDS_ONLY, Unkept, unkept_text
+
+T = pd.Timestamp("2024-12-10", tz="UTC")
+
+
+def ev(user: str, when: str, kind: str, amount: float, order: str) -> dict:
+    return {
+        c.USER_ID: user,
+        c.EVENT_TIME: pd.Timestamp(when, tz="UTC"),
+        c.EVENT_TYPE: kind,
+        c.AMOUNT: amount,
+        c.ORDER_ID: order,
+    }
+
+
+def test_no_order_so_far_says_the_orders_refunded_in_full_and_the_refunds_only() -> None:
+    """From the features the numbers use (``features.asof``): 12346's order and its credit
+    note, a user whose only event is a refund (33 of online_retail's 45 users with no order
+    kept at 2011-12-10; 12 bought and were refunded in full), a buyer who kept one order of
+    two, and a user who never bought, whose words stay "no purchase yet"."""
+    events = pd.DataFrame(
+        [
+            ev("12346", "2024-01-18 10:01", c.PURCHASE, 77_183.6, "541431"),
+            ev("12346", "2024-01-18 10:17", c.REFUND, 77_183.6, "C541433"),
+            ev("r", "2024-03-01 10:00", c.REFUND, 12.0, "C1"),
+            ev("k", "2024-05-01 10:00", c.PURCHASE, 40.0, "k1"),
+            ev("k", "2024-05-02 10:00", c.PURCHASE, 25.0, "k2"),
+            ev("k", "2024-05-03 10:00", c.REFUND, 25.0, "Ck2"),
+            ev("n", "2024-02-01 10:00", c.SESSION, None, None),
+        ]
+    )
+    events[c.EVENT_TIME] = events[c.EVENT_TIME].astype("datetime64[us, UTC]")
+    features = compute_features(events, [T], windows=(30, 90, 365))
+    rows = features[features[AS_OF] == T].set_index(c.USER_ID)
+    names = ["purchase_recency_days", "revenue_total", "refund_amount_total", "orders_total"]
+    names += ["refund_rate", "cancelled_orders_total"]
+    contributions = np.array([0.5, 0.3, 0.2, 0.1, 0.05, -0.1])
+
+    def said(user: str) -> list[str]:
+        row = rows.loc[user]
+        value_of = lambda name: None if pd.isna(row[name]) else float(row[name])  # noqa: E731
+        picked = worded_reasons(names, contributions, np.arange(len(names)), value_of)
+        return [r["text"] for r in picked]
+
+    assert said("12346") == ["1 order so far, refunded in full"]  # one fact, said once
+    assert "no purchase yet" not in said("12346") and "nothing refunded so far" not in said("12346")
+    assert said("r")[0] == REFUNDS_ONLY
+    assert "no purchase yet" not in said("r")
+    assert "nothing refunded beyond 1 order refunded in full" in said("k")
+    assert said("n") == ["no purchase yet", "nothing refunded so far"]
+
+
+def test_the_words_of_no_order_are_kept_where_they_are_true() -> None:
+    """Where the log holds no more than the value says, or the model reads no count of
+    orders refunded in full (None), the words are as before."""
+    none = Unkept(orders=0.0, cancelled=0.0, refunded=0.0)
+    assert unkept_text("purchase_recency_days", None, none) is None  # "no purchase yet"
+    assert unkept_text("refund_amount_total", 0.0, none) is None  # "nothing refunded so far"
+    older = Unkept(orders=0.0, cancelled=None, refunded=0.0)
+    assert unkept_text("orders_total", 0.0, older) is None
+    two = Unkept(orders=0.0, cancelled=2.0, refunded=0.0)
+    assert unkept_text("first_purchase_age_days", None, two) == "2 orders so far, refunded in full"
+    assert unkept_text("refund_rate", None, two) == "2 orders so far, refunded in full"
+    kept = Unkept(orders=3.0, cancelled=2.0, refunded=0.0)
+    assert unkept_text("revenue_total", 0.0, kept) is None  # orders of 0 kept: spent nothing
+    assert unkept_text("refund_rate", 0.0, kept) == (
+        "nothing refunded beyond 2 orders refunded in full"
+    )
+    assert unkept_text("revenue_total", 0.0, Unkept(0.0, 0.0, 0.004)) is None  # under a cent
