@@ -10,6 +10,7 @@ from lifecycle.words import counted
 
 FIELD_ERRORS = ("field error", "field errors")
 HTTP_LOGGER = "bentoml._internal.server.http_app"  # where BentoML logs a failed request
+SERVICE_LOGGER = "lifecycle.serving"  # the service's own lines (auth, promotions, reloads)
 
 
 class QuietBadInput(logging.Filter):
@@ -25,6 +26,18 @@ class QuietBadInput(logging.Filter):
             record.exc_info, record.exc_text = None, None
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True
+
+
+def show_service_info() -> None:
+    """The service's INFO lines reach the server's log: at start, whether API token auth is
+    on and why; a champion promoted over HTTP, an alias moved or followed, the registry
+    check after start stopped by the server's stop. BentoML's server logging sets the root
+    logger to WARNING, which ``lifecycle.serving`` inherited, so none was shown (session 59).
+    A few lines an event, none a request. Kept as set where BentoML was asked for another
+    level (``--quiet``: ERROR, ``--debug``: DEBUG) or the logger has its own."""
+    log = logging.getLogger(SERVICE_LOGGER)
+    if log.level == logging.NOTSET and logging.getLogger().level == logging.WARNING:
+        log.setLevel(logging.INFO)
 
 
 def quiet_bad_input() -> None:

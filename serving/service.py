@@ -38,7 +38,7 @@ from serving.errors import ApiError, PlainErrors
 from serving.field_errors import NOT_ONLY_SPACE, SAFE_INTEGER, VERSION_NUMBER, FieldErrors
 from serving.follow import AliasPoll, MirrorFollower, poll_seconds
 from serving.limits import BodyLimit, EmptyBody, JsonOnly
-from serving.logs import quiet_bad_input
+from serving.logs import quiet_bad_input, show_service_info
 from serving.openapi import OpenApiErrors
 from serving.replaced_data import ReplacedData
 from serving.schemas import (
@@ -56,6 +56,8 @@ from serving.schemas import (
 from serving.stores import READINESS, ReadyReason, problem
 
 logger = logging.getLogger("lifecycle.serving")
+if bentoml.server_context.worker_index is not None:  # a server's worker, before its app is
+    show_service_info()  # built (the auth line): BentoML's WARNING level hid the INFO lines
 Answer = TypeVar("Answer")
 TASKS = list(task_names())  # the default of ``tasks``: every task
 TASKS_DOC = "the tasks to answer (default: every task); the others' fields stay null"
