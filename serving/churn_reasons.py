@@ -26,7 +26,7 @@ from serving.reason_words import (
     unseen_text,
 )
 from serving.segments import first_day_only_columns
-from serving.unkept_words import unkept_of, unkept_text
+from serving.unkept_words import says_no_order, unkept_of, unkept_text
 
 if TYPE_CHECKING:
     from serving.scoring import Champions, KnownReasons
@@ -183,8 +183,9 @@ def worded_reasons(
         spent = value_of("revenue_total") if of_spent else None
         # a high count that raised the risk says the pace it fell from: its words and its fact
         pace = pace_of(names[j], value, value_of, names, purchase_counts)
+        unkept_said = unkept_text(said, value, unkept)
         text = (
-            unkept_text(said, value, unkept)
+            unkept_said
             or pace_text(names[j], pace)
             or reason_text(
                 said,
@@ -205,9 +206,13 @@ def worded_reasons(
             "contribution": float(shares[j]),
             "text": text,
         }
+        # no order kept, whichever feature said it: no order ever, as orders_total 0 says
+        fact_name, fact_value = (
+            ("orders_total", 0.0) if says_no_order(unkept_said, unkept) else (names[j], value)
+        )
         fact = fact_of(
-            names[j],
-            value,
+            fact_name,
+            fact_value,
             facts_value_of,
             names,
             purchase_counts,

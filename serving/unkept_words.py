@@ -55,6 +55,13 @@ def unkept_of(value_of: Callable[[str], Any]) -> Unkept:
     return Unkept(read("orders_total"), read(CANCELLED), read("refund_amount_total"))
 
 
+def says_no_order(said: str | None, unkept: Unkept | None) -> bool:
+    """Whether words of :func:`unkept_text` say no order kept so far: their fact is no order
+    ever, whichever feature they word ("1 order so far, refunded in full" of a refund total
+    of 0 said "no usual gap between purchases yet" beside it again: online_retail 12346)."""
+    return said is not None and unkept is not None and not _some(unkept.orders)
+
+
 def _some(count: Any) -> bool:
     """A count said as 1 or more."""
     return isinstance(count, int | float) and not is_missing(count) and count >= 0.5

@@ -45,9 +45,10 @@ def test_no_order_so_far_says_the_orders_refunded_in_full_and_the_refunds_only()
     events[c.EVENT_TIME] = events[c.EVENT_TIME].astype("datetime64[us, UTC]")
     features = compute_features(events, [T], windows=(30, 90, 365))
     rows = features[features[AS_OF] == T].set_index(c.USER_ID)
-    names = ["purchase_recency_days", "revenue_total", "refund_amount_total", "orders_total"]
-    names += ["refund_rate", "cancelled_orders_total"]
-    contributions = np.array([0.5, 0.3, 0.2, 0.1, 0.05, -0.1])
+    # LightGBM's order of 12346's reasons at 2011-12-10: "nothing refunded so far" first
+    names = ["refund_amount_total", "overdue_ratio", "purchase_recency_days", "revenue_total"]
+    names += ["orders_total", "refund_rate", "ipt_mean_days", "cancelled_orders_total"]
+    contributions = np.array([0.5, 0.3, 0.2, 0.1, 0.05, 0.04, 0.03, -0.1])
 
     def said(user: str) -> list[str]:
         row = rows.loc[user]
@@ -55,7 +56,8 @@ def test_no_order_so_far_says_the_orders_refunded_in_full_and_the_refunds_only()
         picked = worded_reasons(names, contributions, np.arange(len(names)), value_of)
         return [r["text"] for r in picked]
 
-    assert said("12346") == ["1 order so far, refunded in full"]  # one fact, said once
+    # one fact, said once: it says no usual gap between purchases (fewer than 2 orders) too
+    assert said("12346") == ["1 order so far, refunded in full"]
     assert "no purchase yet" not in said("12346") and "nothing refunded so far" not in said("12346")
     assert said("r")[0] == REFUNDS_ONLY
     assert "no purchase yet" not in said("r")
