@@ -19,6 +19,7 @@ from workspaces import NO_COMPILE, TrainedWorkspace, clear_lifecycle_environ
 
 from features import contract as c
 from lifecycle.cli import main
+from lifecycle.rules import ORDER_VALUE
 from lifecycle.settings import Settings, load_settings
 from serving.batch import read_scores
 from serving.reason_words import reason_text
@@ -251,7 +252,9 @@ def test_the_ltv_interval_of_a_count_only_log_is_finite_and_served_alike(
     scorer.load()
     bundle = scorer.state.champions.bundles["ltv"]
     assert bundle.blends_interval  # the path of the BTYD interval
-    assert bundle.blend.params["gamma_gamma"]["p"] > 1e4  # spend all but constant
+    # every order one purchase: the rule multiplies by that one value, no Gamma-Gamma of no
+    # spread (before 2026-12-07 its p past 1e4 made the values 1.000005 a purchase)
+    assert bundle.blend.params[ORDER_VALUE] == 1.0 and "gamma_gamma" not in bundle.blend.params
     served = pd.read_parquet(counted.workspace.latest_scores).set_index("user_id")
     interval = served[["ltv_p10", "ltv_p50", "ltv_p90"]].to_numpy(dtype="float64")
     assert np.isfinite(interval).all() and (interval >= 0).all()
