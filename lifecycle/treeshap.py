@@ -302,11 +302,11 @@ class TreeShap:
         ~55 ms of CPU for a 5,000-user shop's churn model, the read ~8 ms. The file's name
         holds a hash of the model text: another model, a new champion's (even under a name
         used before, as a workspace trained again numbers its versions again) never reads
-        these. A file that cannot be read is built again; one that cannot be written (nor its
-        folder made: a read-only workspace) is only not saved. The folder is made where it is
-        missing: until a workspace's compiled trees made it, every list built its own."""
-        with contextlib.suppress(OSError):
-            cache_dir.mkdir(parents=True, exist_ok=True)
+        these. A file that cannot be read is built again; one that cannot be written is only
+        not saved; without the folder (a workspace whose trees are not compiled: training
+        makes it when it compiles a champion) nothing is read or written."""
+        if not cache_dir.is_dir():
+            return cls(model_text)
         digest = hashlib.sha256(FORMAT)
         digest.update(model_text.encode())
         path = cache_dir / f"{name}-{digest.hexdigest()[:16]}{SAVED_SUFFIX}"

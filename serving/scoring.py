@@ -246,23 +246,24 @@ def compile_champions(
     cached_only: bool = False,
     trees: bool = True,
 ) -> threading.Thread | None:
-    """Compiled trees for the champions (``lifecycle.compiled``) when ``serving.compile_trees``
-    is on, and their reasons' TreeSHAP precomputed (``lifecycle.treeshap``, saved per model
-    version either way): before
+    """Compiled trees for the champions (``lifecycle.compiled``) and their reasons' TreeSHAP
+    precomputed (``lifecycle.treeshap``) when ``serving.compile_trees`` is on: before
     returning, or ``background`` while they predict through LightGBM (the compiling thread
     is returned); ``cached_only``: only versions already compiled (when compiling would cost
     more than it saves); ``trees`` False: the TreeSHAP alone (a list explains, predicts
     nothing), so that every path explains a user alike."""
+    if not settings.serving.compile_trees:
+        return None
     from lifecycle.compiled import champion_names, compile_bundles
 
     names = champion_names(dataset or settings.dataset, champions.versions)
     named = {names[task]: bundle for task, bundle in champions.bundles.items()}
-    return compile_bundles(  # off: the TreeSHAP alone, saved per model version all the same
+    return compile_bundles(
         named,
         settings.workspace.compiled_dir,
         background=background,
         cached_only=cached_only,
-        trees=trees and settings.serving.compile_trees,
+        trees=trees,
     )
 
 

@@ -193,9 +193,8 @@ def test_a_model_versions_treeshap_is_saved_once_and_a_new_champions_is_its_own(
     """Each list built its model's TreeSHAP again (~65 ms of CPU for a 5,000-user shop's
     churn model). It is saved beside the compiled trees, under the model version and a hash
     of the model text: a second load reads it (nothing built), with the same values; a new
-    champion (another model text, even under the same name) builds and saves its own. Until
-    a workspace's compiled trees made the folder, nothing was saved: each list built it again;
-    the folder is now made."""
+    champion (another model text, even under the same name) builds and saves its own. Where
+    trees are not compiled (no folder), nothing is written."""
     import copy
 
     import lightgbm
@@ -207,7 +206,11 @@ def test_a_model_versions_treeshap_is_saved_once_and_a_new_champions_is_its_own(
     rows = np.random.default_rng(5).normal(0, 30, size=(64, len(champion.feature_names)))
     first = copy.copy(champion)
     first.shap_tables = None
-    assert first.tabulate_reasons(cache, name)  # no compiled trees' folder yet: made
+    assert first.tabulate_reasons(cache, name)  # no compiled trees' folder: nothing saved
+    assert not cache.exists()
+    cache.mkdir()
+    first.shap_tables = None
+    assert first.tabulate_reasons(cache, name)
     (saved,) = cache.glob(f"*{SAVED_SUFFIX}")
     assert saved.name.startswith(f"{name}-")
     built = first.shap_tables.contributions(rows)
@@ -236,34 +239,3 @@ def test_a_model_versions_treeshap_is_saved_once_and_a_new_champions_is_its_own(
     own = challenger.booster.predict(rows, pred_contrib=True)[:, :-1]
     np.testing.assert_allclose(challenger.shap_tables.contributions(rows), own, atol=1e-9)
     assert not np.allclose(challenger.shap_tables.contributions(rows), built, atol=1e-9)
-
-
-def test_score_all_saves_the_treeshap_without_compiled_trees_and_a_list_reads_it(
-    trained_workspace: TrainedWorkspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Session 58 (BT3): until a workspace's compiled folder existed (trees not compiled:
-    `serving.compile_trees` off, as the shared workspace is built), each list built its
-    model's TreeSHAP again. It is saved per model version all the same (the workspace's
-    score-all saved it, making the folder), and a list reads it, trees compiled or not:
-    nothing built, nothing written."""
-    from click.testing import CliRunner
-
-    from lifecycle.cli import main
-    from lifecycle.treeshap import SAVED_SUFFIX
-
-    settings = trained_workspace.settings(NO_COMPILE)
-    version = trained_workspace.results["churn"].champion
-    pattern = f"demo-churn-v{version}-booster-*{SAVED_SUFFIX}"
-    assert len(list(settings.workspace.compiled_dir.glob(pattern))) == 1
-    before = sorted(settings.workspace.compiled_dir.iterdir())
-
-    def no_build(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("a list built the TreeSHAP score-all saved")
-
-    monkeypatch.setattr(TreeShap, "__init__", no_build)
-    home = str(trained_workspace.home)
-    for environ in (NO_COMPILE, {}):  # trees compiled or not: the same saved file
-        listed = CliRunner().invoke(main, ["--home", home, "at-risk", "--top", "5"], env=environ)
-        assert listed.exit_code == 0, listed.output
-        assert "reasons:" in listed.output, listed.output
-    assert sorted(settings.workspace.compiled_dir.iterdir()) == before
