@@ -414,7 +414,7 @@ class ListAnswers:
                         labels=table.metadata.get("labels"),
                     ),
                     outside_note(page.matching, Filters()),
-                    reasons_note(rank_by),
+                    reasons_note(rank_by, reasons),
                     *unexplained,
                 )
                 if note

@@ -11,6 +11,7 @@ first and the ``--rank-by`` that ranks the likeliest to leave (docs/lists.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from lifecycle.list_fields import RETURN_PROBABILITY
 
@@ -47,11 +48,14 @@ def other_rankings(rank_by: str, usable: Sequence[str]) -> list[str]:
     return [choice for choice in usable if choice != rank_by]
 
 
-def reasons_note(rank_by: str) -> str | None:
+def reasons_note(rank_by: str, reasons: Any) -> str | None:
     """What a list's reasons explain where its ranking is not a churn risk: the churn
     model's, so the win-back list's first user (online_retail 13027, 84% likely to come
     back) read "reasons: no activity for 113 days; ..." as if that were why they rank first.
-    None for the rankings by churn risk (value at risk, churn probability)."""
+    None for the rankings by churn risk (value at risk, churn probability), and where none
+    of the listed rows' ``reasons`` (the stored JSON) gives one."""
+    if not any(isinstance(said, str) and said not in ("", "[]") for said in reasons):
+        return None
     if rank_by in (DEFAULT_RANKING, LEAVING) or ranks_first(rank_by) is None:
         return None
     return (

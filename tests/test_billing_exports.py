@@ -48,7 +48,7 @@ def _ingest(path: Path, *extra: str) -> dict:
 def _lines(path: Path, *extra: str) -> str:
     result = CliRunner().invoke(main, ["ingest", str(path), *extra])
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # the summary; what to run next follows it on stderr
 
 
 def test_an_appends_summary_counts_its_own_rows_of_a_type_kept_as_activity(

@@ -115,7 +115,11 @@ def test_users_unlike_the_campaigns_get_no_uplift_and_the_list_says_so(
         assert user["status"] == "scored" and user["uplift"] is None
         assert " outside the campaign's " in user["uplift_outside"]
     ranked = _post(server, "at_risk", {"rank_by": "expected_saved_value", "limit": 1000})
-    [note] = ranked["notes"]
+    # the left-out count, and (the rows explained by churn, ranked by what a campaign saves)
+    # what their reasons explain: the two notes, no other
+    [note, reasons] = ranked["notes"]
+    assert any(u["reasons"] for u in ranked["users"])
+    assert reasons.startswith("reasons are what raised each user's churn risk")
     left_out = int(re.match(r"([\d,]+) users left out: outside the uplift campaign's", note)[1].replace(",", ""))  # fmt: skip
     assert left_out >= len(active) and not set(active) & {u["user_id"] for u in ranked["users"]}
     assert ranked["total"] + left_out <= len(latest)

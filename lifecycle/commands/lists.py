@@ -176,7 +176,7 @@ def at_risk_list(
         page.matching, Filters(), rank_by, labels=table.metadata.get("labels")
     )
     notes += (unscored,) if unscored else ()
-    if not snapshot and (said := reasons_note(rank_by)):
+    if not snapshot and (said := reasons_note(rank_by, ranked.get("reasons", ()))):
         notes += (said,)
     if snapshot and set(table.metadata["personal_columns"]) - set(request.allow_columns):
         notes += (WITHHELD_NOTE,)
