@@ -208,23 +208,6 @@ def _await_released(client: Client, minutes: int) -> None:
         time.sleep(1.0)
 
 
-def _failed(error: str, minutes: int) -> str:
-    """What a LightGBM error on the cluster says: a receive that timed out (EAGAIN, after
-    ``minutes``, LightGBM's ``time_out``) means a worker that stopped answering (it hangs, or
-    its machine is overloaded), not one that failed."""
-    if "Resource temporarily unavailable" in error:
-        return (
-            f"Dask training: a LightGBM worker gave no answer within {minutes} minute"
-            f"{'s' if minutes != 1 else ''} (dask.network_timeout_minutes; {error}): one hangs "
-            "or its machine is overloaded; restart it, raise dask.network_timeout_minutes, or "
-            "train in process with training.engine = local"
-        )
-    return (
-        f"Dask training: LightGBM failed on the cluster ({error}); the workers' output says "
-        "why (--verbose shows a local cluster's); train in process with training.engine = local"
-    )
-
-
 def boost(
     client: Client,
     x_train: Any,
@@ -259,15 +242,7 @@ def boost(
     # Each worker uses its own cores; the in-process thread count does not apply there.
     cluster_params = {k: v for k, v in params.items() if k not in ("num_threads", "metric")}
     cluster_params = {"time_out": network_timeout_minutes} | cluster_params
-    minutes = int(cluster_params["time_out"])  # the one in force
-    try:
-        _await_released(client, minutes)
-    except OSError as error:  # CommClosedError: a worker gave the scheduler no answer
-        raise TrainingError(
-            f"Dask training: a worker did not answer the scheduler ({type(error).__name__}: "
-            f"{error}): it hangs or died; restart it, or train in process with "
-            "training.engine = local"
-        ) from error
+    _await_released(client, int(cluster_params["time_out"]))  # the one in force
     booster: Any = None
     checked = x_valid is not None and y_valid is not None
     if not checked:
@@ -280,7 +255,11 @@ def boost(
         try:
             model.fit(x_train, y_train, categorical_feature=categorical, init_model=booster)
         except LightGBMError as error:  # one worker's failure reaches the others as a socket error
-            raise TrainingError(_failed(str(error).strip(), minutes)) from error
+            raise TrainingError(
+                f"Dask training: LightGBM failed on the cluster ({str(error).strip()}); the "
+                "workers' output says why (--verbose shows a local cluster's); train in process "
+                "with training.engine = local"
+            ) from error
         booster = model.booster_
         stopped = False
         if not checked:
