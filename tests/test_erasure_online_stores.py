@@ -13,17 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from services import redis_server
+from test_erasure_text import invoke, referred_shop
 
 from features.scrub import REDACTED
-from lifecycle.cli import main
-
-
-def invoke(home: Path, *args: str) -> str:
-    result = CliRunner().invoke(main, ["--home", str(home), *args])
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def _string(blob: bytes) -> str | None:
@@ -64,24 +57,11 @@ def test_forget_redacts_mentions_in_every_online_store_and_the_check_reads_it(
 ) -> None:
     home = tmp_path / "ws"
     home.mkdir()
-    events = "user_id,event_time,event_type,amount\n" + "".join(
-        f"{n:05d},1997-0{1 + k}-1{n % 9},purchase,{10 + n}.5\n"
-        for n in range(1, 13)
-        for k in range(3)
-    )
-    users = "user_id,referred_by\n" + "".join(
-        f"{n:05d},{'00004' if n % 2 else 'none'}\n" for n in range(1, 13)
-    )
-    (tmp_path / "events.csv").write_text(events)
-    (tmp_path / "users.csv").write_text(users)
     server = redis_server(tmp_path / "redis") if store == "redis" else contextlib.nullcontext()
     with server as connection:
         extra = f'redis_connection = "{connection}"\n' if connection else ""
         (home / "lifecycle.toml").write_text(f'[feast]\nonline_store = "{store}"\n{extra}')
-        invoke(home, "ingest", str(tmp_path / "events.csv"), "--users", str(tmp_path / "users.csv"),
-               "--dataset", "shop")  # fmt: skip
-        for step in ("build", "apply", "materialize"):
-            invoke(home, "features", step, "--dataset", "shop")
+        referred_shop(home, tmp_path)
         assert served(home, store, connection)["00004"] == 6
 
         out = json.loads(invoke(home, "--json", "forget", "00004"))
@@ -112,20 +92,7 @@ def test_a_rerun_that_only_removes_what_an_erasure_left_is_logged_without_ids(
     was done or when. It is logged now: the time, the counts per place and the erasure it
     completes, no id and no hash of one."""
     home = tmp_path / "ws"
-    events = "user_id,event_time,event_type,amount\n" + "".join(
-        f"{n:05d},1997-0{1 + k}-1{n % 9},purchase,{10 + n}.5\n"
-        for n in range(1, 13)
-        for k in range(3)
-    )
-    users = "user_id,referred_by\n" + "".join(
-        f"{n:05d},{'00004' if n % 2 else 'none'}\n" for n in range(1, 13)
-    )
-    (tmp_path / "events.csv").write_text(events)
-    (tmp_path / "users.csv").write_text(users)
-    invoke(home, "ingest", str(tmp_path / "events.csv"), "--users", str(tmp_path / "users.csv"),
-           "--dataset", "shop")  # fmt: skip
-    for step in ("build", "apply", "materialize"):
-        invoke(home, "features", step, "--dataset", "shop")
+    referred_shop(home, tmp_path)
     first = json.loads(invoke(home, "--json", "forget", "00004"))
     with sqlite3.connect(home / "feast" / "shop" / "online.db") as conn:  # as old code left it
         [table] = [t for (t,) in conn.execute("SELECT name FROM sqlite_master") if "profile" in t]

@@ -70,6 +70,26 @@ def invoke(home: Path, *args: str) -> str:
     return result.stdout
 
 
+def referred_shop(home: Path, data: Path) -> None:
+    """A shop of 12 customers, 3 purchases each, whose odd ones were referred by 00004 (a
+    users attribute: a text feature of few values), ingested into ``home`` as ``shop`` from
+    CSVs written in ``data``, its features built, applied and materialized."""
+    events = "user_id,event_time,event_type,amount\n" + "".join(
+        f"{n:05d},1997-0{1 + k}-1{n % 9},purchase,{10 + n}.5\n"
+        for n in range(1, 13)
+        for k in range(3)
+    )
+    users = "user_id,referred_by\n" + "".join(
+        f"{n:05d},{'00004' if n % 2 else 'none'}\n" for n in range(1, 13)
+    )
+    (data / "events.csv").write_text(events)
+    (data / "users.csv").write_text(users)
+    invoke(home, "ingest", str(data / "events.csv"), "--users", str(data / "users.csv"),
+           "--dataset", "shop")  # fmt: skip
+    for step in ("build", "apply", "materialize"):
+        invoke(home, "features", step, "--dataset", "shop")
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """The hostile dataset ingested twice (an older version stays), and a campaign, a ledger
@@ -288,20 +308,7 @@ def test_forget_redacts_a_users_id_in_other_users_text_features_of_the_online_st
     import sqlite3
 
     home = tmp_path / "ws"
-    events = "user_id,event_time,event_type,amount\n" + "".join(
-        f"{n:05d},1997-0{1 + k}-1{n % 9},purchase,{10 + n}.5\n"
-        for n in range(1, 13)
-        for k in range(3)
-    )
-    users = "user_id,referred_by\n" + "".join(
-        f"{n:05d},{'00004' if n % 2 else 'none'}\n" for n in range(1, 13)
-    )
-    (tmp_path / "events.csv").write_text(events)
-    (tmp_path / "users.csv").write_text(users)
-    invoke(home, "ingest", str(tmp_path / "events.csv"), "--users", str(tmp_path / "users.csv"),
-           "--dataset", "shop")  # fmt: skip
-    for step in ("build", "apply", "materialize"):
-        invoke(home, "features", step, "--dataset", "shop")
+    referred_shop(home, tmp_path)
     db = home / "feast" / "shop" / "online.db"
 
     def stored() -> bytes:  # the file and its write-ahead log

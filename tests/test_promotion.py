@@ -194,6 +194,21 @@ def _judged_as_a_first_model(client: Any, result: TrainResult, why: str) -> None
     assert str(champion.version) == result.version
 
 
+def _demo_replaced(settings: Any, tmp_path: Path) -> tuple[Any, Any, str, str]:
+    """The demo replaced by 800 other customers under the same ids (a new ingest, not an
+    append), its features built and published: the registry client, the churn champion
+    before, its dataset version and the new one."""
+    from lifecycle import steps
+
+    client = registry.client(settings)
+    before = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    old = before.tags["lineage.dataset_version"]
+    replace_demo(settings, tmp_path / "other", users=800)
+    steps.build_features(settings)
+    steps.publish_features(settings)
+    return client, before, old, settings.workspace.dataset_dir("demo").resolve().name
+
+
 def test_a_champion_of_replaced_data_is_no_rival_the_challenger_is_judged_as_a_first_model(
     trained_copy: Path, tmp_path: Path
 ) -> None:
@@ -202,16 +217,8 @@ def test_a_champion_of_replaced_data_is_no_rival_the_challenger_is_judged_as_a_f
     recorded test, and the models of data that no longer exists served on."""
     from experiment_runs import few_rounds
 
-    from lifecycle import steps
-
     settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS | few_rounds())
-    client = registry.client(settings)
-    before = registry.alias_version(client, "demo-churn", registry.CHAMPION)
-    old = before.tags["lineage.dataset_version"]
-    replace_demo(settings, tmp_path / "other", users=800)
-    steps.build_features(settings)
-    steps.publish_features(settings)
-    now = settings.workspace.dataset_dir("demo").resolve().name
+    client, before, old, now = _demo_replaced(settings, tmp_path)
     result = train_task(settings, "churn")
     _judged_as_a_first_model(
         client,
@@ -234,18 +241,11 @@ def test_a_champion_of_replaced_data_keeps_its_label_definition_until_a_change_i
     until accepted; accepted, the verdict says both the change and the replaced data."""
     from experiment_runs import few_rounds
 
-    from lifecycle import steps
     from lifecycle.refresh import model_problem
 
     environ = NO_COMPILE | NO_PLOTS | few_rounds()
     settings = load_settings(home=trained_copy, environ=environ)
-    client = registry.client(settings)
-    before = registry.alias_version(client, "demo-churn", registry.CHAMPION)
-    old = before.tags["lineage.dataset_version"]
-    replace_demo(settings, tmp_path / "other", users=800)
-    steps.build_features(settings)
-    steps.publish_features(settings)
-    now = settings.workspace.dataset_dir("demo").resolve().name
+    client, before, old, now = _demo_replaced(settings, tmp_path)
     sixty = load_settings(
         home=trained_copy, environ=environ | {"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60"}
     )
