@@ -85,17 +85,20 @@ def reaching(connection: str, dataset: str) -> Iterator[None]:
     from redis.exceptions import RedisError
     from redis.exceptions import TimeoutError as RedisTimeout
 
-    from features.store import FeatureStoreError
+    from features.store import StoreUnreachable
 
     try:
         yield
     except RedisError as error:
         waited = ", twice feast.redis_timeout_seconds" if isinstance(error, RedisTimeout) else ""
-        raise FeatureStoreError(
+        reason = f"{' '.join(str(error).split())}{waited}"
+        raise StoreUnreachable(
             f"the online store Redis at {address(connection)} (feast.redis_connection) cannot "
-            f"answer ({' '.join(str(error).split())}{waited}): start it or correct "
+            f"answer ({reason}): start it or correct "
             f"feast.redis_connection; once it answers, {materialize_hint(dataset)} if it lost "
-            "its data"
+            "its data",
+            address(connection),
+            reason,
         ) from None
 
 

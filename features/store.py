@@ -46,6 +46,14 @@ class FeatureStoreError(UserError):
     """The feature store cannot answer; the message says what to run or fix."""
 
 
+class StoreUnreachable(FeatureStoreError):
+    """A Redis online store that cannot answer: its ``address`` (``host:port``), ``reason``."""
+
+    def __init__(self, message: str, address: str, reason: str) -> None:
+        super().__init__(message)
+        self.address, self.reason = address, reason
+
+
 @dataclass(frozen=True)
 class StorePaths:
     dataset: str

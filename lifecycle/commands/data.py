@@ -495,7 +495,8 @@ def datasets_history(obj: Context, dataset: str | None) -> None:
 DATASETS_CHECK_EXIT_HELP = (
     "Exit status: 0 no cell of a dataset's current version damaged (damage kept only in older "
     "versions is said), 3 cells of a current version, of its quarantine or of a scores table "
-    "or ledger file of it damaged by an erasure, 1 a dataset could not be read."
+    "or ledger file of it damaged by an erasure, 1 a dataset or a place of it (an online store "
+    "that cannot be reached) could not be read: not checked, the others still are."
 )
 
 
@@ -516,7 +517,7 @@ def datasets_check(ctx: click.Context, obj: Context, dataset: str | None) -> Non
         require_dataset(obj.settings, dataset, "datasets check")
     found, lines = check_workspace(obj.settings, dataset)
     obj.console.result({"datasets": found}, lines or [f"no datasets in {root}"])
-    if any("error" in each for each in found):
+    if any("error" in each or each.get("not_checked") for each in found):
         ctx.exit(1)
     if any(each.get("damaged") or each.get("damaged_outside") for each in found):
         ctx.exit(3)
