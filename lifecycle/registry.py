@@ -588,19 +588,3 @@ def champion_after(mlflow_client: Any, name: str, error: Exception) -> str | Non
     except Exception:  # it does not answer now
         return UNREAD
     return None if now is None else str(now.version)
-
-
-def challenger_version(settings: Settings, task: str, dataset: str | None = None) -> str:
-    """The version behind ``challenger`` when it is not already the champion."""
-    name = model_name(dataset or settings.dataset, task)
-    mlflow_client = client(settings)
-    challenger = alias_version(mlflow_client, name, CHALLENGER)
-    champion = alias_version(mlflow_client, name, CHAMPION)
-    if challenger is None:
-        promoted = "" if champion is None else f" (v{champion.version} is already the champion)"
-        raise PromotionError(f"model {name} has no challenger{promoted}: train {task} first")
-    if champion is not None and str(champion.version) == str(challenger.version):
-        raise PromotionError(
-            f"model {name}: challenger v{challenger.version} is already the champion"
-        )
-    return str(challenger.version)

@@ -38,8 +38,9 @@ def promote(
     champion's and ``accept_definition_change`` is not set, or another command (`train`,
     `forget`) holds the workspace lock, as the CLI's; 503 naming the tracking server when it
     does not answer."""
+    from lifecycle.challenger import challenger_version
     from lifecycle.errors import UserError
-    from lifecycle.registry import UnknownVersion, challenger_version
+    from lifecycle.registry import UnknownVersion
     from lifecycle.registry import promote as promote_version
     from lifecycle.tracking_http import unreachable
     from lifecycle.workspace_lock import WorkspaceBusy, changing

@@ -605,6 +605,17 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
     assert f"promoted over the gate (--force): the promotion gate kept v{unjudged} back" in forced
     back = run_cli(trained_copy, "promote", "ltv", scored, "--reason", "rollback to the gate's")
     assert f"champion is now v{scored} (was v{unjudged})" in back and "over the gate" not in back
+    # `challenger` after the rollback: "no challenger (v3 is already the champion)", as if the
+    # champion were the last challenger promoted; the newest version is the one rolled back from
+    cli = CliRunner().invoke(
+        main, ["--home", str(trained_copy), "promote", "ltv", "challenger", "--reason", "x"]
+    )
+    assert cli.exit_code == 1 and "Traceback" not in cli.output, cli.output
+    assert cli.stderr.strip() == (
+        f"Error: model demo-ltv has no challenger: its newest version, v{unjudged}, was "
+        f"champion until v{scored} was promoted over it; promote v{unjudged} by its number to "
+        "make it champion, or train ltv for a new challenger"
+    ), cli.stderr
     rows = list_models(settings)
     champions = {r["task"]: r["version"] for r in rows if "champion" in r["aliases"]}
     assert set(champions) == {"churn", "conversion", "ltv"}

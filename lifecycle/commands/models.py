@@ -120,8 +120,8 @@ def promote(
     back (--accept-definition-change then suffices). A running service follows it by itself
     (every worker reads the champion alias)."""
     from features.erasure_models import predates_erasure
+    from lifecycle.challenger import challenger_version
     from lifecycle.lineage import champions_of_replaced_data
-    from lifecycle.registry import challenger_version
     from lifecycle.registry import promote as promote_version
     from serving.one_event import no_served_change
     from serving.promotion import already_champion, promotion_notes
