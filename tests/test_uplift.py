@@ -209,6 +209,22 @@ def test_the_gate_promotes_a_learner_that_beats_random_and_response(trained: dic
     assert listed[0]["metrics"]["qini"] == pytest.approx(test.qini[chosen].value, rel=1e-5)
 
 
+def test_the_table_says_the_learner_was_chosen_on_the_validation_split(trained: dict) -> None:
+    """hillstrom's visit table marked `transformed_outcome (chosen)` with a test Qini of
+    0.00147 under t_learner's 0.00240: chosen on the validation split, which the output did not
+    say. A line under the table now says it, with that split's size and the chosen Qini."""
+    evaluation = trained["result"].evaluation
+    lines = evaluation.lines()
+    chosen, valid = evaluation.chosen, evaluation.split.sizes()["valid"]
+    assert sum(" (chosen)" in line for line in lines) == 1
+    assert lines[-2] == (
+        f"(chosen): {chosen}, the highest Qini on the validation split ({valid:,} customers: "
+        f"{evaluation.valid_qini[chosen]:.5f}), not on test; the test figures above judge that "
+        "choice"
+    )
+    assert max(evaluation.valid_qini.values()) == evaluation.valid_qini[chosen]
+
+
 def test_a_model_of_another_arm_replaces_the_champion_only_when_accepted(
     tmp_path: Path,
 ) -> None:

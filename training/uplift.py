@@ -441,7 +441,16 @@ class Evaluation:
                 f"{over.text(5) if over else '-'}"
             )
         rows.append(f"{'random':<30}{'0 (by definition)':<34}{t.random_auuc.text(5):<34}-")
-        return [*rows, t.legend(self.campaign.outcome_name)]
+        return [*rows, self.chosen_line(), t.legend(self.campaign.outcome_name)]
+
+    def chosen_line(self) -> str:
+        """What "(chosen)" means: the highest Qini on the validation split, not on test (a
+        learner under another one on test read as chosen on it)."""
+        return (
+            f"(chosen): {self.chosen}, the highest Qini on the validation split "
+            f"({self.split.sizes()['valid']:,} customers: {self.valid_qini[self.chosen]:.5f}), "
+            "not on test; the test figures above judge that choice"
+        )
 
 
 def evaluate(
