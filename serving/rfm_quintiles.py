@@ -22,6 +22,8 @@ from serving.segments import RfmDefinition, _rfm_values, rf_only_words, whole_da
 
 # each score's values, as the scores table holds them: (key, what it counts)
 AXES = (("r", "days since the last purchase"), ("f", "orders"), ("m", "{revenue} kept"))
+# a score no buyer has: "none" between spans (orders: 5-155, 3-4, 2, none, 1) read as a value
+EMPTY = "empty (0 buyers)"
 
 
 def rfm_quintiles(scores: pd.DataFrame, version: str | None) -> dict[str, Any] | None:
@@ -78,8 +80,8 @@ def quintiles_words(found: dict[str, Any], revenue: str = "revenue") -> str:
 
 
 def _span_words(axis: str, low: float | None, high: float | None) -> str:
-    if low is None or high is None:
-        return "none"
+    if low is None or high is None:  # ties put its buyers in a score beside it
+        return EMPTY
     if axis == "r":
         low, high = whole_days(low), whole_days(high)
     text = (lambda v: f"{v:,.0f}") if axis != "m" else money_text

@@ -40,7 +40,8 @@ def test_segments_say_the_days_orders_and_money_each_rfm_score_spans(tmp_path: P
     """`segments` named champions (R 4-5, F 4-5, M 4-5) without saying what R 4 was: on
     online_retail at 2011-09-09 a last purchase 18 to 50 days before, where an ageing log's
     quintiles reach further back. Ten buyers and a non-buyer: R in pairs of two, one-order
-    buyers tied at F 2 (F 1 holds nobody), a refund-heavy buyer's negative M."""
+    buyers tied at F 2 (F 1 holds nobody: said `empty (0 buyers)`, where `none` between the
+    spans read as a value), a refund-heavy buyer's negative M."""
     days = [0.5, 3.9, 10.0, 20.2, 30.0, 45.0, 60.0, 90.0, 120.0, 200.7, np.nan]
     orders = [9.0, 6, 4, 3, 2, 2, 1, 1, 1, 1, 0]
     kept = [900.0, 700, 500, 450, 300, 250, 150.5, 99.5, 40, -12, 0]
@@ -72,7 +73,7 @@ def test_segments_say_the_days_orders_and_money_each_rfm_score_spans(tmp_path: P
     assert (
         "  scores by quintile of the 10 buyers (segments' edges move with them): R 5-1, days "
         "since the last purchase: 0-3, 10-20, 30-45, 60-90, 120-200; F 5-1, orders: 6-9, 3-4, "
-        "2, 1, none; M 5-1, revenue kept: 700-900, 450-500, 250-300, 99.5-150, -12 to 40"
+        "2, 1, empty (0 buyers); M 5-1, revenue kept: 700-900, 450-500, 250-300, 99.5-150, -12 to 40"
     ) in text
     report = tmp_path / "report.html"  # the report says it under its segments too
     built = CliRunner().invoke(main, ["--home", str(home), "report", "--out", str(report)])
