@@ -214,7 +214,11 @@ def file_reading(
             f"new event hours away from itself: drop --timezone (or give {zone})"
         )
     read_before = dataset_event_types(held)
-    if event_types and held is not None and event_types != read_before:  # one meaning a type
+    if (  # one meaning a type, in any case
+        event_types
+        and held is not None
+        and c.folded_types(event_types) != c.folded_types(read_before)
+    ):
         raise UserError(
             f"--map-type: dataset '{dataset}' reads the file's event types as "
             f"{type_map_words(read_before)}; an append reads its file so: drop --map-type"

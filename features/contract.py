@@ -374,9 +374,12 @@ class ColumnMapping:
 
 def parse_event_types(pairs: list[str], option: str = "--map-type") -> dict[str, str]:
     """``contract_type=source_type`` strings, as given on the command line, as a map of the
-    source's types (lower case, as events are read) to the contract's; a type that is not
-    the contract's, or a source type given twice, is refused."""
+    source's types, as the user wrote them (``Completed``: the summary, `datasets` and the
+    report say it so; events match it in any case, :func:`folded_types`), to the contract's;
+    a type that is not the contract's, or a source type given twice (in any case), is
+    refused."""
     found: dict[str, str] = {}
+    written: dict[str, str] = {}  # lower case -> as first written
     for pair, name, source in _named_pairs(
         pairs,
         KNOWN_EVENT_TYPES,
@@ -385,15 +388,21 @@ def parse_event_types(pairs: list[str], option: str = "--map-type") -> dict[str,
         f"{option} ",
         f"{option} ",
     ):
-        source = source.lower()
+        source = written.setdefault(source.lower(), source)
         if found.get(source, name) != name:
             raise ValueError(
                 f"{option} {pair!r}: the file's type {source!r} is mapped twice "
                 f"({found[source]} and {name}); give it one type"
             )
-        if source != name:
+        if source.lower() != name:
             found[source] = name
     return found
+
+
+def folded_types(event_types: dict[str, str]) -> dict[str, str]:
+    """A ``--map-type`` map keyed as events' types are read (stripped, lower case): a
+    dataset recorded before the user's spelling was kept holds it so already."""
+    return {source.lower(): name for source, name in event_types.items()}
 
 
 # the report note of the rows read as a contract's type: map_type:purchase=paid

@@ -172,7 +172,7 @@ def refuse_types_not_found(
         source_type = pair.partition("=")[2]
         if held := _quarantined_of_type(quarantine, column, source_type, con):
             raise ContractError(_all_quarantined(source, pair, source_type, held))
-        close = difflib.get_close_matches(source_type, left, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(source_type.lower(), left, n=1, cutoff=0.6)
         raise ContractError(
             f"{source}: --map-type {pair}: no row of the file has the type {source_type!r}"
             + (f" (did you mean {close[0]}?)" if close else "")
@@ -201,7 +201,7 @@ def _quarantined_of_type(
             return {}
         rows = con.execute(
             f"SELECT reason, count(*) FROM {table} "
-            f"WHERE lower(trim({identifier(column)})) = {literal(source_type)} "
+            f"WHERE lower(trim({identifier(column)})) = {literal(source_type.lower())} "
             "GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
     return {str(reason): int(n) for reason, n in rows}

@@ -204,8 +204,9 @@ def check_events(
         event_type = as_text(raw[columns[c.EVENT_TYPE]]).str.strip().str.lower()
         if mapping.event_types:  # --map-type purchase=payment_done, each one's rows counted
             for source_type, name in mapping.event_types.items():
-                bad.note(event_type == source_type, c.mapped_type_note(name, source_type))
-            event_type = event_type.replace(mapping.event_types)
+                matched = event_type == source_type.lower()
+                bad.note(matched, c.mapped_type_note(name, source_type))  # as the user wrote it
+            event_type = event_type.replace(c.folded_types(mapping.event_types))
         if mapping.default_event_type is not None:
             event_type = event_type.mask(is_blank(event_type), mapping.default_event_type)
         bad.flag(is_blank(event_type), "missing_event_type")

@@ -545,7 +545,7 @@ def test_a_files_own_event_types_are_read_as_the_contracts_and_appends_read_them
     assert sorted(events["event_type"]) == ["browse", "purchase", "purchase", "refund"]
     assert events.loc[events["event_type"] == "purchase", "amount"].sum() == 9
     assert "'browse' 1 row" in done.output  # still activity, and named
-    assert "(--map-type): purchase=order 2 rows, refund=return 1 row" in done.output
+    assert "(--map-type): purchase=order 2 rows, refund=Return 1 row" in done.output
     # a type no row has (a typo) is refused, naming the closest; the dataset stays as it was
     typo = CliRunner().invoke(
         main, [*ingest_orders, *typed[2:], "--map-type", "purchase=ordr", str(orders)]
@@ -555,7 +555,7 @@ def test_a_files_own_event_types_are_read_as_the_contracts_and_appends_read_them
     assert "(did you mean order?)" in typo.output
     assert len(pd.read_parquet(folder / "events.parquet")) == 4
     report = json.loads((folder / "report.json").read_text())
-    assert report["batches"][-1]["event_types"] == {"order": "purchase", "return": "refund"}
+    assert report["batches"][-1]["event_types"] == {"order": "purchase", "Return": "refund"}
     # an append reads its file with the dataset's map, unless told another, which is refused
     later = tmp_path / "later.csv"
     later.write_text("CustomerID,InvoiceDate,Total,Type\n1,2011-02-01,6,ORDER\n")
@@ -563,7 +563,7 @@ def test_a_files_own_event_types_are_read_as_the_contracts_and_appends_read_them
         main, [*ingest_orders, "--append", "--map-type", "session=order", str(later)]
     )
     assert other.exit_code != 0
-    assert "reads the file's event types as purchase=order, refund=return" in other.output
+    assert "reads the file's event types as purchase=order, refund=Return" in other.output
     assert len(pd.read_parquet(folder / "events.parquet")) == 4  # unchanged
     appended = CliRunner().invoke(main, [*ingest_orders, "--append", str(later)])
     assert appended.exit_code == 0, appended.output

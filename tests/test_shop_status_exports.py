@@ -43,7 +43,7 @@ def test_a_mapped_type_whose_rows_are_all_quarantined_is_said_so_not_missing(
     assert refused.exit_code != 0
     assert "no row of the file has the type" not in refused.output
     assert (
-        "--map-type refund=cancelled: every one of the file's 4 rows of type 'cancelled' is "
+        "--map-type refund=Cancelled: every one of the file's 4 rows of type 'Cancelled' is "
         "quarantined (4 negative_amount), so none would load as a refund; "
         "a purchase's or refund's amount is written positive: --negative-is-refund reads a "
         "negative amount as that much refunded"
@@ -58,7 +58,7 @@ def test_a_mapped_type_whose_rows_are_all_quarantined_is_said_so_not_missing(
     typo = [a if a != "refund=Cancelled" else "refund=Canceled" for a in home]
     missing = CliRunner().invoke(main, [*typo, "--replace", "--negative-is-refund", str(export)])
     assert missing.exit_code != 0
-    assert "no row of the file has the type 'canceled'" in missing.output
+    assert "no row of the file has the type 'Canceled'" in missing.output
 
 
 def test_the_dates_read_either_way_are_shown_as_the_file_writes_them(tmp_path: Path) -> None:
