@@ -56,16 +56,18 @@ from serving.report_figures import (
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
 from serving.revenue import revenue_totals, revenue_words
 from serving.rfm_quintiles import quintiles_words, rfm_quintiles
+from serving.segment_text import (
+    segment_summary,
+    share_label,
+    super_users_by_channel,
+    super_users_words,
+)
 from serving.segments import (
     HIGH_RISK,
     MEDIUM_RISK,
     SuperUserDefinition,
     listed_super_users,
     rf_only_words,
-    segment_summary,
-    share_label,
-    super_users_by_channel,
-    super_users_words,
     whole_days,
 )
 from serving.units import Units, amount_text, units_for

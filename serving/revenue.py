@@ -13,7 +13,7 @@ from features import contract as c
 from features.guest_orders import later_than, money_text
 from features.orders import cancelled_sql, orders_sql
 from lifecycle.sql import identifier, literal
-from serving.segments import REFUNDS
+from serving.segment_text import REFUNDS
 
 GUESTS_IN_RATE = "guest_orders_in_rate"  # totals' key: the dataset's guest orders in the rate
 

@@ -16,25 +16,27 @@ from lifecycle.settings import load_settings
 from serving.batch import write_scores
 from serving.funnel import NO_CHANNEL, channel_funnel
 from serving.revenue import revenue_totals, revenue_words
+from serving.segment_text import (
+    channel_line,
+    segment_summary,
+    share_label,
+    summary_line,
+    super_users_by_channel,
+    super_users_words,
+)
 from serving.segments import (
     NO_PURCHASE,
     STAGES,
     RfmDefinition,
     SegmentDefinitions,
     SuperUserDefinition,
-    channel_line,
     lifecycle_stage,
     listed_super_users,
     quantile_score,
     rfm_scores,
     rfm_segment,
-    segment_summary,
-    share_label,
     stage_of_values,
-    summary_line,
     super_users,
-    super_users_by_channel,
-    super_users_words,
 )
 
 
@@ -149,7 +151,10 @@ def test_super_users_are_the_top_share_of_customers_not_of_all_users() -> None:
 def test_super_users_erased_since_the_scoring_are_said_so() -> None:
     """After `forget`, a list's flags stay the scoring's: 681 flagged of the top 20% of 3,411
     read "(every user with any: 20.0% of 3,411 users)" though 3,364 had revenue."""
-    from serving.segments import SuperUserDefinition, listed_super_users
+    from serving.segments import (
+        SuperUserDefinition,
+        listed_super_users,
+    )
 
     revenue = [100.0, 80, 60, 40, 20, 10, 10, 5, 5, 5]
     scores = pd.DataFrame(

@@ -373,15 +373,17 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     from serving.batch import find_scores, latest_scores, score_all
     from serving.revenue import revenue_totals, revenue_words
     from serving.rfm_quintiles import quintiles_words, rfm_quintiles
-    from serving.segments import (
-        SuperUserDefinition,
+    from serving.segment_text import (
         channel_line,
-        listed_super_users,
-        rfm_title,
         segment_summary,
         summary_line,
         super_users_by_channel,
         super_users_words,
+    )
+    from serving.segments import (
+        SuperUserDefinition,
+        listed_super_users,
+        rfm_title,
     )
     from serving.units import units_for
 
