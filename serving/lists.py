@@ -37,6 +37,7 @@ from lifecycle.pseudonyms import pseudonym
 from serving.list_errors import ListError, option_of
 from serving.list_rankings import ranking_words  # noqa: F401  (imported from here too)
 from serving.list_text import unwithheld
+from serving.not_scored import UNSCORED_WHY
 from serving.reason_words import reasons_text
 from serving.segments import MEDIUM_RISK, STAGES
 
@@ -232,13 +233,6 @@ def with_ranking(scores: pd.DataFrame, rank_by: str) -> pd.DataFrame:
     if rank_by != RETURN_PROBABILITY or rank_by in scores or "churn_probability" not in scores:
         return scores
     return scores.assign(**{rank_by: 1.0 - scores["churn_probability"].astype(float)})
-
-
-# Why a task's score is missing, by its population (lifecycle.tasks.Population).
-UNSCORED_WHY = {
-    "before_target": "{task} scores only users before its target: one who reached it has none",
-    "recently_active": "{task} scores only users active in its lookback",
-}
 
 
 def unscored_note(

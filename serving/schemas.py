@@ -201,7 +201,14 @@ class _UserScore(_Model):
     model_versions: dict[str, str] = Field(
         default_factory=dict,
         description="task -> registry version that scored this user ('1 - churn vN': as "
-        "model_versions of the answer)",
+        "model_versions of the answer); a task of not_scored is left out",
+    )
+    not_scored: dict[str, str] | None = Field(
+        None,
+        description="task asked -> why its score is null for this user: the task's population "
+        "leaves them out (conversion is of users before its target: a repeat customer has "
+        "reached it; churn with a lookback: users active in it); null when every task asked "
+        "scored the user",
     )
 
 

@@ -167,6 +167,7 @@ class Scorer:
 
         from serving.feature_matrix import layout_of
         from serving.hotpath import fetch_plan
+        from serving.not_scored import not_scored
         from serving.rowpath import row_models
         from serving.scoring import (
             cold_start_features,
@@ -186,6 +187,9 @@ class Scorer:
                 features[column] = features.get(column, pd.Series([None])).astype("float64")
             features.insert(0, c.USER_ID, ["<new user>"])
             cold = {k: clean(v) for k, v in score_frame(champions, features).iloc[0].items()}
+            cold["not_scored"] = not_scored(
+                champions.labels, champions.bundles, lambda n: features[n].to_numpy(float), 1
+            )[0]
         from features.batches import dataset_case_insensitive_ids
         from lifecycle.outcomes import latest_outcomes
         from lifecycle.uplift_model import UPLIFT_TASK
@@ -429,6 +433,7 @@ class Scorer:
         """Each user's scored fields, by user id (``serving.scoring.score_matrix``)."""
         from serving import rowpath
         from serving.feature_matrix import UPLIFT_KEY
+        from serving.not_scored import not_scored
         from serving.scoring import score_matrix
 
         if len(matrix) == 0 or not champions.bundles:
@@ -446,6 +451,10 @@ class Scorer:
         clean = scored is not None  # the row path's lists are JSON-ready already
         if scored is None:
             scored = score_matrix(champions, matrix, **options)
+        # why a task asked has no score of a user (a repeat customer's conversion)
+        scored["not_scored"] = not_scored(
+            champions.labels, champions.answered, matrix.column, len(matrix)
+        )
         uplift = state.uplift
         if uplift is not None and matrix.has_model(UPLIFT_KEY):
             values, outside = uplift.bundle.predict_within(matrix.model(UPLIFT_KEY))
@@ -494,7 +503,12 @@ class Scorer:
                 if explained
                 else None
             )
-            values.update(user_id=user_id, status=status, model_versions=versions)
+            # a task whose population leaves the user out: said why, its model not named
+            outside = {t: w for t, w in (source.get("not_scored") or {}).items() if t in wanted}
+            mine = {t: v for t, v in versions.items() if t not in outside} if outside else versions
+            values.update(
+                user_id=user_id, status=status, model_versions=mine, not_scored=outside or None
+            )
             if row is None:  # '3' where the ids are written '00003': said, no user named
                 values["hint"] = padding_hint(user_id, state.id_width)
             users.append(trusted(UserScore, values))

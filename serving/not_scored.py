@@ -1,0 +1,79 @@
+"""Why a task has no score for a user: the task's population (``features.labels.LabelSpec``)
+leaves them out. One wording for a list's note on the users a ranking leaves out
+(``serving.lists.unscored_note``) and for ``/score``'s per-user ``not_scored``: conversion is
+defined for users who have not reached its target (a repeat customer has no conversion
+probability), churn with a lookback for users active in it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from features.labels import LabelSpec
+from lifecycle.tasks import get as get_task
+
+# Why a task's score is missing, by its population (lifecycle.tasks.Population).
+UNSCORED_WHY = {
+    "before_target": "{task} scores only users before its target: one who reached it has none",
+    "recently_active": "{task} scores only users active in its lookback",
+}
+
+_TARGETS = {"first_purchase": "a first purchase", "repeat_purchase": "a second purchase"}
+
+
+def user_why(spec: LabelSpec, orders: float, recency: float) -> str:
+    """Why one user outside ``spec``'s population has no score of its task, with the user's
+    own count (``orders``: orders_total, ``recency``: recency_days, NaN where none)."""
+    task = spec.task
+    if get_task(task).population == "recently_active":
+        last = "no activity yet" if np.isnan(recency) else f"last active {recency:g} days before"
+        return (
+            f"{UNSCORED_WHY['recently_active'].format(task=task)} "
+            f"({spec.lookback_days} days up to as_of; {last})"
+        )
+    held = 0 if np.isnan(orders) else int(orders)
+    wanted = spec.orders_before_target
+    target = _TARGETS.get(str(spec.target), str(spec.target))
+    if held > wanted:
+        return (
+            f"{UNSCORED_WHY['before_target'].format(task=task)} (its target: {target}; "
+            f"this user has {held:,} orders)"
+        )
+    return (
+        f"{task} scores only users with {wanted} order{'s' * (wanted != 1)} before its target "
+        f"({target}); this user has {'none' if held == 0 else f'{held:,}'} yet"
+    )
+
+
+def not_scored(
+    labels: Mapping[str, Mapping[str, Any]],
+    tasks: Iterable[str],
+    column: Callable[[str], np.ndarray],
+    rows: int,
+) -> list[dict[str, str] | None]:
+    """Per row: task -> why its score is missing, for each of ``tasks`` (label definitions
+    ``labels``) whose population leaves the row's user out; None where every one scores it.
+    ``column``: the float feature column by name (NaN for missing), as
+    ``LabelSpec.eligible_columns`` reads it."""
+    out: list[dict[str, str] | None] = [None] * rows
+    for task in tasks:
+        spec = LabelSpec.from_dict(dict(labels[task]))
+        if spec.everyone:
+            continue
+        outside = np.flatnonzero(~spec.eligible_columns(column, rows))
+        if not outside.size:
+            continue
+        orders = _or_nan(column, "orders_total", rows)
+        recency = _or_nan(column, "recency_days", rows)
+        for row in outside.tolist():
+            out[row] = {**(out[row] or {}), task: user_why(spec, orders[row], recency[row])}
+    return out
+
+
+def _or_nan(column: Callable[[str], np.ndarray], name: str, rows: int) -> np.ndarray:
+    try:
+        return np.asarray(column(name), dtype=float)
+    except KeyError:
+        return np.full(rows, np.nan)
