@@ -100,7 +100,7 @@ from features.erasure_log import LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
 from features.erasure_no_user import no_users
-from features.erasure_online import forget_online, redact_online
+from features.erasure_online import forget_online, redact_online, unreached
 from features.erasure_places import (
     TEXT_SUFFIXES,
     PlaceIds,
@@ -452,11 +452,21 @@ def forget(
     forget_tables(settings, places, record, "demo")
     for name in names:
         _forget_features(settings, name, erase_in[name], record)
+    from features.store import StoreUnreachable
+
     for store in online_stores(settings, names):
         where, ids_here = store.location, erase_in[store.dataset]
-        record.removed[where] = record.removed.get(where, 0) + forget_online(store, ids_here)
-        # mentions in other users' text features, as materialized from the feature table
-        if mentions := redact_online(store, ids_here):
+        try:
+            removed = forget_online(store, ids_here)
+            # mentions in other users' text features, as materialized from the feature table
+            mentions = redact_online(store, ids_here)
+        except StoreUnreachable as error:
+            if not store.earlier:  # the store the settings name: stopped, a re-run completes
+                raise
+            record.not_reached[store.named(home)] = unreached(store, error)
+            continue
+        record.removed[where] = record.removed.get(where, 0) + removed
+        if mentions:
             record.redacted[where] = record.redacted.get(where, 0) + mentions
     forget_tables(settings, places, record, "scores")
     if record.user_hashes:  # some user's rows may be in the monitor's samples

@@ -4,7 +4,9 @@ users' Feast entity keys, deleted and, in SQLite, vacuumed so the bytes are gone
 (``features.online_text``); and which ids a store holds, read only (:func:`online_held`):
 materialize upserts, so a user whose events the dataset no longer holds (a rolling export
 replaced it) keeps the features materialized before, a row of a user until ``forget`` deletes
-it. Which stores a dataset has is one list, ``features.erasure_places.online_stores``."""
+it. Which stores a dataset has is one list, ``features.erasure_places.online_stores``: the
+Redis servers among them are those the settings name and those materialize wrote into under
+earlier settings, recorded here (:func:`record_redis`, :data:`STORES_FILE`)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,17 @@ class OnlineStore:
     settings: Settings
     dataset: str
     path: Path | None
+    # a Redis the settings no longer name: when materialized into ("at <t>", "from <t> to <t>")
+    earlier: str = ""
+
+    @property
+    def address(self) -> str:
+        """A Redis store's ``host:port`` (a SQLite file's path)."""
+        from features.redis_health import address
+
+        return (
+            address(self.settings.feast.redis_connection) if self.path is None else str(self.path)
+        )
 
     @property
     def project(self) -> str:
@@ -45,8 +58,77 @@ class OnlineStore:
         """``datasets check``'s: the file, of ``home``, without its suffix (Redis:
         ``feast/<dataset>/redis``)."""
         if self.path is None:
-            return f"feast/{self.dataset}/redis"
+            return f"feast/{self.dataset}/redis" + (f"@{self.address}" if self.earlier else "")
         return self.path.relative_to(home).with_suffix("").as_posix()
+
+
+STORES_FILE = "online_stores.jsonl"  # in feast/<dataset>: each Redis materialized into
+
+
+def _recorded(repo: Path) -> list[dict[str, str]]:
+    import json
+
+    path = repo / STORES_FILE
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def record_redis(repo: Path, connection: str) -> None:
+    """Record that the dataset of Feast repository ``repo`` was materialized into the Redis
+    of ``connection`` (its nodes and options, not its password nor timeouts: the settings
+    give those), once
+    a connection, with the first and last time: ``forget`` and ``datasets check`` reach it
+    after the settings name another store."""
+    import json
+    from datetime import UTC, datetime
+
+    from features.redis_health import TIMEOUT_OPTIONS, address
+    from lifecycle.storage import atomic_file
+
+    dropped = ("password", *TIMEOUT_OPTIONS)  # the settings give these when it is reached
+    kept = ",".join(p for p in connection.split(",") if p.split("=")[0].strip() not in dropped)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    stores = _recorded(repo)
+    same = [s for s in stores if address(s["connection"]) == address(kept)]
+    if same:
+        same[0].update(connection=kept, last=now)
+    else:
+        stores.append({"store": "redis", "connection": kept, "first": now, "last": now})
+    with atomic_file(repo / STORES_FILE) as staging:
+        staging.write_text("".join(json.dumps(s, sort_keys=True) + "\n" for s in stores))
+
+
+def earlier_redis(settings: Settings, dataset: str) -> list[OnlineStore]:
+    """The Redis stores the dataset was materialized into that the settings no longer name,
+    each with settings naming it (a password its recorded connection lacks is not known)."""
+    from features.redis_health import address
+
+    feast = settings.feast
+    now = address(feast.redis_connection) if feast.online_store == "redis" else None
+    found = []
+    for held in _recorded(settings.workspace.feast_repo(dataset)):
+        if address(held["connection"]) == now:
+            continue
+        named = feast.model_copy(
+            update={"online_store": "redis", "redis_connection": held["connection"]}
+        )
+        first, last = held["first"], held["last"]
+        when = f"at {first}" if first == last else f"from {first} to {last}"
+        found.append(OnlineStore(settings.model_copy(update={"feast": named}), dataset, None, when))
+    return found
+
+
+def unreached(store: OnlineStore, error: Any) -> str:
+    """What ``forget`` says (and logs, no ids) of an earlier Redis it cannot reach: a
+    ``StoreUnreachable``."""
+    repo = store.settings.workspace.feast_repo(store.dataset)
+    return (
+        f"NOT erased: unreachable at {error.address} ({error.reason}); materialized "
+        f"{store.earlier} under earlier settings, it may still hold the users' rows and "
+        "mentions: start it and run forget again with the same ids (a password it needs: "
+        "name it in feast.redis_connection for that run); gone for good, its data with it: "
+        f"delete its line from {repo / STORES_FILE}"
+    )
 
 
 def forget_online(store: OnlineStore, ids: set[str]) -> int:
@@ -104,9 +186,15 @@ def online_held(settings: Settings, name: str, ids: set[str]) -> set[str]:
     for store in online_stores(settings, [name]):
         if store.path is None:
             from features import redis_health
+            from features.store import StoreUnreachable
 
-            feast_store, keys = _redis_keys(settings, name, ordered)
-            found = redis_health.held(feast_store, keys)
+            feast_store, keys = _redis_keys(store.settings, name, ordered)
+            try:
+                found = redis_health.held(feast_store, keys)
+            except StoreUnreachable:
+                if not store.earlier:
+                    raise
+                continue  # not known; `forget` says it was not reached where it erases
             held |= {u for u, hit in zip(ordered, found, strict=True) if hit}
             continue
         import sqlite3

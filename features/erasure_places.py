@@ -252,8 +252,10 @@ def online_stores(settings: Settings, names: Iterable[str]) -> list[OnlineStore]
     rows, their mentions in other users' text features) and ``lifecycle datasets check``
     reads (``features.redacted_cells``): the SQLite file of its Feast repository, whatever
     the settings name now (the default store or Feast's own; one written before a change to
-    Redis holds its users still), and, where the settings name Redis, the hashes of its
-    Feast project once applied (a Redis of earlier settings cannot be reached)."""
+    Redis holds its users still), and, once applied, the hashes of its Feast project in the
+    Redis the settings name and in each Redis materialize wrote into under earlier settings
+    (``features.erasure_online.earlier_redis``: recorded since 2026-12-07)."""
+    from features.erasure_online import earlier_redis
     from features.store import store_paths
 
     stores = []
@@ -261,8 +263,10 @@ def online_stores(settings: Settings, names: Iterable[str]) -> list[OnlineStore]
         paths = store_paths(settings, name)
         if paths.online_db.is_file():
             stores.append(OnlineStore(settings, name, paths.online_db))
-        if settings.feast.online_store == "redis" and paths.registry.is_file():
-            stores.append(OnlineStore(settings, name, None))
+        if paths.registry.is_file():
+            if settings.feast.online_store == "redis":
+                stores.append(OnlineStore(settings, name, None))
+            stores += earlier_redis(settings, name)
     return stores
 
 

@@ -56,6 +56,8 @@ class ErasureRecord:
     monitor_files: dict[str, str] = field(default_factory=dict)  # deleted -> whose rows: told
     mlflow_examples: list[str] = field(default_factory=list)  # artifacts mentioning a user
     not_covered: list[str] = field(default_factory=list)
+    # online stores of earlier settings that could not be reached -> why (logged, no ids)
+    not_reached: dict[str, str] = field(default_factory=dict)
     champions: list[str] = field(default_factory=list)  # models that learned from the users
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
@@ -123,6 +125,7 @@ class ErasureRecord:
             "spared_files": self.spared_files,
             "mlflow_artifacts_mentioning_users": self.mlflow_examples,
             "not_covered": self.not_covered,
+            "not_reached": self.not_reached,
             "champions_trained_with_users": self.champions,
             "stale_staging_removed": self.stale_staging,
             "not_found": self.not_found,
@@ -220,6 +223,7 @@ class ErasureRecord:
         for p in self.mlflow_examples:
             out.append(f"  NOT changed, mentions a user (retrain to drop it): {p}")
         out += [f"  not covered: {n}" for n in self.not_covered]
+        out += [f"  {where}: {why}" for where, why in self.not_reached.items()]
         out += [f"  {where}: {why}" for where, why in self.every_spelling.items()]
         for whose in dict.fromkeys(self.another_datasets.values()):  # one line a dataset
             left = [where for where, said in self.another_datasets.items() if said == whose]

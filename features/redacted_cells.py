@@ -157,7 +157,10 @@ def redacted_cells(
                         if other[name] and len(values[name]) < DISTINCT:
                             values[name].update(pc.unique(rest).to_pylist()[:DISTINCT])
         except StoreUnreachable as error:  # the other places are still checked
-            found.not_checked[table] = f"unreachable at {error.address} ({error.reason})"
+            why = f"unreachable at {error.address} ({error.reason})"
+            if isinstance(path, OnlineStore) and path.earlier:
+                why += f"; materialized {path.earlier} under earlier settings"
+            found.not_checked[table] = why
             continue
         for name, count in cells.items():
             if count:

@@ -124,6 +124,9 @@ def write_held(store: FeatureStore, lineage: dict[str, Any], users: int) -> None
         writes.set(key, json.dumps(lineage, sort_keys=True, default=str))
         writes.hset(USERS_KEY, _dataset(store), users)
         writes.execute()
+    from features.erasure_online import record_redis
+
+    record_redis(Path(store.config.repo_path), str(store.config.online_store.connection_string))
 
 
 def check_answer(

@@ -1,5 +1,7 @@
-"""`lifecycle datasets check` with a Redis online store that cannot be reached: the check
-stopped at the first Redis error (exit 1, nothing else of the dataset checked)."""
+"""`lifecycle datasets check` and `lifecycle forget` with a Redis online store that cannot be
+reached, and with one the settings no longer name: the check stopped at the first Redis error
+(exit 1, nothing else checked), and a Redis materialized into under earlier settings was
+neither erased nor checked (only the settings' store was known)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 from services import redis_server
+from test_erasure_online_stores import served
 from test_erasure_text import invoke, referred_shop
 
+from features.scrub import REDACTED
 from lifecycle.cli import main
 
 
@@ -47,3 +51,50 @@ def test_the_check_reads_every_other_place_when_redis_cannot_be_reached(tmp_path
     assert said.splitlines()[-1] == (
         "1 place NOT checked (shop: feast/shop/redis): exit 1, the check is not complete"
     )
+
+
+def test_forget_and_the_check_reach_a_redis_of_earlier_settings(tmp_path: Path) -> None:
+    """Materialized into Redis, then the settings name SQLite (materialized again): `forget`
+    left the Redis's 6 mentions of 00004 and its row, and the check never read it. Now both
+    reach every Redis materialize wrote into; gone, it is said NOT erased / not checked."""
+    home = tmp_path / "ws"
+    home.mkdir()
+    with redis_server(tmp_path / "redis") as connection:
+        settings(home, "redis", connection)
+        referred_shop(home, tmp_path)
+        settings(home, "sqlite")  # the settings changed since: the default store
+        invoke(home, "features", "materialize", "--dataset", "shop")
+
+        out = json.loads(invoke(home, "--json", "forget", "00004"))
+        held = served(home, "redis", connection)
+        assert held["00004"] == 0 and held[REDACTED] == 6 and held["none"] == 5
+        assert out["not_reached"] == {}
+        recorded = (home / "feast" / "shop" / "online_stores.jsonl").read_text()
+        assert json.loads(recorded)["connection"].startswith(connection)  # no password kept
+        [found] = json.loads(invoke(home, "--json", "datasets", "check"))["datasets"]
+        assert (
+            found["redacted_outside"][f"feast/shop/redis@{connection}.user_profile.referred_by"]
+            == 6
+        )
+
+    # the old server is gone: forget erases everywhere else and says it is not erased there
+    gone = run(home, "--json", "forget", "00002")
+    assert gone.exit_code == 1, gone.output
+    out = json.loads(gone.stdout)
+    assert out["users"] == 1 and out["removed"]["datasets/shop"] == 4
+    [(place, why)] = out["not_reached"].items()
+    assert place == f"feast/shop/redis@{connection}"
+    assert why.startswith(f"NOT erased: unreachable at {connection} (")
+    assert "under earlier settings" in why and "online_stores.jsonl" in why
+    logged = json.loads((home / "erasure_log.jsonl").read_text().splitlines()[-1])
+    assert logged["not_reached"] == out["not_reached"]
+    checked = run(home, "--json", "datasets", "check")
+    assert checked.exit_code == 1
+    [found] = json.loads(checked.stdout)["datasets"]
+    assert list(found["not_checked"]) == [f"feast/shop/redis@{connection}"]
+    # started again (empty here), a re-run of the same id reaches it: nothing left unsaid
+    port = int(connection.rsplit(":", 1)[1])
+    with redis_server(tmp_path / "redis", port=port):
+        again = run(home, "--json", "forget", "00002")
+        assert again.exit_code == 0, again.output
+        assert json.loads(again.stdout)["not_reached"] == {}

@@ -584,6 +584,8 @@ def forget(
     obj.console.step(f"forgetting {len(ids):,} id{'s' * (len(ids) != 1)}{ignored}")
     record = forget_users(obj.settings, ids, dataset=dataset, scrub_exports=scrub_exports)
     obj.console.result(record.to_dict(), record.lines())
+    if record.not_reached:  # an online store of earlier settings not erased: not done
+        raise SystemExit(1)
 
 
 def _refuse_a_table_of_ids(lines: list[str], ids_file: Any) -> None:
