@@ -140,6 +140,21 @@ class Adapter:
     users_of: list[str]
 
 
+# online_retail's invoice, product and country codes as the file names them and as loaded,
+# and the product's description: a catalogue name ("... BAUBLES 17080"), no one's mention
+# (a code since 2026-12-07: :func:`description_as_text` tells a dataset imported before)
+RETAIL_DESCRIPTION = ("Description", "description")
+RETAIL_CODES = ("InvoiceNo", "StockCode", *RETAIL_DESCRIPTION, "Country", "stock_code", "country")
+
+
+def description_as_text(report: dict[str, Any]) -> bool:
+    """Whether a dataset version's report is of an online_retail import from before its
+    product description was a code column: its codes are the adapter's but the description
+    (``forget`` then redacts a customer id in it, ``SET 10 CARDS HANGING BAUBLES 17080``)."""
+    codes = set(report.get("code_columns") or ())
+    return {"InvoiceNo", "StockCode"} <= codes and not codes & set(RETAIL_DESCRIPTION)
+
+
 def online_retail_rules(
     path: Path | str,
     erased: ErasedUsers | None = None,
@@ -158,18 +173,7 @@ def online_retail_rules(
         require_columns(
             raw, {n: n for n in ONLINE_RETAIL_COLUMNS}, source, not_its_file("online-retail")
         )
-        # the invoice, product and country codes as the file names them and as loaded, and
-        # the product's description: a catalogue name ("... BAUBLES 17080"), no one's mention
-        codes = (
-            "InvoiceNo",
-            "StockCode",
-            "Description",
-            "Country",
-            "stock_code",
-            "description",
-            "country",
-        )
-        bad = Quarantine(raw, "CustomerID", codes)
+        bad = Quarantine(raw, "CustomerID", RETAIL_CODES)
         quantity = parse_amounts(raw["Quantity"])
         unit_price = parse_amounts(raw["UnitPrice"])
         no_customer = is_blank(raw["CustomerID"])

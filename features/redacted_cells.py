@@ -324,6 +324,9 @@ def check_dataset(
         for col, (held, read) in found.ids.items()
     }
     sources = [b["source"] for b in batches(report) if b.get("source")]
+    if not sources and (read := report.get("tables", {}).get("events", {}).get("source")):
+        sources = [read]  # a first `import` records no batches: its events' file
+    stale = [v for v in (folder, *older_versions(folder, name)) if _description_text(v)]
     return {
         "name": name,
         "redacted": now.cells,
@@ -333,8 +336,49 @@ def check_dataset(
         "damaged_outside": elsewhere.damaged(),
         "user_id_columns": ids,
         "not_checked": elsewhere.not_checked,
+        # online_retail versions imported before its description was a code column
+        "description_as_text": [v.name for v in stale],
         "sources": [{"path": s, "on_disk": Path(s).is_file()} for s in sources],
     }
+
+
+def _description_text(version: Path) -> bool:
+    from features.adapters import description_as_text
+    from lifecycle.dataset_kind import read_report
+    from lifecycle.errors import UserError
+
+    try:
+        return description_as_text(read_report(version) or {})
+    except UserError:  # an older version's damaged report: said where it is read
+        return False
+
+
+def _description_line(found: dict[str, Any]) -> list[str]:
+    """What :func:`check_dataset` says of an online_retail dataset whose product description
+    is still text (imported before 2026-12-07), and the command that makes it a code."""
+    name, stale = found["name"], found.get("description_as_text", [])
+    if not stale:
+        return []
+    files = [s["path"] for s in found["sources"]]
+    now = name in stale  # the current version (``folder.name``)
+    where = "its current version" if now else "older versions only"
+    older = len(stale) - now
+    kept = (
+        f"; {older:,} older version{'s keep' if older != 1 else ' keeps'} it so until pruned"
+        if older
+        else ""
+    )
+    fix = (
+        f"`lifecycle import online-retail {files[0] if len(files) == 1 else '<the file>'} "
+        f"--dataset {name} --replace`"
+        + (f" (then --append {', '.join(files[1:])})" if len(files) > 1 else "")
+    )
+    return [
+        f"  description: the product description is TEXT in {where} (imported before "
+        "2026-12-07, when it became a code column): `forget` redacts a customer id written in "
+        f"it (`SET 10 CARDS HANGING BAUBLES 17080`){kept}"
+        + (f"; to make it a code: {fix}" if now else "")
+    ]
 
 
 def check_lines(found: dict[str, Any]) -> list[str]:
@@ -367,7 +411,7 @@ def check_lines(found: dict[str, Any]) -> list[str]:
         if text:
             cells = ", ".join(f"{col} {n:,}" for col, n in text.items())
             said += f" ({REDACTED} in text, mentions `forget` redacted: {cells})"
-        return [said, *not_read, *of_ids]
+        return [said, *not_read, *of_ids, *_description_line(found)]
     lines = [
         f"dataset '{name}': {partly}cells DAMAGED by an erasure, {REDACTED} in place of a value",
         *not_read,
@@ -400,7 +444,7 @@ def check_lines(found: dict[str, Any]) -> list[str]:
             f"  {col}: {n:,} in text: mentions `forget` redacted (of an erased user, or by such "
             "a `forget`, of an id that was no user: not told apart)"
         )
-    lines += of_ids
+    lines += of_ids + _description_line(found)
     files = [
         f"{s['path']} ({'on disk' if s['on_disk'] else 'NOT on disk now'})"
         for s in found["sources"]

@@ -121,3 +121,34 @@ def test_a_product_description_naming_a_number_equal_to_a_forgotten_customer_sta
     events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
     assert "SET 10 CARDS HANGING BAUBLES 17080" in set(events["description"])
     assert "SET 10 CARDS HANGING BAUBLES 17080" in set(quarantine(home, "shop")["Description"])
+
+
+def test_the_check_names_a_description_still_text_and_the_import_that_makes_it_a_code(
+    tmp_path: Path,
+) -> None:
+    """A dataset imported before online_retail's description became a code column keeps it as
+    text (its report's code_columns lack it: here written as that import wrote them), so
+    `forget 17080` still redacts `SET 10 CARDS HANGING BAUBLES 17080`, and `datasets check`
+    said nothing of it. It now names it and the command that makes it a code; once run, the
+    current version is a code, the older one text until pruned (said, no command)."""
+    (tmp_path / "retail.csv").write_text(RETAIL)
+    home = tmp_path / "ws"
+    invoke(home, "--quiet", "import", "online-retail", str(tmp_path / "retail.csv"), "--dataset", "shop")  # fmt: skip
+    report = home / "datasets" / "shop" / "report.json"
+    held = json.loads(report.read_text())
+    held["code_columns"] = [n for n in held["code_columns"] if n.lower() != "description"]
+    report.write_text(json.dumps(held, indent=2))
+
+    [found] = json.loads(invoke(home, "--json", "datasets", "check"))["datasets"]
+    assert found["description_as_text"] == ["shop"]
+    fix = f"lifecycle import online-retail {tmp_path / 'retail.csv'} --dataset shop --replace"
+    said = invoke(home, "datasets", "check")
+    assert "  description: the product description is TEXT in its current version" in said
+    assert said.rstrip().endswith(f"to make it a code: `{fix}`")
+
+    invoke(home, "--quiet", *fix.split()[1:])
+    [found] = json.loads(invoke(home, "--json", "datasets", "check"))["datasets"]
+    [older] = found["description_as_text"]
+    assert older.startswith("shop@")
+    said = invoke(home, "datasets", "check")
+    assert "description is TEXT in older versions only" in said and "to make it" not in said
