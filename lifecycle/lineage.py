@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UserError
 from lifecycle.storage import VERSIONS
-from lifecycle.words import BATCHES, counted
+from lifecycle.words import BATCHES, CUTOFFS, ROWS, counted
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -531,5 +531,6 @@ def learned_from(window: dict[str, Any]) -> str | None:
         return f"{window.get('kind', 'rule')} fitted on {users}"
     if not cutoffs:
         return None
-    rows = f"{len(cutoffs):,} cutoffs {cutoffs[0]}..{cutoffs[-1]}, {trained.get('rows', 0):,} rows"
+    span = cutoffs[0] if len(cutoffs) == 1 else f"{cutoffs[0]}..{cutoffs[-1]}"
+    rows = f"{counted(len(cutoffs), CUTOFFS)} {span}, {counted(trained.get('rows', 0), ROWS)}"
     return rows + (f"; its blend's rule fitted on {users}" if fitted else "")

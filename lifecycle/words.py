@@ -7,6 +7,9 @@ BATCHES = ("batch", "batches")
 LATE_EVENTS = ("late event", "late events")
 APPENDS = ("append", "appends")
 DAYS = ("day", "days")
+ROWS = ("row", "rows")
+POSITIVES = ("positive", "positives")
+NEGATIVES = ("negative", "negatives")
 
 
 def word_for(n: int, noun: tuple[str, str]) -> str:

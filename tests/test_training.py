@@ -279,6 +279,19 @@ def test_a_champion_carries_no_challenger_alias(
         challenger_version(settings, "churn")
 
 
+def test_one_train_cutoff_is_said_as_one(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thinned to few cutoffs (online_retail, training.max_cutoffs 4: one train cutoff), the
+    progress read "fitting LightGBM on 1,218 rows (1 cutoffs)"; the demo thinned to 3."""
+    monkeypatch.setenv("LIFECYCLE_TRAINING__MAX_CUTOFFS", "3")
+    said = CliRunner().invoke(main, ["--home", str(trained_copy), "train", "churn"])
+    assert said.exit_code == 0, said.output
+    [fitting] = [line for line in said.stderr.splitlines() if "fitting LightGBM on" in line]
+    assert fitting.endswith(" rows (1 cutoff)"), fitting
+    assert not re.search(r"\b1 (cutoffs|rows|users)\b", said.output), said.output
+
+
 def test_training_errors_name_the_counts() -> None:
     settings = load_settings(environ={})
     frame = pd.DataFrame({LABEL: [0] * 300})

@@ -27,6 +27,7 @@ from features.store import (
 )
 from lifecycle import champion_inputs, tasks
 from lifecycle.sql import literal
+from lifecycle.words import POSITIVES, ROWS, counted
 from training.errors import TooFewOutcomes
 
 if TYPE_CHECKING:
@@ -367,8 +368,8 @@ def check_trainable(
         negatives = len(frame) - positives
         if not probability and positives < settings.training.min_positives:
             raise TooFewOutcomes(
-                f"{task}: {name} has {positives} users with any value (need "
-                f"{settings.training.min_positives}) among {len(frame)} rows"
+                f"{task}: {name} has {counted(positives)} with any value (need "
+                f"{settings.training.min_positives}) among {counted(len(frame), ROWS)}"
             )
         if positives == 0 or negatives == 0:
             spec = spec or label_spec(task, settings.labels)
@@ -377,7 +378,8 @@ def check_trainable(
             raise TooFewOutcomes(f"{task}: {counts}{why}", counts)
         if positives < settings.training.min_positives:
             raise TooFewOutcomes(
-                f"{task}: {name} has {positives} positives of {len(frame)} rows (need {settings.training.min_positives})"
+                f"{task}: {name} has {counted(positives, POSITIVES)} of "
+                f"{counted(len(frame), ROWS)} (need {settings.training.min_positives})"
             )
 
 

@@ -23,6 +23,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from lifecycle import tasks
+from lifecycle.words import NEGATIVES, POSITIVES, ROWS, counted
 from training import resampled
 
 TOP_FRACTION = 0.1
@@ -72,8 +73,9 @@ def _binary_target(y_true: Any, score: Any, score_name: str) -> tuple[np.ndarray
     negatives = y.size - positives
     if positives == 0 or negatives == 0:
         raise ValueError(
-            f"y_true has a single class ({positives} positives, {negatives} negatives "
-            f"in {y.size} rows); ranking and calibration metrics need both"
+            f"y_true has a single class ({counted(positives, POSITIVES)}, "
+            f"{counted(negatives, NEGATIVES)} in {counted(y.size, ROWS)}); ranking and "
+            "calibration metrics need both"
         )
     return y, s
 

@@ -38,6 +38,7 @@ from lifecycle.btyd_features import FLAT_P_ALIVE, fit_purchase_process, flat_p_a
 from lifecycle.bundle import ModelBundle
 from lifecycle.rules import ORDER_VALUE, RuleError, fit_rule
 from lifecycle.settings import Settings
+from lifecycle.words import counted
 from training.datasets import latest_set
 from training.errors import TooFewOutcomes, TrainingError
 from training.models import categories_of
@@ -120,7 +121,7 @@ def train_label_free(
         kind = "activity_process"
     progress(
         f"{task}: {'' if cause_said else f'{why}; '}fitting the label-free {kind} on "
-        f"{len(rows):,} users at {cutoff:%Y-%m-%d}"
+        f"{counted(len(rows))} at {cutoff:%Y-%m-%d}"
     )
     try:
         rule = fit_rule(
@@ -198,7 +199,7 @@ def gate_label_free(
     fitted = bundle.data_window["trained_on"]
     what = (
         f"label-free {bundle.kind} ({bundle.data_window[TAG]['model']}) fitted on "
-        f"{fitted['rows']:,} users at {fitted['cutoffs'][0]}"
+        f"{counted(fitted['rows'])} at {fitted['cutoffs'][0]}"
     )
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
     ours = mlflow_client.get_model_version(name, version).tags or {}

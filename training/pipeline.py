@@ -328,7 +328,8 @@ def train_task(
     if unlearned:
         progress(f"{task}: not learning from {datasets.left_out_text(window[datasets.LEFT_OUT])}")
     progress(
-        f"{task}: fitting LightGBM on {len(parts['train']):,} rows ({len(split.train)} cutoffs)"
+        f"{task}: fitting LightGBM on {len(parts['train']):,} rows "
+        f"({counted(len(split.train), CUTOFFS)})"
     )
     fit: Callable[..., ModelBundle] = fit_bundle
     if settings.training.engine == "dask":  # lightgbm.dask on the dask.scheduler cluster
@@ -399,7 +400,7 @@ def train_task(
     if method.refit:
         progress(
             f"{task}: refitting on every matured cutoff ({len(matured):,} rows, "
-            f"{matured[AS_OF].nunique()} cutoffs up to {split.test_cutoff:%Y-%m-%d})"
+            f"{counted(matured[AS_OF].nunique(), CUTOFFS)} up to {split.test_cutoff:%Y-%m-%d})"
         )
         bundle = refit_bundle(
             evaluated,

@@ -34,6 +34,7 @@ from lifecycle.blas import one_blas_thread
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
 from lifecycle.tracking_http import training_writes
+from lifecycle.words import ROWS, counted
 from lifecycle.workspace import EVENTS_FILE
 from training import evaluation
 from training.errors import TrainingError
@@ -170,7 +171,8 @@ def check_snapshot(
         )
     if rows < min_rows:
         raise SnapshotError(
-            f"{source}: only {rows} rows ({positives} positive); need {min_rows} (training.min_rows)"
+            f"{source}: only {counted(rows, ROWS)} ({positives} positive); need {min_rows} "
+            "(training.min_rows)"
         )
     needed = max(min_positives, folds)
     if min(positives, negatives) < needed:

@@ -43,6 +43,7 @@ from lifecycle.uplift_model import (
     campaign_population,
     encode_features,
 )
+from lifecycle.words import ROWS, word_for
 from training.campaign_effect import (
     OUTCOME_KINDS,
     ArmEffect,
@@ -191,7 +192,8 @@ def campaign_from_frame(
             )
         if count < MIN_ROWS_PER_ARM:
             raise UpliftInputError(
-                f"{source}: {count} {name} rows; uplift needs at least {MIN_ROWS_PER_ARM} per arm"
+                f"{source}: {count} {name} {word_for(count, ROWS)}; uplift needs at least "
+                f"{MIN_ROWS_PER_ARM} per arm"
             )
         distinct = values[in_arm].unique()
         if len(distinct) < 2:

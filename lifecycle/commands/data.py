@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from lifecycle.cli import Context, changes_workspace, datasets, main, pass_context
+from lifecycle.words import CUTOFFS, counted
 from lifecycle.workspace import DEMO_DATASET, EVENTS_FILE, USERS_FILE
 
 
@@ -53,7 +54,7 @@ def run(obj: Context, users: int | None, seed: int | None) -> None:
     ]
     obj.console.step("computing as-of features")
     table = steps.build_features(settings)
-    lines.append(f"features: {table['rows']:,} rows over {len(table['cutoffs'])} cutoffs")
+    lines.append(f"features: {table['rows']:,} rows over {counted(len(table['cutoffs']), CUTOFFS)}")
     obj.console.step("applying the Feast repository and materializing the online store")
     online = steps.publish_features(settings)["online_store"]
     lines.append(f"online store: {online['users']:,} users as of {online['latest_as_of']}")

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from lifecycle.cli import Context, changes_workspace, main, pass_context
+from lifecycle.words import CUTOFFS, counted
 
 
 @main.group()
@@ -51,7 +52,8 @@ def features_build(
         summary,
         [
             f"feature table {summary['path']}: {summary['rows']:,} rows, {summary['users']:,} users, "
-            f"{len(summary['cutoffs'])} cutoffs {summary['cutoffs'][0]} .. {summary['cutoffs'][-1]}",
+            f"{counted(len(summary['cutoffs']), CUTOFFS)} {summary['cutoffs'][0]} .. "
+            f"{summary['cutoffs'][-1]}",
             *([left_out_line(left_out)] if (left_out := summary["not_feature_reasons"]) else []),
         ],
     )
