@@ -2,8 +2,10 @@
 CSV of the sheet holds, in frames of bounded size, so one set of rules (ids, times, amounts,
 the quarantine) reads both.
 
-A cell's text: a number as Excel's General format writes it (17850, never 17850.0; 2.55), a
-date cell as ``2010-12-01 08:26:00`` (to the millisecond, Excel's precision), a date alone as
+A cell's text: a number as Excel's General format writes it (17850, never 17850.0; 2.55), with
+the currency sign or ISO code of its number format (``"£"#,##0.00``, ``[$£-809]#,##0.00``,
+``#,##0.00 [$EUR]``: ``£139.12``, ``-£31.8``, ``EUR 12.5``) as a CSV of the sheet writes it,
+so its amounts' currency is read as a CSV's (:mod:`features.currency`), a date cell as ``2010-12-01 08:26:00`` (to the millisecond, Excel's precision), a date alone as
 ``2010-12-01``, a time of day as ``08:26:00``, TRUE/FALSE, an error as shown (``#N/A``), a
 formula its value as last calculated (a workbook saved by a program that calculates none is
 refused naming the cell), a blank cell empty. The header is the first of the sheet's first
@@ -23,6 +25,7 @@ whole sheet at once and is no dependency).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import zipfile
 from collections import Counter
@@ -33,6 +36,7 @@ from typing import Any
 import pandas as pd
 
 from features.csv_lines import ZIP_MAGIC, starts_with
+from features.currency import ISO_CODES, SIGNS
 from features.hints import option_hint
 from features.quarantine import EXTRA_FIELDS, RAGGED_ROWS
 from features.validation import ContractError
@@ -74,7 +78,7 @@ def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.Dat
         option = csv.option("sheet") if csv is not None else "--sheet"
         name = _chosen_sheet(path, workbook, csv.sheet if csv is not None else None, option)
         _refuse_uncalculated(path, workbook[name], name)
-        rows = workbook[name].iter_rows(values_only=True)
+        rows = workbook[name].iter_rows()  # cells: their number formats (currency signs)
         head = [_texts(row) for row in _first(rows, HEADER_SCAN_ROWS)]
         filled = [sum(cell != "" for cell in row) for row in head]
         if not head or max(filled) == 0:
@@ -156,8 +160,7 @@ def _chosen_sheet(path: Path, workbook: Any, sheet: str | None, option: str) -> 
     with_cells = [
         n
         for n in cells
-        if n not in hidden
-        and any(_texts(row) for row in _first(workbook[n].iter_rows(values_only=True), 50))
+        if n not in hidden and any(_texts(row) for row in _first(workbook[n].iter_rows(), 50))
     ]
     if len(with_cells) == 1:
         return with_cells[0]
@@ -200,11 +203,50 @@ def _first(rows: Iterator[Any], count: int) -> list[Any]:
 
 
 def _texts(row: tuple[Any, ...]) -> list[str]:
-    """A row's cells as text, its blank cells at the end dropped."""
-    cells = [_text(value) for value in row]
+    """A row's cells (openpyxl's read-only cells) as text, its blank cells at the end dropped."""
+    cells = [_cell_text(cell) for cell in row]
     while cells and cells[-1] == "":
         cells.pop()
     return cells
+
+
+# a number format's parts that may be a currency mark: [$£-809] (Excel's locale currency),
+# "£" (a quoted literal), \£ (an escaped one), a bare sign; [Red], [h], _x (a space the width
+# of x) and *x (x repeated to fill) are none
+_FORMAT_PART = re.compile(
+    r'\[\$(?P<locale>[^\]-]*)[^\]]*\]|\[[^\]]*\]|"(?P<quoted>[^"]*)"|\\(?P<escaped>.)|[_*].'
+    r"|(?P<bare>[£€¥₹₩₽₺₪₫₱₴$])"
+)
+
+
+@functools.lru_cache(maxsize=256)  # a sheet has a few formats, read on every number cell
+def format_mark(number_format: str | None, negative: bool = False) -> str | None:
+    """The currency sign or ISO code an Excel number format writes beside a number (``£``
+    of ``"£"#,##0.00``, ``EUR`` of ``#,##0.00 [$EUR]``), of the section a value of its sign
+    is shown by (positive;negative;zero); None when it writes none, or several."""
+    if not number_format or number_format == "General":
+        return None
+    sections = number_format.split(";")
+    section = sections[1] if negative and len(sections) > 1 else sections[0]
+    parts = (
+        (found.group("locale") or found.group("quoted") or found.group("escaped") or "")
+        + (found.group("bare") or "")
+        for found in _FORMAT_PART.finditer(section)
+    )
+    marks = {text for text in map(str.strip, parts) if text in SIGNS or text.upper() in ISO_CODES}
+    return marks.pop() if len(marks) == 1 else None
+
+
+def _cell_text(cell: Any) -> str:
+    """A cell as the text a CSV of the sheet holds: its value's (:func:`_text`), a number with
+    its format's currency mark (:func:`format_mark`)."""
+    value = getattr(cell, "value", None)
+    text = _text(value)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and (mark := format_mark(getattr(cell, "number_format", None), value < 0)):
+        sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+        return f"{sign}{mark} {digits}" if mark.isalpha() else f"{sign}{mark}{digits}"
+    return text
 
 
 def _text(value: Any) -> str:

@@ -50,3 +50,51 @@ def test_mapped_event_types_are_shown_as_the_user_wrote_them(tmp_path: Path) -> 
                        "--map-type", "purchase=SALE", str(later))  # fmt: skip
     assert appended.exit_code == 0, appended.output
     assert "purchase=SALE 12 rows" in appended.output
+
+
+def _workbook(path: Path, amount_format: str) -> Path:
+    import datetime as dt
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Order", "Account", "Placed", "Type", "Total"])
+    for n in range(12):
+        placed = dt.datetime(2010, 12, 1 + n % 9, 8, 26)
+        sheet.append([f"{536365 + n}", 17850 + n % 5, placed, "Sale", 1000 + n + 0.5])
+    sheet.append(["C536500", 17850, dt.datetime(2010, 12, 13, 9), "Refund", -4.25])
+    for (cell,) in sheet.iter_rows(min_row=2, min_col=5, max_col=5):
+        cell.number_format = amount_format
+    book.save(path)
+    return path
+
+
+def test_an_xlsx_of_amounts_formatted_as_pounds_records_gbp(tmp_path: Path) -> None:
+    """A workbook whose amounts are numbers formatted `"£"#,##0.00` (or Excel's UK currency
+    format `[$£-809]#,##0.00`) was read as bare numbers and its dataset recorded no currency,
+    while the CSV Excel saves of it (`£1,000.50`) records GBP: the cells' number formats
+    were not read. A number cell now carries its format's sign or code, as that CSV does."""
+    import pandas as pd
+
+    from serving.answers import dataset_currency
+
+    accounting = '_-[$£-809]* #,##0.00_-;-[$£-809]* #,##0.00_-;_-[$£-809]* "-"??_-;_-@_-'
+    for n, amount_format in enumerate(('"£"#,##0.00', "[$£-809]#,##0.00", accounting)):
+        book = _workbook(tmp_path / f"orders{n}.xlsx", amount_format)
+        ws = tmp_path / f"ws{n}"
+        done = _invoke("--home", str(ws), "ingest", "--dataset", "shop", *MAPS,
+                       "--map-type", "purchase=Sale", "--negative-is-refund", str(book))  # fmt: skip
+        assert done.exit_code == 0, done.output
+        said = "    amounts in 'Total' written with £: read as GBP, the dataset's currency"
+        assert said in done.output.splitlines(), amount_format
+        events = ws / "datasets" / "shop" / "events.parquet"
+        assert dataset_currency(events) == "GBP"
+        refund = pd.read_parquet(events).query("event_type == 'refund'")
+        assert refund["amount"].tolist() == [4.25]
+    from features.xlsx_reading import format_mark
+
+    # a format's own code, none for percentages, dates or a bare locale
+    assert format_mark("#,##0.00 [$EUR]") == "EUR" and format_mark('"USD "0.00') == "USD"
+    assert format_mark("0.00%") is format_mark("dd/mm/yyyy hh:mm") is None
+    assert format_mark("[$-409]#,##0.00") is format_mark("General") is None
