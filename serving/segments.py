@@ -8,10 +8,11 @@ Definitions are versioned: a list or report names the version it used.
   the funnel counts as not active, and v2 called churned, silent or new; v4: the days as
   the feature windows ``(as_of - w, as_of]`` count them, so a user last active exactly 30
   days ago, none in the 30 days' window, is silent, not active as v3 said);
-- named RFM segments (``rfm_v4``, monetary after refunds): champions, loyal, potential,
+- named RFM segments (``rfm_v5``, monetary after refunds): champions, loyal, potential,
   cannot lose, hibernating, lost from quintile scores among buyers (``no_purchase`` for users
   without an order); a one-order buyer is potential, hibernating or lost by recency (v3);
-  champions score 4-5 on F and on M each, not only on their mean (v4);
+  champions score 4-5 on F and on M each, not only on their mean (v4); a buyer the stages
+  call new (known fewer than NEW_DAYS) is potential, whatever the scores (v5);
 - super users (``super_users_v4``): the top 20% of the customers (users with revenue kept
   after refunds, v4) by a value, revenue or LTV, and the share of all of it they bring.
 """
@@ -197,8 +198,10 @@ def money_column(frame: pd.DataFrame, column: str) -> pd.Series:
 
 # v2: monetary after refunds (v1 before them); v3: at_risk renamed cannot_lose (a stage's name),
 # and a one-order buyer is never champions, loyal or cannot_lose (one large order made FM 3);
-# v4: champions score 4-5 on F and on M each (FM, their mean, let F 3 and M 5 in: 2 orders)
-RFM_VERSION = "rfm_v4"
+# v4: champions score 4-5 on F and on M each (FM, their mean, let F 3 and M 5 in: 2 orders);
+# v5: a buyer known fewer than NEW_DAYS, stage new, is potential: no habit nor lapse yet
+# (online_retail 16000, 3 invoices within 3 minutes first seen 2 days before, was loyal)
+RFM_VERSION = "rfm_v5"
 NO_PURCHASE = "no_purchase"
 RF_ONLY = "_rf"  # a version's ending: scored on recency and frequency alone (no money)
 
@@ -207,13 +210,16 @@ RF_ONLY = "_rf"  # a version's ending: scored on recency and frequency alone (no
 class RfmRule:
     """A named segment: recency score and frequency-monetary score within inclusive bounds,
     and the fewest orders (frequency column) a buyer of it has; ``each``: F and M each within
-    the FM bounds, not only their mean (without M, F alone)."""
+    the FM bounds, not only their mean (without M, F alone); ``new``: only of a buyer the
+    stages call new (known fewer than NEW_DAYS, :func:`stage_of_columns`), too soon for a
+    buying habit or a lapse."""
 
     name: str
     recency: tuple[int, int]
     frequency_monetary: tuple[int, int]
     min_orders: int = 1
     each: bool = False
+    new: bool = False
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,9 @@ class RfmDefinition:
     online_retail at 2011-09-09 the mean let in 2-order buyers of M 5 and frequent small
     ones, 27.8% of the buyers, 22.5% now, who bought again in the next 90 days 86.3% of the
     time, where those of v3 did 82.3%). The first rule that matches names the segment, so a
-    one-order buyer, whom the rules of buying often pass by, is named by recency alone;
+    one-order buyer, whom the rules of buying often pass by, is named by recency alone; a
+    buyer the stages call ``new`` is potential (v5: known fewer than NEW_DAYS, whatever the
+    scores: online_retail at 2011-12-10 had 40 of its 250 new users loyal or champions);
     users without an order are ``no_purchase``.
     """
 
@@ -234,9 +242,12 @@ class RfmDefinition:
     bins: int = 5
     recency_column: str = "purchase_recency_days"
     frequency_column: str = "orders_total"
+    tenure_column: str = "tenure_days"  # days known, as the stages read them
     # None: scored on R and F alone, FM is F (:meth:`of_counts`)
     monetary_column: str | None = KEPT
     rules: tuple[RfmRule, ...] = (
+        # a buyer of the stage new, whatever the scores: no habit, nor lapse, yet (v5)
+        RfmRule("potential", (1, 5), (1, 5), new=True),
         # bought recently, often and a lot: F and M each 4-5
         RfmRule("champions", (4, 5), (4, 5), min_orders=2, each=True),
         RfmRule("loyal", (3, 5), (3, 5), min_orders=2),  # steady buyers
@@ -249,7 +260,9 @@ class RfmDefinition:
 
     @property
     def segments(self) -> tuple[str, ...]:
-        return (*dict.fromkeys(rule.name for rule in self.rules), NO_PURCHASE)
+        # in the order of the rules of scores alone (the new buyers' rule is one of them)
+        named = [rule.name for rule in self.rules if not rule.new]
+        return (*dict.fromkeys([*named, *(rule.name for rule in self.rules)]), NO_PURCHASE)
 
     def of_counts(self, purchase_counts: Counted | None) -> RfmDefinition:
         """This definition for a dataset's amounts (``serving.units.purchase_counts``): a log
@@ -326,7 +339,7 @@ def rfm_segment(features: pd.DataFrame, definition: RfmDefinition | None = None)
     """One named RFM segment per user (``no_purchase`` without an order)."""
     d = definition or RfmDefinition()
     r, f, m, _, orders = _rfm_values(features, d)
-    return rfm_named(r, f, m, orders, d)
+    return rfm_named(r, f, m, orders, features[d.tenure_column], d)
 
 
 def rfm_columns(features: pd.DataFrame, definition: RfmDefinition | None = None) -> dict:
@@ -335,18 +348,22 @@ def rfm_columns(features: pd.DataFrame, definition: RfmDefinition | None = None)
     d = definition or RfmDefinition()
     r, f, m, _, orders = _rfm_values(features, d)
     scores = (pd.array(np.where(np.isnan(v), None, v), dtype="Int64") for v in (r, f, m))
-    return {"segment": rfm_named(r, f, m, orders, d), **dict(zip(RFM_SCORES, scores, strict=True))}
+    named = rfm_named(r, f, m, orders, features[d.tenure_column], d)
+    return {"segment": named, **dict(zip(RFM_SCORES, scores, strict=True))}
 
 
 def rfm_named(
-    r: Any, f: Any, m: Any, orders: Any, definition: RfmDefinition | None = None
+    r: Any, f: Any, m: Any, orders: Any, tenure: Any, definition: RfmDefinition | None = None
 ) -> np.ndarray:
     """The segment that R, F and M scores (NaN or null for a user without an order; M unused
-    on R and F alone) and orders name, by ``definition``'s first matching rule."""
+    on R and F alone), orders and days known (``tenure``, missing as the stages read it: 0,
+    new) name, by ``definition``'s first matching rule."""
     d = definition or RfmDefinition()
-    r, f, m, orders = (
-        pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float) for v in (r, f, m, orders)
+    r, f, m, orders, tenure = (
+        pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float)
+        for v in (r, f, m, orders, tenure)
     )
+    tenure = np.where(np.isnan(tenure), 0.0, tenure)
     m = f if d.monetary_column is None else m  # without M, F alone (FM is F)
     fm = _fm(f, m, d)
 
@@ -361,6 +378,7 @@ def rfm_named(
             | (within(f, rule.frequency_monetary) & within(m, rule.frequency_monetary))
         )
         & (orders >= rule.min_orders)
+        & ((not rule.new) | (tenure < NEW_DAYS))
         for rule in d.rules
     ]
     named = np.select(conditions, [rule.name for rule in d.rules], default="unmatched")

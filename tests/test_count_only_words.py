@@ -131,7 +131,7 @@ def test_lists_segments_and_report_of_a_count_only_log_say_purchases(
     assert "RFM segments on recency and frequency alone (a log counting purchases" in segments
     served = pd.read_parquet(counted.workspace.latest_scores)
     made_with = read_scores(counted.workspace.latest_scores).metadata["definitions"]
-    assert made_with["segment"] == "rfm_v4_rf"
+    assert made_with["segment"] == "rfm_v5_rf"
     assert served["segment"].isin(RfmDefinition().segments).all()
     assert not MONEY_WORDS.search(segments), segments
     out = tmp_path / "list.json"
@@ -175,7 +175,7 @@ def test_rfm_of_a_log_counting_purchases_is_scored_on_r_and_f_alone() -> None:
         }
     )
     counted = RfmDefinition().of_counts(Counted(1.0))
-    assert counted.version == "rfm_v4_rf" and counted.monetary_column is None
+    assert counted.version == "rfm_v5_rf" and counted.monetary_column is None
     scored = rfm_scores(buyers, counted)
     assert scored["m"].isna().all() and scored["fm"].equals(scored["f"])
     for kept in (Counted(1.0, "items"), None):  # items counted, money: M is their own
@@ -184,7 +184,7 @@ def test_rfm_of_a_log_counting_purchases_is_scored_on_r_and_f_alone() -> None:
         assert rfm_scores(buyers, definition)["m"].notna().all()
     assert (
         SegmentDefinitions().of_counts(Counted(1.0)).of_counts(Counted(1.0)).versions["segment"]
-        == "rfm_v4_rf"
+        == "rfm_v5_rf"
     )
 
 
@@ -199,7 +199,7 @@ def test_what_a_log_counts_is_a_field_no_conversion_can_drop() -> None:
         Counted(**json.loads(json.dumps(asdict(items)))),
     ):
         assert counted_noun(kept) == ("items", "item")
-        assert RfmDefinition().of_counts(kept).version == "rfm_v4"  # M kept
+        assert RfmDefinition().of_counts(kept).version == "rfm_v5"  # M kept
         assert reason_text("avg_order_value", 14.0, kept) == "14 items per order on average"
     for dropping in (float, lambda x: x * 1):
         with pytest.raises(TypeError):

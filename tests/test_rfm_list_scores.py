@@ -76,7 +76,11 @@ def test_lists_show_the_rfm_scores_that_named_each_segment(
         "segment",
         *RFM_SCORES,
     ]
-    named = rfm_named(listed["r_score"], listed["f_score"], listed["m_score"], listed["orders"])
+    # and the days each is known (rfm_v5: a new buyer is potential), the scores table's
+    tenure = scores.set_index("user_id")["tenure_days"].reindex(listed["user_id"])
+    named = rfm_named(
+        listed["r_score"], listed["f_score"], listed["m_score"], listed["orders"], tenure
+    )
     assert (named == listed["segment"].to_numpy()).all()
     champions = listed[listed["segment"] == "champions"]
     assert len(champions) == 754 and (champions[list(RFM_SCORES)] >= 4).all().all()

@@ -46,6 +46,7 @@ def buyers(recency: list[float], orders: list[float], revenue: list[float]) -> p
             "purchase_recency_days": recency,
             "orders_total": orders,
             "revenue_total": revenue,
+            "tenure_days": [max(days, 400.0) for days in recency],  # none new (rfm_v5)
         }
     )
 
@@ -535,7 +536,7 @@ def test_a_one_order_buyer_is_never_a_steady_or_frequent_buyer() -> None:
     one_order = rfm_segment(many)[:50]
     assert set(one_order) <= {"potential", "hibernating", "lost"}
     definition = RfmDefinition()
-    assert definition.version == "rfm_v4"
+    assert definition.version == "rfm_v5"
     assert not set(definition.segments) & set(STAGES)  # no segment shares a stage's name
 
 
@@ -555,7 +556,7 @@ def test_champions_take_frequency_and_money_each_not_their_mean() -> None:
     assert segments[:4].tolist() == ["champions", "loyal", "loyal", "champions"]
     counted = RfmDefinition(monetary_column=None)  # without M, F alone decides
     assert rfm_segment(frame, counted)[[1, 2, 3]].tolist() == ["loyal", "champions", "champions"]
-    assert RfmDefinition().version == "rfm_v4"
+    assert RfmDefinition().version == "rfm_v5"
 
 
 def test_super_users_by_channel_split_the_same_flags() -> None:
