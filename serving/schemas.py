@@ -175,6 +175,11 @@ class _UserScore(_Model):
         description="MBG/NBD expected purchases over the LTV horizon (churn horizon without an "
         "LTV model; null without a purchase)",
     )
+    outlook_apart: str | None = Field(
+        None,
+        description="when purchase_probability (the LTV model) exceeds p_alive (MBG/NBD) by "
+        "more than 0.3: the two models read this user apart, said in words; null otherwise",
+    )
     features_missing: list[str] | None = Field(
         None,
         description="supplied: the models' inputs this row left out, each taken as unknown (as "

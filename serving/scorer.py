@@ -27,6 +27,7 @@ from serving import gauges
 from serving.answers import ListAnswers, as_reason, clean, dataset_currency
 from serving.errors import ApiError, as_json, field_errors
 from serving.openapi import SERVED_INPUTS
+from serving.outlook_apart import outlook_apart
 from serving.row_checks import contradictions
 from serving.schemas import (
     AtRiskResponse,
@@ -509,6 +510,7 @@ class Scorer:
             values.update(
                 user_id=user_id, status=status, model_versions=mine, not_scored=outside or None
             )
+            values["outlook_apart"] = outlook_apart(values)  # p_alive against the LTV's
             if row is None:  # '3' where the ids are written '00003': said, no user named
                 values["hint"] = padding_hint(user_id, state.id_width)
             users.append(trusted(UserScore, values))
