@@ -34,6 +34,7 @@ from lifecycle.backtest_inputs import (
     backtest_labels,
     check_before_end,
     check_history,
+    conversion_spec,
     data_span,
     horizons,
     parse_cutoffs,
@@ -446,6 +447,7 @@ def run_backtest(
         label_free=settings.training.label_free_fallback,
         min_rows=settings.training.min_rows,
         max_cutoffs=settings.training.max_cutoffs,
+        conversion=conversion_spec(settings, source, labels),
     )
     progress("computing what happened after each cutoff")
     truths = {}

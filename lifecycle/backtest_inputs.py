@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,13 @@ from lifecycle.setting_types import MAX_DAYS
 from lifecycle.settings import LabelSettings
 from lifecycle.sql import literal
 from lifecycle.words import DAYS, counted
+
+if TYPE_CHECKING:
+    from features.labels import LabelSpec
+    from lifecycle.settings import Settings
+
+T = TypeVar("T")
+DAY_NS = 86_400 * 10**9
 
 
 class BacktestError(UserError):
@@ -96,6 +104,10 @@ class TrainingCutoffs:
     firsts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # users' first
     min_rows: int = 200  # training.min_rows
     max_cutoffs: int = 10_000  # training.max_cutoffs
+    # conversion's population (:meth:`features.labels.LabelSpec.eligible`: users known with
+    # ``orders_before`` orders kept) at each midnight from the first event's, and its words
+    waiting: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    waiting_words: str = ""
 
     @classmethod
     def of(
@@ -106,8 +118,10 @@ class TrainingCutoffs:
         label_free: bool = True,
         min_rows: int = 200,
         max_cutoffs: int = 10_000,
+        conversion: LabelSpec | None = None,
     ) -> TrainingCutoffs:
         from features.asof import connect
+        from training.datasets import population_cause
 
         t = c.EVENT_TIME
         days = (
@@ -129,7 +143,13 @@ class TrainingCutoffs:
             f"GROUP BY {c.USER_ID}"
         )
         firsts = np.sort(np.array([row[0] for row in seen.fetchall()], dtype=np.int64))
-        return cls(first, ends, frequency, label_free, firsts, min_rows, max_cutoffs)
+        waiting, words = np.zeros(0, np.int64), ""
+        if conversion is not None and conversion.target is not None:
+            waiting = waiting_users(events_path, first, ends, conversion.orders_before_target)
+            words = population_cause(conversion).removeprefix(": ")
+        return cls(
+            first, ends, frequency, label_free, firsts, min_rows, max_cutoffs, waiting, words
+        )
 
     def last_event(self, cutoff: pd.Timestamp) -> pd.Timestamp | None:
         """The last event at or before ``cutoff`` (what the backtest's copy of the data ends at)."""
@@ -149,21 +169,51 @@ class TrainingCutoffs:
         grid = cutoff_grid(self.first_event, last, self.frequency)
         return thin_cutoffs(matured_cutoffs(last, grid, horizon), self.max_cutoffs)
 
-    def splits(self, cutoff: pd.Timestamp, horizon: int) -> bool:
+    def splits(self, cutoff: pd.Timestamp, horizon: int, every: bool = False) -> bool:
         """Whether training at ``cutoff`` can learn ``horizon`` days from labels: its labelled
         cutoffs split into train, validation and test (:func:`training.pipeline.time_split`)
         and the users known at its train cutoffs are ``training.min_rows`` at least (the
         feature rows it trains on, at most: ``training.foresight`` counts them so); else it
-        learns a shorter horizon (``training.bridge_horizon``) or fits label-free models."""
+        learns a shorter horizon (``training.bridge_horizon``) or fits label-free models.
+        ``every``: conversion's rows too (its population is narrower: refused below)."""
+        rows = self.train_rows(cutoff, horizon)
+        if rows is None or rows[0] < self.min_rows:
+            return False
+        return not every or rows[1] is None or rows[1] >= self.min_rows
+
+    def train_rows(self, cutoff: pd.Timestamp, horizon: int) -> tuple[int, int | None] | None:
+        """The users known at the train cutoffs of ``cutoff``'s training of ``horizon`` days,
+        and conversion's population there (None where not counted); None where the cutoffs
+        do not split."""
         from training.errors import TooFewOutcomes
         from training.pipeline import time_split
 
         try:
             train = time_split(self.labelled(cutoff, horizon), horizon).train
         except TooFewOutcomes:
-            return False
-        known = np.searchsorted(self.firsts, [t.value for t in train], side="right")
-        return int(known.sum()) >= self.min_rows
+            return None
+        at = [t.value for t in train]
+        known = int(np.searchsorted(self.firsts, at, side="right").sum())
+        if not len(self.waiting):
+            return known, None
+        days = (np.array(at, dtype=np.int64) - self.first_event.normalize().value) // DAY_NS
+        return known, int(self.waiting[np.clip(days, 0, len(self.waiting) - 1)].sum())
+
+    def skipped(self, cutoff: pd.Timestamp, horizon: int) -> str:
+        """Where the offered ``cutoff`` trains churn and LTV from labels but conversion is
+        refused (too few of its rows), those words in parentheses; '' otherwise."""
+        rows = self.train_rows(cutoff, horizon)
+        if rows is None or rows[1] is None or rows[1] >= self.min_rows:
+            return ""
+        return (
+            f" (conversion is skipped there: {rows[1]:,} training rows, "
+            f"{self.min_rows:,} needed; {self.waiting_words})"
+        )
+
+    def either(self, find: Callable[[bool], T]) -> T:
+        """What ``find`` finds where every task learns from labels, else where churn and LTV
+        do (conversion then said skipped: :meth:`skipped`)."""
+        return find(True) or find(False)
 
     def happens(self, cutoff: pd.Timestamp, horizon: int) -> bool:
         """Whether an event lies in the ``horizon`` days after ``cutoff`` (a day-aligned
@@ -195,7 +245,9 @@ class TrainingCutoffs:
     def longest(self, cutoff: pd.Timestamp, most: int) -> int | None:
         """The longest horizon up to ``most`` days at which the cutoffs at ``cutoff`` split
         (a shorter one labels more of them and needs a shorter span: bisected); None."""
-        days = longest_that(lambda days: self.splits(cutoff, days), most)
+        days = self.either(
+            lambda every: longest_that(lambda days: self.splits(cutoff, days, every), most)
+        )
         # a longer window holds more events: where the longest holds none, no shorter does
         return days if days and self.happens(cutoff, days) else None
 
@@ -206,10 +258,12 @@ class TrainingCutoffs:
         whose training learns from labels (its cutoffs split); None where none does."""
         first_event, last_event = span
         latest = last_event - pd.Timedelta(days=horizon)
-        return self.earliest(
-            lambda day: self.happens(day, horizon) and self.splits(day, horizon),
-            first_cutoff(first_event, horizon),
-            latest,
+        return self.either(
+            lambda every: self.earliest(
+                lambda day: self.happens(day, horizon) and self.splits(day, horizon, every),
+                first_cutoff(first_event, horizon),
+                latest,
+            )
         )
 
     def last_labelled(
@@ -221,8 +275,10 @@ class TrainingCutoffs:
         days = pd.date_range(
             first_cutoff(first_event, horizon), last_event - pd.Timedelta(days=horizon), freq="D"
         )
-        fits = (day for day in days[::-1] if self.happens(day, horizon))
-        return next((day for day in fits if self.splits(day, horizon)), None)
+        fits = [day for day in days[::-1] if self.happens(day, horizon)]
+        return self.either(
+            lambda every: next((day for day in fits if self.splits(day, horizon, every)), None)
+        )
 
     def offer(self, span: tuple[pd.Timestamp, pd.Timestamp], most: int) -> str:
         """The longest ``--horizon`` up to ``most`` with which some cutoff of the data trains
@@ -231,15 +287,19 @@ class TrainingCutoffs:
         first_event, last_event = span
         # the latest cutoff each horizon fits has the most data: where it does not split, none does
         latest = lambda days: (last_event - pd.Timedelta(days=days)).normalize()  # noqa: E731
-        low = longest_that(
-            lambda days: self.happens(latest(days), days) and self.splits(latest(days), days),
-            most,
+        low = self.either(
+            lambda every: longest_that(
+                lambda days: (
+                    self.happens(latest(days), days) and self.splits(latest(days), days, every)
+                ),
+                most,
+            )
         )
         if low:
             first = self.first_labelled(low, span) or latest(low)
             return (
                 f"give --horizon {low} or shorter (the earliest cutoff training then learns "
-                f"from labels at is {first:%Y-%m-%d})"
+                f"from labels at is {first:%Y-%m-%d}{self.skipped(first, low)})"
             )
         fits = (
             "fits label-free models"
@@ -259,6 +319,52 @@ class TrainingCutoffs:
             f"training's cutoffs (every {self.frequency}, features.cutoff_frequency) split into "
             f"train, validation and test with {self.min_rows} training rows (training.min_rows)"
         )
+
+
+def conversion_spec(settings: Settings, source: Path, labels: LabelSettings) -> LabelSpec | None:
+    """Conversion's label of the backtest (its target decided from the whole log), where
+    training trains it (``training.tasks``); None otherwise."""
+    from features.labels import label_spec
+    from lifecycle.workspace import EVENTS_FILE, USERS_FILE
+
+    if "conversion" not in tasks.names() or (
+        settings.training.tasks is not None and "conversion" not in settings.training.tasks
+    ):
+        return None
+    users = source / USERS_FILE
+    events = source / EVENTS_FILE
+    return label_spec("conversion", labels, events, users if users.is_file() else None)
+
+
+def waiting_users(
+    events_path: Path, first_event: pd.Timestamp, ends: np.ndarray, orders: int
+) -> np.ndarray:
+    """The users known with ``orders`` orders kept (``features.orders``: orders less those
+    refunded in full by then, as ``orders_total`` counts them) at each midnight from the first
+    event's to the last event's next: conversion's population at a cutoff there."""
+    from features.asof import connect
+    from features.orders import cancelled_sql, orders_sql
+
+    con = connect()
+    con.execute(f"CREATE TEMP VIEW events AS SELECT * FROM read_parquet({literal(events_path)})")
+    has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}
+    u, start = c.USER_ID, first_event.normalize()
+    end = pd.Timestamp(int(ends[-1]), tz="UTC").ceil("D")
+    rows = con.execute(
+        f"""WITH orders AS ({orders_sql(has_order_id)}), {cancelled_sql(has_order_id)},
+        steps AS (SELECT {u}, order_time AS at, 1 AS step FROM orders
+                  UNION ALL SELECT {u}, refund_time, -1 FROM cancelled),
+        firsts AS (SELECT {u}, min({c.EVENT_TIME}) AS first_time FROM events GROUP BY {u}),
+        days AS (SELECT unnest(generate_series($1::TIMESTAMPTZ, $2::TIMESTAMPTZ,
+                                               INTERVAL 1 DAY)) AS day),
+        kept AS (SELECT d.day, f.{u}, coalesce(sum(s.step), 0) AS orders
+                 FROM days d JOIN firsts f ON f.first_time <= d.day
+                 LEFT JOIN steps s ON s.{u} = f.{u} AND s.at <= d.day GROUP BY ALL)
+        SELECT d.day, count(k.{u}) FILTER (WHERE k.orders = {int(orders)})
+        FROM days d LEFT JOIN kept k USING (day) GROUP BY d.day ORDER BY d.day""",
+        [start.to_pydatetime(), end.to_pydatetime()],
+    ).fetchall()
+    return np.array([n for _, n in rows], dtype=np.int64)
 
 
 def longest_that(holds: Callable[[int], bool], most: int) -> int:
@@ -282,7 +388,7 @@ def at_this(grid: TrainingCutoffs, cutoff: pd.Timestamp, most: int) -> str:
     before ``cutoff`` and the data after it allow) at which its training learns from labels;
     '' where none does."""
     days = grid.longest(cutoff, most) if most >= 1 else None
-    return f", or --horizon {days} at this one" if days else ""
+    return f", or --horizon {days} at this one{grid.skipped(cutoff, days)}" if days else ""
 
 
 def check_history(
@@ -342,7 +448,7 @@ def check_history(
             raise BacktestError(
                 f"{why}; the earliest cutoff at which training learns a {history}-day horizon "
                 f"from labels is {labelled:%Y-%m-%d} (where {grid.split_words} first"
-                f"{before}){here}"
+                f"{before}){grid.skipped(labelled, history)}{here}"
             )
         raise BacktestError(
             f"{why}; at no cutoff of this data do {grid.split_words} with a {history}-day "
@@ -375,14 +481,17 @@ def too_late(
         )
     latest = grid.last_labelled(horizon_days, span)
     if latest is not None:
-        hint = f"; the latest cutoff a {horizon_days}-day horizon fits is {latest:%Y-%m-%d}"
+        hint = (
+            f"; the latest cutoff a {horizon_days}-day horizon fits is {latest:%Y-%m-%d}"
+            f"{grid.skipped(latest, horizon_days)}"
+        )
     else:
         fits = (last_event - first_event.normalize() - pd.Timedelta(days=1)) // pd.Timedelta(days=2)
         hint = (
             f"; at no cutoff of this data do {grid.split_words} with a {horizon_days}-day "
             f"horizon: {grid.offer(span, fits)}"
         )
-    return hint + (f", or --horizon {here} at this one" if here else "")
+    return hint + (f", or --horizon {here} at this one{grid.skipped(cutoff, here)}" if here else "")
 
 
 def horizon_fields() -> list[str]:

@@ -447,7 +447,7 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
             ["--cutoff", "2023-06-01", "--horizon", "300"],
             "history before the cutoff, and no cutoff of this data (399 days, to 2024-02-04) has "
             "that and a 300-day horizon after it to judge by: give --horizon 104 or shorter (the "
-            "earliest cutoff training then learns from labels at is 2023-10-17), or --horizon 34 "
+            "earliest cutoff training then learns from labels at is 2023-10-18), or --horizon 34 "
             "at this one",
         ),
         # a cutoff too early for the horizon: the earliest that fits, and the horizon that fits
@@ -456,7 +456,7 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
         (
             ["--cutoff", "2023-02-10"],
             "; the earliest cutoff at which training learns a 60-day horizon from labels is "
-            "2023-07-25 (where training's cutoffs (every 7D, features.cutoff_frequency) split "
+            "2023-07-26 (where training's cutoffs (every 7D, features.cutoff_frequency) split "
             "into train, validation and test with 200 training rows (training.min_rows) first; "
             "from 2023-03-03 a backtest runs, its training fitting label-free models)",
         ),
@@ -485,7 +485,7 @@ def test_a_cutoff_too_early_for_the_settings_horizons_names_the_setting(home: Pa
     )
     assert result.stderr.rstrip().endswith(
         "give --horizon 104 or shorter (the earliest cutoff training then learns from labels "
-        "at is 2023-10-17), or --horizon 95 at this one"
+        "at is 2023-10-18), or --horizon 95 at this one"
     )
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -500,16 +500,18 @@ def test_what_training_does_at_the_earliest_cutoff_offered_is_said(
     split, the train cutoffs held 4 users (training.min_rows 200): churn still fitted a
     label-free model, LTV learned a bridged 42 days. The offer is now the first cutoff whose
     training learns the horizon from labels, 2023-07-25; checked here against the feature
-    tables of the backtest's own copies of the data (users known at the train cutoffs)."""
+    tables of the backtest's own copies of the data (users known at the train cutoffs).
+    Session 60 (BT4's Left): there conversion, whose rows are the users who had not bought
+    yet, had 198 and was refused; the offer is now 2023-07-26, where every task trains."""
     from features.asof import build_feature_table
-    from features.labels import matured_cutoffs
+    from features.labels import label_spec, matured_cutoffs
     from training.pipeline import time_split
 
     result = invoke(home, "backtest", "--cutoff", "2023-02-10", "--horizon", "60")
     assert result.exit_code == 1, result.output
     assert result.stderr.strip().endswith(
         "; the earliest cutoff at which training learns a 60-day horizon from labels is "
-        "2023-07-25 (where training's cutoffs (every 7D, features.cutoff_frequency) split into "
+        "2023-07-26 (where training's cutoffs (every 7D, features.cutoff_frequency) split into "
         "train, validation and test with 200 training rows (training.min_rows) first; from "
         "2023-03-03 a backtest runs, its training fitting label-free models)"
     ), result.stderr
@@ -523,8 +525,8 @@ def test_what_training_does_at_the_earliest_cutoff_offered_is_said(
     settings = load_settings(home=home, environ={})
     source = settings.workspace.dataset_dir("demo")
 
-    def train_rows(cutoff: str) -> int:
-        copy = tmp_path / cutoff
+    def train_rows(cutoff: str, task: str = "churn") -> int:
+        copy = tmp_path / f"{cutoff}_{task}"
         copy_dataset_until(source, copy, pd.Timestamp(cutoff, tz="UTC"))
         table = build_feature_table(
             copy / "events.parquet",
@@ -536,10 +538,12 @@ def test_what_training_does_at_the_earliest_cutoff_offered_is_said(
         last = pd.read_parquet(copy / "events.parquet")[c.EVENT_TIME].max()
         grid = [pd.Timestamp(t, tz="UTC") for t in table["cutoffs"]]
         train = time_split(matured_cutoffs(last, grid, 60), 60).train
-        rows = pd.read_parquet(copy / "features.parquet", columns=["as_of"])["as_of"]
-        return int(rows.isin(train).sum())
+        rows = pd.read_parquet(copy / "features.parquet")
+        spec = label_spec(task, settings.labels, copy / "events.parquet", copy / "users.parquet")
+        return int((rows["as_of"].isin(train) & spec.eligible(rows)).sum())
 
     assert train_rows("2023-07-24") < 200 <= train_rows("2023-07-25")
+    assert train_rows("2023-07-25", "conversion") < 200 <= train_rows("2023-07-26", "conversion")
 
 
 SUGGESTED = (  # the commands a refusal suggests: (cutoff, horizon) of each, as printed
@@ -580,10 +584,29 @@ def test_every_command_a_refusal_suggests_runs_and_learns_from_labels(
         run = CliRunner().invoke(main, [*args, "--resamples", "100"], env=NO_PLOTS)
         assert run.exit_code == 0, (cutoff, days, run.output)
         [judged] = json.loads(run.stdout)["cutoffs"]
-        for task in ("churn", "ltv"):
+        for task in ("churn", "ltv", "conversion"):  # conversion: session 60
             assert judged["models"][task]["split"], (cutoff, days, task, judged["models"][task])
             said = [line for line in run.stderr.splitlines() if f" {task}: " in line]
             assert not [s for s in said if "instead, served on" in s or "label-free" in s], said
+
+
+def test_an_offered_cutoff_where_conversion_is_refused_says_it_is_skipped(home: Path) -> None:
+    """Session 60 (BT4's Left): the offers counted the users known at the train cutoffs, yet
+    conversion's rows are only those who had not bought yet (198 at the offered 2023-07-25,
+    refused). Where no cutoff trains every task (training.min_rows 5000: 5,255 users known
+    at 2023-12-06's train cutoffs, 4,454 not yet buyers), the offer says conversion is
+    skipped there, with its rows as training counts them (``LabelSpec.eligible``)."""
+    result = invoke(home, "backtest", "--cutoff", "2023-02-10", "--horizon", "60",
+                    env={"LIFECYCLE_TRAINING__MIN_ROWS": "5000"})  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().endswith(
+        "the earliest cutoff at which training learns a 60-day horizon from labels is "
+        "2023-12-02 (where training's cutoffs (every 7D, features.cutoff_frequency) split into "
+        "train, validation and test with 5000 training rows (training.min_rows) first; from "
+        "2023-03-03 a backtest runs, its training fitting label-free models) (conversion is "
+        "skipped there: 4,244 training rows, 5,000 needed; its rows are the users who had not "
+        "bought yet at a training cutoff; every other user had)"
+    ), result.stderr
 
 
 def test_a_bgnbd_baseline_too_few_customers_fit_is_no_forecast_said_why(home: Path) -> None:
