@@ -66,11 +66,30 @@ STORES_FILE = "online_stores.jsonl"  # in feast/<dataset>: each Redis materializ
 
 
 def _recorded(repo: Path) -> list[dict[str, str]]:
+    """The Redis stores recorded in ``repo``; a line that is not one (an edit gone wrong) is
+    refused naming the file, the line and what it should hold."""
     import json
+
+    from lifecycle.errors import UserError
 
     path = repo / STORES_FILE
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-    return [json.loads(line) for line in lines if line.strip()]
+    found = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            held = json.loads(line)
+            if not all(isinstance(held.get(k), str) for k in ("connection", "first", "last")):
+                raise ValueError
+        except (ValueError, AttributeError):
+            raise UserError(
+                f"{path}, line {number}: {line[:60]!r} is not a Redis the dataset was "
+                'materialized into ({"connection": "host:port", "first": time, "last": time, '
+                '"store": "redis"}): correct it, or delete the line of a Redis gone for good'
+            ) from None
+        found.append(held)
+    return found
 
 
 def record_redis(repo: Path, connection: str) -> None:

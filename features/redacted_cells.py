@@ -274,10 +274,10 @@ def check_workspace(
     lines: list[str] = []
     for name in names:
         tables: list[Path | OnlineStore] = [path for path, owner in outside if owner == name]
-        tables += online_stores(settings, [name])
         folder = settings.workspace.dataset_dir(name)
         logged = None in erased or name in erased
         try:
+            tables += online_stores(settings, [name])  # its record of Redis stores read too
             each = check_dataset(folder, name, tables, settings.workspace.home, logged)
         except UserError as error:  # one damaged report: the others are still checked
             found.append({"name": name, "error": str(error)})

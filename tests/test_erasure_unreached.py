@@ -98,3 +98,19 @@ def test_forget_and_the_check_reach_a_redis_of_earlier_settings(tmp_path: Path) 
         again = run(home, "--json", "forget", "00002")
         assert again.exit_code == 0, again.output
         assert json.loads(again.stdout)["not_reached"] == {}
+
+
+def test_a_record_of_redis_stores_edited_wrong_is_refused_naming_its_line(tmp_path: Path) -> None:
+    """The record an operator edits to retire a Redis gone for good, left half-deleted, gave a
+    JSONDecodeError traceback in `forget` and `datasets check`; now one line naming it."""
+    home = tmp_path / "ws"
+    home.mkdir()
+    settings(home, "sqlite")
+    referred_shop(home, tmp_path)
+    record = home / "feast" / "shop" / "online_stores.jsonl"
+    record.write_text('{"connection": "127.0.0.1:6390", "first": "T", "last": "T"}\n{"connec\n')
+    expected = f"{record}, line 2: '{{\"connec' is not a Redis the dataset was materialized into"
+    checked = run(home, "datasets", "check")
+    assert checked.exit_code == 1 and expected in checked.stdout, checked.output
+    forgot = run(home, "forget", "00004")
+    assert forgot.exit_code == 1 and expected in forgot.output and "Traceback" not in forgot.output
