@@ -38,6 +38,8 @@ CURRENCY_GIVEN = "currency_given"  # report note: loaded rows whose empty curren
 CURRENCY_IGNORED = "currency_ignored"  # report note: --currency of a file without amounts
 # report note: a column of ISO codes not read as the currency ('Waehrung'), the dataset none
 UNREAD_CURRENCY = "currency_in_a_column"
+# report note: money loaded with no currency at all (bare numbers, no column, no --currency)
+NO_CURRENCY = "amounts_without_currency"
 
 _ISO_4217 = (  # the codes in use
     """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD
@@ -487,4 +489,58 @@ def unread_currency_line(note: dict[str, Any]) -> str:
     return said + (
         f": if it is the amounts' currency, ingest the file again with --map "
         f"currency={shlex.quote(column)}"
+    )
+
+
+def amounts_without_currency(
+    events: Path, column: str, appended: bool, con: duckdb.DuckDBPyConnection | None = None
+) -> dict[str, Any]:
+    """The note of a staged events file whose purchases and refunds hold amounts (not 0) and
+    no currency: no currency column, or one empty on every such row (an .xlsx of bare
+    numbers, a Parquet export without the column, amounts given no --currency). Lists, the
+    report and the API then say "no currency recorded" and nothing at ingest said why nor how
+    to record one. Empty when a currency is recorded or there is no money."""
+    from features.duckdb_memory import cursor
+    from lifecycle.sql import identifier, literal
+
+    with cursor(con) as con:
+        table = f"read_parquet({literal(events)})"
+        names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+        if c.AMOUNT not in names:
+            return {}
+        held = c.currency_column(names)
+        monetary = ", ".join(literal(t) for t in c.MONETARY_EVENT_TYPES)
+        stated = (
+            f" AND coalesce(trim(CAST({identifier(held)} AS VARCHAR)), '') = ''" if held else ""
+        )
+        (rows,) = con.execute(
+            f"SELECT count(*) FROM {table} WHERE {c.EVENT_TYPE} IN ({monetary}) "
+            f"AND {c.AMOUNT} <> 0{stated}"
+        ).fetchone()
+        if held and rows:  # some rows state one: the currency is recorded, blanks read as it
+            (with_code,) = con.execute(
+                f"SELECT count(*) FROM {table} WHERE {c.EVENT_TYPE} IN ({monetary}) AND "
+                f"coalesce(trim(CAST({identifier(held)} AS VARCHAR)), '') <> ''"
+            ).fetchone()
+            rows = 0 if with_code else rows
+    if not rows:
+        return {}
+    return {NO_CURRENCY: {"column": column, "rows": int(rows), "appended": appended}}
+
+
+def amounts_without_currency_line(note: dict[str, Any]) -> str:
+    """The summary line of :func:`amounts_without_currency`'s note: what it means, and the
+    options that record the currency."""
+    again = (
+        "ingest the dataset's files again with --currency CODE (the first with --replace, then "
+        "--append the later ones)"
+        if note.get("appended")
+        else "ingest the file again with --replace --currency CODE"
+    )
+    return (
+        f"    amounts in '{note['column']}' have no currency ({note['rows']:,} purchase and "
+        "refund rows: no sign or code written on them, no currency column): lists, the report "
+        "and the API show them as bare numbers ('no currency recorded'); to record it, "
+        f"{again} (an ISO 4217 code, e.g. --currency GBP), or --map currency=COLUMN for a "
+        "column of codes"
     )

@@ -33,6 +33,7 @@ from features.append_columns import holds_amounts, holds_blank_currency
 from features.append_merge import merge_append
 from features.column_checks import refuse_from_first_lines
 from features.csv_format import CsvFormat
+from features.currency import NO_CURRENCY
 from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
 from features.duckdb_memory import INGEST, bounded, connect
 from features.erasure_log import ErasedUsers
@@ -515,7 +516,7 @@ def _finish_events(
             **{
                 k: v
                 for k, v in reports["events"].notes.items()
-                if k in (NO_USER_NOTE, MAYBE_MINOR, MAYBE_COUNTS, batches.LATE_SPAN)
+                if k in (NO_USER_NOTE, MAYBE_MINOR, MAYBE_COUNTS, NO_CURRENCY, batches.LATE_SPAN)
             },
         },
     ]

@@ -30,8 +30,10 @@ from features.blank_tail import BLANK_ROWS_SKIPPED
 from features.currency import (
     AMOUNT_CURRENCY,
     CURRENCY_COLUMN,
+    NO_CURRENCY,
     UNREAD_CURRENCY,
     amount_currency_line,
+    amounts_without_currency_line,
     currency_column_line,
     currency_given_lines,
     unread_currency_line,
@@ -155,6 +157,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     out.extend(currency_given_lines(notes))
     if UNREAD_CURRENCY in notes:
         out.append(unread_currency_line(notes[UNREAD_CURRENCY]))
+    if NO_CURRENCY in notes:
+        out.append(amounts_without_currency_line(notes[NO_CURRENCY]))
     if UNIT_READ in notes:
         out.append(unit_read_line(notes[UNIT_READ]))
     if MAYBE_MINOR in notes:

@@ -19,7 +19,12 @@ from features.amount_units import (
     refuse_options_without_amounts,
     whole_amounts,
 )
-from features.currency import unread_currency
+from features.currency import (
+    AMOUNT_CURRENCY,
+    NO_CURRENCY,
+    amounts_without_currency,
+    unread_currency,
+)
 from features.event_types import (
     NO_PURCHASES,
     NOT_ACTIVITY_NOTE,
@@ -92,6 +97,12 @@ def note_staged(
         mapped = c.CURRENCY in (shape.get("columns") or {})
         found = unread_currency(staging / EVENTS_FILE, appended, mapped, con)
         reports["events"].notes.update(found)
+        # said once a dataset (an append of one said it adds nothing); '$': a line of its own
+        said = appending_to is not None and any(NO_CURRENCY in b for b in batches.batches(held))
+        if not found and not said and AMOUNT_CURRENCY not in reports["events"].notes:
+            column = (shape.get("columns") or {}).get(c.AMOUNT, c.AMOUNT)
+            bare = amounts_without_currency(staging / EVENTS_FILE, column, appended, con)
+            reports["events"].notes.update(bare)
     if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
         notes = reports["events"].notes
         notes.pop(SPELT_APART, None)

@@ -125,10 +125,15 @@ def test_quarantined_comma_amounts_name_the_option_that_reads_them(
     result = CliRunner().invoke(main, ["--quiet", "ingest", str(path)])
     assert result.exit_code == 0, result.output
     held = Path(result.stdout.splitlines()[0].split(" at ", 1)[1]) / "quarantine"
-    assert result.stdout.splitlines()[-4:] == [
+    assert result.stdout.splitlines()[-5:] == [
         f"  events: 2 rows loaded of 3, 1 quarantined (1 ambiguous_amount, in {held})",
         "    times without a zone ('event_time') read as UTC (--timezone ZONE reads them in "
         "another)",
+        "    amounts in 'amount' have no currency (2 purchase and refund rows: no sign or code "
+        "written on them, no currency column): lists, the report and the API show them as bare "
+        "numbers ('no currency recorded'); to record it, ingest the file again with --replace "
+        "--currency CODE (an ISO 4217 code, e.g. --currency GBP), or --map currency=COLUMN for "
+        "a column of codes",
         "    1 ambiguous_amount rows (12,5 or 1,234: a decimal comma or a thousands separator): "
         "if the file writes decimals with a comma, --decimal-comma reads them",
         "    1 user with no row loaded (e.g. 'u1'): every row of theirs is in the quarantine "

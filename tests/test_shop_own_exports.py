@@ -98,3 +98,39 @@ def test_an_xlsx_of_amounts_formatted_as_pounds_records_gbp(tmp_path: Path) -> N
     assert format_mark("#,##0.00 [$EUR]") == "EUR" and format_mark('"USD "0.00') == "USD"
     assert format_mark("0.00%") is format_mark("dd/mm/yyyy hh:mm") is None
     assert format_mark("[$-409]#,##0.00") is format_mark("General") is None
+
+
+def test_a_dataset_whose_amounts_have_no_currency_is_told_how_to_record_one(
+    tmp_path: Path,
+) -> None:
+    """Bare amounts (a CSV of `10.50`, an .xlsx of unformatted numbers, a Parquet export)
+    loaded with no word: lists then said "no currency recorded" and nothing said why nor that
+    `--currency GBP` records it. The summary and `datasets` now say it, with the options, once
+    a dataset; with --currency, or amounts written `£10.50`, nothing is said."""
+    home = ("--home", str(tmp_path / "ws"))
+    orders = _orders(tmp_path / "a.csv")
+    ingest = (*home, "ingest", *MAPS, "--map-type", "purchase=Sale")
+    said = (
+        "    amounts in 'Total' have no currency (13 purchase and refund rows: no sign or code "
+        "written on them, no currency column): lists, the report and the API show them as bare "
+        "numbers ('no currency recorded'); to record it, ingest the file again with --replace "
+        "--currency CODE (an ISO 4217 code, e.g. --currency GBP), or --map currency=COLUMN for "
+        "a column of codes"
+    )
+    bare = _invoke(*ingest, "--dataset", "bare", str(orders))
+    assert bare.exit_code == 0, bare.output
+    assert said in bare.output.splitlines()
+    assert said in _invoke(*home, "datasets").output.splitlines()
+    later = _orders(tmp_path / "b.csv", first=20)  # said once a dataset, not on each append
+    appended = _invoke(*ingest, "--dataset", "bare", "--append", str(later))
+    assert appended.exit_code == 0 and "have no currency" not in appended.output, appended.output
+    given = _invoke(*ingest, "--dataset", "bare", "--replace", "--currency", "GBP", str(orders))
+    assert given.exit_code == 0, given.output
+    assert "have no currency" not in given.output
+    pounds = tmp_path / "pounds.csv"
+    pounds.write_text(
+        orders.read_text().replace(",Sale,", ",Sale,£").replace(",Refund,", ",Refund,£")
+    )
+    signed = _invoke(*ingest, "--dataset", "pounds", str(pounds))
+    assert signed.exit_code == 0, signed.output
+    assert "have no currency" not in signed.output and "read as GBP" in signed.output
