@@ -13,7 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from features import contract as c
 from features.contract import ContractError
+from features.hints import mapping_candidates
 
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
 # a raw frame's attrs key: read with --delimiter ' ', its fields look aligned by runs of
@@ -113,6 +115,9 @@ def refuse_repeated_columns(raw: pd.DataFrame, columns: dict[str, str], source: 
         )
 
 
+_GUESSED = (c.USER_ID, c.EVENT_TIME, c.SIGNUP_TIME)  # a column :func:`mapping_candidates` finds
+
+
 def require_columns(
     raw: pd.DataFrame,
     wanted: dict[str, str],
@@ -141,18 +146,26 @@ def require_columns(
         if hint and near:  # an adapter reads its own names: a renamed one is put back
             renames = ", ".join(f"'{col}' to '{missing[name]}'" for name, col in near.items())
             hint = f"Rename {renames}; {hint}"
+        # the user or time column under another name ('Customer No.', 'Order Date'): offered
+        unnamed = [n for n in missing if n in _GUESSED and n not in near]
+        # not of fields shifted by runs of spaces (CDNOW's: their values are the next column's)
+        shifted = bool(raw.attrs.get(SPACE_RUNS))
+        guessed = (
+            "" if hint or shifted else mapping_candidates(raw, unnamed, wanted.values(), option)
+        )
         if len(raw.columns) == 1 and re.search(r"\S\s+\S", str(raw.columns[0])):
             # columns aligned by runs of spaces (CDNOW's): no mapping reads them
             mapped = (
                 "It reads as one column whose name holds spaces: if its fields are separated by "
                 f"spaces, {squeeze_spaces(source)}"
             )
-            options = ("--delimiter ' '",)
+            options, guessed = ("--delimiter ' '",), ""
         raise ContractError(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
             + (hint or mapped)
             + (f"; the others with {others}" if not hint and 0 < len(close) < len(missing) else "")
-            + note,
+            + note
+            + guessed,
             () if hint else note_options or options,
         )
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from features import contract as c
 from features.currency import ISO_CODES
 from features.parsing import SPREADSHEET_SERIAL
+from features.time_columns import TIME_OF_DAY
 from lifecycle.errors import offered
 
 if TYPE_CHECKING:
@@ -288,3 +289,85 @@ def unit_price_said(raw: pd.DataFrame, price: str, quantity: str) -> str:
             "FILE` reads it so, its cancellations as refunds)"
         )
     return said
+
+
+# words of a column's name that say it holds who did it, or when (a name word starts with one:
+# 'Customer No.', 'Kundennr', 'Purchased At')
+USER_STEMS = ("user", "customer", "client", "account", "buyer", "member", "shopper", "kunde")
+USER_STEMS += ("cliente", "klant", "email", "mail", "contact", "person", "subscriber")
+TIME_STEMS = ("date", "time", "created", "placed", "ordered", "purchased", "sold", "paid")
+TIME_STEMS += ("datum", "zeit", "fecha", "data", "when", "timestamp", "at", "day")
+_WHAT = {c.USER_ID: "the user id", c.EVENT_TIME: "the event time", c.SIGNUP_TIME: "the signup time"}
+_NUMBER_ONLY = r"[-+]?[0-9]+(?:[.,][0-9]+)?"
+
+
+def mapping_candidates(
+    raw: pd.DataFrame, missing: list[str], used: Iterable[str], option: str
+) -> str:
+    """The end of a refusal of a file without its user or time column (``missing`` of
+    user_id, event_time, signup_time; ``used``: the columns other maps read): for each, the
+    file's columns that may hold it, the likeliest first, with an example value and the
+    ``option`` that reads the first (a shop's 'Customer No.' and 'Order Date' were plain to
+    see, and the refusal said only `--map CONTRACT=SOURCE`). A user column is one named so
+    (customer, client, account, ...) holding no dates; a time column one whose values read
+    as dates, one named so first. None chosen: each is offered."""
+    taken, parts = set(map(str, used)), []
+    for name in missing:
+        found = (_user_columns(raw, taken) if name == c.USER_ID else _time_columns(raw, taken))[:3]
+        if not found:
+            parts.append(f"no column looks like {_WHAT[name]} ({option} {name}=COLUMN names it)")
+            continue
+        named = " or ".join(
+            f"'{col}'" + (f" (e.g. {value})" if value else "") for col, value in found
+        )
+        parts.append(f"{named} may hold {_WHAT[name]}: {option} {name}={shlex.quote(found[0][0])}")
+    return f". Of its columns, {'; '.join(parts)}" if parts else ""
+
+
+def _filled(values: pd.Series) -> pd.Series:
+    text = values.dropna().astype(str).str.strip()
+    return text[text != ""].head(200)
+
+
+def _user_columns(raw: pd.DataFrame, taken: set[str]) -> list[tuple[str, str]]:
+    """Columns named as a user's (an id word first: 'Customer No.' before 'Customer Name'),
+    whose values are no dates."""
+    found = []
+    for name in map(str, raw.columns):
+        words = c.name_words(name)
+        values = _filled(raw[name])
+        if name in taken or not any(w.startswith(USER_STEMS) for w in words) or _as_dates(values):
+            continue
+        first = values.iloc[0] if len(values) else ""  # a header alone: its name says it
+        found.append((not set(words) & {*ORDER_WORDS, "email", "mail"}, name, first))
+    return [(name, value) for _, name, value in sorted(found, key=lambda f: f[0])]
+
+
+def _time_columns(raw: pd.DataFrame, taken: set[str]) -> list[tuple[str, str]]:
+    """Columns whose values read as dates (not numbers nor times of day alone), one named
+    as a time first; of a header alone, those named so."""
+    found = []
+    for name in map(str, raw.columns):
+        values = _filled(raw[name])
+        named = any(w.startswith(TIME_STEMS) for w in c.name_words(name))
+        if name in taken or not (_as_dates(values) or (values.empty and named)):
+            continue
+        found.append((not named, name, values.iloc[0] if len(values) else ""))
+    return [(name, value) for _, name, value in sorted(found, key=lambda f: f[0])]
+
+
+def _as_dates(values: pd.Series) -> bool:
+    """Whether nine in ten of ``values`` read as dates: not numbers (ids, amounts, serials) nor
+    times of day alone."""
+    import warnings
+
+    import pandas as pd
+
+    if values.empty:
+        return False
+    if values.str.fullmatch(_NUMBER_ONLY).mean() > 0.5 or values.str.fullmatch(TIME_OF_DAY).all():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read = pd.to_datetime(values, errors="coerce", format="mixed", dayfirst=False)
+    return bool(read.notna().mean() >= 0.9)
