@@ -456,6 +456,12 @@ def online_store_problem(settings: Settings, dataset: str) -> str | None:
     return None
 
 
+def run_tag(name: str) -> bool:
+    """Whether a model version tag of :func:`model_tags` is set on its training run too:
+    what data, features, label definition and code it came from."""
+    return name.startswith(TAG_PREFIX) or name == DEFINITION_TAG
+
+
 def model_tags(
     settings: Settings, dataset: str, feature_service: str, label: dict[str, Any]
 ) -> dict[str, str]:

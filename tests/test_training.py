@@ -690,6 +690,32 @@ def test_every_booster_logs_its_effective_hyperparameters(
     assert not any(key.startswith("ltv") for key in churn)
 
 
+def test_a_training_run_carries_the_lineage_of_its_version(
+    trained_copy: Path, trained: dict
+) -> None:
+    """Only the model versions had `lineage.*` tags: `mlflow runs list` / search_runs could
+    not find a dataset version's training runs (the backtest's run had them)."""
+    client = registry.client(load_settings(home=trained_copy, environ={}))
+    for task, result in trained.items():
+        tags = client.get_model_version(result.model_name, result.version).tags
+        lineage_tags = {k: v for k, v in tags.items() if k.startswith("lineage.")}
+        assert {
+            "lineage.dataset_version",
+            "lineage.feature_table",
+            "lineage.code_version",
+            "lineage.settings_hash",
+            "lineage.feature_service",
+        } <= set(lineage_tags), tags
+        run = client.get_run(result.run_id)
+        assert {k: run.data.tags.get(k) for k in lineage_tags} == lineage_tags, task
+        assert run.data.tags["label_definition"] == tags["label_definition"], task
+        found = client.search_runs(
+            [run.info.experiment_id],
+            f"tags.`lineage.dataset_version` = '{lineage_tags['lineage.dataset_version']}'",
+        )
+        assert result.run_id in {r.info.run_id for r in found}, task
+
+
 def test_environment_hyperparameters_reach_the_booster_and_the_run(trained_copy: Path) -> None:
     """LIFECYCLE_TRAINING__MODELS__CHURN__* is used for training and logged on the run; the
     spec's other values stay. (Never promoted: the champion stays the default model.) The

@@ -396,6 +396,8 @@ def log_pyfunc(
 
     # A registry refusing the write: what was done is said with it (a stop says its own).
     run_id = mlflow.active_run().info.run_id
+    # the run carries its version's lineage too, so that search_runs finds a dataset's runs
+    mlflow.set_tags({k: v for k, v in tags.items() if lineage.run_tag(k)})
     try:
         registered = mlflow.register_model(f"runs:/{run_id}/model", name, tags=version_tags)
     except Exception as error:
