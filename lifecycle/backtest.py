@@ -482,6 +482,8 @@ def run_backtest(
             )
             for stamp in stamps
         ]
+        from training.tracking import settings_params
+
         used = {
             "labels": labels.model_dump(),
             "feature_windows_days": settings.features.windows_days,
@@ -489,6 +491,8 @@ def run_backtest(
             "training_seed": settings.training.seed,
             "training_engine": settings.training.engine,
             "training_models": lineage.model_values(settings),  # the LightGBM values set
+            # the other settings that chose the rows and judged the models: the run's params
+            "training_settings": settings_params(settings),
             "resamples": resamples,
             "bootstrap_seed": seed,
             "data_span": [str(span[0]), str(span[1])],

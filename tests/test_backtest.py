@@ -405,6 +405,12 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
     # had the same parameters)
     assert document["settings"]["training_models"] == {"churn.num_boost_round": 1000}
     assert run.data.params["churn.num_boost_round"] == "1000"
+    # and the other settings that chose the rows and judged the models: the run had them as
+    # params, --json did not
+    said = document["settings"]["training_settings"]
+    assert said["training.max_rows"] == str(settings.training.max_rows), said
+    assert said["training.gate_metric.ltv"] == "normalized_gini", said
+    assert said == {k: run.data.params[k] for k in said}, said
 
 
 @pytest.mark.parametrize(
