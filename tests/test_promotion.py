@@ -171,9 +171,22 @@ def test_a_champion_level_within_noise_gives_way_to_the_model_of_fresher_data(
     won, verdict = judged(level, last)  # the same data: nothing fresher to prefer
     assert not won and " does not beat " in verdict and "within noise" not in verdict
     behind = roc_auc(rows[LABEL], theirs) - ours
-    assert verdict.endswith(f" on test {tested_on(rows[AS_OF])}, behind by {behind:.4f}"), verdict
+    # a loss says whether it is beyond noise: the paired interval of the difference on these
+    # rows ("behind by 0.0025" of CDNOW's 23,570 rows said nothing of it), as the run's tags
+    said, interval = verdict.split("; 95% interval of the difference ")
+    assert said.endswith(f" on test {tested_on(rows[AS_OF])}, behind by {behind:.4f}"), verdict
+    low, high = (float(x) for x in interval.split("]")[0].strip("[").split(", "))
+    assert low < -behind < high and interval.endswith("], not beyond noise") and high > 0, verdict
+    run_id = client.get_model_version("demo-churn", champion.version).run_id
+    tags = client.get_run(run_id).data.tags
+    assert tags["gate.versus"] == f"champion v{champion.version}", tags
+    assert float(tags["gate.difference_low"]) == pytest.approx(low, abs=5e-5)
+    assert float(tags["gate.difference_high"]) == pytest.approx(high, abs=5e-5)
+    assert tags["gate.beyond_noise"] == "false"
     won, verdict = judged(rng.random(len(rows)), later)  # behind beyond noise
     assert not won and "within noise" not in verdict, verdict
+    assert verdict.endswith("], beyond noise"), verdict
+    assert client.get_run(run_id).data.tags["gate.beyond_noise"] == "true"
     won, verdict = judged(level, later)
     assert won, verdict
     assert verdict.startswith(f"auc {ours:.4f} does not beat champion v{champion.version} ")

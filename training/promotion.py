@@ -136,6 +136,7 @@ def gate(
     baselines: dict[str, dict[str, float]] | None = None,
     lead_over: Callable[[str], tuple[float, float] | None] = lambda baseline: None,
     itself: str | None = None,
+    noted: dict[str, str] | None = None,
 ) -> tuple[bool, str]:
     """Make ``version`` champion if it beats the best of ``baselines`` (their metrics on the
     same evidence) and, when there is a champion, the champion's score
@@ -156,6 +157,11 @@ def gate(
     " on test 2025-05-11..2025-06-01"). ``itself``: the baseline the challenger is (a winning rule
     registered to serve), which it need not beat and whose lead over the baselines is 0: a
     rule that won on an easier period replaced a LightGBM champion that had led it on its own.
+
+    A loss says the 95% paired interval of the difference where the rows give one (the lead
+    over the best baseline, or over a champion re-scored here or as recorded), and whether
+    it is beyond noise; ``noted`` gets it as the run's tags (:func:`noise_tags`). It decides
+    nothing a loss did not already.
     """
     metric = gate_metric_of(settings, task)
     if metric not in metrics:
@@ -173,8 +179,10 @@ def gate(
         mine, baseline = compared(ours, rivals[best])
         if not ours > rivals[best] and best != itself:
             by = f"{rivals[best] - ours:.{len(mine.partition('.')[2])}f}"
+            spread = noise_tags(noted, f"baseline {best}", lead_over(best))
             return False, (
                 f"{kind}{metric} {mine} loses to the baseline {best} {baseline} by {by}{evidence}"
+                f"{spread}"
             )
         beaten = (
             f" > best baseline {best} {baseline}{evidence}"
@@ -218,6 +226,9 @@ def gate(
         noise = ((0.0, 0.0) if exact else lead_over(best)) if theirs.older and not margin else None
         no_lead = exact and weighed[1] <= 0  # a rule champion, or one that led no baseline
         decimals = len(their_lead.partition(".")[2])
+        spread = None if exact else (noise if noise is not None else lead_over(best))
+        if spread is not None:  # the challenger's lead less the champion's recorded one
+            spread = (spread[0] - weighed[1], spread[1] - weighed[1])
     else:
         weighed = (ours, theirs)
         mine, _, their = compared(ours, theirs + margin, theirs)
@@ -234,7 +245,7 @@ def gate(
         # best baseline, and the champion does no better than it here
         no_lead = isinstance(theirs, Rescored) and bool(rivals) and best == itself
         no_lead = no_lead and theirs <= rivals[best]
-        noise = theirs.lead if isinstance(theirs, Rescored) else None
+        noise = spread = theirs.lead if isinstance(theirs, Rescored) else None
         if noise is not None:  # the lead over the champion itself, not a level to reach
             noise = (noise[0] + weighed[1], noise[1] + weighed[1])
     if weighed[0] > weighed[1] + margin:
@@ -258,7 +269,30 @@ def gate(
         )
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
-    return False, f"{said}{worse}{against}, {shortfall(*weighed, decimals)}"
+    spread_said = noise_tags(noted, f"champion v{champion.version}", spread)
+    return False, f"{said}{worse}{against}, {shortfall(*weighed, decimals)}{spread_said}"
+
+
+def noise_tags(
+    noted: dict[str, str] | None, versus: str, interval: tuple[float, float] | None
+) -> str:
+    """A loss's 95% paired interval of the difference (challenger minus ``versus``) as its
+    verdict says it, '' without one; into ``noted`` as run tags ``gate.*``."""
+    if interval is None:
+        return ""
+    low, high = interval
+    beyond = high < 0 or low > 0
+    if noted is not None:
+        noted |= {
+            "gate.versus": versus,
+            "gate.difference_low": f"{low:.6f}",
+            "gate.difference_high": f"{high:.6f}",
+            "gate.beyond_noise": str(beyond).lower(),
+        }
+    return (
+        f"; 95% interval of the difference [{low:+.4f}, {high:+.4f}], "
+        f"{'beyond' if beyond else 'not beyond'} noise"
+    )
 
 
 def shortfall(ours: float, theirs: float, decimals: int) -> str:
@@ -458,12 +492,8 @@ def gate_on_test(
             predicted = current.predict(test)
             value = metrics_of(task, y, {"lightgbm": predicted})["lightgbm"][metric]
             ours = (scores or {}).get("lightgbm")
-            # the bootstrap only where a level verdict could promote (a champion of older data)
-            lead = (
-                leads(metric, y, ours, {"champion": predicted})
-                if ours is not None and older
-                else {}
-            )
+            # where a level verdict could promote (a champion of older data), and a loss's noise
+            lead = leads(metric, y, ours, {"champion": predicted}) if ours is not None else {}
             found = Rescored(value, lead.get("champion"))
         found.older = older
         return found
@@ -478,6 +508,7 @@ def gate_on_test(
         found = leads(metric, y, given["lightgbm"], {baseline: given[baseline]})
         return found.get(baseline)
 
+    noted: dict[str, str] = {}
     promoted, verdict = gate(
         settings,
         mlflow_client,
@@ -490,8 +521,13 @@ def gate_on_test(
         baselines=baselines,
         lead_over=lead_over,
         itself=itself,
+        noted=noted,
     )
     registry.record_gate(mlflow_client, name, version, verdict)
+    if noted:  # a loss's interval, on the run that trained the version
+        run_id = mlflow_client.get_model_version(name, version).run_id
+        for key, value in noted.items():
+            mlflow_client.set_tag(run_id, key, value)
     return promoted, verdict
 
 
