@@ -341,7 +341,7 @@ class ListAnswers:
         if stale is not None and self.settings.serving.stale_scores == "refuse":
             raise ApiError(503, stale_text(stale))
         frame = frame_to_rank(self.settings, table, rank_by, state and state.uplift)
-        # user attributes, e.g. {"country": "Spain"}; a list: any of its values
+        # user attributes, e.g. {"country": "FR"}; a list: any of its values
         pairs = tuple(
             (column, value)
             for column, wanted in (where or {}).items()

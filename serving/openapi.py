@@ -189,6 +189,14 @@ def document_list_values(spec: dict[str, Any], scores: Path) -> None:
 
 
 WHERE_VALUES = 1000  # an attribute of more values is not offered to /at_risk's where
+# /at_risk's where as its field describes it before a table is read: the demo's values (its
+# countries are codes), which a demo server accepts; online_retail's are names ("Spain", which
+# the field said, a demo server refused with a 400)
+WHERE_EXAMPLES = ({"country": "FR"}, {"country": ["FR", "DE"]})
+WHERE_SAID = (
+    f"e.g. {json.dumps(WHERE_EXAMPLES[0])} (the demo's countries are codes; online_retail's "
+    f'are names: {{"country": "Spain"}}), or any of a list: {json.dumps(WHERE_EXAMPLES[1])}'
+)
 
 
 def _attribute_values(scores: Path, names: set[str]) -> dict[str, Any]:
@@ -201,21 +209,28 @@ def _attribute_values(scores: Path, names: set[str]) -> dict[str, Any]:
     attributes = user_attributes(names)
     table = pq.read_table(scores, columns=attributes) if attributes else None
     properties = {}
+    example: dict[str, Any] = {}  # the first attribute's commonest value: one the list takes
     for name in attributes:
-        values = sorted({str(v) for v in table[name].drop_null().unique().to_pylist()})
+        counts = table[name].drop_null().value_counts().to_pylist()
+        values = sorted(str(count["values"]) for count in counts)
         if 0 < len(values) <= WHERE_VALUES:
             value = {"type": "string", "enum": values}
             properties[name] = {
                 "anyOf": [value, {"type": "array", "items": value, "minItems": 1}],
                 "description": f"only users whose {name} is this, or any of a list",
             }
+            if not example:
+                commonest = min(counts, key=lambda count: (-count["counts"], str(count["values"])))
+                example = {name: str(commonest["values"])}
+    said = f", e.g. {json.dumps(example)}" if example else ""
     return {
         "type": "object",
         "properties": properties,
         "additionalProperties": False,
         "nullable": True,
-        "description": "only users whose attributes have these values (a list: any "
+        "description": f"only users whose attributes have these values{said} (a list: any "
         "of them); the attributes are not returned; null: all",
+        **({"example": example} if example else {}),
     }
 
 

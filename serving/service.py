@@ -39,7 +39,7 @@ from serving.field_errors import NOT_ONLY_SPACE, SAFE_INTEGER, VERSION_NUMBER, F
 from serving.follow import AliasPoll, MirrorFollower, poll_seconds
 from serving.limits import BodyLimit, EmptyBody, JsonOnly
 from serving.logs import quiet_bad_input, show_service_info
-from serving.openapi import OpenApiErrors
+from serving.openapi import WHERE_SAID, OpenApiErrors
 from serving.replaced_data import ReplacedData
 from serving.schemas import (
     FeatureRow,
@@ -354,12 +354,12 @@ class LifecycleScoring:
         offset: Annotated[
             int, Strict(), Field(ge=0, description="users skipped before the page")
         ] = 0,
-        # a list is either value, as the CLI's --where country=Spain --where country=France
+        # a list is either value, as the CLI's --where country=FR --where country=DE; the
+        # examples are the demo's (serving.openapi.WHERE_SAID), a served document its table's
         where: Annotated[
             dict[str, str | list[str]] | None,
             Field(
-                description="only users whose attributes have these values, e.g. "
-                '{"country": "Spain"}, or any of a list: {"country": ["Spain", "France"]}; '
+                description=f"only users whose attributes have these values, {WHERE_SAID}; "
                 "the attributes are not returned; null: all"
             ),
         ] = None,
