@@ -25,7 +25,7 @@ from serving.reason_words import (
     unseen,
     unseen_text,
 )
-from serving.segments import first_day_only_columns
+from serving.segments import KEPT, first_day_only_columns
 from serving.unkept_words import says_no_order, unkept_of, unkept_text
 
 if TYPE_CHECKING:
@@ -179,15 +179,16 @@ def worded_reasons(
         said = said_as(names[j], value, value_of, names)  # net_order_value as the gross one
         of_orders = said in ("overdue_ratio", USUAL_GAP, *ORDER_VALUES)
         orders = value_of("orders_total") if of_orders and "orders_total" in names else None
-        of_spent = said == "max_order_value" and "revenue_total" in names
+        of_spent = said in ("max_order_value", KEPT) and "revenue_total" in names
         spent = value_of("revenue_total") if of_spent else None
+        # all spent beside what was kept after refunds, the lists' revenue
+        kept = value_of(KEPT) if said == "revenue_total" and KEPT in names else None
         # a high count that raised the risk says the pace it fell from: its words and its fact
         pace = pace_of(names[j], value, value_of, names, purchase_counts)
         unkept_said = unkept_text(said, value, unkept)
-        text = (
-            unkept_said
-            or pace_text(names[j], pace)
-            or reason_text(
+        text = unkept_said or pace_text(names[j], pace)
+        if text is None:
+            text = reason_text(
                 said,
                 value,
                 purchase_counts,
@@ -195,9 +196,9 @@ def worded_reasons(
                 first_day_only=first_day_only,
                 orders=orders,
                 spent=spent,
+                kept=kept,
                 trends=trends,
             )
-        )
         if unseen(names[j], value, categories):
             text = unseen_text(text)
         reason = {

@@ -95,7 +95,7 @@ CASES = {
         [
             ("no activity for 178 days", "recency_days", 1.07),
             ("37 sessions in the last 365 days, none in the last 90 days", "sessions_365d", 0.35),
-            ("spent 1,120 in all", "revenue_total", 0.08),
+            ("spent 1,120 in all, 1,080 net of refunds", "revenue_total", 0.08),  # refunds 40
         ],
     ),
     "seen only on the first day; no order, nor spend": (

@@ -1,0 +1,56 @@
+"""All a customer spent and what they kept after refunds, said as one definition on the real
+online_retail log: "spent 642 in all" (before refunds) stood beside the list's `revenue`
+635.04 (net of refunds) in 15297's row, both true, unsaid which was which. "Spent" is
+before refunds; where refunds change what the lists show, the reason says both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from features.asof import compute_features
+from serving.churn_reasons import worded_reasons
+from serving.reason_words import money_text
+from serving.segments import KEPT, money_column
+
+NAMES = ["revenue_total", KEPT, "refund_amount_total", "orders_total"]
+
+
+def _said(row: Any, contributions: list[float]) -> list[str]:
+    shares = np.array(contributions)
+    return [r["text"] for r in worded_reasons(NAMES, shares, np.argsort(-shares), row.get)]
+
+
+def test_all_spent_says_what_was_kept_where_refunds_change_it(online_retail_loaded: Any) -> None:
+    events, users = online_retail_loaded
+    table = compute_features(events.frame, ["2011-12-10"], users=users.frame)
+    revenue = money_column(table, KEPT)  # the lists' revenue column (serving.batch)
+    table = table.assign(listed_revenue=revenue).set_index("user_id")
+    assert _said(table.loc["15297"], [0.4, -0.1, -0.1, -0.1]) == [
+        "spent 642 in all, 635 net of refunds"
+    ]
+    assert table.loc["15297", "listed_revenue"] == 635.04
+    # the net reason is the same fact in the same words: one reason of both contributions
+    assert _said(table.loc["15297"], [0.3, 0.2, -0.1, -0.1]) == [
+        "spent 642 in all, 635 net of refunds"
+    ]
+    assert _said(table.loc["16454"], [0.4, -0.1, -0.1, -0.1]) == [
+        "spent 6.9 in all, refunded 8.2 more than that"
+    ]
+    assert _said(table.loc["18268"], [0.4, -0.1, -0.1, -0.1]) == [
+        "spent 25.5 in all, all of it refunded"
+    ]
+    # every buyer: all spent names the revenue a list shows beside it, or equals it as shown
+    buyers = table[table["revenue_total"] > 0]
+    differ = 0
+    for user, row in buyers.iterrows():
+        text = _said(row, [0.4, -0.1, -0.1, -0.1])[0]
+        gross, net = money_text(row["revenue_total"]), money_text(row["listed_revenue"])
+        if gross == net:
+            assert text == f"spent {gross} in all", user
+            continue
+        differ += 1
+        assert text.startswith(f"spent {gross} in all, "), user
+        assert net.lstrip("-") in text or row["listed_revenue"] == 0, (user, text)
+    assert (len(buyers), differ) == (4326, 1502)
