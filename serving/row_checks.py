@@ -4,8 +4,16 @@ would be extrapolation."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from serving.errors import as_json
+from serving.schemas import largest, never_negative, whole_number
+
+if TYPE_CHECKING:
+    from serving.schemas import FeatureRow
 
 # Orderings every row ``features.asof`` computes holds, as (fewer days, more days, why): a
 # supplied row breaking one describes no user, and its scores would be extrapolation.
@@ -111,3 +119,46 @@ def _orderings(
             windows.setdefault(window[0], []).append((window[1], name))
     days_order = tuple(o for o in DAYS_ORDER if o[0] in names and o[1] in names)
     return days_order, tuple((kind, tuple(sorted(named))) for kind, named in windows.items())
+
+
+def value_errors(
+    users: Sequence[FeatureRow], numeric: set[str], categories: Mapping[str, list[str]]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each supplied value that is no value of a model input (``numeric``, ``categories``: the
+    served models'), as (location, what is expected); null is always fine (unknown)."""
+    known = numeric | set(categories)
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    for i, row in enumerate(users):
+        for name, value in row.features.items():
+            loc = ("users", i, "features", name)
+            if name not in known:
+                errors.append(
+                    (loc, f"unknown feature {name!r}; the models read: {', '.join(sorted(known))}")
+                )
+            elif value is None:
+                continue
+            elif name in categories and not isinstance(value, str):
+                errors.append(
+                    (loc, f"{name} is categorical: expected a string, got {as_json(value)}")
+                )
+            elif name in categories and value not in categories[name]:
+                errors.append(
+                    (
+                        loc,
+                        f"{value!r} is not a {name} the models learned from: send null "
+                        f"to score it as unknown, as /score scores a stored user's, or one "
+                        f"of {categories[name]}",
+                    )
+                )
+            elif name in numeric and isinstance(value, str | bool):
+                got = as_json(value)
+                errors.append((loc, f"{name} is numeric: expected a number, got {got}"))
+            elif name in numeric and never_negative(name) and value < 0:
+                errors.append((loc, f"{name} cannot be negative (got {value})"))
+            elif name in numeric and not math.isfinite(float(value)):
+                errors.append((loc, f"{name} must be a finite number"))
+            elif name in numeric and whole_number(name) and not float(value).is_integer():
+                errors.append((loc, f"{name} is a count: expected a whole number, got {value}"))
+            elif name in numeric and value > (largest(name) or math.inf):
+                errors.append((loc, f"{name} is at most {largest(name):g} (got {value:g})"))
+    return errors

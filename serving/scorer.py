@@ -25,10 +25,10 @@ from features.id_spellings import padded_width, padding_hint
 from lifecycle.tasks import names as task_names
 from serving import gauges
 from serving.answers import ListAnswers, as_reason, clean, dataset_currency
-from serving.errors import ApiError, as_json, field_errors
+from serving.errors import ApiError, field_errors
 from serving.openapi import SERVED_INPUTS
 from serving.outlook_apart import outlook_apart
-from serving.row_checks import contradictions
+from serving.row_checks import contradictions, value_errors
 from serving.schemas import (
     AtRiskResponse,
     FeatureRow,
@@ -43,10 +43,7 @@ from serving.schemas import (
     StaleScores,
     Task,
     UserScore,
-    largest,
-    never_negative,
     trusted,
-    whole_number,
 )
 from serving.segments import STAGE_COLUMNS
 from serving.served_tasks import answer_plan, serving_champions
@@ -343,6 +340,7 @@ class Scorer:
         """Score caller-supplied features, checked against the models' feature lists and types."""
         import pandas as pd
 
+        from features.asof import WORDS_ONLY
         from serving.feature_matrix import FeatureMatrix
 
         limit = self.settings.serving.max_users_per_request
@@ -360,46 +358,7 @@ class Scorer:
             categories.update(bundle.categories)
             numeric.update(n for n in bundle.feature_names if n not in bundle.categories)
         known = numeric | set(categories)
-        errors: list[tuple[tuple[str | int, ...], str]] = []
-        for i, row in enumerate(users):
-            for name, value in row.features.items():
-                loc = ("users", i, "features", name)
-                if name not in known:
-                    errors.append(
-                        (
-                            loc,
-                            f"unknown feature {name!r}; the models read: {', '.join(sorted(known))}",
-                        )
-                    )
-                elif value is None:
-                    continue
-                elif name in categories and not isinstance(value, str):
-                    errors.append(
-                        (
-                            loc,
-                            f"{name} is categorical: expected a string, got {as_json(value)}",
-                        )
-                    )
-                elif name in categories and value not in categories[name]:
-                    errors.append(
-                        (
-                            loc,
-                            f"{value!r} is not a {name} the models learned from: send null "
-                            f"to score it as unknown, as /score scores a stored user's, or one "
-                            f"of {categories[name]}",
-                        )
-                    )
-                elif name in numeric and isinstance(value, str | bool):
-                    got = as_json(value)
-                    errors.append((loc, f"{name} is numeric: expected a number, got {got}"))
-                elif name in numeric and never_negative(name) and value < 0:
-                    errors.append((loc, f"{name} cannot be negative (got {value})"))
-                elif name in numeric and not math.isfinite(float(value)):
-                    errors.append((loc, f"{name} must be a finite number"))
-                elif name in numeric and whole_number(name) and not float(value).is_integer():
-                    errors.append((loc, f"{name} is a count: expected a whole number, got {value}"))
-                elif name in numeric and value > (largest(name) or math.inf):
-                    errors.append((loc, f"{name} is at most {largest(name):g} (got {value:g})"))
+        errors = value_errors(users, numeric, categories)
         if errors:
             raise field_errors("score_features", errors)
         for i, row in enumerate(users):  # each value fine, together impossible: a 422
@@ -424,8 +383,9 @@ class Scorer:
         answer = self._response(
             state, champions, wanted, [r.user_id for r in users], rows, "supplied", keys
         )
-        for row, user in zip(users, answer.users, strict=True):  # said, not silently unknown
-            user.features_missing = sorted(known - set(row.features))  # a null is given
+        # said, not silently unknown (a null is given); a words-only feature is no input
+        for row, user in zip(users, answer.users, strict=True):
+            user.features_missing = sorted(known - set(row.features) - set(WORDS_ONLY))  # no input
         return answer
 
     def _score_known(

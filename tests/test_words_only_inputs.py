@@ -1,0 +1,40 @@
+"""A feature read for the reasons' words only (``features.asof.WORDS_ONLY``:
+``cancelled_orders_total``) is no model input to ``/score_features``: a row leaving it out is
+not told it left an input out, and a row giving it has its words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from features.asof import WORDS_ONLY
+
+
+def test_a_words_only_feature_is_never_missing_and_words_the_reasons_when_given(
+    scorer: Any,
+) -> None:
+    from serving.schemas import FeatureRow
+
+    read = {n for b in scorer.state.champions.bundles.values() for n in b.feature_names}
+    assert set(WORDS_ONLY) <= read  # every model reads it (for the words), none learns it
+    # an active user whose one order was refunded in full: the demo's churn model puts a
+    # purchase feature among such a user's reasons
+    active = {"active_days_7d": 5, "active_days_30d": 20, "active_days_90d": 60}
+    active |= {"active_days_365d": 200, "sessions_7d": 10, "sessions_30d": 40}
+    active |= {"sessions_90d": 120, "sessions_365d": 400, "sessions_total": 500}
+    active |= {"recency_days": 1, "tenure_days": 500, "activated": 1, "days_to_activation": 1}
+    refunded = {**active, "orders_total": 0, "revenue_total": 0, "refund_amount_total": 0}
+    without, given = scorer.score_features(
+        [
+            FeatureRow(user_id="without", features=refunded),
+            FeatureRow(user_id="given", features={**refunded, "cancelled_orders_total": 1}),
+        ],
+        ["churn"],
+    ).users
+    assert not set(WORDS_ONLY) & set(without.features_missing)  # listed before: not an input
+    assert "orders_total" not in without.features_missing
+    assert without.features_missing == given.features_missing
+    # the scores are the same (no tree splits on it); the words are its
+    assert given.churn_probability == without.churn_probability
+    words = [r.text for r in given.reasons]
+    assert "1 order so far, refunded in full" in words, words
+    assert "1 order so far, refunded in full" not in [r.text for r in without.reasons]
