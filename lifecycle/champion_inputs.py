@@ -6,7 +6,7 @@ not help."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from lifecycle.errors import UserError
@@ -102,4 +102,29 @@ def require_champion_inputs(
         "--drop-champion-inputs`, then `lifecycle train all` and, for a task whose gate keeps "
         "the old champion, `lifecycle promote TASK challenger --force --reason ...` before "
         "serving again"
+    )
+
+
+def words_retrain(bundles: Mapping[str, ModelBundle], versions: Mapping[str, str]) -> str | None:
+    """One line for champions trained before a words-only feature existed
+    (``features.asof.WORDS_ONLY``): the task whose reasons are in words reads none of it, so
+    its words stay those before it until a retrain; None when every such champion reads it.
+    Their scores are unchanged: no model learns from it."""
+    from features.asof import WORDS_ONLY
+    from lifecycle import tasks
+
+    old = {
+        task: [n for n in WORDS_ONLY if n not in bundle.feature_names]
+        for task, bundle in bundles.items()
+        if tasks.get(task).reasons
+    }
+    old = {task: names for task, names in old.items() if names}
+    if not old:
+        return None
+    return "; ".join(
+        f"{task} v{versions.get(task, '?')} was trained before {', '.join(names)} (read for the "
+        "reasons' words only): its reasons still say 'no purchase yet' of a user whose orders "
+        f"were all refunded in full; retrain it (`lifecycle train {task}`, after `lifecycle "
+        "features build`) for the new words"
+        for task, names in old.items()
     )

@@ -415,6 +415,7 @@ class ListAnswers:
                     ),
                     outside_note(page.matching, Filters()),
                     reasons_note(rank_by, reasons),
+                    table.metadata.get("words_retrain"),  # champions trained before the words
                     *unexplained,
                 )
                 if note

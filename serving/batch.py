@@ -538,6 +538,8 @@ def score_all(
     path, appended, strays = None, None, []
     learned = learned_until(champions)  # scores as of before it are no forecast: said
     if write:
+        from lifecycle.champion_inputs import words_retrain
+
         started = time.perf_counter()
         metadata = {
             "dataset": paths.dataset,
@@ -556,6 +558,7 @@ def score_all(
             "labels": champions.labels,
             "outlook_days": champions.outlook_days(),  # expected_purchases' (Units.text)
             "learned_until": learned,
+            "words_retrain": words_retrain(champions.bundles, champions.versions),  # lists say it
             # What it was built from: `refresh` re-scores when models or features move on.
             "lineage": {
                 "dataset_version": built.get("dataset_version", ""),

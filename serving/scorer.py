@@ -158,6 +158,10 @@ class Scorer:
             self.load_ended()
         for task, why in state.champions.unavailable.items():  # the start's log says it too
             logger.warning("%s cannot be served: %s", task, why)
+        from lifecycle.champion_inputs import words_retrain
+
+        if said := words_retrain(state.champions.bundles, state.champions.versions):
+            logger.warning("%s", said)  # once a load: its scores are unchanged
         return state
 
     def _build(self, store: Any, mirrored: bool = False) -> Loaded:
@@ -357,6 +361,7 @@ class Scorer:
         for bundle in champions.bundles.values():
             categories.update(bundle.categories)
             numeric.update(n for n in bundle.feature_names if n not in bundle.categories)
+        numeric.update(WORDS_ONLY)  # for the words: given to a model trained before, unread
         known = numeric | set(categories)
         errors = value_errors(users, numeric, categories)
         if errors:

@@ -178,6 +178,8 @@ def at_risk_list(
     notes += (unscored,) if unscored else ()
     if not snapshot and (said := reasons_note(rank_by, ranked.get("reasons", ()))):
         notes += (said,)
+    if not snapshot and (said := table.metadata.get("words_retrain")):  # trained before
+        notes += (said,)
     if snapshot and set(table.metadata["personal_columns"]) - set(request.allow_columns):
         notes += (WITHHELD_NOTE,)
     from lifecycle.lineage import definitions_text
