@@ -209,12 +209,14 @@ class CutoffResult:
     plots: list[str] = field(default_factory=list)
     still_active: dict[str, Any] = field(default_factory=dict)  # the verdict on those users
     purchases: dict[str, Any] = field(default_factory=dict)  # on the served expected_purchases
+    shut: list[str] = field(default_factory=list)  # TrainingCutoffs.shut_words: closures near it
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "cutoff": f"{self.cutoff:%Y-%m-%d}",
             "users": self.users,
             "outcome": self.outcome,
+            "shop_shut": self.shut,
             **self.verdict,
             STILL_ACTIVE: self.still_active,
             backtest_purchases.PURCHASES: self.purchases,
@@ -240,6 +242,7 @@ class CutoffResult:
             f"{o['bought_rate']:.1%} bought and value {value} within "
             f"{counted(labels.ltv_horizon_days, DAYS)} (purchases minus refunds, at least 0 per user)",
         ]
+        lines += [f"  note: {words}" for words in self.shut]
         lines.append(f"  {MODEL} serves: {served_text(self.models)}")
         lines += verdict_lines(self.verdict, o["blank_churn"], o["resamples"])
         lines += still_active_lines(self.still_active, o["resamples"])
@@ -482,6 +485,8 @@ def run_backtest(
             )
             for stamp in stamps
         ]
+        for result in results:  # a shop-wide closure the forecasts read as silence: said
+            result.shut = grid.shut_words(result.cutoff, max(horizons(labels).values()))
         from training.tracking import settings_params
 
         used = {

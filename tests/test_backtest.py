@@ -1109,3 +1109,85 @@ def test_forget_finds_and_deletes_a_kept_scratch_workspace(
     assert not scratch.exists()
     assert sorted(p.name for p in scratch.parent.iterdir()) == sorted(result["plots"])
     assert "gone (no longer on disk)" in run_cli(copy, "forget", "--scrub-exports", user)
+
+
+def _events_log(folder: Path, days: pd.DatetimeIndex) -> Path:
+    """A purchase a day of each of 20 users on each of ``days`` (an events table)."""
+    rows = [
+        {c.USER_ID: f"u{user}", c.EVENT_TIME: day + pd.Timedelta(hours=10 + user % 8),
+         c.EVENT_TYPE: "purchase", c.AMOUNT: 10.0}
+        for day in days
+        for user in range(20)
+    ]  # fmt: skip
+    path = folder / "events.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def test_a_shop_shut_is_told_from_the_logs_own_rhythm(tmp_path: Path) -> None:
+    """Session 60: a spell with no event from anyone is a closure where it is more than 3
+    times the gap 95% of the log's days with events are apart: 5 days shut in a log that
+    trades every day is one, 2 are not; where weekends are shut (days 3 apart) 5 are not."""
+    from lifecycle.backtest_inputs import TrainingCutoffs
+
+    every_day = pd.date_range("2024-01-01", "2024-03-31", freq="D", tz="UTC")
+    shut = (every_day >= "2024-02-10") & (every_day <= "2024-02-14")
+    grid = TrainingCutoffs.of(_events_log(tmp_path, every_day[~shut]))
+    first, last = pd.Timestamp("2024-02-10", tz="UTC"), pd.Timestamp("2024-02-14", tz="UTC")
+    assert grid.shut_spells() == [(first, last, 1)]
+    [said] = grid.shut_words(pd.Timestamp("2024-02-12", tz="UTC"), 7)
+    assert said.startswith(
+        "the shop was shut: no event from anyone from Saturday 2024-02-10 to Wednesday "
+        "2024-02-14 (5 days, 2 days of them before the cutoff and 3 in the 7-day horizon; 95% "
+        "of the log's days with events are at most 1 day apart): a model reads the shut days "
+        "before the cutoff as every customer's silence"
+    ), said
+    assert said.endswith("; the horizon's shut days leave fewer days to be active in")
+    assert grid.shut_words(pd.Timestamp("2024-03-20", tz="UTC"), 7) == []  # far from it
+    (tmp_path / "short").mkdir()
+    shorter = (every_day >= "2024-02-10") & (every_day <= "2024-02-11")
+    assert (
+        TrainingCutoffs.of(_events_log(tmp_path / "short", every_day[~shorter])).shut_spells() == []
+    )
+    (tmp_path / "weekdays").mkdir()
+    weekdays = every_day[(every_day.dayofweek < 5) & ~shut]  # weekends shut: 3 days apart
+    assert TrainingCutoffs.of(_events_log(tmp_path / "weekdays", weekdays)).shut_spells() == []
+
+
+def test_the_christmas_closure_read_as_churn_is_said_in_the_backtest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
+) -> None:
+    """Session 60 (BT4's Left): online_retail's shop was shut from 2010-12-24 to 2011-01-03.
+    At 2011-01-01 with 30 days the label-free models read its shut days as every customer's
+    silence (on the full log mean P(active) 5.2% against 33.8% active) and nothing said why.
+    The backtest (its text and JSON) now says the shop was shut, from the log's own rhythm,
+    and what that does to the forecast; here on online_retail's December and January."""
+    import gzip
+
+    clear_lifecycle_environ(monkeypatch)
+    home, env = tmp_path / "ws", NO_PLOTS | {"LIFECYCLE_DATASET": "winter"}
+    source = shared_data / "online_retail" / "online_retail_transactions.csv.gz"
+    with gzip.open(source, "rt") as lines:
+        header = next(lines)
+        kept = [line for line in lines if ",2010-12-" in line or ",2011-01-" in line]
+    path = tmp_path / "winter.csv"
+    path.write_text(header + "".join(kept))
+    run_cli(home, "import", "online-retail", str(path), "--dataset", "winter", env=env)
+    out = tmp_path / "out"
+    result = invoke(home, "backtest", "--cutoff", "2011-01-01", "--horizon", "30",
+                    "--resamples", "100", "--out", str(out), env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    said = (
+        "the shop was shut: no event from anyone from Friday 2010-12-24 to Monday 2011-01-03 "
+        "(11 days, 8 days of them before the cutoff and 3 in the 30-day horizon; 95% of the "
+        "log's days with events are at most 2 days apart): a model reads the shut days before "
+        "the cutoff as every customer's silence, so its forecasts of activity and purchases "
+        "run low, a label-free model's most (it learns no shop-wide pause); the horizon's shut "
+        "days leave fewer days to be active in"
+    )
+    assert f"  note: {said}" in result.stdout.splitlines(), result.stdout
+    [cutoff] = json.loads((out / "backtest.json").read_text())["cutoffs"]
+    assert cutoff["shop_shut"] == [said]
+    # what it says is so: the forecast of activity runs far below what happened
+    lifecycle = cutoff["methods"]["lifecycle"]
+    assert lifecycle["mean_p_active"] < lifecycle["active_rate"] / 2, lifecycle
