@@ -203,6 +203,16 @@ class TrainingCutoffs:
         days = (np.array(at, dtype=np.int64) - self.first_event.normalize().value) // DAY_NS
         return known, int(self.waiting[np.clip(days, 0, len(self.waiting) - 1)].sum())
 
+    @property
+    def thins(self) -> bool:
+        """Whether ``training.max_cutoffs`` can thin some cutoff's labelled cutoffs (the whole
+        data's grid has more): thinned every k-th, a shorter horizon's more cutoffs may keep
+        fewer train cutoffs (the demo at 2023-09-01 with 12: 76 days split, 70 not)."""
+        from features.asof import cutoff_grid
+
+        last = pd.Timestamp(int(self.ends[-1]), tz="UTC")
+        return len(cutoff_grid(self.first_event, last, self.frequency)) > self.max_cutoffs
+
     def skipped(self, cutoff: pd.Timestamp, horizon: int) -> str:
         """Where the offered ``cutoff`` trains churn and LTV from labels but conversion is
         refused (too few of its rows), those words in parentheses; '' otherwise."""
@@ -299,9 +309,12 @@ class TrainingCutoffs:
 
     def longest(self, cutoff: pd.Timestamp, most: int) -> int | None:
         """The longest horizon up to ``most`` days at which the cutoffs at ``cutoff`` split
-        (a shorter one labels more of them and needs a shorter span: bisected); None."""
+        (a shorter one labels a superset of them, so its train cutoffs are a superset too:
+        bisected, unless ``training.max_cutoffs`` thins them: :attr:`thins`); None."""
         days = self.either(
-            lambda every: longest_that(lambda days: self.splits(cutoff, days, every), most)
+            lambda every: longest_that(
+                lambda days: self.splits(cutoff, days, every), most, monotone=not self.thins
+            )
         )
         # a longer window holds more events: where the longest holds none, no shorter does
         return days if days and self.happens(cutoff, days) else None
@@ -342,12 +355,15 @@ class TrainingCutoffs:
         first_event, last_event = span
         # the latest cutoff each horizon fits has the most data: where it does not split, none does
         latest = lambda days: (last_event - pd.Timedelta(days=days)).normalize()  # noqa: E731
+        # a shorter horizon's cutoff is a day later: its train cutoffs each a day later or
+        # more of them, each knowing as many users; not as many yet to convert (they buy)
         low = self.either(
             lambda every: longest_that(
                 lambda days: (
                     self.happens(latest(days), days) and self.splits(latest(days), days, every)
                 ),
                 most,
+                monotone=not self.thins and not (every and len(self.waiting)),
             )
         )
         if low:
@@ -422,9 +438,12 @@ def waiting_users(
     return np.array([n for _, n in rows], dtype=np.int64)
 
 
-def longest_that(holds: Callable[[int], bool], most: int) -> int:
-    """The longest horizon from 1 to ``most`` days that ``holds`` (which holds for every
-    shorter one too: bisected), 0 where none does."""
+def longest_that(holds: Callable[[int], bool], most: int, *, monotone: bool = True) -> int:
+    """The longest horizon from 1 to ``most`` days that ``holds``, 0 where none does:
+    bisected where it holds for every shorter one too (``monotone``), else each tried from
+    the longest down (a check takes about 3 ms)."""
+    if not monotone:
+        return next((days for days in range(most, 0, -1) if holds(days)), 0)
     low, high = 0, most  # holds at low (0: none yet), not above high
     while low < high:
         middle = (low + high + 1) // 2

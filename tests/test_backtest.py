@@ -615,6 +615,27 @@ def test_an_offered_cutoff_where_conversion_is_refused_says_it_is_skipped(home: 
     ), result.stderr
 
 
+def test_the_longest_horizon_offered_is_found_where_thinned_cutoffs_break_the_bisection(
+    home: Path,
+) -> None:
+    """Session 60 (BT4's Left): the longest horizon at a cutoff was bisected, as if a shorter
+    horizon always split where a longer one did. With training.max_cutoffs 12 the demo's
+    labelled cutoffs are thinned every k-th, and at 2023-09-01 70 days split (every task)
+    where 63 to 69 do not: the bisection offered `--horizon 62 at this one`. Thinned, each
+    horizon is tried from the longest down; the one offered runs, every task learning it
+    from labels."""
+    env = NO_PLOTS | {"LIFECYCLE_TRAINING__MAX_CUTOFFS": "12"}
+    result = invoke(home, "backtest", "--cutoff", "2023-09-01", "--horizon", "200", env=env)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().endswith(", or --horizon 70 at this one"), result.stderr
+    run = invoke(home, "--json", "backtest", "--cutoff", "2023-09-01", "--horizon", "70",
+                 "--resamples", "100", env=env)  # fmt: skip
+    assert run.exit_code == 0, run.output
+    [judged] = json.loads(run.stdout)["cutoffs"]
+    for task in ("churn", "ltv", "conversion"):
+        assert judged["models"][task]["split"], (task, judged["models"][task])
+
+
 def test_a_bgnbd_baseline_too_few_customers_fit_is_no_forecast_said_why(home: Path) -> None:
     """Session 59 (GATE2): at 2023-03-03, a cutoff the backtest accepts for 60 days, 19
     customers had bought and the BG/NBD baseline ended the run on a traceback (BTYDError:
