@@ -126,7 +126,7 @@ def hindsight_ceiling(
     ``cutoff``: per family the mean over ``seeds`` fold assignments (with the smallest and
     largest), and the ceiling, the better family's mean per metric."""
     from features import contract as c
-    from features.asof import WORDS_ONLY, compute_features, feature_names
+    from features.asof import compute_features, feature_names, words_only
     from lifecycle.backtest_judge import outcomes
     from training import evaluation
 
@@ -134,7 +134,7 @@ def hindsight_ceiling(
     truth = outcomes(events, users, cutoff, labels).reindex(rows[c.USER_ID])
     active = truth["active"].eq(True).to_numpy(dtype=float)
     value = truth["value"].fillna(0.0).to_numpy(dtype=float)
-    learned = [n for n in feature_names(windows) if n not in WORDS_ONLY]  # as the models'
+    learned = [n for n in feature_names(windows) if not words_only(n)]  # as the models'
     x = rows[learned].to_numpy(dtype=float)
     families = {}
     for family in FAMILIES:

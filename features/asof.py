@@ -36,7 +36,17 @@ if TYPE_CHECKING:  # DuckDB runs the builds; serving imports this module for its
 
 AS_OF = "as_of"  # the feature row's timestamp: features use events with event_time <= as_of
 # Feature names by group (window features are expanded per window in ``feature_names``).
-WINDOW_FEATURES = ("active_days", "sessions", "orders", "revenue", "refunds", "refund_amount")
+WINDOW_FEATURES = (
+    "active_days",
+    "sessions",
+    "orders",
+    "revenue",
+    "refunds",
+    "refund_amount",
+    # orders refunded in full in the window (by the refund's day, as refunds are counted):
+    # no refund in the two before, what the refund words add (serving.unkept_words)
+    "cancelled_orders",
+)
 TOTAL_FEATURES = (
     "tenure_days",
     "recency_days",
@@ -67,7 +77,7 @@ TOTAL_FEATURES = (
 # The one total that can be below 0: refunds of purchases made before the log began.
 SIGNED_FEATURES = ("net_revenue_total",)
 # Counts of things (whole numbers), windowed (``<name>_<days>d``) or in all.
-COUNTED_WINDOW_FEATURES = ("active_days", "sessions", "orders", "refunds")
+COUNTED_WINDOW_FEATURES = ("active_days", "sessions", "orders", "refunds", "cancelled_orders")
 # What an order cancelled by a refund of its whole value no longer adds, and by whose day
 CANCELLED_WINDOW_FEATURES = {
     "orders": ("1", "order_time"),
@@ -80,6 +90,7 @@ CANCELLED_WINDOW_FEATURES = {
 # As a model input the count of orders refunded in full made online_retail's 2011-09-09
 # backtest worse (LTV Spearman 0.523 -> 0.517, conversion AUC 0.563 -> 0.561).
 WORDS_ONLY = ("cancelled_orders_total",)
+WORDS_ONLY_WINDOWS = ("cancelled_orders",)  # each window's (``<name>_<days>d``), the same
 COUNTED_TOTALS = ("orders_total", "sessions_total", "activated", "cancelled_orders_total")
 
 
@@ -139,6 +150,13 @@ def new_user_value(name: str) -> float | None:
     window = window_of(name)
     counted = window is not None and window[0] in WINDOW_FEATURES
     return 0.0 if counted or name in NEW_USER_ZEROS else None
+
+
+def words_only(name: str) -> bool:
+    """Whether a feature is read for the reasons' words only (:data:`WORDS_ONLY`, and each
+    window of :data:`WORDS_ONLY_WINDOWS`): no model learns from it, drift does not judge it."""
+    window = window_of(name)
+    return name in WORDS_ONLY or (window is not None and window[0] in WORDS_ONLY_WINDOWS)
 
 
 class FeatureError(UserError):
@@ -375,36 +393,6 @@ def feature_cutoffs(feature_table: Path) -> list[pd.Timestamp]:
     return [_utc(row[0]) for row in rows]
 
 
-def as_of_date(value: str | pd.Timestamp, option: str = "--as-of") -> pd.Timestamp:
-    """A date given on the command line, in UTC; one that is no date ('nope', '' or 'NaT':
-    pandas reads those two as no time at all; 2025-02-29; 0000-01-01 and 99999-01-01, past
-    the nanosecond dates every table holds) in one line."""
-    why = ""
-    try:
-        stamp = pd.Timestamp(value).as_unit("ns")
-    except pd.errors.OutOfBoundsDatetime:
-        first, last = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
-        stamp, why = pd.NaT, f" between {first:%Y-%m-%d} and {last:%Y-%m-%d}"
-    except ValueError as error:  # 'day is out of range for month: 2025-02-29': say the first part
-        said = str(error).removesuffix(f": {value}")
-        stamp, why = pd.NaT, f" ({said})" if said != str(error) and "Unknown" not in said else ""
-    if pd.isna(stamp):
-        raise UserError(f"{option} {value!r}: expected a date such as 2025-06-01{why}")
-    return _utc(stamp)
-
-
-def cutoff_date(value: str | pd.Timestamp, option: str = "--as-of") -> pd.Timestamp:
-    """:func:`as_of_date` of a cutoff: midnight UTC, so a time of day is refused in one line
-    naming the date (``2011-12-10T05:00`` was refused as "2011-12-10 is not a cutoff")."""
-    stamp = as_of_date(value, option)
-    if stamp != stamp.normalize():
-        raise UserError(
-            f"{option} {value!r}: a cutoff is a date (midnight UTC), not a time of day: "
-            f"{option} {stamp:%Y-%m-%d}"
-        )
-    return stamp
-
-
 def _utc(value: pd.Timestamp | str | object) -> pd.Timestamp:
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
@@ -465,6 +453,10 @@ def _feature_sql(
         f"sum({what}) FILTER (WHERE {_day_end(f'k.{at}')} > p.as_of - INTERVAL {w} DAY) AS {n}_{w}d"
         for w in windows
         for n, (what, at) in CANCELLED_WINDOW_FEATURES.items()
+    ] + [
+        f"count(*) FILTER (WHERE {_day_end('k.refund_time')} > p.as_of - INTERVAL {w} DAY) "
+        f"AS cancelled_orders_{w}d"
+        for w in windows
     ]
     refunded = "(coalesce(r.refund_amount_total, 0) - coalesce(k.refund_amount_total, 0))"
     return f"""
@@ -597,6 +589,8 @@ def _window_columns(windows: Sequence[int]) -> list[str]:
     return [
         f"w.{n}_{w}d - coalesce(k.{n}_{w}d, 0) AS {n}_{w}d"
         if n in CANCELLED_WINDOW_FEATURES
+        else f"coalesce(k.{n}_{w}d, 0) AS {n}_{w}d"
+        if n in WORDS_ONLY_WINDOWS  # counted of the cancelled pairs alone (cancel_agg)
         else f"w.{n}_{w}d"
         for w in windows
         for n in WINDOW_FEATURES

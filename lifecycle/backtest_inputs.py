@@ -40,7 +40,7 @@ class BacktestError(UserError):
 
 def parse_cutoff(value: str | pd.Timestamp) -> pd.Timestamp:
     """A cutoff date as midnight UTC (features see events at or before it)."""
-    from features.asof import cutoff_date
+    from features.dates import cutoff_date
 
     return cutoff_date(value, "--cutoff")  # the commands' one date reader ('', 'NaT' refused)
 

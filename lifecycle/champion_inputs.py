@@ -26,7 +26,7 @@ def learned_inputs(bundle: ModelBundle) -> tuple[list[str], dict[str, str]]:
     ``feature_names`` does not: what drift judges (`lifecycle monitor`, /metrics, the
     report). It still reads them all (``encode``), but trees kept from a feature never split
     on it and a served rule reads its own few, so their drift cannot move a score."""
-    from features.asof import WORDS_ONLY
+    from features.asof import words_only
     from lifecycle.btyd_features import PURCHASE_HISTORY
     from lifecycle.rules import RuleModel
 
@@ -46,7 +46,7 @@ def learned_inputs(bundle: ModelBundle) -> tuple[list[str], dict[str, str]]:
         "so it repeated the lifetime total there"
     )
     whys = {n: why for n in names if n in unlearned}
-    whys |= {n: WORDS_ONLY_WHY for n in names if n in WORDS_ONLY}  # features.asof.WORDS_ONLY
+    whys |= {n: WORDS_ONLY_WHY for n in names if words_only(n)}  # features.asof.words_only
     return [n for n in names if n not in whys], whys
 
 

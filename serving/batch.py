@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF, cutoff_date, event_span, feature_cutoffs
+from features.asof import AS_OF, event_span, feature_cutoffs
+from features.dates import cutoff_date
 from features.identifiers import not_features_of, withheld_attributes
 from lifecycle import lineage, tasks
 from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events

@@ -310,7 +310,7 @@ def start_campaign(
     )
     as_of = table.as_of
     if measured_from is not None:
-        from features.asof import cutoff_date
+        from features.dates import cutoff_date
 
         as_of = f"{cutoff_date(measured_from):%Y-%m-%d}"
         if as_of < str(table.as_of):
@@ -580,7 +580,7 @@ def scores_at(
 
     if as_of is None:
         return latest_scores(settings, dataset, step)
-    from features.asof import cutoff_date
+    from features.dates import cutoff_date
 
     stamp = cutoff_date(as_of)
     found = find_scores(settings, stamp, dataset, step)

@@ -26,7 +26,7 @@ from serving.reason_words import (
     unseen_text,
 )
 from serving.segments import KEPT, first_day_only_columns
-from serving.unkept_words import says_no_order, unkept_of, unkept_text
+from serving.unkept_words import says_no_order, unkept_of, unkept_text, window_refund_text
 
 if TYPE_CHECKING:
     from serving.scoring import Champions, KnownReasons
@@ -199,6 +199,7 @@ def worded_reasons(
                 kept=kept,
                 trends=trends,
             )
+        text = window_refund_text(names[j], value, text, unkept)  # and refunded in full
         if unseen(names[j], value, categories):
             text = unseen_text(text)
         reason = {

@@ -75,7 +75,7 @@ def campaign_dates(
         return given, None
     if given is None:
         return list_date(dates[0], path), None
-    from features.asof import cutoff_date
+    from features.dates import cutoff_date
 
     chosen = cutoff_date(given)
     today = pd.Timestamp.now(tz="UTC").normalize()

@@ -125,6 +125,7 @@ WINDOW_NOUNS = {
     "orders": ("orders", "order"),
     "active_days": ("active days", "active day"),
     "refunds": ("refunds", "refund"),
+    "cancelled_orders": ("orders refunded in full", "order refunded in full"),
 }
 WINDOW_AMOUNTS = {  # name -> (an amount, none), each before "in the last N days"
     "revenue": ("spent {amount}", "spent nothing"),

@@ -51,7 +51,7 @@ def _every_order(events: Path, as_of: str) -> dict[str, float] | None:
     the features count), None without the table or an amount column."""
     import duckdb
 
-    from features.asof import cutoff_date
+    from features.dates import cutoff_date
 
     if not events.is_file():
         return None

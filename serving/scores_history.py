@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.asof import cutoff_date
+from features.dates import cutoff_date
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.answers import scores_metadata
 from serving.batch import ScoresTable, ScoringError, read_scores

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from features.asof import WORDS_ONLY_WINDOWS, window_of
 from serving.reason_words import _is_none, _plural, is_missing
 
 # Features whose missing value says no order so far (``features.asof``: no purchase), and
@@ -30,16 +31,21 @@ NO_ORDER_MISSING = (
 NO_ORDER_NONE = ("orders_total", "revenue_total")
 NOTHING_REFUNDED = ("refund_amount_total", "refund_rate")
 CANCELLED = "cancelled_orders_total"
+# Window refunds (``<name>_<days>d``), which no order refunded in full is among: the words
+# add the window's count of those (``features.asof``: ``cancelled_orders_<days>d``).
+WINDOW_REFUNDS = ("refunds", "refund_amount")
 REFUNDS_ONLY = "only refunds in the log, no order"
 
 
 class Unkept(NamedTuple):
     """A user's orders kept, orders refunded in full, and the refunds beyond those, as of
-    the cutoff (None where the model reads no such feature): what no order so far was."""
+    the cutoff (None where the model reads no such feature): what no order so far was;
+    ``read``: any other feature's value (None where the model reads no such feature)."""
 
     orders: Any
     cancelled: Any
     refunded: Any
+    read: Callable[[str], Any] = lambda name: None
 
 
 def unkept_of(value_of: Callable[[str], Any]) -> Unkept:
@@ -52,7 +58,7 @@ def unkept_of(value_of: Callable[[str], Any]) -> Unkept:
         except KeyError:
             return None
 
-    return Unkept(read("orders_total"), read(CANCELLED), read("refund_amount_total"))
+    return Unkept(read("orders_total"), read(CANCELLED), read("refund_amount_total"), read)
 
 
 def says_no_order(said: str | None, unkept: Unkept | None) -> bool:
@@ -89,3 +95,22 @@ def unkept_text(feature: str, value: Any, unkept: Unkept | None) -> str | None:
     refunded = unkept.refunded
     some_refund = isinstance(refunded, int | float) and not _is_none(refunded, money=True)
     return REFUNDS_ONLY if some_refund else None
+
+
+def window_refund_text(feature: str, value: Any, text: str, unkept: Unkept | None) -> str:
+    """``text``, the words of a window's refunds, with the orders refunded in full in that
+    window added where there were some: "no refunds in the last 90 days" told of a user whose
+    order was refunded in full 20 days before (a cancelled pair is no refund to the
+    features); now "... beyond 1 order refunded in full", or "refunded 40 in the last 30
+    days, and 1 order refunded in full"."""
+    window = window_of(feature)
+    if unkept is None or window is None or window[0] not in WINDOW_REFUNDS:
+        return text
+    cancelled = unkept.read(f"{WORDS_ONLY_WINDOWS[0]}_{window[1]}d")
+    if not _some(cancelled):
+        return text
+    orders = f"{cancelled:.0f} order{_plural(cancelled)} refunded in full"
+    money = window[0] == "refund_amount"
+    if is_missing(value) or _is_none(value, money=money):
+        return f"{text} beyond {orders}"
+    return f"{text}, and {orders}"

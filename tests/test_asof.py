@@ -685,3 +685,38 @@ def test_a_refused_build_stops_before_any_feature_is_computed(
     rebuilt = tmp_path / "rebuilt.parquet"
     build_feature_table(source, None, rebuilt, windows=(30, 90), check=lambda names: None)
     assert columns == pq.read_schema(rebuilt).names  # the very columns the build writes
+
+
+def test_the_orders_refunded_in_full_in_each_window_are_counted_as_of_the_cutoff() -> None:
+    """Session 60 (REF's Left): a refund window (``refunds_<w>d``, ``refund_amount_<w>d``)
+    counts no order refunded in full, so its words said "no refunds in the last 30 days" of a
+    user refunded in full 10 days before. ``cancelled_orders_<w>d`` counts those orders by
+    the day of their note, as the refunds are counted; a note after the cutoff (even of an
+    order before it) and events after it change no cutoff's row."""
+    rows = [
+        ev("y", "2024-01-05 10:00", c.PURCHASE, 20.0, "y1"),
+        ev("y", "2024-01-06 10:00", c.REFUND, 20.0, "Cy1"),  # 55 days before T
+        ev("y", "2024-02-10 10:00", c.PURCHASE, 30.0, "y2"),
+        ev("y", "2024-02-20 10:00", c.REFUND, 30.0, "Cy2"),  # 10 days before T
+        ev("y", "2024-02-25 10:00", c.PURCHASE, 45.0, "y3"),
+        ev("y", "2024-02-26 10:00", c.REFUND, 5.0, "Cy3"),  # a partial refund: a refund
+        ev("x", "2024-02-27 10:00", c.PURCHASE, 8.0, "x1"),
+    ]
+    later = pd.Timestamp("2024-03-05", tz="UTC")
+    features = compute_features(frame(rows), [T, later], windows=(7, 30, 90))
+    at, then = (features[features[AS_OF] == t].set_index(c.USER_ID) for t in (T, later))
+    windows = ["cancelled_orders_7d", "cancelled_orders_30d", "cancelled_orders_90d"]
+    assert at.loc["y", windows].tolist() == [0, 1, 2]
+    assert at.loc["y", ["refunds_30d", "refund_amount_30d"]].tolist() == [1, 5]
+    assert at.loc["x", windows].tolist() == [0, 0, 0]
+    assert then.loc["y", windows].tolist() == [0, 1, 2]  # the 10-day-old note is 14 days old
+    future = frame(
+        [
+            ev("y", "2024-03-01 00:00:00.000001", c.REFUND, 45.0, "Cy3b"),  # would cancel y3
+            ev("x", "2024-03-02 10:00", c.REFUND, 8.0, "Cx1"),  # x1 refunded in full, later
+        ]
+    )
+    again = compute_features(pd.concat([frame(rows), future]), [T], windows=(7, 30, 90))
+    pd.testing.assert_frame_equal(again, features[features[AS_OF] == T].reset_index(drop=True))
+    moved = compute_features(pd.concat([frame(rows), future]), [later], windows=(7, 30, 90))
+    assert moved.set_index(c.USER_ID).loc["x", windows].tolist() == [1, 1, 1]

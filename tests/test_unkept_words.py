@@ -82,3 +82,47 @@ def test_the_words_of_no_order_are_kept_where_they_are_true() -> None:
         "nothing refunded beyond 2 orders refunded in full"
     )
     assert unkept_text("revenue_total", 0.0, Unkept(0.0, 0.0, 0.004)) is None  # under a cent
+
+
+def test_a_windows_refunds_say_the_orders_refunded_in_full_in_it() -> None:
+    """Session 60 (REF's Left): an order refunded in full is no refund to the window
+    features, so a user whose order was refunded in full 10 days before read "no refunds in
+    the last 30 days" and "nothing refunded in the last 30 days"; a partial refund beside it
+    read as all there was. The words now add the window's orders refunded in full
+    (``cancelled_orders_<w>d``, as of the cutoff); a window without any keeps its words."""
+    events = pd.DataFrame(
+        [
+            ev("c", "2024-10-01 10:00", c.PURCHASE, 30.0, "c1"),
+            ev("c", "2024-11-30 10:00", c.PURCHASE, 60.0, "c2"),
+            ev("c", "2024-12-01 10:00", c.REFUND, 60.0, "Cc2"),  # 9 days before T: in full
+            ev("p", "2024-10-01 10:00", c.PURCHASE, 30.0, "p1"),
+            ev("p", "2024-11-20 10:00", c.PURCHASE, 60.0, "p2"),
+            ev("p", "2024-11-21 10:00", c.REFUND, 60.0, "Cp2"),  # in full
+            ev("p", "2024-12-02 10:00", c.REFUND, 10.0, "Cp1"),  # a part of p1
+            ev("n", "2024-10-01 10:00", c.PURCHASE, 30.0, "n1"),
+        ]
+    )
+    events[c.EVENT_TIME] = events[c.EVENT_TIME].astype("datetime64[us, UTC]")
+    features = compute_features(events, [T], windows=(7, 30, 90, 365))
+    rows = features[features[AS_OF] == T].set_index(c.USER_ID)
+    windows = ["cancelled_orders_7d", "cancelled_orders_30d", "cancelled_orders_90d"]
+
+    def said(user: str, feature: str) -> str:
+        row, names = rows.loc[user], [feature, *windows]
+        value_of = lambda name: None if pd.isna(row[name]) else float(row[name])  # noqa: E731
+        ranked = np.arange(len(names))
+        [picked] = worded_reasons(names, np.array([0.5, -0.1, -0.1, -0.1]), ranked, value_of)
+        return picked["text"]
+
+    assert (
+        said("c", "refunds_30d") == "no refunds in the last 30 days beyond 1 order refunded in full"
+    )
+    assert said("c", "refund_amount_90d") == (
+        "nothing refunded in the last 90 days beyond 1 order refunded in full"
+    )
+    assert said("c", "refund_amount_7d") == "nothing refunded in the last 7 days"  # 9 days old
+    assert said("p", "refunds_30d") == "1 refund in the last 30 days, and 1 order refunded in full"
+    assert said("p", "refund_amount_30d") == (
+        "refunded 10 in the last 30 days, and 1 order refunded in full"
+    )
+    assert said("n", "refunds_30d") == "no refunds in the last 30 days"

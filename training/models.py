@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from features.asof import WORDS_ONLY
+from features.asof import words_only
 from features.contract import USER_ID
 from lifecycle import offsets, tasks
 from lifecycle.bundle import VALUE_LEVELS, Calibrator, ModelBundle, logit
@@ -116,7 +116,7 @@ def fit_bundle(
         evaluated: Any,
         part: str = "booster",
     ) -> Any:
-        if blank := [*unlearned, *(n for n in WORDS_ONLY if n in feature_names)]:
+        if blank := [*unlearned, *filter(words_only, feature_names)]:
             rows, check = (r.assign(**dict.fromkeys(blank, np.nan)) for r in (rows, check))
         if draft.boost_start is not None:
             rows, check = (with_init_score(draft.boost_start, part, r) for r in (rows, check))

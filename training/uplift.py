@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import WORDS_ONLY
+from features.asof import WORDS_ONLY, words_only
 from features.identifiers import not_features
 from lifecycle import registry
 from lifecycle.errors import UserError
@@ -201,7 +201,7 @@ def campaign_from_frame(
                 f"{source}: column {outcome!r} is {distinct[0]:g} in every {name} row; uplift "
                 f"needs both outcomes in each arm"
             )
-    candidates = [col for col in frame.columns if col not in NOT_FEATURES]
+    candidates = [c for c in frame.columns if c not in NOT_FEATURES and not words_only(c)]
     people = not_features(frame, candidates, *attributes)  # a name, an email: in no model
     features = frame[[col for col in candidates if col not in people]]
     if features.shape[1] == 0:

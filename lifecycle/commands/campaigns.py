@@ -308,7 +308,7 @@ def _list_scores(obj: Context, scored_at: str | None, dataset: str | None) -> An
     """The scores table of a list's own date, if one is kept; else None."""
     if scored_at is None:
         return None
-    from features.asof import cutoff_date
+    from features.dates import cutoff_date
     from serving.batch import find_scores
 
     return find_scores(obj.settings, cutoff_date(scored_at), dataset, "campaign start")

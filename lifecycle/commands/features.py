@@ -65,7 +65,8 @@ def _refuse_cutoffs_past_the_data(settings: Any, dataset: str, as_of: tuple[str,
     the online store, score-all and the monitor read as today, would be a date no data
     reaches (a typo, 2030 for 2020, scored every user as silent for years)."""
 
-    from features.asof import cutoff_date, event_span
+    from features.asof import event_span
+    from features.dates import cutoff_date
     from lifecycle.errors import UserError
 
     # 2025-01-02T10:00 was refused as past the data on the day it allows

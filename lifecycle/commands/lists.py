@@ -394,7 +394,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         table = latest_scores(obj.settings, dataset, "segments")
         frame, date, made_with = table.frame, table.as_of, table.metadata
     else:
-        from features.asof import cutoff_date
+        from features.dates import cutoff_date
 
         stamp = cutoff_date(as_of)  # 'notadate', '', 99999-01-01: were tracebacks
         found = find_scores(obj.settings, stamp, dataset, "segments")
