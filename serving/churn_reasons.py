@@ -19,8 +19,10 @@ from serving.reason_facts import Picked, fact_of, fact_values, merged, said_as
 from serving.reason_pace import pace_of, pace_text
 from serving.reason_words import (
     ORDER_VALUES,
+    RAISES,
     USUAL_GAP,
     Trends,
+    raises_unsaid,
     reason_text,
     unseen,
     unseen_text,
@@ -199,6 +201,8 @@ def worded_reasons(
                 kept=kept,
                 trends=trends,
             )
+            # plain words of a spend or a window's count read as good news: say the risk
+            text = f"{text} {RAISES}" if raises_unsaid(said, value, kept, purchase_counts) else text
         text = window_refund_text(names[j], value, text, unkept)  # and refunded in full
         if unseen(names[j], value, categories):
             text = unseen_text(text)

@@ -95,7 +95,11 @@ CASES = {
         [
             ("no activity for 178 days", "recency_days", 1.07),
             ("37 sessions in the last 365 days, none in the last 90 days", "sessions_365d", 0.35),
-            ("spent 1,120 in all, 1,080 net of refunds", "revenue_total", 0.08),  # refunds 40
+            (
+                "spent 1,120 in all, 1,080 net of refunds (raises the risk)",
+                "revenue_total",
+                0.08,
+            ),  # refunds 40
         ],
     ),
     "seen only on the first day; no order, nor spend": (
@@ -169,7 +173,7 @@ CASES = {
         [
             ("1 active day in the last 90 days", "active_days_90d", 0.9),
             ("1 order in the last 365 days", "orders_365d", 0.82),
-            ("spent 42 in the last 90 days", "revenue_90d", 0.59),
+            ("spent 42 in the last 90 days (raises the risk)", "revenue_90d", 0.59),
         ],
     ),
     "nothing refunded: net said as gross, no refunds in any window": (
@@ -184,7 +188,7 @@ CASES = {
         [
             ("average order 145", "net_order_value", 0.7),
             ("nothing refunded so far", "refund_rate", 0.55),
-            ("spent 290 in all", "net_revenue_total", 0.2),
+            ("spent 290 in all (raises the risk)", "net_revenue_total", 0.2),
         ],
     ),
     "a log counted in purchases: no pace of amounts": (
@@ -196,8 +200,8 @@ CASES = {
         | {"orders_90d": 0.1, "recency_days": 0.05},
         {"purchase_counts": Counted(1.0)},
         [
-            ("100 purchases in the last 90 days", "revenue_90d", 0.3),
-            ("1,000 purchases in the last 365 days", "revenue_365d", 0.2),
+            ("100 purchases in the last 90 days (raises the risk)", "revenue_90d", 0.3),
+            ("1,000 purchases in the last 365 days (raises the risk)", "revenue_365d", 0.2),
             ("3 purchases per order on average", "net_order_value", 0.15),
         ],
     ),
@@ -212,7 +216,7 @@ CASES = {
         [  # a grocery log's one row a day: "2 orders so far; 2 purchases in all" was one count
             ("2 orders so far", "orders_total", 0.75),  # orders_365d: all 200 days
             ("1 purchase in the last 90 days", "revenue_90d", 0.45),
-            ("3 purchases in the last 365 days", "revenue_365d", 0.1),
+            ("3 purchases in the last 365 days (raises the risk)", "revenue_365d", 0.1),
         ],
     ),
     "no purchase yet says more than spent nothing, and takes what it says": (
@@ -228,7 +232,7 @@ CASES = {
         {},
         [
             ("no purchase yet", "purchase_recency_days", 1.25),
-            ("5 sessions in the last 30 days", "sessions_30d", 0.08),
+            ("5 sessions in the last 30 days (raises the risk)", "sessions_30d", 0.08),
             ("first seen 40 days ago", "tenure_days", 0.06),
         ],
     ),

@@ -295,14 +295,14 @@ def test_windows_as_long_as_the_user_is_known_say_one_total_once() -> None:
     assert [r["text"] for r in picked] == [
         "1 active day in the last 90 days",
         "1 order in the last 365 days",
-        "spent 42 in the last 90 days",
+        "spent 42 in the last 90 days (raises the risk)",
     ]
     # the spend of 90 days is the spend so far too (revenue_total, ranked after three reasons)
     assert [r["contribution"] for r in picked] == pytest.approx([0.9, 0.67, 0.59])
     spend = ["revenue_90d", "revenue_total", "tenure_days"]
     picked = worded_reasons(spend, np.array([0.3, 0.2, -0.1]), np.arange(3), young.get)
     assert [(r["text"], r["contribution"]) for r in picked] == [
-        ("spent 42 in the last 90 days", pytest.approx(0.5))
+        ("spent 42 in the last 90 days (raises the risk)", pytest.approx(0.5))
     ]
     # known for 200 days: the 90 days are part of it, the 365 all of it
     older = young | {"tenure_days": 200.0}
@@ -315,7 +315,7 @@ def test_windows_as_long_as_the_user_is_known_say_one_total_once() -> None:
     apart = young | {"active_days_365d": 3.0}
     texts = [r["text"] for r in worded_reasons(names, contributions, ranked, apart.get)]
     assert "1 active day in the last 90 days" in texts  # two counts: two reasons
-    assert "3 active days in the last 365 days" in texts
+    assert "3 active days in the last 365 days (raises the risk)" in texts
     no_tenure = [n for n in names if n != "tenure_days"]
     shares = contributions[[names.index(n) for n in no_tenure]]
     picked = worded_reasons(no_tenure, shares, np.argsort(-shares), young.get)
@@ -333,11 +333,14 @@ def test_a_value_after_no_refunds_is_said_as_the_value_itself() -> None:
     kept = {"net_order_value": 145.0, "avg_order_value": 145.0, "net_revenue_total": 290.0}
     kept["orders_90d"] = 0.0
     picked = worded_reasons(names, contributions, np.arange(4), kept.get)
-    assert [r["text"] for r in picked] == [
-        "average order 145",
-        "spent 290 net of refunds",  # its gross (revenue_total) is not among the features
-        "no orders in the last 90 days",
-    ]
+    assert (
+        [r["text"] for r in picked]
+        == [
+            "average order 145",
+            "spent 290 net of refunds (raises the risk)",  # its gross (revenue_total) is not among the features
+            "no orders in the last 90 days",
+        ]
+    )
     assert picked[0]["feature"] == "net_order_value" and picked[0]["value"] == 145.0
     counted = worded_reasons(names, contributions, np.arange(4), kept.get, Counted(1.0))
     assert counted[0]["text"] == "145 purchases per order on average"
@@ -400,7 +403,7 @@ def test_orders_minutes_apart_say_how_long_since_the_last() -> None:
     picked = worded_reasons(names, recent_raised, np.argsort(-recent_raised), idle.get)
     assert [r["text"] for r in picked] == [
         "no order for 2 days (their 3 orders came within a day)",
-        "spent 12,394 in the last 30 days",
+        "spent 12,394 in the last 30 days (raises the risk)",
     ]
     assert picked[0]["contribution"] == pytest.approx(0.579)
     # activity since the last order (a later refund) is another fact, said apart
@@ -494,8 +497,8 @@ def test_a_high_count_that_raised_the_risk_says_the_pace_it_fell_from() -> None:
     ]
     counted = worded_reasons(spend, np.array([0.2, 0.1]), np.arange(2), paid.get, Counted(1.0))
     assert [r["text"] for r in counted] == [
-        "100 purchases in the last 90 days",
-        "1,000 purchases in the last 365 days",
+        "100 purchases in the last 90 days (raises the risk)",
+        "1,000 purchases in the last 365 days (raises the risk)",
     ]
     # at the pace, an empty recent window, or windows the user is known no longer than
     for plain in (
@@ -521,7 +524,7 @@ def test_an_empty_trend_window_is_said_once_with_the_days_idle() -> None:
     picked = worded_reasons(names, contributions, np.argsort(-contributions), values.get)
     assert [(r["text"], r["feature"]) for r in picked] == [
         ("no activity for 131 days", "recency_days"),
-        ("104 sessions in the last 365 days", "sessions_365d"),
+        ("104 sessions in the last 365 days (raises the risk)", "sessions_365d"),
         ("no orders in the last 365 days", "trend_orders_90_365"),
     ]
     assert picked[0]["contribution"] == pytest.approx(0.84)
@@ -531,7 +534,7 @@ def test_an_empty_trend_window_is_said_once_with_the_days_idle() -> None:
     picked = worded_reasons(names[:3], contributions[:3], np.array([0, 2, 1]), lately.get)
     assert [r["text"] for r in picked] == [
         "no activity for 40 days",
-        "104 sessions in the last 365 days",
+        "104 sessions in the last 365 days (raises the risk)",
     ]
 
 
@@ -546,7 +549,7 @@ def test_a_pace_needs_a_history_before_its_window() -> None:
     picked = worded_reasons(names, contributions, np.arange(3), barely.get)
     assert [r["text"] for r in picked] == [
         "1 active day in the last 90 days",
-        "2 active days in the last 365 days",
+        "2 active days in the last 365 days (raises the risk)",
     ]
     for tenure, pace in ((179.0, None), (180.0, "2 per 90 days since first seen 180 days ago")):
         known = barely | {"active_days_365d": 4.0, "tenure_days": tenure}
@@ -597,7 +600,7 @@ def test_a_count_before_an_empty_window_says_the_window_is_empty() -> None:
     picked = worded_reasons(names, contributions, np.arange(5), values.get)
     assert [r["text"] for r in picked] == [
         "no activity for 178 days",
-        "spent 339 in all",
+        "spent 339 in all (raises the risk)",
         "37 sessions in the last 365 days, none in the last 90 days",
     ]
     picked = worded_reasons(names[2:], np.array([0.2, 0.3, -0.1]), np.array([1, 0, 2]), values.get)

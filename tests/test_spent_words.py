@@ -28,12 +28,12 @@ def test_all_spent_says_what_was_kept_where_refunds_change_it(online_retail_load
     revenue = money_column(table, KEPT)  # the lists' revenue column (serving.batch)
     table = table.assign(listed_revenue=revenue).set_index("user_id")
     assert _said(table.loc["15297"], [0.4, -0.1, -0.1, -0.1]) == [
-        "spent 642 in all, 635 net of refunds"
+        "spent 642 in all, 635 net of refunds (raises the risk)"
     ]
     assert table.loc["15297", "listed_revenue"] == 635.04
     # the net reason is the same fact in the same words: one reason of both contributions
     assert _said(table.loc["15297"], [0.3, 0.2, -0.1, -0.1]) == [
-        "spent 642 in all, 635 net of refunds"
+        "spent 642 in all, 635 net of refunds (raises the risk)"
     ]
     assert _said(table.loc["16454"], [0.4, -0.1, -0.1, -0.1]) == [
         "spent 6.9 in all, refunded 8.2 more than that"
@@ -48,7 +48,7 @@ def test_all_spent_says_what_was_kept_where_refunds_change_it(online_retail_load
         text = _said(row, [0.4, -0.1, -0.1, -0.1])[0]
         gross, net = money_text(row["revenue_total"]), money_text(row["listed_revenue"])
         if gross == net:
-            assert text == f"spent {gross} in all", user
+            assert text == f"spent {gross} in all (raises the risk)", user
             continue
         differ += 1
         assert text.startswith(f"spent {gross} in all, "), user

@@ -1,0 +1,52 @@
+"""A churn reason whose plain words read as good news says that it raised the risk, on the
+real online_retail log: the at-risk list's first row at 2011-12-10, 16000, read "spent 12,394
+in the last 30 days" (24 of the top 100 said a spend in a window so), which an operator reads
+as a customer doing well. Every reason raised the churn risk; a spend, or 2 or more orders,
+sessions or active days in a window, said plainly now says so; words against a pace that
+fell say why themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from features.asof import compute_features
+from serving.churn_reasons import worded_reasons
+
+RAISES = "(raises the risk)"  # serving.reason_words.RAISES, as an operator reads it
+
+# a window, the longest one of its kind (the pace it fell from) and how long the user is known
+NAMES = ["revenue_90d", "revenue_365d", "tenure_days", "orders_90d", "active_days_90d"]
+
+
+def _said(row: Any, names: list[str], contributions: list[float]) -> list[str]:
+    shares = np.array(contributions)
+    return [r["text"] for r in worded_reasons(names, shares, np.argsort(-shares), row.get)]
+
+
+def test_a_spend_that_raised_the_risk_says_so(online_retail_loaded: Any) -> None:
+    events, users = online_retail_loaded
+    table = compute_features(events.frame, ["2011-12-10"], users=users.frame)
+    table = table.set_index("user_id")
+    first = table.loc["16000"]
+    assert _said(first, ["revenue_30d", "active_days_90d"], [0.4, 0.2]) == [
+        f"spent 12,394 in the last 30 days {RAISES}",
+        "1 active day in the last 90 days",  # reads as little already
+    ]
+    # every buyer of the 90 days: a spend said plainly says the risk, one below the
+    # customer's own pace says that pace instead
+    buyers = table[table["revenue_90d"] > 0]
+    plain = paced = 0
+    for user, row in buyers.iterrows():
+        text = _said(row, NAMES, [0.5, -0.1, -0.1, -0.1, -0.1])[0]
+        if ", down from " in text:
+            paced += 1
+            assert RAISES not in text, user
+        else:
+            plain += 1
+            assert text.startswith("spent ") and text.endswith(f" {RAISES}"), (user, text)
+    assert (plain, paced) == (2351, 529)
+    # 2 or more orders in a window read as good news; 1 does not
+    counts = _said(table.loc["16000"], ["orders_30d", "orders_total"], [0.3, 0.2])
+    assert counts == [f"3 orders in the last 30 days {RAISES}", "3 orders so far"]
