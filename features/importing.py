@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from features import adapters, appending
+from features.column_checks import refuse_from_first_lines
 from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.guest_orders import GUEST_ROWS, write_guest_rows
@@ -87,6 +88,7 @@ def import_source(
         refuse_other_zone(path, dataset_dir.name, held)
         rules, adapter = adapters.online_retail_rules(path, erased, date_order, keep_repeats)
         rules = replace(rules, max_amount_shift=max_amount_shift, max_amount_ratio=max_amount_ratio)
+        refuse_from_first_lines(path, None, rules.check, str(path))  # as ingest_events does
         # the path of `ingest --append`, with the adapter's rules, notes and users table
         return ingest_into(
             dataset_dir,

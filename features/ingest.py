@@ -74,7 +74,7 @@ from lifecycle.dataset_kind import (
     read_report,
 )
 from lifecycle.errors import UserError
-from lifecycle.storage import atomic_dir
+from lifecycle.storage import atomic_dir, missing_file
 from lifecycle.workspace import DATASET_VERSIONS_KEPT, EVENTS_FILE, USERS_FILE, check_dataset_name
 
 if TYPE_CHECKING:
@@ -167,11 +167,9 @@ def ingest_events(
         case_insensitive_ids = batches.appended_ids_case(
             recorded, case_insensitive_ids, dataset_dir.name
         )
-    ids = {"csv": csv, "chunk_rows": chunk_rows}
-    mapping = _with_column_forms(events_path, mapping, (c.USER_ID, c.ORDER_ID, c.AMOUNT), **ids)
     held_currency = _currency_column(appending_to)
     mapping = replace(
-        mapping,
+        mapping or c.ColumnMapping(),
         case_insensitive_ids=case_insensitive_ids,
         dataset_without_currency=appending_to.name
         if appending_to is not None and held_currency is None
@@ -183,38 +181,43 @@ def ingest_events(
         if appending_to and amount_default is None and holds_amounts(appending_to / EVENTS_FILE)
         else None,
     )
+    users_read = replace(
+        users_mapping or c.ColumnMapping(), case_insensitive_ids=case_insensitive_ids
+    )
     erased = (erased or ErasedUsers()).holding(case_insensitive_ids)
-    tables = {
-        "events": (
-            events_path,
-            erased.rules(
-                event_rules(
-                    mapping,
-                    str(events_path),
-                    allow_negative_amounts=allow_negative_amounts,
-                    amount_default=amount_default,
-                    keep_repeats=keep_repeats,
-                    max_amount_ratio=max_amount_ratio,
-                    max_amount_shift=max_amount_shift,
-                )
-            ),
+
+    def tables_of(mapping: c.ColumnMapping, users_read: c.ColumnMapping) -> dict[str, Any]:
+        rules = event_rules(
+            mapping,
+            str(events_path),
+            allow_negative_amounts=allow_negative_amounts,
+            amount_default=amount_default,
+            keep_repeats=keep_repeats,
+            max_amount_ratio=max_amount_ratio,
+            max_amount_shift=max_amount_shift,
         )
-    }
+        tables = {"events": (events_path, erased.rules(rules))}
+        if users_path is not None:
+            users = user_rules(users_read, str(users_path))
+            tables["users"] = (users_path, erased.rules(users))
+        return tables
+
+    # a column a header lacks is refused before any pass reads the rows: the forms' pass
+    # below read CDNOW_master.txt's 69,659 ragged lines (--delimiter ' ') to then refuse it;
+    # a file not there (a symlink loop) is named first, by its reader, as before
+    early = tables_of(mapping, users_read)
+    if not any(missing_file(Path(path)) for path, _ in early.values()):
+        for table, (path, rules) in early.items():
+            given = (table == "users" and users_csv) or csv
+            refuse_from_first_lines(Path(path), given, rules.check, str(path))
+    mapping = _with_column_forms(
+        events_path, mapping, (c.USER_ID, c.ORDER_ID, c.AMOUNT), csv, chunk_rows
+    )
     if users_path is not None:
-        tables["users"] = (
-            users_path,
-            erased.rules(
-                user_rules(
-                    replace(
-                        _with_column_forms(
-                            users_path, users_mapping, (c.USER_ID,), users_csv or csv, chunk_rows
-                        ),
-                        case_insensitive_ids=case_insensitive_ids,
-                    ),
-                    str(users_path),
-                )
-            ),
+        users_read = _with_column_forms(
+            users_path, users_read, (c.USER_ID,), users_csv or csv, chunk_rows
         )
+    tables = tables_of(mapping, users_read)
     return ingest_into(
         dataset_dir,
         tables,
@@ -337,7 +340,8 @@ def ingest_into(
 ) -> DatasetSummary:
     """Validate ``tables`` into a dataset version (appended to ``appending_to``, whose
     report.json ``held`` is, when the caller read it). One DuckDB connection, limited to
-    ``memory_limit``, does it all: each step works in a cursor of it."""
+    ``memory_limit``, does it all: each step works in a cursor of it. The caller has
+    refused a CSV whose header lacks a column (:func:`refuse_from_first_lines`)."""
     if appending_to is not None and held is None:
         held = read_report(appending_to)
     with bounded(connect(), memory_limit, dataset_dir, *INGEST) as con:  # one, for it all
@@ -358,7 +362,6 @@ def ingest_into(
                 passes: dict[str, int] = {}
                 for table, (path, rules) in tables.items():
                     given = (table == "users" and users_csv) or csv
-                    refuse_from_first_lines(Path(path), given, rules.check, str(path))
                     try:
                         reports[table] = stream_table(
                             lambda path=path, table=table, given=given: _counted(

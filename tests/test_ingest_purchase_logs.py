@@ -798,6 +798,38 @@ def test_a_file_aligned_by_runs_of_spaces_is_refused_for_its_header_before_its_r
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("table", ["events", "users"])
+def test_a_column_the_header_lacks_is_refused_before_any_pass_reads_the_rows(
+    tmp_path: Path, table: str
+) -> None:
+    """The pass that looks at the id and amount columns' forms (ids written 18074.0) read
+    the whole file before the header was checked: an events file without event types
+    (CDNOW's, mapped: 1.35 CPU-s of the refusal's 1.9) and a users file without user ids
+    were read to their end first. A row far down that does not read (not UTF-8) was then
+    refused in its place; the missing column is said now, from the header and first rows."""
+    events = tmp_path / "events.csv"
+    users = tmp_path / "users.csv"
+    if table == "events":  # a purchase log: its event types are missing
+        header, bad = b"user_id,event_time,amount\n", b"u1,2024-02-01,\xff\xfe9\n"
+        rows = [f"u{i % 300},2024-01-{1 + i % 28:02d},{i % 50}.5\n" for i in range(20_000)]
+    else:  # a users file whose ids are under another name
+        header, bad = b"customer,channel\n", b"u1,\xff\xfe\n"
+        rows = [f"u{i},ads\n" for i in range(20_000)]
+    written = b"".join([header, *(row.encode() for row in rows), bad])
+    (events if table == "events" else users).write_bytes(written)
+    if table == "users":
+        events.write_text(HEADER_3 + "u1,2024-01-01,purchase\n")
+    with pytest.raises(ContractError) as refused:
+        ingest.ingest_events(events, tmp_path / "d", users_path=users if table == "users" else None)
+    said = str(refused.value)  # the old code's: "... is not UTF-8 text (line 20,002 ...)"
+    assert "not UTF-8" not in said, said
+    if table == "events":
+        assert said.startswith(f"{events}: missing column 'event_type'; the file has: "), said
+    else:
+        assert said.startswith(f"{users}: missing column 'user_id'; the file has: "), said
+    assert not (tmp_path / "d").exists()
+
+
 def test_a_header_of_spaces_only_read_with_a_space_delimiter_is_refused_for_its_columns(
     tmp_path: Path,
 ) -> None:
