@@ -479,7 +479,7 @@ def ingest(
 @pass_context
 def datasets_history(obj: Context, dataset: str | None) -> None:
     """The kept versions of a dataset, newest first (* the current one)."""
-    from features.appending import versions
+    from features.dataset_versions import versions
     from lifecycle.dataset_kind import require_dataset
 
     name = dataset or obj.settings.dataset
@@ -532,7 +532,7 @@ def datasets_restore(obj: Context, version: str) -> None:
     """Point a dataset at one of its kept versions again (VERSION from `datasets history`,
     e.g. demo@20260101T120000-ab12cd34). Features, models and scores then refuse as stale
     until rebuilt (`lifecycle refresh`)."""
-    from features.appending import restore
+    from features.dataset_versions import restore
 
     name = version.split("@", 1)[0]
     done = restore(obj.settings.workspace.dataset_dir(name), version)
