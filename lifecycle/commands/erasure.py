@@ -1,0 +1,78 @@
+"""`lifecycle forget`: erase users from the workspace (:mod:`features.erasure` does it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from lifecycle.cli import Context, changes_workspace, main, pass_context
+
+
+@main.command()
+@click.argument("user_ids", nargs=-1)
+@click.option(
+    "--ids-file",
+    type=click.File("rb"),  # "UTF-8 with BOM", UTF-16 (features.erasure.ids_file_lines)
+    help="Also the ids in this file, one a line, exactly as held ('-': standard input).",
+)
+@click.option(
+    "--dataset", help="Only this dataset's data, features and online store [default: all]."
+)
+@click.option(
+    "--scrub-exports",
+    is_flag=True,
+    help="Also rewrite registered lists outside the workspace (--out of at-risk, movers) "
+    "without the users, and delete reports (report --out) and backtest scratch workspaces "
+    "(backtest --out) that hold them [default: only name those files].",
+)
+@changes_workspace
+@pass_context
+def forget(
+    obj: Context, user_ids: tuple[str, ...], ids_file: Any, dataset: str | None, scrub_exports: bool
+) -> None:
+    """Erase users from raw data copies, features, the online store, scores, lists and reports.
+
+    Their ids in other rows' text columns become [forgotten]. Records the erasure in
+    $LIFECYCLE_HOME/erasure_log.jsonl with keyed hashes of the ids (key: settings
+    privacy.pseudonym_key or privacy.pseudonym_key_file, else a random
+    $LIFECYCLE_HOME/.erasure_key), never the ids. Staging files left by killed writers
+    are removed first. Lists written outside the workspace are checked (see --scrub-exports).
+    Trained models and MLflow runs are not changed: the serving champions that learned from
+    the users are named (retrain, then `lifecycle promote`); see docs/privacy.md.
+    """
+    from features.erasure import forget as forget_users
+    from features.erasure import ids_file_lines, requested_ids
+
+    name = getattr(ids_file, "name", "-")  # standard input: a buffer of no name
+    listed = ids_file_lines(ids_file.read(), name) if ids_file else []
+    _refuse_a_table_of_ids(listed, ids_file)
+    ids, blank = requested_ids([*user_ids, *listed])  # 20,000 ids need no command line
+    ignored = f" ({blank:,} empty id{'s' * (blank != 1)} ignored)" if blank else ""
+    # ids, not users: which of them a table holds is known only once read (the summary says)
+    obj.console.step(f"forgetting {len(ids):,} id{'s' * (len(ids) != 1)}{ignored}")
+    record = forget_users(obj.settings, ids, dataset=dataset, scrub_exports=scrub_exports)
+    obj.console.result(record.to_dict(), record.lines())
+    if record.not_reached:  # an online store of earlier settings not erased: not done
+        raise SystemExit(1)
+
+
+def _refuse_a_table_of_ids(lines: list[str], ids_file: Any) -> None:
+    """An at-risk list given as --ids-file (a spreadsheet's rows of users to erase) was read
+    as one id a line, whole rows, and erased nobody: a first line of several columns, one of
+    them ``user_id``, is refused in one line."""
+    import re
+
+    from features import contract as c
+    from features.erasure import ErasureError
+
+    first = next((line for line in lines if line.strip()), "")
+    columns = [cell.strip().strip('"').lower() for cell in re.split(r"[,;\t]", first)]
+    # a tab is in no id (ingest refuses it) but between a table's cells (CustomerID<TAB>Name)
+    if len(columns) > 1 and (c.USER_ID in columns or "\t" in first):
+        raise ErasureError(
+            f"--ids-file {getattr(ids_file, 'name', '-')}: a table (its first line: {first[:60]}"
+            f"{'...' if len(first) > 60 else ''}), not one id a line: write its "
+            f"{c.USER_ID if c.USER_ID in columns else 'id'} column alone to a file, one id a "
+            "line, and give that"
+        )
