@@ -303,10 +303,13 @@ class TreeShap:
         holds a hash of the model text: another model, a new champion's (even under a name
         used before, as a workspace trained again numbers its versions again) never reads
         these. A file that cannot be read is built again; one that cannot be written is only
-        not saved; without the folder (a workspace whose trees are not compiled: training
-        makes it when it compiles a champion) nothing is read or written."""
-        if not cache_dir.is_dir():
-            return cls(model_text)
+        not saved. The folder is made where missing (the compiled trees' folder, which training
+        makes only where it compiles a champion: before, a list in a workspace trained with
+        ``serving.compile_trees`` off, then served with it on, built the TreeSHAP each time).
+        Only paths explaining through the TreeSHAP come here (``serving.compile_trees`` on);
+        with it off every path explains through LightGBM and nothing is saved."""
+        with contextlib.suppress(OSError):  # a read-only workspace: built, not saved
+            cache_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(FORMAT)
         digest.update(model_text.encode())
         path = cache_dir / f"{name}-{digest.hexdigest()[:16]}{SAVED_SUFFIX}"

@@ -69,14 +69,18 @@ def test_compiled_champions_give_lightgbm_outputs(
     cached = sorted(p.name for p in (tmp_path / "compiled").iterdir())
     assert len(cached) == sum(len(b.compiled) for b in champions.bundles.values()) >= 4
     assert all(name.endswith(OBJECT_SUFFIX) and "-test-" in name for name in cached)
-    # switched off: nothing compiled, nothing written
+    # switched off: nothing compiled, nothing written, nothing prepared (the shared
+    # workspace's folder holds only the TreeSHAP a list with trees compiled saved there)
     off = load_settings(
         home=trained_workspace.home, environ={"LIFECYCLE_SERVING__COMPILE_TREES": "false"}
     )
+    before = sorted(off.workspace.compiled_dir.iterdir())
     plain = load_champions(off, cache=tmp_path / "models-off")
     compile_champions(off, plain)
     assert not any(b.compiled for b in plain.bundles.values())
-    assert not off.workspace.compiled_dir.exists()
+    assert not any(b.shap_tables is not None for b in plain.bundles.values())
+    assert sorted(off.workspace.compiled_dir.iterdir()) == before
+    assert not any(p.name.endswith(OBJECT_SUFFIX) for p in before)
 
 
 def test_champions_loaded_without_a_folder_leave_none_behind(

@@ -194,7 +194,7 @@ def test_a_model_versions_treeshap_is_saved_once_and_a_new_champions_is_its_own(
     churn model). It is saved beside the compiled trees, under the model version and a hash
     of the model text: a second load reads it (nothing built), with the same values; a new
     champion (another model text, even under the same name) builds and saves its own. Where
-    trees are not compiled (no folder), nothing is written."""
+    the compiled trees' folder does not exist yet, it is made and the TreeSHAP saved there."""
     import copy
 
     import lightgbm
@@ -206,11 +206,8 @@ def test_a_model_versions_treeshap_is_saved_once_and_a_new_champions_is_its_own(
     rows = np.random.default_rng(5).normal(0, 30, size=(64, len(champion.feature_names)))
     first = copy.copy(champion)
     first.shap_tables = None
-    assert first.tabulate_reasons(cache, name)  # no compiled trees' folder: nothing saved
     assert not cache.exists()
-    cache.mkdir()
-    first.shap_tables = None
-    assert first.tabulate_reasons(cache, name)
+    assert first.tabulate_reasons(cache, name)  # no compiled trees' folder yet: made
     (saved,) = cache.glob(f"*{SAVED_SUFFIX}")
     assert saved.name.startswith(f"{name}-")
     built = first.shap_tables.contributions(rows)
@@ -239,3 +236,44 @@ def test_a_model_versions_treeshap_is_saved_once_and_a_new_champions_is_its_own(
     own = challenger.booster.predict(rows, pred_contrib=True)[:, :-1]
     np.testing.assert_allclose(challenger.shap_tables.contributions(rows), own, atol=1e-9)
     assert not np.allclose(challenger.shap_tables.contributions(rows), built, atol=1e-9)
+
+
+def test_a_list_with_trees_compiled_saves_the_treeshap_before_any_compiled_folder(
+    trained_copy: Path,
+) -> None:
+    """A workspace trained with ``serving.compile_trees`` off (no compiled folder), listed
+    with it on: each list built the churn model's TreeSHAP again (nothing saved without the
+    folder). Now the first saves it and the next reads it, the same values; no trees are
+    compiled by a list (``trees=False``), and with the setting off every path still explains
+    through LightGBM, nothing prepared or written (af8552b0, reverted, mixed the two)."""
+    import shutil
+
+    from lifecycle.compiled import OBJECT_SUFFIX
+    from lifecycle.treeshap import SAVED_SUFFIX
+    from serving.scoring import compile_champions, load_champions
+
+    on = load_settings(home=trained_copy, environ={})
+    shutil.rmtree(on.workspace.compiled_dir, ignore_errors=True)
+    off = load_settings(home=trained_copy, environ=NO_COMPILE)
+    unexplained = load_champions(off)
+    assert compile_champions(off, unexplained, trees=False) is None
+    assert not on.workspace.compiled_dir.exists()  # off: nothing prepared, nothing written
+    assert unexplained.bundles["churn"].shap_tables is None  # explained through LightGBM
+
+    first = load_champions(on)
+    compile_champions(on, first, trees=False)  # what a list explaining users does
+    (saved,) = on.workspace.compiled_dir.glob(f"*{SAVED_SUFFIX}")
+    assert saved.name.startswith("demo-churn-v1-booster-")
+    assert not list(on.workspace.compiled_dir.glob(f"*{OBJECT_SUFFIX}"))  # no trees compiled
+    written = saved.stat().st_mtime_ns
+
+    second = load_champions(on)
+    compile_champions(on, second, trees=False)  # the next list reads it
+    assert [p.name for p in on.workspace.compiled_dir.iterdir()] == [saved.name]
+    assert saved.stat().st_mtime_ns == written
+    churn = first.bundles["churn"]
+    rows = np.random.default_rng(7).normal(0, 30, size=(32, len(churn.feature_names)))
+    assert np.array_equal(
+        second.bundles["churn"].shap_tables.contributions(rows),
+        churn.shap_tables.contributions(rows),
+    )

@@ -102,6 +102,7 @@ def build_trained_workspace(
     from features.ingest import ingest_events
     from features.store import apply, materialize, store_paths
     from serving.batch import score_all
+    from serving.scoring import compile_champions, load_champions
     from training.pipeline import train_task
 
     # Not compiled when training promotes the champions: minutes of CPU once per session,
@@ -139,6 +140,9 @@ def build_trained_workspace(
     materialize(settings)
     results = {task: train_task(settings, task) for task in TASKS}
     scored = score_all(settings)
+    # what the first list explaining with trees compiled (the default) saves: the churn
+    # model's TreeSHAP (lifecycle.treeshap.TreeShap.cached), read by every such list after
+    compile_champions(load_settings(home=home, environ={}), load_champions(settings), trees=False)
     checkpoint_sqlite(home)
     return TrainedWorkspace(home, results, scored.path.resolve(), fingerprint(home))
 
