@@ -507,3 +507,6 @@ def _check_dataset_options(command: click.Command) -> None:
 
 
 _check_dataset_options(main)
+
+if __name__ == "__main__":  # python -m lifecycle.cli, as python -m lifecycle
+    run()

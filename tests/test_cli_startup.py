@@ -146,3 +146,31 @@ def test_run_only_checks_an_environment_already_in_sync(tmp_path: Path) -> None:
         "sync --frozen --compile-bytecode --python 3.11 --quiet",
         "run --frozen --no-sync lifecycle datasets",
     ]
+
+
+@pytest.mark.parametrize("module", ["lifecycle", "lifecycle.cli"])
+def test_python_m_runs_the_lifecycle_script(module: str, tmp_path: Path) -> None:
+    """`python -m lifecycle.cli --help` printed nothing and exited 0 (the module only defined
+    the commands) and `python -m lifecycle` was no module to run: both are the script."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", module, "datasets", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: lifecycle datasets"), done.stdout
+    wrong = subprocess.run(
+        [sys.executable, "-m", module, "no-such-command"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert wrong.returncode == 2 and "No such command 'no-such-command'" in wrong.stderr
