@@ -244,7 +244,8 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     before = [u.conversion_probability for u in answered.users]
     ltv = scorer.state.champions.versions["ltv"]  # its purchase process: p_alive (review R M2)
     made_by = {"churn": churn, "conversion": f"1 - churn v{churn}", "ltv": ltv}
-    assert answered.model_versions == made_by == answered.users[0].model_versions
+    assert answered.model_versions == made_by
+    _each_user_by(answered, made_by)
     assert answered.partners == {
         "churn": ["lifecycle_stage", "conversion_probability"],  # 1 - churn
         "ltv": ["p_alive", "expected_purchases"],
@@ -279,7 +280,8 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     assert done.note == f"v{version} answers nothing served: {said}, while that holds"
     after = scorer.score(users, ["conversion"])
     assert [u.conversion_probability for u in after.users] == before  # no answer changed
-    assert after.model_versions == made_by == after.users[0].model_versions
+    assert after.model_versions == made_by
+    _each_user_by(after, made_by)
     assert scorer.stale_scores() is None and scorer.at_risk(limit=20).stale is None
     models = {m.task: m for m in scorer.models().models}
     assert models["conversion"].version == version
@@ -459,3 +461,14 @@ def test_where_churn_leaves_conversion_to_its_champion_every_surface_says_where_
     assert document.count(f'<p class="note">{html.escape(said)}</p>') == 1
     units = units_for(settings, latest_scores(settings).metadata)
     assert units.windows["conversion"].endswith(f", on this log any purchase: {said}")
+
+
+def _each_user_by(answer: Any, made_by: dict[str, str]) -> None:
+    """Each user's model_versions: the answer's, less conversion for a user it did not score
+    (a repeat customer, whose not_scored says why; the at-risk page's are all such here)."""
+    for user in answer.users:
+        if user.conversion_probability is not None:
+            assert user.model_versions == made_by and user.not_scored is None
+        else:
+            assert "conversion" in user.not_scored
+            assert user.model_versions == {t: v for t, v in made_by.items() if t != "conversion"}
