@@ -107,24 +107,35 @@ def require_champion_inputs(
 
 def words_retrain(bundles: Mapping[str, ModelBundle], versions: Mapping[str, str]) -> str | None:
     """One line for champions trained before a words-only feature existed
-    (``features.asof.WORDS_ONLY``): the task whose reasons are in words reads none of it, so
-    its words stay those before it until a retrain; None when every such champion reads it.
-    Their scores are unchanged: no model learns from it."""
-    from features.asof import WORDS_ONLY
+    (``features.asof.WORDS_ONLY`` and, per window the champion reads, ``WORDS_ONLY_WINDOWS``):
+    the task whose reasons are in words reads none of it, so its words stay those before it
+    until a retrain; None when every such champion reads them. Their scores are unchanged: no
+    model learns from them."""
+    from features.asof import WORDS_ONLY, WORDS_ONLY_WINDOWS, window_of
     from lifecycle import tasks
 
-    old = {
-        task: [n for n in WORDS_ONLY if n not in bundle.feature_names]
-        for task, bundle in bundles.items()
-        if tasks.get(task).reasons
-    }
-    old = {task: names for task, names in old.items() if names}
-    if not old:
-        return None
-    return "; ".join(
-        f"{task} v{versions.get(task, '?')} was trained before {', '.join(names)} (read for the "
-        "reasons' words only): its reasons still say 'no purchase yet' of a user whose orders "
-        f"were all refunded in full; retrain it (`lifecycle train {task}`, after `lifecycle "
-        "features build`) for the new words"
-        for task, names in old.items()
-    )
+    said = []
+    for task, bundle in bundles.items():
+        if not tasks.get(task).reasons:
+            continue
+        read = set(bundle.feature_names)
+        days = sorted({w[1] for n in read if (w := window_of(n))})
+        total = [n for n in WORDS_ONLY if n not in read]
+        windows = [f"{k}_{d}d" for k in WORDS_ONLY_WINDOWS for d in days]
+        windows = [n for n in windows if n not in read]
+        if not total and not windows:
+            continue
+        what = []
+        if total:
+            what.append(
+                "its reasons still say 'no purchase yet' of a user whose orders were all "
+                "refunded in full"
+            )
+        if windows:
+            what.append("its refund words of a window leave out the orders refunded in full in it")
+        said.append(
+            f"{task} v{versions.get(task, '?')} was trained before {', '.join(total + windows)} "
+            f"(read for the reasons' words only): {'; '.join(what)}; retrain it (`lifecycle "
+            f"train {task}`, after `lifecycle features build`) for the new words"
+        )
+    return "; ".join(said) or None

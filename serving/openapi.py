@@ -259,7 +259,7 @@ def document_feature_inputs(spec: dict[str, Any]) -> None:
     """``FeatureRow.features`` as the service checks it: only the served models' features,
     numbers for numeric ones (never negative for engineered ones), a known category for the
     others, null for unknown; nothing else (BentoML documents any object)."""
-    from features.asof import WORDS_ONLY
+    from features.asof import words_only
     from lifecycle.champion_inputs import WORDS_ONLY_WHY
     from serving.schemas import largest, never_negative, whole_number
 
@@ -275,7 +275,7 @@ def document_feature_inputs(spec: dict[str, Any]) -> None:
             "description": "a numeric model input in its own unit (days, counts, money in the "
             "dataset's currency, ratios); null: unknown",
         }
-        if name in WORDS_ONLY:  # read for the reasons' words, never required
+        if words_only(name):  # read for the reasons' words, never required
             properties[name]["description"] = f"{WORDS_ONLY_WHY}; optional, never required"
         if never_negative(name):
             properties[name]["minimum"] = 0

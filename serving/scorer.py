@@ -344,7 +344,7 @@ class Scorer:
         """Score caller-supplied features, checked against the models' feature lists and types."""
         import pandas as pd
 
-        from features.asof import WORDS_ONLY
+        from features.asof import WORDS_ONLY, words_only
         from serving.feature_matrix import FeatureMatrix
 
         limit = self.settings.serving.max_users_per_request
@@ -390,7 +390,9 @@ class Scorer:
         )
         # said, not silently unknown (a null is given); a words-only feature is no input
         for row, user in zip(users, answer.users, strict=True):
-            user.features_missing = sorted(known - set(row.features) - set(WORDS_ONLY))  # no input
+            user.features_missing = sorted(
+                n for n in known - set(row.features) if not words_only(n)
+            )
         return answer
 
     def _score_known(

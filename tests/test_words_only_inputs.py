@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from features.asof import WORDS_ONLY
+from features.asof import WORDS_ONLY, words_only
 
 
 def test_a_words_only_feature_is_never_missing_and_words_the_reasons_when_given(
@@ -31,6 +31,9 @@ def test_a_words_only_feature_is_never_missing_and_words_the_reasons_when_given(
         ["churn"],
     ).users
     assert not set(WORDS_ONLY) & set(without.features_missing)  # listed before: not an input
+    # nor each window's count of orders refunded in full (listed as missing when first added)
+    assert "cancelled_orders_30d" in read
+    assert not [n for n in without.features_missing if words_only(n)], without.features_missing
     assert "orders_total" not in without.features_missing
     assert without.features_missing == given.features_missing
     # the scores are the same (no tree splits on it); the words are its
@@ -70,3 +73,37 @@ def test_champions_trained_before_a_words_only_feature_are_said_once_to_need_a_r
     unread = [n for n in ltv.feature_names if n not in WORDS_ONLY]
     quiet = {**champions.bundles, "ltv": dataclasses.replace(ltv, feature_names=unread)}
     assert words_retrain(quiet, champions.versions) is None
+
+
+def test_a_windows_words_only_count_is_documented_optional_and_its_retrain_said(
+    scorer: Any,
+) -> None:
+    """Each window's ``cancelled_orders_<w>d`` (``features.asof.WORDS_ONLY_WINDOWS``, added
+    after ``cancelled_orders_total``) is documented as optional like the total, and a champion
+    trained before it is told its window refund words need a retrain."""
+    import dataclasses
+
+    from lifecycle.champion_inputs import WORDS_ONLY_WHY, words_retrain
+    from serving.openapi import document_feature_inputs
+
+    spec = {"components": {"schemas": {"FeatureRow": {"properties": {"features": {}}}}}}
+    document_feature_inputs(spec)
+    documented = spec["components"]["schemas"]["FeatureRow"]["properties"]["features"]
+    optional = {
+        n
+        for n, v in documented["properties"].items()
+        if v["description"] == f"{WORDS_ONLY_WHY}; optional, never required"
+    }
+    assert {"cancelled_orders_total", "cancelled_orders_30d", "cancelled_orders_365d"} <= optional
+    assert optional == {n for n in documented["properties"] if words_only(n)}
+    champions = scorer.state.champions
+    churn = champions.bundles["churn"]
+    before = [
+        n for n in churn.feature_names if not n.startswith("cancelled_orders_") or n in WORDS_ONLY
+    ]
+    old = {**champions.bundles, "churn": dataclasses.replace(churn, feature_names=before)}
+    said = words_retrain(old, champions.versions)
+    assert said is not None and said.startswith(f"churn v{champions.versions['churn']} was "
+        "trained before cancelled_orders_7d, cancelled_orders_30d, cancelled_orders_90d, "
+        "cancelled_orders_365d (read for the reasons' words only): its refund words of a window "
+        "leave out the orders refunded in full in it; retrain it")  # fmt: skip
