@@ -164,8 +164,8 @@ def require_columns(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
             + (hint or mapped)
             + (f"; the others with {others}" if not hint and 0 < len(close) < len(missing) else "")
-            + note
-            + guessed,
+            + guessed  # the user and time columns first: the event types' note reads them
+            + note,
             () if hint else note_options or options,
         )
 
