@@ -490,12 +490,15 @@ def forget(
     # a re-run of ids erased before that finds mentions or a report left (an online store
     # redacted since) changes the workspace too: logged, naming the erasures it completes
     leftovers = bool(record.redacted or record.deleted_files)
-    if leftovers:
-        each = {
-            (e["timestamp"], e["dataset"] or "") for u in record.erasures_before.values() for e in u
-        }
-        record.completes = [{"dataset": d or None, "timestamp": t} for t, d in sorted(each)]
-    if record.user_hashes or record.stale_staging or outside or leftovers:  # nothing changed: none
+    each = {
+        (e["timestamp"], e["dataset"] or "") for u in record.erasures_before.values() for e in u
+    }
+    before = [{"dataset": d or None, "timestamp": t} for t, d in sorted(each)]
+    record.completes = before if leftovers else []
+    # a store not reached (a Redis of earlier settings down): the attempt is logged, no ids,
+    # so what was and was not done is on record, and which earlier erasures it left open
+    record.not_completed = before if record.not_reached else []
+    if record.user_hashes or record.stale_staging or outside or leftovers or record.not_reached:
         record.log_path = str(append_entry(home, record.log_entry()))
     elif record.spellings_added:
         record.log_path = str(home / LOG_FILE)

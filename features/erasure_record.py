@@ -87,6 +87,9 @@ class ErasureRecord:
     # table holds now whose leftovers (mentions in text, a report) this one removed: logged,
     # so a re-run that finds no user but changes something is on record, with no id
     completes: list[dict[str, Any]] = field(default_factory=list)
+    # the earlier erasures (as ``completes``) of the ids asked that this one could not finish,
+    # a place ``not_reached``: logged with it, so a re-run while a Redis is down is on record
+    not_completed: list[dict[str, Any]] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)  # earlier erasures killed midway
     spellings_added: list[str] = field(default_factory=list)  # to erasures logged without
     # places of no known dataset scrubbed of every dataset's spellings -> why (logged)
@@ -141,6 +144,7 @@ class ErasureRecord:
             "erased_with": self.erased_with,
             "exports": [asdict(e) for e in self.exports],
             "completes": self.completes,
+            "not_completed": self.not_completed,
             "unfinished_erasures": self.unfinished,
             "spelling_hashes_added_to": self.spellings_added,
             "scrubbed_as_every_dataset_holds": self.every_spelling,
@@ -243,12 +247,22 @@ class ErasureRecord:
                 "the keyed hashes of those a list or online store alone held logged first (until "
                 "session 57 they were not), so later ingests keep them out"
             )
-        if self.log_path and not self.user_hashes and self.completes:
-            out.append(
-                f"what the {'forget' if len(self.completes) == 1 else 'forgets'} of "
-                f"{_named(self.completes)} left, removed now: recorded in {self.log_path} "
-                "(counts and times, no ids)"
-            )
+        if self.log_path and not self.user_hashes and (self.completes or self.not_reached):
+            if self.completes:
+                out.append(
+                    f"what the {'forget' if len(self.completes) == 1 else 'forgets'} of "
+                    f"{_named(self.completes)} left, removed now: recorded in {self.log_path} "
+                    "(counts and times, no ids)"
+                )
+            if self.not_reached:
+                places, of = len(self.not_reached), self.not_completed
+                forgets = "forget" if len(of) == 1 else "forgets"
+                out.append(
+                    f"NOT complete{f' (the {forgets} of {_named(of)})' if of else ''}: "
+                    f"{places} place{'s' * (places != 1)} not reached "
+                    f"({', '.join(self.not_reached)}); this attempt recorded in {self.log_path} "
+                    "(counts, times and the places not reached, no ids)"
+                )
         elif self.log_path:
             out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
         else:

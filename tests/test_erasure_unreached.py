@@ -114,3 +114,50 @@ def test_a_record_of_redis_stores_edited_wrong_is_refused_naming_its_line(tmp_pa
     assert checked.exit_code == 1 and expected in checked.stdout, checked.output
     forgot = run(home, "forget", "00004")
     assert forgot.exit_code == 1 and expected in forgot.output and "Traceback" not in forgot.output
+
+
+def earlier_redis_gone(home: Path, data: Path) -> str:
+    """The referred shop materialized into a Redis, then the settings name SQLite and 00012
+    leaves the data (a rolling export replaced it: only that Redis holds it), built and
+    materialized again; the Redis is then stopped. Its ``host:port``."""
+    home.mkdir()
+    with redis_server(data / "redis") as connection:
+        settings(home, "redis", connection)
+        referred_shop(home, data)
+        settings(home, "sqlite")
+        for name in ("events.csv", "users.csv"):
+            kept = [line for line in (data / name).read_text().splitlines(True)]
+            (data / name).write_text("".join(x for x in kept if not x.startswith("00012,")))
+        invoke(home, "ingest", str(data / "events.csv"), "--users", str(data / "users.csv"),
+               "--dataset", "shop", "--replace")  # fmt: skip
+        for step in ("build", "materialize"):
+            invoke(home, "features", step, "--dataset", "shop")
+    return connection
+
+
+def test_a_rerun_while_an_earlier_redis_is_down_is_logged_without_ids(tmp_path: Path) -> None:
+    """forget 00002 again while the Redis of earlier settings is still down exited 1 and wrote
+    no entry (nothing changed, nothing logged): the attempt left no trace for the privacy
+    officer. Now it is logged: counts, time, the store not reached, the erasure it leaves open."""
+    home = tmp_path / "ws"
+    connection = earlier_redis_gone(home, tmp_path)
+    first = json.loads(run(home, "--json", "forget", "00002").stdout)
+    log = home / "erasure_log.jsonl"
+    entries = len(log.read_text().splitlines())
+    again = run(home, "--json", "forget", "00002")
+    assert again.exit_code == 1, again.output
+    said = json.loads(again.stdout)
+    place = f"feast/shop/redis@{connection}"
+    assert said["users"] == 0 and list(said["not_reached"]) == [place]
+    lines = log.read_text().splitlines()
+    assert len(lines) == entries + 1
+    logged = json.loads(lines[-1])
+    assert logged["not_reached"] == said["not_reached"] and logged["users"] == 0
+    assert logged["not_completed"] == [{"dataset": None, "timestamp": first["timestamp"]}]
+    assert logged["removed"]["datasets/shop"] == 0
+    assert "00002" not in lines[-1]
+    told = run(home, "forget", "00002").stdout.splitlines()[-1]
+    assert told.startswith(
+        f"NOT complete (the forget of {first['timestamp']} (every dataset)): 1 place not "
+        f"reached ({place}); this attempt recorded in {log}"
+    ), told
