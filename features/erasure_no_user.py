@@ -122,16 +122,20 @@ def no_users(
     # a dataset's online store keeps the features of a user its events no longer hold (a
     # rolling export replaced them): a user there, its row deleted (`online_held`)
     left = {s for u in record.not_found for s in spelt_as[u]}  # a list's too: whose
+    not_reached: dict[str, str] = {}  # a Redis of earlier settings down: may hold any
     for name in names if left else ():
-        online = online_held(settings, name, left)
+        online = online_held(settings, name, left, not_reached)
         for u in (u for u in record.not_found if spelt_as[u] & online):
             found.setdefault(u, {})[f"the online store of {name}"] = name
     record.listed = sorted(found)
     record.listed_in = {u: sorted(found[u]) for u in record.listed}
     nobody = [u for u in record.not_found if u not in found]
+    # found in no place reached: not known to be no user, nothing changed for it (exit 1)
+    record.not_reached.update(not_reached)
+    record.maybe_held = {u: sorted(not_reached) for u in nobody} if not_reached else {}
     widths = [padded_width(settings.workspace.events(n)) for n in names]
     pasted = pasted_as(settings, nobody, names)
-    for u in nobody:
+    for u in (u for u in nobody if u not in record.maybe_held):
         padded = next((h for w in widths if (h := padding_hint(u, w))), "")
         record.no_user[u] = padded or pasted.get(u, "")
     unheld = {s for u in nobody for s in spelt_as[u]} - {s for u in found for s in spelt_as[u]}

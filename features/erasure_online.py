@@ -194,9 +194,12 @@ def redact_online(store: OnlineStore, ids: set[str]) -> int:
     return redact(store, ids) if ids else 0
 
 
-def online_held(settings: Settings, name: str, ids: set[str]) -> set[str]:
+def online_held(
+    settings: Settings, name: str, ids: set[str], not_reached: dict[str, str]
+) -> set[str]:
     """Of ``ids``, those one of the dataset's online stores holds a row of, read only; none
-    when it was never materialized."""
+    when it was never materialized. A Redis of earlier settings that cannot be reached is
+    put in ``not_reached`` (its name -> :func:`unreached`): it may hold any of them."""
     from features.erasure_places import online_stores
 
     ordered, held = sorted(ids), set()
@@ -210,10 +213,12 @@ def online_held(settings: Settings, name: str, ids: set[str]) -> set[str]:
             feast_store, keys = _redis_keys(store.settings, name, ordered)
             try:
                 found = redis_health.held(feast_store, keys)
-            except StoreUnreachable:
+            except StoreUnreachable as error:
                 if not store.earlier:
                     raise
-                continue  # not known; `forget` says it was not reached where it erases
+                # not known: an id held nowhere else is not said to be no user
+                not_reached[store.named(settings.workspace.home)] = unreached(store, error)
+                continue
             held |= {u for u, hit in zip(ordered, found, strict=True) if hit}
             continue
         import sqlite3

@@ -20,6 +20,7 @@ TOLD_ONLY = (
     "not_found",
     "no_user",
     "no_user_hints",
+    "maybe_held",
     "listed_only",
     "listed_in",
     "read_as",
@@ -64,6 +65,9 @@ class ErasureRecord:
     # of those, no user (no list holds a row of them either) -> why, when more than "no
     # user": the dataset's ids zero-padded; nothing changed for them, told, never logged
     no_user: dict[str, str] = field(default_factory=dict)
+    # ids found in no place reached -> the places not reached (a Redis of earlier settings
+    # down) that may hold them: not said to be no user, nothing changed; told, never logged
+    maybe_held: dict[str, list[str]] = field(default_factory=dict)
     # of no table, a list's or a dataset's online store's row: users after all, logged
     listed: list[str] = field(default_factory=list)
     # each of those -> the places holding it (`the online store of shop`): told, never logged
@@ -134,6 +138,7 @@ class ErasureRecord:
             "not_found": self.not_found,
             "no_user": sorted(self.no_user),
             "no_user_hints": {u: why for u, why in self.no_user.items() if why},
+            "maybe_held": self.maybe_held,
             "listed_only": self.listed,
             "listed_in": self.listed_in,
             "erased_before": self.erased_before,
@@ -170,6 +175,20 @@ class ErasureRecord:
                 "  not found in any table, no list or online store holds a row of it, no "
                 "erasure logged it: no user, nothing changed for it (its mentions in text "
                 f"stay): {listed}"
+            )
+        unsure: dict[str, list[str]] = {}  # the places not reached -> the ids
+        for u, places in self.maybe_held.items():
+            unsure.setdefault(", ".join(places), []).append(u)
+        for places, ids in unsure.items():
+            out.append(
+                f"  not found in the places reached; NOT known to be no user: {places} could "
+                "not be reached and may hold it, nothing changed for it (start it and run "
+                f"forget again): {_ids(ids[:NOT_FOUND_SHOWN])}"
+                + (
+                    f" and {len(ids) - NOT_FOUND_SHOWN:,} more"
+                    if len(ids) > NOT_FOUND_SHOWN
+                    else ""
+                )
             )
         hints = [why for why in self.no_user.values() if why]
         out += [f"  {why}" for why in hints[:NOT_FOUND_SHOWN]]

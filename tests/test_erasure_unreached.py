@@ -6,6 +6,7 @@ neither erased nor checked (only the settings' store was known)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -161,3 +162,30 @@ def test_a_rerun_while_an_earlier_redis_is_down_is_logged_without_ids(tmp_path: 
         f"NOT complete (the forget of {first['timestamp']} (every dataset)): 1 place not "
         f"reached ({place}); this attempt recorded in {log}"
     ), told
+
+
+def test_an_id_only_an_unreachable_earlier_redis_may_hold_is_not_said_no_user(
+    tmp_path: Path,
+) -> None:
+    """00012, held only by the Redis of earlier settings (its events replaced since), read as
+    "no user" (exit 0) while that Redis was down: the no-user check skipped the store. Now it
+    is said not found in the places reached, the store not reached named, exit 1."""
+    home = tmp_path / "ws"
+    connection = earlier_redis_gone(home, tmp_path)
+    current = (home / "datasets" / "shop").resolve()
+    for version in (home / "datasets" / ".versions").iterdir():  # pruned, as 5 ingests later
+        if version != current:
+            shutil.rmtree(version)
+    place = f"feast/shop/redis@{connection}"
+    asked = run(home, "--json", "forget", "00012")
+    assert asked.exit_code == 1, asked.output
+    said = json.loads(asked.stdout)
+    assert said["no_user"] == [] and said["maybe_held"] == {"00012": [place]}
+    assert list(said["not_reached"]) == [place] and said["users"] == 0
+    told = run(home, "forget", "00012").stdout
+    assert (
+        "  not found in the places reached; NOT known to be no user: "
+        f"{place} could not be reached and may hold it, nothing changed for it (start it "
+        "and run forget again): 00012"
+    ) in told, told
+    assert "00012" not in (home / "erasure_log.jsonl").read_text()
