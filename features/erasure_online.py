@@ -10,6 +10,7 @@ earlier settings, recorded here (:func:`record_redis`, :data:`STORES_FILE`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,69 @@ def earlier_redis(settings: Settings, dataset: str) -> list[OnlineStore]:
     return found
 
 
+def retire_redis(settings: Settings, dataset: str, where: str, force: bool) -> dict[str, Any]:
+    """Remove the Redis at ``where`` (``host:port``) from the dataset's record of the stores
+    it was materialized into (``lifecycle datasets retire-store``): one gone for good, its
+    data with it. It must not answer (``force``: not asked) nor be the settings' store. The
+    retirement is appended to the erasure log (no ids): what it was, when recorded, why
+    retired. Returns that entry."""
+    from datetime import UTC, datetime
+
+    from features import redis_health
+    from features.erasure_log import append_entry
+    from features.store import FeatureStoreError, StoreUnreachable
+    from lifecycle.errors import UserError
+    from lifecycle.storage import atomic_file
+
+    repo = settings.workspace.feast_repo(dataset)
+    record, target = repo / STORES_FILE, redis_health.address(where)
+    stores = _recorded(repo)
+    if not any(redis_health.address(s["connection"]) == target for s in stores):
+        held = ", ".join(redis_health.address(s["connection"]) for s in stores) or "none"
+        raise UserError(
+            f"{record}: no Redis at {target} recorded for dataset '{dataset}' (recorded: "
+            f"{held}); nothing retired"
+        )
+    [store] = [s for s in earlier_redis(settings, dataset) if s.address == target] or [None]
+    if store is None:
+        raise UserError(
+            f"the Redis at {target} is the online store the settings name "
+            "(feast.redis_connection): name the store that replaces it there first; nothing "
+            "retired"
+        )
+    why = "--force: not asked whether it answers"
+    if not force:
+        try:
+            feast_store, keys = _redis_keys(store.settings, dataset, [c.USER_ID])
+            redis_health.held(feast_store, keys)
+        except StoreUnreachable as error:
+            why = f"unreachable at {error.address} ({error.reason})"
+        except FeatureStoreError as error:
+            raise UserError(f"the Redis at {target}: {error}; nothing retired") from None
+        else:
+            raise UserError(
+                f"the Redis at {target} answers: it may still hold dataset '{dataset}''s users "
+                "and their mentions, which forget and datasets check reach while it is "
+                "recorded; nothing retired (flushed or shut down for good: --force)"
+            )
+    kept = [s for s in stores if redis_health.address(s["connection"]) != target]
+    with atomic_file(record) as staging:
+        staging.write_text("".join(json.dumps(s, sort_keys=True) + "\n" for s in kept))
+    entry = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dataset": dataset,
+        "users": 0,
+        "user_hashes": [],
+        "retired_store": {
+            "place": store.named(settings.workspace.home),
+            "materialized": store.earlier,
+            "why": why,
+        },
+    }
+    entry["log"] = str(append_entry(settings.workspace.home, entry))
+    return entry
+
+
 def unreached(store: OnlineStore, error: Any) -> str:
     """What ``forget`` says (and logs, no ids) of an earlier Redis it cannot reach: a
     ``StoreUnreachable``."""
@@ -146,7 +210,8 @@ def unreached(store: OnlineStore, error: Any) -> str:
         f"{store.earlier} under earlier settings, it may still hold the users' rows and "
         "mentions: start it and run forget again with the same ids (a password it needs: "
         "name it in feast.redis_connection for that run); gone for good, its data with it: "
-        f"delete its line from {repo / STORES_FILE}"
+        f"`lifecycle datasets retire-store {store.dataset} {error.address}` removes its line "
+        f"from {repo / STORES_FILE}, logged"
     )
 
 

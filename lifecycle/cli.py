@@ -404,7 +404,8 @@ def main(
 @click.pass_context
 def datasets(ctx: click.Context) -> None:
     """List the datasets in the workspace with their row counts; `history` and `restore`
-    show and bring back earlier versions of one."""
+    show and bring back earlier versions of one; `check` finds cells an erasure damaged;
+    `retire-store` removes a Redis gone for good from one's record of online stores."""
     if ctx.invoked_subcommand is not None:
         return
     from features.ingest import read_dataset_summary

@@ -189,3 +189,29 @@ def test_an_id_only_an_unreachable_earlier_redis_may_hold_is_not_said_no_user(
         "and run forget again): 00012"
     ) in told, told
     assert "00012" not in (home / "erasure_log.jsonl").read_text()
+
+
+def test_a_redis_gone_for_good_is_retired_by_a_command_logged(tmp_path: Path) -> None:
+    """Retiring a Redis of earlier settings gone for good meant editing
+    feast/<ds>/online_stores.jsonl by hand (no trace of it). `datasets retire-store` removes
+    its line once it does not answer (or with --force), and logs it without ids."""
+    home = tmp_path / "ws"
+    connection = earlier_redis_gone(home, tmp_path)
+    record = home / "feast" / "shop" / "online_stores.jsonl"
+    port = int(connection.rsplit(":", 1)[1])
+    with redis_server(tmp_path / "redis", port=port):  # it answers: not retired
+        answers = run(home, "datasets", "retire-store", "shop", connection)
+        assert answers.exit_code == 1, answers.output
+        assert f"the Redis at {connection} answers" in answers.output
+        assert connection in record.read_text()
+    wrong = run(home, "datasets", "retire-store", "shop", "127.0.0.1:1")
+    assert wrong.exit_code == 1 and f"{record}: no Redis at 127.0.0.1:1 recorded" in wrong.output
+    retired = run(home, "--json", "datasets", "retire-store", "shop", connection)
+    assert retired.exit_code == 0, retired.output
+    assert record.read_text() == ""
+    logged = json.loads((home / "erasure_log.jsonl").read_text().splitlines()[-1])
+    assert logged["dataset"] == "shop" and logged["user_hashes"] == []
+    assert logged["retired_store"]["place"] == f"feast/shop/redis@{connection}"
+    assert logged["retired_store"]["why"].startswith(f"unreachable at {connection} (")
+    forgot = run(home, "--json", "forget", "00002")  # no longer reached, nor said
+    assert forgot.exit_code == 0 and json.loads(forgot.stdout)["not_reached"] == {}

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from lifecycle.cli import Context, changes_workspace, main, pass_context
+from lifecycle.cli import Context, changes_workspace, datasets, main, pass_context
 
 
 @main.command()
@@ -76,3 +76,34 @@ def _refuse_a_table_of_ids(lines: list[str], ids_file: Any) -> None:
             f"{c.USER_ID if c.USER_ID in columns else 'id'} column alone to a file, one id a "
             "line, and give that"
         )
+
+
+@datasets.command("retire-store")
+@click.argument("dataset")
+@click.argument("address", metavar="HOST:PORT")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Retire it without asking whether it answers (flushed, or its host gone).",
+)
+@changes_workspace
+@pass_context
+def datasets_retire_store(obj: Context, dataset: str, address: str, force: bool) -> None:
+    """Remove a Redis gone for good, its data with it, from the stores DATASET was
+    materialized into (feast/DATASET/online_stores.jsonl), which forget and `datasets check`
+    reach. Refused while it answers (unless --force) or while the settings name it; the
+    retirement is appended to the erasure log (no ids). See docs/privacy.md."""
+    from features.erasure_online import retire_redis
+    from lifecycle.dataset_kind import require_dataset
+
+    require_dataset(obj.settings, dataset, "datasets retire-store")
+    entry = retire_redis(obj.settings, dataset, address, force)
+    retired = entry["retired_store"]
+    obj.console.result(
+        entry,
+        [
+            f"retired {retired['place']} (materialized {retired['materialized']}; "
+            f"{retired['why']}): forget and datasets check no longer reach it; recorded in "
+            f"{entry['log']}"
+        ],
+    )
