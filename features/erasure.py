@@ -100,7 +100,7 @@ from features.erasure_log import LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
 from features.erasure_no_user import no_users
-from features.erasure_online import forget_online, redact_online, unreached
+from features.erasure_online import forget_online, record_reached, redact_online, unreached
 from features.erasure_places import (
     TEXT_SUFFIXES,
     PlaceIds,
@@ -465,6 +465,8 @@ def forget(
                 raise
             record.not_reached[store.named(home)] = unreached(store, error)
             continue
+        if ids_here:  # reached: the settings' Redis recorded if it was not
+            record_reached(store, "forget")
         record.removed[where] = record.removed.get(where, 0) + removed
         if mentions:
             record.redacted[where] = record.redacted.get(where, 0) + mentions

@@ -93,12 +93,13 @@ def _recorded(repo: Path) -> list[dict[str, str]]:
     return found
 
 
-def record_redis(repo: Path, connection: str) -> None:
+def record_redis(repo: Path, connection: str, found_by: str = "") -> None:
     """Record that the dataset of Feast repository ``repo`` was materialized into the Redis
     of ``connection`` (its nodes and options, not its password nor timeouts: the settings
     give those), once
     a connection, with the first and last time: ``forget`` and ``datasets check`` reach it
-    after the settings name another store."""
+    after the settings name another store. ``found_by``: not materialize, the command that
+    reached it unrecorded (:func:`record_reached`); a recorded one is left as it is."""
     import json
     from datetime import UTC, datetime
 
@@ -110,10 +111,13 @@ def record_redis(repo: Path, connection: str) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
     stores = _recorded(repo)
     same = [s for s in stores if address(s["connection"]) == address(kept)]
+    if same and found_by:
+        return
     if same:
         same[0].update(connection=kept, last=now)
     else:
         stores.append({"store": "redis", "connection": kept, "first": now, "last": now})
+        stores[-1].update({"found_by": found_by} if found_by else {})
     with atomic_file(repo / STORES_FILE) as staging:
         staging.write_text("".join(json.dumps(s, sort_keys=True) + "\n" for s in stores))
 
@@ -134,6 +138,9 @@ def earlier_redis(settings: Settings, dataset: str) -> list[OnlineStore]:
         )
         first, last = held["first"], held["last"]
         when = f"at {first}" if first == last else f"from {first} to {last}"
+        if by := held.get("found_by"):  # written to before it was recorded
+            when = f"before {first} (recorded when `{by}` reached it)"
+            when += f" and up to {last}" if last != first else ""
         found.append(OnlineStore(settings.model_copy(update={"feast": named}), dataset, None, when))
     return found
 
@@ -199,6 +206,15 @@ def retire_redis(settings: Settings, dataset: str, where: str, force: bool) -> d
     }
     entry["log"] = str(append_entry(settings.workspace.home, entry))
     return entry
+
+
+def record_reached(store: OnlineStore, by: str) -> None:
+    """The Redis the settings name, just reached by ``by`` (``forget``, ``datasets
+    check``), recorded if it is not (written to before the record began on 2026-12-07, or
+    by Feast's own ``feast materialize``), so both reach it after the settings change."""
+    if store.path is None and not store.earlier:
+        repo = store.settings.workspace.feast_repo(store.dataset)
+        record_redis(repo, store.settings.feast.redis_connection, found_by=by)
 
 
 def unreached(store: OnlineStore, error: Any) -> str:
@@ -284,6 +300,7 @@ def online_held(
                 # not known: an id held nowhere else is not said to be no user
                 not_reached[store.named(settings.workspace.home)] = unreached(store, error)
                 continue
+            record_reached(store, "forget")
             held |= {u for u, hit in zip(ordered, found, strict=True) if hit}
             continue
         import sqlite3

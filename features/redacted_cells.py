@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from features.erasure_holders import older_versions
-from features.erasure_online import OnlineStore
+from features.erasure_online import OnlineStore, record_reached
 from features.scrub import REDACTED, quarantine_own, recorded_columns, table_files
 
 if TYPE_CHECKING:
@@ -162,6 +162,8 @@ def redacted_cells(
                 why += f"; materialized {path.earlier} under earlier settings"
             found.not_checked[table] = why
             continue
+        if isinstance(path, OnlineStore):  # reached: the settings' Redis recorded if not
+            record_reached(path, "datasets check")
         for name, count in cells.items():
             if count:
                 where = f"{table}.{name}"

@@ -215,3 +215,29 @@ def test_a_redis_gone_for_good_is_retired_by_a_command_logged(tmp_path: Path) ->
     assert logged["retired_store"]["why"].startswith(f"unreachable at {connection} (")
     forgot = run(home, "--json", "forget", "00002")  # no longer reached, nor said
     assert forgot.exit_code == 0 and json.loads(forgot.stdout)["not_reached"] == {}
+
+
+def test_a_redis_written_before_the_record_is_recorded_when_first_reached(tmp_path: Path) -> None:
+    """A Redis materialized into before online_stores.jsonl existed (2026-12-07) was in no
+    record: once the settings named another store, forget and the check never reached it.
+    Now `datasets check` and `forget` record the settings' Redis when they reach it."""
+    home = tmp_path / "ws"
+    home.mkdir()
+    record = home / "feast" / "shop" / "online_stores.jsonl"
+    with redis_server(tmp_path / "redis") as connection:
+        settings(home, "redis", connection)
+        referred_shop(home, tmp_path)
+        record.unlink()  # as a workspace materialized before the record began
+        assert run(home, "datasets", "check").exit_code == 0
+        [held] = [json.loads(line) for line in record.read_text().splitlines()]
+        assert held["connection"].startswith(connection)
+        assert held["found_by"] == "datasets check"
+        record.unlink()
+        invoke(home, "forget", "00004")
+        assert json.loads(record.read_text())["found_by"] == "forget"
+        settings(home, "sqlite")  # the settings changed since: that Redis is still reached
+        out = json.loads(invoke(home, "--json", "forget", "00006"))
+        assert out["removed"]["online/shop"] == 1  # its hash in that Redis
+    gone = run(home, "--json", "forget", "00008")
+    [why] = json.loads(gone.stdout)["not_reached"].values()
+    assert "materialized before " in why and "(recorded when `forget` reached it)" in why

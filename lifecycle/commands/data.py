@@ -509,7 +509,8 @@ def datasets_check(ctx: click.Context, obj: Context, dataset: str | None) -> Non
     """Cells an erasure damaged: `[forgotten]` in place of a number or code (a `forget`
     before 2026-12-07 of an id that was no user redacted those too), in each dataset (or
     DATASET), its kept versions, quarantine, scores tables and ledger, with the source
-    files to ingest again. Reads every table; changes nothing."""
+    files to ingest again. Reads every table; changes nothing but the record of the Redis
+    stores a dataset was written into, when it reaches one not yet recorded."""
     from features.redacted_cells import check_workspace
     from lifecycle.dataset_kind import require_dataset
 
