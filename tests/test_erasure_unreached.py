@@ -241,3 +241,26 @@ def test_a_redis_written_before_the_record_is_recorded_when_first_reached(tmp_pa
     gone = run(home, "--json", "forget", "00008")
     [why] = json.loads(gone.stdout)["not_reached"].values()
     assert "materialized before " in why and "(recorded when `forget` reached it)" in why
+
+
+def test_retire_store_with_force_and_the_settings_own_store(tmp_path: Path) -> None:
+    """`--force` retires a Redis that answers (flushed, say), logged as forced; the Redis the
+    settings name is never retired (the record would lose the store in use)."""
+    home = tmp_path / "ws"
+    home.mkdir()
+    settings(home, "sqlite")
+    referred_shop(home, tmp_path)
+    record = home / "feast" / "shop" / "online_stores.jsonl"
+    with redis_server(tmp_path / "redis") as connection:
+        line = {"connection": connection, "first": "T1", "last": "T2", "store": "redis"}
+        record.write_text(json.dumps(line) + "\n")
+        settings(home, "redis", connection)
+        own = run(home, "datasets", "retire-store", "shop", connection)
+        assert own.exit_code == 1 and "the settings name" in own.output, own.output
+        settings(home, "sqlite")
+        forced = run(home, "--json", "datasets", "retire-store", "shop", connection, "--force")
+        assert forced.exit_code == 0, forced.output
+    assert record.read_text() == ""
+    logged = json.loads((home / "erasure_log.jsonl").read_text().splitlines()[-1])
+    assert logged["retired_store"]["why"].startswith("--force")
+    assert logged["retired_store"]["materialized"] == "from T1 to T2"
