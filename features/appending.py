@@ -32,6 +32,7 @@ from features.validation import ContractError, LoadReport
 from lifecycle.dataset_kind import damaged, kind_of, read_report, what_it_is
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
+from lifecycle.words import EVENTS, counted
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class EventRange:
 
     def text(self, to_the_second: bool = False) -> str:
         size = 19 if to_the_second else 10  # 2025-01-05 10:00:00 (UTC) or its day
-        return f"{self.rows:,} events {self.first[:size]} .. {self.last[:size]}"
+        return f"{counted(self.rows, EVENTS)} {self.first[:size]} .. {self.last[:size]}"
 
 
 def event_range(events: Path, con: duckdb.DuckDBPyConnection | None = None) -> EventRange | None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from features import contract as c
 from features.parsing import FAST_TEXT, as_text
-from lifecycle.words import counted
+from lifecycle.words import ROWS, counted
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -324,7 +324,7 @@ def currency_given_lines(notes: dict[str, Any]) -> list[str]:
     """The summary line of what --currency gave: empty currency cells."""
     if rows := notes.get(CURRENCY_GIVEN):
         return [
-            f"    {rows:,} rows with an empty currency cell: their amounts read as --currency says"
+            f"    {counted(rows, ROWS)} with an empty currency cell: their amounts read as --currency says"
         ]
     return []
 

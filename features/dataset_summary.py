@@ -9,6 +9,7 @@ from typing import Any
 
 from features import contract as c
 from features.read_notes import note_lines
+from lifecycle.words import EVENTS, ROWS, counted
 
 IDS_CASE_DROPPED = "case_insensitive_ids_dropped"  # report note: the version replaced
 
@@ -36,7 +37,7 @@ class DatasetSummary:
         if self.now:
             now = self.now
             line = (
-                f"  now: {now['events']:,} events of {now['users']:,} users, "
+                f"  now: {counted(now['events'], EVENTS)} of {counted(now['users'])}, "
                 f"{now['first_event'][:10]} .. {now['last_event'][:10]}"
             )
             if "users_table" in now:
@@ -84,7 +85,7 @@ class DatasetSummary:
                 out.append(f"    exact repeats kept as separate events: {notes['repeats_kept']:,}")
             if dropped := notes.get("users_table_dropped"):
                 out.append(
-                    f"    users table of {dropped['rows']:,} rows dropped (no --users file): "
+                    f"    users table of {counted(dropped['rows'], ROWS)} dropped (no --users file): "
                     f"`lifecycle datasets restore {dropped['version']}` brings it back, or "
                     "ingest again with --users FILE"
                 )
@@ -95,13 +96,13 @@ class DatasetSummary:
                     "with --case-insensitive-ids to fold them)"
                 )
             if absent := notes.get("columns_absent"):
-                counted = " (their orders counted by user and time)" * (
+                by_time = " (their orders counted by user and time)" * (
                     c.ORDER_ID in absent["columns"]
                 )
                 rows = f"{absent['rows']:,} row{'s' * (absent['rows'] != 1)}"
                 out.append(
                     f"    columns the dataset has and this file lacks, empty in the {rows} "
-                    f"added{counted}: {', '.join(absent['columns'])}"
+                    f"added{by_time}: {', '.join(absent['columns'])}"
                 )
             if added := notes.get("columns_added"):
                 rows = f"{added['rows']:,} row{'s' * (added['rows'] != 1)}"

@@ -14,7 +14,8 @@ from features.validation import ContractError
 from lifecycle.dataset_kind import EVENTS, NOT_EVENTS, REPORT, read_report, what_it_is
 from lifecycle.errors import UserError
 from lifecycle.storage import VERSIONS, atomic_symlink, version_order
-from lifecycle.words import BATCHES, counted
+from lifecycle.words import BATCHES, ROWS, counted
+from lifecycle.words import EVENTS as EVENT_WORDS
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 
@@ -34,11 +35,11 @@ class DatasetVersion:
 
     def line(self) -> str:
         mark = "*" if self.current else " "
-        counts = f"{self.events:,} events" if self.events is not None else "no events"
+        counts = counted(self.events, EVENT_WORDS) if self.events is not None else "no events"
         if self.events is None and self.rows is not None:  # was "no events" of a snapshot
-            counts = f"{what_it_is(self.kind)}: {self.rows:,} rows"
+            counts = f"{what_it_is(self.kind)}: {counted(self.rows, ROWS)}"
         if self.users is not None:
-            counts += f", {self.users:,} users"
+            counts += f", {counted(self.users)}"
         made_of = counted(self.batches, BATCHES)
         return f"{mark} {self.version}  {self.created_at}  {counts}  ({made_of})"
 

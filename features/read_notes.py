@@ -62,6 +62,7 @@ from features.time_columns import zoneless_lines, zones_mixed_lines
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 from features.user_validation import USERS_COLUMNS_ABSENT
 from features.validation import FREE_PURCHASES, INVALID_AMOUNTS, NEGATIVE_AMOUNTS, ZONES_MIXED
+from lifecycle.words import ROWS, counted
 
 
 def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
@@ -119,7 +120,7 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(_without_events_line(spare))
     if alike := reasons.get(ERASED_USER_SPELLING):
         out.append(
-            f"    {alike:,} rows held back ({ERASED_USER_SPELLING}): their user id is spelt like "
+            f"    {counted(alike, ROWS)} held back ({ERASED_USER_SPELLING}): their user id is spelt like "
             "that of a user `lifecycle forget` erased (case, spaces, leading zeros, width or "
             "script apart), so may be that person again; no value kept. If they are other people, "
             "ingest the file again with LIFECYCLE_PRIVACY__LOAD_ERASED_SPELLINGS=true"
@@ -248,7 +249,7 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         )
     if "users_added" in notes:  # an append's users file (a day without events too)
         out.append(
-            f"    the users table updated: {notes['users_added']:,} users added, "
+            f"    the users table updated: {counted(notes['users_added'])} added, "
             f"{notes['users_updated']:,} changed (users the file lacks stay)"
         )
     if absent := notes.get(USERS_COLUMNS_ABSENT):
@@ -274,7 +275,8 @@ def _without_events_line(spare: dict[str, Any]) -> str:
     """Users of the users file with no event: those who signed up after the last event (their
     first order may be in a later file), and the others, who never bought or whose ids are
     written another way (trial 114: all were said so, though they signed up later)."""
-    said = f"    {spare['users']:,} users of the users file have no event"
+    one = spare["users"] == 1
+    said = f"    {counted(spare['users'])} of the users file {'has' if one else 'have'} no event"
     later, never = (
         spare.get("signed_up_later", 0),
         "known users who never bought, or ids written another way",
@@ -283,7 +285,7 @@ def _without_events_line(spare: dict[str, Any]) -> str:
         return f"{said} (e.g. {spare['example']!r}): {never}"
     after = f"signed up after the last event ({spare['last_event']}): a later file may bring their orders"
     if later == spare["users"]:
-        return f"{said} (e.g. {spare['example']!r}): all {after}"
+        return f"{said} (e.g. {spare['example']!r}): {'' if one else 'all '}{after}"
     return (
         f"{said}: {later:,} {after}; the other {spare['users'] - later:,} (e.g. "
         f"{spare['example_not_later']!r}): {never}"

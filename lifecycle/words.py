@@ -20,3 +20,6 @@ def word_for(n: int, noun: tuple[str, str]) -> str:
 def counted(n: int, noun: tuple[str, str] = ("user", "users")) -> str:
     """'1 user', '2,000 users': ``noun`` singular and plural."""
     return f"{n:,} {word_for(n, noun)}"
+
+
+EVENTS = ("event", "events")

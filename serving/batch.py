@@ -31,6 +31,7 @@ from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.list_fields import CONTEXT_COLUMNS, model_version_column
 from lifecycle.sql import literal
+from lifecycle.words import counted
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.batch_result import BatchResult
 from serving.learned import learned_until
@@ -494,14 +495,14 @@ def score_all(
     compile_champions(
         settings, champions, paths.dataset, cached_only=len(entity_rows) < COMPILE_PAYS_ROWS
     )
-    say(f"retrieving features of {len(entity_rows):,} users as of {stamp:%Y-%m-%d} from Feast")
+    say(f"retrieving features of {counted(len(entity_rows))} as of {stamp:%Y-%m-%d} from Feast")
     started = time.perf_counter()
     features = retrieve_features(
         open_store(settings, paths.dataset), entity_rows, champions.services
     )
     seconds["features"] = round(time.perf_counter() - started, 2)
     left_out = list(not_features_of(pq.read_schema(paths.feature_table)))
-    say(f"scoring {len(features):,} users")
+    say(f"scoring {counted(len(features))}")
     started = time.perf_counter()
     definitions = SegmentDefinitions().of_counts(champions.purchase_counts)
     if settings.serving.batch_engine == "dask":

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from lifecycle.words import counted
 from lifecycle.workspace import LATEST_SCORES
 from serving.ledger import LedgerAppend
 
@@ -62,7 +63,7 @@ class BatchResult:
 
         versions = versions_text(self.versions, self.kinds)
         lines = [
-            f"scored {self.users:,} users as of {self.as_of:%Y-%m-%d} with {versions} "
+            f"scored {counted(self.users)} as of {self.as_of:%Y-%m-%d} with {versions} "
             f"in {sum(self.seconds.values()):.1f} s"
         ]
         if learned := learned_after_words(self._made_with()):

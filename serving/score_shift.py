@@ -12,6 +12,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import tasks
+from lifecycle.words import counted
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -100,7 +101,7 @@ def shift_line(task: str, shift: dict[str, Any]) -> str:
     """``churn on the latest scores' 3,360 users (as of 2011-09-01): mean churn_probability
     0.412 -> 0.455, rank correlation 0.93, 14 of the top 100 change``; of a larger table, on
     ``a sample of 100,000 of its 1,000,000 users``."""
-    users = f"{shift['users']:,} users"
+    users = counted(shift["users"])
     if shift.get("of", 0) > SAMPLE_USERS:
         users = (
             f"users (a sample of {SAMPLE_USERS:,} of {shift['of']:,}, {shift['users']:,} scored)"

@@ -25,6 +25,7 @@ from lifecycle.errors import UserError
 from lifecycle.list_fields import UPLIFT_OUTSIDE, model_version_column
 from lifecycle.tasks import LTV
 from lifecycle.uplift_model import UPLIFT_TASK, UpliftBundle
+from lifecycle.words import counted
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -117,7 +118,7 @@ def outside_note(scores: pd.DataFrame, filters: Filters) -> str | None:
     counts = "; ".join(f"{n:,} {text}" for text, n in inputs.value_counts().head(3).items())
     more = inputs.nunique() - 3
     return (
-        f"{len(reasons):,} users left out: outside the uplift campaign's population, where its "
+        f"{counted(len(reasons))} left out: outside the uplift campaign's population, where its "
         f"model would extrapolate, so no uplift or expected saved value ({counts}"
         + (f"; {more} more inputs" if more > 0 else "")
         + ")"

@@ -54,7 +54,7 @@ def test_a_stray_quote_closed_by_a_later_one_is_refused_naming_its_lines(
     home: Path, tmp_path: Path
 ) -> None:
     """A stray quote on line 3 closed by the quoted cell of line 4 (two quotes: every line
-    after it even, so parity saw nothing) made lines 3 and 4 one row: '1 rows loaded of 2,
+    after it even, so parity saw nothing) made lines 3 and 4 one row: '1 row loaded of 2,
     1 quarantined (1 invalid_event_type)' of 3 rows, u2 gone without a word."""
     path = tmp_path / "events.csv"
     stray = 'u1,2024-01-02,"session,n1\nu2,2024-01-02,session,"n2"\n'

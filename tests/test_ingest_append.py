@@ -293,11 +293,11 @@ def test_a_day_without_events_given_with_its_users_file_updates_the_users_table(
         "    the file holds a header and no rows: no events (a day without any)",
         "  users: 2 rows loaded of 2, 0 quarantined",
         # u3 signed up after the last event: not "never bought" (trial 114)
-        "    1 users of the users file have no event (e.g. 'u3'): all signed up after the last "
+        "    1 user of the users file has no event (e.g. 'u3'): signed up after the last "
         "event (2025-01-05): a later file may bring their orders",
         # no events' line says the zone the sign-up times were read in: theirs does
         "    times without a zone ('signup_time') read as UTC (the dataset's zone)",
-        "    the users table updated: 1 users added, 1 changed (users the file lacks stay)",
+        "    the users table updated: 1 user added, 1 changed (users the file lacks stay)",
     ]
     dataset = home / "datasets" / "shop"
     users = pd.read_parquet(dataset / "users.parquet").set_index(c.USER_ID)
@@ -619,7 +619,7 @@ def test_replacing_recent_history_with_a_file_that_ends_earlier_is_refused(
     result = runner.invoke(main, ["ingest", str(head), "--dataset", "shop"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert "holds 3 events 2025-01-01 .. 2025-01-05; this file holds 1 events" in error
+    assert "holds 3 events 2025-01-01 .. 2025-01-05; this file holds 1 event" in error
     assert "would drop the events after 2025-01-01" in error and "--replace" in error
     assert dataset.readlink() == before and len(pd.read_parquet(dataset / "events.parquet")) == 3
     _ingest(runner, str(head), "--replace")
@@ -752,7 +752,7 @@ def test_importing_a_later_month_over_an_imported_history_is_refused(
     result = runner.invoke(main, [*command, str(february)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert "holds 2 events 2011-01-04 .. 2011-02-01; this file holds 1 events" in error
+    assert "holds 2 events 2011-01-04 .. 2011-02-01; this file holds 1 event" in error
     assert "would drop the events before 2011-02-01" in error
     # both.csv held February already: an append of it adds nothing, so it is not advised
     assert "Every event of this file is in the dataset already: --append would add none" in error

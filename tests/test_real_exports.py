@@ -442,7 +442,7 @@ def test_a_users_file_whose_ids_meet_no_event_is_refused(tmp_path: Path) -> None
     notes = summary.tables["users"]["notes"]
     assert notes["users_without_events"] == {"users": 1, "example": "99999"}
     assert summary.tables["events"]["notes"]["users_without_profile"] == 1
-    assert "1 users of the users file have no event (e.g. '99999')" in "\n".join(summary.lines())
+    assert "1 user of the users file has no event (e.g. '99999')" in "\n".join(summary.lines())
 
 
 def test_an_append_writing_a_known_user_another_way_is_counted(tmp_path: Path) -> None:

@@ -347,7 +347,7 @@ def test_at_risk_ranks_by_expected_saved_value(trained: dict, tmp_path: Path) ->
     # e is worth most but unlike anyone the campaign reached: left out, and the list says why
     assert "e" not in {r[c.USER_ID] for r in rows} and len(rows) == 4
     assert listed["notes"] == [
-        "1 users left out: outside the uplift campaign's population, where its model would "
+        "1 user left out: outside the uplift campaign's population, where its model would "
         "extrapolate, so no uplift or expected saved value (1 engagement outside the "
         f"campaign's {trained['table']['engagement'].min():g}.."
         f"{trained['table']['engagement'].max():g})"

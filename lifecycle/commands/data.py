@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from lifecycle.cli import Context, changes_workspace, datasets, main, pass_context
-from lifecycle.words import CUTOFFS, counted
+from lifecycle.words import CUTOFFS, EVENTS, ROWS, counted
 from lifecycle.workspace import DEMO_DATASET, EVENTS_FILE, USERS_FILE
 
 
@@ -49,15 +49,17 @@ def run(obj: Context, users: int | None, seed: int | None) -> None:
     demo = _generate_demo(obj, users, seed, out=None)
     summary = _ingest_demo(obj, Path(demo["out_dir"]))
     lines = [
-        f"demo data: {demo['users']:,} users, {demo['events']:,} events in {demo['out_dir']}",
+        f"demo data: {counted(demo['users'])}, {counted(demo['events'], EVENTS)} in {demo['out_dir']}",
         *summary.lines(),
     ]
     obj.console.step("computing as-of features")
     table = steps.build_features(settings)
-    lines.append(f"features: {table['rows']:,} rows over {counted(len(table['cutoffs']), CUTOFFS)}")
+    lines.append(
+        f"features: {counted(table['rows'], ROWS)} over {counted(len(table['cutoffs']), CUTOFFS)}"
+    )
     obj.console.step("applying the Feast repository and materializing the online store")
     online = steps.publish_features(settings)["online_store"]
-    lines.append(f"online store: {online['users']:,} users as of {online['latest_as_of']}")
+    lines.append(f"online store: {counted(online['users'])} as of {online['latest_as_of']}")
     done = steps.train_tasks(settings, progress=obj.console.step)
     lines += done.lines()
     from serving.report import score_and_report
@@ -101,7 +103,7 @@ def demo_data(obj: Context, users: int | None, seed: int | None, out: Path | Non
     demo = _generate_demo(obj, users, seed, out)
     demo["created_folder"] = created_path(created)
     lines = [
-        f"demo data: {demo['users']:,} users, {demo['events']:,} events in {demo['out_dir']}"
+        f"demo data: {counted(demo['users'])}, {counted(demo['events'], EVENTS)} in {demo['out_dir']}"
         + created_words(created)
     ]
     if out is None:
@@ -120,7 +122,7 @@ def _generate_demo(
     users = users or cfg.users
     seed = cfg.seed if seed is None else seed
     out_dir = out or obj.settings.workspace.demo_dir()
-    obj.console.step(f"generating demo data: {users:,} users, seed {seed} -> {out_dir}")
+    obj.console.step(f"generating demo data: {counted(users)}, seed {seed} -> {out_dir}")
     summary = generate_demo(
         users=users,
         seed=seed,

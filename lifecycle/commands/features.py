@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from lifecycle.cli import Context, changes_workspace, main, pass_context
-from lifecycle.words import CUTOFFS, counted
+from lifecycle.words import CUTOFFS, ROWS, counted
 
 
 @main.group()
@@ -51,7 +51,7 @@ def features_build(
     obj.console.result(
         summary,
         [
-            f"feature table {summary['path']}: {summary['rows']:,} rows, {summary['users']:,} users, "
+            f"feature table {summary['path']}: {counted(summary['rows'], ROWS)}, {counted(summary['users'])}, "
             f"{counted(len(summary['cutoffs']), CUTOFFS)} {summary['cutoffs'][0]} .. "
             f"{summary['cutoffs'][-1]}",
             *([left_out_line(left_out)] if (left_out := summary["not_feature_reasons"]) else []),
@@ -126,7 +126,7 @@ def features_materialize(obj: Context, dataset: str | None) -> None:
     obj.console.result(
         summary,
         [
-            f"online store: {summary['users']:,} users as of {summary['latest_as_of']} ({summary['seconds']} s)"
+            f"online store: {counted(summary['users'])} as of {summary['latest_as_of']} ({summary['seconds']} s)"
         ],
     )
 

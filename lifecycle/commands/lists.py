@@ -18,6 +18,7 @@ from lifecycle.commands.list_output import (
     list_options,
     list_privacy,
 )
+from lifecycle.words import counted
 
 
 @main.command("score-all")
@@ -424,7 +425,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     # a log counting purchases: "amounts are purchases counted", no word of money in segments
     said = "; ".join([units.amounts.removesuffix(", no money"), *units.windows.values()])
     # a stale table's warning first, under the title (test_batch's promotion test)
-    lines = [f"{dataset}: segments as of {date}: {len(frame):,} users", *notes, said]
+    lines = [f"{dataset}: segments as of {date}: {counted(len(frame))}", *notes, said]
     revenue = units.value_name("revenue")
     events = obj.settings.workspace.dataset_dir(dataset) / EVENTS_FILE
     guests = dataset_guest_orders(events.parent)
