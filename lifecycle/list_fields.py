@@ -26,6 +26,7 @@ CONTEXT_AFTER = (
     "risk_band",
     "p_alive",
     "expected_purchases",
+    "outlook_apart",  # p_alive and the LTV read apart (serving.outlook_apart), as /score
     "lifecycle_stage",
     "segment",
     *RFM_SCORES,
@@ -35,6 +36,7 @@ CONTEXT_AFTER = (
     "revenue",
     c.CHANNEL,
     "top_reasons",
+    "not_scored",  # task -> why it has no score of the user (serving.not_scored), as /score
     "control",
 )
 # Feature -> scores-table column an operator reads (the list's row fields).

@@ -39,6 +39,8 @@ from serving.ledger import append as append_to_ledger
 from serving.lists import reason_rows
 from serving.monitor_sample import keep_samples as keep_monitor_samples
 from serving.no_scores import no_scores_yet, scores_remedy
+from serving.not_scored import not_scored_json
+from serving.outlook_apart import outlook_apart_column
 from serving.reason_words import redacted
 from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_columns, super_users
 
@@ -234,6 +236,9 @@ def score_users(
     for column, values in rfm_columns(features, definitions.rfm).items():  # segment, R, F, M
         scores[column] = values
     scores["super_user"] = super_users(features, definitions.super_users).flags
+    # /score's words of the same user: the two outlooks apart, why a task has no score
+    scores["outlook_apart"] = outlook_apart_column(scores)
+    scores["not_scored"] = not_scored_json(champions.labels, champions.answered, features)
     explained = next(
         (
             champions.bundles[t.name]

@@ -94,19 +94,32 @@ def format_rows(
     }
     shown = shown.drop(columns=[k for k, v in context.items() if v not in rows])  # a snapshot's
     header, *lines = shown.to_string(index=False).splitlines()
-    reasons = rows.get("top_reasons", pd.Series("", index=rows.index)).fillna("").tolist()
     out = [header]
-    for line, text in zip(lines, reasons, strict=True):
+    for i, line in enumerate(lines):
         out.append(line)
-        if text:
+        for label, text in _said_below(rows, i):  # as /score words them
             out += textwrap.wrap(
                 text,
                 max(width, 40),
-                initial_indent="      reasons: ",
+                initial_indent=f"      {label}: ",
                 subsequent_indent=" " * 15,
                 break_on_hyphens=False,
             )
     return out + above_p90_note(rows)
+
+
+def _said_below(rows: pd.DataFrame, i: int) -> list[tuple[str, str]]:
+    """What the row at position ``i`` says below its line: its reasons, its two outlooks
+    apart (``outlook_apart``) and why a task has no score of it (``not_scored``)."""
+    said = []
+    for label, column in (("reasons", "top_reasons"), ("outlook", "outlook_apart")):
+        text = rows[column].iloc[i] if column in rows else None
+        if isinstance(text, str) and text:
+            said.append((label, text))
+    why = rows["not_scored"].iloc[i] if "not_scored" in rows else None
+    if isinstance(why, dict):
+        said += [("no score", f"{task}: {text}") for task, text in why.items()]
+    return said
 
 
 def points_text(change: float) -> str:

@@ -37,7 +37,7 @@ from lifecycle.pseudonyms import pseudonym
 from serving.list_errors import ListError, option_of
 from serving.list_rankings import ranking_words  # noqa: F401  (imported from here too)
 from serving.list_text import unwithheld
-from serving.not_scored import UNSCORED_WHY
+from serving.not_scored import UNSCORED_WHY, not_scored_values
 from serving.reason_words import reasons_text
 from serving.segments import MEDIUM_RISK, STAGES
 
@@ -554,5 +554,7 @@ def list_rows(
     attributes = dict.fromkeys((*shown, *privacy.allowed_columns))
     attributes = [col for col in attributes if col in ranked.columns and col not in fields]
     rows = ranked[[*fields, *attributes]].reset_index(drop=True)
+    if "not_scored" in rows:  # the table's JSON text as /score's task -> why
+        rows["not_scored"] = not_scored_values(rows["not_scored"])
     reasons = list(ranked["reasons"]) if "reasons" in ranked else None
     return apply_privacy(rows, privacy, personal, shown, reasons)

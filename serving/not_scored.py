@@ -6,10 +6,12 @@ probability), churn with a lookback for users active in it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from features.labels import LabelSpec
 from lifecycle.tasks import get as get_task
@@ -19,6 +21,14 @@ UNSCORED_WHY = {
     "before_target": "{task} scores only users before its target: one who reached it has none",
     "recently_active": "{task} scores only users active in its lookback",
 }
+
+# The field's one description: /score's users, /at_risk's rows and the scores table's column
+# (there JSON text, :func:`not_scored_json`).
+NOT_SCORED_DOC = (
+    "task (asked, on /score) -> why its score is null for this user: the task's population "
+    "leaves them out (conversion is of users before its target: a repeat customer has reached "
+    "it; churn with a lookback: users active in it); null when every task scored the user"
+)
 
 _TARGETS = {"first_purchase": "a first purchase", "repeat_purchase": "a second purchase"}
 
@@ -77,3 +87,24 @@ def _or_nan(column: Callable[[str], np.ndarray], name: str, rows: int) -> np.nda
         return np.asarray(column(name), dtype=float)
     except KeyError:
         return np.full(rows, np.nan)
+
+
+def not_scored_json(
+    labels: Mapping[str, Mapping[str, Any]], tasks: Iterable[str], features: pd.DataFrame
+) -> list[str | None]:
+    """:func:`not_scored` of each row of a feature frame as the scores table holds it (JSON
+    text, as its reasons): the words /score gives the same user."""
+    rows = len(features)
+
+    def column(name: str) -> np.ndarray:
+        if name not in features:
+            raise KeyError(name)
+        return pd.to_numeric(features[name], errors="coerce").to_numpy(dtype=float)
+
+    found = not_scored(labels, tasks, column, rows)
+    return [None if why is None else json.dumps(why, sort_keys=True) for why in found]
+
+
+def not_scored_values(texts: Iterable[Any]) -> list[dict[str, str] | None]:
+    """The scores table's ``not_scored`` JSON texts as /score's dicts (null kept)."""
+    return [json.loads(t) if isinstance(t, str) else None for t in texts]

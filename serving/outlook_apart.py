@@ -9,9 +9,19 @@ orders within 2 days, then 372 days without one, ``p_alive`` 9.1e-30 beside an L
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 APART = 0.3  # the difference docs/training.md measured the two chances by
+# The field's one description: /score's users, /at_risk's rows and the scores table's column.
+OUTLOOK_APART_DOC = (
+    f"when purchase_probability (the LTV model) exceeds p_alive (MBG/NBD) by more than {APART:g}: "
+    "the two models read this user apart, said in words; null otherwise"
+)
 
 
 def outlook_apart(values: dict[str, Any]) -> str | None:
@@ -27,3 +37,18 @@ def outlook_apart(values: dict[str, Any]) -> str | None:
         f"customers like this one did: two models, apart by more than {APART:g} here; act on "
         "purchase_probability and ltv (docs/training.md, two models in one answer)"
     )
+
+
+def outlook_apart_column(scores: pd.DataFrame) -> list[str | None]:
+    """:func:`outlook_apart` of each row of a scores table (the batch table, a list's rows):
+    the words /score gives the same user, null where the columns are absent."""
+    if "p_alive" not in scores or "purchase_probability" not in scores:
+        return [None] * len(scores)
+    p_alive = scores["p_alive"].to_numpy(dtype=float)
+    buys = scores["purchase_probability"].to_numpy(dtype=float)
+    out: list[str | None] = [None] * len(scores)
+    for row in np.flatnonzero(buys - p_alive > APART).tolist():  # NaN compares False
+        out[row] = outlook_apart(
+            {"p_alive": float(p_alive[row]), "purchase_probability": float(buys[row])}
+        )
+    return out

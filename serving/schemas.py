@@ -19,6 +19,8 @@ from pydantic import (
 from features.contract import ID_REFUSED_CHARACTER, MAX_USER_ID_CHARS
 from lifecycle import tasks
 from lifecycle.list_fields import list_fields, rank_by_choices
+from serving.not_scored import NOT_SCORED_DOC
+from serving.outlook_apart import OUTLOOK_APART_DOC
 
 # The API follows the task registry (lifecycle.tasks), read when the service is defined: a
 # task declared in a module named by LIFECYCLE_TASK_MODULES is asked for, answered and
@@ -175,11 +177,7 @@ class _UserScore(_Model):
         description="MBG/NBD expected purchases over the LTV horizon (churn horizon without an "
         "LTV model; null without a purchase)",
     )
-    outlook_apart: str | None = Field(
-        None,
-        description="when purchase_probability (the LTV model) exceeds p_alive (MBG/NBD) by "
-        "more than 0.3: the two models read this user apart, said in words; null otherwise",
-    )
+    outlook_apart: str | None = Field(None, description=OUTLOOK_APART_DOC)
     features_missing: list[str] | None = Field(
         None,
         description="supplied: the models' inputs this row left out, each taken as unknown (as "
@@ -208,13 +206,7 @@ class _UserScore(_Model):
         description="task -> registry version that scored this user ('1 - churn vN': as "
         "model_versions of the answer); a task of not_scored is left out",
     )
-    not_scored: dict[str, str] | None = Field(
-        None,
-        description="task asked -> why its score is null for this user: the task's population "
-        "leaves them out (conversion is of users before its target: a repeat customer has "
-        "reached it; churn with a lookback: users active in it); null when every task asked "
-        "scored the user",
-    )
+    not_scored: dict[str, str] | None = Field(None, description=NOT_SCORED_DOC)
 
 
 def _with_task_fields(base: type[_Model], name: str, columns: tuple[str, ...]) -> type[_Model]:
@@ -484,6 +476,7 @@ class _AtRiskUser(_Model):
     expected_purchases: float | None = Field(
         None, description="MBG/NBD expected purchases over the LTV window"
     )
+    outlook_apart: str | None = Field(None, description=OUTLOOK_APART_DOC)
     lifecycle_stage: str | None = Field(None, description=STAGE_DOC)
     segment: str | None = Field(None, description="the user's value segment (RFM-based)")
     r_score: int | None = Field(None, description=RFM_SCORE_DOC.format("R", "recency"))
@@ -499,6 +492,7 @@ class _AtRiskUser(_Model):
     revenue: float | None = Field(None, description="revenue up to as_of, in currency")
     channel: str | None = Field(None, description="the acquisition channel")
     top_reasons: str = Field("", description="the reasons as one line, as the CLI list shows them")
+    not_scored: dict[str, str] | None = Field(None, description=NOT_SCORED_DOC)
     control: bool = Field(
         description="in the control group: hold this user out of the campaign. A stable draw "
         "from (seed, user id) alone, so it does not depend on the filters or the page"

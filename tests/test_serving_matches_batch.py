@@ -3,6 +3,7 @@ operators run) answers exactly what batch scoring wrote for the same users and d
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -116,3 +117,40 @@ def test_serve_command_with_compiled_trees_answers_as_batch_scoring(
         response = httpx.post(f"{base}/score", json={"user_ids": users}, timeout=60)
         assert response.status_code == 200, response.text
         assert_same_as_batch(trained_workspace, response.json()["users"], atol=MAX_ABS_DIFF)
+
+
+def test_outlook_apart_and_not_scored_read_alike_in_the_table_the_api_and_the_list(
+    trained_workspace: TrainedWorkspace,
+) -> None:
+    """/score's ``outlook_apart`` and ``not_scored`` were /score's alone: the batch table and
+    /at_risk's rows (``lifecycle at-risk``) had neither, so an operator read one user two
+    ways. Now the table holds both, from the same functions, and a list row says what
+    /score says of its user."""
+    from serving.outlook_apart import outlook_apart
+    from serving.scorer import Scorer
+
+    scorer = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
+    scorer.load()
+    table = read_scores(trained_workspace.scores_path).frame.set_index("user_id")
+    users = sample_users(trained_workspace)
+    served = {u.user_id: u for u in scorer.score(users).users}
+    assert any(u.not_scored for u in served.values())  # a repeat customer's conversion
+    rows = table.loc[list(served)]
+    assert [None if pd.isna(t) else t for t in rows["outlook_apart"]] == [
+        u.outlook_apart for u in served.values()
+    ]
+    assert [json.loads(t) if isinstance(t, str) else None for t in rows["not_scored"]] == [
+        u.not_scored for u in served.values()
+    ]
+    listed = scorer.at_risk(rank_by="ltv", limit=150).users
+    answers = {u.user_id: u for u in scorer.score([r.user_id for r in listed]).users}
+    assert any(r.not_scored for r in listed)
+    for row in listed:
+        said = answers[row.user_id]
+        assert (row.outlook_apart, row.not_scored) == (said.outlook_apart, said.not_scored)
+    # every row of the table: the column is /score's function of the row's two chances
+    pairs = table[["p_alive", "purchase_probability"]].astype(float)
+    expected = [outlook_apart(dict(zip(pairs.columns, p, strict=True))) for p in pairs.to_numpy()]
+    assert [None if pd.isna(t) else t for t in table["outlook_apart"]] == [
+        None if any(np.isnan(p)) else e for p, e in zip(pairs.to_numpy(), expected, strict=True)
+    ]
