@@ -160,7 +160,7 @@ def worded_reasons(
     one, or any reason with one that says the same fact, is one reason carrying both
     contributions (:func:`serving.reason_facts.merged`). A value after
     refunds equal to the one before (nothing refunded) is said as that one: "average order
-    145" once, not again as "145 per order net of refunds". A category not among the model's
+    145" once, not again as "average order 145 net of refunds". A category not among the model's
     ``categories`` (the ones it learned) says so: the model read it as unknown."""
     picked: Picked = []
     facts_value_of = fact_values(value_of, names)

@@ -38,7 +38,7 @@ REASON_TEXT = {
     "refund_amount_total": "refunded {amount} in all",
     "net_revenue_total": "spent {amount} net of refunds",
     "avg_order_value": "average order {amount}",
-    "net_order_value": "{amount} per order net of refunds",
+    "net_order_value": "average order {amount} net of refunds",
     "max_order_value": "largest order {amount}",
     "ipt_mean_days": "buys every {value:.0f} day{s} on average",
     "ipt_std_days": "gaps between purchases vary by {value:.0f} day{s}",
@@ -141,8 +141,8 @@ COUNTED_TEXT = {
     "revenue_total": "{value:,.0f} {unit}{s} in all",
     "refund_amount_total": "{value:,.0f} {unit}{s} refunded in all",
     "avg_order_value": "{value:,.0f} {unit}{s} per order on average",
-    "net_revenue_total": "{value:,.0f} {unit}{s} kept after refunds",
-    "net_order_value": "{value:,.0f} {unit}{s} per order kept after refunds",
+    "net_revenue_total": "{value:,.0f} {unit}{s} net of refunds",
+    "net_order_value": "{value:,.0f} {unit}{s} per order on average net of refunds",
     "max_order_value": "largest order {value:,.0f} {unit}{s}",
 }
 COUNTED_NEGATIVE = {
@@ -295,6 +295,8 @@ def raises_unsaid(
     kind = "revenue" if feature in SPENT else (window_of(feature) or (None,))[0]
     if kind not in PACED or not isinstance(value, int | float) or is_missing(value):
         return False
+    if kind == "revenue" and purchase_counts and _nothing_kept(kept, purchase_counts.each):
+        return False  # "..., all of them refunded", "..., 3 more refunded than that"
     if kind != "revenue" or purchase_counts:  # 2 or more, as the words print it
         each = purchase_counts.each if purchase_counts and kind == "revenue" else 1.0
         return value / each >= 1.5
@@ -303,14 +305,25 @@ def raises_unsaid(
     return not _is_none(value, money=True) and value > 0
 
 
-def spent_and_kept(spent: Any, kept: Any) -> str | None:
+def _nothing_kept(kept: Any, each: float) -> bool:
+    """Whether what a log counting purchases (``each`` an amount) kept after refunds reads
+    as none or less (:func:`spent_and_kept`)."""
+    return isinstance(kept, int | float) and not is_missing(kept) and kept / each <= 0.5
+
+
+def spent_and_kept(spent: Any, kept: Any, purchase_counts: Counted | None = None) -> str | None:
     """All a user spent (before refunds) and what they kept after refunds, where the two
     differ as lists show money: "spent 642 in all, 635 net of refunds", the second the
     lists' ``revenue`` (635.04), which "spent 642 in all" beside it left unsaid (online_retail
     15297, one of 10 such of 4,372 users at 2011-12-10); None where either is unknown,
-    nothing was spent or nothing refunded."""
+    nothing was spent or nothing refunded. A log counting purchases (``purchase_counts``)
+    says both as its counts: "42 purchases in all, 40 net of refunds"."""
     if any(not isinstance(v, int | float) or is_missing(v) for v in (spent, kept)):
         return None
+    if purchase_counts is not None:
+        return _counted_spent_and_kept(
+            spent / purchase_counts.each, kept / purchase_counts.each, purchase_counts
+        )
     if _is_none(spent, money=True) or money_text(spent) == money_text(kept):
         return None
     said = f"spent {money_text(spent)} in all"
@@ -319,6 +332,19 @@ def spent_and_kept(spent: Any, kept: Any) -> str | None:
     if kept < 0:
         return f"{said}, refunded {money_text(-kept)} more than that"
     return f"{said}, {money_text(kept)} net of refunds"
+
+
+def _counted_spent_and_kept(spent: float, kept: float, purchase_counts: Counted) -> str | None:
+    """:func:`spent_and_kept` of a log counting purchases, ``spent`` and ``kept`` in them."""
+    if _is_none(spent) or f"{spent:,.0f}" == f"{kept:,.0f}":
+        return None
+    unit = counted_noun(purchase_counts)[1]
+    said = COUNTED_TEXT["revenue_total"].format(value=spent, s=_plural(spent), unit=unit)
+    if _is_none(kept):  # as _nothing_kept
+        return f"{said}, all of them refunded"
+    if kept < 0:
+        return f"{said}, {-kept:,.0f} more refunded than that"
+    return f"{said}, {kept:,.0f} net of refunds"
 
 
 def split_orders_text(usual_gap_days: Any, orders: Any = None) -> str:
@@ -485,6 +511,12 @@ def reason_text(
     if feature == "refund_rate" and value < 0.005:  # "0% of spend refunded" said 0.3% too
         spend = counted_noun(purchase_counts)[0] if purchase_counts else "spend"
         return NONE_TEXT["refund_amount_total"] if value == 0 else f"under 1% of {spend} refunded"
+    if purchase_counts and feature in SPENT:  # as a log with money says both
+        both = spent_and_kept(
+            *((value, kept) if feature == "revenue_total" else (spent, value)), purchase_counts
+        )
+        if both:
+            return both
     if purchase_counts:
         counted = _counted_text(feature, float(value), purchase_counts)
         if counted is not None:

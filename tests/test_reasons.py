@@ -112,7 +112,7 @@ def test_refunds_beyond_spend_read_as_such_never_as_negative_spend() -> None:
         reason_text("net_revenue_total", -1.0, Counted(1.0))
         == "1 purchase more refunded than bought"
     )
-    assert reason_text("net_revenue_total", -0.4, Counted(1.0)) == "no purchases kept after refunds"
+    assert reason_text("net_revenue_total", -0.4, Counted(1.0)) == "no purchases net of refunds"
     for feature in ("net_revenue_total", "net_order_value"):  # the amounts that can be < 0
         for purchase_counts in (None, Counted(1.0), Counted(2.0)):
             for value in (-5.0, -0.3):
@@ -272,7 +272,7 @@ def test_a_fact_said_after_three_reasons_still_joins_the_one_it_says() -> None:
         ("no activity for 280 days", "recency_days"),
         # none of them in the nearest shorter window the model has: said so (trial 107)
         ("34 orders in the last 365 days, none in the last 30 days", "orders_365d"),
-        ("156 per order net of refunds", "net_order_value"),
+        ("average order 156 net of refunds", "net_order_value"),
     ]
     assert picked[0]["contribution"] == pytest.approx(0.286 + 0.262 + 0.191 + 0.05)
     assert picked[2]["contribution"] == pytest.approx(0.389)  # the average order: no fact
@@ -344,10 +344,13 @@ def test_a_value_after_no_refunds_is_said_as_the_value_itself() -> None:
     assert picked[0]["feature"] == "net_order_value" and picked[0]["value"] == 145.0
     counted = worded_reasons(names, contributions, np.arange(4), kept.get, Counted(1.0))
     assert counted[0]["text"] == "145 purchases per order on average"
-    assert "kept after refunds" not in " ".join(r["text"] for r in counted[:1])
+    assert "net of refunds" not in " ".join(r["text"] for r in counted[:1])
     refunded = kept | {"avg_order_value": 160.0}
     picked = worded_reasons(names, contributions, np.arange(4), refunded.get)
-    assert [r["text"] for r in picked[:2]] == ["145 per order net of refunds", "average order 160"]
+    assert [r["text"] for r in picked[:2]] == [
+        "average order 145 net of refunds",
+        "average order 160",
+    ]
     missing = {"net_order_value": None, "avg_order_value": None, "orders_90d": 0.0}
     picked = worded_reasons(names, contributions, np.arange(4), missing.get)
     assert picked[0]["text"] == "no purchase yet"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from features.asof import compute_features
 from serving.churn_reasons import worded_reasons
@@ -54,3 +55,25 @@ def test_all_spent_says_what_was_kept_where_refunds_change_it(online_retail_load
         assert text.startswith(f"spent {gross} in all, "), user
         assert net.lstrip("-") in text or row["listed_revenue"] == 0, (user, text)
     assert (len(buyers), differ) == (4326, 1502)
+
+
+def test_a_count_only_log_says_both_counts_and_an_average_order_after_refunds_says_so() -> None:
+    """OPS4 left two wordings apart from the one definition (gross "spent", "net of refunds"
+    after refunds): a count-only log's "42 purchases in all" never said what refunds left
+    (``spent_and_kept`` was of money logs only), and "156 per order net of refunds" stood
+    beside the gross "average order 158.6" as if another quantity."""
+    from serving.units import Counted
+
+    counts = Counted(1.0)
+    row = {"revenue_total": 42.0, KEPT: 40.0, "refund_amount_total": 2.0, "orders_total": 20.0}
+    shares = np.array([0.4, 0.3, -0.1, -0.1])
+    said = worded_reasons(NAMES, shares, np.argsort(-shares), row.get, counts)
+    # one reason for both features, as "spent 642 in all, 635 net of refunds" on money
+    assert [r["text"] for r in said] == ["42 purchases in all, 40 net of refunds (raises the risk)"]
+    assert said[0]["contribution"] == pytest.approx(0.7)
+    gone = worded_reasons(NAMES, shares, np.argsort(-shares), (row | {KEPT: 0.0}).get, counts)
+    assert gone[0]["text"] == "42 purchases in all, all of them refunded"  # no "(raises...)"
+    names = ["net_order_value", "avg_order_value"]
+    values = {"net_order_value": 156.0, "avg_order_value": 158.6}
+    orders = worded_reasons(names, np.array([0.4, 0.3]), np.arange(2), values.get)
+    assert [r["text"] for r in orders] == ["average order 156 net of refunds", "average order 159"]
