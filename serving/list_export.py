@@ -103,6 +103,11 @@ def export(
 
     fmt = list_format(out, fmt)
     table = presentable(rows, units, as_of, control_seed)
+    if fmt != "json" and "not_scored" in table:  # a cell of text, as the scores table holds it
+        table["not_scored"] = [
+            json.dumps(v, sort_keys=True) if isinstance(v, dict) else None
+            for v in table["not_scored"]
+        ]
     about = {"title": title, **(units.to_dict() if units else {}), "notes": list(notes)}
     with atomic_file(out) as staging:
         if fmt == "csv":

@@ -1003,3 +1003,28 @@ def test_movers_count_the_users_the_filters_keep_that_only_the_latest_table_scor
     (note,) = mover_notes({}, earlier, later, "churn_probability", nobody=False, not_before=2)
     assert note.startswith("not compared: 2 users scored on 2024-02-01 whom the table of ")
     assert "2024-01-01 did not score (new since)" in note
+
+
+def test_a_written_list_holds_not_scored_as_json_and_the_terminal_says_it(tmp_path: Path) -> None:
+    """A list row's ``not_scored`` (task -> why, /score's dict) was written to a CSV as
+    Python's repr (``{'churn': 'why'}``), which no reader parses; a cell holds it as the
+    scores table does, JSON text, and the terminal list says it and ``outlook_apart``
+    below the row."""
+    why = {"conversion": "conversion scores only users before its target"}
+    rows = pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "user_id": ["a", "b"],
+            "outlook_apart": [None, "p_alive 0.01 is the purchase process's"],
+            "not_scored": [None, why],
+            "control": [False, False],
+        }
+    )
+    for fmt in ("csv", "parquet", "xlsx"):
+        written = read_list_file(export(rows, tmp_path / f"list.{fmt}"))
+        cells = written["not_scored"].tolist()
+        assert cells[0] is None or cells[0] == "" or pd.isna(cells[0]), fmt
+        assert json.loads(cells[1]) == why, fmt
+    said = format_rows(rows, width=120)
+    assert "      outlook: p_alive 0.01 is the purchase process's" in said
+    assert f"      no score: conversion: {why['conversion']}" in said
