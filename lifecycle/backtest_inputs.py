@@ -16,6 +16,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import tasks
+from lifecycle.closures import DAY_NS, Closure, cutoff_words, shut_spells
 from lifecycle.errors import UserError
 from lifecycle.setting_types import MAX_DAYS
 from lifecycle.settings import LabelSettings
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 T = TypeVar("T")
-DAY_NS = 86_400 * 10**9
-# A shop-wide silence this many times the log's usual gap between days with events is a
-# closure, not a weekend or a holiday (TrainingCutoffs.shut_spells); fewer gaps: no rhythm.
-SHUT_TIMES = 3
-SHUT_MIN_GAPS = 14
 
 
 class BacktestError(UserError):
@@ -249,56 +245,14 @@ class TrainingCutoffs:
         day = pd.Timestamp(int(self.ends[at]), tz="UTC")
         return f" (the data has no event in {after}; the next is on {day:%A %Y-%m-%d})"
 
-    def shut_spells(self) -> list[tuple[pd.Timestamp, pd.Timestamp, int]]:
-        """Spells with no event from anyone far longer than the log's own rhythm allows (a
-        shop closed: online_retail's Christmas): (first quiet day, last quiet day, the usual
-        gap) where the days between two days with events are more than ``SHUT_TIMES`` times
-        the gap 95% of the log's gaps are at most (2 days where Saturdays are shut, 1 where
-        every day trades). Fewer than ``SHUT_MIN_GAPS`` gaps: no rhythm to tell, none."""
-        days = np.unique(self.ends // DAY_NS)
-        gaps = np.diff(days)
-        if len(gaps) < SHUT_MIN_GAPS:
-            return []
-        usual = int(np.ceil(np.quantile(gaps, 0.95)))
-        return [
-            (
-                pd.Timestamp((day + 1) * DAY_NS, tz="UTC"),
-                pd.Timestamp((day + gap - 1) * DAY_NS, tz="UTC"),
-                usual,
-            )
-            for day, gap in zip(days[:-1], gaps, strict=True)
-            if gap > SHUT_TIMES * usual
-        ]
+    def shut_spells(self) -> list[Closure]:
+        """The log's closures (:func:`lifecycle.closures.shut_spells`)."""
+        return shut_spells(self.ends // DAY_NS)
 
     def shut_words(self, cutoff: pd.Timestamp, horizon: int) -> list[str]:
-        """Each shut spell (:meth:`shut_spells`) in the ``horizon`` days before ``cutoff`` (the
-        customers' latest silence, the labels training learned last) or after it (the
-        horizon judged), with what it does to the forecast."""
-        start, end = cutoff - pd.Timedelta(days=horizon), cutoff + pd.Timedelta(days=horizon)
-        said = []
-        for first, last, usual in self.shut_spells():
-            if last < start or first >= end:
-                continue
-            shut = (last - first).days + 1
-            before = max(0, min((cutoff - first).days, shut))
-            where, effects = [], []
-            if before:
-                where.append(f"{counted(before, DAYS)} of them before the cutoff")
-                effects.append(
-                    "a model reads the shut days before the cutoff as every customer's silence, "
-                    "so its forecasts of activity and purchases run low, a label-free model's "
-                    "most (it learns no shop-wide pause)"
-                )
-            if shut - before:
-                where.append(f"{shut - before} in the {horizon}-day horizon")
-                effects.append("the horizon's shut days leave fewer days to be active in")
-            said.append(
-                f"the shop was shut: no event from anyone from {first:%A %Y-%m-%d} to "
-                f"{last:%A %Y-%m-%d} ({counted(shut, DAYS)}, {' and '.join(where)}; 95% of the "
-                f"log's days with events are at most {counted(usual, DAYS)} apart): "
-                + "; ".join(effects)
-            )
-        return said
+        """Each closure in the ``horizon`` days before or after ``cutoff``, with what it does
+        to the forecast (:func:`lifecycle.closures.cutoff_words`)."""
+        return cutoff_words(self.shut_spells(), cutoff, horizon)
 
     def earliest(
         self, fits: Callable[[pd.Timestamp], bool], start: pd.Timestamp, end: pd.Timestamp

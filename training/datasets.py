@@ -25,7 +25,7 @@ from features.store import (
     store_paths,
     task_service,
 )
-from lifecycle import champion_inputs, tasks
+from lifecycle import champion_inputs, closures, tasks
 from lifecycle.sql import literal
 from lifecycle.words import POSITIVES, ROWS, counted
 from training.errors import TooFewOutcomes
@@ -239,6 +239,9 @@ def build_training_set(
     }
     if user_share < 1.0:  # training.max_rows: a share of users, so that the cutoffs split
         report["user_share"] = round(user_share, 4)
+    shut = closures.label_words(events_path, ripe, spec.horizon_days, task)
+    if shut:  # a shop-wide closure inside the labels' horizons (lifecycle.closures)
+        report["shop_shut"] = shut
     return TrainingSet(task, frame, retrieved.feature_names, service_name, spec, ripe, report)
 
 

@@ -319,6 +319,8 @@ def train_task(
             return train_label_free(*fallback, **options, cause_said=True)
         except TooFewOutcomes:
             return train_label_free(*fallback, **options)
+    for shut in training.report.get("shop_shut", []):
+        progress(f"{task}: note: {shut}")
     window = split.to_dict() | {
         "dataset": dataset,
         "rows": {k: len(v) for k, v in parts.items()},
