@@ -451,6 +451,7 @@ def run_backtest(
         min_rows=settings.training.min_rows,
         max_cutoffs=settings.training.max_cutoffs,
         conversion=conversion_spec(settings, source, labels),
+        users=source / USERS_FILE,
     )
     progress("computing what happened after each cutoff")
     truths = {}

@@ -119,6 +119,7 @@ class TrainingCutoffs:
         min_rows: int = 200,
         max_cutoffs: int = 10_000,
         conversion: LabelSpec | None = None,
+        users: Path | None = None,
     ) -> TrainingCutoffs:
         from features.asof import connect
         from training.datasets import population_cause
@@ -138,14 +139,15 @@ class TrainingCutoffs:
         stamps += [pd.Timestamp(first).tz_convert("UTC").normalize() for first, _, at in days if at]
         first = min(pd.Timestamp(first).tz_convert("UTC") for first, _, _ in days)
         ends = np.array(sorted({s.value for s in stamps}), dtype=np.int64)
-        seen = connect().execute(  # each user's first event: the users a cutoff knows
-            f"SELECT epoch_ns(min({t})) FROM read_parquet({literal(events_path)}) "
-            f"GROUP BY {c.USER_ID}"
+        seen = connect().execute(  # each user's first known time: the users a cutoff knows
+            f"SELECT epoch_ns(first_time) FROM ({known_since_sql(events_path, users)})"
         )
         firsts = np.sort(np.array([row[0] for row in seen.fetchall()], dtype=np.int64))
         waiting, words = np.zeros(0, np.int64), ""
         if conversion is not None and conversion.target is not None:
-            waiting = waiting_users(events_path, first, ends, conversion.orders_before_target)
+            waiting = waiting_users(
+                events_path, first, ends, conversion.orders_before_target, users
+            )
             words = population_cause(conversion).removeprefix(": ")
         return cls(
             first, ends, frequency, label_free, firsts, min_rows, max_cutoffs, waiting, words
@@ -361,12 +363,38 @@ def conversion_spec(settings: Settings, source: Path, labels: LabelSettings) -> 
     return label_spec("conversion", labels, events, users if users.is_file() else None)
 
 
+def known_since_sql(events_path: Path, users: Path | None) -> str:
+    """(user_id, first_time): when each user is first known, their first event or their
+    sign-up in ``users`` (users.parquet) if earlier; a sign-up with no event is known from it,
+    as the feature table's population (training's rows, :func:`features.asof.compute_features`)
+    counts every user signed up or seen by a cutoff."""
+    from features.asof import connect
+
+    u, t, signup = c.USER_ID, c.EVENT_TIME, c.SIGNUP_TIME
+    known = (
+        f"SELECT {u}, min({t}) AS first_time FROM read_parquet({literal(events_path)}) GROUP BY {u}"
+    )
+    if users is not None and users.is_file():
+        table = f"read_parquet({literal(users)})"
+        columns = {
+            row[0] for row in connect().execute(f"DESCRIBE SELECT * FROM {table}").fetchall()
+        }
+        if signup in columns:
+            known += f" UNION ALL SELECT {u}, {signup} FROM {table} WHERE {signup} IS NOT NULL"
+    return f"SELECT {u}, min(first_time) AS first_time FROM ({known}) GROUP BY {u}"
+
+
 def waiting_users(
-    events_path: Path, first_event: pd.Timestamp, ends: np.ndarray, orders: int
+    events_path: Path,
+    first_event: pd.Timestamp,
+    ends: np.ndarray,
+    orders: int,
+    users: Path | None = None,
 ) -> np.ndarray:
-    """The users known with ``orders`` orders kept (``features.orders``: orders less those
-    refunded in full by then, as ``orders_total`` counts them) at each midnight from the first
-    event's to the last event's next: conversion's population at a cutoff there."""
+    """The users known (:func:`known_since_sql`) with ``orders`` orders kept
+    (``features.orders``: orders less those refunded in full by then, as ``orders_total``
+    counts them) at each midnight from the first event's to the last event's next:
+    conversion's population at a cutoff there."""
     from features.asof import connect
     from features.orders import cancelled_sql, orders_sql
 
@@ -379,7 +407,7 @@ def waiting_users(
         f"""WITH orders AS ({orders_sql(has_order_id)}), {cancelled_sql(has_order_id)},
         steps AS (SELECT {u}, order_time AS at, 1 AS step FROM orders
                   UNION ALL SELECT {u}, refund_time, -1 FROM cancelled),
-        firsts AS (SELECT {u}, min({c.EVENT_TIME}) AS first_time FROM events GROUP BY {u}),
+        firsts AS ({known_since_sql(events_path, users)}),
         days AS (SELECT unnest(generate_series($1::TIMESTAMPTZ, $2::TIMESTAMPTZ,
                                                INTERVAL 1 DAY)) AS day),
         kept AS (SELECT d.day, f.{u}, coalesce(sum(s.step), 0) AS orders

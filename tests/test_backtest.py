@@ -1212,3 +1212,40 @@ def test_the_christmas_closure_read_as_churn_is_said_in_the_backtest(
     # what it says is so: the forecast of activity runs far below what happened
     lifecycle = cutoff["methods"]["lifecycle"]
     assert lifecycle["mean_p_active"] < lifecycle["active_rate"] / 2, lifecycle
+
+
+def test_the_offers_count_the_sign_ups_training_counts(tmp_path: Path) -> None:
+    """Session 60: training's rows are the feature table's, every user signed up or seen by
+    a cutoff (features.asof.compute_features), yet the backtest's offers counted the users
+    by their first event only: 400 sign-ups of users.parquet with no event were no rows of
+    theirs, so a cutoff whose training had them was not offered. Both counts (the users
+    known, conversion's population) are now the feature table's at the train cutoffs."""
+    from features.asof import compute_features
+    from features.labels import label_spec
+    from lifecycle.backtest_inputs import TrainingCutoffs
+    from lifecycle.settings import LabelSettings
+    from training.pipeline import time_split
+
+    days = pd.date_range("2024-01-01", "2024-06-30", freq="D", tz="UTC")
+    events = _events_log(tmp_path, days)
+    log = pd.read_parquet(events)  # as an import writes them: microseconds
+    log[c.EVENT_TIME] = log[c.EVENT_TIME].astype("datetime64[us, UTC]")
+    log.to_parquet(events)
+    signups = pd.date_range("2024-01-02", "2024-04-30", periods=400, tz="UTC")
+    users = tmp_path / "users.parquet"
+    pd.DataFrame(
+        {c.USER_ID: [f"u{n}" for n in range(20)] + [f"s{n}" for n in range(400)],
+         c.SIGNUP_TIME: pd.DatetimeIndex([days[0] + pd.Timedelta(hours=1)] * 20
+                                         + list(signups)).astype("datetime64[us, UTC]")}
+    ).to_parquet(users)  # fmt: skip
+    spec = label_spec("conversion", LabelSettings(conversion_target="first_purchase"), events)
+    grid = TrainingCutoffs.of(events, conversion=spec, users=users)
+    cutoff, horizon = pd.Timestamp("2024-06-01", tz="UTC"), 30
+    train = time_split(grid.labelled(cutoff, horizon), horizon).train
+    rows = compute_features(events, train, users=users)
+    assert rows is not None and len(rows) > 20 * len(train)  # the sign-ups are rows
+    waiting = int(spec.eligible(rows).sum())
+    assert waiting > 0
+    assert grid.train_rows(cutoff, horizon) == (len(rows), waiting)
+    # their first events alone: the 20 buyers at each train cutoff (what the offers counted)
+    assert TrainingCutoffs.of(events).train_rows(cutoff, horizon) == (20 * len(train), None)
