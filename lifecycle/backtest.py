@@ -452,6 +452,7 @@ def run_backtest(
         max_cutoffs=settings.training.max_cutoffs,
         conversion=conversion_spec(settings, source, labels),
         users=source / USERS_FILE,
+        min_positives=settings.training.min_positives,
     )
     progress("computing what happened after each cutoff")
     truths = {}

@@ -16,6 +16,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import tasks
+from lifecycle.backtest_conversion import ConversionCounts, known_since_sql
 from lifecycle.closures import DAY_NS, Closure, cutoff_words, shut_spells
 from lifecycle.errors import UserError
 from lifecycle.setting_types import MAX_DAYS
@@ -26,6 +27,7 @@ from lifecycle.words import DAYS, counted
 if TYPE_CHECKING:
     from features.labels import LabelSpec
     from lifecycle.settings import Settings
+    from training.pipeline import TimeSplit
 
 T = TypeVar("T")
 
@@ -104,10 +106,8 @@ class TrainingCutoffs:
     firsts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # users' first
     min_rows: int = 200  # training.min_rows
     max_cutoffs: int = 10_000  # training.max_cutoffs
-    # conversion's population (:meth:`features.labels.LabelSpec.eligible`: users known with
-    # ``orders_before`` orders kept) at each midnight from the first event's, and its words
-    waiting: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    waiting_words: str = ""
+    # conversion's rows and outcomes (None: not trained, not counted)
+    conversion: ConversionCounts | None = None
 
     @classmethod
     def of(
@@ -120,9 +120,9 @@ class TrainingCutoffs:
         max_cutoffs: int = 10_000,
         conversion: LabelSpec | None = None,
         users: Path | None = None,
+        min_positives: int = 20,
     ) -> TrainingCutoffs:
         from features.asof import connect
-        from training.datasets import population_cause
 
         t = c.EVENT_TIME
         days = (
@@ -143,15 +143,10 @@ class TrainingCutoffs:
             f"SELECT epoch_ns(first_time) FROM ({known_since_sql(events_path, users)})"
         )
         firsts = np.sort(np.array([row[0] for row in seen.fetchall()], dtype=np.int64))
-        waiting, words = np.zeros(0, np.int64), ""
+        counts = None
         if conversion is not None and conversion.target is not None:
-            waiting = waiting_users(
-                events_path, first, ends, conversion.orders_before_target, users
-            )
-            words = population_cause(conversion).removeprefix(": ")
-        return cls(
-            first, ends, frequency, label_free, firsts, min_rows, max_cutoffs, waiting, words
-        )
+            counts = ConversionCounts.of(events_path, users, conversion, min_rows, min_positives)
+        return cls(first, ends, frequency, label_free, firsts, min_rows, max_cutoffs, counts)
 
     def last_event(self, cutoff: pd.Timestamp) -> pd.Timestamp | None:
         """The last event at or before ``cutoff`` (what the backtest's copy of the data ends at)."""
@@ -177,29 +172,40 @@ class TrainingCutoffs:
         and the users known at its train cutoffs are ``training.min_rows`` at least (the
         feature rows it trains on, at most: ``training.foresight`` counts them so); else it
         learns a shorter horizon (``training.bridge_horizon``) or fits label-free models.
-        ``every``: conversion's rows too (its population is narrower: refused below)."""
+        ``every``: conversion too (its rows, the narrower population, and its outcomes in
+        each part: :meth:`conversion_refused`)."""
         rows = self.train_rows(cutoff, horizon)
-        if rows is None or rows[0] < self.min_rows:
+        if rows is None or rows < self.min_rows:
             return False
-        return not every or rows[1] is None or rows[1] >= self.min_rows
+        return not every or not self.conversion_refused(cutoff, horizon)
 
-    def train_rows(self, cutoff: pd.Timestamp, horizon: int) -> tuple[int, int | None] | None:
-        """The users known at the train cutoffs of ``cutoff``'s training of ``horizon`` days,
-        and conversion's population there (None where not counted); None where the cutoffs
-        do not split."""
+    def time_split(self, cutoff: pd.Timestamp, horizon: int) -> TimeSplit | None:
+        """The time split of ``cutoff``'s training of ``horizon`` days; None where none is."""
         from training.errors import TooFewOutcomes
         from training.pipeline import time_split
 
         try:
-            train = time_split(self.labelled(cutoff, horizon), horizon).train
+            return time_split(self.labelled(cutoff, horizon), horizon)
         except TooFewOutcomes:
             return None
-        at = [t.value for t in train]
-        known = int(np.searchsorted(self.firsts, at, side="right").sum())
-        if not len(self.waiting):
-            return known, None
-        days = (np.array(at, dtype=np.int64) - self.first_event.normalize().value) // DAY_NS
-        return known, int(self.waiting[np.clip(days, 0, len(self.waiting) - 1)].sum())
+
+    def train_rows(self, cutoff: pd.Timestamp, horizon: int) -> int | None:
+        """The users known at the train cutoffs of ``cutoff``'s training of ``horizon`` days;
+        None where the cutoffs do not split."""
+        split = self.time_split(cutoff, horizon)
+        if split is None:
+            return None
+        return int(np.searchsorted(self.firsts, [t.value for t in split.train], "right").sum())
+
+    def conversion_refused(self, cutoff: pd.Timestamp, horizon: int) -> str:
+        """Why training refuses conversion at ``cutoff`` (too few rows, too few positive
+        outcomes or one class in a part: :meth:`ConversionCounts.refused`); '' where it
+        trains it, is not asked to, or nothing splits."""
+        split = self.time_split(cutoff, horizon)
+        if self.conversion is None or split is None:
+            return ""
+        parts = {"train": split.train, "valid": split.valid, "test": split.test}
+        return self.conversion.refused(parts, horizon)
 
     @property
     def thins(self) -> bool:
@@ -213,14 +219,9 @@ class TrainingCutoffs:
 
     def skipped(self, cutoff: pd.Timestamp, horizon: int) -> str:
         """Where the offered ``cutoff`` trains churn and LTV from labels but conversion is
-        refused (too few of its rows), those words in parentheses; '' otherwise."""
-        rows = self.train_rows(cutoff, horizon)
-        if rows is None or rows[1] is None or rows[1] >= self.min_rows:
-            return ""
-        return (
-            f" (conversion is skipped there: {rows[1]:,} training rows, "
-            f"{self.min_rows:,} needed; {self.waiting_words})"
-        )
+        refused (:meth:`conversion_refused`), those words in parentheses; '' otherwise."""
+        why = self.conversion_refused(cutoff, horizon)
+        return f" (conversion is skipped there: {why})" if why else ""
 
     def either(self, find: Callable[[bool], T]) -> T:
         """What ``find`` finds where every task learns from labels, else where churn and LTV
@@ -319,7 +320,7 @@ class TrainingCutoffs:
                     self.happens(latest(days), days) and self.splits(latest(days), days, every)
                 ),
                 most,
-                monotone=not self.thins and not (every and len(self.waiting)),
+                monotone=not self.thins and not (every and self.conversion),
             )
         )
         if low:
@@ -361,63 +362,6 @@ def conversion_spec(settings: Settings, source: Path, labels: LabelSettings) -> 
     users = source / USERS_FILE
     events = source / EVENTS_FILE
     return label_spec("conversion", labels, events, users if users.is_file() else None)
-
-
-def known_since_sql(events_path: Path, users: Path | None) -> str:
-    """(user_id, first_time): when each user is first known, their first event or their
-    sign-up in ``users`` (users.parquet) if earlier; a sign-up with no event is known from it,
-    as the feature table's population (training's rows, :func:`features.asof.compute_features`)
-    counts every user signed up or seen by a cutoff."""
-    from features.asof import connect
-
-    u, t, signup = c.USER_ID, c.EVENT_TIME, c.SIGNUP_TIME
-    known = (
-        f"SELECT {u}, min({t}) AS first_time FROM read_parquet({literal(events_path)}) GROUP BY {u}"
-    )
-    if users is not None and users.is_file():
-        table = f"read_parquet({literal(users)})"
-        columns = {
-            row[0] for row in connect().execute(f"DESCRIBE SELECT * FROM {table}").fetchall()
-        }
-        if signup in columns:
-            known += f" UNION ALL SELECT {u}, {signup} FROM {table} WHERE {signup} IS NOT NULL"
-    return f"SELECT {u}, min(first_time) AS first_time FROM ({known}) GROUP BY {u}"
-
-
-def waiting_users(
-    events_path: Path,
-    first_event: pd.Timestamp,
-    ends: np.ndarray,
-    orders: int,
-    users: Path | None = None,
-) -> np.ndarray:
-    """The users known (:func:`known_since_sql`) with ``orders`` orders kept
-    (``features.orders``: orders less those refunded in full by then, as ``orders_total``
-    counts them) at each midnight from the first event's to the last event's next:
-    conversion's population at a cutoff there."""
-    from features.asof import connect
-    from features.orders import cancelled_sql, orders_sql
-
-    con = connect()
-    con.execute(f"CREATE TEMP VIEW events AS SELECT * FROM read_parquet({literal(events_path)})")
-    has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}
-    u, start = c.USER_ID, first_event.normalize()
-    end = pd.Timestamp(int(ends[-1]), tz="UTC").ceil("D")
-    rows = con.execute(
-        f"""WITH orders AS ({orders_sql(has_order_id)}), {cancelled_sql(has_order_id)},
-        steps AS (SELECT {u}, order_time AS at, 1 AS step FROM orders
-                  UNION ALL SELECT {u}, refund_time, -1 FROM cancelled),
-        firsts AS ({known_since_sql(events_path, users)}),
-        days AS (SELECT unnest(generate_series($1::TIMESTAMPTZ, $2::TIMESTAMPTZ,
-                                               INTERVAL 1 DAY)) AS day),
-        kept AS (SELECT d.day, f.{u}, coalesce(sum(s.step), 0) AS orders
-                 FROM days d JOIN firsts f ON f.first_time <= d.day
-                 LEFT JOIN steps s ON s.{u} = f.{u} AND s.at <= d.day GROUP BY ALL)
-        SELECT d.day, count(k.{u}) FILTER (WHERE k.orders = {int(orders)})
-        FROM days d LEFT JOIN kept k USING (day) GROUP BY d.day ORDER BY d.day""",
-        [start.to_pydatetime(), end.to_pydatetime()],
-    ).fetchall()
-    return np.array([n for _, n in rows], dtype=np.int64)
 
 
 def longest_that(holds: Callable[[int], bool], most: int, *, monotone: bool = True) -> int:

@@ -565,7 +565,11 @@ SUGGESTED = (  # the commands a refusal suggests: (cutoff, horizon) of each, as 
 
 @pytest.mark.parametrize(
     "refused",
-    [["--cutoff", "2023-02-10", "--horizon", "60"], ["--cutoff", "2023-06-01", "--horizon", "300"]],
+    [
+        ["--cutoff", "2023-02-10", "--horizon", "60"],
+        ["--cutoff", "2023-06-01", "--horizon", "300"],
+        ["--cutoff", "2023-01-05", "--horizon", "7"],
+    ],
 )
 def test_every_command_a_refusal_suggests_runs_and_learns_from_labels(
     home: Path, refused: list[str]
@@ -575,7 +579,9 @@ def test_every_command_a_refusal_suggests_runs_and_learns_from_labels(
     learned from no outcome; at 2023-07-20 (199 days) and 2023-06-01 (--horizon 150 at this
     one) too. Each suggested command, run as printed, now runs, and training learns churn and
     LTV at that horizon from labels: a time split, no shorter horizon bridged, no label-free
-    model."""
+    model. Session 60 (BT6): conversion too, its positive outcomes counted: with 7 days the
+    offer was 2023-04-12, where conversion's train cutoffs had 5 positives of 212 rows (20
+    needed, training.min_positives) and it was refused; it is now 2023-09-04."""
     result = invoke(home, "backtest", *refused)
     assert result.exit_code == 1 and "Traceback" not in result.output
     [line] = result.stderr.strip().splitlines()
@@ -584,7 +590,7 @@ def test_every_command_a_refusal_suggests_runs_and_learns_from_labels(
         for pattern in SUGGESTED
         for found in pattern.finditer(line)
     ]
-    assert len(commands) == {"2023-02-10": 1, "2023-06-01": 2}[refused[1]], line
+    assert len(commands) == {"2023-02-10": 1, "2023-06-01": 2, "2023-01-05": 1}[refused[1]], line
     for cutoff, days in commands:
         args = ["--home", str(home), "--json", "backtest", "--cutoff", cutoff, "--horizon", days]
         run = CliRunner().invoke(main, [*args, "--resamples", "100"], env=NO_PLOTS)
@@ -1246,6 +1252,8 @@ def test_the_offers_count_the_sign_ups_training_counts(tmp_path: Path) -> None:
     assert rows is not None and len(rows) > 20 * len(train)  # the sign-ups are rows
     waiting = int(spec.eligible(rows).sum())
     assert waiting > 0
-    assert grid.train_rows(cutoff, horizon) == (len(rows), waiting)
+    assert grid.train_rows(cutoff, horizon) == len(rows)
+    assert grid.conversion is not None
+    assert sum(grid.conversion.outcomes(t, horizon)[0] for t in train) == waiting
     # their first events alone: the 20 buyers at each train cutoff (what the offers counted)
-    assert TrainingCutoffs.of(events).train_rows(cutoff, horizon) == (20 * len(train), None)
+    assert TrainingCutoffs.of(events).train_rows(cutoff, horizon) == 20 * len(train)
