@@ -453,6 +453,7 @@ def run_backtest(
         conversion=conversion_spec(settings, source, labels),
         users=source / USERS_FILE,
         min_positives=settings.training.min_positives,
+        max_rows=settings.training.max_rows,
     )
     progress("computing what happened after each cutoff")
     truths = {}

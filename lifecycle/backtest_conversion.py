@@ -58,6 +58,7 @@ class ConversionCounts:
     cancelled: np.ndarray  # when it was refunded in full (ns), NEVER where not
     before: int  # the orders a user of its population has (LabelSpec.orders_before_target)
     words: str  # who its rows are (training.datasets.population_cause)
+    draws: np.ndarray  # each user's draw (training.datasets.user_draws: training.max_rows)
     min_rows: int = 200  # training.min_rows
     min_positives: int = 20  # training.min_positives
 
@@ -72,7 +73,7 @@ class ConversionCounts:
     ) -> ConversionCounts:
         from features.asof import connect
         from features.orders import cancelled_by, cancelled_sql, orders_sql
-        from training.datasets import population_cause
+        from training.datasets import population_cause, user_draws
 
         con = connect()
         con.execute(
@@ -96,28 +97,39 @@ class ConversionCounts:
             np.array([NEVER if gone is None else gone for _, _, gone in orders], dtype=np.int64),
             spec.orders_before_target,
             population_cause(spec).removeprefix(": "),
+            user_draws(pd.Series([user for user, _ in known], dtype=object)),
             min_rows,
             min_positives,
         )
 
-    def outcomes(self, cutoff: pd.Timestamp, horizon: int) -> tuple[int, int]:
+    def outcomes(self, cutoff: pd.Timestamp, horizon: int, share: float = 1.0) -> tuple[int, int]:
         """Conversion's rows at ``cutoff`` (the users known with ``before`` orders kept, as
-        ``orders_total`` counts them) and how many of them bought in its ``horizon`` days an
-        order not refunded in full by its end (its label's positives)."""
+        ``orders_total`` counts them; of a ``share`` of users drawn as training draws them)
+        and how many of them bought in its ``horizon`` days an order not refunded in full by
+        its end (its label's positives)."""
+        from training.datasets import DRAWS
+
         start = pd.Timestamp(cutoff).value
         end = start + horizon * DAY_NS
         users = len(self.known)
         kept = np.bincount(self.user, (self.at <= start) & (self.cancelled > start), users)
         rows = (self.known <= start) & (kept == self.before)
+        if share < 1.0:  # training.max_rows: a share of the users
+            rows &= self.draws < share * DRAWS
         bought = (self.at > start) & (self.at <= end) & (self.cancelled > end)
         converted = np.bincount(self.user, bought, users) > 0
         return int(rows.sum()), int((rows & converted).sum())
 
-    def refused(self, parts: dict[str, list[pd.Timestamp]], horizon: int) -> str:
+    def refused(
+        self, parts: dict[str, list[pd.Timestamp]], horizon: int, share: float = 1.0
+    ) -> str:
         """Why training refuses conversion at these cutoffs (``parts``: the time split's train,
-        valid and test), as :func:`training.datasets.check_trainable` does; '' where it trains."""
+        valid and test; ``share``: of the users), as :func:`training.datasets.check_trainable`
+        does; '' where it trains."""
         counted_parts = {
-            name: np.array([self.outcomes(t, horizon) for t in cutoffs]).reshape(-1, 2).sum(0)
+            name: np.array([self.outcomes(t, horizon, share) for t in cutoffs])
+            .reshape(-1, 2)
+            .sum(0)
             for name, cutoffs in parts.items()
         }
         rows = int(counted_parts["train"][0])

@@ -106,6 +106,8 @@ class TrainingCutoffs:
     firsts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # users' first
     min_rows: int = 200  # training.min_rows
     max_cutoffs: int = 10_000  # training.max_cutoffs
+    max_rows: int = 120_000  # training.max_rows
+    draws: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # of firsts' users
     # conversion's rows and outcomes (None: not trained, not counted)
     conversion: ConversionCounts | None = None
 
@@ -121,8 +123,10 @@ class TrainingCutoffs:
         conversion: LabelSpec | None = None,
         users: Path | None = None,
         min_positives: int = 20,
+        max_rows: int = 120_000,
     ) -> TrainingCutoffs:
         from features.asof import connect
+        from training.datasets import user_draws
 
         t = c.EVENT_TIME
         days = (
@@ -140,13 +144,17 @@ class TrainingCutoffs:
         first = min(pd.Timestamp(first).tz_convert("UTC") for first, _, _ in days)
         ends = np.array(sorted({s.value for s in stamps}), dtype=np.int64)
         seen = connect().execute(  # each user's first known time: the users a cutoff knows
-            f"SELECT epoch_ns(first_time) FROM ({known_since_sql(events_path, users)})"
+            f"SELECT {c.USER_ID}, epoch_ns(first_time) AS known_at FROM "
+            f"({known_since_sql(events_path, users)}) ORDER BY known_at"
         )
-        firsts = np.sort(np.array([row[0] for row in seen.fetchall()], dtype=np.int64))
+        ids, firsts = zip(*seen.fetchall(), strict=True)
         counts = None
         if conversion is not None and conversion.target is not None:
             counts = ConversionCounts.of(events_path, users, conversion, min_rows, min_positives)
-        return cls(first, ends, frequency, label_free, firsts, min_rows, max_cutoffs, counts)
+        return cls(
+            first, ends, frequency, label_free, np.array(firsts, dtype=np.int64), min_rows,
+            max_cutoffs, max_rows, user_draws(pd.Series(ids, dtype=object)), counts,
+        )  # fmt: skip
 
     def last_event(self, cutoff: pd.Timestamp) -> pd.Timestamp | None:
         """The last event at or before ``cutoff`` (what the backtest's copy of the data ends at)."""
@@ -179,33 +187,59 @@ class TrainingCutoffs:
             return False
         return not every or not self.conversion_refused(cutoff, horizon)
 
-    def time_split(self, cutoff: pd.Timestamp, horizon: int) -> TimeSplit | None:
-        """The time split of ``cutoff``'s training of ``horizon`` days; None where none is."""
+    def kept_split(
+        self, cutoff: pd.Timestamp, horizon: int, rows: Callable[[pd.Timestamp], int]
+    ) -> tuple[TimeSplit, float] | None:
+        """The time split of ``cutoff``'s training of ``horizon`` days, of the cutoffs it keeps
+        where its labelled ``rows`` at each are past ``training.max_rows``, and the share of
+        users it keeps (:func:`training.datasets.rows_plan`, training's own); None where its
+        cutoffs do not split."""
+        from training.datasets import rows_plan
         from training.errors import TooFewOutcomes
         from training.pipeline import time_split
 
-        try:
-            return time_split(self.labelled(cutoff, horizon), horizon)
-        except TooFewOutcomes:
+        def split(cutoffs: list[pd.Timestamp]) -> TimeSplit | None:
+            try:
+                return time_split(cutoffs, horizon)
+            except TooFewOutcomes:
+                return None
+
+        ripe = self.labelled(cutoff, horizon)
+        if split(ripe) is None:
             return None
+        kept, share = rows_plan(pd.Series({t: rows(t) for t in ripe}), ripe, self.max_rows, split)
+        parts = split(kept)
+        return (parts, share) if parts is not None else None
+
+    def known(self, cutoff: pd.Timestamp, share: float = 1.0) -> int:
+        """The users known at ``cutoff`` (of a ``share`` of users drawn as training draws them)."""
+        from training.datasets import DRAWS
+
+        at = int(np.searchsorted(self.firsts, pd.Timestamp(cutoff).value, "right"))
+        return at if share == 1.0 else int(np.count_nonzero(self.draws[:at] < share * DRAWS))
 
     def train_rows(self, cutoff: pd.Timestamp, horizon: int) -> int | None:
-        """The users known at the train cutoffs of ``cutoff``'s training of ``horizon`` days;
-        None where the cutoffs do not split."""
-        split = self.time_split(cutoff, horizon)
-        if split is None:
+        """The users known at the train cutoffs of ``cutoff``'s training of ``horizon`` days
+        (those ``training.max_rows`` keeps); None where the cutoffs do not split."""
+        kept = self.kept_split(cutoff, horizon, self.known)
+        if kept is None:
             return None
-        return int(np.searchsorted(self.firsts, [t.value for t in split.train], "right").sum())
+        split, share = kept
+        return sum(self.known(t, share) for t in split.train)
 
     def conversion_refused(self, cutoff: pd.Timestamp, horizon: int) -> str:
         """Why training refuses conversion at ``cutoff`` (too few rows, too few positive
         outcomes or one class in a part: :meth:`ConversionCounts.refused`); '' where it
         trains it, is not asked to, or nothing splits."""
-        split = self.time_split(cutoff, horizon)
-        if self.conversion is None or split is None:
+        counts = self.conversion
+        if counts is None:
             return ""
+        kept = self.kept_split(cutoff, horizon, lambda t: counts.outcomes(t, horizon)[0])
+        if kept is None:
+            return ""
+        split, share = kept
         parts = {"train": split.train, "valid": split.valid, "test": split.test}
-        return self.conversion.refused(parts, horizon)
+        return counts.refused(parts, horizon, share)
 
     @property
     def thins(self) -> bool:

@@ -1257,3 +1257,24 @@ def test_the_offers_count_the_sign_ups_training_counts(tmp_path: Path) -> None:
     assert sum(grid.conversion.outcomes(t, horizon)[0] for t in train) == waiting
     # their first events alone: the 20 buyers at each train cutoff (what the offers counted)
     assert TrainingCutoffs.of(events).train_rows(cutoff, horizon) == 20 * len(train)
+
+
+def test_an_offered_cutoff_trains_from_labels_within_training_max_rows(home: Path) -> None:
+    """Session 60 (BT6): training keeps at most ``training.max_rows`` labelled rows (older
+    cutoffs thinned, else a share of the users drawn), yet the offers counted every train
+    cutoff's users: with 1000 the demo's offered 2023-07-26 (60 days) kept 107 churn
+    training rows of its 1000 (training.min_rows 200) and churn was bridged or label-free
+    there. The offers count what training keeps (training.datasets.rows_plan): 2023-11-08,
+    where churn and LTV learn 60 days from labels (200 rows) and conversion is said skipped."""
+    env = {"LIFECYCLE_TRAINING__MAX_ROWS": "1000"}
+    result = invoke(home, "backtest", "--cutoff", "2023-02-10", "--horizon", "60", env=env)
+    assert result.exit_code == 1, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert "learns a 60-day horizon from labels is 2023-11-08 (" in line, line
+    assert "(conversion is skipped there: 164 training rows, 200 needed;" in line, line
+    run = invoke(home, "--json", "backtest", "--cutoff", "2023-11-08", "--horizon", "60",
+                 "--resamples", "100", env=env | NO_PLOTS)  # fmt: skip
+    assert run.exit_code == 0, run.output
+    [judged] = json.loads(run.stdout)["cutoffs"]
+    for task in ("churn", "ltv"):
+        assert judged["models"][task]["split"], (task, judged["models"][task])

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from features import contract as c
@@ -85,12 +86,37 @@ def within_rows_split(
     share of users kept (1.0: all). A log of 94,000 customers had every cutoff but three
     thinned away, and learned from no outcome at all."""
     counts = labels[AS_OF].value_counts()
-    kept = within_rows(counts, cutoffs, most)
+    kept, share = rows_plan(counts, cutoffs, most, split)
+    chosen = labels[labels[AS_OF].isin(kept)]
+    if share == 1.0:
+        return chosen, kept, share
+    return chosen[user_draws(chosen[c.USER_ID]) < share * DRAWS], kept, share
+
+
+DRAWS = 1_000_000  # a user's draw (user_draws) is below share * DRAWS: kept
+
+
+def user_draws(user_ids: pd.Series) -> np.ndarray:
+    """Each user id's draw, 0 to DRAWS - 1, from a hash of the id: in or out of a share of
+    users at every cutoff, the same each run (:func:`within_rows_split`)."""
+    return pd.util.hash_pandas_object(user_ids, index=False).to_numpy() % DRAWS
+
+
+def rows_plan(
+    rows_by_cutoff: pd.Series,
+    cutoffs: list[pd.Timestamp],
+    most: int,
+    split: Callable[[list[pd.Timestamp]], Any] | None,
+) -> tuple[list[pd.Timestamp], float]:
+    """The cutoffs :func:`within_rows_split` keeps of ``cutoffs`` whose labelled rows are
+    ``rows_by_cutoff``, and the share of users (1.0: all): decided from the counts alone,
+    so a backtest's offers count what training keeps (``training.max_rows``)."""
+    kept = within_rows(rows_by_cutoff, cutoffs, most)
     if split is None or split(kept) is not None or split(cutoffs) is None:
-        return labels[labels[AS_OF].isin(kept)], kept, 1.0
+        return kept, 1.0
 
     def rows(chosen: list[pd.Timestamp]) -> int:
-        return int(counts.reindex(chosen).fillna(0).sum())
+        return int(rows_by_cutoff.reindex(chosen).fillna(0).sum())
 
     def learns(chosen: list[pd.Timestamp]) -> tuple[float, int]:
         parts = split(chosen)  # the train part's share of the rows, then the fewest rows
@@ -98,10 +124,7 @@ def within_rows_split(
 
     newest_first = sorted(cutoffs, reverse=True)
     kept = min((sorted(newest_first[::k]) for k in range(1, len(newest_first) + 1)), key=learns)
-    chosen = labels[labels[AS_OF].isin(kept)]
-    share = min(1.0, most / max(len(chosen), 1))
-    draw = pd.util.hash_pandas_object(chosen[c.USER_ID], index=False).to_numpy() % 1_000_000
-    return chosen[draw < share * 1_000_000], kept, share
+    return kept, min(1.0, most / max(rows(kept), 1))
 
 
 def population_rows(feature_table: Path, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
