@@ -19,7 +19,9 @@ from lifecycle.words import CUTOFFS, DAYS, counted
 
 DAY_NS = 86_400 * 10**9
 # A shop-wide silence this many times the log's usual gap between days with events is a
-# closure, not a weekend or a holiday; fewer gaps than SHUT_MIN_GAPS: no rhythm to tell.
+# closure, not a weekend or a holiday; fewer gaps than SHUT_MIN_GAPS: no rhythm to tell. A
+# closure is of a shop that was trading: the SHUT_MIN_GAPS gaps before the silence at most
+# the usual one (a young shop's sparse first weeks are no closure).
 SHUT_TIMES = 3
 SHUT_MIN_GAPS = 14
 
@@ -58,20 +60,25 @@ def shut_spells(days: np.ndarray) -> list[Closure]:
     """The closures of a log whose days with events are ``days`` (day numbers since the
     epoch, UTC): where two days with events are more than ``SHUT_TIMES`` times the gap 95%
     of the log's gaps are at most apart (2 days where Saturdays are shut, 1 where every day
-    trades). Fewer than ``SHUT_MIN_GAPS`` gaps: no rhythm to tell, none."""
+    trades), after ``SHUT_MIN_GAPS`` gaps at most that usual one (the shop was trading at its
+    rhythm: a demo log's first weeks, 1 or 2 users a day with spells of 6 and 10 days between,
+    are a shop starting, not shut). Fewer than ``SHUT_MIN_GAPS`` gaps: no rhythm to tell,
+    none."""
     days = np.unique(days)
     gaps = np.diff(days)
     if len(gaps) < SHUT_MIN_GAPS:
         return []
     usual = int(np.ceil(np.quantile(gaps, 0.95)))
+    # how many of the SHUT_MIN_GAPS gaps before each gap were longer than the usual one
+    longer = np.concatenate([[0], np.cumsum(gaps > usual)])
     return [
         Closure(
-            pd.Timestamp(int(day + 1) * DAY_NS, tz="UTC"),
-            pd.Timestamp(int(day + gap - 1) * DAY_NS, tz="UTC"),
+            pd.Timestamp(int(days[i] + 1) * DAY_NS, tz="UTC"),
+            pd.Timestamp(int(days[i] + gaps[i] - 1) * DAY_NS, tz="UTC"),
             usual,
         )
-        for day, gap in zip(days[:-1], gaps, strict=True)
-        if gap > SHUT_TIMES * usual
+        for i in np.flatnonzero(gaps > SHUT_TIMES * usual).tolist()
+        if i >= SHUT_MIN_GAPS and longer[i] == longer[i - SHUT_MIN_GAPS]
     ]
 
 

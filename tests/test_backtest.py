@@ -1179,6 +1179,14 @@ def test_a_shop_shut_is_told_from_the_logs_own_rhythm(tmp_path: Path) -> None:
     (tmp_path / "weekdays").mkdir()
     weekdays = every_day[(every_day.dayofweek < 5) & ~shut]  # weekends shut: 3 days apart
     assert TrainingCutoffs.of(_events_log(tmp_path / "weekdays", weekdays)).shut_spells() == []
+    # a young shop's first weeks (a sale every 4 to 7 days, then one every day) are no
+    # closure: the demo log's January 2023 (6 and 10 days without a sale) was said shut
+    (tmp_path / "young").mkdir()
+    start = pd.DatetimeIndex(["2023-12-15", "2023-12-21", "2023-12-25"], tz="UTC")
+    young = start.append(every_day[~shut])
+    old = TrainingCutoffs.of(_events_log(tmp_path / "young", young))
+    assert old.quiet_after(pd.Timestamp("2023-12-26", tz="UTC"), 5)  # 7 days without a sale
+    assert old.shut_spells() == [(first, last, 1)]  # February's, after weeks of trading
 
 
 def test_the_christmas_closure_read_as_churn_is_said_in_the_backtest(
