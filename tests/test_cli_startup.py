@@ -153,24 +153,18 @@ def test_python_m_runs_the_lifecycle_script(module: str, tmp_path: Path) -> None
     """`python -m lifecycle.cli --help` printed nothing and exited 0 (the module only defined
     the commands) and `python -m lifecycle` was no module to run: both are the script."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-m", module, "datasets", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-        check=False,
+    done, wrong = (
+        subprocess.run(
+            [sys.executable, "-m", module, *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        for args in (["datasets", "--help"], ["no-such-command"])
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Usage: lifecycle datasets"), done.stdout
-    wrong = subprocess.run(
-        [sys.executable, "-m", module, "no-such-command"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-        check=False,
-    )
     assert wrong.returncode == 2 and "No such command 'no-such-command'" in wrong.stderr
