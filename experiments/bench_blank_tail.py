@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench_ingest_stream import _peak_rss_mb, identical
 
-from features.blank_tail import BLANK_ROWS_SKIPPED
+from features.read_words import BLANK_ROWS_SKIPPED
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("user_id", "event_time", "event_type", "amount", *(f"note{i}" for i in range(6)))

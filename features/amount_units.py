@@ -20,20 +20,16 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 import pandas as pd
 
 from features import contract as c
-from features.currency import CURRENCY_IGNORED, ISO_CODES
+from features.currency import CURRENCY_IGNORED
 from features.duckdb_memory import cursor
 from features.duckdb_memory import median as estimated_median
-from features.hints import option_hint
+from features.unit_words import COUNT, EXPONENTS, UNIT_READ, counted_by, exponent
 from lifecycle.sql import identifier, literal
 
 if TYPE_CHECKING:
     import duckdb
 
 UNITS = ("major", "minor", "cents", "count")  # --amount-unit; major: as written (the default)
-COUNT = "count"  # amounts count what was bought, no money (serving.units.purchase_counts)
-UNIT_READ = "amount_unit_read"  # report note: {"unit", "column", "example": [written, read, code]}
-MAYBE_MINOR = "amounts_maybe_minor_units"  # report note: {"column", "median", "rows", "currency"}
-MAYBE_COUNTS = "amounts_maybe_counts"  # report note: {"column", "median", "rows"}
 UNIT_IGNORED = "amount_unit_ignored"  # report note: --amount-unit of a file without amounts
 # what each unit other than major reads from an amount column (its refusal without one)
 UNIT_READS = {
@@ -41,38 +37,9 @@ UNIT_READS = {
     "minor": "reads amounts in the currency's minor unit (7045 is USD 70.45) from one",
     "cents": "reads amounts in hundredths (7045 is 70.45) from one",
 }
-# ISO 4217 exponents other than 2 (the minor unit of every other code is a hundredth)
-EXPONENTS = {
-    code: 0
-    for code in [
-        "BIF",
-        "CLP",
-        "DJF",
-        "GNF",
-        "ISK",
-        "JPY",
-        "KMF",
-        "KRW",
-        "PYG",
-        "RWF",
-        "UGX",
-        "VND",
-        "VUV",
-        "XAF",
-        "XOF",
-        "XPF",
-    ]
-}
 EXPONENTS |= {code: 3 for code in ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"]}
-NO_CURRENCY = "no currency recorded"  # as the lists say a dataset's money without one
 # Amounts judged as maybe minor units: at least this many, every one whole, median this large
 MAYBE_MINOR_ROWS, MAYBE_MINOR_MEDIAN = 20, 1_000
-
-
-def exponent(code: Any) -> int | None:
-    """The ISO 4217 exponent of a currency code (' usd' reads USD), None when no code."""
-    code = str(code).strip().upper() if isinstance(code, str) else None
-    return EXPONENTS.get(code, 2) if code in ISO_CODES else None
 
 
 def in_major_units(
@@ -130,15 +97,6 @@ def note_counts(unit: str | None, column: str, notes: dict[str, Any]) -> None:
         notes[UNIT_READ] = {"unit": unit, "column": column}
 
 
-def counted_by(notes: dict[str, Any]) -> str | None:
-    """The option that made a file's amounts counts, no money, from its read's ``notes``:
-    ``--amount-unit count``, or ``--amount-default`` of a file without an amount column
-    (purchases counted); None: money."""
-    if notes.get(UNIT_READ, {}).get("unit") == COUNT:
-        return "--amount-unit count"
-    return "--amount-default" if notes.get("amount_in_file") is False else None
-
-
 def refuse_options_without_amounts(notes: dict[str, Any], source: str) -> None:
     """An option about amounts given to a file without an amount column (its read's ``notes``
     say it was ignored) is refused: recorded with the dataset, it would read a later append's
@@ -179,24 +137,6 @@ def _refuse_without_amounts(option_reads: str, source: str) -> None:
         f"{source} has no amount column: {option_reads} (name it with --map amount=COLUMN); "
         "for a log without amounts drop the option (--amount-default 1 counts each purchase 1)",
         ("--map amount=COLUMN",),
-    )
-
-
-def unit_read_line(note: dict[str, Any]) -> str:
-    """The summary's line of amounts read in a minor unit: 'amounts read in cents: 7045 is
-    70.45 USD'; or counted (--amount-unit count)."""
-    if note["unit"] == COUNT:
-        return (
-            f"    amounts in '{note['column']}' read as counts of what was bought (--amount-unit "
-            "count): no money, LTV and every list in items counted"
-        )
-    written, read, code = note["example"]
-    unit = "cents" if note["unit"] == "cents" or exponent(code) == 2 else "the minor unit"
-    said = f"{written:,.0f}" if float(written).is_integer() else f"{written:,g}"
-    return (
-        f"    amounts in '{note['column']}' read in {unit} (--amount-unit {note['unit']}): "
-        f"{said} is {read:,.{exponent(code) if code else 2}f}"
-        + (f" {code}" if code else f", {NO_CURRENCY} (--map currency=COLUMN gives it)")
     )
 
 
@@ -258,38 +198,3 @@ def maybe_counts(amounts: dict[str, Any] | None, column: str) -> dict[str, Any] 
     if amounts["currency"] or amounts["median"] >= MAYBE_MINOR_MEDIAN:
         return None
     return {"column": column, "median": float(amounts["median"]), "rows": amounts["rows"]}
-
-
-def maybe_counts_line(note: dict[str, Any]) -> str:
-    """The summary's line of whole amounts without a currency, said as a possibility."""
-    return (
-        f"    amounts in '{note['column']}' have no currency and are all whole numbers (median "
-        f"{note['median']:,g}, {note['rows']:,} purchases and refunds): if they count what was "
-        "bought (items), not money, every list and reason says 'spent'"
-        + option_hint(
-            "; ingest again with --amount-unit count (worded as items counted, no money; a "
-            "dataset reads one unit: from its first file, with --replace)",
-            "; `lifecycle ingest` reads them so with --amount-unit count",
-        )
-    )
-
-
-def maybe_minor_line(note: dict[str, Any]) -> str:
-    """The summary's line of amounts that may be cents, said as a possibility."""
-    median, code = note["median"], note.get("currency")
-    places = exponent(code) or 2
-    # minor needs each row's currency (refused without one): cents reads hundredths in any
-    unit = "minor" if code else "cents"
-    money = f" {code}" if code else f", {NO_CURRENCY}"
-    return (
-        f"    amounts are all whole numbers (median {median:,.0f}, {note['rows']:,} purchases "
-        "and refunds): if they are cents (the minor unit), as Stripe writes them, every "
-        "revenue, LTV and value at risk is "
-        f"{10**places:,} times too large"
-        + option_hint(
-            f"; ingest again with --amount-unit {unit} ({median:,.0f} then reads "
-            f"{median / 10**places:,.{places}f}{money}; a dataset reads one unit: from its "
-            "first file, with --replace)",
-            f"; `lifecycle ingest` reads them so with --amount-unit {unit}",
-        )
-    )

@@ -12,7 +12,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features import adapters, appending
-from features.amount_units import counted_by
 from features.append_identity import (
     ALREADY_INGESTED,
     DUPLICATES_NEW,
@@ -23,7 +22,8 @@ from features.append_identity import (
 )
 from features.bad_rows import DOUBLED, RESENT_ORDERS, bad_rows_hint, bad_rows_options
 from features.batches import LATE_SPAN
-from features.currency import AMOUNT_CURRENCY
+from features.currency_words import AMOUNT_CURRENCY
+from features.unit_words import counted_by
 from features.validation import ContractError, LoadReport
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,77 +24,18 @@ from features.append_columns import not_addable, other_columns, schema_with
 from features.append_gap import silence_opened
 from features.append_identity import duplicates_new, hold
 from features.batches import batches
+from features.dataset_summary import event_range
 from features.duckdb_memory import cursor
 from features.spreadsheet_cells import spreadsheet_safe
 from features.staged_tables import file_row, numbered
 from features.validation import ContractError, LoadReport
-from lifecycle.dataset_kind import damaged, kind_of, read_report, what_it_is
+from lifecycle.dataset_kind import damaged, kind_of, what_it_is
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
-from lifecycle.words import EVENTS, counted
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 if TYPE_CHECKING:
     import duckdb
-
-
-@dataclass(frozen=True)
-class EventRange:
-    rows: int
-    first: str
-    last: str
-    users: int = 0  # distinct users with events
-
-    def text(self, to_the_second: bool = False) -> str:
-        size = 19 if to_the_second else 10  # 2025-01-05 10:00:00 (UTC) or its day
-        return f"{counted(self.rows, EVENTS)} {self.first[:size]} .. {self.last[:size]}"
-
-
-def event_range(events: Path, con: duckdb.DuckDBPyConnection | None = None) -> EventRange | None:
-    """Rows, users and time range of an events table (None when there is none). ``con``:
-    the ingest's connection (:func:`features.duckdb_memory.cursor`)."""
-    import duckdb
-
-    if not events.is_file():
-        return None
-    try:
-        with cursor(con) as con:
-            con.execute("SET TimeZone = 'UTC'")
-            rows, first, last, users = con.execute(
-                f"SELECT count(*), min({c.EVENT_TIME}), max({c.EVENT_TIME}), "
-                f"count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(events)})"
-            ).fetchone()
-    except duckdb.Error as error:  # a damaged table: one line, not DuckDB's traceback
-        problem = str(error).splitlines()[0]
-        raise damaged(events.parent, f"{events.name} cannot be read ({problem})") from None
-    return EventRange(int(rows), str(first), str(last), int(users))
-
-
-def dataset_now(
-    dataset_dir: Path, con: duckdb.DuckDBPyConnection | None = None
-) -> dict[str, Any] | None:
-    """An events dataset as it is (after every append, erasure or restore), read from its
-    tables: events, users with events, first and last event, the users table's rows, and
-    the appends since its first ingest. None without an events table, unless its report
-    counts events loaded: then it is damaged (listed from its report, it showed rows it no
-    longer has). ``con``: the ingest's connection."""
-    import pyarrow.parquet as pq
-
-    found = event_range(dataset_dir / EVENTS_FILE, con)
-    if found is None:
-        held = (read_report(dataset_dir) or {}).get("tables", {}).get("events", {})
-        if held.get("rows_loaded"):
-            raise damaged(dataset_dir, f"its events table ({EVENTS_FILE}) is missing")
-        return None
-    now: dict[str, Any] = {"events": found.rows, "users": found.users}
-    now |= {"first_event": found.first, "last_event": found.last}
-    if (dataset_dir / USERS_FILE).is_file():
-        now["users_table"] = pq.read_metadata(dataset_dir / USERS_FILE).num_rows
-    report = read_report(dataset_dir) or {}
-    now["appends"] = sum(b.get("mode") == "append" for b in report.get("batches", []))
-    if report.get("rows_erased"):  # by `forget` since the last batch's report
-        now["rows_erased"] = report["rows_erased"]
-    return now
 
 
 def refuse_lost_history(

@@ -9,7 +9,7 @@ from typing import Any
 
 from features import contract as c
 from features.append_identity import keep_repeats_loads, nothing_to_add
-from features.quarantine import EXTRA_FIELDS, MISSING_FIELDS
+from features.read_words import EXTRA_FIELDS, MISSING_FIELDS
 from lifecycle.errors import offered
 from lifecycle.sql import identifier
 

@@ -65,7 +65,7 @@ def late_span_between(before: Path, after: Path) -> dict[str, Any]:
 def batches(report: Report) -> list[dict[str, Any]]:
     """The batches ``report`` records; one ingest, for a report from before batches were or
     of a first `lifecycle import`, with its events' rows without a user id (guest orders)."""
-    from features.guest_orders import NO_USER_NOTE
+    from features.read_words import NO_USER_NOTE
 
     if report is None:
         return []

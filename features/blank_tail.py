@@ -26,9 +26,7 @@ import numpy as np
 import pandas as pd
 
 from features.quarantine import RAGGED_ROWS, blank_rows
-
-# attrs key of the last frame, and report note: the blank rows under the last row of data
-BLANK_ROWS_SKIPPED = "blank_rows_skipped"
+from features.read_words import BLANK_ROWS_SKIPPED
 
 
 def skip_blank_tail(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -1,15 +1,24 @@
 """What an ingest, import or append says of a dataset: its tables' counts and notes, and
-for an events dataset what it holds now."""
+for an events dataset what it holds now (read from its tables). Light to import: `lifecycle
+datasets` lists them without pandas."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.contract import ContractError
+from features.duckdb_memory import cursor
 from features.read_notes import note_lines
+from lifecycle.dataset_kind import damaged, read_report
+from lifecycle.sql import literal
 from lifecycle.words import EVENTS, ROWS, counted
+from lifecycle.workspace import EVENTS_FILE, USERS_FILE
+
+if TYPE_CHECKING:
+    import duckdb
 
 IDS_CASE_DROPPED = "case_insensitive_ids_dropped"  # report note: the version replaced
 
@@ -21,7 +30,7 @@ class DatasetSummary:
     kind: str  # events | snapshot | campaign
     tables: dict[str, dict[str, Any]]  # table -> its LoadReport as a dict (the last batch's)
     totals: dict[str, int] | None = None  # after an append: rows in the whole dataset
-    now: dict[str, Any] | None = None  # the events dataset as it is (appending.dataset_now)
+    now: dict[str, Any] | None = None  # the events dataset as it is (:func:`dataset_now`)
     unchanged: bool = False  # an append that brought nothing new: the dataset kept its version
     # with a users file and the attribute settings: its attributes no model reads -> why
     # (features.identifiers.users_file_not_features, judged on the ingest's connection)
@@ -125,3 +134,80 @@ class DatasetSummary:
 def _appends(count: int) -> str:
     """'1 append', '3 appends': how many times a dataset was appended to."""
     return f"{count:,} append{'s' * (count != 1)}"
+
+
+@dataclass(frozen=True)
+class EventRange:
+    rows: int
+    first: str
+    last: str
+    users: int = 0  # distinct users with events
+
+    def text(self, to_the_second: bool = False) -> str:
+        size = 19 if to_the_second else 10  # 2025-01-05 10:00:00 (UTC) or its day
+        return f"{counted(self.rows, EVENTS)} {self.first[:size]} .. {self.last[:size]}"
+
+
+def event_range(events: Path, con: duckdb.DuckDBPyConnection | None = None) -> EventRange | None:
+    """Rows, users and time range of an events table (None when there is none). ``con``:
+    the ingest's connection (:func:`features.duckdb_memory.cursor`)."""
+    if not events.is_file():
+        return None
+    rows, first, last, users = _one_row(
+        events,
+        f"count(*), min({c.EVENT_TIME}), max({c.EVENT_TIME}), count(DISTINCT {c.USER_ID})",
+        con,
+    )
+    return EventRange(int(rows), str(first), str(last), int(users))
+
+
+def _one_row(table: Path, select: str, con: duckdb.DuckDBPyConnection | None) -> tuple[Any, ...]:
+    """``SELECT select`` over a dataset's Parquet table, in UTC; a damaged table: one line
+    naming it, not DuckDB's traceback. DuckDB, not pyarrow (which imports NumPy): a row count
+    is read from the file's footer all the same."""
+    import duckdb
+
+    try:
+        with cursor(con) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            return con.execute(f"SELECT {select} FROM read_parquet({literal(table)})").fetchone()
+    except duckdb.Error as error:
+        problem = str(error).splitlines()[0]
+        raise damaged(table.parent, f"{table.name} cannot be read ({problem})") from None
+
+
+def dataset_now(
+    dataset_dir: Path, con: duckdb.DuckDBPyConnection | None = None
+) -> dict[str, Any] | None:
+    """An events dataset as it is (after every append, erasure or restore), read from its
+    tables: events, users with events, first and last event, the users table's rows, and
+    the appends since its first ingest. None without an events table, unless its report
+    counts events loaded: then it is damaged (listed from its report, it showed rows it no
+    longer has). ``con``: the ingest's connection."""
+    found = event_range(dataset_dir / EVENTS_FILE, con)
+    if found is None:
+        held = (read_report(dataset_dir) or {}).get("tables", {}).get("events", {})
+        if held.get("rows_loaded"):
+            raise damaged(dataset_dir, f"its events table ({EVENTS_FILE}) is missing")
+        return None
+    now: dict[str, Any] = {"events": found.rows, "users": found.users}
+    now |= {"first_event": found.first, "last_event": found.last}
+    if (dataset_dir / USERS_FILE).is_file():
+        (now["users_table"],) = _one_row(dataset_dir / USERS_FILE, "count(*)", con)
+    report = read_report(dataset_dir) or {}
+    now["appends"] = sum(b.get("mode") == "append" for b in report.get("batches", []))
+    if report.get("rows_erased"):  # by `forget` since the last batch's report
+        now["rows_erased"] = report["rows_erased"]
+    return now
+
+
+def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:
+    report = read_report(dataset_dir)
+    if report is None:
+        raise ContractError(
+            f"no dataset at {dataset_dir}: run `lifecycle ingest` or `lifecycle import` first"
+        )
+    now = dataset_now(dataset_dir) if report["kind"] == "events" else None
+    return DatasetSummary(
+        dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals"), now
+    )

@@ -24,13 +24,14 @@ import pandas as pd
 
 from features.contract import ContractError
 from features.parsing import date_order_evidence
-from features.serial_dates import SERIAL, each_once_line, serial_line
+from features.read_words import (
+    DAY_FIRST,
+    EITHER_ORDER,
+    MONTH_FIRST,
+)
 from lifecycle.errors import offered
 
-DAY_FIRST, MONTH_FIRST, EITHER_ORDER = "day first", "month first", "either order"
 SHOWN_SHARE = 0.1  # dates showing the order, at least this share of those reading either way
-DATES_READ_AS = "dates_read_as"  # report note: column -> the order found and its evidence
-WORDS = {"dayfirst": DAY_FIRST, "monthfirst": MONTH_FIRST}
 
 
 class DateOrders:
@@ -141,22 +142,3 @@ class DateOrders:
                     (f"--date-order {order}",) if offered("--date-order") else (),
                 )
         return None
-
-
-def read_as_lines(notes: dict[str, Any]) -> list[str]:
-    """Summary lines of the columns read in the order their dates showed, or as serial
-    dates (:mod:`features.serial_dates`)."""
-    lines = []
-    for column, note in notes.get(DATES_READ_AS, {}).items():
-        if note["order"] == SERIAL:
-            lines.append(serial_line(column, note))
-            lines += filter(None, [each_once_line(column, note)])  # 40512..41000: order numbers?
-            continue
-        words = WORDS[note["order"]]
-        either = note.get("either_example", "01/02/2011")  # a report of before it was kept
-        lines.append(
-            f"    '{column}' read {words}: all {note['showing']:,} of its dates whose order shows "
-            f"are {words} ({note['example']}), so the {note['either_way']:,} that read either "
-            f"way ({either}) are read {words} too (--date-order {note['order']} says so)"
-        )
-    return lines

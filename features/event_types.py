@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.contract import ContractError
 from features.duckdb_memory import cursor
-from features.validation import ContractError
 from lifecycle.sql import identifier, literal
 
 if TYPE_CHECKING:

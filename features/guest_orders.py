@@ -15,11 +15,10 @@ import pandas as pd
 
 from features import contract as c
 from features.parquet_reading import partition_columns
-from lifecycle.words import counted
+from features.read_words import NO_USER_NOTE, without_user_words
 from lifecycle.workspace import EVENTS_FILE
 
 NO_USER = f"missing_{c.USER_ID}"  # the quarantine reason
-NO_USER_NOTE = "rows_without_user"  # report note and batch key: {rows, repeats, orders, ...}
 
 
 GUEST_ROWS = "guest_rows.parquet"  # in a dataset folder: each guest row once, over its files
@@ -348,26 +347,6 @@ def adds_guest_rows(staging: Path, appending_to: Path) -> bool:
     return pq.read_metadata(kept).num_rows > (
         pq.read_metadata(held).num_rows if held.is_file() else 0
     )
-
-
-def money_text(value: float) -> str:
-    """An amount as the summaries write it: whole without decimals (a count of purchases),
-    else to the cent."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
-def without_user_words(said: dict[str, Any]) -> str:
-    """A note's rows in words: '3,710 orders (4,062 rows, 352 of them exact repeats) had no
-    user id (guest orders): 1,447,682.12 after refunds, in no customer's numbers'."""
-    rows = counted(said["rows"], ("row", "rows"))
-    if said.get("repeats"):
-        rows += f", {said['repeats']:,} of them exact repeats counted once"
-    what = f"{counted(said['orders'], ('order', 'orders'))} ({rows})" if "orders" in said else rows
-    kept = said["purchases"] - said["refunds"]
-    money = f"{money_text(said['purchases'])} of purchases"
-    if said["refunds"]:
-        money += f" less {money_text(said['refunds'])} refunded, {money_text(kept)} kept"
-    return f"{what} had no user id (guest orders): {money}, in no customer's numbers"
 
 
 def dataset_without_user(

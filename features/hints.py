@@ -11,9 +11,8 @@ import shlex
 from typing import TYPE_CHECKING
 
 from features import contract as c
-from features.currency import ISO_CODES
-from features.parsing import SPREADSHEET_SERIAL
-from features.time_columns import TIME_OF_DAY
+from features.currency_words import ISO_CODES
+from features.read_words import SPREADSHEET_SERIAL
 from lifecycle.errors import offered
 
 if TYPE_CHECKING:
@@ -362,6 +361,8 @@ def _as_dates(values: pd.Series) -> bool:
     import warnings
 
     import pandas as pd
+
+    from features.time_columns import TIME_OF_DAY  # pandas: hints are light to import
 
     if values.empty:
         return False

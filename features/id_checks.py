@@ -12,6 +12,7 @@ from features import contract as c
 from features.parsing import FAST_TEXT, as_text, is_text, parse_ids, rounded_ids
 from features.quarantine import Quarantine
 from features.raw_ids import formula_text
+from features.read_words import IDS_FOLDED
 
 if TYPE_CHECKING:
     from features.table_checks import TableChecks
@@ -67,7 +68,6 @@ def inside_formulas(values: pd.Series, column: str, checks: TableChecks, note: s
 
 MISSING = "missing_user_id"  # parse_ids' reason of a row without a user id
 FORMULA_IDS = "ids_written_as_formulas"  # report note: {"column", "rows"}
-IDS_FOLDED = "ids_lower_cased"  # report note: {"column", "rows"} (--case-insensitive-ids)
 FORMULA_AMOUNTS = "amounts_written_as_formulas"  # report note: {"column", "rows"}
 ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
 

@@ -25,31 +25,27 @@ import pyarrow.parquet as pq
 
 from features import adapters, appending, batches
 from features import contract as c
-from features.amount_units import (
-    MAYBE_COUNTS,
-    MAYBE_MINOR,
-)
 from features.append_columns import holds_amounts, holds_blank_currency
 from features.append_merge import merge_append
 from features.column_checks import refuse_from_first_lines
 from features.csv_format import CsvFormat
-from features.currency import NO_CURRENCY
-from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
+from features.currency_words import NO_CURRENCY
+from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary, dataset_now
 from features.duckdb_memory import INGEST, bounded, connect
 from features.erasure_log import ErasedUsers
 from features.file_shape import FileShape
 from features.forms import column_forms
-from features.guest_orders import GUEST_ROWS, NO_USER_NOTE, adds_guest_rows, keep_guest_rows
+from features.guest_orders import GUEST_ROWS, adds_guest_rows, keep_guest_rows
 from features.id_spellings import record_padded_width
 from features.identifiers import users_file_not_features
 from features.json_reading import JSON_LINES_SUFFIXES
 from features.loading import stream_table
 from features.quarantine import batch_quarantine, quarantine_name
 from features.read_once import ReadOnce
+from features.read_words import HEADER_ONLY, NO_USER_NOTE
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
-    HEADER_ONLY,
     PARQUET_SUFFIXES,
     XLSX_SUFFIXES,
     NoDataRows,
@@ -57,6 +53,7 @@ from features.reading import (
 from features.staged_notes import note_staged
 from features.table_checks import TableChecks
 from features.time_columns import note_zones
+from features.unit_words import MAYBE_COUNTS, MAYBE_MINOR
 from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MAX_AMOUNT_RATIO,
@@ -465,7 +462,7 @@ def ingest_into(
             reported, totals, kept = {"events": header_only}, None, True
         else:
             kept = False
-        now = appending.dataset_now(dataset_dir, con) if appending_to is not None else None
+        now = dataset_now(dataset_dir, con) if appending_to is not None else None
         users = dataset_dir / USERS_FILE  # its attributes judged as features, on this connection
         judged = attributes is not None and users_path is not None and users.is_file()
         left_out = users_file_not_features(users, *attributes, con=con) if judged else None
@@ -565,15 +562,3 @@ def write_report(folder: Path, kind: str, tables: dict[str, Any], **extra: Any) 
     }
     (folder / REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
-
-
-def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:
-    report = read_report(dataset_dir)
-    if report is None:
-        raise ContractError(
-            f"no dataset at {dataset_dir}: run `lifecycle ingest` or `lifecycle import` first"
-        )
-    now = appending.dataset_now(dataset_dir) if report["kind"] == "events" else None
-    return DatasetSummary(
-        dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals"), now
-    )

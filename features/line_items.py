@@ -19,11 +19,10 @@ import pandas as pd
 from features import contract as c
 from features.parsing import as_text
 from features.quarantine import Quarantine
+from features.read_words import LINE_ITEM, LINE_ITEMS_NOTE, REPEATED_TOTALS
 from features.table_checks import is_blank
 from lifecycle.words import counted
 
-LINE_ITEM = "line_item_of_order"  # quarantine reason: not the file's quality (TableRules.not_bad)
-LINE_ITEMS_NOTE = "line_items_of_orders"  # report note: {"column", "set_aside", "filled", ...}
 MISSING_AMOUNT = f"missing_{c.AMOUNT}"
 ORDER_COLUMN_SEEN = "order_column_unmapped"  # checks.notes, for the refusal: {"column", "rows"}
 
@@ -184,46 +183,6 @@ def order_column_hint(notes: dict[str, Any], reasons: dict[str, int]) -> str:
     )
 
 
-def _first_row_only(note: dict[str, Any]) -> str:
-    """What the set-aside lines left to their order's first row (a note of an older ingest
-    says nothing of it: Shopify's layout)."""
-    fields = [
-        field
-        for field, key in (("customer", "without_user"), ("time", "without_time"))
-        if note.get(key, 1)
-    ]
-    if len(fields) == 2:
-        return (
-            "customer, time and amount on the order's first row only, as Shopify's orders "
-            "export writes them"
-        )
-    return " and ".join([*fields, "amount"]) + " on the order's first row only"
-
-
-def line_items_line(note: dict[str, Any]) -> list[str]:
-    """The summary's lines of :data:`LINE_ITEMS_NOTE`."""
-    column, out = note["column"], []
-    orders = counted(note["orders"], ("order", "orders"))
-    set_aside = counted(note["set_aside"], (f"{LINE_ITEM} row", f"{LINE_ITEM} rows"))
-    if note["set_aside"]:
-        out.append(
-            f"    {set_aside}: line items of {orders} read on an "
-            f"earlier row of the same '{column}' ({_first_row_only(note)}): each order counted "
-            "once, "
-            + (f"with its '{note['amount']}'" if note["amount"] else "on its first row")
-            + "; not counted as bad rows"
-        )
-    if note["filled"]:
-        out.append(
-            f"    {note['filled']:,} line items with their own '{note['amount']}' but no "
-            f"customer or time were given those of their order ('{column}', first row) and "
-            f"summed into it; if '{note['amount']}' is a line's unit price, not its amount, "
-            "map the order's total as the amount (--map amount=Total)"
-        )
-    return out
-
-
-REPEATED_TOTALS = "order_totals_on_lines"  # report note: {"column", "orders", "of", "rows", "by"}
 # at least this many orders of several purchase rows, and this share of them repeating one
 # amount on every row, before a file's amounts are read as its orders' totals written on each
 # line (a file of line amounts has orders of one price per line now and then, never nearly all)
@@ -321,24 +280,6 @@ def guest_totals_on_lines(guests: Any, notes: dict[str, Any], reasons: Any) -> A
         said["rows"] += len(found)
         said["guest_rows"] = len(found)
     return found
-
-
-def repeated_totals_line(note: dict[str, Any]) -> str:
-    """The summary line of :data:`REPEATED_TOTALS`."""
-    by = f"'{note['by']}'" if note["by"] else "customer and time"
-    rows = counted(note["rows"], (f"{LINE_ITEM} row", f"{LINE_ITEM} rows"))
-    return (
-        f"    {rows}: '{note['column']}' repeats one amount on every "
-        f"line of {note['orders']:,} of the {note['of']:,} orders of several lines (by {by}): "
-        "an order's total written on each of its lines (as WooCommerce's one row per item "
-        "export writes them), counted once, on the order's first line; if each line holds "
-        "its own amount, map that column as the amount"
-        + (
-            f" ({note['guest_rows']:,} of them lines of guest orders, counted so too)"
-            if note.get("guest_rows")
-            else ""
-        )
-    )
 
 
 def _by_chance(con: Any, purchases: str, amount: str) -> float:

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.amount_units import counted_by
 from features.append_columns import COLUMNS_READ_AS, dataset_spelling
 from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import (
@@ -24,9 +23,7 @@ from features.bad_rows import (
     doubled_rows,
     resent_orders,
 )
-from features.blank_tail import BLANK_ROWS_SKIPPED
 from features.column_checks import SPACE_RUNS, said_with_space_runs
-from features.date_orders import DATES_READ_AS
 from features.duckdb_memory import INGEST, bounded, connect
 from features.guest_orders import (
     GUEST_ROWS,
@@ -36,7 +33,6 @@ from features.guest_orders import (
 )
 from features.id_spellings import spelt_apart
 from features.line_items import (
-    LINE_ITEM,
     ORDER_COLUMN_SEEN,
     guest_totals_on_lines,
     order_column_hint,
@@ -49,6 +45,7 @@ from features.money_checks import (
     refuse_currencies,
 )
 from features.quarantine import EMPTY_ROW, RAGGED_ROWS, quarantine_rows
+from features.read_words import BLANK_ROWS_SKIPPED, DATES_READ_AS, LINE_ITEM
 from features.reading import BLANK_NAMED
 from features.serial_dates import note_each_once, serial_columns
 from features.source_files import SourceFiles, with_source_file
@@ -63,6 +60,7 @@ from features.staged_tables import (
 )
 from features.table_checks import TableChecks, is_blank
 from features.time_gaps import ISOLATED_EVENT_TIME, isolated_times
+from features.unit_words import counted_by
 from features.user_notes import ID_REASONS, users_only_quarantined
 from features.user_validation import user_rules
 from features.validation import (

@@ -22,6 +22,7 @@ import pandas as pd
 
 from features import contract as c
 from features.raw_ids import integer_ids
+from features.read_words import SPREADSHEET_SERIAL
 
 # -- ids -------------------------------------------------------------------------------
 
@@ -348,7 +349,6 @@ EPOCH_FRACTION = r"(?:\.[0-9]+)?"
 
 
 SERIAL_DAYS = (32_874, 73_051)  # 1990-01-01 .. 2100-01-01 as a spreadsheet's serial dates
-SPREADSHEET_SERIAL = "serial"  # epoch_format of days since 1899-12-30 (no --time-format)
 
 
 def epoch_format(values: pd.Series) -> str | None:

@@ -18,8 +18,6 @@ RAGGED_ROWS = "ragged_rows"  # attrs key: {row label: reason} of rows out of lin
 # a row whose every cell is blank (a spreadsheet saves rows it once used as ',,,'): it carries
 # nothing, so it is quarantined and counted, but not against the file's bad-row limit
 EMPTY_ROW = "empty_row"
-EXTRA_FIELDS = "extra_fields"  # a row of more fields than the header has
-MISSING_FIELDS = "missing_fields"  # a row of fewer fields than the header has
 # the label of a totals line a spreadsheet or report adds under its rows (TOTAL, Grand Total)
 TOTALS_ROW = "totals_row"
 # a totals label, perhaps with what it counts after a colon or in brackets ("Total: 5000 rows")

@@ -7,15 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from features import contract as c
-from features.amount_units import (
-    MAYBE_COUNTS,
-    MAYBE_MINOR,
-    UNIT_READ,
-    counted_by,
-    maybe_counts_line,
-    maybe_minor_line,
-    unit_read_line,
-)
 from features.append_columns import COLUMNS_READ_AS, columns_read_as_line
 from features.append_identity import (
     DUPLICATES_NEW,
@@ -26,8 +17,7 @@ from features.append_identity import (
     nothing_to_add,
 )
 from features.bad_rows import RESENT_ORDERS, resent_words
-from features.blank_tail import BLANK_ROWS_SKIPPED
-from features.currency import (
+from features.currency_words import (
     AMOUNT_CURRENCY,
     CURRENCY_COLUMN,
     NO_CURRENCY,
@@ -38,7 +28,6 @@ from features.currency import (
     currency_given_lines,
     unread_currency_line,
 )
-from features.date_orders import read_as_lines
 from features.erasure_log import ERASED_USER_SPELLING
 from features.event_types import (
     NO_PURCHASES,
@@ -47,21 +36,38 @@ from features.event_types import (
     mapped_types_line,
     other_types_line,
 )
-from features.guest_orders import NO_USER_NOTE, without_user_words
 from features.hints import option_hint
-from features.id_checks import IDS_FOLDED
-from features.line_items import (
+from features.read_words import (
+    BLANK_ROWS_SKIPPED,
+    FREE_PURCHASES,
+    HEADER_ONLY,
+    IDS_FOLDED,
+    INVALID_AMOUNTS,
+    ISOLATED_NOTE,
     LINE_ITEMS_NOTE,
+    NEGATIVE_AMOUNTS,
+    NO_USER_NOTE,
     REPEATED_TOTALS,
+    USERS_COLUMNS_ABSENT,
+    ZONES_MIXED,
+    isolated_line,
     line_items_line,
+    read_as_lines,
     repeated_totals_line,
+    without_user_words,
+    zoneless_lines,
+    zones_mixed_lines,
 )
-from features.reading import HEADER_ONLY
 from features.refund_columns import UNREAD_REFUNDS, unread_refunds_line
-from features.time_columns import zoneless_lines, zones_mixed_lines
-from features.time_gaps import ISOLATED_NOTE, isolated_line
-from features.user_validation import USERS_COLUMNS_ABSENT
-from features.validation import FREE_PURCHASES, INVALID_AMOUNTS, NEGATIVE_AMOUNTS, ZONES_MIXED
+from features.unit_words import (
+    MAYBE_COUNTS,
+    MAYBE_MINOR,
+    UNIT_READ,
+    counted_by,
+    maybe_counts_line,
+    maybe_minor_line,
+    unit_read_line,
+)
 from lifecycle.words import ROWS, counted
 
 

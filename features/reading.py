@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.blank_tail import BLANK_ROWS_SKIPPED, skip_blank_tail
+from features.blank_tail import skip_blank_tail
 from features.column_checks import REPEATED_COLUMNS, SPACE_RUNS
 from features.contract import FILE_START, SOURCE_FILE
 from features.csv_format import (
@@ -41,7 +41,8 @@ from features.csv_lines import (
 from features.hints import option_hint
 from features.json_reading import JSON_LINES_SUFFIXES, SpillFailed, json_lines_chunks
 from features.parquet_reading import PARQUET_SUFFIXES, is_parquet_folder, parquet_chunks
-from features.quarantine import EXTRA_FIELDS, MISSING_FIELDS, RAGGED_ROWS
+from features.quarantine import RAGGED_ROWS
+from features.read_words import BLANK_ROWS_SKIPPED, EXTRA_FIELDS, MISSING_FIELDS
 from features.validation import ContractError
 from features.xlsx_reading import XLSX_SUFFIXES, is_workbook, xlsx_chunks
 from lifecycle.storage import missing_file
@@ -55,9 +56,6 @@ CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit 
 RAGGED_RUN_LIMIT = 100_000
 # attrs key of a raw frame: the names given to columns the header leaves blank (Unnamed: N)
 BLANK_NAMED = "blank_named_columns"
-
-
-HEADER_ONLY = "header_only"  # report note: an appended file of a header and no rows
 
 
 class NoDataRows(ContractError):

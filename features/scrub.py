@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from features.batches import case_insensitive_ids
-from features.quarantine import EXTRA_FIELDS, MISSING_FIELDS
+from features.read_words import EXTRA_FIELDS, MISSING_FIELDS
 from features.spreadsheet_cells import unquoted
 from lifecycle.dataset_kind import DATASET_CODE_COLUMNS, QUARANTINE_USER_COLUMNS, read_report
 from lifecycle.errors import UserError

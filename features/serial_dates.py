@@ -26,17 +26,16 @@ from typing import Any
 import pandas as pd
 
 from features import contract as c
-from features.parsing import FAST_TEXT, LOCAL_TIME, SERIAL_DAYS, SPREADSHEET_SERIAL, as_text
+from features.parsing import FAST_TEXT, LOCAL_TIME, SERIAL_DAYS, as_text
+from features.read_words import EACH_ONCE, SERIAL
 from lifecycle.sql import identifier, literal
 
-SERIAL = SPREADSHEET_SERIAL  # a DATES_READ_AS note's order: the column read as serial dates
 DAY_ZERO = pd.Timestamp("1899-12-30")  # day 0 of the 1900 date system
 DAY_ZERO_1904 = pd.Timestamp("1904-01-01")  # day 0 of the 1904 date system (old Mac Excel)
 _SERIAL = r"([0-9]{5})(\.[0-9]+)?"
 # Rows from which a time column of whole serials, each once, reads as ids, not dates: a sheet's
 # date column repeats a day across orders; fewer rows can hold each day once by chance
 MIN_ID_LIKE_ROWS = 20
-EACH_ONCE = "each_once"  # its DATES_READ_AS note's key: {"first", "last", "consecutive"}
 
 
 def serial_times(
@@ -99,37 +98,3 @@ def note_each_once(
         span = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1
         note[EACH_ONCE] = {"first": f"{first:%Y-%m-%d}", "last": f"{last:%Y-%m-%d}"}
         note[EACH_ONCE]["consecutive"] = span == rows
-
-
-def serial_line(column: str, note: dict[str, Any]) -> str:
-    """The summary line of a column read as serial dates."""
-    value = (note["example"] or "").rsplit("=", 1)[-1].strip("'\"")
-    system = note.get("system", 1900)
-    shown = serial_times(pd.Series([value]), "UTC", system)[0].iloc[0]
-    example = f": {value} is {shown:%Y-%m-%d %H:%M:%S}" if pd.notna(shown) else ""
-    if system == 1904:
-        return (
-            f"    '{column}' read as a spreadsheet's serial dates, all {note['rows']:,} of its "
-            f"values (days since 1904-01-01: the workbook is of the 1904 date system{example})"
-        )
-    return (
-        f"    '{column}' read as a spreadsheet's serial dates, all {note['rows']:,} of its "
-        f"values (days since 1899-12-30, Excel's 1900 date system{example}); a sheet of the "
-        "1904 system (old Mac Excel) would read 4 years and a day early, which a CSV cannot "
-        "show: format the column as dates before saving it to be sure"
-    )
-
-
-def each_once_line(column: str, note: dict[str, Any]) -> str | None:
-    """The summary line of a serial column whose values read as ids (:func:`note_each_once`),
-    or None."""
-    once = note.get(EACH_ONCE)
-    if once is None:
-        return None
-    run = ", every day between" if once["consecutive"] else ""
-    return (
-        f"    '{column}': its {note['rows']:,} values are whole numbers, each on its own row, "
-        f"read as {note['rows']:,} days from {once['first']} to {once['last']}{run}, as an "
-        "order number or id reads, where a sheet's dates repeat a day across rows: if it is "
-        "not the time, ingest again with --map event_time=<the column of dates>"
-    )

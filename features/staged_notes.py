@@ -11,20 +11,13 @@ from typing import TYPE_CHECKING, Any
 from features import batches
 from features import contract as c
 from features.amount_units import (
-    MAYBE_COUNTS,
-    MAYBE_MINOR,
-    counted_by,
     maybe_counts,
     maybe_minor_units,
     refuse_options_without_amounts,
     whole_amounts,
 )
-from features.currency import (
-    AMOUNT_CURRENCY,
-    NO_CURRENCY,
-    amounts_without_currency,
-    unread_currency,
-)
+from features.currency import amounts_without_currency, unread_currency
+from features.currency_words import AMOUNT_CURRENCY, NO_CURRENCY
 from features.event_types import (
     NO_PURCHASES,
     NOT_ACTIVITY_NOTE,
@@ -36,6 +29,7 @@ from features.file_shape import SHAPE
 from features.id_spellings import SPELT_APART, ids_spelt_apart
 from features.quarantine import batch_quarantine
 from features.refund_columns import unread_refunds
+from features.unit_words import MAYBE_COUNTS, MAYBE_MINOR, counted_by
 from features.user_notes import WITHOUT_EVENTS
 from features.user_overlap import LATER_KEYS, ids_apart, refuse_users_of_no_events
 from features.validation import ContractError, LoadReport

@@ -18,10 +18,11 @@ import pandas as pd
 from features import contract as c
 from features.contract import ContractError
 from features.currency import AmountCurrency
-from features.date_orders import DAY_FIRST, EITHER_ORDER, MONTH_FIRST, DateOrders
+from features.date_orders import DateOrders
 from features.hints import epoch_timestamps
 from features.parsing import EPOCH_FORMATS, as_text
 from features.quarantine import RAGGED_ROWS
+from features.read_words import DAY_FIRST, EITHER_ORDER, MONTH_FIRST
 from lifecycle.errors import offered
 
 

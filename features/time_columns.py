@@ -10,6 +10,7 @@ import zoneinfo
 import pandas as pd
 
 from features.parsing import EPOCH_FORMATS, FAST_TEXT, as_text
+from features.read_words import ZONELESS
 from lifecycle.errors import UserError
 
 JOINED = "+"  # --map event_time=Date+Time: the date column, then the time column
@@ -97,9 +98,6 @@ def check_time_format(time_format: str) -> str:
     return time_format
 
 
-ZONELESS = "times_without_zone"  # report note: {"column", "read_in"}
-
-
 def note_zoneless(notes: dict, column: str, values: pd.Series, zoneless: int, read_in: str,
                   time_format: str | None) -> None:  # fmt: skip
     """Note the zone ``zoneless`` times of ``column`` without one of their own were read in
@@ -120,50 +118,3 @@ def note_zones(notes_of: dict[str, dict], appended: bool) -> None:
     for notes in notes_of.values():
         if appended and ZONELESS in notes:
             notes[ZONELESS]["dataset_zone"] = True
-
-
-def zoneless_lines(notes: dict, mixed: dict[str, dict]) -> list[str]:
-    """The summary line of the zone times without one were read in (a column mixing them
-    with zoned times says it in its own line)."""
-    from features.hints import option_hint
-
-    read = notes.get(ZONELESS)
-    if not read or read["column"] in mixed:
-        return []
-    return [
-        f"    times without a zone ('{read['column']}') read as {read['read_in']}"
-        + (
-            " (the dataset's zone)"
-            if read.get("dataset_zone")
-            else option_hint(" (--timezone ZONE reads them in another)")
-        )
-    ]
-
-
-def zones_mixed_lines(mixed: dict[str, dict]) -> list[str]:
-    """Summary lines of time columns holding values with an offset or zone and values
-    without one (``times_with_and_without_zone``): the latter were read in --timezone."""
-    from features.hints import option_hint
-
-    out = []
-    for column, seen in mixed.items():
-        (zoned, zoned_example), (zoneless, zoneless_example) = (
-            seen["with_zone"],
-            seen["without_zone"],
-        )
-        zone = seen["read_in"]
-        out.append(
-            f"    '{column}' mixes times with an offset or zone ({zoned:,}, e.g. {zoned_example}) "
-            f"and times without ({zoneless:,}, e.g. {zoneless_example}): those without were "
-            f"read in {zone}"
-            + (
-                option_hint(
-                    ", so may be hours off the others: if they are a local clock, --timezone "
-                    "ZONE (e.g. Europe/London) reads them in it",
-                    ", so may be hours off the others: write every time with its offset",
-                )
-                if zone == "UTC"
-                else " (--timezone)"
-            )
-        )
-    return out

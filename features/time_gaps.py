@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from features import contract as c
+from features.read_words import ISOLATED_NOTE
 from features.source_files import SourceFiles
 from features.table_checks import TableChecks
 from lifecycle.sql import identifier
 
 ISOLATED_EVENT_TIME = "isolated_event_time"  # quarantine reason
-ISOLATED_NOTE = "isolated_event_times"  # report note: {"rows", "gap_days", "rest"}
 MIN_ROWS = 1_000  # a smaller file has too few events to tell a typo from a return
 MAX_SHARE = 0.001  # of the file's rows
 MIN_GAP_DAYS = 365
@@ -88,14 +88,3 @@ def isolated_times(
 def _rest(cuts: dict[str, int], days: int) -> tuple[int, int]:
     """The first and last day (indices) of the events left between the cuts."""
     return (cuts["head"] + 1 if "head" in cuts else 0, cuts["tail"] if "tail" in cuts else days - 1)
-
-
-def isolated_line(note: dict[str, Any]) -> str:
-    """The summary line of the note."""
-    return (
-        f"    {note['rows']:,} isolated_event_time rows (the first is "
-        f"{c.row_in(note['first_row'], note.get('first_file'))}): "
-        f"'{note['column']}' at least {note['gap_days']:,} days away from every other event "
-        f"({note['rest']}), a year typed wrong? They would make the dataset end (or start) "
-        "there; fix the date at the source and ingest again"
-    )

@@ -14,8 +14,8 @@ import pandas as pd
 from features import contract as c
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.id_spellings import SPELT_APART
-from features.line_items import LINE_ITEM
-from features.quarantine import EMPTY_ROW, EXTRA_FIELDS, MISSING_FIELDS, TOTALS_ROW
+from features.quarantine import EMPTY_ROW, TOTALS_ROW
+from features.read_words import EXTRA_FIELDS, LINE_ITEM, MISSING_FIELDS
 from lifecycle.sql import identifier, literal
 
 ONLY_QUARANTINED = "users_only_quarantined"  # report note: {"users", "example"}

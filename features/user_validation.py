@@ -13,6 +13,7 @@ from features.column_checks import refuse_repeated_columns, refuse_shadowed_colu
 from features.id_checks import check_mapped_user_ids
 from features.parsing import kept_text
 from features.quarantine import Quarantine, reordered_header
+from features.read_words import USERS_COLUMNS_ABSENT
 from features.table_checks import TableChecks
 from features.validation import (
     ContractError,
@@ -21,9 +22,6 @@ from features.validation import (
     latest_time,
     text_column,
 )
-
-# report note: the optional fields whose recorded --users-map names a column an appended file lacks
-USERS_COLUMNS_ABSENT = "users_columns_absent"
 
 
 def refuse_unusable_users(raw: pd.DataFrame, mapping: c.ColumnMapping, source: str) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.amount_units import UNIT_IGNORED, UNIT_READS, counted_by, in_major_units, note_counts
+from features.amount_units import UNIT_IGNORED, UNIT_READS, in_major_units, note_counts
 from features.column_checks import (
     refuse_repeated_columns,
     refuse_shadowed_columns,
@@ -38,8 +38,6 @@ from features.column_checks import (
 )
 from features.contract import ContractError  # re-exported: where most modules import it
 from features.currency import (
-    CURRENCY_COLUMN,
-    CURRENCY_GIVEN,
     CURRENCY_IGNORED,
     CURRENCY_MISMATCH,
     AmountCurrency,
@@ -48,6 +46,7 @@ from features.currency import (
     record_currency,
     refuse_other_currency,
 )
+from features.currency_words import CURRENCY_COLUMN, CURRENCY_GIVEN
 from features.hints import (
     MAP_AMOUNT,
     amounts,
@@ -63,7 +62,7 @@ from features.id_checks import (
     check_mapped_user_ids,
     inside_formulas,
 )
-from features.line_items import LINE_ITEM, OrderLines
+from features.line_items import OrderLines
 from features.parsing import (
     CONTROL_CHARACTER,
     EPOCH_FORMATS,
@@ -75,9 +74,18 @@ from features.parsing import (
     parse_times_zoned,
 )
 from features.quarantine import Quarantine, reordered_header
-from features.serial_dates import SERIAL, serial_times
+from features.read_words import (
+    FREE_PURCHASES,
+    INVALID_AMOUNTS,
+    LINE_ITEM,
+    NEGATIVE_AMOUNTS,
+    SERIAL,
+    ZONES_MIXED,
+)
+from features.serial_dates import serial_times
 from features.table_checks import TableChecks, example_cell, is_blank
 from features.time_columns import join_date_and_time, note_unused_time, note_zoneless
+from features.unit_words import counted_by
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
 
@@ -126,10 +134,6 @@ SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it
 NOTED_COLUMN = "__lifecycle_noted_{}"  # a good row's note (e.g. amount_defaulted) while staged
 AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount is the default
 NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
-FREE_PURCHASES = "free_purchases"  # report note: purchases at 0.00 (a free item), kept
-INVALID_AMOUNTS = "invalid_amounts"  # report note: {"column", "expected", "example"}
-NEGATIVE_AMOUNTS = "negative_amounts"  # report note: {"column", "example"} of those quarantined
-ZONES_MIXED = "times_with_and_without_zone"  # report note: column -> counts, an example of each
 
 
 # -- row rules, one chunk at a time ----------------------------------------------------

@@ -36,9 +36,11 @@ from typing import Any
 import pandas as pd
 
 from features.csv_lines import ZIP_MAGIC, starts_with
-from features.currency import ISO_CODES, SIGNS
+from features.currency import SIGNS
+from features.currency_words import ISO_CODES
 from features.hints import option_hint
-from features.quarantine import EXTRA_FIELDS, RAGGED_ROWS
+from features.quarantine import RAGGED_ROWS
+from features.read_words import EXTRA_FIELDS
 from features.validation import ContractError
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")

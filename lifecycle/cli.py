@@ -408,7 +408,7 @@ def datasets(ctx: click.Context) -> None:
     `retire-store` removes a Redis gone for good from one's record of online stores."""
     if ctx.invoked_subcommand is not None:
         return
-    from features.ingest import read_dataset_summary
+    from features.dataset_summary import read_dataset_summary
     from lifecycle.dataset_kind import REPORT
 
     obj = ctx.find_object(Context)

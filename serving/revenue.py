@@ -10,8 +10,9 @@ from typing import Any
 import pandas as pd
 
 from features import contract as c
-from features.guest_orders import later_than, money_text
+from features.guest_orders import later_than
 from features.orders import cancelled_sql, orders_sql
+from features.read_words import money_text
 from lifecycle.sql import identifier, literal
 from serving.segment_text import REFUNDS
 

@@ -206,8 +206,8 @@ def purchase_counts(dataset_dir: Path) -> Counted | None:
     """What each purchase counts when the dataset's events file had no amount column
     (``lifecycle ingest --amount-default N``, recorded in its report), 1 when its amounts
     count what was bought (``--amount-unit count``: :func:`counted_column`); None otherwise.
-    Read here rather than through ``features.ingest.read_dataset_summary``, whose module
-    imports the Parquet reader and validation that a scoring worker's start does not need.
+    Read here rather than through ``features.dataset_summary.read_dataset_summary``, which
+    counts the events table in DuckDB, that a scoring worker's start does not need.
     Items counted are a :class:`Counted` of items, so the words say items."""
     return _counts_in(read_report(dataset_dir))
 
@@ -225,8 +225,8 @@ def counted_column(report: dict[str, Any] | None) -> str | None:
     """The file's amount column of a dataset ingested with ``--amount-unit count`` (its
     amounts count what was bought, no money), as its last recorded file shape says; None
     otherwise."""
-    from features.amount_units import COUNT
     from features.file_shape import dataset_shape
+    from features.unit_words import COUNT
 
     shape = dataset_shape(report)
     if shape is None or shape.amount_unit != COUNT:

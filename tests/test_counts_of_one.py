@@ -4,7 +4,7 @@ added", "1 users of the users file have no event", "1 users left out")."""
 
 from __future__ import annotations
 
-from features.appending import EventRange
+from features.dataset_summary import EventRange
 from features.read_notes import note_lines
 from serving.score_shift import shift_line
 

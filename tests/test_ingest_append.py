@@ -253,6 +253,7 @@ def test_an_append_reads_the_datasets_report_once(
 
     import features.appending
     import features.batches
+    import features.dataset_summary
     import features.ingest
     import lifecycle.dataset_kind
 
@@ -266,7 +267,8 @@ def test_an_append_reads_the_datasets_report_once(
         read[Path(folder).resolve()] += 1
         return real(folder)
 
-    for module in (lifecycle.dataset_kind, features.appending, features.batches, features.ingest):
+    readers = (features.appending, features.batches, features.dataset_summary, features.ingest)
+    for module in (lifecycle.dataset_kind, *readers):
         monkeypatch.setattr(module, "read_report", counted, raising=False)
     more = _write(tmp_path, "more.csv", HEADER + "u2,2025-01-04,purchase,4\n")
     appended = _ingest(runner, str(more), "--append")

@@ -15,6 +15,7 @@ from test_ingest import HEADER_3, _events_file, _users_file
 from features import contract as c
 from features import ingest
 from features.csv_format import CsvFormat
+from features.dataset_summary import read_dataset_summary
 from features.validation import ContractError
 from lifecycle.cli import main
 from lifecycle.errors import UserError
@@ -596,10 +597,10 @@ def test_float_ids_in_a_csv_are_the_integers_parquet_gives(tmp_path: Path) -> No
     assert loaded["csv"][c.USER_ID].tolist() == ["18074", "12583", "18074"]
     assert loaded["csv"][c.USER_ID].tolist() == loaded["parquet"][c.USER_ID].tolist()
     assert loaded["csv"][c.ORDER_ID].tolist() == ["536384", pd.NA, "536387"]
-    csv_notes = ingest.read_dataset_summary(tmp_path / "csv").tables["events"]["notes"]
+    csv_notes = read_dataset_summary(tmp_path / "csv").tables["events"]["notes"]
     assert csv_notes["ids_read_as_integers"] == {"user_id": "CustomerID", "order_id": "InvoiceNo"}
     assert "CustomerID': every id written with .0 (18074.0), read as the integer" in "\n".join(
-        ingest.read_dataset_summary(tmp_path / "csv").lines()
+        read_dataset_summary(tmp_path / "csv").lines()
     )
     assert "ids_read_as_integers" not in summary.tables["events"]["notes"]  # Parquet: exact
     # A later clean export appends to the same customers, not to new ones.
@@ -870,7 +871,7 @@ def test_a_day_first_file_is_read_day_first_never_partly_quarantined(
         "2011-02-25",
         "2011-03-01",
     ]
-    notes = ingest.read_dataset_summary(home / "datasets" / "dayfirst").tables["events"]["notes"]
+    notes = read_dataset_summary(home / "datasets" / "dayfirst").tables["events"]["notes"]
     assert notes["dates_read_as"]["InvoiceDate"]["order"] == "dayfirst"
     told = CliRunner().invoke(main, [*cli, "--date-order", "dayfirst", "--dataset", "told"])
     assert told.exit_code == 0, told.output

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from features import contract as c
 from features import ingest
-from features.line_items import repeated_totals_line
+from features.read_words import repeated_totals_line
 from lifecycle.cli import main
 
 HEADER = (

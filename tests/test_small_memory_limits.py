@@ -24,8 +24,9 @@ from features import contract as c
 from features.appending import merge_events
 from features.duckdb_memory import INGEST, OutOfMemory, bounded, connect, median
 from features.id_spellings import SPELT_APART, spelt_apart
-from features.line_items import LINE_ITEMS_NOTE, REPEATED_TOTALS, OrderLines, repeated_totals
+from features.line_items import OrderLines, repeated_totals
 from features.quarantine import Quarantine
+from features.read_words import LINE_ITEMS_NOTE, REPEATED_TOTALS
 from features.staged_tables import write_sorted
 from features.table_checks import TableChecks
 from lifecycle.sql import literal

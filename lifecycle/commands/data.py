@@ -343,7 +343,7 @@ def ingest(
     import math
 
     from features import contract as c
-    from features.currency import ISO_CODES
+    from features.currency_words import ISO_CODES
 
     if currency is not None and (currency := currency.strip().upper()) not in ISO_CODES:
         raise click.BadParameter(
