@@ -26,14 +26,13 @@ from lifecycle.tasks import names as task_names
 from serving import gauges
 from serving.answers import ListAnswers, as_reason, clean, dataset_currency
 from serving.errors import ApiError, field_errors
+from serving.model_schemas import ModelInfo, ModelsResponse
 from serving.openapi import SERVED_INPUTS
 from serving.outlook_apart import outlook_apart
 from serving.row_checks import contradictions, value_errors
 from serving.schemas import (
     AtRiskResponse,
     FeatureRow,
-    ModelInfo,
-    ModelsResponse,
     MonitorResponse,
     PromoteResponse,
     Reason,

@@ -39,11 +39,11 @@ from serving.field_errors import NOT_ONLY_SPACE, SAFE_INTEGER, VERSION_NUMBER, F
 from serving.follow import AliasPoll, MirrorFollower, poll_seconds
 from serving.limits import BodyLimit, EmptyBody, JsonOnly
 from serving.logs import quiet_bad_input, show_service_info
+from serving.model_schemas import ModelsResponse
 from serving.openapi import WHERE_SAID, OpenApiErrors
 from serving.replaced_data import ReplacedData
 from serving.schemas import (
     FeatureRow,
-    ModelsResponse,
     MonitorResponse,
     PromoteResponse,
     RankBy,

@@ -337,7 +337,7 @@ def test_openapi_document_says_null_as_openapi_3_0(ready_server: str, http: http
     models make optional, or whose default is null, is ``nullable``, its enum holding null."""
     from pydantic import BaseModel
 
-    from serving import schemas
+    from serving import model_schemas, schemas
 
     spec = http.get(f"{ready_server}/docs.json", timeout=30).json()
     assert spec["openapi"] == "3.0.2"
@@ -360,7 +360,7 @@ def test_openapi_document_says_null_as_openapi_3_0(ready_server: str, http: http
     # Every field pydantic writes as anyOf with null, in every answer's models, is nullable.
     components = spec["components"]["schemas"]
     optional: list[tuple[str, str]] = []
-    for model in vars(schemas).values():
+    for model in [*vars(schemas).values(), *vars(model_schemas).values()]:
         if not (isinstance(model, type) and issubclass(model, BaseModel)) or model is BaseModel:
             continue
         raw = model.model_json_schema()
