@@ -336,8 +336,8 @@ class ColumnMapping:
     recorded_options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from features.parsing import DATE_ORDERS
         from features.time_columns import check_time_format, check_timezone
+        from features.time_parsing import DATE_ORDERS
 
         check_timezone(self.timezone)
         if self.time_format is not None:

@@ -23,12 +23,12 @@ from typing import Any
 import pandas as pd
 
 from features.contract import ContractError
-from features.parsing import date_order_evidence
 from features.read_words import (
     DAY_FIRST,
     EITHER_ORDER,
     MONTH_FIRST,
 )
+from features.time_parsing import date_order_evidence
 from lifecycle.errors import offered
 
 SHOWN_SHARE = 0.1  # dates showing the order, at least this share of those reading either way

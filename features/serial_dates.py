@@ -3,7 +3,7 @@ day as the fraction (``40544.5`` is 2011-01-01 12:00), what a sheet's date colum
 CSV without its date format holds.
 
 A column whose every filled value is such a number in 1990..2100
-(:func:`features.parsing.epoch_format` finds it, chunk by chunk) is read a second time as
+(:func:`features.time_parsing.epoch_format` finds it, chunk by chunk) is read a second time as
 serial dates, said in the summary; nothing else in it could be a time. A column that mixes
 serials with dates or text reads its dates, and its serials are no time written as the rest
 are: ``unparseable``, each, as a number beside dates always was (mostly so: refused, naming
@@ -26,8 +26,9 @@ from typing import Any
 import pandas as pd
 
 from features import contract as c
-from features.parsing import FAST_TEXT, LOCAL_TIME, SERIAL_DAYS, as_text
+from features.parsing import FAST_TEXT, as_text
 from features.read_words import EACH_ONCE, SERIAL
+from features.time_parsing import LOCAL_TIME, SERIAL_DAYS
 from lifecycle.sql import identifier, literal
 
 DAY_ZERO = pd.Timestamp("1899-12-30")  # day 0 of the 1900 date system
@@ -41,7 +42,7 @@ MIN_ID_LIKE_ROWS = 20
 def serial_times(
     values: pd.Series, timezone: str, system: int = 1900
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """As :func:`features.parsing.parse_times_zoned`: serial dates (to the millisecond, as a
+    """As :func:`features.time_parsing.parse_times_zoned`: serial dates (to the millisecond, as a
     sheet holds them) of the ``system`` (1900 or 1904) read as wall time in ``timezone``; any
     other filled value unparseable. Third: none carried a zone of its own."""
     text = as_text(values).astype(FAST_TEXT).str.strip()

@@ -20,9 +20,10 @@ from features.contract import ContractError
 from features.currency import AmountCurrency
 from features.date_orders import DateOrders
 from features.hints import epoch_timestamps
-from features.parsing import EPOCH_FORMATS, as_text
+from features.parsing import as_text
 from features.quarantine import RAGGED_ROWS
 from features.read_words import DAY_FIRST, EITHER_ORDER, MONTH_FIRST
+from features.time_parsing import EPOCH_FORMATS
 from lifecycle.errors import offered
 
 

@@ -9,8 +9,9 @@ import zoneinfo
 
 import pandas as pd
 
-from features.parsing import EPOCH_FORMATS, FAST_TEXT, as_text
+from features.parsing import FAST_TEXT, as_text
 from features.read_words import ZONELESS
+from features.time_parsing import EPOCH_FORMATS
 from lifecycle.errors import UserError
 
 JOINED = "+"  # --map event_time=Date+Time: the date column, then the time column

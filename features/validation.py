@@ -63,16 +63,7 @@ from features.id_checks import (
     inside_formulas,
 )
 from features.line_items import OrderLines
-from features.parsing import (
-    CONTROL_CHARACTER,
-    EPOCH_FORMATS,
-    FAST_TEXT,
-    as_text,
-    epoch_format,
-    kept_text,
-    parse_numbers,
-    parse_times_zoned,
-)
+from features.parsing import CONTROL_CHARACTER, FAST_TEXT, as_text, kept_text, parse_numbers
 from features.quarantine import Quarantine, reordered_header
 from features.read_words import (
     FREE_PURCHASES,
@@ -85,6 +76,7 @@ from features.read_words import (
 from features.serial_dates import serial_times
 from features.table_checks import TableChecks, example_cell, is_blank
 from features.time_columns import join_date_and_time, note_unused_time, note_zoneless
+from features.time_parsing import EPOCH_FORMATS, epoch_format, parse_times_zoned
 from features.unit_words import counted_by
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")

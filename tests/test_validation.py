@@ -580,8 +580,9 @@ def test_a_typed_columns_checks_read_it_as_its_text_would() -> None:
     million rows: is_blank, the epoch unit, the date order and the unused-time note each
     answer for the column what they answer for its text (midnight-only naive times have no
     time of day in their text; a zone's '+00:00' has)."""
-    from features.parsing import as_text, date_order_evidence, epoch_format
+    from features.parsing import as_text
     from features.time_columns import UNUSED_TIME, note_unused_time
+    from features.time_parsing import date_order_evidence, epoch_format
     from features.validation import is_blank
 
     midnight = pd.Series(pd.to_datetime(["2023-01-31", None, "2023-02-01"]), index=[4, 5, 6])

@@ -14,7 +14,7 @@ from lifecycle.workspace import DEMO_DATASET, EVENTS_FILE, USERS_FILE
 
 def date_order_option(words: str, default: str | None = "auto") -> Any:
     """``--date-order`` of ingest and import: how a numeric date such as 01/02/2023 reads
-    (the orders of features.parsing.DATE_ORDERS, not imported here: `--help` stays fast)."""
+    (the orders of features.time_parsing.DATE_ORDERS, not imported here: `--help` stays fast)."""
     return click.option(
         "--date-order",
         type=click.Choice(["auto", "dayfirst", "monthfirst"]),
