@@ -113,7 +113,8 @@ def type_ordering(truth: pd.DataFrame, uplift: np.ndarray) -> dict[str, Any]:
 def evaluate_outcome(
     table: pd.DataFrame, truth: pd.DataFrame, outcome: str, seed: int, draws: int
 ) -> dict[str, Any]:
-    from training.uplift import RESPONSE, campaign_from_frame, evaluate
+    from training.uplift import RESPONSE, evaluate
+    from training.uplift_campaign import campaign_from_frame
     from training.uplift_metrics import compare_rankings
 
     started = time.perf_counter()

@@ -58,7 +58,8 @@ def main() -> int:
     outcomes = args.outcome or ["visit", "conversion", "spend"]
 
     from features.adapters import HILLSTROM_FILE, hillstrom
-    from training.uplift import campaign_from_frame, evaluate
+    from training.uplift import evaluate
+    from training.uplift_campaign import campaign_from_frame
 
     root = Path(os.environ.get("LIFECYCLE_DATA_ROOT", REPO.parent / "shared" / "data"))
     table = hillstrom(root / HILLSTROM_FILE).frame

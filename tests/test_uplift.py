@@ -511,7 +511,7 @@ def test_a_table_uplift_cannot_learn_from_is_refused(
 
 
 def test_an_unknown_arm_names_the_known_ones(home: Path) -> None:
-    from training.uplift import UpliftInputError, campaign_from_frame
+    from training.uplift_campaign import UpliftInputError, campaign_from_frame
 
     table, _ = constructed_campaign(400)
     with pytest.raises(UpliftInputError, match=r"--arm Mens E-Mail: .*\(it has: E-Mail\)"):
@@ -521,7 +521,7 @@ def test_an_unknown_arm_names_the_known_ones(home: Path) -> None:
 def test_a_column_that_identifies_people_is_no_uplift_feature() -> None:
     """A campaign table with an email column learned it as a category: every customer's
     email in the uplift model's files, where forget cannot reach."""
-    from training.uplift import campaign_from_frame
+    from training.uplift_campaign import campaign_from_frame
 
     table, _ = constructed_campaign(400)
     table["email"] = [f"person{i}@example.com" for i in range(len(table))]
@@ -544,7 +544,8 @@ def test_hillstrom_learners_find_whom_the_womens_email_moves(hillstrom_table: pd
     """Womens E-Mail vs none, visits, on 24,000 rows: in the data the e-mail adds about 7
     points of visits for buyers of women's merchandise and 1 for men-only buyers; every
     learner must find that, average to the test ATE, and the gate must follow its intervals."""
-    from training.uplift import campaign_from_frame, evaluate
+    from training.uplift import evaluate
+    from training.uplift_campaign import campaign_from_frame
 
     sample = hillstrom_table.sample(24000, random_state=0).reset_index(drop=True)
     campaign = campaign_from_frame(sample, "hillstrom", c.VISIT, arm="Womens E-Mail")
@@ -571,7 +572,7 @@ def test_hillstrom_learners_find_whom_the_womens_email_moves(hillstrom_table: pd
 
 
 def test_hillstrom_one_arm(hillstrom_table: pd.DataFrame) -> None:
-    from training.uplift import campaign_from_frame
+    from training.uplift_campaign import campaign_from_frame
 
     campaign = campaign_from_frame(hillstrom_table, "hillstrom", c.CONVERSION, arm="Mens E-Mail")
     assert campaign.treatment["treated"] == "Mens E-Mail"
@@ -581,7 +582,7 @@ def test_hillstrom_one_arm(hillstrom_table: pd.DataFrame) -> None:
 def test_an_arm_is_named_whatever_its_case_and_punctuation(hillstrom_table: pd.DataFrame) -> None:
     """`train-uplift --arm "womens e-mail"` was refused while its error listed 'Womens
     E-Mail' (the importer reads the file's arms so); a near miss is said."""
-    from training.uplift import UpliftInputError, campaign_from_frame
+    from training.uplift_campaign import UpliftInputError, campaign_from_frame
 
     for asked in ("womens e-mail", "WOMENS_EMAIL", " Womens  E-Mail"):
         campaign = campaign_from_frame(hillstrom_table, "hillstrom", c.VISIT, arm=asked)
@@ -593,7 +594,7 @@ def test_an_arm_is_named_whatever_its_case_and_punctuation(hillstrom_table: pd.D
         campaign_from_frame(hillstrom_table, "hillstrom", c.VISIT, arm="Women E-Mail")
     with pytest.raises(UpliftInputError, match=r"\(it has: Mens E-Mail, Womens E-Mail\)$"):
         campaign_from_frame(hillstrom_table, "hillstrom", c.VISIT, arm="SMS")
-    from training.uplift import treated_arm
+    from training.uplift_campaign import treated_arm
 
     with pytest.raises(UpliftInputError, match="it has: A 1, A-1"):  # two spelt alike
         treated_arm("a1", ["A 1", "A-1"], "t.parquet")

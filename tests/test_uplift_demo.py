@@ -72,7 +72,8 @@ def test_learner_recovers_the_user_types_effect_ordering(
 ) -> None:
     """Ten user types (channel x engagement) with win-back probabilities from 0.04 to 0.60:
     the chosen learner's mean predicted uplift per type follows the truth's order."""
-    from training.uplift import campaign_from_frame, evaluate
+    from training.uplift import evaluate
+    from training.uplift_campaign import campaign_from_frame
 
     table, truth = table_and_truth
     campaign = campaign_from_frame(table, "demo campaigns", "conversion")

@@ -11,7 +11,7 @@ from lifecycle import registry
 from lifecycle.uplift_model import UpliftBundle
 
 if TYPE_CHECKING:
-    from training.uplift import Campaign
+    from training.uplift_campaign import Campaign
 
 
 def uplift_champion(mlflow_client: Any, name: str) -> UpliftBundle | None:
