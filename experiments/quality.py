@@ -252,7 +252,7 @@ def latent_oracle(settings: Any, task: str, truth: pd.DataFrame, result: Any) ->
     from features.labels import LABEL
     from training.datasets import build_training_set
     from training.models import fit_bundle, model_specs
-    from training.pipeline import time_split
+    from training.time_splits import time_split
 
     training = build_training_set(settings, task, dataset="demo")
     split = time_split(training.cutoffs, training.spec.horizon_days)

@@ -176,7 +176,7 @@ class TrainingCutoffs:
 
     def splits(self, cutoff: pd.Timestamp, horizon: int, every: bool = False) -> bool:
         """Whether training at ``cutoff`` can learn ``horizon`` days from labels: its labelled
-        cutoffs split into train, validation and test (:func:`training.pipeline.time_split`)
+        cutoffs split into train, validation and test (:func:`training.time_splits.time_split`)
         and the users known at its train cutoffs are ``training.min_rows`` at least (the
         feature rows it trains on, at most: ``training.foresight`` counts them so); else it
         learns a shorter horizon (``training.bridge_horizon``) or fits label-free models.
@@ -196,7 +196,7 @@ class TrainingCutoffs:
         cutoffs do not split."""
         from training.datasets import rows_plan
         from training.errors import TooFewOutcomes
-        from training.pipeline import time_split
+        from training.time_splits import time_split
 
         def split(cutoffs: list[pd.Timestamp]) -> TimeSplit | None:
             try:

@@ -511,7 +511,7 @@ def test_what_training_does_at_the_earliest_cutoff_offered_is_said(
     yet, had 198 and was refused; the offer is now 2023-07-26, where every task trains."""
     from features.asof import build_feature_table
     from features.labels import label_spec, matured_cutoffs
-    from training.pipeline import time_split
+    from training.time_splits import time_split
 
     result = invoke(home, "backtest", "--cutoff", "2023-02-10", "--horizon", "60")
     assert result.exit_code == 1, result.output

@@ -19,7 +19,7 @@ from lifecycle.btyd_features import PURCHASE_HISTORY, fit_purchase_process
 from lifecycle.bundle import ModelBundle
 from training.bridge import MIN_DAYS, learnable_horizons
 from training.models import fit_bundle
-from training.pipeline import time_split
+from training.time_splits import time_split
 
 WEEKLY = list(pd.date_range("2011-03-04", "2011-09-09", freq="7D", tz="UTC"))
 

@@ -376,7 +376,8 @@ def test_train_lines_show_the_gate_metric_in_use_and_the_test_window() -> None:
     settings chose (pr_auc), and named the test by its last cutoff alone."""
     import pandas as pd
 
-    from training.pipeline import TimeSplit, TrainResult
+    from training.pipeline import TrainResult
+    from training.time_splits import TimeSplit
 
     test = [pd.Timestamp("2011-05-12"), pd.Timestamp("2011-06-02")]
     metrics = {

@@ -48,7 +48,8 @@ from training.distributed import (
 )
 from training.errors import TrainingError
 from training.models import fit_bundle, model_specs, refit_recipe
-from training.pipeline import time_split, train_task
+from training.pipeline import train_task
+from training.time_splits import time_split
 
 METRIC_TOLERANCE = 0.02  # |Dask - in-process| on test AUC (churn) and normalized Gini (LTV)
 DASK_ENV = {"LIFECYCLE_TRAINING__ENGINE": "dask", "LIFECYCLE_DASK__SCHEDULER": "local:2"}

@@ -158,7 +158,8 @@ def test_a_baseline_left_out_of_the_gate_is_said_with_why_in_lines_json_and_the_
     its MLflow run named only the baselines compared, so an ML engineer could not tell that
     BG/NBD + Gamma-Gamma was never in the race. Now it is kept with why, said to progress,
     in the result's lines and to_dict (the run's tags take the same words)."""
-    from training.pipeline import TimeSplit, TrainResult
+    from training.pipeline import TrainResult
+    from training.time_splits import TimeSplit
 
     heavy = rows.assign(as_of=pd.Timestamp("2024-07-01", tz="UTC"))
     draws = np.random.default_rng(3).uniform(0, 1, len(heavy)) ** -2.0

@@ -26,13 +26,8 @@ from lifecycle.cli import main
 from lifecycle.registry import PromotionError, promote
 from lifecycle.settings import SettingsError, load_settings
 from training import models as model_specs
-from training.pipeline import (
-    TrainingError,
-    TrainResult,
-    check_trainable,
-    time_split,
-    train_task,
-)
+from training.pipeline import TrainingError, TrainResult, check_trainable, train_task
+from training.time_splits import time_split
 from training.tracking import GIT_COMMIT_TAG, GIT_DIRTY_TAG, code_version, list_models, run_name
 
 
@@ -447,7 +442,7 @@ def test_many_users_are_sampled_rather_than_thinning_away_the_split() -> None:
     so; where thinning alone splits, nothing changes."""
     from training.datasets import within_rows, within_rows_split
     from training.errors import TooFewOutcomes
-    from training.pipeline import TimeSplit, time_split
+    from training.time_splits import TimeSplit, time_split
 
     def split(chosen: list[pd.Timestamp]) -> TimeSplit | None:
         try:
@@ -834,7 +829,8 @@ def test_a_constant_model_is_said_and_why_conversion_barely_applies() -> None:
     """Trial 114: conversion trained on 209 rows of a shop that knows a customer once they
     order scored every row alike (AUC 0.5000) and was kept as challenger with no word."""
     from training.constant import constant_lines, constant_model
-    from training.pipeline import TimeSplit, TrainResult
+    from training.pipeline import TrainResult
+    from training.time_splits import TimeSplit
 
     assert constant_model(np.array([0.3, 0.31]), 50) == {}
     found = constant_model(np.full(209, 0.0412), 612)
@@ -864,7 +860,8 @@ def test_a_lightgbm_version_is_not_said_challenger_when_its_rule_holds_the_alias
     challenger" while the `challenger` alias was v3's, so `promote churn challenger` promoted
     the rule. Only the version holding the alias is said to be the challenger."""
     from training.baseline_versions import BaselineVersion
-    from training.pipeline import TimeSplit, TrainResult
+    from training.pipeline import TrainResult
+    from training.time_splits import TimeSplit
 
     day = [pd.Timestamp("2011-09-10", tz="UTC")]
     lost = "auc 0.7244 loses to the baseline rfm_score 0.7262 by 0.0018"
@@ -887,7 +884,8 @@ def test_a_conversion_served_as_1_minus_churn_says_when_its_new_version_stays_ch
     nothing", as it says of a version the gate made champion: v7 read as conversion's model."""
     from lifecycle.steps import Trainings
     from training.baseline_versions import BaselineVersion
-    from training.pipeline import TimeSplit, TrainResult
+    from training.pipeline import TrainResult
+    from training.time_splits import TimeSplit
 
     day = [pd.Timestamp("2011-07-02", tz="UTC")]
     rule = BaselineVersion("rfm_score", "7", "abcdef0123", {"auc": 0.5916}, False, "not more")
@@ -913,7 +911,8 @@ def test_a_conversion_served_as_1_minus_churn_says_its_verdicts_kept_back_as_chu
     verdict alone. A verdict kept back starts as churn's now; a promotion's says itself."""
     from lifecycle.steps import Trainings
     from training.baseline_versions import BaselineVersion
-    from training.pipeline import TimeSplit, TrainResult
+    from training.pipeline import TrainResult
+    from training.time_splits import TimeSplit
 
     day = [pd.Timestamp("2011-09-01", tz="UTC")]
     behind = "auc 0.5686 ... behind by 0.0097"

@@ -30,7 +30,7 @@ from training.tracking import (
 )
 
 if TYPE_CHECKING:
-    from training.pipeline import TimeSplit
+    from training.time_splits import TimeSplit
 
 
 @dataclass

@@ -38,11 +38,11 @@ TRIES = 2  # horizons tried, a week apart
 def learnable_horizons(cutoffs: list[pd.Timestamp], asked_days: int) -> list[int]:
     """Horizons in whole weeks, longest first, shorter than ``asked_days``, at least MIN_DAYS
     and a 1/MOST_STRETCH of the asked, at which the cutoffs matured by the last one split
-    (``training.pipeline.time_split``) with no fewer train cutoffs than test ones: the
+    (``training.time_splits.time_split``) with no fewer train cutoffs than test ones: the
     longest that splits at all learns from the shop's first week or two, and lost every gate
     to the rules on the young shop. The data may end a little before the last cutoff, so
     the training set can mature a cutoff fewer: the next shorter one is tried then."""
-    from training.pipeline import time_split
+    from training.time_splits import time_split
 
     ordered = sorted(cutoffs)
     floor = max(MIN_DAYS, -(-asked_days // MOST_STRETCH))

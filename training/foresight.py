@@ -3,7 +3,7 @@ command that finds no champion says why none can be trained instead of advising 
 that refuses (a dataset of one user, a history too short), from its first answer on.
 
 Only a certain refusal is told: the time split training makes of the matured cutoffs
-(``training.pipeline.time_split``) fails, or leaves fewer feature rows to train on than
+(``training.time_splits.time_split``) fails, or leaves fewer feature rows to train on than
 ``training.min_rows``, and no model that learns from no outcome can serve instead (the
 bridge and the label-free models each fit a purchase process on the users of the latest
 cutoff, which takes ``lifecycle.btyd.MIN_CUSTOMERS``). Anything less certain is left to
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def foreseen_refusal(settings: Settings, task: str, dataset: str) -> str | None:
     """Why `lifecycle train TASK` would refuse on the dataset's feature table as it is, when
     that is certain without training; None otherwise."""
-    from training.pipeline import time_split
+    from training.time_splits import time_split
 
     paths = store_paths(settings, dataset)
     events, users = settings.workspace.events(dataset), settings.workspace.users(dataset)
