@@ -479,6 +479,7 @@ def settings_toml(data: dict[str, Any], used: dict[str, str] | None = None) -> l
 
 
 # The subcommands register themselves on ``main`` when their modules are imported.
+import lifecycle.commands.backtest  # noqa: E402
 import lifecycle.commands.campaigns  # noqa: E402
 import lifecycle.commands.data  # noqa: E402
 import lifecycle.commands.datasets  # noqa: E402
