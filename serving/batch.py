@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,11 +41,10 @@ from serving.monitor_sample import keep_samples as keep_monitor_samples
 from serving.no_scores import no_scores_yet, scores_remedy
 from serving.not_scored import not_scored_json
 from serving.outlook_apart import outlook_apart_column
-from serving.reason_words import redacted
 from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_columns, super_users
+from serving.stored_reasons import stored_reasons
 
 if TYPE_CHECKING:
-    from lifecycle.bundle import ModelBundle
     from lifecycle.settings import Settings
     from serving.scoring import Champions
 
@@ -259,38 +258,6 @@ def score_users(
     for task, version in champions.versions.items():
         scores[model_version_column(task)] = version
     return scores
-
-
-def stored_reasons(
-    champions: Champions, explained: ModelBundle, features: pd.DataFrame, personal: Collection[str]
-) -> list[str]:
-    """Each row's churn reasons as the scores table holds them (JSON), by the ``explained``
-    bundle in its ``champions``' words; a reason about a ``personal`` attribute withholds its
-    value. ``features``: every column the table's champions read (the stage's too)."""
-    from serving.churn_reasons import top_reasons
-
-    found = top_reasons(
-        explained,
-        features,
-        np.ones(len(features), dtype=bool),
-        champions.purchase_counts,
-        champions.trends,
-    )
-    return [reasons_json(reasons, personal, explained.categories) for reasons in found]
-
-
-def reasons_json(
-    reasons: list[dict[str, Any]],
-    personal: Collection[str],
-    categories: Mapping[str, Sequence[str]] | None = None,
-) -> str:
-    """One user's reasons (``serving.churn_reasons.top_reasons_matrix``) as the scores table holds
-    them: JSON, a ``personal`` attribute's value withheld (one the explaining model's
-    ``categories`` lack marked so: :func:`serving.reason_words.redacted`)."""
-    return json.dumps(
-        [redacted(r, personal, categories) for r in reasons],
-        default=lambda v: v.item() if hasattr(v, "item") else str(v),  # numpy scalars
-    )
 
 
 # -- the scores table on disk -------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 ``score-all --reasons-top N`` explains the top N of each ranking only; a list filtered
 otherwise (``--segment``, ``--where``) reaches users below them. Their reasons are computed
-for the listed users alone, as ``score-all`` computes them (``serving.batch.stored_reasons``),
-by the churn model version and from the features of the as-of date that made the table:
-a reason then explains the score beside it. When that version cannot be loaded or those
+for the listed users alone, as ``score-all`` computes them
+(``serving.stored_reasons.stored_reasons``), by the churn model version and from the
+features of the as-of date that made the table: a reason then explains the score beside it. When that version cannot be loaded or those
 features are gone, one note says how many listed users lack reasons and why. Another says
 how many have reasons computed and none to give (:func:`nothing_raised_note`).
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from serving.scorer import Loaded
 
 REASONS = "reasons"
-NO_REASON = "[]"  # reasons computed, none to give (``serving.batch.reasons_json`` of none)
+NO_REASON = "[]"  # reasons computed, none to give (``serving.stored_reasons.reasons_json`` of none)
 
 
 def explain_listed(
@@ -125,8 +125,9 @@ def _computed(
     from features.asof import feature_cutoffs
     from features.store import open_store
     from lifecycle import lineage
-    from serving.batch import entity_rows, retrieve_features, stored_reasons
+    from serving.batch import entity_rows, retrieve_features
     from serving.scoring import compile_champions, load_champions
+    from serving.stored_reasons import stored_reasons
 
     task, version = model
     metadata = table.metadata
@@ -213,9 +214,9 @@ def _served(
     the table's as-of) by the loaded ``model`` (task, version), or None and why not."""
     from features.labels import LabelSpec
     from serving.answers import score_all_command
-    from serving.batch import reasons_json
     from serving.churn_reasons import champion_reasons
     from serving.hotpath import online_matrix
+    from serving.stored_reasons import reasons_json
 
     task, version = model
     fix = f"`{score_all_command(online.dataset)}` explains every user"
