@@ -194,16 +194,10 @@ class TrainingCutoffs:
         where its labelled ``rows`` at each are past ``training.max_rows``, and the share of
         users it keeps (:func:`training.datasets.rows_plan`, training's own); None where its
         cutoffs do not split."""
-        from training.datasets import rows_plan
-        from training.errors import TooFewOutcomes
+        from training.datasets import rows_plan, split_or_none
         from training.time_splits import time_split
 
-        def split(cutoffs: list[pd.Timestamp]) -> TimeSplit | None:
-            try:
-                return time_split(cutoffs, horizon)
-            except TooFewOutcomes:
-                return None
-
+        split = split_or_none(time_split, horizon)
         ripe = self.labelled(cutoff, horizon)
         if split(ripe) is None:
             return None

@@ -12,18 +12,9 @@ from features import contract as c
 from features.asof import AS_OF, compute_features
 from serving.churn_reasons import worded_reasons
 from serving.unkept_words import REFUNDS_ONLY, Unkept, unkept_text
+from tests.test_asof import ev
 
 T = pd.Timestamp("2024-12-10", tz="UTC")
-
-
-def ev(user: str, when: str, kind: str, amount: float, order: str) -> dict:
-    return {
-        c.USER_ID: user,
-        c.EVENT_TIME: pd.Timestamp(when, tz="UTC"),
-        c.EVENT_TYPE: kind,
-        c.AMOUNT: amount,
-        c.ORDER_ID: order,
-    }
 
 
 def test_no_order_so_far_says_the_orders_refunded_in_full_and_the_refunds_only() -> None:

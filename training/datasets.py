@@ -240,7 +240,7 @@ def build_training_set(
     )
     if labels.empty:
         raise FeatureError(f"no user is eligible for {task} at any of {len(ripe)} matured cutoffs")
-    split = _splits(check_cutoffs, spec.horizon_days) if check_cutoffs else None
+    split = split_or_none(check_cutoffs, spec.horizon_days) if check_cutoffs else None
     labels, ripe, user_share = within_rows_split(labels, ripe, settings.training.max_rows, split)
     labels = labels.reset_index(drop=True)
     if check_cutoffs is not None:
@@ -275,10 +275,11 @@ def sampled_users(report: dict[str, Any]) -> str:
     return f", {share:.0%} of the users (training.max_rows)" if share else ""
 
 
-def _splits(
+def split_or_none(
     check: Callable[[list[pd.Timestamp], int], Any], horizon_days: int
 ) -> Callable[[list[pd.Timestamp]], Any]:
-    """The time split ``check`` makes of these cutoffs, None where it refuses."""
+    """The time split ``check`` makes of these cutoffs, None where it refuses (training's
+    and the backtest's offers' :func:`rows_plan` read it so)."""
 
     def split(cutoffs: list[pd.Timestamp]) -> Any:
         try:
