@@ -10,8 +10,10 @@ earlier settings, recorded here (:func:`record_redis`, :data:`STORES_FILE`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +95,46 @@ def _recorded(repo: Path) -> list[dict[str, str]]:
     return found
 
 
+@contextlib.contextmanager
+def _rewriting(repo: Path, wait_seconds: float = 30.0) -> Iterator[list[dict[str, str]]]:
+    """The record's stores, read and then rewritten (the list as the block leaves it) by one
+    writer at a time: ``materialize`` and ``forget`` hold the workspace's lock, but
+    ``datasets check`` (a reader, which records the Redis it reaches) does not, and its
+    rewrite of a list read before materialize's replaced materialize's line. The lock is an
+    ``flock`` on the Feast repository folder (no file, released when its holder ends),
+    held for the read and the write, milliseconds: waited for up to ``wait_seconds``."""
+    import fcntl
+    import time
+
+    from lifecycle.errors import UserError
+    from lifecycle.storage import atomic_file
+    from lifecycle.workspace_lock import holder
+
+    repo.mkdir(parents=True, exist_ok=True)
+    fd = os.open(repo, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise UserError(
+                        f"{repo / STORES_FILE}: being rewritten by {holder(repo)} for over "
+                        f"{wait_seconds:.0f} s; nothing recorded: run this again"
+                    ) from None
+                time.sleep(0.02)
+        stores = _recorded(repo)
+        before = json.dumps(stores)
+        yield stores
+        if json.dumps(stores) != before:
+            with atomic_file(repo / STORES_FILE) as staging:
+                staging.write_text("".join(json.dumps(s, sort_keys=True) + "\n" for s in stores))
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def record_redis(repo: Path, connection: str, found_by: str = "") -> None:
     """Record that the dataset of Feast repository ``repo`` was materialized into the Redis
     of ``connection`` (its nodes and options, not its password nor timeouts: the settings
@@ -100,26 +142,22 @@ def record_redis(repo: Path, connection: str, found_by: str = "") -> None:
     a connection, with the first and last time: ``forget`` and ``datasets check`` reach it
     after the settings name another store. ``found_by``: not materialize, the command that
     reached it unrecorded (:func:`record_reached`); a recorded one is left as it is."""
-    import json
     from datetime import UTC, datetime
 
     from features.redis_health import TIMEOUT_OPTIONS, address
-    from lifecycle.storage import atomic_file
 
     dropped = ("password", *TIMEOUT_OPTIONS)  # the settings give these when it is reached
     kept = ",".join(p for p in connection.split(",") if p.split("=")[0].strip() not in dropped)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    stores = _recorded(repo)
-    same = [s for s in stores if address(s["connection"]) == address(kept)]
-    if same and found_by:
-        return
-    if same:
-        same[0].update(connection=kept, last=now)
-    else:
-        stores.append({"store": "redis", "connection": kept, "first": now, "last": now})
-        stores[-1].update({"found_by": found_by} if found_by else {})
-    with atomic_file(repo / STORES_FILE) as staging:
-        staging.write_text("".join(json.dumps(s, sort_keys=True) + "\n" for s in stores))
+    with _rewriting(repo) as stores:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        same = [s for s in stores if address(s["connection"]) == address(kept)]
+        if same and found_by:
+            return
+        if same:
+            stores[stores.index(same[0])] = {**same[0], "connection": kept, "last": now}
+        else:
+            stores.append({"store": "redis", "connection": kept, "first": now, "last": now})
+            stores[-1].update({"found_by": found_by} if found_by else {})
 
 
 def earlier_redis(settings: Settings, dataset: str) -> list[OnlineStore]:
@@ -157,7 +195,6 @@ def retire_redis(settings: Settings, dataset: str, where: str, force: bool) -> d
     from features.erasure_log import append_entry
     from features.store import FeatureStoreError, StoreUnreachable
     from lifecycle.errors import UserError
-    from lifecycle.storage import atomic_file
 
     repo = settings.workspace.feast_repo(dataset)
     record, target = repo / STORES_FILE, redis_health.address(where)
@@ -190,9 +227,8 @@ def retire_redis(settings: Settings, dataset: str, where: str, force: bool) -> d
                 "and their mentions, which forget and datasets check reach while it is "
                 "recorded; nothing retired (flushed or shut down for good: --force)"
             )
-    kept = [s for s in stores if redis_health.address(s["connection"]) != target]
-    with atomic_file(record) as staging:
-        staging.write_text("".join(json.dumps(s, sort_keys=True) + "\n" for s in kept))
+    with _rewriting(repo) as now:  # a line `datasets check` added meanwhile stays
+        now[:] = [s for s in now if redis_health.address(s["connection"]) != target]
     entry = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": dataset,
