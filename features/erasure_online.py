@@ -183,12 +183,40 @@ def earlier_redis(settings: Settings, dataset: str) -> list[OnlineStore]:
     return found
 
 
-def retire_redis(settings: Settings, dataset: str, where: str, force: bool) -> dict[str, Any]:
+def retire_everywhere(settings: Settings, where: str, force: bool) -> list[dict[str, Any]]:
+    """:func:`retire_redis` of the Redis at ``where`` from every dataset whose record holds
+    it (``retire-store --all-datasets``: one server held every dataset's project), asked
+    once whether it answers; nothing retired when any record is refused. The log entries."""
+    from features.redis_health import address
+    from lifecycle.errors import UserError
+
+    target, root = address(where), settings.workspace.feast_dir
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    records = {p.name: _recorded(p) for p in folders}  # every record read (a bad one refused)
+    holding = [
+        n for n, held in records.items() if any(address(s["connection"]) == target for s in held)
+    ]
+    if not holding:
+        raise UserError(
+            f"no dataset records a Redis at {target} in {root}/<dataset>/{STORES_FILE} "
+            f"(records read: {', '.join(n for n in records if records[n]) or 'none'}); "
+            "nothing retired"
+        )
+    entries: list[dict[str, Any]] = []
+    for dataset in holding:
+        why = entries[0]["retired_store"]["why"] if entries else None
+        entries.append(retire_redis(settings, dataset, where, force, why))
+    return entries
+
+
+def retire_redis(
+    settings: Settings, dataset: str, where: str, force: bool, why: str | None = None
+) -> dict[str, Any]:
     """Remove the Redis at ``where`` (``host:port``) from the dataset's record of the stores
     it was materialized into (``lifecycle datasets retire-store``): one gone for good, its
-    data with it. It must not answer (``force``: not asked) nor be the settings' store. The
-    retirement is appended to the erasure log (no ids): what it was, when recorded, why
-    retired. Returns that entry."""
+    data with it. It must not answer (``force``: not asked; ``why``: asked already, the
+    answer) nor be the settings' store. The retirement is appended to the erasure log (no
+    ids): what it was, when recorded, why retired. Returns that entry."""
     from datetime import UTC, datetime
 
     from features import redis_health
@@ -212,8 +240,9 @@ def retire_redis(settings: Settings, dataset: str, where: str, force: bool) -> d
             "(feast.redis_connection): name the store that replaces it there first; nothing "
             "retired"
         )
-    why = "--force: not asked whether it answers"
-    if not force:
+    if why is None and force:
+        why = "--force: not asked whether it answers"
+    if why is None:
         try:
             feast_store, keys = _redis_keys(store.settings, dataset, [c.USER_ID])
             redis_health.held(feast_store, keys)

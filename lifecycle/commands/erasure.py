@@ -79,8 +79,12 @@ def _refuse_a_table_of_ids(lines: list[str], ids_file: Any) -> None:
 
 
 @datasets.command("retire-store")
-@click.argument("dataset")
-@click.argument("address", metavar="HOST:PORT")
+@click.argument("names", nargs=-1, metavar="[DATASET] HOST:PORT")
+@click.option(
+    "--all-datasets",
+    is_flag=True,
+    help="From every dataset whose record holds it (no DATASET): one server held them all.",
+)
 @click.option(
     "--force",
     is_flag=True,
@@ -88,22 +92,33 @@ def _refuse_a_table_of_ids(lines: list[str], ids_file: Any) -> None:
 )
 @changes_workspace
 @pass_context
-def datasets_retire_store(obj: Context, dataset: str, address: str, force: bool) -> None:
+def datasets_retire_store(
+    obj: Context, names: tuple[str, ...], all_datasets: bool, force: bool
+) -> None:
     """Remove a Redis gone for good, its data with it, from the stores DATASET was
     materialized into (feast/DATASET/online_stores.jsonl), which forget and `datasets check`
-    reach. Refused while it answers (unless --force) or while the settings name it; the
-    retirement is appended to the erasure log (no ids). See docs/privacy.md."""
-    from features.erasure_online import retire_redis
+    reach; with --all-datasets, from every dataset's. Refused while it answers (unless
+    --force) or while the settings name it; each retirement is appended to the erasure log
+    (no ids). See docs/privacy.md."""
+    from features.erasure_online import retire_everywhere, retire_redis
     from lifecycle.dataset_kind import require_dataset
 
-    require_dataset(obj.settings, dataset, "datasets retire-store")
-    entry = retire_redis(obj.settings, dataset, address, force)
-    retired = entry["retired_store"]
-    obj.console.result(
-        entry,
-        [
+    if len(names) != (1 if all_datasets else 2):
+        said = " ".join(names) or "nothing"
+        raise click.UsageError(
+            f"got {said}: give HOST:PORT alone with --all-datasets, DATASET HOST:PORT without it"
+        )
+    if all_datasets:
+        entries = retire_everywhere(obj.settings, names[0], force)
+    else:
+        require_dataset(obj.settings, names[0], "datasets retire-store")
+        entries = [retire_redis(obj.settings, names[0], names[1], force)]
+    lines = []
+    for entry in entries:
+        retired = entry["retired_store"]
+        lines.append(
             f"retired {retired['place']} (materialized {retired['materialized']}; "
             f"{retired['why']}): forget and datasets check no longer reach it; recorded in "
             f"{entry['log']}"
-        ],
-    )
+        )
+    obj.console.result({"retired": entries} if all_datasets else entries[0], lines)
