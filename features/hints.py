@@ -114,10 +114,12 @@ def _purchase_log(
     columns = raw.columns
     if c.EVENT_TYPE not in wanted or wanted[c.EVENT_TYPE] in columns:
         return "", ()
-    money = None if amount in columns else _money_column(raw, [*wanted.values()])
+    money = None if amount in columns else money_column(raw, [*wanted.values()])
     others = [str(n) for n in columns if n not in wanted.values() and n not in (amount, money)]
-    if amount not in columns and any(_holds_type_names(raw[n]) for n in others):
-        return "", ()
+    if typed := [n for n in others if _holds_type_names(raw[n])]:
+        # the file's own types, a contract name among them (orders.xlsx's Type of Sale and
+        # Refund): --event-type purchase would read its refunds as purchases
+        return _types_column(raw, typed[0], money)
     what = "user, time, amount" if amount in columns else "user and time, no amount column"
     if money is not None:  # Shopify's Total: the amount, under another name
         what = f"user, time, amount: --map amount={shlex.quote(money)}"
@@ -144,12 +146,74 @@ def _purchase_log(
     if not typed:
         return f"; a log of purchases only ({what}) takes {option}{said}", (option,)
     named = " or ".join(f"'{n}'" for n in typed[:3])
-    first = f"--map event_type={shlex.quote(typed[0])}"
+    first = " ".join([f"--map event_type={shlex.quote(typed[0])}", *type_maps(raw[typed[0]])])
     return (
         f"; a log of purchases only ({what}) takes {option}; if {named} holds each row's "
         f"event type, {first} reads it{said}",
         (option,),
     )
+
+
+# a file's own type words that name a purchase, a refund (Sale, 'Order Completed', Return)
+PURCHASE_WORDS = ("sale", "sales", "sold", "order", "ordered", "purchase", "purchased", "paid")
+PURCHASE_WORDS += ("payment", "charge", "charged", "completed", "invoice", "invoiced", "checkout")
+PURCHASE_WORDS += ("succeeded", "captured", "settled")
+REFUND_WORDS = ("return", "returned", "refunded", "chargeback", "credit", "credited", "reversal")
+
+
+def type_maps(column: pd.Series) -> list[str]:
+    """The --map-type options that read a column's own type words as the contract's purchase
+    and refund (``Sale`` -> ``--map-type purchase=Sale``, ``Order Refunded`` -> refund), as
+    written (a type matches in any case); a contract name (``Refund``) needs none, and a word
+    of neither (``Cancelled``) is left to the user (kept as activity)."""
+    return [f"--map-type {shlex.quote(f'{kind}={value}')}" for kind, value in _read_types(column)]
+
+
+def _read_types(column: pd.Series) -> list[tuple[str, str]]:
+    """:func:`type_maps`' pairs: (contract type, the column's own word)."""
+    pairs = []
+    for value in _type_values(column):
+        words = set(c.name_words(value))
+        if value.lower() in c.KNOWN_EVENT_TYPES:
+            continue
+        kind = c.REFUND if words & {c.REFUND, *REFUND_WORDS} else None
+        kind = kind or (c.PURCHASE if words & {c.PURCHASE, *PURCHASE_WORDS} else None)
+        if kind:
+            pairs.append((kind, value))
+    return sorted(pairs, key=lambda pair: pair[0] != c.PURCHASE)  # purchases first
+
+
+def _type_values(column: pd.Series) -> list[str]:
+    """A column's distinct values, stripped, most rows first (as first met among equals)."""
+    values = column.dropna().astype(str).str.strip()
+    return [str(v) for v in values[values != ""].value_counts(sort=True).index]
+
+
+def _types_column(raw: pd.DataFrame, name: str, money: str | None) -> tuple[str, tuple[str, ...]]:
+    """The end of a refusal of a file whose column ``name`` holds a contract type name beside
+    its own (orders.xlsx's ``Type``: Sale, Refund): the maps that read it, its own words
+    read as purchases or refunds where they say so, and ``money``'s map (``Total``)."""
+    if not offered("--map-type"):
+        return f"; '{name}' may hold each row's event type: map it as event_type", ()
+    maps = type_maps(raw[name])
+    options = (f"--map event_type={shlex.quote(name)}", *maps)
+    options += (f"--map amount={shlex.quote(money)}",) if money else ()
+    values = _type_values(raw[name])
+    shown = ", ".join(values[:SHOWN_TYPES]) + (", ..." if len(values) > SHOWN_TYPES else "")
+    read = {value for _, value in _read_types(raw[name])}
+    left = [v for v in values if v not in read and v.lower() not in c.KNOWN_EVENT_TYPES]
+    said = f"; '{name}' holds each row's event type ({shown}): {' '.join(options)} reads it" + (
+        f" and '{money}' as the amounts" if money else ""
+    )
+    if left:
+        said += (
+            f" ({', '.join(left[:SHOWN_TYPES])} kept as activity, not purchases or refunds: "
+            f"--map-type {c.PURCHASE}=TYPE or {c.REFUND}=TYPE names one)"
+        )
+    return said, options
+
+
+SHOWN_TYPES = 5
 
 
 def _currency_codes(raw: pd.DataFrame, names: list[str]) -> list[str]:
@@ -187,7 +251,7 @@ COMPONENT_WORDS += ("discount", "discounts", "fee", "fees", "coupon", "tip", "ti
 LINE_WORDS = ("item", "items", "lineitem", "line", "product", "unit")  # a line's, not an order's
 
 
-def _money_column(raw: pd.DataFrame, used: list[str]) -> str | None:
+def money_column(raw: pd.DataFrame, used: list[str]) -> str | None:
     """The column named as money (``Total``, ``Order Total Amount``; not ``Paid at``) whose
     values are amounts: one named just so (``Total`` before ``Subtotal``) first, then an
     order's total (``order_total``), then others, a line's (``item_total``) last; never a

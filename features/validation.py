@@ -51,6 +51,7 @@ from features.hints import (
     MAP_AMOUNT,
     amounts,
     currency_agrees,
+    money_column,
     number_columns,
     number_columns_said,
     purchase_log,
@@ -301,17 +302,22 @@ def check_events(
                 f"has: {', '.join(raw.columns)})"
             )
             held = mapping.dataset_with_amounts  # a money dataset: purchases never counted 1
-            named = c.named_as_amount(raw.columns, columns.values())
+            # the order's total before a unit price (hints.money_column's ranking, as the
+            # first refusal's): 'First Item Price' was offered, unquoted, before 'Total'
+            named = money_column(raw, [*columns.values()]) or c.named_as_amount(
+                raw.columns, columns.values()
+            )
             if named and (quantity := c.quantity_beside_price(raw.columns, named)):
                 raise ContractError(
                     f"{said}. {unit_price_said(raw, named, quantity)}", (MAP_AMOUNT,)
                 )
             if named:  # a renamed column
                 counted = "; for a log without amounts use --amount-default 1 (each purchase"
+                option = f"--map amount={shlex.quote(named)}"
                 raise ContractError(
-                    f"{said}. If '{named}' holds them, name it with --map amount={named}"
+                    f"{said}. If '{named}' holds them, name it with {option}"
                     + ("" if held else f"{counted} counts 1)"),
-                    (f"--map amount={named}",),
+                    (option,),
                 )
             # no name says money (a Japanese shop's '金額'): its columns of numbers, named
             numbers = number_columns(raw, columns.values())

@@ -1053,7 +1053,8 @@ def test_a_shop_export_is_told_its_amount_and_status_columns(home: Path, tmp_pat
     assert error.endswith(
         "a log of purchases only (user, time, amount: --map amount=Total) takes --event-type "
         "purchase; if 'Financial Status' holds each row's event type, --map "
-        "event_type='Financial Status' reads it"
+        "event_type='Financial Status' --map-type purchase=paid --map-type refund=refunded "
+        "reads it"
     )
     german = tmp_path / "export.csv"
     german.write_text(

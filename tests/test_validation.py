@@ -120,7 +120,8 @@ def test_missing_column_names_column_and_mapping_hint(tmp_path: Path) -> None:
         load(path)
     assert str(error.value).endswith(
         "Map them with --map user_id=User_ID --map event_time=Event_Time; the others with "
-        "--map CONTRACT=SOURCE"
+        "--map CONTRACT=SOURCE; 'kind' holds each row's event type (session): --map "
+        "event_type=kind reads it"
     )
 
 
