@@ -15,14 +15,13 @@ import pandas as pd
 
 from lifecycle.bundle import ModelBundle
 from serving.feature_matrix import FeatureMatrix, layout_of
+from serving.reason_direction import RAISES, raises_unsaid
 from serving.reason_facts import Picked, fact_of, fact_values, merged, said_as
 from serving.reason_pace import pace_of, pace_text
 from serving.reason_words import (
     ORDER_VALUES,
-    RAISES,
     USUAL_GAP,
     Trends,
-    raises_unsaid,
     reason_text,
     unseen,
     unseen_text,

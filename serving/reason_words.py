@@ -6,7 +6,7 @@ the domain ("no repeat purchase yet"), never as the feature's name. One quantity
 one wording in every window ("spent 300 in the last 30 days", "spent nothing in the last
 90 days"). A high count that raised the risk says the user's own pace it fell from
 (``serving.reason_pace.pace_text``); a spend or a window's count said plainly, which reads
-as good news, says that it raised the risk (:func:`raises_unsaid`, :data:`RAISES`). "Spent"
+as good news, says that it raised the risk (:mod:`serving.reason_direction`). "Spent"
 is before refunds (what the orders came to); an amount after them says "net of refunds",
 as the lists' ``revenue`` is, and all spent says both where they differ
 (:func:`spent_and_kept`).
@@ -150,10 +150,6 @@ COUNTED_NEGATIVE = {
     "net_order_value": "{value:,.0f} {unit}{s} more refunded than bought per order",
 }
 SPENT = ("revenue_total", "net_revenue_total")  # all spent, before or net of refunds
-# What a churn reason of a count or amount of activity says of its direction where its words
-# read as good news: "spent 12,394 in the last 30 days" at the top of an at-risk list
-# (online_retail 16000, session 59), which the model read as risk (:func:`raises_unsaid`)
-RAISES = "(raises the risk)"
 # Window counts that read as good news when high: said against the user's own pace where
 # it fell ("39 sessions in the last 90 days" raised churn beside 181 in the year, trial 95).
 PACED = ("sessions", "orders", "active_days", "revenue")
@@ -276,39 +272,6 @@ def orders_said(
     if is_missing(value):
         return float(orders) if under_a_day(usual_gap_days) else None
     return float(orders) if isinstance(value, int | float) and value >= 1 else None
-
-
-def raises_unsaid(
-    feature: str, value: Any, kept: Any = None, purchase_counts: Counted | None = None
-) -> bool:
-    """Whether a churn reason's plain words of ``feature``'s value read as good news, so that
-    it says it raised the risk (:data:`RAISES`): a spend above none, in a window or in all
-    (before or net of refunds), or 2 or more sessions, orders or active days in a window
-    ("1 active day in the last 90 days" and "2 orders so far" read as little already). Its
-    words against a pace that fell, an emptied window or nothing ``kept`` after refunds (of
-    all spent, :func:`spent_and_kept`) say the direction themselves; a log of purchases
-    counted (``purchase_counts``) says its spend as a count, so as one. The model reads such a value against the average user's: on online_retail
-    at 2011-12-10 a 90-day spend raised the risk where it was small (575 of the lowest fifth
-    of the 2,880 buyers in the window, 46 of the 1,728 above 380), a 30-day spend where it
-    was small or very large (57% of the lowest fifth of its 1,624 buyers, 48% of the
-    highest)."""
-    kind = "revenue" if feature in SPENT else (window_of(feature) or (None,))[0]
-    if kind not in PACED or not isinstance(value, int | float) or is_missing(value):
-        return False
-    if kind == "revenue" and purchase_counts and _nothing_kept(kept, purchase_counts.each):
-        return False  # "..., all of them refunded", "..., 3 more refunded than that"
-    if kind != "revenue" or purchase_counts:  # 2 or more, as the words print it
-        each = purchase_counts.each if purchase_counts and kind == "revenue" else 1.0
-        return value / each >= 1.5
-    if isinstance(kept, int | float) and not is_missing(kept) and kept < 0.005:
-        return False  # "..., all of it refunded", "..., refunded 40 more than that"
-    return not _is_none(value, money=True) and value > 0
-
-
-def _nothing_kept(kept: Any, each: float) -> bool:
-    """Whether what a log counting purchases (``each`` an amount) kept after refunds reads
-    as none or less (:func:`spent_and_kept`)."""
-    return isinstance(kept, int | float) and not is_missing(kept) and kept / each <= 0.5
 
 
 def spent_and_kept(spent: Any, kept: Any, purchase_counts: Counted | None = None) -> str | None:
