@@ -39,6 +39,7 @@ from lifecycle.backtest_inputs import (
     horizons,
     parse_cutoffs,
     too_late,
+    trained_of_everyone,
 )
 from lifecycle.backtest_judge import (
     MODEL,
@@ -454,6 +455,8 @@ def run_backtest(
         users=source / USERS_FILE,
         min_positives=settings.training.min_positives,
         max_rows=settings.training.max_rows,
+        tasks=trained_of_everyone(settings),
+        not_activity_types=tuple(labels.not_activity_types or ()),
     )
     progress("computing what happened after each cutoff")
     truths = {}

@@ -16,7 +16,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import tasks
-from lifecycle.backtest_conversion import ConversionCounts, known_since_sql
+from lifecycle.backtest_outcomes import ConversionCounts, KnownOutcomes, known_since_sql
 from lifecycle.closures import DAY_NS, Closure, cutoff_words, shut_spells
 from lifecycle.errors import UserError
 from lifecycle.setting_types import MAX_DAYS
@@ -106,10 +106,13 @@ class TrainingCutoffs:
     firsts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # users' first
     min_rows: int = 200  # training.min_rows
     max_cutoffs: int = 10_000  # training.max_cutoffs
+    min_positives: int = 20  # training.min_positives
     max_rows: int = 120_000  # training.max_rows
     draws: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # of firsts' users
     # conversion's rows and outcomes (None: not trained, not counted)
     conversion: ConversionCounts | None = None
+    # churn's and LTV's outcomes (None: not counted, their rows only)
+    everyone: KnownOutcomes | None = None
 
     @classmethod
     def of(
@@ -124,7 +127,11 @@ class TrainingCutoffs:
         users: Path | None = None,
         min_positives: int = 20,
         max_rows: int = 120_000,
+        tasks: tuple[str, ...] = ("churn", "ltv"),
+        not_activity_types: tuple[str, ...] = (),
     ) -> TrainingCutoffs:
+        """``conversion``: its label; ``tasks``: those of churn and LTV trained (their
+        outcomes counted)."""
         from features.asof import connect
         from training.datasets import user_draws
 
@@ -151,9 +158,13 @@ class TrainingCutoffs:
         counts = None
         if conversion is not None and conversion.target is not None:
             counts = ConversionCounts.of(events_path, users, conversion, min_rows, min_positives)
+        everyone = KnownOutcomes.of(
+            events_path, users, not_activity_types, tasks, min_rows, min_positives
+        )
         return cls(
             first, ends, frequency, label_free, np.array(firsts, dtype=np.int64), min_rows,
-            max_cutoffs, max_rows, user_draws(pd.Series(ids, dtype=object)), counts,
+            max_cutoffs, min_positives, max_rows, user_draws(pd.Series(ids, dtype=object)),
+            counts, everyone,
         )  # fmt: skip
 
     def last_event(self, cutoff: pd.Timestamp) -> pd.Timestamp | None:
@@ -180,12 +191,25 @@ class TrainingCutoffs:
         and the users known at its train cutoffs are ``training.min_rows`` at least (the
         feature rows it trains on, at most: ``training.foresight`` counts them so); else it
         learns a shorter horizon (``training.bridge_horizon``) or fits label-free models.
-        ``every``: conversion too (its rows, the narrower population, and its outcomes in
-        each part: :meth:`conversion_refused`)."""
+        Churn's and LTV's outcomes in each part too, as training refuses them
+        (:meth:`known_refused`); ``every``: conversion's too (its rows, the narrower
+        population, and its outcomes in each part: :meth:`conversion_refused`)."""
         rows = self.train_rows(cutoff, horizon)
-        if rows is None or rows < self.min_rows:
+        if rows is None or rows < self.min_rows or self.known_refused(cutoff, horizon):
             return False
         return not every or not self.conversion_refused(cutoff, horizon)
+
+    def known_refused(self, cutoff: pd.Timestamp, horizon: int) -> bool:
+        """Whether training refuses churn or LTV at ``cutoff`` for their outcomes (too few
+        positives, or one class, in a part: :meth:`KnownOutcomes.refused`)."""
+        if self.everyone is None:
+            return False
+        kept = self.kept_split(cutoff, horizon, self.known)
+        if kept is None:
+            return True
+        split, share = kept
+        parts = {"train": split.train, "valid": split.valid, "test": split.test}
+        return self.everyone.refused(parts, horizon, share) is not None
 
     def kept_split(
         self, cutoff: pd.Timestamp, horizon: int, rows: Callable[[pd.Timestamp], int]
@@ -245,6 +269,13 @@ class TrainingCutoffs:
         last = pd.Timestamp(int(self.ends[-1]), tz="UTC")
         return len(cutoff_grid(self.first_event, last, self.frequency)) > self.max_cutoffs
 
+    @property
+    def bisects(self) -> bool:
+        """Whether a shorter horizon provably splits wherever a longer one does: not where
+        cutoffs are thinned (:attr:`thins`) or outcomes are counted (churn's users with no
+        activity fall as the horizon grows)."""
+        return not self.thins and self.everyone is None
+
     def skipped(self, cutoff: pd.Timestamp, horizon: int) -> str:
         """Where the offered ``cutoff`` trains churn and LTV from labels but conversion is
         refused (:meth:`conversion_refused`), those words in parentheses; '' otherwise."""
@@ -295,10 +326,11 @@ class TrainingCutoffs:
     def longest(self, cutoff: pd.Timestamp, most: int) -> int | None:
         """The longest horizon up to ``most`` days at which the cutoffs at ``cutoff`` split
         (a shorter one labels a superset of them, so its train cutoffs are a superset too:
-        bisected, unless ``training.max_cutoffs`` thins them: :attr:`thins`); None."""
+        bisected where that decides it, :attr:`bisects`; else each tried from the longest
+        down); None."""
         days = self.either(
             lambda every: longest_that(
-                lambda days: self.splits(cutoff, days, every), most, monotone=not self.thins
+                lambda days: self.splits(cutoff, days, every), most, monotone=self.bisects
             )
         )
         # a longer window holds more events: where the longest holds none, no shorter does
@@ -348,7 +380,7 @@ class TrainingCutoffs:
                     self.happens(latest(days), days) and self.splits(latest(days), days, every)
                 ),
                 most,
-                monotone=not self.thins and not (every and self.conversion),
+                monotone=self.bisects and not (every and self.conversion),
             )
         )
         if low:
@@ -373,7 +405,8 @@ class TrainingCutoffs:
         """What :meth:`splits` asks of training's cutoffs, in words."""
         return (
             f"training's cutoffs (every {self.frequency}, features.cutoff_frequency) split into "
-            f"train, validation and test with {self.min_rows} training rows (training.min_rows)"
+            f"train, validation and test with {self.min_rows} training rows (training.min_rows) "
+            f"and {self.min_positives} positive outcomes of each task in each (training.min_positives)"
         )
 
 
@@ -390,6 +423,13 @@ def conversion_spec(settings: Settings, source: Path, labels: LabelSettings) -> 
     users = source / USERS_FILE
     events = source / EVENTS_FILE
     return label_spec("conversion", labels, events, users if users.is_file() else None)
+
+
+def trained_of_everyone(settings: Settings) -> tuple[str, ...]:
+    """Churn and LTV where training trains them (``training.tasks``): their outcomes are
+    counted for the offers (:class:`KnownOutcomes`)."""
+    chosen = settings.training.tasks
+    return tuple(t for t in ("churn", "ltv") if t in tasks.names() and (not chosen or t in chosen))
 
 
 def longest_that(holds: Callable[[int], bool], most: int, *, monotone: bool = True) -> int:

@@ -463,7 +463,8 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
             ["--cutoff", "2023-02-10"],
             "; the earliest cutoff at which training learns a 60-day horizon from labels is "
             "2023-07-26 (where training's cutoffs (every 7D, features.cutoff_frequency) split "
-            "into train, validation and test with 200 training rows (training.min_rows) first; "
+            "into train, validation and test with 200 training rows (training.min_rows) and 20 "
+            "positive outcomes of each task in each (training.min_positives) first; "
             "from 2023-03-03 a backtest runs, its training fitting label-free models)",
         ),
         (
@@ -518,7 +519,8 @@ def test_what_training_does_at_the_earliest_cutoff_offered_is_said(
     assert result.stderr.strip().endswith(
         "; the earliest cutoff at which training learns a 60-day horizon from labels is "
         "2023-07-26 (where training's cutoffs (every 7D, features.cutoff_frequency) split into "
-        "train, validation and test with 200 training rows (training.min_rows) first; from "
+        "train, validation and test with 200 training rows (training.min_rows) and 20 positive "
+        "outcomes of each task in each (training.min_positives) first; from "
         "2023-03-03 a backtest runs, its training fitting label-free models)"
     ), result.stderr
     off = invoke(
@@ -526,7 +528,7 @@ def test_what_training_does_at_the_earliest_cutoff_offered_is_said(
         *("backtest", "--cutoff", "2023-02-10", "--horizon", "60"),
         env={"LIFECYCLE_TRAINING__LABEL_FREE_FALLBACK": "false"},
     )
-    assert off.stderr.strip().endswith("(training.min_rows) first)"), off.stderr
+    assert off.stderr.strip().endswith("(training.min_positives) first)"), off.stderr
     # what a backtest's training has at each cutoff: the feature table of its copy of the data
     settings = load_settings(home=home, environ={})
     source = settings.workspace.dataset_dir("demo")
@@ -614,7 +616,8 @@ def test_an_offered_cutoff_where_conversion_is_refused_says_it_is_skipped(home: 
     assert result.stderr.strip().endswith(
         "the earliest cutoff at which training learns a 60-day horizon from labels is "
         "2023-12-02 (where training's cutoffs (every 7D, features.cutoff_frequency) split into "
-        "train, validation and test with 5000 training rows (training.min_rows) first; from "
+        "train, validation and test with 5000 training rows (training.min_rows) and 20 positive "
+        "outcomes of each task in each (training.min_positives) first; from "
         "2023-03-03 a backtest runs, its training fitting label-free models) (conversion is "
         "skipped there: 4,244 training rows, 5,000 needed; its rows are the users who had not "
         "bought yet at a training cutoff; every other user had)"

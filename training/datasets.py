@@ -372,6 +372,37 @@ def left_out_text(left_out: dict[str, Any]) -> str:
 PART_WORDS = {"train": "training", "valid": "validation", "test": "test"}
 
 
+class Refusal(NamedTuple):
+    """The first of :func:`check_trainable`'s rules some counts break: ``kind`` (``rows``: too
+    few training rows; ``value``: too few rows with any value; ``single_class``; ``positives``)
+    and the part's rows and positive outcomes."""
+
+    kind: str
+    part: str
+    rows: int
+    positives: int
+
+
+def refusal_of(
+    task: str, counts: dict[str, tuple[int, int]], min_rows: int, min_positives: int
+) -> Refusal | None:
+    """The rule :func:`check_trainable` applies, on counts alone (``counts``: each of train,
+    valid and test's rows and positive outcomes, a value task's rows with any value), so that
+    a backtest's offers refuse exactly what training refuses; None where it trains."""
+    rows, positives = counts["train"]
+    if rows < min_rows:
+        return Refusal("rows", "train", rows, positives)
+    probability = tasks.get(task).is_probability
+    for name, (size, positives) in counts.items():
+        if not probability and positives < min_positives:
+            return Refusal("value", name, size, positives)
+        if positives == 0 or positives == size:
+            return Refusal("single_class", name, size, positives)
+        if positives < min_positives:
+            return Refusal("positives", name, size, positives)
+    return None
+
+
 def check_trainable(
     task: str,
     parts: dict[str, pd.DataFrame],
@@ -380,34 +411,41 @@ def check_trainable(
 ) -> None:
     """Too few rows, too few positives or a single class of an outcome a model is fitted and
     calibrated on (churn's and conversion's label, LTV's P(any value)): a clear error with
-    the counts and, for a single class, why in the task's words. ``spec``: the label's
-    (default: the settings', whose conversion target ``auto`` needs the events)."""
-    counts = {name: len(frame) for name, frame in parts.items()}
-    if counts["train"] < settings.training.min_rows:
-        raise TooFewOutcomes(
-            f"{task}: only {counts['train']} training rows (need {settings.training.min_rows})"
-            f"{population_cause(spec)}; counts {counts}"
-        )
+    the counts and, for a single class, why in the task's words (:func:`refusal_of`'s rule).
+    ``spec``: the label's (default: the settings', whose conversion target ``auto`` needs the
+    events)."""
     probability = tasks.get(task).is_probability
-    for name, frame in parts.items():
-        # a value task's purchase part: whether a user had any value
-        positives = int(frame[LABEL].sum() if probability else (frame[LABEL] > 0).sum())
-        negatives = len(frame) - positives
-        if not probability and positives < settings.training.min_positives:
-            raise TooFewOutcomes(
-                f"{task}: {name} has {counted(positives)} with any value (need "
-                f"{settings.training.min_positives}) among {counted(len(frame), ROWS)}"
-            )
-        if positives == 0 or negatives == 0:
-            spec = spec or label_spec(task, settings.labels)
-            why = single_class_cause(spec, name, frame, none=positives == 0)
-            counts = f"{name} rows have a single class ({positives} positive, {negatives} negative)"
-            raise TooFewOutcomes(f"{task}: {counts}{why}", counts)
-        if positives < settings.training.min_positives:
-            raise TooFewOutcomes(
-                f"{task}: {name} has {counted(positives, POSITIVES)} of "
-                f"{counted(len(frame), ROWS)} (need {settings.training.min_positives})"
-            )
+    counts = {
+        name: (len(frame), int(frame[LABEL].sum() if probability else (frame[LABEL] > 0).sum()))
+        for name, frame in parts.items()
+    }
+    least = settings.training
+    refused = refusal_of(task, counts, least.min_rows, least.min_positives)
+    if refused is None:
+        return
+    kind, name, size, positives = refused
+    if kind == "rows":
+        rows = {name: len(frame) for name, frame in parts.items()}
+        raise TooFewOutcomes(
+            f"{task}: only {size} training rows (need {least.min_rows})"
+            f"{population_cause(spec)}; counts {rows}"
+        )
+    if kind == "value":
+        raise TooFewOutcomes(
+            f"{task}: {name} has {counted(positives)} with any value (need "
+            f"{least.min_positives}) among {counted(size, ROWS)}"
+        )
+    if kind == "single_class":
+        spec = spec or label_spec(task, settings.labels)
+        why = single_class_cause(spec, name, parts[name], none=positives == 0)
+        said = (
+            f"{name} rows have a single class ({positives} positive, {size - positives} negative)"
+        )
+        raise TooFewOutcomes(f"{task}: {said}{why}", said)
+    raise TooFewOutcomes(
+        f"{task}: {name} has {counted(positives, POSITIVES)} of "
+        f"{counted(size, ROWS)} (need {least.min_positives})"
+    )
 
 
 def population_cause(spec: LabelSpec | None) -> str:
