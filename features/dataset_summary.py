@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.basket_rows import rows_line
 from features.contract import ContractError
 from features.duckdb_memory import cursor
 from features.read_notes import note_lines
@@ -80,11 +81,7 @@ class DatasetSummary:
             )
             notes = report.get("notes", {})
             if "amount_default" in notes:
-                why = (
-                    "their amount was empty"
-                    if notes["amount_in_file"]
-                    else "no amount column: LTV is in purchases"
-                )
+                why = "their amount was empty" if notes["amount_in_file"] else rows_line(notes)
                 out.append(
                     f"    {notes['amount_defaulted']:,} purchase/refund rows given amount "
                     f"{notes['amount_default']:g} ({why})"

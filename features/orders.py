@@ -34,6 +34,14 @@ def orders_sql(has_order_id: bool) -> str:
               GROUP BY {c.USER_ID}, {_moment(has_order_id)})"""
 
 
+def order_rows_sql(has_order_id: bool) -> str:
+    """How many purchase rows each order (:func:`orders_sql`'s grouping) is made of, ``rows``:
+    a log without amounts counts its rows, so its value is purchases only where each order is
+    one row (``features.basket_rows``)."""
+    return f"""SELECT count(*) AS rows FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'
+        GROUP BY {c.USER_ID}, {_moment(has_order_id)}"""
+
+
 def cancelled_sql(has_order_id: bool) -> str:
     """``cancelled`` (of the CTE ``orders``): orders wholly refunded, and when; and
     ``refund_notes``, the credit notes (the refund lines of one order id and day, as an order:

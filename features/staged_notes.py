@@ -16,6 +16,7 @@ from features.amount_units import (
     refuse_options_without_amounts,
     whole_amounts,
 )
+from features.basket_rows import rows_of_orders
 from features.currency import amounts_without_currency, unread_currency
 from features.currency_words import AMOUNT_CURRENCY, NO_CURRENCY
 from features.event_types import (
@@ -72,6 +73,8 @@ def note_staged(
             con,
         )
     refuse_options_without_amounts(reports["events"].notes, source)  # given on this command
+    if reports["events"].notes.get("amount_in_file") is False:  # --amount-default: rows counted
+        reports["events"].notes.update(rows_of_orders(staging / EVENTS_FILE, con))
     # none given: maybe cents, or counts of a file's own column (not --amount-default's)
     unit, in_file = shape.get("amount_unit"), reports["events"].notes.get("amount_in_file", True)
     # said once a dataset: an earlier batch that said it records so

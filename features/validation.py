@@ -331,8 +331,9 @@ def check_events(
                     (MAP_AMOUNT,),
                 )
             raise ContractError(
-                f"{said}. For a log without amounts use --amount-default 1 (each purchase "
-                "counts 1, LTV in purchases), or name the amount column with --map "
+                f"{said}. For a log without amounts use --amount-default 1 (each row counts "
+                "1 and the rows of one user at one moment are one order: LTV in purchases, or "
+                "in items where a row is an item of a basket), or name the amount column with --map "
                 f"amount=COLUMN{seen}",
                 ("--amount-default 1",),
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from features import contract as c
+from features.basket_rows import counts_items
 from lifecycle import tasks
 from lifecycle.dataset_kind import read_report, require_whole_tables
 
@@ -96,6 +97,12 @@ class Units:
             return (
                 f"amounts are items counted (the file's '{self.counted_column}', "
                 "--amount-unit count), no money"
+            )
+        if self.nouns == "items":  # a log without amounts of several rows an order
+            return (
+                f"amounts are items counted (a log without amounts, one row per item: each row "
+                f"{self.purchase_counts.each:g}, the rows of one user at one moment one order), "
+                "no money"
             )
         return (
             f"amounts are purchases counted (a log without amounts: each purchase "
@@ -217,7 +224,10 @@ def _counts_in(report: dict[str, Any] | None) -> Counted | None:
     report = report or {}
     notes = report.get("tables", {}).get("events", {}).get("notes", {})
     if notes.get("amount_in_file") is False and notes.get("amount_default") is not None:
-        return Counted(float(notes["amount_default"]))
+        # several rows an order: its rows are items of baskets (features.basket_rows)
+        return Counted(
+            float(notes["amount_default"]), "items" if counts_items(notes) else "purchases"
+        )
     return Counted(1.0, "items") if counted_column(report) else None
 
 

@@ -200,7 +200,9 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     type=float,
     metavar="N",
     help="Amount of purchase/refund rows without one (no amount column, or an empty cell); "
-    "for a count-only log --amount-default 1 makes LTV a number of purchases. Counted in "
+    "for a count-only log --amount-default 1 makes LTV a number of purchases (of items where "
+    "a log writes a basket one row per item: the rows of one user at one moment are one "
+    "order). Counted in "
     "report.json as amount_defaulted.",
 )
 @click.option(
