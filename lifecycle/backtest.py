@@ -231,17 +231,22 @@ class CutoffResult:
             "seconds": self.seconds,
         }
 
-    def lines(self, labels: LabelSettings, currency: str | None = None) -> list[str]:
-        """The cutoff in words; ``currency``: what the value is in, where one is recorded."""
+    def lines(
+        self, labels: LabelSettings, currency: str | None = None, nouns: str | None = None
+    ) -> list[str]:
+        """The cutoff in words; ``currency``: what the value is in, where one is recorded;
+        ``nouns``: what a log without money counts (purchases, or items)."""
         o = self.outcome
-        value = f"{o['value_total']:,.0f}" + (f" {currency}" if currency else "")
+        unit = currency or nouns
+        value = f"{o['value_total']:,.0f}" + (f" {unit}" if unit else "")
+        what = f"{nouns} bought minus refunded" if nouns else "purchases minus refunds"
         lines = [
             f"cutoff {self.cutoff:%Y-%m-%d}: {self.users:,} users known, "
             f"{sum(self.seconds.values()):.0f} s",
             f"  what happened: {o['active_rate']:.1%} active within "
             f"{counted(labels.churn_horizon_days, DAYS)}, "
             f"{o['bought_rate']:.1%} bought and value {value} within "
-            f"{counted(labels.ltv_horizon_days, DAYS)} (purchases minus refunds, at least 0 per user)",
+            f"{counted(labels.ltv_horizon_days, DAYS)} ({what}, at least 0 per user)",
         ]
         lines += [f"  note: {words}" for words in self.shut]
         lines.append(f"  {MODEL} serves: {served_text(self.models)}")
@@ -366,6 +371,7 @@ class BacktestResult:
     out: Path | None
     seconds: float
     currency: str | None = None  # of the events' amounts, where one is recorded
+    counted: str | None = None  # what a log without money counts: purchases or items
 
     @property
     def over_cutoffs(self) -> dict[str, Any] | None:  # rolling origins summed up; one: None
@@ -380,6 +386,7 @@ class BacktestResult:
         return {
             "dataset": self.dataset,
             "currency": self.currency,
+            **({"counted": self.counted} if self.counted else {}),
             "horizons_days": horizons(self.labels),
             "settings": self.settings,
             "cutoffs": [r.to_dict() for r in self.cutoffs],
@@ -400,7 +407,7 @@ class BacktestResult:
             )
         lines = [f"backtest of dataset '{self.dataset}' (horizons: {said})"]
         for result in self.cutoffs:
-            lines += result.lines(self.labels, self.currency)
+            lines += result.lines(self.labels, self.currency, self.counted)
         lines += across_lines(self.over_cutoffs)
         if over := self.over_still_active:
             first, *rest = across_lines(over)
@@ -512,9 +519,12 @@ def run_backtest(
             "code_version": lineage.code_version(),
         }
         from serving.answers import dataset_currency
+        from serving.units import counted_noun, purchase_counts
 
         currency = dataset_currency(source / EVENTS_FILE)
-        result = BacktestResult(dataset, labels, results, used, {}, out, 0.0, currency)
+        counts = purchase_counts(source)  # a log without money: its value is a count
+        nouns = counted_noun(counts)[0] if counts is not None else None
+        result = BacktestResult(dataset, labels, results, used, {}, out, 0.0, currency, nouns)
         result.seconds = time.perf_counter() - started
         progress("logging the backtest to MLflow")
         result.mlflow = log_run(settings, result, base)

@@ -193,6 +193,11 @@ def test_the_value_that_happened_is_said_in_the_events_currency(
     said = cutoff.lines(labels, document["currency"])[1]
     value = f"{result['outcome']['value_total']:,.0f}"
     assert f" bought and value {value} GBP within {HORIZON} days (purchases minus" in said
+    # A log without money (--amount-default) says what its value counts: on a grocery log of
+    # one row per item, "value 120,497 within 91 days (purchases minus refunds ...)" read as
+    # 120,497 purchases where 4,483 orders happened.
+    said = cutoff.lines(labels, None, "items")[1]
+    assert f" bought and value {value} items within {HORIZON} days (items bought minus " in said
 
 
 def test_scratch_workspace_has_nothing_after_the_cutoff(backtest: tuple[dict, Path]) -> None:
