@@ -100,7 +100,13 @@ from features.erasure_log import LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
 from features.erasure_no_user import no_users
-from features.erasure_online import forget_online, record_reached, redact_online, unreached
+from features.erasure_online import (
+    forget_online,
+    record_reached,
+    redact_online,
+    rewrite_redis_files,
+    unreached,
+)
 from features.erasure_places import (
     TEXT_SUFFIXES,
     PlaceIds,
@@ -454,6 +460,7 @@ def forget(
         _forget_features(settings, name, erase_in[name], record)
     from features.store import StoreUnreachable
 
+    changed = {}  # each Redis changed (a server may hold several datasets'), by address
     for store in online_stores(settings, names):
         where, ids_here = store.location, erase_in[store.dataset]
         try:
@@ -470,6 +477,10 @@ def forget(
         record.removed[where] = record.removed.get(where, 0) + removed
         if mentions:
             record.redacted[where] = record.redacted.get(where, 0) + mentions
+        if store.path is None and (removed or mentions):
+            changed[store.address] = store
+    for address, store in changed.items():  # its snapshot and append-only file: on disk
+        record.redis_files[f"redis@{address}"] = rewrite_redis_files(store)[0]
     forget_tables(settings, places, record, "scores")
     if record.user_hashes:  # some user's rows may be in the monitor's samples
         _forget_monitor_files(settings, held, unsure, record)

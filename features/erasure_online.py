@@ -331,6 +331,19 @@ def forget_online(store: OnlineStore, ids: set[str]) -> int:
     return entities
 
 
+def rewrite_redis_files(store: OnlineStore) -> tuple[str, bool]:
+    """A Redis ``forget`` changed, made to write its files on disk again without the users
+    (``features.redis_files``): what was done, and whether it is confirmed."""
+    from features.redis_files import rewrite_files
+    from features.store import FeatureStoreError
+
+    try:
+        feast_store, _ = _redis_keys(store.settings, store.dataset, [])
+        return rewrite_files(feast_store)
+    except FeatureStoreError as error:  # gone since it was changed
+        return f"NOT rewritten: {error}", False
+
+
 def redact_online(store: OnlineStore, ids: set[str]) -> int:
     """The users' ids mentioned as whole tokens in other users' text features of the store (a
     users attribute ``referred_by``), redacted as the feature table they were materialized

@@ -59,6 +59,9 @@ class ErasureRecord:
     not_covered: list[str] = field(default_factory=list)
     # online stores of earlier settings that could not be reached -> why (logged, no ids)
     not_reached: dict[str, str] = field(default_factory=dict)
+    # each Redis changed (redis@host:port) -> its files on disk written again without the
+    # users, or NOT and why (features.redis_files): logged, no ids
+    redis_files: dict[str, str] = field(default_factory=dict)
     champions: list[str] = field(default_factory=list)  # models that learned from the users
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
@@ -133,6 +136,7 @@ class ErasureRecord:
             "mlflow_artifacts_mentioning_users": self.mlflow_examples,
             "not_covered": self.not_covered,
             "not_reached": self.not_reached,
+            "redis_files": self.redis_files,
             "champions_trained_with_users": self.champions,
             "stale_staging_removed": self.stale_staging,
             "not_found": self.not_found,
@@ -247,6 +251,7 @@ class ErasureRecord:
             out.append(f"  NOT changed, mentions a user (retrain to drop it): {p}")
         out += [f"  not covered: {n}" for n in self.not_covered]
         out += [f"  {where}: {why}" for where, why in self.not_reached.items()]
+        out += [f"  {where} files on disk: {done}" for where, done in self.redis_files.items()]
         out += [f"  {where}: {why}" for where, why in self.every_spelling.items()]
         for whose in dict.fromkeys(self.another_datasets.values()):  # one line a dataset
             left = [where for where, said in self.another_datasets.items() if said == whose]

@@ -113,10 +113,16 @@ def _redis_pings(port: int) -> bool:
 
 @contextlib.contextmanager
 def redis_server(
-    workdir: Path, ready_seconds: float = 20, port: int | None = None
+    workdir: Path,
+    ready_seconds: float = 20,
+    port: int | None = None,
+    persist: bool = False,
+    options: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """An empty, non-persistent ``redis-server`` (on ``port``: a restart of one that was
-    there, empty); yields its ``host:port`` connection string."""
+    there, empty; ``persist``: one that snapshots, ``save 3600 1``, and keeps an append-only
+    file in ``workdir``, as a production server does; ``options``: more of its command
+    line); yields its ``host:port``."""
     binary = require_binary(
         "redis-server", "apt-get install -y --no-install-recommends redis-server"
     )
@@ -126,9 +132,10 @@ def redis_server(
         binary,
         "--port", str(port),
         "--bind", LOOPBACK,
-        "--save", "",
-        "--appendonly", "no",
+        "--save", "3600 1" if persist else "",
+        "--appendonly", "yes" if persist else "no",
         "--dir", str(workdir),
+        *options,
     ]  # fmt: skip
     with _running(command, workdir / "redis.log", lambda: _redis_pings(port), ready_seconds):
         yield f"{LOOPBACK}:{port}"

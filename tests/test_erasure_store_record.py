@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from services import redis_server
@@ -99,3 +100,62 @@ def test_a_redis_gone_for_good_is_retired_from_every_dataset_at_once(tmp_path: P
     ]
     said = run(home, "datasets", "retire-store", "--help").output
     assert "--all-datasets" in said
+
+
+def _held_on_disk(folder: Path, token: bytes) -> list[str]:
+    """The files of a Redis's folder (its snapshot, its append-only files) holding ``token``."""
+    return sorted(p.name for p in folder.rglob("*") if p.is_file() and token in p.read_bytes())
+
+
+def test_forget_has_a_persisting_redis_write_its_files_without_the_users(tmp_path: Path) -> None:
+    """A Redis that snapshots and keeps an append-only file, as production servers do: after
+    `forget 00004` its memory lost the user's hash, but dump.rdb (loaded again at a restart
+    before the next save, up to an hour away) and the append-only file (the HSET that wrote
+    it) still held 00004's id. Now forget has the server write both again, waits for them, and
+    says and logs it."""
+    home, disk = tmp_path / "ws", tmp_path / "redis"
+    home.mkdir()
+    with redis_server(disk, persist=True) as connection:
+        settings(home, "redis", connection)
+        referred_shop(home, tmp_path)
+        import redis
+
+        port = int(connection.rsplit(":", 1)[1])
+        server = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+        server.bgsave()  # a snapshot of the store as materialized
+        deadline = time.monotonic() + 30
+        while (
+            server.info("persistence")["rdb_bgsave_in_progress"]
+            or not (disk / "dump.rdb").is_file()
+        ):
+            assert time.monotonic() < deadline, "the test's snapshot was not written in 30 s"
+            time.sleep(0.05)
+        assert "dump.rdb" in _held_on_disk(disk, b"00004")
+        out = json.loads(invoke(home, "--json", "forget", "00004", "00006"))
+        assert out["removed"]["online/shop"] == 2
+        for user in (b"00004", b"00006"):
+            assert _held_on_disk(disk, user) == []
+        assert out["redis_files"] == {
+            f"redis@{connection}": "append-only file rewritten, snapshot written"
+        }
+        assert _held_on_disk(disk, b"00008")  # the others' rows are still on disk
+        logged = json.loads((home / "erasure_log.jsonl").read_text().splitlines()[-1])
+        assert logged["redis_files"] == out["redis_files"]
+        said = invoke(home, "forget", "00010")
+        assert f"  redis@{connection} files on disk: append-only file rewritten, " in said
+
+
+def test_a_redis_refusing_to_rewrite_its_files_is_said_not_rewritten(tmp_path: Path) -> None:
+    """A managed Redis renames BGSAVE and BGREWRITEAOF away: forget erases its memory and says
+    (and logs) that its files were NOT rewritten, naming the refusal, rather than nothing."""
+    home, disk = tmp_path / "ws", tmp_path / "redis"
+    home.mkdir()
+    renamed = ("--rename-command", "BGREWRITEAOF", "", "--rename-command", "BGSAVE", "")
+    with redis_server(disk, persist=True, options=renamed) as connection:
+        settings(home, "redis", connection)
+        referred_shop(home, tmp_path)
+        out = json.loads(invoke(home, "--json", "forget", "00004"))
+    assert out["removed"]["online/shop"] == 1
+    [(where, said)] = out["redis_files"].items()
+    assert where == f"redis@{connection}"
+    assert said.startswith("NOT rewritten: ") and "unknown command" in said, said
