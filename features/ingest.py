@@ -66,6 +66,7 @@ from features.validation import (
 )
 from lifecycle.dataset_kind import (
     DATASET_CODE_COLUMNS,
+    NOT_ID_COLUMNS,
     QUARANTINE_USER_COLUMNS,
     REPORT,
     read_report,
@@ -550,6 +551,8 @@ def erasure_columns(
     return {
         QUARANTINE_USER_COLUMNS: earlier.get(QUARANTINE_USER_COLUMNS, {}) | users,
         DATASET_CODE_COLUMNS: sorted(codes.union(earlier.get(DATASET_CODE_COLUMNS, []))),
+        # the operator's declaration (features.not_ids), kept by an append
+        NOT_ID_COLUMNS: earlier.get(NOT_ID_COLUMNS, []),
     }
 
 

@@ -307,7 +307,7 @@ def check_dataset(
     sources to ingest again. ``logged``: an erasure of a user of the dataset was logged (else
     no ``[forgotten]`` of it was a mention: a column of ids is judged as any other)."""
     from features.batches import batches
-    from lifecycle.dataset_kind import read_report
+    from lifecycle.dataset_kind import NOT_ID_COLUMNS, read_report
 
     report = read_report(folder) or {}
     codes = recorded_columns(folder)(folder / "events.parquet")["codes"]
@@ -340,6 +340,8 @@ def check_dataset(
         "not_checked": elsewhere.not_checked,
         # online_retail versions imported before its description was a code column
         "description_as_text": [v.name for v in stale],
+        # columns the operator declared never ids (features.not_ids): judged as codes
+        "not_id_columns": list(report.get(NOT_ID_COLUMNS) or ()),
         "sources": [{"path": s, "on_disk": Path(s).is_file()} for s in sources],
     }
 
@@ -383,6 +385,16 @@ def _description_line(found: dict[str, Any]) -> list[str]:
     ]
 
 
+def _declared_line(found: dict[str, Any]) -> list[str]:
+    """The columns declared never ids (``lifecycle datasets not-ids``), which `forget` leaves."""
+    if not (columns := found.get("not_id_columns")):
+        return []
+    return [
+        f"  declared never ids (`datasets not-ids`): {', '.join(columns)}: `forget` leaves "
+        f"them, a {REDACTED} there is a value lost"
+    ]
+
+
 def check_lines(found: dict[str, Any]) -> list[str]:
     """The summary of :func:`check_dataset`."""
     name, damaged, older = found["name"], found["damaged"], found["damaged_in_older_versions"]
@@ -413,7 +425,7 @@ def check_lines(found: dict[str, Any]) -> list[str]:
         if text:
             cells = ", ".join(f"{col} {n:,}" for col, n in text.items())
             said += f" ({REDACTED} in text, mentions `forget` redacted: {cells})"
-        return [said, *not_read, *of_ids, *_description_line(found)]
+        return [said, *not_read, *of_ids, *_description_line(found), *_declared_line(found)]
     lines = [
         f"dataset '{name}': {partly}cells DAMAGED by an erasure, {REDACTED} in place of a value",
         *not_read,
@@ -446,7 +458,7 @@ def check_lines(found: dict[str, Any]) -> list[str]:
             f"  {col}: {n:,} in text: mentions `forget` redacted (of an erased user, or by such "
             "a `forget`, of an id that was no user: not told apart)"
         )
-    lines += of_ids + _description_line(found)
+    lines += of_ids + _description_line(found) + _declared_line(found)
     files = [
         f"{s['path']} ({'on disk' if s['on_disk'] else 'NOT on disk now'})"
         for s in found["sources"]

@@ -35,7 +35,12 @@ from features import contract as c
 from features.batches import case_insensitive_ids
 from features.read_words import EXTRA_FIELDS, MISSING_FIELDS
 from features.spreadsheet_cells import unquoted
-from lifecycle.dataset_kind import DATASET_CODE_COLUMNS, QUARANTINE_USER_COLUMNS, read_report
+from lifecycle.dataset_kind import (
+    DATASET_CODE_COLUMNS,
+    NOT_ID_COLUMNS,
+    QUARANTINE_USER_COLUMNS,
+    read_report,
+)
 from lifecycle.errors import UserError
 from lifecycle.storage import atomic_file
 
@@ -325,7 +330,8 @@ def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
         report = {}
     users, codes = (
         report.get(QUARANTINE_USER_COLUMNS) or {},
-        tuple(report.get(DATASET_CODE_COLUMNS) or ()),
+        # and those the operator declared never ids (features.not_ids): left as codes are
+        (*(report.get(DATASET_CODE_COLUMNS) or ()), *(report.get(NOT_ID_COLUMNS) or ())),
     )
     folded = case_insensitive_ids(report)
 

@@ -406,7 +406,7 @@ def datasets(ctx: click.Context) -> None:
     """List the datasets in the workspace with their row counts; `history` and `restore`
     show and bring back earlier versions of one; `check` finds cells an erasure damaged;
     `retire-store` removes a Redis gone for good from one's record of online stores
-    (`--all-datasets`: from every one's)."""
+    (`--all-datasets`: from every one's); `not-ids` declares columns that never hold an id."""
     if ctx.invoked_subcommand is not None:
         return
     from features.dataset_summary import read_dataset_summary

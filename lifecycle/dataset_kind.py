@@ -19,6 +19,7 @@ REPORT = "report.json"  # what an ingest or import recorded in a dataset folder
 # and the names of the dataset's columns of codes (what it leaves: features.scrub)
 QUARANTINE_USER_COLUMNS = "quarantine_user_columns"
 DATASET_CODE_COLUMNS = "code_columns"
+NOT_ID_COLUMNS = "not_id_columns"  # declared by the operator never to hold ids (features.not_ids)
 PARQUET_MAGIC = b"PAR1"  # the first and last four bytes of every Parquet file
 # what reads scores, named when the dataset has none to read
 SCORES_STEP = "scores (at-risk, movers, segments, report, campaigns)"

@@ -122,3 +122,30 @@ def datasets_retire_store(
             f"{entry['log']}"
         )
     obj.console.result({"retired": entries} if all_datasets else entries[0], lines)
+
+
+@datasets.command("not-ids")
+@click.argument("dataset")
+@click.argument("columns", nargs=-1, required=True)
+@click.option("--clear", is_flag=True, help="Take the columns off the declaration.")
+@changes_workspace
+@pass_context
+def datasets_not_ids(obj: Context, dataset: str, columns: tuple[str, ...], clear: bool) -> None:
+    """Declare COLUMNS of DATASET never to hold a user's id (quantities, product codes kept as
+    text): forget then leaves a value there equal to an erased id, as it leaves codes, in
+    every kept version; recorded in their reports, logged, said by `datasets check`. The
+    declaration is yours: a column that does name users (a referrer) keeps erased ids. See
+    docs/privacy.md."""
+    from features.not_ids import declare
+    from lifecycle.dataset_kind import require_dataset
+
+    require_dataset(obj.settings, dataset, "datasets not-ids")
+    entry = declare(obj.settings, dataset, list(columns), clear)
+    now = entry["not_id_columns"]["now"]
+    obj.console.result(
+        entry,
+        [
+            f"dataset '{dataset}': never ids now: {', '.join(now) or 'none'} (every kept "
+            f"version's report); forget leaves their values; recorded in {entry['log']}"
+        ],
+    )
