@@ -57,26 +57,45 @@ def said_with_space_runs(error: ContractError, space_runs: bool, source: str) ->
     return space_runs_refusal(error, source)
 
 
+class MissingColumns(ContractError):
+    """:func:`require_columns`' refusal; ``missing``: the source names the file lacks."""
+
+    def __init__(self, message: str, options: tuple[str, ...], missing: list[str]) -> None:
+        super().__init__(message, options)
+        self.missing = missing
+
+
 def refuse_from_first_lines(path: Path, csv: Any, check: Callable[..., Any], source: str) -> None:
-    """A CSV text file ``path`` (``csv``: its ``CsvFormat``) refused before its rows are read
-    where its header alone refuses it (``check``, a table's row rules, refuses a frame of the
-    header's columns and no rows, as an appended header-only file is checked): the refusal
-    the first chunk's check gives, of its first :data:`FIRST_ROWS` rows (its hints read
-    their values). Anything else, or first lines that do not read, is left to the full read."""
-    from features.reading import CSV_SUFFIXES, read_chunks
+    """A CSV, workbook or JSON lines file ``path`` (``csv``: its ``CsvFormat``) refused before
+    its rows are read where its header alone refuses it (``check``, a table's row rules,
+    refuses a frame of the header's columns and no rows, as an appended header-only file is
+    checked): the refusal the first chunk's check gives, of its first :data:`FIRST_ROWS` rows
+    (its hints read their values). JSON lines have no header: a field their first objects
+    lack is refused so only when no line of the file names it
+    (:func:`features.json_reading.may_hold_fields`). Anything else, or first lines that do
+    not read, is left to the full read (a workbook was read whole, and 300,000 JSON lines
+    parsed and set aside, to refuse a missing column)."""
+    from features.json_reading import JSON_LINES_SUFFIXES, may_hold_fields
+    from features.reading import CSV_SUFFIXES, XLSX_SUFFIXES, read_chunks
     from features.table_checks import TableChecks
     from features.xlsx_reading import is_workbook
 
-    if not path.name.lower().endswith(CSV_SUFFIXES) or is_workbook(path):
+    name = path.name.lower()
+    lines = name.endswith(JSON_LINES_SUFFIXES) and not is_workbook(path)
+    if not (name.endswith(CSV_SUFFIXES + XLSX_SUFFIXES) or lines or is_workbook(path)):
         return
     try:
-        with closing(read_chunks(path, FIRST_ROWS, csv, block_bytes=FIRST_BYTES)) as frames:
+        read = read_chunks(path, FIRST_ROWS, csv, block_bytes=FIRST_BYTES, head=True)
+        with closing(read) as frames:
             first = next(frames)
     except (ContractError, ValueError, OSError, EOFError, StopIteration):
         return  # the first lines do not read (a row longer than the block): the full read says
     try:
         check(pd.DataFrame(columns=first.columns), TableChecks())
         return  # the header passes: the rows are the full read's to judge
+    except MissingColumns as error:
+        if lines and may_hold_fields(path, error.missing):
+            return  # a later line may give it: the full read's to say
     except ContractError:
         pass
     try:
@@ -160,13 +179,14 @@ def require_columns(
                 f"spaces, {squeeze_spaces(source)}"
             )
             options, guessed = ("--delimiter ' '",), ""
-        raise ContractError(
+        raise MissingColumns(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
             + (hint or mapped)
             + (f"; the others with {others}" if not hint and 0 < len(close) < len(missing) else "")
             + guessed  # the user and time columns first: the event types' note reads them
             + note,
             () if hint else note_options or options,
+            [*missing.values()],
         )
 
 

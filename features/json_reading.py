@@ -11,7 +11,8 @@ import pickle
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -149,6 +150,46 @@ def json_lines_chunks(
             spill.seek(0)
         for _ in range(spilled):
             yield _frame(*pickle.load(spill), list(kinds), as_text)
+
+
+def first_records(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """One frame of the file's first ``rows`` objects, read as :func:`json_lines_chunks`
+    reads them (their fields only: a field met later is not a column): what a refusal from
+    the first lines reads, without parsing the rest (300,000 lines were parsed and set aside
+    to refuse a missing column)."""
+    with closing(_records(path)) as records:
+        first = list(islice(records, rows))
+    if not first:
+        raise pd.errors.EmptyDataError(f"{path}: no JSON object")
+    kinds: dict[str, set[str]] = {}
+    for record in first:
+        for name, value in record.items():
+            kinds.setdefault(name, set()).add(_kind(value))
+    columns = {name: [record.get(name) for record in first] for name in kinds}
+    as_text = {name for name, seen in kinds.items() if len(seen - {"null"}) > 1}
+    yield _frame(len(first), columns, list(kinds), as_text)
+
+
+def may_hold_fields(path: Path, names: list[str]) -> bool:
+    """Whether a line of the file may give one of ``names`` (dotted: a nested field): the
+    text a key of it ends in (``revenue"``, as written or its letters beyond ASCII escaped,
+    ``\\u00e4``) is in the file's bytes (a key of ASCII letters escaped, ``\\u0072``, no
+    writer seen writes). False is sure (no line names it): a field absent from the first
+    lines is refused from them only then; True leaves it to the full read."""
+    needles = set()
+    for name in names:
+        last = name.rsplit(".", 1)[-1]
+        for ascii_only in (True, False):
+            needles.add(json.dumps(last, ensure_ascii=ascii_only)[1:].encode())
+    longest = max(map(len, needles), default=0)
+    tail = b""
+    with open_binary(path) as lines:
+        while piece := lines.read(1 << 22):
+            text = tail + piece
+            if any(needle in text for needle in needles):
+                return True
+            tail = text[-longest:]
+    return False
 
 
 def spill_file(folder: Path | None) -> IO[bytes]:

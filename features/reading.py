@@ -39,7 +39,12 @@ from features.csv_lines import (
     text_name,
 )
 from features.hints import option_hint
-from features.json_reading import JSON_LINES_SUFFIXES, SpillFailed, json_lines_chunks
+from features.json_reading import (
+    JSON_LINES_SUFFIXES,
+    SpillFailed,
+    first_records,
+    json_lines_chunks,
+)
 from features.parquet_reading import PARQUET_SUFFIXES, is_parquet_folder, parquet_chunks
 from features.quarantine import RAGGED_ROWS
 from features.read_words import BLANK_ROWS_SKIPPED, EXTRA_FIELDS, MISSING_FIELDS
@@ -80,12 +85,15 @@ def read_chunks(
     columns: list[str] | None = None,
     spill_dir: Path | None = None,
     block_bytes: int | None = None,
+    head: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Read a CSV (every column as text, so no value is lost to a guessed type) or Parquet
     file in frames of at most ``chunk_rows`` rows; a frame's index is its 0-based data row
     in the file, so ``index + 1`` is the source row wherever the chunk starts. ``columns``:
     only these (of a CSV); ``spill_dir``: where JSON lines are set aside while read;
-    ``block_bytes``: what a CSV's reader parses at once (default ``CSV_BLOCK_BYTES``)."""
+    ``block_bytes``: what a CSV's reader parses at once (default ``CSV_BLOCK_BYTES``);
+    ``head``: the first frame is all that is read (JSON lines are then not parsed whole
+    first, their columns those of its objects)."""
     path = Path(path)
     if why := missing_file(path):
         raise ContractError(f"{path}: {why}")
@@ -107,9 +115,13 @@ def read_chunks(
     if path.is_dir() or name.endswith(PARQUET_SUFFIXES):
         chunks = parquet_chunks(path, chunk_rows)
     elif name.endswith(XLSX_SUFFIXES) or is_workbook(path):
-        chunks = skip_blank_tail(xlsx_chunks(path, chunk_rows, csv or CsvFormat()))
+        chunks = skip_blank_tail(xlsx_chunks(path, chunk_rows, csv or CsvFormat(), head))
     elif name.endswith(JSON_LINES_SUFFIXES):
-        chunks = json_lines_chunks(path, chunk_rows, spill_dir)
+        chunks = (
+            first_records(path, chunk_rows)
+            if head
+            else json_lines_chunks(path, chunk_rows, spill_dir)
+        )
     elif name.endswith(CSV_SUFFIXES):
         chunks = _csv_chunks(
             path,

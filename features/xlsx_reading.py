@@ -59,11 +59,14 @@ _UNCALCULATED = re.compile(
 )
 
 
-def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.DataFrame]:
+def xlsx_chunks(
+    path: Path, chunk_rows: int, csv: Any = None, head: bool = False
+) -> Iterator[pd.DataFrame]:
     """The chosen sheet's rows under its header as text (see the module), ``chunk_rows`` at a
     time; the first frame's attrs name the sheet and the header's Excel row. ``csv``: the
     file's ``features.csv_format.CsvFormat``, its sheet (``--sheet``, a users file's
-    ``--users-sheet``)."""
+    ``--users-sheet``); ``head``: its first rows alone are read (a refusal from the header),
+    so its formulas without a value are left to the full read, which scans the whole sheet."""
     import openpyxl
 
     if _binary(path):
@@ -79,7 +82,8 @@ def xlsx_chunks(path: Path, chunk_rows: int, csv: Any = None) -> Iterator[pd.Dat
     try:
         option = csv.option("sheet") if csv is not None else "--sheet"
         name = _chosen_sheet(path, workbook, csv.sheet if csv is not None else None, option)
-        _refuse_uncalculated(path, workbook[name], name)
+        if not head:
+            _refuse_uncalculated(path, workbook[name], name)
         rows = workbook[name].iter_rows()  # cells: their number formats (currency signs)
         head = [_texts(row) for row in _first(rows, HEADER_SCAN_ROWS)]
         filled = [sum(cell != "" for cell in row) for row in head]
