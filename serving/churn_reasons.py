@@ -188,6 +188,7 @@ def worded_reasons(
         pace = pace_of(names[j], value, value_of, names, purchase_counts)
         unkept_said = unkept_text(said, value, unkept)
         text = unkept_said or pace_text(names[j], pace)
+        plain = text is None
         if text is None:
             text = reason_text(
                 said,
@@ -200,9 +201,12 @@ def worded_reasons(
                 kept=kept,
                 trends=trends,
             )
-            # plain words of a spend or a window's count read as good news: say the risk
-            text = f"{text} {RAISES}" if raises_unsaid(said, value, kept, purchase_counts) else text
-        text = window_refund_text(names[j], value, text, unkept)  # and refunded in full
+        worded = window_refund_text(names[j], value, text, unkept)  # and refunded in full
+        # plain words that read as good news (a spend, many orders, no refunds): say the risk
+        bought = value_of("orders_total") if "orders_total" in names else None
+        if plain and worded == text and raises_unsaid(said, value, kept, purchase_counts, bought):
+            worded = f"{text} {RAISES}"
+        text = worded
         if unseen(names[j], value, categories):
             text = unseen_text(text)
         reason = {

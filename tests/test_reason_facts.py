@@ -187,7 +187,7 @@ CASES = {
         {},
         [
             ("average order 145", "net_order_value", 0.7),
-            ("nothing refunded so far", "refund_rate", 0.55),
+            ("nothing refunded so far (raises the risk)", "refund_rate", 0.55),
             ("spent 290 in all (raises the risk)", "net_revenue_total", 0.2),
         ],
     ),

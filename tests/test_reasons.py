@@ -212,10 +212,10 @@ def test_reasons_that_say_one_fact_are_one_reason() -> None:
         np.arange(4)[::-1],
         (none | {"refund_amount_total": 0.0}).get,
     )
-    assert [r["text"] for r in picked] == ["nothing refunded so far"]
+    assert [r["text"] for r in picked] == ["nothing refunded so far (raises the risk)"]
     assert picked[0]["contribution"] == pytest.approx(1.0)
     picked = worded_reasons(names[1:3], np.array([0.2, 0.3]), np.array([1, 0]), none.get)
-    assert [r["text"] for r in picked] == ["no refunds in the last 90 days"]
+    assert [r["text"] for r in picked] == ["no refunds in the last 90 days (raises the risk)"]
     # A model without the usual gap knows nothing of why there is no ratio: said apart.
     names = ["orders_total", "overdue_ratio"]
     picked = worded_reasons(names, np.array([0.5, 0.2]), np.arange(2), one.get)

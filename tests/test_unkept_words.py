@@ -111,9 +111,11 @@ def test_a_windows_refunds_say_the_orders_refunded_in_full_in_it() -> None:
     assert said("c", "refund_amount_90d") == (
         "nothing refunded in the last 90 days beyond 1 order refunded in full"
     )
-    assert said("c", "refund_amount_7d") == "nothing refunded in the last 7 days"  # 9 days old
+    assert said("c", "refund_amount_7d") == (  # 9 days old
+        "nothing refunded in the last 7 days (raises the risk)"
+    )
     assert said("p", "refunds_30d") == "1 refund in the last 30 days, and 1 order refunded in full"
     assert said("p", "refund_amount_30d") == (
         "refunded 10 in the last 30 days, and 1 order refunded in full"
     )
-    assert said("n", "refunds_30d") == "no refunds in the last 30 days"
+    assert said("n", "refunds_30d") == "no refunds in the last 30 days (raises the risk)"
