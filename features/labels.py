@@ -141,11 +141,12 @@ def label_spec(
     labels_settings: object,
     events: pd.DataFrame | Path | None = None,
     users: pd.DataFrame | Path | None = None,
+    until: pd.Timestamp | None = None,
 ) -> LabelSpec:
     """The spec for a task from the ``labels`` settings section (``<task>_horizon_days``,
     ``<task>_lookback_days``, ``<task>_target``, else the task's defaults, and for an outcome
     or population of activity ``not_activity_types``); a target of ``auto`` is decided from
-    ``events`` and ``users`` (:func:`conversion_target_of`)."""
+    ``events`` and ``users`` (:func:`conversion_target_of`; ``until``: those at or before it)."""
     declared = tasks.get(task)
     s = labels_settings
     horizon = getattr(s, f"{task}_horizon_days", None) or declared.horizon_days
@@ -161,7 +162,7 @@ def label_spec(
         if target == "auto":
             if events is None:
                 raise FeatureError(f"labels.{task}_target = auto needs the events to decide")
-            target = conversion_target_of(events, users, quiet)
+            target = conversion_target_of(events, users, quiet, until)
     of_activity = declared.outcome == "no_activity" or declared.population == "recently_active"
     return LabelSpec(
         task,
@@ -176,32 +177,80 @@ def conversion_target_of(
     events: pd.DataFrame | Path,
     users: pd.DataFrame | Path | None = None,
     not_activity_types: Sequence[str] = (),
+    until: pd.Timestamp | None = None,
 ) -> str:
     """``first_purchase`` for sign-up data (sign-up events, or users with a sign-up time: some
     are known before they buy) and for a log whose users are active without buying (more
     than ``PROSPECT_SHARE`` of them: a clickstream's browsers); ``repeat_purchase`` for a
     purchase-only log, where every known user has bought and only a second purchase is left
-    to convert to."""
-    con = connect()
-    _relation(con, "events", events)
-    signups = con.execute(
-        f"SELECT count(*) FROM events WHERE {c.EVENT_TYPE} = '{c.SIGNUP}'"
-    ).fetchall()[0][0]
-    if not signups and users is not None:
-        _relation(con, "users_raw", users)
-        columns = {row[0] for row in con.execute("DESCRIBE users_raw").fetchall()}
-        if c.SIGNUP_TIME in columns:
-            signups = con.execute(f"SELECT count({c.SIGNUP_TIME}) FROM users_raw").fetchone()[0]
-    if signups:
-        return "first_purchase"
-    prospects = con.execute(
-        f"""SELECT coalesce(avg(CASE WHEN active AND NOT bought THEN 1.0 ELSE 0.0 END), 0.0)
-        FROM (SELECT bool_or({is_activity(c.EVENT_TYPE, not_activity_types)}
-                             AND {c.EVENT_TYPE} <> '{c.PURCHASE}') AS active,
-                     bool_or({c.EVENT_TYPE} = '{c.PURCHASE}') AS bought
-              FROM events GROUP BY {c.USER_ID})"""
-    ).fetchone()[0]
-    return "first_purchase" if prospects > PROSPECT_SHARE else "repeat_purchase"
+    to convert to. ``until``: decided from the events and sign-ups at or before it, as of a
+    backtest's cutoff (:class:`TargetTimes`)."""
+    return TargetTimes.of(events, users, not_activity_types).at(until)
+
+
+@dataclass(frozen=True)
+class TargetTimes:
+    """When what decides conversion's ``auto`` target happened: the first sign-up, and each
+    user's first event, first activity other than a purchase and first purchase; so that the
+    target is decided as of any cutoff from what was known by then (:meth:`at`)."""
+
+    signed_up: int | None  # the first sign-up (event or users' sign-up time), ns
+    seen: np.ndarray  # each user's first event, sorted (ns)
+    browsing: np.ndarray  # each user's first activity other than a purchase, sorted
+    browsed_then_bought: np.ndarray  # the later of the two, of users with both, sorted
+
+    @classmethod
+    def of(
+        cls,
+        events: pd.DataFrame | Path,
+        users: pd.DataFrame | Path | None = None,
+        not_activity_types: Sequence[str] = (),
+    ) -> TargetTimes:
+        con = connect()
+        _relation(con, "events", events)
+        t, ty = c.EVENT_TIME, c.EVENT_TYPE
+        firsts = [
+            f"(SELECT min({t}) FROM events WHERE {ty} = '{c.SIGNUP}')",
+        ]
+        if users is not None:
+            _relation(con, "users_raw", users)
+            columns = {row[0] for row in con.execute("DESCRIBE users_raw").fetchall()}
+            if c.SIGNUP_TIME in columns:
+                firsts.append(f"(SELECT min({c.SIGNUP_TIME}) FROM users_raw)")
+        (signed_up,) = con.execute(
+            f"SELECT epoch_ns(least({', '.join(firsts)})::TIMESTAMPTZ)"
+        ).fetchone()
+        browse = f"{is_activity(ty, not_activity_types)} AND {ty} <> '{c.PURCHASE}'"
+        never = np.iinfo(np.int64).max  # no such event
+        per_user = con.execute(
+            f"""SELECT epoch_ns(min({t})) AS seen,
+                       coalesce(epoch_ns(min(CASE WHEN {browse} THEN {t} END)), {never}) AS browsed,
+                       coalesce(epoch_ns(min(CASE WHEN {ty} = '{c.PURCHASE}' THEN {t} END)),
+                                {never}) AS bought
+                FROM events GROUP BY {c.USER_ID}"""
+        ).fetchnumpy()
+        seen, browsed, bought = (
+            np.asarray(per_user[k], dtype=np.int64) for k in ("seen", "browsed", "bought")
+        )
+        return cls(
+            None if signed_up is None else int(signed_up),
+            np.sort(seen),
+            np.sort(browsed[browsed < never]),
+            np.sort(np.maximum(browsed, bought)[(browsed < never) & (bought < never)]),
+        )
+
+    def at(self, until: pd.Timestamp | None = None) -> str:
+        """The target decided from what happened at or before ``until`` (None: everything)."""
+        last = np.iinfo(np.int64).max if until is None else pd.Timestamp(until).value
+        if self.signed_up is not None and self.signed_up <= last:
+            return "first_purchase"
+        known = int(np.searchsorted(self.seen, last, side="right"))
+        prospects = int(np.searchsorted(self.browsing, last, side="right")) - int(
+            np.searchsorted(self.browsed_then_bought, last, side="right")
+        )
+        return (
+            "first_purchase" if known and prospects / known > PROSPECT_SHARE else "repeat_purchase"
+        )
 
 
 def matured_cutoffs(

@@ -452,18 +452,20 @@ def run_backtest(
     labels = backtest_labels(settings.labels, horizon_days)
     stamps = parse_cutoffs(cutoffs)
     span = data_span(source / EVENTS_FILE)
+    conversion, targets = conversion_spec(settings, source, labels)
     grid = TrainingCutoffs.of(
         source / EVENTS_FILE,
         settings.features.cutoff_frequency,
         label_free=settings.training.label_free_fallback,
         min_rows=settings.training.min_rows,
         max_cutoffs=settings.training.max_cutoffs,
-        conversion=conversion_spec(settings, source, labels),
+        conversion=conversion,
         users=source / USERS_FILE,
         min_positives=settings.training.min_positives,
         max_rows=settings.training.max_rows,
         tasks=trained_of_everyone(settings),
         not_activity_types=tuple(labels.not_activity_types or ()),
+        targets=targets,
     )
     progress("computing what happened after each cutoff")
     truths = {}

@@ -25,7 +25,7 @@ from lifecycle.sql import literal
 from lifecycle.words import DAYS, counted
 
 if TYPE_CHECKING:
-    from features.labels import LabelSpec
+    from features.labels import LabelSpec, TargetTimes
     from lifecycle.settings import Settings
     from training.pipeline import TimeSplit
 
@@ -129,9 +129,10 @@ class TrainingCutoffs:
         max_rows: int = 120_000,
         tasks: tuple[str, ...] = ("churn", "ltv"),
         not_activity_types: tuple[str, ...] = (),
+        targets: TargetTimes | None = None,
     ) -> TrainingCutoffs:
-        """``conversion``: its label; ``tasks``: those of churn and LTV trained (their
-        outcomes counted)."""
+        """``conversion``: its label (``targets``: where its target is ``auto``, decided at
+        each cutoff); ``tasks``: those of churn and LTV trained (their outcomes counted)."""
         from features.asof import connect
         from training.datasets import user_draws
 
@@ -157,7 +158,9 @@ class TrainingCutoffs:
         ids, firsts = zip(*seen.fetchall(), strict=True)
         counts = None
         if conversion is not None and conversion.target is not None:
-            counts = ConversionCounts.of(events_path, users, conversion, min_rows, min_positives)
+            counts = ConversionCounts.of(
+                events_path, users, conversion, min_rows, min_positives, targets
+            )
         everyone = KnownOutcomes.of(
             events_path, users, not_activity_types, tasks, min_rows, min_positives
         )
@@ -249,9 +252,9 @@ class TrainingCutoffs:
         """Why training refuses conversion at ``cutoff`` (too few rows, too few positive
         outcomes or one class in a part: :meth:`ConversionCounts.refused`); '' where it
         trains it, is not asked to, or nothing splits."""
-        counts = self.conversion
-        if counts is None:
+        if self.conversion is None:
             return ""
+        counts = self.conversion.decided_at(cutoff)  # its target as decided there
         kept = self.kept_split(cutoff, horizon, lambda t: counts.outcomes(t, horizon)[0])
         if kept is None:
             return ""
@@ -410,19 +413,25 @@ class TrainingCutoffs:
         )
 
 
-def conversion_spec(settings: Settings, source: Path, labels: LabelSettings) -> LabelSpec | None:
-    """Conversion's label of the backtest (its target decided from the whole log), where
-    training trains it (``training.tasks``); None otherwise."""
-    from features.labels import label_spec
+def conversion_spec(
+    settings: Settings, source: Path, labels: LabelSettings
+) -> tuple[LabelSpec | None, TargetTimes | None]:
+    """Conversion's label of the backtest, where training trains it (``training.tasks``;
+    else None), and where its target is ``auto`` what decides it at each cutoff (the events
+    and sign-ups up to it, as the cutoff's copy of the data has them)."""
+    from features.labels import TargetTimes, label_spec
     from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
     if "conversion" not in tasks.names() or (
         settings.training.tasks is not None and "conversion" not in settings.training.tasks
     ):
-        return None
-    users = source / USERS_FILE
+        return None, None
+    users = source / USERS_FILE if (source / USERS_FILE).is_file() else None
     events = source / EVENTS_FILE
-    return label_spec("conversion", labels, events, users if users.is_file() else None)
+    targets = None
+    if labels.conversion_target == "auto":
+        targets = TargetTimes.of(events, users, labels.not_activity_types or ())
+    return label_spec("conversion", labels, events, users), targets
 
 
 def trained_of_everyone(settings: Settings) -> tuple[str, ...]:

@@ -56,8 +56,9 @@ def outcomes(
 
     users = users_path if users_path is not None and users_path.is_file() else None
     value = compute_labels(events_path, [cutoff], label_spec("ltv", labels), users=users)
-    # an auto target is a property of the data set (sign-up data or a purchase-only log)
-    conversion = label_spec("conversion", labels, events=events_path, users=users)
+    # an auto target is decided as the cutoff's training decided it: from the events and
+    # sign-ups up to the cutoff, never from what came after it
+    conversion = label_spec("conversion", labels, events=events_path, users=users, until=cutoff)
     converted = compute_labels(events_path, [cutoff], conversion, users=users)
     at = f"'{cutoff.isoformat()}'::TIMESTAMPTZ"
     active_days, value_days = labels.churn_horizon_days, labels.ltv_horizon_days

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.labels import TargetTimes
 from lifecycle.closures import DAY_NS
 from lifecycle.sql import literal
 from lifecycle.words import POSITIVES, ROWS, counted
@@ -66,6 +67,8 @@ class ConversionCounts:
     draws: np.ndarray  # each user's draw (training.datasets.user_draws: training.max_rows)
     min_rows: int = 200  # training.min_rows
     min_positives: int = 20  # training.min_positives
+    spec: LabelSpec | None = None  # the label's (its target decided at the cutoff: decided_at())
+    targets: TargetTimes | None = None  # labels.conversion_target auto: decided at a cutoff
 
     @classmethod
     def of(
@@ -75,6 +78,7 @@ class ConversionCounts:
         spec: LabelSpec,
         min_rows: int = 200,
         min_positives: int = 20,
+        targets: TargetTimes | None = None,
     ) -> ConversionCounts:
         from features.asof import connect
         from features.orders import cancelled_by, cancelled_sql, orders_sql
@@ -105,6 +109,26 @@ class ConversionCounts:
             user_draws(pd.Series([user for user, _ in known], dtype=object)),
             min_rows,
             min_positives,
+            spec,
+            targets,
+        )
+
+    def decided_at(self, cutoff: pd.Timestamp) -> ConversionCounts:
+        """The counts of a backtest at ``cutoff``: its training decides an ``auto`` target
+        from its copy of the data, the events and sign-ups up to the cutoff
+        (:meth:`features.labels.TargetTimes.at`), never from what came after it."""
+        from dataclasses import replace
+
+        from training.datasets import population_cause
+
+        if self.targets is None or self.spec is None:
+            return self
+        spec = replace(self.spec, target=self.targets.at(cutoff))
+        return replace(
+            self,
+            before=spec.orders_before_target,
+            words=population_cause(spec).removeprefix(": "),
+            spec=spec,
         )
 
     def outcomes(self, cutoff: pd.Timestamp, horizon: int, share: float = 1.0) -> tuple[int, int]:

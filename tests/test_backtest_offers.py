@@ -107,3 +107,61 @@ def test_an_offered_cutoff_is_one_where_ltv_and_churn_learn_from_labels(
         skipped = "(conversion is skipped there" in line
         for task in ("churn", "ltv") if skipped else ("churn", "ltv", "conversion"):
             assert judged["models"][task]["split"], (at, days, task, judged["models"][task])
+
+
+def purchases_log(path: Path, later_signups: int = 0, seed: int = 2) -> Path:
+    """A purchase-only log of 400 customers over 2024 (each buying every 25 days on average
+    from a first purchase in its first 150 days), and ``later_signups`` users who sign up
+    from 2024-11-01 on, after every cutoff and horizon judged here."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    rows = []
+    for user in range(400):
+        day = rng.uniform(0, 150)
+        while day < 365:
+            at = start + pd.Timedelta(days=float(day))
+            rows.append((f"c{user}", at.floor("min"), c.PURCHASE, float(rng.integers(5, 80))))
+            day += rng.exponential(25)
+    for user in range(later_signups):
+        at = pd.Timestamp("2024-11-01", tz="UTC") + pd.Timedelta(hours=11 * user)
+        rows.append((f"s{user}", at, c.SIGNUP, None))
+    columns = [c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT]
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    return path
+
+
+def test_conversions_target_is_decided_from_nothing_after_the_cutoff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 61 (BT5's note): conversion's ``auto`` target was decided from the whole log
+    for the offers and for the judged outcome, while the cutoff's training decided it from
+    its copy of the data. A purchase log whose sign-ups start after the horizon was judged
+    as first purchases (no user known at the cutoff had none: nothing judged) while its
+    models learned repeat purchases. Adding those later sign-ups now changes nothing of the
+    backtest: its offers, its conversion's label and its verdict."""
+    from features.labels import conversion_target_of
+
+    clear_lifecycle_environ(monkeypatch)
+    home = tmp_path / "ws"
+    for name, later in (("shop", 0), ("later", 60)):
+        log = purchases_log(tmp_path / f"{name}.csv", later)
+        run_cli(home, "ingest", str(log), "--dataset", name)
+    said, judged = {}, {}
+    for name in ("shop", "later"):
+        refused = invoke(home, "backtest", "--dataset", name, "--cutoff", "2024-01-20",
+                         "--horizon", "30")  # fmt: skip
+        assert refused.exit_code == 1, refused.output
+        said[name] = refused.stderr.strip()
+        run = invoke(home, "--json", "backtest", "--dataset", name, "--cutoff", "2024-07-01",
+                     "--horizon", "30", "--resamples", "100", env=NO_PLOTS)  # fmt: skip
+        assert run.exit_code == 0, run.output
+        [judged[name]] = json.loads(run.stdout)["cutoffs"]
+    assert said["later"] == said["shop"], said
+    assert judged["later"]["conversion"] == judged["shop"]["conversion"]
+    assert judged["shop"]["conversion"]["labelled"] > 0, judged["shop"]["conversion"]
+    for part in ("methods", "outcome"):
+        assert judged["later"][part] == judged["shop"][part]
+    later = home / "datasets" / "later" / "events.parquet"
+    assert conversion_target_of(later) == "first_purchase"  # the whole log's sign-ups
+    cutoff = pd.Timestamp("2024-07-01", tz="UTC")
+    assert conversion_target_of(later, until=cutoff) == "repeat_purchase"
