@@ -54,7 +54,7 @@ from serving.report_figures import (
     segments_figure,
 )
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
-from serving.revenue import revenue_totals, revenue_words
+from serving.revenue import before_refunds_words, revenue_totals, revenue_words
 from serving.rfm_quintiles import quintiles_words, rfm_quintiles
 from serving.segment_text import (
     segment_summary,
@@ -335,8 +335,12 @@ def render_report(
             + '<p class="note">'
             + (f"{html.escape(rf_only)}. " if (rf_only := rf_only_words(rfm_version)) else "")
             + (  # a sales report's head: refunds on their own, shares before them
-                f"{html.escape(revenue_words(totals, revenue)).capitalize()}; shares of "
-                f"{revenue} are before refunds, refunds a share of their own. "
+                html.escape(revenue_words(totals, revenue)).capitalize()
+                + (
+                    f"{html.escape(said)}, refunds a share of their own. "
+                    if (said := before_refunds_words(totals, revenue))
+                    else ". "
+                )
                 if totals is not None
                 else ""
             )

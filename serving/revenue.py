@@ -83,6 +83,25 @@ def _every_order(events: Path, as_of: str) -> dict[str, float] | None:
     }
 
 
+def no_refunds(totals: dict[str, float]) -> bool:
+    """Whether the events hold no refund at all up to the table's date (``purchases_all``
+    read from them, ``refunds_all`` none, guests' none): a log of purchases only, as loyalty
+    and grocery exports are, whose refund words ('0 refunded ... refund rate 0.0%: all
+    refunds 0 of all purchases 397,924 ...', of items) said nothing but noise."""
+    return (
+        totals.get("purchases_all", 0.0) > 0
+        and not totals.get("refunds_all")
+        and not totals["refunds"]
+        and not totals.get("guest_refunds")
+    )
+
+
+def before_refunds_words(totals: dict[str, float], revenue: str) -> str:
+    """What the shares of ``revenue`` are, after :func:`revenue_words`: before refunds, or
+    nothing to add where there is none (:func:`no_refunds`)."""
+    return "" if no_refunds(totals) else f"; shares of {revenue} are before refunds"
+
+
 def revenue_words(totals: dict[str, float], revenue: str = "revenue") -> str:
     """The totals in words: 'revenue to date 1,234.00 before refunds, 56.00 refunded, 1,178.00
     kept ...'; ``revenue`` is its name for the reader (``purchases`` in a count-only log).
@@ -93,6 +112,8 @@ def revenue_words(totals: dict[str, float], revenue: str = "revenue") -> str:
     quoted for a shop refunding 6.1%), after the orders refunded whole left out, counted
     (``refunded_whole_orders``) and their amount (``refunded_whole``)."""
     before, refunded = totals["before_refunds"], totals["refunds"]
+    if no_refunds(totals):  # nothing to say of refunds: no rate, no orders refunded whole
+        return f"{revenue} to date {money_text(before)}, no refund in the data"
     said = (
         f"{revenue} to date {money_text(before)} before refunds, {money_text(refunded)} "
         f"refunded, {money_text(totals['kept'])} kept"

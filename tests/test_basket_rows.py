@@ -18,6 +18,7 @@ from features.basket_rows import ITEMS_FROM
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from serving.reason_words import reason_text
+from serving.revenue import before_refunds_words, revenue_totals, revenue_words
 from serving.units import purchase_counts, units_for
 
 MAPS = ["--map", "user_id=Member_number", "--map", "event_time=Date", "--event-type", "purchase"]
@@ -80,6 +81,14 @@ def test_a_log_of_one_row_per_item_counts_items_in_orders_of_a_day(
     features = compute_features(events, ["2015-07-23"], windows=(30,)).set_index(c.USER_ID)
     assert features.loc["1001", "orders_total"] == member[c.EVENT_TIME].nunique() == 10
     assert features.loc["1001", "revenue_total"] == len(member)
+    # Its sales head, of a log with no refund: its items, and no refund words of noise.
+    scores = pd.DataFrame({"revenue": [float(len(raw))], "refunds": [0.0]})
+    totals = revenue_totals(scores, folder / "events.parquet", "2015-07-23")
+    assert totals is not None and totals["purchases_all"] == len(raw)
+    said = revenue_words(totals, units.value_name("revenue")) + before_refunds_words(
+        totals, "items"
+    )
+    assert said == f"items to date {len(raw):,}, no refund in the data"
     # New days appended keep the dataset's words: the same file shape, more baskets.
     later = _baskets(tmp_path / "later.csv", range(23, 26))
     appended = CliRunner().invoke(main, ["ingest", str(later), "--dataset", "groc", "--append"])

@@ -15,7 +15,7 @@ from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from serving.batch import write_scores
 from serving.funnel import NO_CHANNEL, channel_funnel
-from serving.revenue import revenue_totals, revenue_words
+from serving.revenue import before_refunds_words, revenue_totals, revenue_words
 from serving.segment_text import (
     channel_line,
     segment_summary,
@@ -243,6 +243,10 @@ def test_revenue_is_shared_before_refunds_with_refunds_a_share_of_their_own() ->
         "revenue to date 130 before refunds, 30 refunded, 100 kept (orders refunded whole "
         "count in none of these: refunds 23.1% of revenue without them)"
     )
+    # with the events' own sums (purchases_all, refunds_all) a refund anywhere keeps the rate
+    every = totals | {"purchases_all": 150.0, "refunds_all": 50.0, "refunded_whole_orders": 1}
+    assert "refund rate 33.3%" in revenue_words(every)
+    assert before_refunds_words(every, "revenue") == "; shares of revenue are before refunds"
     named = [share_label(c, "purchases") for c in shares[1:]]
     assert named == ["purchases", "refunds", "ltv"]
     # a table scored before it had refunds: shared after them, and said so

@@ -375,7 +375,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     )
     from lifecycle.workspace import EVENTS_FILE
     from serving.batch import find_scores, latest_scores, score_all
-    from serving.revenue import revenue_totals, revenue_words
+    from serving.revenue import before_refunds_words, revenue_totals, revenue_words
     from serving.rfm_quintiles import quintiles_words, rfm_quintiles
     from serving.segment_text import (
         channel_line,
@@ -431,7 +431,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     guests = dataset_guest_orders(events.parent)
     if totals := revenue_totals(frame, events, date, guests):  # shares: before refunds
         data["revenue_to_date"] = totals
-        lines.append(f"{revenue_words(totals, revenue)}; shares of {revenue} are before refunds")
+        lines.append(revenue_words(totals, revenue) + before_refunds_words(totals, revenue))
     if guests:
         kept = totals["kept"] if totals else None  # rows without a user id: never unsaid
         data["rows_without_user_id"] = guests | {"share_of_kept": guest_share(guests, kept, date)}
