@@ -32,14 +32,25 @@ def rows_of_orders(events: Path, con: duckdb.DuckDBPyConnection | None) -> dict[
     table, an append's with the dataset's): ``{rows, orders, several, items}``, ``several``
     the orders of more than one row and ``items`` whether its rows are items of baskets
     (:data:`ITEMS_FROM` rows an order or more); {} without purchases."""
+    import duckdb
+
     with cursor(con) as con:
         table = f"read_parquet({literal(events)})"
         names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
-        orders = order_rows_sql(c.ORDER_ID in names)
-        rows, count, several = con.execute(
-            f"WITH events AS (SELECT * FROM {table}) SELECT coalesce(sum(rows), 0), count(*), "
-            f"count(*) FILTER (WHERE rows > 1) FROM ({orders})"
-        ).fetchone()
+
+        def counts(window: bool) -> tuple[int, int, int]:
+            orders = order_rows_sql(c.ORDER_ID in names, window)
+            return con.execute(
+                f"WITH events AS (SELECT * FROM {table}) SELECT coalesce(sum(rows), 0), "
+                f"count(*), count(*) FILTER (WHERE rows > 1) FROM ({orders})"
+            ).fetchone()
+
+        try:
+            rows, count, several = counts(window=False)
+        except duckdb.OutOfMemoryException:
+            # the aggregate's table of orders stays in memory (1M orders of two rows ran out
+            # of 17MB); a window's partitions spill: only when the aggregate does not fit
+            rows, count, several = counts(window=True)
     if not count:
         return {}
     note = {"rows": int(rows), "orders": int(count), "several": int(several)}

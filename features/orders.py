@@ -34,12 +34,17 @@ def orders_sql(has_order_id: bool) -> str:
               GROUP BY {c.USER_ID}, {_moment(has_order_id)})"""
 
 
-def order_rows_sql(has_order_id: bool) -> str:
+def order_rows_sql(has_order_id: bool, window: bool = False) -> str:
     """How many purchase rows each order (:func:`orders_sql`'s grouping) is made of, ``rows``:
     a log without amounts counts its rows, so its value is purchases only where each order is
-    one row (``features.basket_rows``)."""
-    return f"""SELECT count(*) AS rows FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'
-        GROUP BY {c.USER_ID}, {_moment(has_order_id)}"""
+    one row (``features.basket_rows``). ``window``: the same in a window over each order's
+    rows, whose partitions spill where the aggregate's table of orders does not fit."""
+    purchases = f"FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'"
+    key = f"{c.USER_ID}, {_moment(has_order_id)}"
+    if not window:
+        return f"SELECT count(*) AS rows {purchases} GROUP BY {key}"
+    return f"""SELECT rows FROM (SELECT count(*) OVER w AS rows, row_number() OVER w AS k
+        {purchases} WINDOW w AS (PARTITION BY {key})) WHERE k = 1"""
 
 
 def cancelled_sql(has_order_id: bool) -> str:

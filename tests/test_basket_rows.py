@@ -114,3 +114,36 @@ def test_a_log_of_one_row_per_purchase_still_counts_purchases(home: Path, tmp_pa
     assert purchase_counts(folder).noun == "purchases"
     units = units_for(load_settings(home=home), {"dataset": "visits"})
     assert units.amounts.startswith("amounts are purchases counted (a log without amounts: each ")
+
+
+def test_a_large_log_whose_orders_do_not_fit_memory_is_counted_in_a_window(
+    tmp_path: Path,
+) -> None:
+    """The aggregate of 1M orders of two rows ran out of 24MB (its table of orders stays in
+    memory): an ingest of such a log failed there; a window over each order's rows spills."""
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from features.basket_rows import rows_of_orders
+
+    n = 1_000_000
+    first = pd.Timestamp("2020-01-01", tz="UTC")
+    pq.write_table(
+        pa.table(
+            {
+                c.USER_ID: np.repeat(np.arange(n) % 200_000, 2).astype(str),
+                c.EVENT_TIME: first + pd.to_timedelta(np.repeat(np.arange(n), 2), unit="m"),
+                c.EVENT_TYPE: np.full(2 * n, c.PURCHASE),
+                c.AMOUNT: np.ones(2 * n),
+            }
+        ),
+        tmp_path / "events.parquet",
+    )
+    with duckdb.connect() as con:
+        con.execute("SET memory_limit = '24MB'")
+        con.execute("SET threads = 1")
+        con.execute(f"SET temp_directory = '{tmp_path / 'spill'}'")
+        said = rows_of_orders(tmp_path / "events.parquet", con)
+    assert said["rows_of_orders"] == {"rows": 2 * n, "orders": n, "several": n, "items": True}
