@@ -47,17 +47,17 @@ EACH_ONCE = "each_once"  # its DATES_READ_AS note's key: {"first", "last", "cons
 
 
 def serial_line(column: str, note: dict[str, Any]) -> str:
-    """The summary line of a column read as serial dates; its example is read as the
-    column was (pandas: only a dataset with such a column pays for it)."""
-    import pandas as pd
+    """The summary line of a column read as serial dates, with its example and the time it
+    reads as (:data:`SHOWN`, kept at ingest: the listing imports no pandas)."""
+    value = serial_example(note)
+    if SHOWN in note:
+        shown = note[SHOWN]
+    else:  # a report written before 2026-12-07: read the example as the column was (pandas)
+        from features.serial_dates import serial_shown
 
-    from features.serial_dates import serial_times
-
-    value = (note["example"] or "").rsplit("=", 1)[-1].strip("'\"")
-    system = note.get("system", 1900)
-    shown = serial_times(pd.Series([value]), "UTC", system)[0].iloc[0]
-    example = f": {value} is {shown:%Y-%m-%d %H:%M:%S}" if pd.notna(shown) else ""
-    if system == 1904:
+        shown = serial_shown(note)
+    example = f": {value} is {shown}" if shown else ""
+    if note.get("system", 1900) == 1904:
         return (
             f"    '{column}' read as a spreadsheet's serial dates, all {note['rows']:,} of its "
             f"values (days since 1904-01-01: the workbook is of the 1904 date system{example})"
@@ -68,6 +68,14 @@ def serial_line(column: str, note: dict[str, Any]) -> str:
         "1904 system (old Mac Excel) would read 4 years and a day early, which a CSV cannot "
         "show: format the column as dates before saving it to be sure"
     )
+
+
+SHOWN = "shown"  # a serial DATES_READ_AS note's key: its example as a time (text), or None
+
+
+def serial_example(note: dict[str, Any]) -> str:
+    """The serial value of a ``DATES_READ_AS`` note's example (``row 2: '40544.5'``)."""
+    return (note["example"] or "").rsplit("=", 1)[-1].strip("'\"")
 
 
 def each_once_line(column: str, note: dict[str, Any]) -> str | None:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from features import contract as c
 from features.parsing import FAST_TEXT, as_text
-from features.read_words import EACH_ONCE, SERIAL
+from features.read_words import EACH_ONCE, SERIAL, SHOWN, serial_example
 from features.time_parsing import LOCAL_TIME, SERIAL_DAYS
 from lifecycle.sql import identifier, literal
 
@@ -76,7 +76,16 @@ def serial_columns(
             found[column] = {"order": SERIAL, "rows": evidence.filled, "example": evidence.first}
             if system == 1904:
                 found[column]["system"] = 1904
+            found[column][SHOWN] = serial_shown(found[column])
     return found
+
+
+def serial_shown(note: dict[str, Any]) -> str | None:
+    """The time a serial ``DATES_READ_AS`` note's example reads as, as the dataset's summary
+    shows it (``2011-01-01 12:00:00``), or None where it reads as none."""
+    system = note.get("system", 1900)
+    shown = serial_times(pd.Series([serial_example(note)]), "UTC", system)[0].iloc[0]
+    return f"{shown:%Y-%m-%d %H:%M:%S}" if pd.notna(shown) else None
 
 
 def note_each_once(
