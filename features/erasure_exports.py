@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from features.scrub import Scrubbed, rewrite_file, scrub, token_pattern, users_in
 from lifecycle.exports import SCRATCH_MARKER, Export, registered_exports
 from lifecycle.pseudonyms import pseudonym
-from lifecycle.storage import fsync_dir, staging_name, sweep_stale
+from lifecycle.storage import fsync_dir, staging_name, sweep_stale, under_staging
 
 if TYPE_CHECKING:
     from features.erasure_places import PlaceIds
@@ -163,8 +163,9 @@ def forget_inner_scratch(
     online store)."""
     home = settings.workspace.home.resolve()
     inner = {Path(e.path): e.dataset for e in exports if Path(e.path).is_relative_to(home)}
-    for marker in home.rglob(SCRATCH_MARKER):  # registered or not
-        inner.setdefault(marker.parent, None)
+    for marker in home.rglob(SCRATCH_MARKER):  # registered or not; not a running backtest's
+        if not under_staging(marker, home):
+            inner.setdefault(marker.parent, None)
     findings = []
     for path, dataset in sorted(inner.items()):
         if (path / SCRATCH_MARKER).is_file():

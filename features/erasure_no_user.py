@@ -29,6 +29,7 @@ from features.id_spellings import padded_width, padding_hint, shown
 from features.scrub import scrub, table_format
 from lifecycle.exports import SCRATCH_MARKER
 from lifecycle.pseudonyms import pseudonym
+from lifecycle.storage import under_staging
 
 if TYPE_CHECKING:
     from features.erasure_record import ErasureRecord
@@ -77,7 +78,11 @@ def listed(
     home = settings.workspace.home.resolve()
     outside = {Path(e.path): e.dataset for e in exports if not Path(e.path).is_relative_to(home)}
     scratch = {p: owner for p, owner in outside.items() if (p / SCRATCH_MARKER).is_file()}
-    scratch |= {marker.parent: None for marker in home.rglob(SCRATCH_MARKER)}
+    scratch |= {
+        marker.parent: None
+        for marker in home.rglob(SCRATCH_MARKER)
+        if not under_staging(marker, home)  # a running backtest's own copy: not a place
+    }
     for path, owner in scratch.items():
         take(
             lambda terms, p=path: sum(f.rows for f in check_scratch(p, terms, False, fold)),

@@ -27,6 +27,7 @@ from features.erasure_record import FILES_DELETED
 from features.scrub import Mentions, Scrubbed, rewrite_file, scrub, table_files, token_pattern
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.registry import model_name
+from lifecycle.storage import under_staging
 from lifecycle.workspace import DEMO_DATASET
 
 if TYPE_CHECKING:
@@ -304,6 +305,8 @@ def other_files(settings: Settings, handled: set[Path]) -> list[Path]:
     files = []
     for path in sorted(home.rglob("*")):
         if path.is_symlink() or not path.is_file() or path.name.startswith("."):
+            continue
+        if under_staging(path, home):  # a running backtest's scratch (a dead one's: swept)
             continue
         resolved = path.resolve()
         if resolved in handled or path.name in (LOG_FILE, KEY_FILE, REGISTER_FILE):

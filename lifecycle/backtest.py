@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +64,7 @@ from lifecycle.exports import SCRATCH_MARKER, record_scratch
 from lifecycle.settings import LabelSettings, Settings, TrackingSettings
 from lifecycle.sql import literal
 from lifecycle.steps import refusals
-from lifecycle.storage import refuse_unwritable
+from lifecycle.storage import refuse_unwritable, staging_folder
 from lifecycle.words import DAYS, counted
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
@@ -483,7 +482,10 @@ def run_backtest(
     # before anything runs: a folder that cannot be made, or written (read-only), stops here
     if out is not None:
         refuse_unwritable(out / RESULT_FILE, "the backtest (--out)")
-    base = out or Path(tempfile.mkdtemp(prefix="lifecycle-backtest-"))
+    # without --out, a staging folder of the workspace, not the system's temporary folder:
+    # a backtest killed there (OOM, kill -9) left a copy of the dataset `forget` never found;
+    # here `forget` (or any write beside it) removes it once its process is gone
+    base = out or staging_folder(settings.workspace.home, "backtest")
     try:
         results = [
             backtest_cutoff(

@@ -48,6 +48,20 @@ def staging_name(target: str, kind: str) -> str:
     return f".{target}.{kind}.{_host_tag()}-{os.getpid()}-{secrets.token_hex(6)}{STAGING_SUFFIX}"
 
 
+def staging_folder(parent: Path, target: str) -> Path:
+    """A fresh staging folder (mode 0700) in ``parent`` for this process's own scratch, named
+    for ``target``: removed by :func:`sweep_stale` once its process is gone, killed or not."""
+    path = parent / staging_name(target, "dir")
+    path.mkdir(mode=0o700)
+    return path
+
+
+def under_staging(path: Path, root: Path) -> bool:
+    """Whether ``path`` lies in a staging file or folder below ``root`` (a live writer's:
+    a dead one's is swept first), which readers of ``root``'s files leave alone."""
+    return any(_STAGING.match(part) for part in path.relative_to(root).parts)
+
+
 def staging_target(path: Path) -> Path:
     """The file or folder a staging path is written for (any other path: itself)."""
     found = _STAGING.match(path.name)

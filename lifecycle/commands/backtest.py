@@ -43,7 +43,8 @@ def _iso_dates(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Keep plots, backtest.json and each cutoff's scratch workspace here [default: a temporary folder].",
+    help="Keep plots, backtest.json and each cutoff's scratch workspace here [default: a "
+    "staging folder of the workspace, removed].",
 )
 @click.option(
     "--resamples",
