@@ -155,17 +155,19 @@ def unread_currency_line(note: dict[str, Any]) -> str:
 
 
 def amounts_without_currency_line(note: dict[str, Any]) -> str:
-    """The summary line of :func:`amounts_without_currency`'s note: what it means, and the
-    options that record the currency."""
+    """The summary line of :func:`amounts_without_currency`'s note (or of
+    :func:`features.currency.unrecorded_currency`'s, without the rows' count): what it means,
+    and the options that record the currency."""
     again = (
         "ingest the dataset's files again with --currency CODE (the first with --replace, then "
         "--append the later ones)"
         if note.get("appended")
         else "ingest the file again with --replace --currency CODE"
     )
+    rows = f"{note['rows']:,} purchase and refund rows: " if "rows" in note else ""
     return (
-        f"    amounts in '{note['column']}' have no currency ({note['rows']:,} purchase and "
-        "refund rows: no sign or code written on them, no currency column): lists, the report "
+        f"    amounts in '{note['column']}' have no currency ({rows}"
+        "no sign or code written on them, no currency column): lists, the report "
         "and the API show them as bare numbers ('no currency recorded'); to record it, "
         f"{again} (an ISO 4217 code, e.g. --currency GBP), or --map currency=COLUMN for a "
         "column of codes"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from features import contract as c
 from features.basket_rows import rows_line
 from features.contract import ContractError
+from features.currency_words import NO_CURRENCY, amounts_without_currency_line
 from features.duckdb_memory import cursor
 from features.read_notes import note_lines
 from lifecycle.dataset_kind import damaged, read_report
@@ -36,10 +37,14 @@ class DatasetSummary:
     # with a users file and the attribute settings: its attributes no model reads -> why
     # (features.identifiers.users_file_not_features, judged on the ingest's connection)
     not_features: dict[str, str] | None = None
+    # `datasets`: amounts without a currency its last ingest's notes do not say (recorded
+    # before ingest said it, or said before an append: features.currency.unrecorded_currency)
+    unrecorded: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "path": str(self.path), "kind": self.kind, "tables": self.tables}
         out |= {"unchanged": True} if self.unchanged else {}
+        out |= {"amounts_without_currency": self.unrecorded} if self.unrecorded else {}
         return out | ({"totals": self.totals} if self.totals else {}) | {"now": self.now}
 
     def lines(self) -> list[str]:
@@ -125,6 +130,8 @@ class DatasetSummary:
                 from features.append_gap import silence_line
 
                 out.append(silence_line(silence))
+        if self.unrecorded:
+            out.append(amounts_without_currency_line(self.unrecorded))
         return out
 
 
@@ -206,5 +213,55 @@ def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:
         )
     now = dataset_now(dataset_dir) if report["kind"] == "events" else None
     return DatasetSummary(
-        dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals"), now
+        dataset_dir.name,
+        dataset_dir,
+        report["kind"],
+        report["tables"],
+        report.get("totals"),
+        now,
+        unrecorded=unrecorded_currency(dataset_dir, report),
     )
+
+
+def unrecorded_currency(dataset_dir: Path, report: dict[str, Any]) -> dict[str, Any] | None:
+    """The note of :func:`features.currency.amounts_without_currency` that `lifecycle
+    datasets` says of an events dataset whose last ingest's notes do not (one ingested before
+    ingest said it, 2026-12-07, or appended to since it was said: an append does not repeat
+    it) while its amounts still have no currency. Read from what is recorded, no row: the
+    report, and the events' Parquet footer by DuckDB (no pyarrow, which imports NumPy: the
+    listing imports neither): no currency column, or none of its row groups holding a value;
+    some row group's amounts above 0. Without the rows' count, which only a read of them
+    gives. None when a currency is recorded, the amounts are counted (no money), or the
+    footer cannot say (a row group without statistics)."""
+    import duckdb
+
+    from features.batches import batches
+    from serving.units import purchase_counts
+
+    events = dataset_dir / EVENTS_FILE
+    notes = report.get("tables", {}).get("events", {}).get("notes", {})
+    if report.get("kind") != "events" or NO_CURRENCY in notes or not events.is_file():
+        return None
+    if purchase_counts(dataset_dir) is not None:  # counted: no money
+        return None
+    try:
+        with cursor(None) as con:
+            groups = con.execute(
+                "SELECT path_in_schema, row_group_num_rows, stats_null_count, stats_max_value "
+                f"FROM parquet_metadata({literal(events)})"
+            ).fetchall()
+    except duckdb.Error:  # being replaced, or damaged: `datasets` says so in its line
+        return None
+    held = c.currency_column({name for name, *_ in groups})
+    for name, rows, nulls, _ in groups:
+        if name == held and (nulls is None or nulls < rows):  # a currency, or unknown
+            return None
+    if not any(
+        name == c.AMOUNT and top is not None and float(top) > 0 for name, _, _, top in groups
+    ):
+        return None
+    recorded = batches(report)
+    shapes = [(b.get("file_shape") or {}).get("columns") or {} for b in recorded]
+    column = next((s[c.AMOUNT] for s in reversed(shapes) if c.AMOUNT in s), c.AMOUNT)
+    appended = any(b.get("mode") == "append" for b in recorded)
+    return {"column": column, "appended": appended, "from": "recorded"}

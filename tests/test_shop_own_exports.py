@@ -134,3 +134,43 @@ def test_a_dataset_whose_amounts_have_no_currency_is_told_how_to_record_one(
     signed = _invoke(*ingest, "--dataset", "pounds", str(pounds))
     assert signed.exit_code == 0, signed.output
     assert "have no currency" not in signed.output and "read as GBP" in signed.output
+
+
+def test_datasets_says_amounts_have_no_currency_from_what_is_recorded(tmp_path: Path) -> None:
+    """A dataset ingested before ingest said its amounts had no currency said nothing of it in
+    `datasets` until its next append, and one appended to after it was said said nothing
+    again (the listing shows the last ingest's notes). `datasets` now says it of both, read
+    from the report and the events' Parquet footer (no rows: hence no count of them), with
+    the way to record one; once recorded (--replace --currency GBP, pasted), nothing."""
+    home = ("--home", str(tmp_path / "ws"))
+    ingest = (*home, "ingest", *MAPS, "--map-type", "purchase=Sale", "--dataset", "bare")
+    orders = _orders(tmp_path / "a.csv")
+    assert _invoke(*ingest, str(orders)).exit_code == 0
+    path = tmp_path / "ws" / "datasets" / "bare" / "report.json"
+    report = json.loads(path.read_text())  # as ingested before 2026-12-07: no such note
+    del report["tables"]["events"]["notes"]["amounts_without_currency"]
+    del report["batches"][-1]["amounts_without_currency"]
+    path.write_text(json.dumps(report))
+    said = (
+        "    amounts in 'Total' have no currency (no sign or code written on them, no currency "
+        "column): lists, the report and the API show them as bare numbers ('no currency "
+        "recorded'); to record it, {again} (an ISO 4217 code, e.g. --currency GBP), or --map "
+        "currency=COLUMN for a column of codes"
+    )
+    listed = _invoke(*home, "datasets").output.splitlines()
+    assert said.format(again="ingest the file again with --replace --currency CODE") in listed
+    listed = json.loads(_invoke(*home, "--json", "datasets").output)["datasets"][0]
+    assert listed["amounts_without_currency"]["column"] == "Total"
+    given = _invoke(*ingest, "--replace", "--currency", "GBP", str(orders))  # as told
+    assert given.exit_code == 0, given.output
+    assert "have no currency" not in _invoke(*home, "datasets").output
+    # said by its first ingest, then appended to: the append's notes do not repeat it
+    later = (*home, "ingest", *MAPS, "--map-type", "purchase=Sale", "--dataset", "later")
+    assert _invoke(*later, str(orders)).exit_code == 0
+    appended = _invoke(*later, "--append", str(_orders(tmp_path / "b.csv", first=20)))
+    assert appended.exit_code == 0 and "have no currency" not in appended.output
+    again = (
+        "ingest the dataset's files again with --currency CODE (the first with --replace, then "
+        "--append the later ones)"
+    )
+    assert said.format(again=again) in _invoke(*home, "datasets").output.splitlines()
