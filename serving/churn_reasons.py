@@ -204,7 +204,8 @@ def worded_reasons(
         worded = window_refund_text(names[j], value, text, unkept)  # and refunded in full
         # plain words that read as good news (a spend, many orders, no refunds): say the risk
         bought = value_of("orders_total") if "orders_total" in names else None
-        if plain and worded == text and raises_unsaid(said, value, kept, purchase_counts, bought):
+        raises = raises_unsaid(said, value, kept, purchase_counts, bought, spent)
+        if plain and worded == text and raises:
             worded = f"{text} {RAISES}"
         text = worded
         if unseen(names[j], value, categories):

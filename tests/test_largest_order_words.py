@@ -50,3 +50,38 @@ def test_a_largest_order_says_its_share_and_an_only_order_its_count(
     assert len(some) == 820
     assert by_share.iloc[0] < 0.2 < 0.35 < by_share.iloc[-1]
     assert by_size.iloc[0] > 0.35 > 0.25 > by_size.iloc[-1]
+
+
+def test_a_largest_order_of_a_small_share_says_it_raised_the_risk(
+    online_retail_loaded: Any,
+) -> None:
+    """ "largest order 1,077, 15% of all they spent" (12980, 19th of the at-risk list at
+    2011-12-10) reads as a steady customer of many orders, and the data agrees: of the repeat
+    buyers at 2011-09-10 whose largest order was under 40% of their spend, far fewer bought
+    nothing in the next 91 days than of the others. The model reads the order's size, so such
+    a reason says that it raised the risk; a larger share says the risk itself."""
+    events, users = online_retail_loaded
+    cutoffs = ["2011-09-10", "2011-12-10"]
+    table = compute_features(events.frame, cutoffs, users=users.frame)
+    latest = table[table["as_of"] == table["as_of"].max()].set_index("user_id")
+    assert _line(latest.loc["12980"], [-0.1, 0.4, -0.1, -0.1, -0.1]) == (
+        "largest order 1,077, 15% of all they spent (raises the risk)"
+    )
+    assert _line(latest.loc["13868"], [-0.1, 0.4, -0.1, -0.1, -0.1]) == (
+        "largest order 2,685, 84% of all they spent"
+    )
+    marked = {False: 0, True: 0}
+    for user, row in latest[latest["orders_total"] >= 2].iterrows():
+        text = _line(row, [-0.1, 0.4, -0.1, -0.1, -0.1])
+        share = int(text.split(", ")[1].split("%")[0])
+        assert text.endswith("(raises the risk)") == (share < 40), (user, text)
+        marked[share < 40] += 1
+    assert marked == {False: 1519, True: 1315}
+    # the measurement the words rest on
+    then = table[table["as_of"] == table["as_of"].min()].set_index("user_id")
+    later = latest["orders_total"].reindex(then.index)
+    repeat = then[then["orders_total"] >= 2]
+    lapsed = later.loc[repeat.index] <= repeat["orders_total"]
+    low = (repeat["max_order_value"] / repeat["revenue_total"]) < 0.4
+    assert (low.sum(), (~low).sum()) == (858, 1136)
+    assert round(lapsed[low].mean(), 3) == 0.141 and round(lapsed[~low].mean(), 3) == 0.419

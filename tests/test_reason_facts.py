@@ -129,7 +129,7 @@ CASES = {
                 "overdue_ratio",
                 0.3,
             ),
-            ("largest order 90, 8% of all they spent", "max_order_value", 0.1),
+            ("largest order 90, 8% of all they spent (raises the risk)", "max_order_value", 0.1),
         ],
     ),
     "not yet due says the usual gap: the gap said once": (
@@ -143,7 +143,7 @@ CASES = {
                 "overdue_ratio",
                 0.5,
             ),
-            ("largest order 190, 17% of all they spent", "max_order_value", 0.1),
+            ("largest order 190, 17% of all they spent (raises the risk)", "max_order_value", 0.1),
         ],
     ),
     "the usual gap first, then not yet due: the reason that says both": (
@@ -157,7 +157,7 @@ CASES = {
                 "overdue_ratio",
                 0.5,
             ),
-            ("largest order 190, 17% of all they spent", "max_order_value", 0.1),
+            ("largest order 190, 17% of all they spent (raises the risk)", "max_order_value", 0.1),
         ],
     ),
     "windows as long as the user is known: totals": (
