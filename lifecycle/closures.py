@@ -2,7 +2,8 @@
 (online_retail's Christmas 2010: no event from 2010-12-24 to 2011-01-03).
 
 The one detection (:func:`shut_spells`) and its words: the backtest says a closure near its
-cutoff (:func:`cutoff_words`), training one its labels' horizons span (:func:`label_words`).
+cutoff (:func:`cutoff_words`), training one its labels' horizons span (:func:`label_words`),
+and a label-free fit one in the horizon before the cutoff it is fitted at (:func:`fit_words`).
 """
 
 from __future__ import annotations
@@ -143,3 +144,10 @@ def label_words(
             + LABEL_EFFECTS[tasks.get(task).outcome]
         )
     return said
+
+
+def fit_words(events_path: Path, cutoff: pd.Timestamp, horizon: int) -> list[str]:
+    """Each closure in the ``horizon`` days before ``cutoff``, where a label-free model is
+    fitted on every user (no label to span it: the shut days read as every customer's
+    silence, its forecasts low), in the backtest's note's words (:func:`cutoff_words`)."""
+    return cutoff_words(shut_spells(event_days(events_path)), cutoff, horizon)

@@ -32,7 +32,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF
 from features.labels import ACTIVITY, BEYOND_PURCHASES, PURCHASES
-from lifecycle import lineage, registry
+from lifecycle import closures, lineage, registry
 from lifecycle.btyd import MBGNBD
 from lifecycle.btyd_features import FLAT_P_ALIVE, fit_purchase_process, flat_p_alive
 from lifecycle.bundle import ModelBundle
@@ -123,6 +123,10 @@ def train_label_free(
         f"{task}: {'' if cause_said else f'{why}; '}fitting the label-free {kind} on "
         f"{counted(len(rows))} at {cutoff:%Y-%m-%d}"
     )
+    events = settings.workspace.events(dataset)
+    shut = closures.fit_words(events, cutoff, training.spec.horizon_days)
+    for words in shut:  # a closure before the cutoff: every customer's silence (lifecycle.closures)
+        progress(f"{task}: note: {words}")
     try:
         rule = fit_rule(
             kind,
@@ -162,12 +166,13 @@ def train_label_free(
         bundle.data_window[FLAT_P_ALIVE] = flat
     mlflow_client = registry.client(settings)
     name = registry.model_name(dataset, task)
-    run_id, version = _log(settings, mlflow_client, name, bundle, rows)
+    report = training.report | ({"shop_shut": shut} if shut else {})
+    run_id, version = _log(settings, mlflow_client, name, bundle, rows, report)
     promoted, verdict = gate_label_free(
         mlflow_client, name, task, version, bundle, accept_definition_change
     )
     registry.record_gate(mlflow_client, name, version, verdict)
-    report = training.report | {TAG: why, FLAT_P_ALIVE: bundle.data_window.get(FLAT_P_ALIVE)}
+    report |= {TAG: why, FLAT_P_ALIVE: bundle.data_window.get(FLAT_P_ALIVE)}
     return TrainResult(task, name, version, run_id, {}, promoted, verdict, None, report)
 
 
@@ -236,9 +241,16 @@ def same_data(champion: Any, ours: dict[str, str]) -> bool:
 
 
 def _log(
-    settings: Settings, mlflow_client: Any, name: str, bundle: ModelBundle, rows: pd.DataFrame
+    settings: Settings,
+    mlflow_client: Any,
+    name: str,
+    bundle: ModelBundle,
+    rows: pd.DataFrame,
+    report: dict[str, Any],
 ) -> tuple[str, str]:
-    """One MLflow run: why, what it was fitted on and the fitted parameters; no metrics."""
+    """One MLflow run: why, what it was fitted on and the fitted parameters; no metrics; the
+    training set's ``report`` as a learned model's run keeps it (``evaluation/training_set.json``:
+    a closure's ``shop_shut`` too)."""
     import mlflow
 
     task = bundle.task
@@ -266,6 +278,7 @@ def _log(
                 **settings_params(settings, task),
             }
         )
+        mlflow.log_dict(report, "evaluation/training_set.json")
         version = log_bundle(
             mlflow_client,
             name,
