@@ -87,12 +87,17 @@ AMOUNT_TEXT = r"[^\d:]*\d[\d.,'\s]*[^\d:]*"
 
 
 def purchase_log(
-    wanted: dict[str, str], raw: pd.DataFrame, amount: str, order: str = c.ORDER_ID
+    wanted: dict[str, str],
+    raw: pd.DataFrame,
+    amount: str,
+    order: str = c.ORDER_ID,
+    counts: bool = True,
 ) -> tuple[str, tuple[str, ...]]:
     """:func:`_purchase_log`, and then a column of order ids repeated over rows (one row per
     line item: WooCommerce's ``order_number``, Shopify's ``Name``), not read as ``order``
-    already, named for --map order_id."""
-    said, options = _purchase_log(wanted, raw, amount)
+    already, named for --map order_id. ``counts``: a file without amounts may count its rows
+    (not an append to a dataset of money)."""
+    said, options = _purchase_log(wanted, raw, amount, counts)
     if said and order not in raw.columns and (lines := _order_column(raw, [*wanted.values()])):
         option = f"--map order_id={shlex.quote(lines)}"
         said += (
@@ -102,15 +107,19 @@ def purchase_log(
     return said, options
 
 
+NO_AMOUNT = "user and time, no amount column"  # a log of purchases without amounts
+COUNTED = "--amount-default 1"  # what such a log takes beside --event-type purchase
+
+
 def _purchase_log(
-    wanted: dict[str, str], raw: pd.DataFrame, amount: str
+    wanted: dict[str, str], raw: pd.DataFrame, amount: str, counts: bool = True
 ) -> tuple[str, tuple[str, ...]]:
     """The end of a refusal of an events file without event types: a log of purchases only
     names its one type, and the option it names. With amounts (column ``amount``: user,
-    time, amount, as shops export them) always; without, only when no other column holds a
-    contract event type name (a 'kind' of 'session' is the file's types, to be mapped): a
-    loyalty log's user, time and store is told too, the other columns named as the other way
-    (a column of types of the file's own naming reads like a store's)."""
+    time, amount, as shops export them) always. A column holding a contract event type name
+    (a 'kind' of 'session', orders.xlsx's Type of Refund) is named as the file's types, to
+    be mapped. A loyalty log's user, time and store is told too, the other columns named as
+    the other way (a column of types of the file's own naming reads like a store's)."""
     columns = raw.columns
     if c.EVENT_TYPE not in wanted or wanted[c.EVENT_TYPE] in columns:
         return "", ()
@@ -120,7 +129,7 @@ def _purchase_log(
         # the file's own types, a contract name among them (orders.xlsx's Type of Sale and
         # Refund): --event-type purchase would read its refunds as purchases
         return _types_column(raw, typed[0], money)
-    what = "user, time, amount" if amount in columns else "user and time, no amount column"
+    what = "user, time, amount" if amount in columns else NO_AMOUNT
     if money is not None:  # Shopify's Total: the amount, under another name
         what = f"user, time, amount: --map amount={shlex.quote(money)}"
     elif amount not in columns and (numbers := number_columns(raw, [*wanted.values()])):
@@ -131,6 +140,12 @@ def _purchase_log(
     if not offered("--event-type"):
         return f"; a log of purchases only ({what}) needs an event_type column", ()
     option = f"--event-type {c.PURCHASE}"
+    options: tuple[str, ...] = (option,)
+    if (
+        what == NO_AMOUNT and counts and offered("--amount-default")
+    ):  # its next refusal, said at once
+        options = (option, COUNTED)
+        option = f"{option} {COUNTED} (each row counts 1)"
     # a column that may hold types is the other way, said, not given: the options a refusal
     # returns are given together (`refresh` printed `--event-type purchase --map
     # event_type=Email`), and a date or an e-mail column holds no types
@@ -144,13 +159,13 @@ def _purchase_log(
         said = f"; if {named} holds the amounts' currency, {maps}"
     typed = [] if amount in columns else _type_columns(raw, [n for n in others if n not in codes])
     if not typed:
-        return f"; a log of purchases only ({what}) takes {option}{said}", (option,)
+        return f"; a log of purchases only ({what}) takes {option}{said}", options
     named = " or ".join(f"'{n}'" for n in typed[:3])
     first = " ".join([f"--map event_type={shlex.quote(typed[0])}", *type_maps(raw[typed[0]])])
     return (
         f"; a log of purchases only ({what}) takes {option}; if {named} holds each row's "
         f"event type, {first} reads it{said}",
-        (option,),
+        options,
     )
 
 

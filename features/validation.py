@@ -164,8 +164,12 @@ def check_events(
     given = [n for n in absent if n not in mapping.recorded_columns or n == c.AMOUNT]
     wanted |= {n: mapping.source(n) for n in given}
     raw = join_date_and_time(raw, mapping.source(c.EVENT_TIME))
-    note, note_options = purchase_log(
-        wanted, raw, mapping.source(c.AMOUNT), mapping.source(c.ORDER_ID)
+    note, note_options = purchase_log(  # a dataset of money: its purchases never counted 1
+        wanted,
+        raw,
+        mapping.source(c.AMOUNT),
+        mapping.source(c.ORDER_ID),
+        counts=not mapping.dataset_with_amounts,
     )
     if given := [n for n in given if n != c.AMOUNT]:  # optional: the file loads without it
         maps = " ".join(f"--map {shlex.quote(f'{n}={mapping.source(n)}')}" for n in given)

@@ -23,7 +23,9 @@ from serving.units import purchase_counts, units_for
 
 MAPS = ["--map", "user_id=Member_number", "--map", "event_time=Date", "--event-type", "purchase"]
 COUNTED = ["--amount-default", "1", "--keep-repeats"]
-ITEMS = ("whole milk", "rolls/buns", "yogurt", "soda")
+# a shop's range: more names than a column of event types holds (its first refusal names no
+# item column as the types, as of Kaggle's 167 items)
+ITEMS = tuple(f"{kind} {k}" for k in range(20) for kind in ("whole milk", "rolls/buns", "soda"))
 
 
 def _baskets(path: Path, days: range, members: int = 10) -> Path:
@@ -32,7 +34,7 @@ def _baskets(path: Path, days: range, members: int = 10) -> Path:
     rows = []
     for d in days:
         for m in range(1, members + 1):
-            basket = [ITEMS[k] for k in range(1 + (m + d) % 4)]
+            basket = [ITEMS[(7 * m + 3 * d + k) % len(ITEMS)] for k in range(1 + (m + d) % 4)]
             basket += basket[:1] if len(basket) >= 3 else []
             rows += [f"{1000 + m},{d:02d}-07-2015,{item}" for item in basket]
     path.write_text("Member_number,Date,itemDescription\n" + "\n".join(rows) + "\n")
@@ -46,6 +48,14 @@ def test_a_log_of_one_row_per_item_counts_items_in_orders_of_a_day(
     counted (... each purchase 1)' and the reasons 'largest order 5 purchases'."""
     log = _baskets(tmp_path / "Groceries_dataset.csv", range(13, 23))
     raw = pd.read_csv(log)
+    # Its first refusal names every option it needs, --amount-default too (it took a second
+    # refusal to learn it): the maps and the options it names load it.
+    refused = CliRunner().invoke(main, ["ingest", str(log), "--dataset", "groc"]).stderr
+    assert "--map user_id=Member_number" in refused and "--map event_time=Date" in refused
+    assert refused.rstrip().endswith(
+        "a log of purchases only (user and time, no amount column) takes --event-type purchase "
+        "--amount-default 1 (each row counts 1)"
+    )
     days = raw.drop_duplicates(["Member_number", "Date"])
     assert len(raw) >= ITEMS_FROM * len(days)  # baskets: items, not purchases
     done = CliRunner().invoke(main, ["ingest", str(log), "--dataset", "groc", *MAPS, *COUNTED])
@@ -147,3 +157,20 @@ def test_a_large_log_whose_orders_do_not_fit_memory_is_counted_in_a_window(
         con.execute(f"SET temp_directory = '{tmp_path / 'spill'}'")
         said = rows_of_orders(tmp_path / "events.parquet", con)
     assert said["rows_of_orders"] == {"rows": 2 * n, "orders": n, "several": n, "items": True}
+
+
+def test_an_append_to_a_dataset_of_money_is_not_told_to_count_its_rows(
+    home: Path, tmp_path: Path
+) -> None:
+    """A file without amounts or types appended to a dataset holding money: its refusal names
+    --event-type purchase alone, as --amount-default 1 would be refused there (its purchases
+    need amounts)."""
+    shop = tmp_path / "shop.csv"
+    shop.write_text("user_id,event_time,event_type,amount\nc1,2024-01-01,purchase,12.5\n")
+    assert CliRunner().invoke(main, ["ingest", str(shop), "--dataset", "shop"]).exit_code == 0
+    later = tmp_path / "later.csv"
+    later.write_text("user_id,event_time\nc1,2024-01-05\n")
+    refused = CliRunner().invoke(main, ["ingest", str(later), "--dataset", "shop", "--append"])
+    assert refused.stderr.rstrip().endswith(
+        "a log of purchases only (user and time, no amount column) takes --event-type purchase"
+    )

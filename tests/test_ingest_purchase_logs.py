@@ -104,8 +104,9 @@ def test_a_visit_log_without_amounts_or_types_is_told_its_option(
     (error,) = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
     assert error.startswith(f"Error: {visits}: missing column 'event_type'")
     assert error.endswith(
-        "a log of purchases only (user and time, no amount column) takes --event-type purchase; "
-        "if 'store' holds each row's event type, --map event_type=store reads it"
+        "a log of purchases only (user and time, no amount column) takes --event-type purchase "
+        "--amount-default 1 (each row counts 1); if 'store' holds each row's event type, --map "
+        "event_type=store reads it"
     )
     told = CliRunner().invoke(
         main, ["ingest", str(visits), *maps, "--event-type", "purchase", "--amount-default", "1"]
@@ -115,7 +116,8 @@ def test_a_visit_log_without_amounts_or_types_is_told_its_option(
     pairs.write_text("user_id,event_time\nc1,2024-01-01\n")
     refused = CliRunner().invoke(main, ["ingest", str(pairs)])
     assert refused.stderr.rstrip().endswith(
-        "a log of purchases only (user and time, no amount column) takes --event-type purchase"
+        "a log of purchases only (user and time, no amount column) takes --event-type purchase "
+        "--amount-default 1 (each row counts 1)"
     )
     typed = tmp_path / "typed.csv"  # a third column of type names, one among others
     typed.write_text("user_id,event_time,kind\nc1,2024-01-01,visit\nc1,2024-01-02, Purchase\n")
@@ -138,22 +140,26 @@ def test_a_column_of_currency_codes_is_named_as_the_currency_not_as_event_types(
     refused = CliRunner().invoke(main, ["ingest", str(orders), *maps])
     (error,) = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
     assert error.endswith(
-        "a log of purchases only (user and time, no amount column) takes --event-type purchase; "
-        "if 'filiale' holds each row's event type, --map event_type=filiale reads it; "
+        "a log of purchases only (user and time, no amount column) takes --event-type purchase "
+        "--amount-default 1 (each row counts 1); if 'filiale' holds each row's event type, "
+        "--map event_type=filiale reads it; "
         "if 'Waehrung' holds the amounts' currency, --map currency=Waehrung"
     )
     alone = tmp_path / "alone.csv"  # the codes column the only other one
     alone.write_text("kunde,zeit,Waehrung\n0042,2024-01-01,EUR\n0043,2024-01-02,EUR\n")
     refused = CliRunner().invoke(main, ["ingest", str(alone), *maps])
     assert refused.stderr.rstrip().endswith(
-        "takes --event-type purchase; if 'Waehrung' holds the amounts' currency, "
+        "takes --event-type purchase --amount-default 1 (each row counts 1); if 'Waehrung' "
+        "holds the amounts' currency, "
         "--map currency=Waehrung"
     )
     assert "event_type=Waehrung" not in refused.stderr
     named = tmp_path / "named.csv"  # a column named as the currency is read so: not told
     named.write_text("kunde,zeit,Currency\n0042,2024-01-01,EUR\n")
     refused = CliRunner().invoke(main, ["ingest", str(named), *maps])
-    assert refused.stderr.rstrip().endswith("takes --event-type purchase")
+    assert refused.stderr.rstrip().endswith(
+        "takes --event-type purchase --amount-default 1 (each row counts 1)"
+    )
 
 
 def test_an_ingested_column_of_currency_codes_not_read_as_the_currency_is_said(
