@@ -23,11 +23,10 @@ from serving.reason_words import (
     USUAL_GAP,
     Trends,
     reason_text,
-    unseen,
-    unseen_text,
 )
 from serving.segments import KEPT, first_day_only_columns
 from serving.unkept_words import says_no_order, unkept_of, unkept_text, window_refund_text
+from serving.withheld_reasons import unseen, unseen_text
 
 if TYPE_CHECKING:
     from serving.scoring import Champions, KnownReasons

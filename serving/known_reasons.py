@@ -22,7 +22,7 @@ from features import contract as c
 from lifecycle import tasks
 from serving.answers import as_reason
 from serving.feature_matrix import FeatureMatrix
-from serving.reason_words import said_again
+from serving.withheld_reasons import said_again
 
 if TYPE_CHECKING:
     from serving.schemas import Reason

@@ -16,9 +16,9 @@ import pandas as pd
 from features import contract as c
 from lifecycle import tasks
 from lifecycle.list_fields import RETURN_PROBABILITY, RFM_SCORES, non_personal
-from serving.reason_words import said_again, withheld_text
 from serving.segments import whole_days
 from serving.units import amount_text
+from serving.withheld_reasons import said_again, withheld_text
 
 
 def rfm_text(rows: pd.DataFrame) -> list[str]:

@@ -27,8 +27,8 @@ from lifecycle.list_fields import RETURN_PROBABILITY
 from lifecycle.tasks import CHURN
 from serving.batch import ScoresTable, ScoringError
 from serving.lists import ranking_words
-from serving.reason_words import withheld_text
 from serving.units import Units
+from serving.withheld_reasons import withheld_text
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from serving.reason_words import redacted
+from serving.withheld_reasons import redacted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +45,7 @@ def reasons_json(
 ) -> str:
     """One user's reasons (``serving.churn_reasons.top_reasons_matrix``) as the scores table holds
     them: JSON, a ``personal`` attribute's value withheld (one the explaining model's
-    ``categories`` lack marked so: :func:`serving.reason_words.redacted`)."""
+    ``categories`` lack marked so: :func:`serving.withheld_reasons.redacted`)."""
     return json.dumps(
         [redacted(r, personal, categories) for r in reasons],
         default=lambda v: v.item() if hasattr(v, "item") else str(v),  # numpy scalars

@@ -32,7 +32,7 @@ from serving.batch import (
 from serving.funnel import channel_funnel
 from serving.list_files import read_list_file
 from serving.list_seeds import seed_of
-from serving.reason_words import redacted
+from serving.withheld_reasons import redacted
 
 # -- the scores table on disk (no models needed) ------------------------------------------
 
