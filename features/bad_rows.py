@@ -13,6 +13,14 @@ from features.read_words import EXTRA_FIELDS, MISSING_FIELDS
 from lifecycle.errors import offered
 from lifecycle.sql import identifier
 
+# what exact repeats may be, each its own event: what --keep-repeats loads (a grocery log of
+# one row per item writes an item bought twice in one basket as two identical rows, its
+# product column and all)
+SEPARATE_REPEATS = (
+    "two purchases at one moment, an item bought twice in one basket, invoice lines exported "
+    "without their product"
+)
+
 # report note: the duplicate_row rows that are orders sent again (:func:`resent_orders`)
 RESENT_ORDERS = "resent_orders"
 RESENT = "re-sent orders (each the same order id as a row loaded)"
@@ -93,8 +101,7 @@ def bad_rows_hint(
             )
         loads = keep_repeats_loads(reasons["duplicate_row"], repeats_new, of_held)
         return " Most are exact repeats" + (
-            ": if those are separate events (two purchases at one moment, as invoice lines "
-            f"exported without their product), --keep-repeats loads {loads}"
+            f": if those are separate events ({SEPARATE_REPEATS}), --keep-repeats loads {loads}"
             if offered("--keep-repeats")
             else ""
         )

@@ -16,7 +16,7 @@ from features.append_identity import (
     keep_repeats_loads,
     nothing_to_add,
 )
-from features.bad_rows import RESENT_ORDERS, resent_words
+from features.bad_rows import RESENT_ORDERS, SEPARATE_REPEATS, resent_words
 from features.currency_words import (
     AMOUNT_CURRENCY,
     CURRENCY_COLUMN,
@@ -301,8 +301,7 @@ def _without_events_line(spare: dict[str, Any]) -> str:
 def _repeats_text(repeats: int, notes: dict[str, Any]) -> str:
     """What the duplicate_row rows are, and what --keep-repeats would load of them: every
     copy, or (an append) only the copies the dataset lacks (:data:`DUPLICATES_NEW`)."""
-    separate = "; if they are separate events (two purchases at one moment, invoice lines "
-    separate += "exported without their product), --keep-repeats loads "
+    separate = f"; if they are separate events ({SEPARATE_REPEATS}), --keep-repeats loads "
     resent = notes.get(RESENT_ORDERS)  # orders sent twice: no --keep-repeats offered
     if DUPLICATES_NEW not in notes:
         if resent:

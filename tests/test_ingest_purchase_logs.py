@@ -478,8 +478,8 @@ def test_cli_keep_repeats_from_option_and_settings(
     said = runner.invoke(main, base[2:]).stdout.splitlines()
     assert (
         "    2 duplicate_row rows: the same in every column as a row loaded, kept once; if they "
-        "are separate events (two purchases at one moment, invoice lines exported without "
-        "their product), --keep-repeats loads every copy"
+        "are separate events (two purchases at one moment, an item bought twice in one "
+        "basket, invoice lines exported without their product), --keep-repeats loads every copy"
     ) in said
     kept = loaded("--keep-repeats")
     assert kept["rows_loaded"] == 5 and kept["rows_quarantined"] == 0

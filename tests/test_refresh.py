@@ -890,8 +890,8 @@ def test_a_refresh_of_an_online_retail_month_offers_keep_repeats_as_import_appen
         said[command] = "\n".join(document["steps"][0]["detail"]["lines"])
     hint = (
         "1 duplicate_row rows: the same in every column as another row of this file; if they "
-        "are separate events (two purchases at one moment, invoice lines exported without "
-        "their product), --keep-repeats loads every copy"
+        "are separate events (two purchases at one moment, an item bought twice in one basket, "
+        "invoice lines exported without their product), --keep-repeats loads every copy"
     )
     assert hint in said["import"] and hint in said["refresh"], said
     home = tmp_path / "kept"  # and refresh takes --keep-repeats, as the hint says
