@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import duckdb
 
 IDS_CASE_DROPPED = "case_insensitive_ids_dropped"  # report note: the version replaced
+# report note: the version replaced and the columns it declared never ids (features.not_ids)
+NOT_IDS_DROPPED = "not_id_columns_dropped"
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,14 @@ class DatasetSummary:
                     f"    user ids read as the file writes them: {version} held them "
                     "case-insensitive, and a replace keeps no recorded option (ingest again "
                     "with --case-insensitive-ids to fold them)"
+                )
+            if dropped := notes.get(NOT_IDS_DROPPED):
+                named = " ".join(dropped["columns"])
+                out.append(
+                    f"    columns declared never ids by {dropped['version']} not kept: "
+                    f"{', '.join(dropped['columns'])} (a replace keeps no recorded option; "
+                    f"`lifecycle datasets not-ids {self.name} {named}` declares them again: "
+                    "until then `forget` redacts a value there equal to an erased id)"
                 )
             if absent := notes.get("columns_absent"):
                 by_time = " (their orders counted by user and time)" * (

@@ -30,7 +30,12 @@ from features.append_merge import merge_append
 from features.column_checks import refuse_from_first_lines
 from features.csv_format import CsvFormat
 from features.currency_words import NO_CURRENCY
-from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary, dataset_now
+from features.dataset_summary import (
+    IDS_CASE_DROPPED,
+    NOT_IDS_DROPPED,
+    DatasetSummary,
+    dataset_now,
+)
 from features.duckdb_memory import INGEST, bounded, connect
 from features.erasure_log import ErasedUsers
 from features.file_shape import FileShape
@@ -441,6 +446,11 @@ def ingest_into(
                 if appending_to is None and not folded and _held_folded(dataset_dir):
                     # like the other recorded options, --replace starts afresh: said, not kept
                     reports["events"].notes[IDS_CASE_DROPPED] = dataset_dir.resolve().name
+                if appending_to is None and (declared := _held_not_ids(dataset_dir)):
+                    reports["events"].notes[NOT_IDS_DROPPED] = {
+                        "version": dataset_dir.resolve().name,
+                        "columns": declared,
+                    }
                 report = _finish_events(
                     staging,
                     reports,
@@ -530,6 +540,13 @@ def _finish_events(
         totals=totals,
         **erasure_columns(reports, append, earlier),
     )
+
+
+def _held_not_ids(dataset_dir: Path) -> list[str]:
+    """The columns the dataset being replaced declared never ids (features.not_ids)."""
+    from features.not_ids import declared
+
+    return declared(read_report(dataset_dir)) if (dataset_dir / EVENTS_FILE).is_file() else []
 
 
 def _held_folded(dataset_dir: Path) -> bool:

@@ -103,3 +103,13 @@ def test_columns_declared_never_ids_keep_values_equal_to_an_erased_id(
     invoke(home, "datasets", "not-ids", "retail", "Quantity", "--clear")
     current = json.loads((home / "datasets" / "retail" / "report.json").read_text())
     assert current["not_id_columns"] == ["StockCode"]
+    # a replace keeps no recorded option: it says so, naming the command that declares again
+    said = invoke(home, "ingest", str(before), "--dataset", "retail", *MAPS, "--replace")
+    assert (
+        "columns declared never ids by retail@" in said
+        and "not kept: StockCode (a replace keeps no recorded option; `lifecycle datasets "
+        "not-ids retail StockCode` declares them again"
+        in said
+    ), said
+    replaced = json.loads((home / "datasets" / "retail" / "report.json").read_text())
+    assert "not_id_columns" not in replaced
