@@ -12,12 +12,14 @@ own.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from features import contract as c
-from lifecycle.sql import identifier
+from lifecycle.sql import identifier, literal
 
 ALREADY_INGESTED = "already_ingested"  # quarantine reason of an appended row the dataset holds
 # ... and of one it holds at a time a zone's offset away (times read in another zone)
@@ -50,13 +52,34 @@ class Held:
         return {r: n for r, n in ((ALREADY_INGESTED, self.already), (HOURS_APART, shifted)) if n}
 
 
+@functools.cache
+def _marked_number() -> str:
+    """A DuckDB (RE2) pattern of a number written with a currency sign or ISO code, or with
+    its thousands grouped by commas (£2.10, -£1,234.50, EUR 12.5, 12.50 €, 1,234.50): a
+    workbook's number cell formatted as pounds reads £2.1 where Excel's CSV of it writes
+    £2.10, and the same orders sent again as that CSV were 363 new events of 4,146."""
+    from features.currency import SIGNS
+    from features.currency_words import ISO_CODES
+
+    signs = "|".join(re.escape(s) for s in sorted(SIGNS, key=len, reverse=True))
+    mark = f"(?:{signs}|{'|'.join(sorted(ISO_CODES))})"
+    grouped = r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?"
+    number = rf"(?:{grouped}|[0-9]+(?:\.[0-9]+)?)"
+    return literal(rf"-?(?:{mark} ?{number}|{number} ?{mark}|{grouped})")
+
+
 def _identity(column: str, number_text: bool, alias: str = "", unsigned: bool = False) -> str:
-    """The value a column is compared by: an extra text column's number as its shortest text;
-    an ``unsigned`` one's (:func:`unsigned_columns`) without its sign."""
+    """The value a column is compared by: an extra text column's number as its shortest text,
+    without a currency mark or thousands commas (:func:`_marked_number`); an ``unsigned``
+    one's (:func:`unsigned_columns`) without its sign."""
     value = f"{alias}{identifier(column)}"
     if not number_text:
         return f"abs({value})" if unsigned else value
     number = r"'-?[0-9]+\.[0-9]*'"
+    value = (
+        f"(CASE WHEN regexp_full_match({value}, {_marked_number()}) "
+        f"THEN regexp_replace({value}, '[^0-9.-]', '', 'g') ELSE {value} END)"
+    )
     shortest = (
         f"(CASE WHEN regexp_full_match({value}, {number}) "
         f"THEN rtrim(rtrim({value}, '0'), '.') ELSE {value} END)"

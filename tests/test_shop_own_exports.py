@@ -174,3 +174,40 @@ def test_datasets_says_amounts_have_no_currency_from_what_is_recorded(tmp_path: 
         "--append the later ones)"
     )
     assert said.format(again=again) in _invoke(*home, "datasets").output.splitlines()
+
+
+def test_orders_sent_again_as_excels_csv_are_already_ingested(tmp_path: Path) -> None:
+    """A workbook's unit price formatted as pounds reads `£2.1` (the number as Excel's General
+    writes it, with its format's sign), where Excel's CSV of the sheet writes `£2.10` and
+    `£1,000.50`: the same orders sent again as that CSV loaded again (363 of my 4,146 orders,
+    their revenue counted twice), as an extra column was compared as written unless a bare
+    decimal. A number with a currency mark or thousands commas is now compared by its value."""
+    import datetime as dt
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Order", "Account", "Placed", "Type", "Unit Price", "Total"])
+    rows = []
+    for n in range(12):
+        placed = dt.datetime(2010, 12, 1 + n % 9, 8, 26 + n)
+        price, total = (2.1, 1000.5) if n % 2 else (0.85 + n, 10.0 + n)
+        sheet.append([f"{536365 + n}", 17850 + n % 5, placed, "Sale", price, total])
+        money = f'"£{price:,.2f}","£{total:,.2f}"'  # quoted, as Excel quotes £1,000.50
+        rows.append(f"{536365 + n},{17850 + n % 5},{placed:%d/%m/%Y %H:%M},Sale,{money}")
+    for row in sheet.iter_rows(min_row=2, min_col=5):
+        for cell in row:
+            cell.number_format = '"£"#,##0.00'
+    book.save(tmp_path / "orders.xlsx")
+    again = tmp_path / "orders.csv"  # as Excel saves the sheet: its formats' text
+    again.write_text("Order,Account,Placed,Type,Unit Price,Total\n" + "\n".join(rows) + "\n")
+    home = ("--home", str(tmp_path / "ws"))
+    ingest = (*home, "ingest", *MAPS, "--map-type", "purchase=Sale", "--dataset", "shop")
+    done = _invoke(*ingest, str(tmp_path / "orders.xlsx"))
+    assert done.exit_code == 0, done.output
+    appended = _invoke(*ingest, "--append", "--date-order", "dayfirst", str(again))
+    assert appended.exit_code == 0, appended.output
+    assert "0 rows loaded of 12, 12 quarantined (12 already_ingested" in appended.output, (
+        appended.output
+    )
