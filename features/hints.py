@@ -157,7 +157,12 @@ def _purchase_log(
         named = " or ".join(f"'{code}'" for code in codes)  # each: none chosen for the user
         maps = " or ".join(f"--map currency={shlex.quote(code)}" for code in codes)
         said = f"; if {named} holds the amounts' currency, {maps}"
-    typed = [] if amount in columns else _type_columns(raw, [n for n in others if n not in codes])
+    candidates = _type_columns(raw, [n for n in others if n not in codes])
+    if candidates and any(kind == c.REFUND for kind, _ in _read_types(raw[candidates[0]])):
+        # refunds among its words (Stripe's Status of Paid and Refunded): --event-type
+        # purchase, offered first, loaded the refunds as purchases
+        return _types_column(raw, candidates[0], money)
+    typed = [] if amount in columns else candidates
     if not typed:
         return f"; a log of purchases only ({what}) takes {option}{said}", options
     named = " or ".join(f"'{n}'" for n in typed[:3])
@@ -252,6 +257,8 @@ def _type_columns(raw: pd.DataFrame, names: list[str]) -> list[str]:
         values = values[values != ""]
         distinct = values.nunique()
         worded = values.str.contains(r"[^\W\d_]{2}").mean() if len(values) else 0.0
+        if len(values) and values.str.contains("@", regex=False).mean() >= 0.5:
+            continue  # e-mails (WooCommerce's customer_email of a few buyers) hold no types
         repeated = distinct < max(2, len(values) // 2) or len(values) < 4
         if worded >= 0.5 and repeated and distinct <= TYPE_VALUES_AT_MOST:
             named = re.search(TYPE_NAMES, name, re.IGNORECASE) is not None

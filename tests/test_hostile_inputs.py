@@ -1050,11 +1050,12 @@ def test_a_shop_export_is_told_its_amount_and_status_columns(home: Path, tmp_pat
         )
     )
     error = one_line_error(CliRunner().invoke(main, ["ingest", str(orders)]))
+    # its refunds named by the status: the types' maps, not --event-type purchase (which
+    # loaded them as purchases)
     assert error.endswith(
-        "a log of purchases only (user, time, amount: --map amount=Total) takes --event-type "
-        "purchase; if 'Financial Status' holds each row's event type, --map "
+        "'Financial Status' holds each row's event type (refunded, paid): --map "
         "event_type='Financial Status' --map-type purchase=paid --map-type refund=refunded "
-        "reads it"
+        "--map amount=Total reads it and 'Total' as the amounts"
     )
     german = tmp_path / "export.csv"
     german.write_text(

@@ -132,3 +132,41 @@ def test_a_json_stream_of_order_events_is_told_its_type_maps(tmp_path: Path) -> 
     done = _invoke("--home", str(home), "ingest", str(stream), *maps)
     assert done.exit_code == 0, (maps, done.output)
     assert "purchase=Order Completed 11 rows" in done.output, done.output
+
+
+def test_a_payments_export_with_refunds_is_told_its_types_first(tmp_path: Path) -> None:
+    """A Stripe payments export (`Status` Paid or Refunded, `Amount`): the refusal offered
+    `--event-type purchase` first, which pasted loaded its refunds as purchases (761 of my
+    4,146 payments), and WooCommerce's `customer_email` was offered as event types. A column
+    whose words name refunds is now named with its maps instead, and an e-mail column never."""
+    home = tmp_path / "ws"
+    payments = tmp_path / "payments.csv"
+    lines = ["id,Created (UTC),Amount,Currency,Status,Customer ID,Customer Email"]
+    for n in range(12):
+        status = "Refunded" if n % 4 == 3 else "Paid"
+        lines.append(
+            f"ch_{n},2010-12-{1 + n:02d} 08:26,{10 + n}.50,gbp,{status},cus_{n % 3},c{n % 3}@example.com"
+        )
+    payments.write_text("\n".join(lines) + "\n")
+    refused = _invoke("--home", str(home), "ingest", str(payments))
+    assert refused.exit_code != 0
+    said = (
+        "'Status' holds each row's event type (Paid, Refunded): --map event_type=Status "
+        "--map-type purchase=Paid --map-type refund=Refunded --map amount=Amount reads it"
+    )
+    assert said in refused.output and "--event-type purchase" not in refused.output
+    assert "event_type='Customer Email'" not in refused.output
+    done = _invoke("--home", str(home), "ingest", str(payments), *pasted(refused.output))
+    assert done.exit_code == 0, done.output
+    report = _report(home, "payments")
+    assert report["batches"][-1]["event_types"] == {"Paid": "purchase", "Refunded": "refund"}
+    woo = tmp_path / "woo.csv"
+    woo.write_text(
+        "order_number,order_date,status,customer_email,order_total\n"
+        + "".join(
+            f"{100 + n},2010-12-{1 + n:02d} 08:26,wc-completed,c{n % 2}@example.com,{n}.5\n"
+            for n in range(6)
+        )
+    )
+    refused = _invoke("--home", str(home), "ingest", str(woo))
+    assert "if 'status' holds each row's event type, --map event_type=status" in refused.output
