@@ -119,3 +119,38 @@ def test_a_windows_refunds_say_the_orders_refunded_in_full_in_it() -> None:
         "refunded 10 in the last 30 days, and 1 order refunded in full"
     )
     assert said("n", "refunds_30d") == "no refunds in the last 30 days (raises the risk)"
+
+
+def test_a_user_of_refunds_only_is_not_said_to_have_spent(online_retail_loaded) -> None:
+    """online_retail's at-risk list at 2011-12-10 said of 12605, whose one event is a credit
+    note of 7.50 (a purchase before the log), "no activity yet; refunded 7.5 more than spent;
+    refunded 7.5 in all": a spend the log does not hold, and one refund twice (35 listed users
+    read "refunded N more than spent", none with an order kept). What was kept after refunds,
+    none or less, of a user with no order kept says no order so far, as the order count does."""
+    events, users = online_retail_loaded
+    table = compute_features(events.frame, ["2011-12-10"], users=users.frame)
+    rows = table.set_index(c.USER_ID)
+    names = ["recency_days", "net_revenue_total", "refund_amount_total", "orders_total"]
+    names += ["cancelled_orders_total"]
+
+    def said(row: pd.Series) -> list[str]:
+        value_of = lambda name: None if pd.isna(row[name]) else float(row[name])  # noqa: E731
+        shares = np.array([0.3, 0.2, 0.1, -0.1, -0.1])
+        return [r["text"] for r in worded_reasons(names, shares, np.arange(5), value_of)]
+
+    # one fact, no order ever, said once: by the stronger reason, with both contributions
+    assert said(rows.loc["12605"]) == ["no activity yet", "refunded 7.5 in all"]
+    none = rows[(rows["orders_total"] == 0) & (rows["net_revenue_total"] < 0)]
+    alone: dict[str, int] = {}
+    net_only = np.array([-0.1, 0.2, -0.1, -0.1, -0.1])
+    for user, row in none.iterrows():
+        assert not any(text.endswith(" more than spent") for text in said(row)), user
+        [text] = [r["text"] for r in worded_reasons(names, net_only, np.array([1]), row.get)]
+        alone[text] = alone.get(text, 0) + 1
+    # the 33 whose only events are refunds, and 2 whose one order was refunded in full
+    assert alone == {REFUNDS_ONLY: 33, "1 order so far, refunded in full": 2}
+    # a buyer who refunded more than the log's purchases keeps the words of it
+    more = rows[(rows["orders_total"] > 0) & (rows["net_revenue_total"] < 0)]
+    assert len(more) == 6
+    for user, row in more.iterrows():
+        assert any(text.endswith(" more than spent") for text in said(row)), user
