@@ -111,6 +111,7 @@ def online_retail(
     date_order: str = "auto",
     keep_repeats: bool = False,
     max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO,
+    scratch: Path | None = None,
 ) -> tuple[Loaded, Loaded]:
     """UCI Online Retail invoice lines -> (events, users). Users carry their first country;
     ``keep_repeats``: identical lines are separate events, as ingest's option;
@@ -119,7 +120,11 @@ def online_retail(
     rules, adapter = online_retail_rules(path, erased, date_order, keep_repeats)
     rules = replace(rules, max_amount_ratio=max_amount_ratio)
     loaded = load_table(
-        lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
+        lambda: read_chunks(path, chunk_rows),
+        rules,
+        source,
+        max_bad_fraction=max_bad_fraction,
+        scratch=scratch,  # the workspace's staging (features.loading.load_table)
     )
     adapter.notes(loaded.report, loaded.frame)
     users = online_retail_users(loaded.frame)
@@ -312,6 +317,7 @@ def telco_churn(
     max_bad_fraction: float = 0.5,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     erased: ErasedUsers | None = None,
+    scratch: Path | None = None,
 ) -> Loaded:
     """IBM Telco churn snapshot -> one row per customer with ``label`` (1 = churned)."""
     path = Path(path)
@@ -356,7 +362,7 @@ def telco_churn(
         "snapshot", check, unique_by=(c.USER_ID,), duplicate_reason="duplicate_user_id"
     )
     rules = (erased or ErasedUsers()).rules(rules)
-    loaded = _finish_table(path, rules, source, max_bad_fraction, chunk_rows)
+    loaded = _finish_table(path, rules, source, max_bad_fraction, chunk_rows, scratch)
     loaded.report.notes = {
         "churn_rate": round(float(loaded.frame[c.LABEL].mean()), 4),
         "total_charges_blank_kept_as_null": blank_total,
@@ -383,6 +389,7 @@ def hillstrom(
     max_bad_fraction: float = 0.5,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     erased: ErasedUsers | None = None,
+    scratch: Path | None = None,
 ) -> Loaded:
     """Hillstrom e-mail campaign -> one row per customer; ``treatment`` = got an e-mail."""
     path = Path(path)
@@ -435,7 +442,7 @@ def hillstrom(
         return campaign, bad
 
     rules = (erased or ErasedUsers()).rules(TableRules("campaign", check, unique_by=(c.USER_ID,)))
-    loaded = _finish_table(path, rules, source, max_bad_fraction, chunk_rows)
+    loaded = _finish_table(path, rules, source, max_bad_fraction, chunk_rows, scratch)
     frame = loaded.frame
     treated = frame[c.TREATMENT].astype(bool)
     if treated.all() or not treated.any():  # train-uplift refused it later, the effect too
@@ -457,10 +464,19 @@ def hillstrom(
 
 
 def _finish_table(
-    path: Path, rules: TableRules, source: str, max_bad_fraction: float, chunk_rows: int
+    path: Path,
+    rules: TableRules,
+    source: str,
+    max_bad_fraction: float,
+    chunk_rows: int,
+    scratch: Path | None = None,
 ) -> Loaded:
     loaded = load_table(
-        lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
+        lambda: read_chunks(path, chunk_rows),
+        rules,
+        source,
+        max_bad_fraction=max_bad_fraction,
+        scratch=scratch,
     )
     if loaded.frame.empty:
         raise ContractError(f"{source}: no valid rows ({loaded.report.summary()})")

@@ -71,6 +71,7 @@ def import_source(
     """
     path = source_file(source, path)
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
+    options["scratch"] = dataset_dir.parent.parent  # validated rows staged in the workspace
     held = read_report(dataset_dir) if append or guard_history else None  # read once
     if (append or guard_history) and source in SOURCE_KINDS:
         command = f"lifecycle import {source}"

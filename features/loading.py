@@ -3,9 +3,11 @@ good rows to Parquet and the bad ones to quarantine (see :mod:`features.validati
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -437,10 +439,15 @@ def load_table(
     source: str,
     *,
     max_bad_fraction: float = 0.5,
+    scratch: Path | None = None,
 ) -> Loaded:
-    """:func:`stream_table` into a temporary folder, read back: for tables that fit in memory."""
+    """:func:`stream_table` into a temporary folder, read back: for tables that fit in memory.
+    ``scratch``: the folder to make it in, as a staging folder (the workspace's, by an
+    import: one killed midway left a copy of the file's rows in the system's temporary
+    folder, which `forget` never reached; a staging folder is swept once its process is
+    gone); None: the system's."""
     with (
-        tempfile.TemporaryDirectory(prefix="lifecycle-validate-") as tmp,
+        _validating(scratch) as tmp,
         bounded(connect(), DEFAULT_MEMORY_LIMIT, Path(tmp) / "table.parquet", *INGEST) as con,
     ):
         folder = Path(tmp)
@@ -460,6 +467,23 @@ def load_table(
         kept = folder / GUEST_ROWS
         guests = pd.read_parquet(kept) if kept.is_file() else None
     return Loaded(frame=frame, quarantine=quarantine, report=report, guest_rows=guests)
+
+
+@contextlib.contextmanager
+def _validating(scratch: Path | None) -> Iterator[str]:
+    """:func:`load_table`'s temporary folder, removed after the block."""
+    if scratch is None:
+        with tempfile.TemporaryDirectory(prefix="lifecycle-validate-") as tmp:
+            yield tmp
+        return
+    from lifecycle.storage import staging_folder
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    folder = staging_folder(scratch, "validate")
+    try:
+        yield str(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def validate_events(

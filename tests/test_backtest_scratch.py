@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 from services import run_cli
 from test_backtest import CUTOFF, DEMO_ENV, HORIZON
 from test_erasure_text import invoke
@@ -76,3 +77,44 @@ def test_a_killed_backtests_copy_of_the_users_is_erased_by_forget(tmp_path: Path
     said = invoke(home, "forget", other)
     assert str(live) not in said and ".backtest.dir." not in said
     assert _holding([live], other)  # not rewritten under the running backtest
+
+
+@pytest.mark.real_data
+def test_a_killed_imports_staged_rows_are_erased_by_forget(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """`import online-retail` validates the file into a temporary folder before the dataset
+    is written. It was the system's: an import killed there (a --replace of the monthly
+    file, OOM) left the whole file's validated rows, erased customers' among them, where no
+    `forget` looked. Now it is a staging folder of the workspace, swept by `forget`."""
+    home, temporary = tmp_path / "ws", tmp_path / "tmp"
+    temporary.mkdir()
+    source = shared_data / "online_retail" / "online_retail_transactions.csv.gz"
+    run_cli(home, "import", "online-retail", str(source))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    env["TMPDIR"] = str(temporary)
+    command = [sys.executable, "-m", "lifecycle", "--home", str(home), "--quiet", "import",
+               "online-retail", str(source), "--replace"]  # fmt: skip
+    again = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, staged = time.monotonic() + 120, []
+        while not staged:  # rows validated into its temporary folder: killed
+            assert again.poll() is None, again.communicate(timeout=10)[1]
+            assert time.monotonic() < deadline, "the import staged no rows in 120 s"
+            staged = [
+                p
+                for folder in (home, temporary)
+                for p in folder.rglob("*.parquet")
+                if "validate" in str(p) and "work" in p.parts
+            ]
+            time.sleep(0.05)
+        time.sleep(2)  # more chunks written
+        os.kill(again.pid, signal.SIGKILL)
+        again.wait(timeout=30)
+    finally:
+        again.kill()
+    left = [p for f in (home, temporary) for p in f.rglob("*") if "validate" in str(p)]
+    assert left  # the killed import's folder, holding validated rows
+    said = invoke(home, "forget", "17850")  # the file's first customer
+    assert not [p for f in (home, temporary) for p in f.rglob("*") if "validate" in str(p)]
+    assert "removed staging of a killed writer: .validate.dir." in said
