@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from feast import FeatureStore
 
 WAIT_SECONDS = 120.0  # a rewrite of a large store; past it, said as not confirmed
-NONE = "no files on disk (no snapshots, no append-only file)"
+NONE = "none to rewrite (it keeps no snapshot nor append-only file)"
 
 
 def rewrite_files(store: FeatureStore, wait_seconds: float = WAIT_SECONDS) -> tuple[str, bool]:

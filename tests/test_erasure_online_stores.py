@@ -72,6 +72,10 @@ def test_forget_redacts_mentions_in_every_online_store_and_the_check_reads_it(
         assert "referred_by: 00004" not in invoke(
             home, "features", "show", "00001", "--dataset", "shop"
         )
+        # a Redis that keeps nothing on disk has nothing to rewrite there: said so
+        persisted = {f"redis@{connection}": "none to rewrite (it keeps no snapshot nor "
+                     "append-only file)"} if store == "redis" else {}  # fmt: skip
+        assert out["redis_files"] == persisted
         if store != "redis":  # the replaced text is not left in free pages or the log either
             db = home / "feast" / "shop" / "online.db"
             assert b"00004" not in b"".join(p.read_bytes() for p in db.parent.glob("online.db*"))
