@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 
 from lifecycle.bundle import ModelBundle
+from lifecycle.rules import NET_VALUES
 from serving.feature_matrix import FeatureMatrix, layout_of
 from serving.reason_direction import RAISES, raises_unsaid
 from serving.reason_facts import Picked, fact_of, fact_values, merged, said_as
 from serving.reason_pace import pace_of, pace_text
 from serving.reason_words import (
+    AVERAGES,
     ORDER_VALUES,
     USUAL_GAP,
     Trends,
@@ -177,12 +179,16 @@ def worded_reasons(
         # and with the orders it was made of: "3 orders within 2 days", not only its mean;
         # an order's value with the orders (one: that order) and all they spent (a share)
         said = said_as(names[j], value, value_of, names)  # net_order_value as the gross one
-        of_orders = said in ("overdue_ratio", USUAL_GAP, *ORDER_VALUES)
+        of_orders = said in ("overdue_ratio", USUAL_GAP, *ORDER_VALUES, *AVERAGES)
         orders = value_of("orders_total") if of_orders and "orders_total" in names else None
-        of_spent = said in ("max_order_value", KEPT) and "revenue_total" in names
-        spent = value_of("revenue_total") if of_spent else None
-        # all spent beside what was kept after refunds, the lists' revenue
-        kept = value_of(KEPT) if said == "revenue_total" and KEPT in names else None
+        # before refunds: all spent, or the average order beside the one after them
+        gross = "avg_order_value" if said == "net_order_value" else "revenue_total"
+        of_spent = said in ("max_order_value", KEPT, "net_order_value") and gross in names
+        spent = value_of(gross) if of_spent else None
+        # all spent, or the average order, beside what was kept after refunds (the lists'
+        # revenue): "spent 642 in all, 635 net of refunds", "average order 229, 228 net of ..."
+        net = NET_VALUES.get(said)
+        kept = value_of(net) if net is not None and net in names else None
         # a high count that raised the risk says the pace it fell from: its words and its fact
         pace = pace_of(names[j], value, value_of, names, purchase_counts)
         unkept_said = unkept_text(said, value, unkept)

@@ -270,12 +270,13 @@ def test_a_fact_said_after_three_reasons_still_joins_the_one_it_says() -> None:
     picked = worded_reasons(names, contributions, np.argsort(-contributions), values.get)
     assert [(r["text"], r["feature"]) for r in picked] == [
         ("no activity for 280 days", "recency_days"),
+        # the average order before and after refunds: one reason (test_spent_words)
+        ("average order 159, 156 net of refunds", "net_order_value"),
         # none of them in the nearest shorter window the model has: said so (trial 107)
         ("34 orders in the last 365 days, none in the last 30 days", "orders_365d"),
-        ("average order 156 net of refunds", "net_order_value"),
     ]
     assert picked[0]["contribution"] == pytest.approx(0.286 + 0.262 + 0.191 + 0.05)
-    assert picked[2]["contribution"] == pytest.approx(0.389)  # the average order: no fact
+    assert picked[1]["contribution"] == pytest.approx(0.389 + 0.2)  # the same words
 
 
 def test_windows_as_long_as_the_user_is_known_say_one_total_once() -> None:
@@ -348,8 +349,8 @@ def test_a_value_after_no_refunds_is_said_as_the_value_itself() -> None:
     refunded = kept | {"avg_order_value": 160.0}
     picked = worded_reasons(names, contributions, np.arange(4), refunded.get)
     assert [r["text"] for r in picked[:2]] == [
-        "average order 145 net of refunds",
-        "average order 160",
+        "average order 160, 145 net of refunds",  # one reason of both (test_spent_words)
+        "spent 290 net of refunds (raises the risk)",
     ]
     missing = {"net_order_value": None, "avg_order_value": None, "orders_90d": 0.0}
     picked = worded_reasons(names, contributions, np.arange(4), missing.get)
