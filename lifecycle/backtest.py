@@ -465,6 +465,7 @@ def run_backtest(
         tasks=trained_of_everyone(settings),
         not_activity_types=tuple(labels.not_activity_types or ()),
         targets=targets,
+        churn_lookback=labels.churn_lookback_days,
     )
     progress("computing what happened after each cutoff")
     truths = {}

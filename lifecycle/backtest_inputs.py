@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -130,9 +131,11 @@ class TrainingCutoffs:
         tasks: tuple[str, ...] = ("churn", "ltv"),
         not_activity_types: tuple[str, ...] = (),
         targets: TargetTimes | None = None,
+        churn_lookback: int | None = None,
     ) -> TrainingCutoffs:
         """``conversion``: its label (``targets``: where its target is ``auto``, decided at
-        each cutoff); ``tasks``: those of churn and LTV trained (their outcomes counted)."""
+        each cutoff); ``tasks``: those of churn and LTV trained (their outcomes counted);
+        ``churn_lookback``: labels.churn_lookback_days (churn's rows)."""
         from features.asof import connect
         from training.datasets import user_draws
 
@@ -162,7 +165,7 @@ class TrainingCutoffs:
                 events_path, users, conversion, min_rows, min_positives, targets
             )
         everyone = KnownOutcomes.of(
-            events_path, users, not_activity_types, tasks, min_rows, min_positives
+            events_path, users, not_activity_types, tasks, min_rows, min_positives, churn_lookback
         )
         return cls(
             first, ends, frequency, label_free, np.array(firsts, dtype=np.int64), min_rows,
@@ -203,16 +206,21 @@ class TrainingCutoffs:
         return not every or not self.conversion_refused(cutoff, horizon)
 
     def known_refused(self, cutoff: pd.Timestamp, horizon: int) -> bool:
-        """Whether training refuses churn or LTV at ``cutoff`` for their outcomes (too few
-        positives, or one class, in a part: :meth:`KnownOutcomes.refused`)."""
-        if self.everyone is None:
+        """Whether training refuses churn or LTV at ``cutoff`` for their rows (churn's of a
+        lookback) or outcomes (too few positives, or one class, in a part), each on the
+        cutoffs and users it keeps of its own rows (:meth:`KnownOutcomes.refused`)."""
+        counts = self.everyone
+        if counts is None:
             return False
-        kept = self.kept_split(cutoff, horizon, self.known)
-        if kept is None:
-            return True
-        split, share = kept
-        parts = {"train": split.train, "valid": split.valid, "test": split.test}
-        return self.everyone.refused(parts, horizon, share) is not None
+        for task in counts.tasks:
+            kept = self.kept_split(cutoff, horizon, partial(rows_of, counts, task, horizon))
+            if kept is None:
+                return True
+            split, share = kept
+            parts = {"train": split.train, "valid": split.valid, "test": split.test}
+            if counts.refused(task, parts, horizon, share) is not None:
+                return True
+        return False
 
     def kept_split(
         self, cutoff: pd.Timestamp, horizon: int, rows: Callable[[pd.Timestamp], int]
@@ -411,6 +419,11 @@ class TrainingCutoffs:
             f"train, validation and test with {self.min_rows} training rows (training.min_rows) "
             f"and {self.min_positives} positive outcomes of each task in each (training.min_positives)"
         )
+
+
+def rows_of(counts: KnownOutcomes, task: str, horizon: int, cutoff: pd.Timestamp) -> int:
+    """``task``'s rows at ``cutoff`` (:meth:`KnownOutcomes.outcomes`)."""
+    return counts.outcomes(task, cutoff, horizon)[0]
 
 
 def conversion_spec(

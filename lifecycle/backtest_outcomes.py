@@ -211,6 +211,7 @@ class KnownOutcomes:
     tasks: tuple[str, ...] = ("churn", "ltv")  # those trained (training.tasks)
     min_rows: int = 200  # training.min_rows
     min_positives: int = 20  # training.min_positives
+    lookback: int | None = None  # labels.churn_lookback_days: churn's rows, the recently active
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -222,6 +223,7 @@ class KnownOutcomes:
         tasks: tuple[str, ...] = ("churn", "ltv"),
         min_rows: int = 200,
         min_positives: int = 20,
+        lookback: int | None = None,
     ) -> KnownOutcomes:
         from features.asof import connect
         from features.event_types import is_activity
@@ -256,15 +258,17 @@ class KnownOutcomes:
             user_draws(pd.Series([user for user, _ in known], dtype=object)),
             column(active, 0), column(active, 1),
             column(moved, 0), column(moved, 1), column(moved, 2),
-            tasks, min_rows, min_positives,
+            tasks, min_rows, min_positives, lookback,
         )  # fmt: skip
 
     def outcomes(
         self, task: str, cutoff: pd.Timestamp, horizon: int, share: float = 1.0
     ) -> tuple[int, int]:
-        """``task``'s rows at ``cutoff`` (every user known; of a ``share`` of users drawn as
-        training draws them) and its positive outcomes in ``horizon`` days: churn's users
-        with no activity, LTV's with purchases less refunds above 0."""
+        """``task``'s rows at ``cutoff`` (every user known; churn's with a ``lookback`` those
+        active in its days up to the cutoff, as :meth:`features.labels.LabelSpec.eligible`
+        reads ``recency_days``; of a ``share`` of users drawn as training draws them) and its
+        positive outcomes in ``horizon`` days: churn's users with no activity, LTV's with
+        purchases less refunds above 0."""
         from training.datasets import DRAWS
 
         key = (task, pd.Timestamp(cutoff).value, horizon, share)
@@ -276,6 +280,9 @@ class KnownOutcomes:
         rows = self.known <= start
         if share < 1.0:  # training.max_rows: a share of the users
             rows &= self.draws < share * DRAWS
+        if task == "churn" and self.lookback is not None:  # active in (start - lookback, start]
+            recent = (self.active_at > start - self.lookback * DAY_NS) & (self.active_at <= start)
+            rows &= np.bincount(self.active_user, recent, users) > 0
         if task == "churn":
             inside = (self.active_at > start) & (self.active_at <= end)
             positive = np.bincount(self.active_user, inside, users) == 0
@@ -286,12 +293,9 @@ class KnownOutcomes:
         return found
 
     def refused(
-        self, parts: dict[str, list[pd.Timestamp]], horizon: int, share: float = 1.0
+        self, task: str, parts: dict[str, list[pd.Timestamp]], horizon: int, share: float = 1.0
     ) -> Refusal | None:
-        """The first of churn's and LTV's refusals by training's rule at these cutoffs
-        (``parts``: the time split's train, valid and test); None where both train."""
-        for task in self.tasks:
-            counts = part_counts(partial(self.outcomes, task, horizon=horizon, share=share), parts)
-            if refused := refused_by(task, counts, self.min_rows, self.min_positives):
-                return refused
-        return None
+        """``task``'s refusal by training's rule at these cutoffs (``parts``: the time split's
+        train, valid and test); None where it trains."""
+        counts = part_counts(partial(self.outcomes, task, horizon=horizon, share=share), parts)
+        return refused_by(task, counts, self.min_rows, self.min_positives)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +54,32 @@ def rare_buyers_log(path: Path, seed: int = 1) -> Path:
     return path
 
 
-def test_an_offered_cutoff_is_one_where_ltv_and_churn_learn_from_labels(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(scope="module")
+def rare_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A workspace with :func:`rare_buyers_log` ingested as dataset `rare`, alone in the
+    environment."""
+    folder = tmp_path_factory.mktemp("rare")
+    with pytest.MonkeyPatch.context() as patch:
+        clear_lifecycle_environ(patch)
+        home = folder / "ws"
+        run_cli(home, "ingest", str(rare_buyers_log(folder / "rare.csv")), "--dataset", "rare")
+        yield home
+
+
+def offered_runs(home: Path, line: str, env: dict[str, str]) -> list[dict]:
+    """Each command a refusal ``line`` offers, run as printed: its cutoff's JSON."""
+    commands = [(m["cutoff"], m["days"]) for p in OFFERED for m in p.finditer(line)]
+    assert commands, line
+    judged = []
+    for at, days in commands:
+        run = invoke(home, "--json", "backtest", "--dataset", "rare", "--cutoff", at,
+                     "--horizon", days, "--resamples", "100", env=NO_PLOTS | env)  # fmt: skip
+        assert run.exit_code == 0, (at, days, run.output)
+        judged += json.loads(run.stdout)["cutoffs"]
+    return judged
+
+
+def test_an_offered_cutoff_is_one_where_ltv_and_churn_learn_from_labels(rare_home: Path) -> None:
     """Session 61 (BT6's Left): the offers counted conversion's outcomes but only churn's and
     LTV's rows. On a log of rare buyers (about 0.4 purchases a day) a 7-day horizon was
     offered at 2024-04-10 (conversion said skipped), where LTV's train cutoffs held 3 users
@@ -68,9 +92,7 @@ def test_an_offered_cutoff_is_one_where_ltv_and_churn_learn_from_labels(
     from lifecycle.settings import load_settings
     from training.time_splits import time_split
 
-    clear_lifecycle_environ(monkeypatch)
-    home = tmp_path / "ws"
-    run_cli(home, "ingest", str(rare_buyers_log(tmp_path / "rare.csv")), "--dataset", "rare")
+    home = rare_home
     result = invoke(home, "backtest", "--dataset", "rare", "--cutoff", "2024-01-05",
                     "--horizon", "7")  # fmt: skip
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
@@ -97,16 +119,43 @@ def test_an_offered_cutoff_is_one_where_ltv_and_churn_learn_from_labels(
     refused = refusal_of("ltv", counts, 200, 20)
     assert refused is not None and refused.kind == "value", counts
     assert not grid.splits(cutoff, 7)
-    commands = [(m["cutoff"], m["days"]) for p in OFFERED for m in p.finditer(line)]
-    assert commands, line
-    for at, days in commands:
-        run = invoke(home, "--json", "backtest", "--dataset", "rare", "--cutoff", at,
-                     "--horizon", days, "--resamples", "100", env=NO_PLOTS)  # fmt: skip
-        assert run.exit_code == 0, (at, days, run.output)
-        [judged] = json.loads(run.stdout)["cutoffs"]
-        skipped = "(conversion is skipped there" in line
+    skipped = "(conversion is skipped there" in line
+    for judged in offered_runs(home, line, {}):
         for task in ("churn", "ltv") if skipped else ("churn", "ltv", "conversion"):
-            assert judged["models"][task]["split"], (at, days, task, judged["models"][task])
+            assert judged["models"][task].get("split"), (task, judged["models"][task])
+
+
+def test_an_offered_cutoff_counts_churns_rows_of_its_lookback(rare_home: Path) -> None:
+    """Session 61: with labels.churn_lookback_days churn's rows are the users active in its
+    days up to a cutoff, and its outcomes theirs; the offers counted every user known. With
+    2 days and a 30-day horizon the rare buyers' log was offered 2024-06-24, where churn's
+    train cutoffs had 19 churned of 268 rows (20 needed) and churn was not trained. The
+    offers now count churn's own rows (LabelSpec.eligible's, checked here against the
+    feature table) and the cutoff offered trains every task."""
+    from features.asof import compute_features
+    from features.labels import label_spec
+    from lifecycle.backtest_inputs import TrainingCutoffs
+    from lifecycle.settings import LabelSettings, load_settings
+    from training.time_splits import time_split
+
+    env = {"LIFECYCLE_LABELS__CHURN_LOOKBACK_DAYS": "2"}
+    result = invoke(rare_home, "backtest", "--dataset", "rare", "--cutoff", "2024-01-05",
+                    "--horizon", "30", env=env)  # fmt: skip
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    [line] = result.stderr.strip().splitlines()
+    for judged in offered_runs(rare_home, line, env):
+        for task in ("churn", "ltv", "conversion"):
+            assert judged["models"][task].get("split"), (task, judged["models"][task])
+    # the offers' churn rows are training's: the feature rows LabelSpec.eligible keeps
+    events = load_settings(home=rare_home, environ={}).workspace.events("rare")
+    grid = TrainingCutoffs.of(events, churn_lookback=2)
+    cutoffs = time_split(grid.labelled(pd.Timestamp("2024-06-24", tz="UTC"), 30), 30).train
+    rows = compute_features(events, cutoffs)
+    assert rows is not None and grid.everyone is not None
+    spec = label_spec("churn", LabelSettings(churn_lookback_days=2))
+    counted = [grid.everyone.outcomes("churn", cutoff, 30)[0] for cutoff in cutoffs]
+    eligible = [int(spec.eligible(rows[rows["as_of"] == cutoff]).sum()) for cutoff in cutoffs]
+    assert counted == eligible and sum(eligible) == 268, (counted, eligible)
 
 
 def purchases_log(path: Path, later_signups: int = 0, seed: int = 2) -> Path:
