@@ -7,7 +7,8 @@ probability), churn with a lookback for users active in it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from json.encoder import encode_basestring_ascii as quoted  # json.dumps of a str, itself
 from typing import Any
 
 import numpy as np
@@ -36,14 +37,27 @@ _TARGETS = {"first_purchase": "a first purchase", "repeat_purchase": "a second p
 def user_why(spec: LabelSpec, orders: float, recency: float) -> str:
     """Why one user outside ``spec``'s population has no score of its task, with the user's
     own count (``orders``: orders_total, ``recency``: recency_days, NaN where none)."""
+    return task_whys(spec, np.array([orders], dtype=float), np.array([recency], dtype=float))[0]
+
+
+def task_whys(spec: LabelSpec, orders: np.ndarray, recency: np.ndarray) -> list[str]:
+    """:func:`user_why` of many users outside ``spec``'s population at once (float arrays of
+    their orders_total and recency_days, NaN where none): the fixed words are made once, the
+    user's own count is put in each (a scores table's million users)."""
     task = spec.task
     if get_task(task).population == "recently_active":
-        last = "no activity yet" if np.isnan(recency) else f"last active {recency:g} days before"
-        return (
-            f"{UNSCORED_WHY['recently_active'].format(task=task)} "
-            f"({spec.lookback_days} days up to as_of; {last})"
-        )
-    held = 0 if np.isnan(orders) else int(orders)
+        head = f"{UNSCORED_WHY['recently_active'].format(task=task)} ({spec.lookback_days} days up to as_of; "
+        return [
+            f"{head}{'no activity yet' if last != last else f'last active {last:g} days before'})"
+            for last in recency.tolist()  # last != last: NaN
+        ]
+    held = np.where(np.isnan(orders), 0.0, orders).astype(np.int64)  # int(): toward zero
+    words = {count: _target_why(spec, count) for count in np.unique(held).tolist()}
+    return [words[count] for count in held.tolist()]
+
+
+def _target_why(spec: LabelSpec, held: int) -> str:
+    task = spec.task
     wanted = spec.orders_before_target
     target = _TARGETS.get(str(spec.target), str(spec.target))
     if held > wanted:
@@ -57,6 +71,26 @@ def user_why(spec: LabelSpec, orders: float, recency: float) -> str:
     )
 
 
+def _outside(
+    labels: Mapping[str, Mapping[str, Any]],
+    tasks: Iterable[str],
+    column: Callable[[str], np.ndarray],
+    rows: int,
+) -> Iterator[tuple[str, np.ndarray, list[str]]]:
+    """Each of ``tasks`` whose population leaves some rows out: the task, those rows and
+    why, row by row (:func:`task_whys`)."""
+    for task in tasks:
+        spec = LabelSpec.from_dict(dict(labels[task]))
+        if spec.everyone:
+            continue
+        outside = np.flatnonzero(~spec.eligible_columns(column, rows))
+        if not outside.size:
+            continue
+        orders = _or_nan(column, "orders_total", rows)[outside]
+        recency = _or_nan(column, "recency_days", rows)[outside]
+        yield task, outside, task_whys(spec, orders, recency)
+
+
 def not_scored(
     labels: Mapping[str, Mapping[str, Any]],
     tasks: Iterable[str],
@@ -68,17 +102,9 @@ def not_scored(
     ``column``: the float feature column by name (NaN for missing), as
     ``LabelSpec.eligible_columns`` reads it."""
     out: list[dict[str, str] | None] = [None] * rows
-    for task in tasks:
-        spec = LabelSpec.from_dict(dict(labels[task]))
-        if spec.everyone:
-            continue
-        outside = np.flatnonzero(~spec.eligible_columns(column, rows))
-        if not outside.size:
-            continue
-        orders = _or_nan(column, "orders_total", rows)
-        recency = _or_nan(column, "recency_days", rows)
-        for row in outside.tolist():
-            out[row] = {**(out[row] or {}), task: user_why(spec, orders[row], recency[row])}
+    for task, outside, whys in _outside(labels, tasks, column, rows):
+        for row, why in zip(outside.tolist(), whys, strict=True):
+            out[row] = {**(out[row] or {}), task: why}
     return out
 
 
@@ -93,7 +119,9 @@ def not_scored_json(
     labels: Mapping[str, Mapping[str, Any]], tasks: Iterable[str], features: pd.DataFrame
 ) -> list[str | None]:
     """:func:`not_scored` of each row of a feature frame as the scores table holds it (JSON
-    text, as its reasons): the words /score gives the same user."""
+    text, as its reasons): the words /score gives the same user. The text is
+    ``json.dumps(not_scored, sort_keys=True)``, put together task by task over the rows a
+    task leaves out rather than a dict and a ``dumps`` per user (docs/benchmarks.md)."""
     rows = len(features)
 
     def column(name: str) -> np.ndarray:
@@ -101,8 +129,13 @@ def not_scored_json(
             raise KeyError(name)
         return pd.to_numeric(features[name], errors="coerce").to_numpy(dtype=float)
 
-    found = not_scored(labels, tasks, column, rows)
-    return [None if why is None else json.dumps(why, sort_keys=True) for why in found]
+    out: list[str | None] = [None] * rows
+    for task, outside, whys in _outside(labels, sorted(tasks), column, rows):  # sort_keys
+        key = f"{json.dumps(task)}: "
+        for row, why in zip(outside.tolist(), whys, strict=True):
+            said = out[row]
+            out[row] = key + quoted(why) if said is None else f"{said}, {key}{quoted(why)}"
+    return [None if said is None else "{" + said + "}" for said in out]
 
 
 def not_scored_values(texts: Iterable[Any]) -> list[dict[str, str] | None]:

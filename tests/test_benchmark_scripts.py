@@ -97,6 +97,24 @@ def test_bench_list_reasons_quick(trained_workspace: TrainedWorkspace, tmp_path:
     assert home not in (results / "bench_list_reasons.json").read_text()  # "<trained workspace>"
 
 
+def test_bench_not_scored_quick(trained_workspace: TrainedWorkspace, tmp_path: Path) -> None:
+    """2,000 users drawn from the shared workspace's feature rows (read-only), once: both
+    ways write the same ``not_scored`` text for every user, and the times are numbers."""
+    doc, results = _recorded(tmp_path, "bench_not_scored")
+    home = str(trained_workspace.home)
+    run_main(
+        "bench_not_scored.py",
+        *("--home", home, "--users", "2000", "--runs", "1"),
+        *("--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_not_scored")
+    assert document["users"] == 2000 and document["runs"] == 1
+    assert document["same_text"] is True and document["not_scored_rows"] > 0
+    assert _finite(document["baseline_cpu"], document["score_users_cpu"])
+    assert home not in (results / "bench_not_scored.json").read_text()  # "<trained workspace>"
+
+
 def test_bench_cli_startup_quick(tmp_path: Path) -> None:
     """One process of each call: a command's help imports none of the libraries and
     `lifecycle settings` only pydantic-settings (with the settings read first, and the
