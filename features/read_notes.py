@@ -303,6 +303,12 @@ def _repeats_text(repeats: int, notes: dict[str, Any]) -> str:
     copy, or (an append) only the copies the dataset lacks (:data:`DUPLICATES_NEW`)."""
     separate = f"; if they are separate events ({SEPARATE_REPEATS}), --keep-repeats loads "
     resent = notes.get(RESENT_ORDERS)  # orders sent twice: no --keep-repeats offered
+    if totals := notes.get(REPEATED_TOTALS):  # kept, each copy would count the order again
+        return (
+            "the same in every column as a row loaded, kept once: lines of an order whose "
+            f"'{totals['column']}' is written on every line, so the order counts once (each "
+            "copy kept would count its total again)"
+        )
     if DUPLICATES_NEW not in notes:
         if resent:
             return resent_words(repeats, resent)
