@@ -86,7 +86,7 @@ TENURE = "tenure_days"  # how long the user is known: a window at least as long 
 # ("split_orders", None, None): orders under a day apart on average, or ("split_orders",
 # "orders", days) with no order in those days since; ("empty", kind, days), ("orders", at
 # most, exactly), ("total", kind, value), ("fell", kind, (window, said against the user's
-# pace, not a trend's ratio)), ("emptied",
+# pace, not a trend's ratio[, whole days known where said "since first seen"])), ("emptied",
 # kind, days): some of a kind in the longest window, none in these days of it, ("first_seen",
 # None, whole days) or ("first_day", days idle, whole days known): nothing past the first day;
 # ("with_orders", count, facts): a usual gap's words with the orders it was made of and the
@@ -258,7 +258,9 @@ def _fact_of(
     if pace is ...:
         pace = pace_of(name, value, value_of, names, purchase_counts)
     if pace is not None and pace.fell:
-        return ("fell", pace.kind, (pace.short, True))
+        # and, said "since first seen 67 days ago", how long the user is known
+        since = None if pace.span == pace.longest else float(whole_days(pace.span))
+        return ("fell", pace.kind, (pace.short, True, since))
     if pace is not None and pace.emptied and window_of(name) == (pace.kind, pace.longest):
         return ("emptied", pace.kind, pace.short)  # "37 sessions in the last 365, none in the 90"
     window = window_of(name)
@@ -315,6 +317,9 @@ def _says(stronger: Fact, weaker: Fact) -> bool:
         if weaker[0] == "first_seen":
             return weaker[2] == stronger[2]
         stronger = ("empty", "active_days", stronger[1])
+    if stronger[0] == "fell" and weaker[0] == "first_seen":  # "... since first seen 67 days
+        # ago" beside "first seen 67 days ago" (online_retail 13297 at 2011-12-10)
+        return len(stronger[2]) > 2 and stronger[2][2] == weaker[2]
     if stronger[0] == "first_seen" or weaker[0] == "first_seen":
         return stronger == weaker
     if weaker[0] == "emptied":  # the count before an empty window: said by such a count alone
