@@ -114,6 +114,7 @@ class TrainingCutoffs:
     conversion: ConversionCounts | None = None
     # churn's and LTV's outcomes (None: not counted, their rows only)
     everyone: KnownOutcomes | None = None
+    memo: dict = field(default_factory=dict, compare=False, repr=False)  # time splits made
 
     @classmethod
     def of(
@@ -229,16 +230,27 @@ class TrainingCutoffs:
         where its labelled ``rows`` at each are past ``training.max_rows``, and the share of
         users it keeps (:func:`training.datasets.rows_plan`, training's own); None where its
         cutoffs do not split."""
-        from training.datasets import rows_plan, split_or_none
-        from training.time_splits import time_split
+        from training.datasets import rows_plan
 
-        split = split_or_none(time_split, horizon)
+        split = partial(self.split, horizon=horizon)
         ripe = self.labelled(cutoff, horizon)
         if split(ripe) is None:
             return None
         kept, share = rows_plan(pd.Series({t: rows(t) for t in ripe}), ripe, self.max_rows, split)
         parts = split(kept)
         return (parts, share) if parts is not None else None
+
+    def split(self, cutoffs: list[pd.Timestamp], horizon: int) -> TimeSplit | None:
+        """Training's time split of these cutoffs, None where it refuses
+        (:func:`training.datasets.split_or_none`); each made once (the offers ask for the
+        same cutoffs' split per task and per horizon tried)."""
+        from training.datasets import split_or_none
+        from training.time_splits import time_split
+
+        key = (tuple(cutoffs), horizon)
+        if key not in self.memo:
+            self.memo[key] = split_or_none(time_split, horizon)(cutoffs)
+        return self.memo[key]
 
     def known(self, cutoff: pd.Timestamp, share: float = 1.0) -> int:
         """The users known at ``cutoff`` (of a ``share`` of users drawn as training draws them)."""

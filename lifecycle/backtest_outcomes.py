@@ -160,6 +160,11 @@ class ConversionCounts:
         return refusal_words(refused, self.words, self.min_rows, self.min_positives)
 
 
+def window(times: np.ndarray, start: int, end: int) -> slice:
+    """The moments of ``times`` (in time order) in ``(start, end]``."""
+    return slice(*np.searchsorted(times, [start, end], side="right").tolist())
+
+
 def part_counts(
     outcomes: Callable[[pd.Timestamp], tuple[int, int]], parts: dict[str, list[pd.Timestamp]]
 ) -> dict[str, tuple[int, int]]:
@@ -204,9 +209,9 @@ class KnownOutcomes:
     known: np.ndarray  # each user's first known time (ns)
     draws: np.ndarray  # each user's draw (training.datasets.user_draws: training.max_rows)
     active_user: np.ndarray  # each moment of activity's user (index into known)
-    active_at: np.ndarray  # its time (ns)
+    active_at: np.ndarray  # its time (ns), in time order (a window is a slice)
     moved_user: np.ndarray  # each moment of purchases or refunds: its user
-    moved_at: np.ndarray  # its time (ns)
+    moved_at: np.ndarray  # its time (ns), in time order
     moved_net: np.ndarray  # purchases less refunds then, in millionths
     tasks: tuple[str, ...] = ("churn", "ltv")  # those trained (training.tasks)
     min_rows: int = 200  # training.min_rows
@@ -238,26 +243,27 @@ class KnownOutcomes:
         known = con.execute(
             f"SELECT {u}, epoch_ns(first_time) FROM ({known_since_sql(events_path, users)}) ORDER BY {u}"
         ).fetchall()
-        index = {user: n for n, (user, _) in enumerate(known)}
+        index = pd.Index([user for user, _ in known])
         active = con.execute(
-            f"SELECT DISTINCT {u}, epoch_ns({t}) FROM events WHERE {is_activity(ty, not_activity_types)}"
-        ).fetchall()
+            f"SELECT DISTINCT {u} AS user_id, epoch_ns({t}) AS moment FROM events "
+            f"WHERE {is_activity(ty, not_activity_types)} ORDER BY moment"
+        ).df()
         amount = money(c.AMOUNT)
         moved = con.execute(
-            f"""SELECT {u}, epoch_ns({t}), (coalesce(sum(CASE WHEN {ty} = '{c.PURCHASE}'
-                    THEN {amount} ELSE -{amount} END), 0) * 1000000)::BIGINT
-                FROM events WHERE {ty} IN ('{c.PURCHASE}', '{c.REFUND}') GROUP BY 1, 2"""
-        ).fetchall()
+            f"""SELECT {u} AS user_id, epoch_ns({t}) AS moment, (coalesce(sum(CASE WHEN
+                    {ty} = '{c.PURCHASE}' THEN {amount} ELSE -{amount} END), 0) * 1000000)::BIGINT
+                    AS net
+                FROM events WHERE {ty} IN ('{c.PURCHASE}', '{c.REFUND}') GROUP BY 1, 2 ORDER BY 2"""
+        ).df()
 
-        def column(rows: list, at: int) -> np.ndarray:
-            values = [index[row[0]] if at == 0 else row[at] for row in rows]
-            return np.array(values, dtype=np.int64)
+        def users_of(frame: pd.DataFrame) -> np.ndarray:
+            return index.get_indexer(frame["user_id"]).astype(np.int64)
 
         return cls(
             np.array([first for _, first in known], dtype=np.int64),
             user_draws(pd.Series([user for user, _ in known], dtype=object)),
-            column(active, 0), column(active, 1),
-            column(moved, 0), column(moved, 1), column(moved, 2),
+            users_of(active), active["moment"].to_numpy(np.int64),
+            users_of(moved), moved["moment"].to_numpy(np.int64), moved["net"].to_numpy(np.int64),
             tasks, min_rows, min_positives, lookback,
         )  # fmt: skip
 
@@ -281,14 +287,15 @@ class KnownOutcomes:
         if share < 1.0:  # training.max_rows: a share of the users
             rows &= self.draws < share * DRAWS
         if task == "churn" and self.lookback is not None:  # active in (start - lookback, start]
-            recent = (self.active_at > start - self.lookback * DAY_NS) & (self.active_at <= start)
-            rows &= np.bincount(self.active_user, recent, users) > 0
+            recent = window(self.active_at, start - self.lookback * DAY_NS, start)
+            rows &= np.bincount(self.active_user[recent], minlength=users) > 0
         if task == "churn":
-            inside = (self.active_at > start) & (self.active_at <= end)
-            positive = np.bincount(self.active_user, inside, users) == 0
+            inside = window(self.active_at, start, end)
+            positive = np.bincount(self.active_user[inside], minlength=users) == 0
         else:  # ltv: a value above 0 (its P(any value) is what training checks)
-            inside = (self.moved_at > start) & (self.moved_at <= end)
-            positive = np.bincount(self.moved_user, self.moved_net * inside, users) > 0
+            inside = window(self.moved_at, start, end)
+            net = np.bincount(self.moved_user[inside], self.moved_net[inside], users)
+            positive = net > 0
         found = self.memo[key] = int(rows.sum()), int((rows & positive).sum())
         return found
 
