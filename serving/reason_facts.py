@@ -183,6 +183,12 @@ def fact_of(
     beside "2 orders within 40 days"). What the words say besides the count is ``("own",
     name, value)``: said by nothing else."""
     fact = _fact_of(name, value, value_of, names, purchase_counts, first_day_only, trends, pace)
+    if name == "net_order_value" and fact is None and not purchase_counts:
+        # a one-order customer's average after refunds: that order, as its gross value says
+        # (serving.reason_words.average_and_kept)
+        orders, gross = _count(value_of, "orders_total"), _count(value_of, "avg_order_value")
+        if orders == 1 and gross is not None and "avg_order_value" in names:
+            return ("with_orders", 1.0, (("total", "revenue", gross),))
     if name not in (USUAL_GAP, "overdue_ratio", *ORDER_VALUES) or "orders_total" not in names:
         return fact
     gap = value if name == USUAL_GAP else value_of(USUAL_GAP) if USUAL_GAP in names else None

@@ -317,17 +317,23 @@ def average_and_kept(average: Any, kept: Any, orders: Any = None) -> str | None:
     for both features as :func:`spent_and_kept` is of all spent (online_retail at
     2011-12-10: 29 of the 3,679 listed users read "average order 228 net of refunds; average
     order 229", one average twice); where the two print alike, the average before refunds,
-    which both say ("average order 202 net of refunds; average order 202" of 12421). None
-    otherwise, and of one order (``orders``), whose average is that order
-    (:func:`only_order`)."""
+    which both say ("average order 202 net of refunds; average order 202" of 12421). Of one
+    order (``orders``), that order (:func:`only_order`): "1 order so far, of 2,626, 2,602 net
+    of refunds" (13422 read "1 order so far, of 2,626; ...; average order 2,602 net of
+    refunds"); all refunded, "..., all of it refunded", as all spent says it. None otherwise."""
     if any(not isinstance(v, int | float) or is_missing(v) for v in (average, kept)):
         return None
-    if isinstance(orders, int | float) and not is_missing(orders) and orders < 1.5:
-        return None
-    said = REASON_TEXT["avg_order_value"].format(amount=money_text(average))
+    one = isinstance(orders, int | float) and not is_missing(orders) and orders < 1.5
+    said = (
+        f"1 order so far, of {money_text(average)}"
+        if one
+        else REASON_TEXT["avg_order_value"].format(amount=money_text(average))
+    )
     if money_text(average) == money_text(kept):
         return said
-    if _is_none(kept, money=True) or kept < 0:
+    if _is_none(kept, money=True):  # "nothing kept per order after refunds" beside it
+        return f"{said}, all of it refunded"
+    if kept < 0:
         return None
     return f"{said}, {money_text(kept)} net of refunds"
 

@@ -101,9 +101,9 @@ def test_an_average_order_and_its_value_after_refunds_are_one_reason(
     [both] = said(table.loc["17676"])
     assert both["text"] == "average order 229, 228 net of refunds"
     assert both["contribution"] == pytest.approx(0.5)
-    assert [r["text"] for r in said(table.loc["13422"])] == [  # one order, refunded 24.75
-        "average order 2,602 net of refunds",
-        "1 order so far, of 2,626",
+    # one order, refunded 24.75: that order (test_a_one_order_customers_average_...)
+    assert [r["text"] for r in said(table.loc["13422"])] == [
+        "1 order so far, of 2,626, 2,602 net of refunds"
     ]
     repeat = table[table["orders_total"] >= 2]
     differ = 0
@@ -116,3 +116,40 @@ def test_an_average_order_and_its_value_after_refunds_are_one_reason(
             differ += 1
             assert texts == [f"average order {gross}, {net} net of refunds"], (user, texts)
     assert (len(repeat), differ) == (2834, 1249)
+
+
+def test_a_one_order_customers_average_after_refunds_is_that_order(
+    online_retail_loaded: Any,
+) -> None:
+    """13422 (one order of 2,626.30, 24.75 refunded) read "1 order so far, of 2,626; refunded
+    24.8 in all; average order 2,602 net of refunds": the one order twice, the second as an
+    average (17 of the 3,679 listed users at 2011-12-10). A one-order customer's average
+    after refunds is that order, one reason with its gross value and largest order."""
+    events, users = online_retail_loaded
+    table = compute_features(events.frame, ["2011-12-10"], users=users.frame)
+    table = table.set_index("user_id")
+    names = ["net_order_value", "avg_order_value", "max_order_value", "orders_total"]
+    names += ["refund_amount_total"]
+
+    def said(row: Any, shares: list[float]) -> list[dict[str, Any]]:
+        ranked = np.argsort(-np.array(shares))
+        return worded_reasons(names, np.array(shares), ranked, row.get)
+
+    row = table.loc["13422"]
+    listed = said(row, [0.1, -0.1, 0.3, -0.1, 0.2])  # the list's order of its reasons
+    assert [r["text"] for r in listed] == ["1 order so far, of 2,626", "refunded 24.8 in all"]
+    assert listed[0]["contribution"] == pytest.approx(0.4)
+    [first] = said(row, [0.4, 0.1, 0.3, -0.1, -0.1])
+    assert first["text"] == "1 order so far, of 2,626, 2,602 net of refunds"
+    assert first["contribution"] == pytest.approx(0.8)
+    one = table[(table["orders_total"] == 1) & (table["refund_amount_total"] > 0)]
+    ends: dict[str, int] = {}
+    for user, row in one.iterrows():
+        texts = [r["text"] for r in said(row, [0.4, 0.1, 0.3, -0.1, -0.1])]
+        assert len(texts) == 1 and texts[0].startswith("1 order so far, of "), (user, texts)
+        end = next(
+            e for e in (" net of refunds", ", all of it refunded", "") if texts[0].endswith(e)
+        )
+        ends[end] = ends.get(end, 0) + 1
+    # the order and what refunds left of it, or that they took all of it
+    assert ends == {" net of refunds": 195, ", all of it refunded": 7}
