@@ -16,6 +16,7 @@ import pandas as pd
 from features import contract as c
 from lifecycle import tasks
 from lifecycle.list_fields import RETURN_PROBABILITY, RFM_SCORES, non_personal
+from serving.not_scored import shared_why
 from serving.segments import whole_days
 from serving.units import amount_text
 from serving.withheld_reasons import said_again, withheld_text
@@ -95,9 +96,11 @@ def format_rows(
     shown = shown.drop(columns=[k for k, v in context.items() if v not in rows])  # a snapshot's
     header, *lines = shown.to_string(index=False).splitlines()
     out = [header]
+    whys = rows["not_scored"].tolist() if "not_scored" in rows else [None] * len(rows)
+    shared = _shared_whys(whys)
     for i, line in enumerate(lines):
         out.append(line)
-        for label, text in _said_below(rows, i):  # as /score words them
+        for label, text in _said_below(rows, i, whys[i], shared):  # as /score words them
             out += textwrap.wrap(
                 text,
                 max(width, 40),
@@ -105,20 +108,51 @@ def format_rows(
                 subsequent_indent=" " * 15,
                 break_on_hyphens=False,
             )
+    for (task, why), count in shared.items():  # once for the list, not under each of its rows
+        out += textwrap.wrap(
+            f"no score: {task}, for "
+            + (
+                "every listed user"
+                if count == len(rows)
+                else f"{count:,} of the {len(rows):,} listed users"
+            )
+            + f": {why}",
+            max(width, 40),
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        )
     return out + above_p90_note(rows)
 
 
-def _said_below(rows: pd.DataFrame, i: int) -> list[tuple[str, str]]:
+def _shared_whys(whys: list[Any]) -> dict[tuple[str, str], int]:
+    """(task, why without the user's own count) -> how many listed rows it holds, of those
+    holding more than one: a three-month shop's at-risk list said the same repeat customer's
+    conversion paragraph under each of its rows."""
+    counts: dict[tuple[str, str], int] = {}
+    for why in whys:
+        for task, text in (why or {}).items() if isinstance(why, dict) else ():
+            key = (task, shared_why(text))
+            counts[key] = counts.get(key, 0) + 1
+    return {key: count for key, count in counts.items() if count > 1}
+
+
+def _said_below(
+    rows: pd.DataFrame, i: int, why: Any, shared: Collection[tuple[str, str]]
+) -> list[tuple[str, str]]:
     """What the row at position ``i`` says below its line: its reasons, its two outlooks
-    apart (``outlook_apart``) and why a task has no score of it (``not_scored``)."""
+    apart (``outlook_apart``) and why a task has no score of it (``not_scored``, ``why``)
+    unless the list says that once (``shared``)."""
     said = []
     for label, column in (("reasons", "top_reasons"), ("outlook", "outlook_apart")):
         text = rows[column].iloc[i] if column in rows else None
         if isinstance(text, str) and text:
             said.append((label, text))
-    why = rows["not_scored"].iloc[i] if "not_scored" in rows else None
     if isinstance(why, dict):
-        said += [("no score", f"{task}: {text}") for task, text in why.items()]
+        said += [
+            ("no score", f"{task}: {text}")
+            for task, text in why.items()
+            if (task, shared_why(text)) not in shared
+        ]
     return said
 
 

@@ -7,6 +7,7 @@ probability), churn with a lookback for users active in it."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from json.encoder import encode_basestring_ascii as quoted  # json.dumps of a str, itself
 from typing import Any
@@ -31,6 +32,10 @@ NOT_SCORED_DOC = (
     "it; churn with a lookback: users active in it); null when every task scored the user"
 )
 
+# the part of a why that is one user's own (their order count, their last activity), which a
+# list of many says once without: "; this user has 2 orders", "; last active 48 days before"
+_USERS_OWN = re.compile(r"; (?:this user has|last active|no activity yet)[^)]*")
+
 _TARGETS = {"first_purchase": "a first purchase", "repeat_purchase": "a second purchase"}
 
 
@@ -54,6 +59,12 @@ def task_whys(spec: LabelSpec, orders: np.ndarray, recency: np.ndarray) -> list[
     held = np.where(np.isnan(orders), 0.0, orders).astype(np.int64)  # int(): toward zero
     words = {count: _target_why(spec, count) for count in np.unique(held).tolist()}
     return [words[count] for count in held.tolist()]
+
+
+def shared_why(why: str) -> str:
+    """``why`` without the user's own count: what a list says once of the many users it
+    holds for the same reason (``serving.list_text``)."""
+    return _USERS_OWN.sub("", why)
 
 
 def _target_why(spec: LabelSpec, held: int) -> str:
