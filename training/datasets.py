@@ -30,6 +30,7 @@ from lifecycle import champion_inputs, closures, tasks
 from lifecycle.sql import literal
 from lifecycle.words import POSITIVES, ROWS, counted
 from training.errors import TooFewOutcomes
+from training.horizon_advice import advised, feature_rows, horizon_advice
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -230,7 +231,9 @@ def build_training_set(
         matured_cutoffs(last_event, grid, spec.horizon_days), settings.training.max_cutoffs
     )
     if not ripe:
-        raise none_matured(paths.dataset, task, spec.horizon_days, last_event, grid)
+        rows = feature_rows(paths.feature_table)
+        least = settings.training.min_rows
+        raise none_matured(paths.dataset, task, spec.horizon_days, last_event, grid, rows, least)
     labels = compute_labels(
         events_path,
         ripe,
@@ -244,7 +247,11 @@ def build_training_set(
     labels, ripe, user_share = within_rows_split(labels, ripe, settings.training.max_rows, split)
     labels = labels.reset_index(drop=True)
     if check_cutoffs is not None:
-        check_cutoffs(ripe, spec.horizon_days)
+        try:
+            check_cutoffs(ripe, spec.horizon_days)
+        except TooFewOutcomes as few:  # said with what the history needs, in numbers
+            rows, least = feature_rows(paths.feature_table), settings.training.min_rows
+            raise advised(few, grid, last_event, spec.horizon_days, task, rows, least) from None
     retrieved = historical_features(store, labels, service_name)
     frame = retrieved.frame
     by_cutoff = frame.groupby(AS_OF)[LABEL].agg(["size", "mean"])
@@ -300,14 +307,21 @@ def last_event_time(events_path: Path) -> Any:
 
 
 def none_matured(
-    dataset: str, task: str, horizon_days: int, last_event: Any, grid: list[pd.Timestamp]
+    dataset: str,
+    task: str,
+    horizon_days: int,
+    last_event: Any,
+    grid: list[pd.Timestamp],
+    rows: dict[pd.Timestamp, int] | None = None,
+    min_rows: int = 0,
 ) -> TooFewOutcomes:
-    """The refusal of a task none of whose cutoffs has a matured horizon."""
+    """The refusal of a task none of whose cutoffs has a matured horizon, with what the
+    history needs (``training.horizon_advice``: ``rows`` per cutoff, ``min_rows``)."""
     return TooFewOutcomes(
         f"no cutoff of dataset '{dataset}' has a matured {horizon_days}-day {task} horizon: "
         f"the data ends at {_utc(last_event):%Y-%m-%d}, the cutoffs run "
-        f"{grid[0]:%Y-%m-%d}..{grid[-1]:%Y-%m-%d}; shorten the horizon (labels.{task}_horizon_days) "
-        "or use a longer history"
+        f"{grid[0]:%Y-%m-%d}..{grid[-1]:%Y-%m-%d}; "
+        + horizon_advice(grid, last_event, horizon_days, task, rows, min_rows)
     )
 
 

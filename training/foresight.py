@@ -13,16 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from features.asof import AS_OF, _utc, connect
 from features.labels import label_spec, matured_cutoffs
 from features.store import store_paths
 from lifecycle.btyd import MIN_CUSTOMERS
-from lifecycle.sql import literal
 from lifecycle.words import counted
 from training.datasets import available_cutoffs, last_event_time, none_matured, thin_cutoffs
 from training.errors import TooFewOutcomes
+from training.horizon_advice import advised, feature_rows
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -47,18 +44,20 @@ def foreseen_refusal(settings: Settings, task: str, dataset: str) -> str | None:
     ripe = thin_cutoffs(
         matured_cutoffs(last_event, grid, spec.horizon_days), settings.training.max_cutoffs
     )
-    with connect() as con:
-        rows = con.execute(
-            f"SELECT {AS_OF}, count(*) FROM read_parquet({literal(paths.feature_table)}) "
-            "GROUP BY ALL"
-        ).fetchall()
-    at = {_utc(pd.Timestamp(t)): int(n) for t, n in rows}  # feature rows per cutoff
+    at = feature_rows(paths.feature_table)  # feature rows per cutoff
     if sum(at.get(t, 0) for t in ripe) > settings.training.max_rows:
         return None  # training thins its cutoffs further by their rows: its split may differ
     try:
         if not ripe:
-            raise none_matured(dataset, task, spec.horizon_days, last_event, grid)
-        split = time_split(ripe, spec.horizon_days, task)
+            raise none_matured(
+                dataset, task, spec.horizon_days, last_event, grid, at, settings.training.min_rows
+            )
+        try:
+            split = time_split(ripe, spec.horizon_days, task)
+        except TooFewOutcomes as few:
+            raise advised(
+                few, grid, last_event, spec.horizon_days, task, at, settings.training.min_rows
+            ) from None
         most = sum(at.get(t, 0) for t in split.train)
         if most >= settings.training.min_rows:
             return None  # it may train
