@@ -37,24 +37,13 @@ def test_a_closure_inside_the_label_horizons_is_said_by_train(
     days = times[~shut].dt.normalize()
     # 95% of its days with events are at most 2 apart: 12 days shut are a closure
     assert days.drop_duplicates().sort_values().diff().dt.days.quantile(0.95) == 2
-    log[~shut].to_csv(tmp_path / "orders.csv", index=False)
     # the closure: from the day after the last day with a purchase before the cut to the
     # day before the first after it
     first, last = (
         days[days < first].max() + pd.Timedelta(days=1),
         days[days > first].min() - pd.Timedelta(days=1),
     )
-    steps = [
-        ("ingest", str(tmp_path / "orders.csv"), "--dataset", DATASET,
-         "--event-type", "purchase", *PURCHASE_LOG_MAPS),
-        ("features", "build"),
-        ("features", "apply"),
-        ("features", "materialize"),
-        ("train", "churn"),
-    ]  # fmt: skip
-    for step in steps:
-        done = CliRunner().invoke(main, list(step), env=env)
-        assert done.exit_code == 0, done.output
+    done = _train_churn(log[~shut], tmp_path, env)
     assert (
         f"churn: note: the shop was shut: no event from anyone from {first:%A %Y-%m-%d} to "
         f"{last:%A %Y-%m-%d} ({(last - first).days + 1} days; 95% of the log's days with events "
@@ -69,6 +58,24 @@ def test_a_closure_inside_the_label_horizons_is_said_by_train(
     # and kept with its run in MLflow (session 61: not checked before)
     [said] = _training_set_report(home, "churn")["shop_shut"]
     assert f"churn: note: {said}" in done.output, done.output
+
+
+def _train_churn(log: pd.DataFrame, tmp_path: Path, env: dict[str, str]):
+    """``log`` ingested as a purchase log, its features built and materialized and churn
+    trained, each step through the real CLI; the training step's result."""
+    log.to_csv(tmp_path / "orders.csv", index=False)
+    steps = [
+        ("ingest", str(tmp_path / "orders.csv"), "--dataset", DATASET,
+         "--event-type", "purchase", *PURCHASE_LOG_MAPS),
+        ("features", "build"),
+        ("features", "apply"),
+        ("features", "materialize"),
+        ("train", "churn"),
+    ]  # fmt: skip
+    for step in steps:
+        done = CliRunner().invoke(main, list(step), env=env)
+        assert done.exit_code == 0, done.output
+    return done
 
 
 def _training_set_report(home: Path, task: str) -> dict:
@@ -111,18 +118,7 @@ def test_a_closure_before_a_label_free_fit_is_said_and_logged(
     times = pd.to_datetime(log["Time"])
     first = times.max().normalize() - pd.Timedelta(days=30)
     shut = (times >= first) & (times < first + pd.Timedelta(days=12))
-    log[~shut].to_csv(tmp_path / "orders.csv", index=False)
-    steps = [
-        ("ingest", str(tmp_path / "orders.csv"), "--dataset", DATASET,
-         "--event-type", "purchase", *PURCHASE_LOG_MAPS),
-        ("features", "build"),
-        ("features", "apply"),
-        ("features", "materialize"),
-        ("train", "churn"),
-    ]  # fmt: skip
-    for step in steps:
-        done = CliRunner().invoke(main, list(step), env=env)
-        assert done.exit_code == 0, done.output
+    done = _train_churn(log[~shut], tmp_path, env)
     assert "fitting the label-free" in done.output, done.output
     [note] = [line for line in done.output.splitlines() if "churn: note: the shop was shut" in line]
     assert "of them before the cutoff" in note and "a label-free model's most" in note, note
