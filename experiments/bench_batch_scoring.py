@@ -114,6 +114,15 @@ def workspace_models(home: Path) -> tuple[Any, pd.DataFrame | None]:
     return champions, latest
 
 
+def drawn_users(real: pd.DataFrame, users: int) -> pd.DataFrame:
+    """``users`` rows drawn with replacement from ``real`` (seed 0), each a distinct user
+    (new ids): a large population of real rows (feature rows, scores rows)."""
+    picks = np.random.default_rng(0).integers(0, len(real), users)
+    drawn = real.iloc[picks].reset_index(drop=True)
+    drawn["user_id"] = [f"u{i:07d}" for i in range(users)]  # distinct users
+    return drawn
+
+
 def synthetic_users(rows: int, seed: int = 0) -> pd.DataFrame:
     """Feature rows with the real names: counts, recencies, money, channel and attributes."""
     from features.asof import feature_names
@@ -315,9 +324,7 @@ def main() -> None:
     else:
         champions, real = synthetic_models(rows=5_000 if args.quick else 20_000), None
     if real is not None and len(real):
-        picks = np.random.default_rng(0).integers(0, len(real), users)
-        features = real.iloc[picks].reset_index(drop=True)
-        features["user_id"] = [f"u{i:07d}" for i in range(users)]  # distinct users
+        features = drawn_users(real, users)
         source = f"rows drawn from {len(real):,} real users of {args.home}"
     else:
         features = synthetic_users(users)

@@ -48,7 +48,7 @@ def cpu(call: Any) -> tuple[float, Any]:
 
 
 def bench(home: Path, users: int, runs: int) -> dict[str, Any]:
-    from bench_batch_scoring import workspace_models
+    from bench_batch_scoring import drawn_users, workspace_models
 
     from lifecycle.settings import load_settings
     from serving import batch
@@ -62,9 +62,7 @@ def bench(home: Path, users: int, runs: int) -> dict[str, Any]:
     compile_champions(settings, champions, cached_only=users < batch.COMPILE_PAYS_ROWS)
     if real is None or not len(real):
         raise SystemExit(f"{home}: no feature table to draw users from")
-    features = real.iloc[np.random.default_rng(0).integers(0, len(real), users)]
-    features = features.reset_index(drop=True)
-    features["user_id"] = [f"u{i:07d}" for i in range(users)]  # distinct users
+    features = drawn_users(real, users)
     labels, tasks = champions.labels, list(champions.answered)
 
     def column(name: str) -> np.ndarray:

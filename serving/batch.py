@@ -77,6 +77,8 @@ class ScoresTable:
     frame: pd.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    # text columns not read yet (``read_list_scores``): ``serving.scores_text.listed_text``
+    later: tuple[str, ...] = ()
 
     @property
     def as_of(self) -> str:
@@ -313,6 +315,20 @@ def _point(link: Path, target: Path) -> None:
 def read_scores(path: Path) -> ScoresTable:
     """A scores table and its metadata; a clear error when it is missing or is another file
     (a CSV, an events table: no metadata of `score-all`)."""
+    return _read_scores(path, ())
+
+
+def read_list_scores(path: Path) -> ScoresTable:
+    """:func:`read_scores` without the text columns, for a list: it reads them for its listed
+    rows only (``serving.scores_text.listed_text``; at 1M users 1.4 GB and 3.1 CPU-s with
+    them, 0.8 GB and 1.4 without: ``experiments/bench_list_scores.py``)."""
+    from serving.scores_text import TEXT_COLUMNS
+
+    return _read_scores(path, TEXT_COLUMNS)
+
+
+def _read_scores(path: Path, later: tuple[str, ...]) -> ScoresTable:
+    """The table without the ``later`` columns (those it has: ``ScoresTable.later``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -320,7 +336,9 @@ def read_scores(path: Path) -> ScoresTable:
         raise ScoringError(f"no scores table at {path}: run `lifecycle score-all` first")
     not_scores = f"{path}: not a scores table written by `lifecycle score-all`"
     try:
-        table = pq.read_table(path)
+        names = pq.read_schema(path).names if later else []
+        later = tuple(name for name in later if name in names)
+        table = pq.read_table(path, columns=[n for n in names if n not in later] or None)
     except (pa.ArrowException, OSError):
         raise ScoringError(f"{not_scores} (not a Parquet file)") from None
     scores = [t.score for t in tasks.all_tasks()]
@@ -330,7 +348,7 @@ def read_scores(path: Path) -> ScoresTable:
         raise ScoringError(f"{not_scores} (it lacks {', '.join(missing)})")
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
     metadata = json.loads(raw) if raw else {}
-    return ScoresTable(frame=table.to_pandas(), metadata=metadata, path=path.resolve())
+    return ScoresTable(table.to_pandas(), metadata, path.resolve(), later)
 
 
 def of_dataset(
@@ -354,17 +372,23 @@ def of_dataset(
 
 
 def latest_scores(
-    settings: Settings, dataset: str | None = None, step: str = SCORES_STEP
+    settings: Settings,
+    dataset: str | None = None,
+    step: str = SCORES_STEP,
+    *,
+    text_later: bool = False,
 ) -> ScoresTable:
     """The latest scores table, of ``dataset`` (default: the settings') or an error naming
-    ``step``, what reads it (``segments``, ``campaign start``)."""
+    ``step``, what reads it (``segments``, ``campaign start``); ``text_later``: read as a
+    list reads it (:func:`read_list_scores`)."""
     dataset = dataset or settings.dataset
     require_events(settings, dataset, step)
     path = settings.workspace.scores_dir / LATEST_SCORES
     if not path.exists():  # no such dataset, or one score-all cannot score: say so
         require_dataset(settings, dataset, step)
         raise ScoringError(no_scores_yet(settings, dataset, path))
-    return of_dataset(read_scores(path), dataset, settings, step)
+    read = read_list_scores if text_later else read_scores
+    return of_dataset(read(path), dataset, settings, step)
 
 
 def require_same_definitions(latest: ScoresTable, previous: ScoresTable, step: str) -> None:

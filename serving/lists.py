@@ -16,7 +16,7 @@ not of the list).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -527,13 +527,17 @@ def at_risk_page(
     offset: int = 0,
     control_share: float = CONTROL_SHARE,
     seed: int = CONTROL_SEED,
+    rows_text: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> AtRiskPage:
-    """:func:`at_risk` with the length of the whole list, for a caller that pages (the API)."""
+    """:func:`at_risk` with the length of the whole list, for a caller that pages (the API).
+    ``rows_text``: the page's rows with the text columns the scores were read without
+    (``serving.scores_text.listed_text``)."""
     control_flags([], seed, control_share)  # validate the share before any work
     end = None if limit is None else offset + limit
     matching = with_ranking(filter_scores(scores, filters or Filters()), rank_by)
     positions, total = _ranked_positions(matching, rank_by, end)
     page = matching.iloc[positions[offset:end]].copy()
+    page = rows_text(page) if rows_text is not None else page
     page.insert(0, "rank", np.arange(offset + 1, offset + 1 + len(page)))
     page["control"] = control_flags(page[c.USER_ID], seed, control_share)
     page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]

@@ -115,6 +115,23 @@ def test_bench_not_scored_quick(trained_workspace: TrainedWorkspace, tmp_path: P
     assert home not in (results / "bench_not_scored.json").read_text()  # "<trained workspace>"
 
 
+def test_bench_list_scores_quick(trained_workspace: TrainedWorkspace, tmp_path: Path) -> None:
+    """3,000 users drawn from the shared workspace's scores rows (read-only), once: both
+    ways give the same page, and the times and peaks are numbers."""
+    doc, results = _recorded(tmp_path, "bench_list_scores")
+    home = str(trained_workspace.home)
+    run_main(
+        "bench_list_scores.py",
+        *("--home", home, "--users", "3000", "--runs", "1"),
+        *("--doc", str(doc), "--results-dir", str(results)),
+        cwd=tmp_path,
+    )
+    document = _block_from_results(doc, results, "bench_list_scores")
+    assert document["users"] == 3000 and document["same_page"] is True
+    assert _finite(document["baseline_cpu"], document["now_cpu"], document["now_rss"])
+    assert home not in (results / "bench_list_scores.json").read_text()  # "<trained workspace>"
+
+
 def test_bench_cli_startup_quick(tmp_path: Path) -> None:
     """One process of each call: a command's help imports none of the libraries and
     `lifecycle settings` only pydantic-settings (with the settings read first, and the

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ def at_risk_list(
     """Today's at-risk users (churn probability in the medium risk band or above unless
     --min-churn says) ranked by value at risk (churn probability x LTV), with reasons and a
     control-group flag."""
-    from serving.batch import latest_scores, of_dataset, read_scores
+    from serving.batch import latest_scores, of_dataset, read_list_scores
     from serving.list_rankings import ranking_clause, ranking_fields, reasons_note
     from serving.lists import (
         Filters,
@@ -124,6 +125,7 @@ def at_risk_list(
         unscored_note,
         usable_rankings,
     )
+    from serving.scores_text import listed_text
     from serving.snapshot_list import (
         SCORE,
         WITHHELD_NOTE,
@@ -141,9 +143,9 @@ def at_risk_list(
         )
         rank_by = rank_by or SCORE
     elif scores_path is None:
-        table = latest_scores(obj.settings, dataset, "at-risk")
+        table = latest_scores(obj.settings, dataset, "at-risk", text_later=True)
     else:  # a file named: any dataset's, unless --dataset says which
-        table = read_scores(scores_path)
+        table = read_list_scores(scores_path)
         table = of_dataset(table, dataset) if dataset else table
     frame = table.frame
     notes: tuple[str, ...] = ()
@@ -167,6 +169,7 @@ def at_risk_list(
         limit=request.top,
         control_share=request.control_share,
         seed=request.seed,
+        rows_text=None if snapshot else partial(listed_text, table),  # the listed rows' only
     )
     ranked = page.ranked
     if not snapshot:  # users below --reasons-top: their reasons computed now, or why not
