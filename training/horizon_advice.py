@@ -2,7 +2,7 @@
 the asked horizon takes, and the longest horizon the history splits at as it is, or that
 none does. A three-month shop was told `shorten the horizon (labels.churn_horizon_days) or
 use a longer history` at 90 days; 30, pasted, was refused again (its cutoffs span 84 days, a
-30-day horizon needs 79 of matured ones), and it needs another 20 weeks for 90."""
+30-day horizon needs 79 of matured ones), and 90 needs 21 more weeks of history."""
 
 from __future__ import annotations
 
