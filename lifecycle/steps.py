@@ -139,12 +139,15 @@ def kept_version(result: TrainResult) -> str:
 
 def refusals(refused: dict[str, str]) -> str:
     """Training refusals naming their tasks; a reason several tasks share is said once (a
-    setting named after its task, labels.churn_horizon_days, then as labels.<task>_...)."""
+    setting named after its task, labels.churn_horizon_days or LIFECYCLE_LABELS__CHURN_..., then
+    as labels.<task>_... and LIFECYCLE_LABELS__<TASK>_...)."""
     tasks_by_reason: dict[str, list[str]] = {}
     said: dict[str, str] = {}
     for task, error in refused.items():
         why = error.removeprefix(f"{task}: ")
-        shared = why.replace(f"labels.{task}_", "labels.<task>_")
+        shared = why.replace(f"labels.{task}_", "labels.<task>_").replace(
+            f"LIFECYCLE_LABELS__{task.upper()}_", "LIFECYCLE_LABELS__<TASK>_"
+        )
         tasks_by_reason.setdefault(shared, []).append(task)
         said.setdefault(shared, why)
     return "; ".join(

@@ -72,7 +72,7 @@ def test_the_horizon_a_short_history_names_trains_when_pasted(short: Settings) -
     assert "label-free" in told.stdout  # 90 days on three months: nothing to learn from
     assert "shorten the horizon" not in told.output and "or a longer history" not in told.output
     assert re.search(
-        r"a 90-day churn horizon needs data up to about \d{4}-\d\d-\d\d \(\d+ more weeks of history\)",
+        r"a 90-day horizon needs data up to about \d{4}-\d\d-\d\d \(\d+ more weeks of history\)",
         told.stdout,
     ), told.stdout
     days = PASTED.search(told.stdout)

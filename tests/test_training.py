@@ -385,7 +385,7 @@ def test_too_few_matured_cutoffs_name_the_task_and_its_horizon(home: Path) -> No
         in result.stderr
     )
     # the task's own setting, named in what would do (was <task>)
-    assert f"a {horizon}-day ltv horizon needs data up to about " in result.stderr
+    assert f"a {horizon}-day horizon needs data up to about " in result.stderr
     assert "(or labels.ltv_horizon_days = " in result.stderr
 
 

@@ -109,10 +109,10 @@ def horizon_advice(
     )
     steps = f"{step.days}-day steps" if step.days != WEEK else "weeks"
     needs = (
-        f"a {horizon_days}-day {task} horizon needs data up to about "
+        f"a {horizon_days}-day horizon needs data up to about "
         f"{end + step * more:%Y-%m-%d} ({more} more {steps[:-1] if more == 1 else steps} of history)"
         if more is not None
-        else f"a {horizon_days}-day {task} horizon needs over {MOST_WEEKS} more {steps} of history"
+        else f"a {horizon_days}-day horizon needs over {MOST_WEEKS} more {steps} of history"
     )
     longest = next(
         (
