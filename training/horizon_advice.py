@@ -43,13 +43,11 @@ class _Rows(NamedTuple):
 def _split(cutoffs: list[pd.Timestamp], last_event: pd.Timestamp, days: int, rows: _Rows) -> Any:
     """The time split of the cutoffs matured by ``last_event`` at ``days`` whose train
     cutoffs hold ``rows.least`` feature rows, None where none."""
+    from training.datasets import split_or_none
     from training.time_splits import time_split
 
-    try:
-        split = time_split(matured_cutoffs(last_event, cutoffs, days), days)
-    except TooFewOutcomes:
-        return None
-    return split if rows.enough(split.train) else None
+    split = split_or_none(time_split, days)(matured_cutoffs(last_event, cutoffs, days))
+    return split if split is not None and rows.enough(split.train) else None
 
 
 def advised(
