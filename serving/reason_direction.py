@@ -63,36 +63,39 @@ def raises_unsaid(
     was small or very large (57% of the lowest fifth of its 1,624 buyers, 48% of the
     highest)."""
     if feature == "orders_total":  # counted whole, as its words print it
-        return (
-            isinstance(value, int | float) and not is_missing(value) and value >= MANY_ORDERS - 0.5
-        )
+        return _known(value) and value >= MANY_ORDERS - 0.5
     if feature == "max_order_value":
         return purchase_counts is None and _low_share(value, spent)
     if _no_refunds(feature, value):
-        return is_missing(orders) or not isinstance(orders, int | float) or orders >= 0.5
+        return not _known(orders) or orders >= 0.5
     kind = "revenue" if feature in SPENT else (window_of(feature) or (None,))[0]
-    if kind not in PACED or not isinstance(value, int | float) or is_missing(value):
+    if kind not in PACED or not _known(value):
         return False
     if kind == "revenue" and purchase_counts and _nothing_kept(kept, purchase_counts.each):
         return False  # "..., all of them refunded", "..., 3 more refunded than that"
     if kind != "revenue" or purchase_counts:  # 2 or more, as the words print it
         each = purchase_counts.each if purchase_counts and kind == "revenue" else 1.0
         return value / each >= 1.5
-    if isinstance(kept, int | float) and not is_missing(kept) and kept < 0.005:
+    if _known(kept) and kept < 0.005:
         return False  # "..., all of it refunded", "..., refunded 40 more than that"
     return not _is_none(value, money=True) and value > 0
+
+
+def _known(value: Any) -> bool:
+    """Whether a reason's value is a number its words print (not missing)."""
+    return isinstance(value, int | float) and not is_missing(value)
 
 
 def _nothing_kept(kept: Any, each: float) -> bool:
     """Whether what a log counting purchases (``each`` an amount) kept after refunds reads
     as none or less (:func:`spent_and_kept`)."""
-    return isinstance(kept, int | float) and not is_missing(kept) and kept / each <= 0.5
+    return _known(kept) and kept / each <= 0.5
 
 
 def _no_refunds(feature: str, value: Any) -> bool:
     """Whether ``feature`` is a refund count, amount or rate whose words say none was
     refunded (a rate under 1%: "under 1% of spend refunded")."""
-    if not isinstance(value, int | float) or is_missing(value):
+    if not _known(value):
         return False
     if feature == "refund_rate":
         return value < 0.005
@@ -105,7 +108,6 @@ def _low_share(value: Any, spent: Any) -> bool:
     """Whether a largest order, said as a share of all the buyer ``spent``
     (:func:`serving.reason_words.largest_order_text`), is under :data:`LOW_SHARE` as printed
     (a share a buyer of 3 orders or more can have)."""
-    known = [isinstance(v, int | float) and not is_missing(v) for v in (value, spent)]
-    if not all(known) or spent <= 0 or value <= 0:
+    if not (_known(value) and _known(spent)) or spent <= 0 or value <= 0:
         return False
     return int(f"{min(value / spent, 1.0):.0%}".removesuffix("%")) < LOW_SHARE * 100
